@@ -1,0 +1,6 @@
+// Package all registers every model family glia supports.
+package all
+
+import (
+	_ "github.com/glia-dev/glia/arch/llama"
+)

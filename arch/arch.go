@@ -1,0 +1,115 @@
+// Package arch defines what a model family is: its dimensions, the weights it
+// reads, and a forward pass written against GoMLX graph nodes with
+// TransformerLens-named hook points. Families live in sub-packages, one per
+// architecture, and register themselves by Hugging Face model_type.
+package arch
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+	"sync"
+
+	"github.com/glia-dev/glia/hook"
+	. "github.com/gomlx/gomlx/core/graph"
+)
+
+// Dims are the sizes every family shares; interpretability code (atlas,
+// interventions, inspect) works from these alone.
+type Dims struct {
+	Layers  int // n_layers
+	DModel  int // d_model
+	Heads   int // n_heads (query heads)
+	KVHeads int // n_key_value_heads
+	DHead   int // d_head
+	DMLP    int // d_mlp: width of blocks.{l}.mlp.hook_post
+	Vocab   int // d_vocab
+	MaxCtx  int // n_ctx: longest sequence the position scheme supports
+}
+
+// WeightSpec names one tensor the family reads, under its Hugging Face name,
+// with the shape the family requires.
+type WeightSpec struct {
+	Name  string
+	Shape []int
+}
+
+// Inputs are the graph inputs of a forward pass.
+type Inputs struct {
+	IDs  *Node // [batch, pos] int32 token ids
+	Pos  *Node // [batch, pos] int32 position ids (they follow the attention mask)
+	Mask *Node // [batch, pos] bool: true for real tokens, false for padding
+}
+
+// Weights looks a weight up by its Hugging Face name; it panics (inside graph
+// building, where the engine recovers) on a name the family did not declare.
+type Weights func(name string) *Node
+
+// Family is one model architecture, configured for one checkpoint.
+type Family interface {
+	Dims() Dims
+	// Weights lists every tensor Forward reads.
+	Weights() []WeightSpec
+	// Forward builds logits [batch, pos, vocab], routing every intermediate
+	// through hp.At with its TransformerLens name.
+	Forward(w Weights, in Inputs, hp *hook.Points) *Node
+}
+
+// TensorFilter is implemented by families whose checkpoints carry tensors
+// they deliberately do not read (buffers such as GPT-2's attn.bias mask).
+// Any other unread tensor is an error: a loader that skips weights hides bugs.
+type TensorFilter interface {
+	Unused(name string) bool
+}
+
+// Constructor builds a family from a checkpoint's config.json.
+type Constructor func(c *Config) (Family, error)
+
+var (
+	mu       sync.Mutex
+	registry = map[string]Constructor{}
+)
+
+// Register makes a family available under a Hugging Face model_type.
+func Register(modelType string, c Constructor) {
+	mu.Lock()
+	defer mu.Unlock()
+	if _, dup := registry[modelType]; dup {
+		panic("arch: family registered twice: " + modelType)
+	}
+	registry[modelType] = c
+}
+
+// Supported lists the registered model types.
+func Supported() []string {
+	mu.Lock()
+	defer mu.Unlock()
+	names := make([]string, 0, len(registry))
+	for n := range registry {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}
+
+// New builds the family named by the config's model_type.
+func New(c *Config) (Family, error) {
+	mt := c.String("model_type", "")
+	if mt == "" {
+		return nil, fmt.Errorf("arch: %s: no model_type", c.Source)
+	}
+	mu.Lock()
+	ctor, ok := registry[mt]
+	mu.Unlock()
+	if !ok {
+		return nil, fmt.Errorf("arch: %s: unsupported model_type %q (supported: %s)", c.Source, mt, strings.Join(Supported(), ", "))
+	}
+	f, err := ctor(c)
+	if err == nil {
+		err = c.Err()
+	}
+	if err != nil {
+		return nil, fmt.Errorf("arch: %s (%s): %w", c.Source, mt, err)
+	}
+	return f, nil
+}

@@ -1,0 +1,172 @@
+// Package llama is the Llama decoder and its close relatives (Mistral,
+// Qwen2, Qwen3), which differ only in options read from config.json:
+//
+//	h₀ = E[ids]
+//	hₗ' = hₗ + Attn(RMSNorm(hₗ))              rotary q, k; grouped kv heads
+//	hₗ₊₁ = hₗ' + W_down(act(W_gate x) ⊙ W_up x), x = RMSNorm(hₗ')
+//	logits = W_U RMSNorm(h_L)
+package llama
+
+import (
+	"fmt"
+	"math"
+
+	"github.com/glia-dev/glia/arch"
+	"github.com/glia-dev/glia/hook"
+	. "github.com/gomlx/gomlx/core/graph"
+)
+
+func init() {
+	arch.Register("llama", func(c *arch.Config) (arch.Family, error) { return New(c, Options{}) })
+}
+
+// Options are the ways a Llama-like checkpoint departs from Llama.
+type Options struct {
+	QKVBias bool                // biases on q, k, v (Qwen2) even when attention_bias is false
+	QKNorm  bool                // RMSNorm over each head of q and k before rotary (Qwen3)
+	Window  func(layer int) int // sliding-window size per layer (Mistral, Qwen2); nil = full
+}
+
+// Model is one configured Llama-like checkpoint.
+type Model struct {
+	dims     arch.Dims
+	eps      float64
+	act      func(*Node) *Node
+	rope     arch.Rope
+	attnBias bool // o_proj bias (attention_bias)
+	qkvBias  bool
+	mlpBias  bool
+	tied     bool
+	opt      Options
+}
+
+// New reads a Llama-style config.json.
+func New(c *arch.Config, opt Options) (*Model, error) {
+	heads := c.Require("num_attention_heads")
+	d := arch.Dims{
+		Layers:  c.Require("num_hidden_layers"),
+		DModel:  c.Require("hidden_size"),
+		Heads:   heads,
+		KVHeads: c.Int("num_key_value_heads", heads),
+		DMLP:    c.Require("intermediate_size"),
+		Vocab:   c.Require("vocab_size"),
+		MaxCtx:  c.Int("max_position_embeddings", 2048),
+	}
+	if err := c.Err(); err != nil {
+		return nil, err
+	}
+	d.DHead = c.Int("head_dim", d.DModel/heads)
+	if d.KVHeads <= 0 || heads%d.KVHeads != 0 {
+		return nil, fmt.Errorf("num_attention_heads %d is not a multiple of num_key_value_heads %d", heads, d.KVHeads)
+	}
+	m := &Model{
+		dims:     d,
+		eps:      c.Float("rms_norm_eps", 1e-6),
+		act:      arch.Activation(c, c.String("hidden_act", "silu")),
+		rope:     arch.NewRope(c, arch.RopeParams(c, ""), d.DHead),
+		attnBias: c.Bool("attention_bias", false),
+		mlpBias:  c.Bool("mlp_bias", false),
+		tied:     c.Bool("tie_word_embeddings", false),
+		opt:      opt,
+	}
+	m.qkvBias = m.attnBias || opt.QKVBias
+	return m, c.Err()
+}
+
+func (m *Model) Dims() arch.Dims { return m.dims }
+
+func (m *Model) Weights() []arch.WeightSpec {
+	d := m.dims
+	qd, kvd := d.Heads*d.DHead, d.KVHeads*d.DHead
+	ws := []arch.WeightSpec{{"model.embed_tokens.weight", []int{d.Vocab, d.DModel}}, {"model.norm.weight", []int{d.DModel}}}
+	if !m.tied {
+		ws = append(ws, arch.WeightSpec{"lm_head.weight", []int{d.Vocab, d.DModel}})
+	}
+	for l := range d.Layers {
+		p := fmt.Sprintf("model.layers.%d.", l)
+		add := func(name string, shape ...int) { ws = append(ws, arch.WeightSpec{p + name, shape}) }
+		add("input_layernorm.weight", d.DModel)
+		add("post_attention_layernorm.weight", d.DModel)
+		add("self_attn.q_proj.weight", qd, d.DModel)
+		add("self_attn.k_proj.weight", kvd, d.DModel)
+		add("self_attn.v_proj.weight", kvd, d.DModel)
+		add("self_attn.o_proj.weight", d.DModel, qd)
+		if m.qkvBias {
+			add("self_attn.q_proj.bias", qd)
+			add("self_attn.k_proj.bias", kvd)
+			add("self_attn.v_proj.bias", kvd)
+		}
+		if m.attnBias {
+			add("self_attn.o_proj.bias", d.DModel)
+		}
+		if m.opt.QKNorm {
+			add("self_attn.q_norm.weight", d.DHead)
+			add("self_attn.k_norm.weight", d.DHead)
+		}
+		add("mlp.gate_proj.weight", d.DMLP, d.DModel)
+		add("mlp.up_proj.weight", d.DMLP, d.DModel)
+		add("mlp.down_proj.weight", d.DModel, d.DMLP)
+		if m.mlpBias {
+			add("mlp.gate_proj.bias", d.DMLP)
+			add("mlp.up_proj.bias", d.DMLP)
+			add("mlp.down_proj.bias", d.DModel)
+		}
+	}
+	return ws
+}
+
+// Unused: rotary tables some exporters store; glia recomputes them.
+func (m *Model) Unused(name string) bool {
+	return hasSuffix(name, "rotary_emb.inv_freq") || (m.tied && name == "lm_head.weight")
+}
+
+func (m *Model) Forward(w arch.Weights, in arch.Inputs, hp *hook.Points) *Node {
+	d := m.dims
+	opt := func(name string) *Node { // optional bias
+		for _, s := range m.Weights() {
+			if s.Name == name {
+				return w(name)
+			}
+		}
+		return nil
+	}
+	x := hp.At(arch.Embed(w("model.embed_tokens.weight"), in.IDs), "hook_embed") // [batch, pos, d_model]
+	cos, sin := m.rope.CosSin(in.Pos)
+	for l := range d.Layers {
+		p := fmt.Sprintf("model.layers.%d.", l)
+		x = hp.At(x, "blocks.%d.hook_resid_pre", l) // [batch, pos, d_model]
+		h := arch.RMSNorm(hp, fmt.Sprintf("blocks.%d.ln1", l), x, w(p+"input_layernorm.weight"), m.eps, 0)
+
+		q := hp.At(arch.SplitHeads(arch.Linear(h, w(p+"self_attn.q_proj.weight"), opt(p+"self_attn.q_proj.bias")), d.Heads), "blocks.%d.attn.hook_q", l)   // [batch, pos, head, d_head]
+		k := hp.At(arch.SplitHeads(arch.Linear(h, w(p+"self_attn.k_proj.weight"), opt(p+"self_attn.k_proj.bias")), d.KVHeads), "blocks.%d.attn.hook_k", l) // [batch, pos, kv_head, d_head]
+		v := hp.At(arch.SplitHeads(arch.Linear(h, w(p+"self_attn.v_proj.weight"), opt(p+"self_attn.v_proj.bias")), d.KVHeads), "blocks.%d.attn.hook_v", l) // [batch, pos, kv_head, d_head]
+		if m.opt.QKNorm {
+			q = arch.RMSNorm(hp, "", q, w(p+"self_attn.q_norm.weight"), m.eps, 0)
+			k = arch.RMSNorm(hp, "", k, w(p+"self_attn.k_norm.weight"), m.eps, 0)
+		}
+		q = hp.At(m.rope.Apply(q, cos, sin), "blocks.%d.attn.hook_rot_q", l) // [batch, pos, head, d_head]
+		k = hp.At(m.rope.Apply(k, cos, sin), "blocks.%d.attn.hook_rot_k", l) // [batch, pos, kv_head, d_head]
+		window := 0
+		if m.opt.Window != nil {
+			window = m.opt.Window(l)
+		}
+		z := arch.Attention(hp, l, q, k, v, in, arch.AttnOpts{Scale: 1 / math.Sqrt(float64(d.DHead)), Window: window})
+		attnOut := hp.At(arch.Linear(arch.MergeHeads(z), w(p+"self_attn.o_proj.weight"), opt(p+"self_attn.o_proj.bias")), "blocks.%d.hook_attn_out", l) // [batch, pos, d_model]
+		x = hp.At(Add(x, attnOut), "blocks.%d.hook_resid_mid", l)                                                                                       // [batch, pos, d_model]
+
+		h = arch.RMSNorm(hp, fmt.Sprintf("blocks.%d.ln2", l), x, w(p+"post_attention_layernorm.weight"), m.eps, 0)
+		pre := hp.At(arch.Linear(h, w(p+"mlp.gate_proj.weight"), opt(p+"mlp.gate_proj.bias")), "blocks.%d.mlp.hook_pre", l)          // [batch, pos, d_mlp]
+		preLinear := hp.At(arch.Linear(h, w(p+"mlp.up_proj.weight"), opt(p+"mlp.up_proj.bias")), "blocks.%d.mlp.hook_pre_linear", l) // [batch, pos, d_mlp]
+		post := hp.At(Mul(m.act(pre), preLinear), "blocks.%d.mlp.hook_post", l)                                                      // [batch, pos, d_mlp]
+		mlpOut := hp.At(arch.Linear(post, w(p+"mlp.down_proj.weight"), opt(p+"mlp.down_proj.bias")), "blocks.%d.hook_mlp_out", l)    // [batch, pos, d_model]
+		x = hp.At(Add(x, mlpOut), "blocks.%d.hook_resid_post", l)                                                                    // [batch, pos, d_model]
+	}
+	x = arch.RMSNorm(hp, "ln_final", x, w("model.norm.weight"), m.eps, 0)
+	unembed := "lm_head.weight"
+	if m.tied {
+		unembed = "model.embed_tokens.weight"
+	}
+	return arch.Linear(x, w(unembed), nil) // [batch, pos, d_vocab]
+}
+
+func hasSuffix(s, suf string) bool { return len(s) >= len(suf) && s[len(s)-len(suf):] == suf }

@@ -1,0 +1,167 @@
+package arch
+
+import (
+	"math"
+
+	"github.com/glia-dev/glia/hook"
+	. "github.com/gomlx/gomlx/core/graph"
+	"github.com/gomlx/compute/dtypes"
+)
+
+// Linear is x·Wᵀ + b for a PyTorch nn.Linear weight W [out, in]; b may be nil.
+func Linear(x, w, b *Node) *Node {
+	y := DotGeneral(x, []int{x.Rank() - 1}, nil, w, []int{1}, nil)
+	if b != nil {
+		y = Add(y, ExpandLeftToRank(b, y.Rank()))
+	}
+	return y
+}
+
+// Conv1D is x·W + b for a GPT-2 style Conv1D weight W [in, out].
+func Conv1D(x, w, b *Node) *Node {
+	y := DotGeneral(x, []int{x.Rank() - 1}, nil, w, []int{0}, nil)
+	if b != nil {
+		y = Add(y, ExpandLeftToRank(b, y.Rank()))
+	}
+	return y
+}
+
+// Embed gathers rows of table [vocab, d] for ids [batch, pos] → [batch, pos, d].
+func Embed(table, ids *Node) *Node {
+	b, t := ids.Shape().Dimensions[0], ids.Shape().Dimensions[1]
+	rows := Gather(table, Reshape(ids, b*t, 1))
+	return Reshape(rows, b, t, table.Shape().Dimensions[1])
+}
+
+// LayerNorm normalises over the last axis: (x-μ)/√(σ²+eps)·w + b, recording
+// prefix.hook_scale [batch, pos, 1] and prefix.hook_normalized (the output).
+func LayerNorm(hp *hook.Points, prefix string, x, w, b *Node, eps float64) *Node {
+	x = Sub(x, ReduceAndKeep(x, ReduceMean, -1))
+	scale := hp.At(Sqrt(AddScalar(ReduceAndKeep(Square(x), ReduceMean, -1), eps)), prefix+".hook_scale") // [batch, pos, 1]
+	y := Div(x, scale)
+	y = Mul(y, ExpandLeftToRank(w, y.Rank()))
+	if b != nil {
+		y = Add(y, ExpandLeftToRank(b, y.Rank()))
+	}
+	return hp.At(y, prefix+".hook_normalized") // [batch, pos, d_model]
+}
+
+// RMSNorm is x/√(mean(x²)+eps)·(offset+w): offset 0 for Llama, 1 for Gemma's
+// zero-centred gain. With prefix != "" it records prefix.hook_scale and
+// prefix.hook_normalized (the output).
+func RMSNorm(hp *hook.Points, prefix string, x, w *Node, eps, offset float64) *Node {
+	scale := Sqrt(AddScalar(ReduceAndKeep(Square(x), ReduceMean, -1), eps)) // [batch, pos, 1]
+	if prefix != "" {
+		scale = hp.At(scale, prefix+".hook_scale")
+	}
+	y := Div(x, scale)
+	g := w
+	if offset != 0 {
+		g = AddScalar(w, offset)
+	}
+	y = Mul(y, ExpandLeftToRank(g, y.Rank()))
+	if prefix != "" {
+		y = hp.At(y, prefix+".hook_normalized") // [batch, pos, d]
+	}
+	return y
+}
+
+// GeluTanh is GELU's tanh approximation (HF gelu_new / gelu_pytorch_tanh),
+// built from primitives: the backend's fused GELU computes the erf form.
+func GeluTanh(x *Node) *Node {
+	inner := MulScalar(Add(x, MulScalar(Mul(x, Square(x)), 0.044715)), math.Sqrt(2/math.Pi))
+	return Mul(MulScalar(x, 0.5), OnePlus(Tanh(inner)))
+}
+
+// Gelu is the exact erf GELU (HF "gelu").
+func Gelu(x *Node) *Node {
+	return Mul(MulScalar(x, 0.5), OnePlus(Erf(MulScalar(x, 1/math.Sqrt2))))
+}
+
+// SiLU is x·σ(x).
+func SiLU(x *Node) *Node { return Mul(x, Sigmoid(x)) }
+
+// Activation returns the activation named by a HF config (hidden_act).
+func Activation(c *Config, name string) func(*Node) *Node {
+	switch name {
+	case "silu", "swish":
+		return SiLU
+	case "gelu_new", "gelu_pytorch_tanh", "gelu_fast", "gelu_approximate":
+		return GeluTanh
+	case "gelu":
+		return Gelu
+	case "relu":
+		return func(x *Node) *Node { return Max(x, ZerosLike(x)) }
+	}
+	c.fail("unsupported activation %q (supported: silu, gelu, gelu_new, gelu_pytorch_tanh, relu)", name)
+	return SiLU
+}
+
+// SplitHeads reshapes [batch, pos, heads*d_head] to [batch, pos, heads, d_head].
+func SplitHeads(x *Node, heads int) *Node {
+	d := x.Shape().Dimensions
+	return Reshape(x, d[0], d[1], heads, d[2]/heads)
+}
+
+// MergeHeads reshapes [batch, pos, heads, d_head] to [batch, pos, heads*d_head].
+func MergeHeads(x *Node) *Node {
+	d := x.Shape().Dimensions
+	return Reshape(x, d[0], d[1], d[2]*d[3])
+}
+
+// AttnOpts are the per-layer choices of scaled dot-product attention.
+type AttnOpts struct {
+	Scale   float64 // multiplies q·k (usually 1/√d_head)
+	SoftCap float64 // Gemma-2 attention logit soft-capping: cap·tanh(s/cap); 0 = off
+	Window  int     // sliding window: key k is visible from query q iff q-k < Window; 0 = full
+}
+
+// minScore is what masked scores are set to: finite, as in transformers, so a
+// fully-masked (padding) query row gives a uniform pattern instead of NaN.
+const minScore = -math.MaxFloat32
+
+// Attention is causal softmax attention over q [batch, pos, heads, d_head] and
+// k, v [batch, pos, kv_heads, d_head] (grouped-query heads share kv heads in
+// order), recording blocks.{l}.attn.hook_attn_scores, hook_pattern and
+// hook_z. It returns z [batch, pos, heads, d_head].
+func Attention(hp *hook.Points, l int, q, k, v *Node, in Inputs, o AttnOpts) *Node {
+	heads, kvHeads := q.Shape().Dimensions[2], k.Shape().Dimensions[2]
+	k, v = repeatKV(k, heads/kvHeads), repeatKV(v, heads/kvHeads)
+	scores := DotGeneral(q, []int{3}, []int{0, 2}, k, []int{3}, []int{0, 2}) // [batch, head, q, k]
+	scores = MulScalar(scores, o.Scale)
+	if o.SoftCap > 0 {
+		scores = MulScalar(Tanh(DivScalar(scores, o.SoftCap)), o.SoftCap)
+	}
+	scores = Where(BroadcastToDims(attentionMask(in, o.Window), scores.Shape().Dimensions...), scores, Scalar(scores.Graph(), scores.DType(), minScore))
+	scores = hp.At(scores, "blocks.%d.attn.hook_attn_scores", l)  // [batch, head, q, k]
+	pattern := hp.At(Softmax(scores, -1), "blocks.%d.attn.hook_pattern", l) // [batch, head, q, k]
+	z := DotGeneral(pattern, []int{3}, []int{0, 1}, v, []int{1}, []int{0, 2}) // [batch, head, q, d_head]
+	return hp.At(TransposeAllAxes(z, 0, 2, 1, 3), "blocks.%d.attn.hook_z", l) // [batch, pos, head, d_head]
+}
+
+// repeatKV gives each of the rep query heads of a group its kv head:
+// [batch, pos, kv, d] → [batch, pos, kv*rep, d].
+func repeatKV(x *Node, rep int) *Node {
+	if rep == 1 {
+		return x
+	}
+	d := x.Shape().Dimensions
+	x = BroadcastToDims(InsertAxes(x, 3), d[0], d[1], d[2], rep, d[3])
+	return Reshape(x, d[0], d[1], d[2]*rep, d[3])
+}
+
+// attentionMask is [batch, 1, q, k] bool: causal, within the window, and
+// only onto real (unpadded) keys.
+func attentionMask(in Inputs, window int) *Node {
+	g := in.IDs.Graph()
+	b, t := in.IDs.Shape().Dimensions[0], in.IDs.Shape().Dimensions[1]
+	qi := Iota(g, shapeI32(t, t), 0)
+	ki := Iota(g, shapeI32(t, t), 1)
+	m := GreaterOrEqual(qi, ki)
+	if window > 0 && window < t {
+		m = LogicalAnd(m, LessThan(Sub(qi, ki), Scalar(g, dtypes.Int32, window)))
+	}
+	m = BroadcastToDims(Reshape(m, 1, 1, t, t), b, 1, t, t)
+	keys := BroadcastToDims(Reshape(in.Mask, b, 1, 1, t), b, 1, t, t)
+	return LogicalAnd(m, keys)
+}

@@ -1,0 +1,462 @@
+// Package engine runs model families on a GoMLX backend: it owns the loaded
+// weights, compiles one graph per (input shape, hooks, interventions) and
+// caches it, and is the one place where graph-building panics become errors.
+package engine
+
+import (
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"math"
+	"os"
+	"sort"
+	"strings"
+	"sync"
+
+	"github.com/glia-dev/glia/arch"
+	"github.com/glia-dev/glia/format"
+	"github.com/glia-dev/glia/hook"
+	"github.com/gomlx/compute"
+	"github.com/gomlx/compute/dtypes"
+	"github.com/gomlx/compute/shapes"
+	. "github.com/gomlx/gomlx/core/graph"
+	"github.com/gomlx/gomlx/core/tensors"
+	"github.com/gomlx/gomlx/support/exceptions"
+
+	_ "github.com/glia-dev/glia/arch/all"       // every model family
+	_ "github.com/gomlx/gomlx/backends/default" // the Go and XLA backends
+)
+
+// Model is a loaded checkpoint ready to run.
+type Model struct {
+	Name      string       // where it came from, for people
+	Family    arch.Family  // the architecture
+	Config    *arch.Config // its config.json (or the equivalent read from GGUF / llama2.c)
+	Tokenizer Tokenizer    // nil when the checkpoint has none; --ids still works
+
+	backend     compute.Backend
+	specs       []arch.WeightSpec
+	weights     []*tensors.Tensor
+	index       map[string]int
+	fingerprint string
+
+	mu    sync.Mutex
+	execs map[string]*Exec
+	hooks []HookInfo // lazily traced
+}
+
+// Tokenizer is what the engine and its commands need of a tokenizer
+// (package tokenizer implements it).
+type Tokenizer interface {
+	Encode(text string, addSpecial bool) []int
+	Decode(ids []int, skipSpecial bool) string
+	TokenString(id int) string
+	BOS() int // -1 if none
+	EOS() int // -1 if none
+}
+
+// HookInfo describes one hook point as traced at a given sequence length.
+type HookInfo struct {
+	Name  string
+	Shape []int // with batch 1 and the traced sequence length
+}
+
+// Backend returns the shared backend, created from $GOMLX_BACKEND, else the
+// pure-Go CPU backend ("go"). The XLA backend is compiled in for GPUs but
+// never chosen implicitly: it would try to download a CPU plugin.
+var Backend = sync.OnceValues(func() (compute.Backend, error) {
+	if cfg := os.Getenv("GOMLX_BACKEND"); cfg != "" {
+		return compute.NewWithConfig(cfg)
+	}
+	return compute.NewWithConfig("go")
+})
+
+// FromSource builds a model from a config and a tensor source, reading every
+// tensor the family declares, checking its shape and finiteness, and
+// refusing tensors the family does not read.
+func FromSource(name string, cfg *arch.Config, src format.TensorSource) (m *Model, err error) {
+	fam, err := arch.New(cfg)
+	if err != nil {
+		return nil, err
+	}
+	backend, err := Backend()
+	if err != nil {
+		return nil, fmt.Errorf("engine: backend: %w", err)
+	}
+	m = &Model{Name: name, Family: fam, Config: cfg, backend: backend, specs: fam.Weights(), index: map[string]int{}, execs: map[string]*Exec{}}
+	var missing, bad []string
+	want := map[string]bool{}
+	h := sha256.New()
+	for _, s := range m.specs {
+		want[s.Name] = true
+		shape, ok := src.Shape(s.Name)
+		if !ok {
+			missing = append(missing, s.Name)
+			continue
+		}
+		if !equalInts(shape, s.Shape) {
+			bad = append(bad, fmt.Sprintf("%s: shape %v in file, config.json implies %v", s.Name, shape, s.Shape))
+		}
+	}
+	var unused []string
+	filter, _ := fam.(arch.TensorFilter)
+	for _, n := range src.Names() {
+		if !want[n] && (filter == nil || !filter.Unused(n)) {
+			unused = append(unused, n)
+		}
+	}
+	var problems []string
+	if len(missing) > 0 {
+		problems = append(problems, fmt.Sprintf("%d missing tensor(s): %s", len(missing), strings.Join(missing, ", ")))
+	}
+	problems = append(problems, bad...)
+	if len(unused) > 0 {
+		problems = append(problems, fmt.Sprintf("%d tensor(s) the %s family does not read: %s", len(unused), cfg.String("model_type", "?"), strings.Join(unused, ", ")))
+	}
+	if len(problems) > 0 {
+		return nil, fmt.Errorf("engine: %s: %s", name, strings.Join(problems, "; "))
+	}
+	fmt.Fprint(h, cfg.String("model_type", ""), fam.Dims())
+	for i, s := range m.specs {
+		data, err := src.Float32(s.Name)
+		if err != nil {
+			return nil, fmt.Errorf("engine: %s: %w", name, err)
+		}
+		if err := format.CheckFinite(s.Name, data); err != nil {
+			return nil, fmt.Errorf("engine: %s: %w", name, err)
+		}
+		t, err := tensors.FromShapeForBackend(backend, 0, shapes.Make(dtypes.Float32, s.Shape...))
+		if err != nil {
+			return nil, fmt.Errorf("engine: %s: allocating %s: %w", name, s.Name, err)
+		}
+		tensors.MustMutableFlatData(t, func(flat []float32) { copy(flat, data) })
+		hashFloats(h, s.Name, data)
+		m.index[s.Name] = i
+		m.weights = append(m.weights, t)
+	}
+	m.fingerprint = hex.EncodeToString(h.Sum(nil))[:16]
+	return m, nil
+}
+
+func hashFloats(h interface{ Write([]byte) (int, error) }, name string, data []float32) {
+	h.Write([]byte(name))
+	var buf [4096]byte
+	for i := 0; i < len(data); {
+		n := 0
+		for ; n+4 <= len(buf) && i < len(data); i++ {
+			binary.LittleEndian.PutUint32(buf[n:], math.Float32bits(data[i]))
+			n += 4
+		}
+		h.Write(buf[:n])
+	}
+}
+
+// Fingerprint identifies the weights and config (a truncated sha256).
+func (m *Model) Fingerprint() string { return m.fingerprint }
+
+// Dims are the family's sizes.
+func (m *Model) Dims() arch.Dims { return m.Family.Dims() }
+
+// NumParams counts the distinct weights.
+func (m *Model) NumParams() int64 {
+	var n int64
+	for _, t := range m.weights {
+		n += int64(t.Size())
+	}
+	return n
+}
+
+// Array is a dense row-major float32 tensor on the host.
+type Array struct {
+	Shape []int
+	Data  []float32
+}
+
+// Intervention replaces a hook's value by a graph function of it. Key must
+// identify the function (compiled graphs are cached by it).
+type Intervention struct {
+	Hook string
+	Key  string
+	Fn   hook.Fn
+}
+
+// GradTarget selects the scalar logits[Batch, Pos, Token] to differentiate.
+type GradTarget struct{ Batch, Pos, Token int }
+
+// Request is one forward (and optionally backward) pass.
+type Request struct {
+	IDs           [][]int32      // [batch][pos], all rows the same length
+	Mask          [][]bool       // optional: false marks padding (left or right)
+	Hooks         []string       // hook points to return
+	Interventions []Intervention // applied in order
+	Grad          *GradTarget    // with it, Result.Grads holds d target / d hook for each of Hooks
+	NoLogits      bool           // skip copying logits to the host
+}
+
+// Result holds what a Request asked for.
+type Result struct {
+	Logits Array            // [batch, pos, vocab]
+	Acts   map[string]Array // hook name → value
+	Grads  map[string]Array // hook name → gradient
+}
+
+// Run executes a request.
+func (m *Model) Run(req Request) (*Result, error) {
+	b := len(req.IDs)
+	if b == 0 || len(req.IDs[0]) == 0 {
+		return nil, errors.New("engine: empty batch")
+	}
+	t := len(req.IDs[0])
+	d := m.Dims()
+	if t > d.MaxCtx && d.MaxCtx > 0 {
+		return nil, fmt.Errorf("engine: sequence length %d exceeds the model's context %d", t, d.MaxCtx)
+	}
+	ids := make([]int32, 0, b*t)
+	for i, row := range req.IDs {
+		if len(row) != t {
+			return nil, fmt.Errorf("engine: sequence %d has %d tokens, sequence 0 has %d: pad them and pass a mask", i, len(row), t)
+		}
+		for j, id := range row {
+			if id < 0 || int(id) >= d.Vocab {
+				return nil, fmt.Errorf("engine: token id %d at [%d,%d] is outside the vocabulary [0,%d)", id, i, j, d.Vocab)
+			}
+		}
+		ids = append(ids, row...)
+	}
+	pos, mask, err := positions(req.Mask, b, t)
+	if err != nil {
+		return nil, err
+	}
+	if g := req.Grad; g != nil && (g.Batch < 0 || g.Batch >= b || g.Pos < 0 || g.Pos >= t || g.Token < 0 || g.Token >= d.Vocab) {
+		return nil, fmt.Errorf("engine: gradient target %d,%d,%d is outside logits [%d,%d,%d]", g.Batch, g.Pos, g.Token, b, t, d.Vocab)
+	}
+	exec, err := m.exec(b, t, req)
+	if err != nil {
+		return nil, err
+	}
+	args := make([]any, 0, 3+len(m.weights))
+	args = append(args, tensors.FromFlatDataAndDimensions(ids, b, t), tensors.FromFlatDataAndDimensions(pos, b, t), tensors.FromFlatDataAndDimensions(mask, b, t))
+	for _, w := range m.weights {
+		args = append(args, w)
+	}
+	outs, err := exec.Call(args...)
+	if err != nil {
+		return nil, fmt.Errorf("engine: %w", err)
+	}
+	defer func() {
+		for _, o := range outs {
+			o.FinalizeAll()
+		}
+	}()
+	res := &Result{Acts: map[string]Array{}}
+	i := 0
+	if !req.NoLogits {
+		res.Logits = toArray(outs[0])
+		i = 1
+	}
+	for _, h := range req.Hooks {
+		res.Acts[h] = toArray(outs[i])
+		i++
+	}
+	if req.Grad != nil {
+		res.Grads = map[string]Array{}
+		for _, h := range req.Hooks {
+			res.Grads[h] = toArray(outs[i])
+			i++
+		}
+	}
+	return res, nil
+}
+
+func toArray(t *tensors.Tensor) Array {
+	return Array{Shape: t.Shape().Dimensions, Data: tensors.MustCopyFlatData[float32](t)}
+}
+
+// positions derives position ids from the mask: each sequence counts only
+// its real tokens, so a padded sequence sees the positions it would alone.
+func positions(mask [][]bool, b, t int) (pos, m []int32, err error) {
+	pos, m = make([]int32, b*t), make([]int32, b*t)
+	for i := range b {
+		n := int32(0)
+		if mask != nil && len(mask) != b {
+			return nil, nil, fmt.Errorf("engine: mask has %d rows for %d sequences", len(mask), b)
+		}
+		for j := range t {
+			real := true
+			if mask != nil {
+				if len(mask[i]) != t {
+					return nil, nil, fmt.Errorf("engine: mask row %d has %d entries for %d tokens", i, len(mask[i]), t)
+				}
+				real = mask[i][j]
+			}
+			pos[i*t+j] = max(n, 0)
+			if real {
+				m[i*t+j] = 1
+				pos[i*t+j] = n
+				n++
+			}
+		}
+	}
+	return pos, m, nil
+}
+
+// exec returns the compiled graph for this request's shape and options.
+func (m *Model) exec(b, t int, req Request) (*Exec, error) {
+	var key strings.Builder
+	fmt.Fprintf(&key, "%dx%d|logits=%v|hooks=%s|", b, t, !req.NoLogits, strings.Join(req.Hooks, ","))
+	for _, iv := range req.Interventions {
+		fmt.Fprintf(&key, "iv=%s:%s|", iv.Hook, iv.Key)
+	}
+	if req.Grad != nil {
+		fmt.Fprintf(&key, "grad=%v", *req.Grad)
+	}
+	k := key.String()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if e, ok := m.execs[k]; ok {
+		return e, nil
+	}
+	hooks := append([]string(nil), req.Hooks...)
+	ivs := append([]Intervention(nil), req.Interventions...)
+	grad := req.Grad
+	noLogits := req.NoLogits
+	fn := func(inputs []*Node) []*Node {
+		logits, hp := m.build(inputs, ivs)
+		var outs []*Node
+		if !noLogits {
+			outs = append(outs, logits)
+		}
+		nodes := make([]*Node, len(hooks))
+		for i, h := range hooks {
+			n, ok := hp.Node(h)
+			if !ok {
+				exceptions.Panicf("no hook point %q in this model (%s)", h, suggest(h, hp.Names()))
+			}
+			nodes[i] = n
+		}
+		outs = append(outs, nodes...)
+		if grad != nil {
+			target := Slice(logits, AxisElem(grad.Batch), AxisElem(grad.Pos), AxisElem(grad.Token))
+			outs = append(outs, Gradient(Reshape(target), nodes...)...)
+		}
+		return outs
+	}
+	e, err := NewExec(m.backend, fn)
+	if err != nil {
+		return nil, fmt.Errorf("engine: %w", err)
+	}
+	// Build once now, so a bad hook name or intervention is an error here.
+	if err := catch(func() error {
+		in := []shapes.Shape{shapes.Make(dtypes.Int32, b, t), shapes.Make(dtypes.Int32, b, t), shapes.Make(dtypes.Int32, b, t)}
+		for _, w := range m.weights {
+			in = append(in, w.Shape())
+		}
+		_, err := e.Compile(in...)
+		return err
+	}); err != nil {
+		return nil, fmt.Errorf("engine: %w", err)
+	}
+	if len(m.execs) > 64 { // bound compiled-graph memory across many shapes
+		for k, old := range m.execs {
+			old.Finalize()
+			delete(m.execs, k)
+		}
+	}
+	m.execs[k] = e
+	return e, nil
+}
+
+// build runs the family's forward pass on graph inputs [ids, pos, mask, weights...].
+func (m *Model) build(inputs []*Node, ivs []Intervention) (*Node, *hook.Points) {
+	hp := hook.NewPoints()
+	for _, iv := range ivs {
+		hp.On(iv.Hook, iv.Fn)
+	}
+	in := arch.Inputs{IDs: inputs[0], Pos: inputs[1], Mask: NotEqual(inputs[2], ScalarZero(inputs[2].Graph(), dtypes.Int32))}
+	ws := inputs[3:]
+	w := func(name string) *Node {
+		i, ok := m.index[name]
+		if !ok {
+			exceptions.Panicf("family reads undeclared weight %q", name)
+		}
+		return ws[i]
+	}
+	logits := m.Family.Forward(w, in, hp)
+	if u := hp.Unused(); len(u) > 0 {
+		exceptions.Panicf("intervention on unknown hook point(s) %s (%s)", strings.Join(u, ", "), suggest(u[0], hp.Names()))
+	}
+	return logits, hp
+}
+
+// catch turns a panic in graph code into an error: the one place glia does so.
+func catch(f func() error) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			if e, ok := r.(error); ok {
+				err = e
+			} else {
+				err = fmt.Errorf("%v", r)
+			}
+		}
+	}()
+	return f()
+}
+
+// suggest names the hook points closest to a mistyped one.
+func suggest(name string, names []string) string {
+	var close []string
+	for _, n := range names {
+		if strings.HasSuffix(n, lastSegment(name)) || strings.HasSuffix(name, lastSegment(n)) {
+			close = append(close, n)
+		}
+	}
+	if len(close) == 0 {
+		return fmt.Sprintf("%d hook points; see glia inspect", len(names))
+	}
+	sort.Strings(close)
+	if len(close) > 4 {
+		close = append(close[:4], "...")
+	}
+	return "did you mean " + strings.Join(close, ", ") + "?"
+}
+
+func lastSegment(s string) string { return s[strings.LastIndex(s, ".")+1:] }
+
+// Hooks traces the forward pass at sequence length seq and lists every hook
+// point with its shape.
+func (m *Model) Hooks(seq int) ([]HookInfo, error) {
+	var out []HookInfo
+	err := catch(func() error {
+		g := NewGraph(m.backend, "trace")
+		defer g.Finalize()
+		inputs := []*Node{
+			Parameter(g, "ids", shapes.Make(dtypes.Int32, 1, seq)),
+			Parameter(g, "pos", shapes.Make(dtypes.Int32, 1, seq)),
+			Parameter(g, "mask", shapes.Make(dtypes.Int32, 1, seq)),
+		}
+		for _, s := range m.specs {
+			inputs = append(inputs, Parameter(g, s.Name, shapes.Make(dtypes.Float32, s.Shape...)))
+		}
+		_, hp := m.build(inputs, nil)
+		for _, n := range hp.Names() {
+			node, _ := hp.Node(n)
+			out = append(out, HookInfo{Name: n, Shape: node.Shape().Dimensions})
+		}
+		return nil
+	})
+	return out, err
+}
+
+func equalInts(a, b []int) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,83 @@
+package engine
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+)
+
+// GenerateOptions control sampling. Temperature 0 is greedy (argmax, ties to
+// the lowest id, as torch.argmax).
+type GenerateOptions struct {
+	MaxNew        int
+	Temperature   float64
+	Seed          uint64
+	StopAtEOS     bool
+	Interventions []Intervention
+	OnToken       func(id int32) // called as each token is chosen (streaming)
+}
+
+// Generate extends prompt by up to MaxNew tokens and returns the new ids.
+//
+// TODO(perf): each step reruns the whole prefix (no KV cache); fine for the
+// interpretability-sized generations glia does, quadratic for long ones.
+func (m *Model) Generate(prompt []int32, o GenerateOptions) ([]int32, error) {
+	if len(prompt) == 0 {
+		return nil, fmt.Errorf("engine: generate needs at least one prompt token")
+	}
+	rng := rand.New(rand.NewPCG(o.Seed, 0x676c6961))
+	seq := append([]int32(nil), prompt...)
+	eos := -1
+	if m.Tokenizer != nil {
+		eos = m.Tokenizer.EOS()
+	}
+	var out []int32
+	for range o.MaxNew {
+		if d := m.Dims(); d.MaxCtx > 0 && len(seq) >= d.MaxCtx {
+			break
+		}
+		res, err := m.Run(Request{IDs: [][]int32{seq}, Interventions: o.Interventions})
+		if err != nil {
+			return out, err
+		}
+		v := m.Dims().Vocab
+		last := res.Logits.Data[(len(seq)-1)*v : len(seq)*v]
+		id := sample(last, o.Temperature, rng)
+		seq = append(seq, id)
+		out = append(out, id)
+		if o.OnToken != nil {
+			o.OnToken(id)
+		}
+		if o.StopAtEOS && int(id) == eos {
+			break
+		}
+	}
+	return out, nil
+}
+
+func sample(logits []float32, temp float64, rng *rand.Rand) int32 {
+	best := 0
+	for i, l := range logits {
+		if l > logits[best] {
+			best = i
+		}
+	}
+	if temp <= 0 {
+		return int32(best)
+	}
+	mx := float64(logits[best])
+	var sum float64
+	p := make([]float64, len(logits))
+	for i, l := range logits {
+		p[i] = math.Exp((float64(l) - mx) / temp)
+		sum += p[i]
+	}
+	r := rng.Float64() * sum
+	for i, pi := range p {
+		r -= pi
+		if r <= 0 {
+			return int32(i)
+		}
+	}
+	return int32(len(p) - 1)
+}

@@ -1,0 +1,93 @@
+package engine
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"github.com/glia-dev/glia/arch"
+	"github.com/glia-dev/glia/format/safetensors"
+)
+
+// Load opens a model by path (an HF model directory, a .gguf file or a
+// llama2.c checkpoint) or by Hugging Face repo id from the local cache.
+func Load(spec string) (*Model, error) {
+	path, err := Resolve(spec)
+	if err != nil {
+		return nil, err
+	}
+	st, err := os.Stat(path)
+	if err != nil {
+		return nil, fmt.Errorf("engine: %w", err)
+	}
+	if st.IsDir() {
+		return loadHFDir(path)
+	}
+	return loadFile(path)
+}
+
+func loadHFDir(dir string) (*Model, error) {
+	cfg, err := arch.ReadConfig(filepath.Join(dir, "config.json"))
+	if err != nil {
+		return nil, fmt.Errorf("engine: %s is not a Hugging Face model directory: %w", dir, err)
+	}
+	src, err := safetensors.OpenModel(dir)
+	if err != nil {
+		return nil, fmt.Errorf("engine: %w", err)
+	}
+	defer src.Close()
+	m, err := FromSource(dir, cfg, src)
+	if err != nil {
+		return nil, err
+	}
+	m.Tokenizer, err = dirTokenizer(dir)
+	return m, err
+}
+
+// Resolve turns a model spec into a path: an existing path is returned as is;
+// ORG/NAME is looked up in the Hugging Face hub cache ($HF_HUB_CACHE, else
+// $HF_HOME/hub, else ~/.cache/huggingface/hub), offline.
+func Resolve(spec string) (string, error) {
+	if _, err := os.Stat(spec); err == nil {
+		return spec, nil
+	}
+	if strings.Count(spec, "/") != 1 || strings.HasPrefix(spec, ".") || strings.HasPrefix(spec, "/") {
+		return "", fmt.Errorf("engine: model %q: no such file or directory", spec)
+	}
+	cache := os.Getenv("HF_HUB_CACHE")
+	if cache == "" {
+		home := os.Getenv("HF_HOME")
+		if home == "" {
+			h, _ := os.UserHomeDir()
+			home = filepath.Join(h, ".cache", "huggingface")
+		}
+		cache = filepath.Join(home, "hub")
+	}
+	repo := filepath.Join(cache, "models--"+strings.ReplaceAll(spec, "/", "--"))
+	if b, err := os.ReadFile(filepath.Join(repo, "refs", "main")); err == nil {
+		snap := filepath.Join(repo, "snapshots", strings.TrimSpace(string(b)))
+		if _, err := os.Stat(snap); err == nil {
+			return snap, nil
+		}
+	}
+	snaps, _ := filepath.Glob(filepath.Join(repo, "snapshots", "*"))
+	if len(snaps) == 0 {
+		return "", fmt.Errorf("engine: model %q is neither a path nor in the Hugging Face cache (looked in %s; glia works offline: download it with huggingface-cli first)", spec, repo)
+	}
+	// Newest snapshot when refs/main is absent.
+	sort.Slice(snaps, func(i, j int) bool { return modTime(snaps[i]) > modTime(snaps[j]) })
+	return snaps[0], nil
+}
+
+func modTime(p string) int64 {
+	st, err := os.Stat(p)
+	if err != nil {
+		return 0
+	}
+	return st.ModTime().UnixNano()
+}
+
+var errNoTokenizer = errors.New("no tokenizer")
