@@ -4,8 +4,8 @@ import (
 	"math"
 
 	"github.com/glia-dev/glia/hook"
-	. "github.com/gomlx/gomlx/core/graph"
 	"github.com/gomlx/compute/dtypes"
+	. "github.com/gomlx/gomlx/core/graph"
 )
 
 // Linear is x·Wᵀ + b for a PyTorch nn.Linear weight W [out, in]; b may be nil.
@@ -133,8 +133,8 @@ func Attention(hp *hook.Points, l int, q, k, v *Node, in Inputs, o AttnOpts) *No
 		scores = MulScalar(Tanh(DivScalar(scores, o.SoftCap)), o.SoftCap)
 	}
 	scores = Where(BroadcastToDims(attentionMask(in, o.Window), scores.Shape().Dimensions...), scores, Scalar(scores.Graph(), scores.DType(), minScore))
-	scores = hp.At(scores, "blocks.%d.attn.hook_attn_scores", l)  // [batch, head, q, k]
-	pattern := hp.At(Softmax(scores, -1), "blocks.%d.attn.hook_pattern", l) // [batch, head, q, k]
+	scores = hp.At(scores, "blocks.%d.attn.hook_attn_scores", l)              // [batch, head, q, k]
+	pattern := hp.At(Softmax(scores, -1), "blocks.%d.attn.hook_pattern", l)   // [batch, head, q, k]
 	z := DotGeneral(pattern, []int{3}, []int{0, 1}, v, []int{1}, []int{0, 2}) // [batch, head, q, d_head]
 	return hp.At(TransposeAllAxes(z, 0, 2, 1, 3), "blocks.%d.attn.hook_z", l) // [batch, pos, head, d_head]
 }

@@ -3,8 +3,8 @@ package arch
 import (
 	"math"
 
-	. "github.com/gomlx/gomlx/core/graph"
 	"github.com/gomlx/compute/dtypes"
+	. "github.com/gomlx/gomlx/core/graph"
 )
 
 // Rope is rotary position embedding in Hugging Face's rotate_half layout:
