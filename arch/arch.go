@@ -32,6 +32,7 @@ type Dims struct {
 type WeightSpec struct {
 	Name  string
 	Shape []int
+	Alt   []string // other names exporters use for the same tensor
 }
 
 // Inputs are the graph inputs of a forward pass.

@@ -89,9 +89,18 @@ func FromSource(name string, cfg *arch.Config, src format.TensorSource) (m *Mode
 	var missing, bad []string
 	want := map[string]bool{}
 	h := sha256.New()
+	file := map[string]string{} // spec name → name in the file
 	for _, s := range m.specs {
-		want[s.Name] = true
-		shape, ok := src.Shape(s.Name)
+		file[s.Name] = s.Name
+		for _, alt := range s.Alt {
+			if _, ok := src.Shape(s.Name); !ok {
+				if _, ok := src.Shape(alt); ok {
+					file[s.Name] = alt
+				}
+			}
+		}
+		want[file[s.Name]] = true
+		shape, ok := src.Shape(file[s.Name])
 		if !ok {
 			missing = append(missing, s.Name)
 			continue
@@ -120,7 +129,7 @@ func FromSource(name string, cfg *arch.Config, src format.TensorSource) (m *Mode
 	}
 	fmt.Fprint(h, cfg.String("model_type", ""), fam.Dims())
 	for i, s := range m.specs {
-		data, err := src.Float32(s.Name)
+		data, err := src.Float32(file[s.Name])
 		if err != nil {
 			return nil, fmt.Errorf("engine: %s: %w", name, err)
 		}

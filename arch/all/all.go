@@ -2,5 +2,6 @@
 package all
 
 import (
+	_ "github.com/glia-dev/glia/arch/gpt2"
 	_ "github.com/glia-dev/glia/arch/llama"
 )

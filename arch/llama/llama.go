@@ -78,13 +78,13 @@ func (m *Model) Dims() arch.Dims { return m.dims }
 func (m *Model) Weights() []arch.WeightSpec {
 	d := m.dims
 	qd, kvd := d.Heads*d.DHead, d.KVHeads*d.DHead
-	ws := []arch.WeightSpec{{"model.embed_tokens.weight", []int{d.Vocab, d.DModel}}, {"model.norm.weight", []int{d.DModel}}}
+	ws := []arch.WeightSpec{{Name: "model.embed_tokens.weight", Shape: []int{d.Vocab, d.DModel}}, {Name: "model.norm.weight", Shape: []int{d.DModel}}}
 	if !m.tied {
-		ws = append(ws, arch.WeightSpec{"lm_head.weight", []int{d.Vocab, d.DModel}})
+		ws = append(ws, arch.WeightSpec{Name: "lm_head.weight", Shape: []int{d.Vocab, d.DModel}})
 	}
 	for l := range d.Layers {
 		p := fmt.Sprintf("model.layers.%d.", l)
-		add := func(name string, shape ...int) { ws = append(ws, arch.WeightSpec{p + name, shape}) }
+		add := func(name string, shape ...int) { ws = append(ws, arch.WeightSpec{Name: p + name, Shape: shape}) }
 		add("input_layernorm.weight", d.DModel)
 		add("post_attention_layernorm.weight", d.DModel)
 		add("self_attn.q_proj.weight", qd, d.DModel)
@@ -122,11 +122,9 @@ func (m *Model) Unused(name string) bool {
 
 func (m *Model) Forward(w arch.Weights, in arch.Inputs, hp *hook.Points) *Node {
 	d := m.dims
-	opt := func(name string) *Node { // optional bias
-		for _, s := range m.Weights() {
-			if s.Name == name {
-				return w(name)
-			}
+	bias := func(on bool, name string) *Node {
+		if on {
+			return w(name)
 		}
 		return nil
 	}
@@ -137,9 +135,9 @@ func (m *Model) Forward(w arch.Weights, in arch.Inputs, hp *hook.Points) *Node {
 		x = hp.At(x, "blocks.%d.hook_resid_pre", l) // [batch, pos, d_model]
 		h := arch.RMSNorm(hp, fmt.Sprintf("blocks.%d.ln1", l), x, w(p+"input_layernorm.weight"), m.eps, 0)
 
-		q := hp.At(arch.SplitHeads(arch.Linear(h, w(p+"self_attn.q_proj.weight"), opt(p+"self_attn.q_proj.bias")), d.Heads), "blocks.%d.attn.hook_q", l)   // [batch, pos, head, d_head]
-		k := hp.At(arch.SplitHeads(arch.Linear(h, w(p+"self_attn.k_proj.weight"), opt(p+"self_attn.k_proj.bias")), d.KVHeads), "blocks.%d.attn.hook_k", l) // [batch, pos, kv_head, d_head]
-		v := hp.At(arch.SplitHeads(arch.Linear(h, w(p+"self_attn.v_proj.weight"), opt(p+"self_attn.v_proj.bias")), d.KVHeads), "blocks.%d.attn.hook_v", l) // [batch, pos, kv_head, d_head]
+		q := hp.At(arch.SplitHeads(arch.Linear(h, w(p+"self_attn.q_proj.weight"), bias(m.qkvBias, p+"self_attn.q_proj.bias")), d.Heads), "blocks.%d.attn.hook_q", l)   // [batch, pos, head, d_head]
+		k := hp.At(arch.SplitHeads(arch.Linear(h, w(p+"self_attn.k_proj.weight"), bias(m.qkvBias, p+"self_attn.k_proj.bias")), d.KVHeads), "blocks.%d.attn.hook_k", l) // [batch, pos, kv_head, d_head]
+		v := hp.At(arch.SplitHeads(arch.Linear(h, w(p+"self_attn.v_proj.weight"), bias(m.qkvBias, p+"self_attn.v_proj.bias")), d.KVHeads), "blocks.%d.attn.hook_v", l) // [batch, pos, kv_head, d_head]
 		if m.opt.QKNorm {
 			q = arch.RMSNorm(hp, "", q, w(p+"self_attn.q_norm.weight"), m.eps, 0)
 			k = arch.RMSNorm(hp, "", k, w(p+"self_attn.k_norm.weight"), m.eps, 0)
@@ -151,15 +149,15 @@ func (m *Model) Forward(w arch.Weights, in arch.Inputs, hp *hook.Points) *Node {
 			window = m.opt.Window(l)
 		}
 		z := arch.Attention(hp, l, q, k, v, in, arch.AttnOpts{Scale: 1 / math.Sqrt(float64(d.DHead)), Window: window})
-		attnOut := hp.At(arch.Linear(arch.MergeHeads(z), w(p+"self_attn.o_proj.weight"), opt(p+"self_attn.o_proj.bias")), "blocks.%d.hook_attn_out", l) // [batch, pos, d_model]
-		x = hp.At(Add(x, attnOut), "blocks.%d.hook_resid_mid", l)                                                                                       // [batch, pos, d_model]
+		attnOut := hp.At(arch.Linear(arch.MergeHeads(z), w(p+"self_attn.o_proj.weight"), bias(m.attnBias, p+"self_attn.o_proj.bias")), "blocks.%d.hook_attn_out", l) // [batch, pos, d_model]
+		x = hp.At(Add(x, attnOut), "blocks.%d.hook_resid_mid", l)                                                                                                    // [batch, pos, d_model]
 
 		h = arch.RMSNorm(hp, fmt.Sprintf("blocks.%d.ln2", l), x, w(p+"post_attention_layernorm.weight"), m.eps, 0)
-		pre := hp.At(arch.Linear(h, w(p+"mlp.gate_proj.weight"), opt(p+"mlp.gate_proj.bias")), "blocks.%d.mlp.hook_pre", l)          // [batch, pos, d_mlp]
-		preLinear := hp.At(arch.Linear(h, w(p+"mlp.up_proj.weight"), opt(p+"mlp.up_proj.bias")), "blocks.%d.mlp.hook_pre_linear", l) // [batch, pos, d_mlp]
-		post := hp.At(Mul(m.act(pre), preLinear), "blocks.%d.mlp.hook_post", l)                                                      // [batch, pos, d_mlp]
-		mlpOut := hp.At(arch.Linear(post, w(p+"mlp.down_proj.weight"), opt(p+"mlp.down_proj.bias")), "blocks.%d.hook_mlp_out", l)    // [batch, pos, d_model]
-		x = hp.At(Add(x, mlpOut), "blocks.%d.hook_resid_post", l)                                                                    // [batch, pos, d_model]
+		pre := hp.At(arch.Linear(h, w(p+"mlp.gate_proj.weight"), bias(m.mlpBias, p+"mlp.gate_proj.bias")), "blocks.%d.mlp.hook_pre", l)          // [batch, pos, d_mlp]
+		preLinear := hp.At(arch.Linear(h, w(p+"mlp.up_proj.weight"), bias(m.mlpBias, p+"mlp.up_proj.bias")), "blocks.%d.mlp.hook_pre_linear", l) // [batch, pos, d_mlp]
+		post := hp.At(Mul(m.act(pre), preLinear), "blocks.%d.mlp.hook_post", l)                                                                  // [batch, pos, d_mlp]
+		mlpOut := hp.At(arch.Linear(post, w(p+"mlp.down_proj.weight"), bias(m.mlpBias, p+"mlp.down_proj.bias")), "blocks.%d.hook_mlp_out", l)    // [batch, pos, d_model]
+		x = hp.At(Add(x, mlpOut), "blocks.%d.hook_resid_post", l)                                                                                // [batch, pos, d_model]
 	}
 	x = arch.RMSNorm(hp, "ln_final", x, w("model.norm.weight"), m.eps, 0)
 	unembed := "lm_head.weight"
