@@ -8,10 +8,10 @@ import (
 
 // Sentinel kinds carried by *Error; test with errors.Is.
 var (
-	ErrFormat      = errors.New("malformed checkpoint")  // bad header values
-	ErrTruncated   = errors.New("wrong file size")       // size disagrees with the header, or short read
-	ErrNotFound    = errors.New("tensor not found")      // Float32 of an absent name
-	ErrUnsupported = errors.New("unsupported version")   // a versioned file other than v1
+	ErrFormat      = errors.New("malformed checkpoint") // bad header values
+	ErrTruncated   = errors.New("wrong file size")      // size disagrees with the header, or short read
+	ErrNotFound    = errors.New("tensor not found")     // Float32 of an absent name
+	ErrUnsupported = errors.New("unsupported version")  // a versioned file other than v1
 )
 
 // Error is every error this package returns; it names the file, the tensor

@@ -8,11 +8,11 @@ import (
 
 // Sentinel kinds carried by *Error; test with errors.Is.
 var (
-	ErrFormat    = errors.New("malformed file")     // structurally invalid header or layout
-	ErrTruncated = errors.New("truncated file")     // a range points past the end of the file
-	ErrNotFound  = errors.New("tensor not found")   // Float32 or Shape of an absent name
-	ErrDType     = errors.New("unsupported dtype")  // unknown dtype, or not convertible to float32
-	ErrShape     = errors.New("shape mismatch")     // element count disagrees with the byte range
+	ErrFormat    = errors.New("malformed file")      // structurally invalid header or layout
+	ErrTruncated = errors.New("truncated file")      // a range points past the end of the file
+	ErrNotFound  = errors.New("tensor not found")    // Float32 or Shape of an absent name
+	ErrDType     = errors.New("unsupported dtype")   // unknown dtype, or not convertible to float32
+	ErrShape     = errors.New("shape mismatch")      // element count disagrees with the byte range
 	ErrWrite     = errors.New("invalid write input") // bad input to Write
 )
 
