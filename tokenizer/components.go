@@ -1,0 +1,517 @@
+package tokenizer
+
+import (
+	"strings"
+	"unicode"
+	"unicode/utf8"
+	"unsafe"
+
+	"golang.org/x/text/unicode/norm"
+)
+
+// piece is one pre-token: a string plus whether it starts at offset 0 of the
+// original input (Metaspace's prepend_scheme "first" needs this).
+type piece struct {
+	s     string
+	start bool
+}
+
+// work is per-Encode scratch space.
+type work struct {
+	arena []byte // backing store for strings built during one Encode
+	a, b  []piece
+	spans []span
+}
+
+// str appends b to the arena and returns it as a string. Strings handed out
+// stay valid for the rest of the Encode call: the arena only grows.
+func (w *work) str(f func(dst []byte) []byte) string {
+	n := len(w.arena)
+	w.arena = f(w.arena)
+	if len(w.arena) == n {
+		return ""
+	}
+	b := w.arena[n:len(w.arena):len(w.arena)]
+	w.arena = w.arena[len(w.arena):] // never overwrite what was handed out
+	return unsafe.String(&b[0], len(b))
+}
+
+// ---- normalizers ----
+
+type normalizer interface {
+	normalize(s string) string
+}
+
+type seqNormalizer []normalizer
+
+func (q seqNormalizer) normalize(s string) string {
+	for _, n := range q {
+		s = n.normalize(s)
+	}
+	return s
+}
+
+type prependNormalizer struct{ p string }
+
+func (n prependNormalizer) normalize(s string) string {
+	if s == "" {
+		return s
+	}
+	return n.p + s
+}
+
+type replaceNormalizer struct {
+	pat  string // literal
+	with string
+}
+
+func (n replaceNormalizer) normalize(s string) string {
+	if n.pat == "" {
+		return s
+	}
+	return strings.ReplaceAll(s, n.pat, n.with)
+}
+
+type regexReplaceNormalizer struct {
+	m    matcher
+	with string
+}
+
+func (n regexReplaceNormalizer) normalize(s string) string {
+	var b strings.Builder
+	prev := 0
+	for pos := 0; pos < len(s); {
+		a, e, ok := n.m.find(s, pos)
+		if !ok {
+			break
+		}
+		if e == a {
+			_, k := runeAt(s, a)
+			pos = a + k
+			continue
+		}
+		b.WriteString(s[prev:a])
+		b.WriteString(n.with)
+		prev, pos = e, e
+	}
+	if prev == 0 {
+		return s
+	}
+	b.WriteString(s[prev:])
+	return b.String()
+}
+
+type unicodeNormalizer struct{ f norm.Form }
+
+func (n unicodeNormalizer) normalize(s string) string { return n.f.String(s) }
+
+type lowercaseNormalizer struct{}
+
+func (lowercaseNormalizer) normalize(s string) string { return strings.ToLower(s) }
+
+type stripNormalizer struct{ left, right bool }
+
+func (n stripNormalizer) normalize(s string) string {
+	if n.left {
+		s = strings.TrimLeftFunc(s, unicode.IsSpace)
+	}
+	if n.right {
+		s = strings.TrimRightFunc(s, unicode.IsSpace)
+	}
+	return s
+}
+
+type stripAccentsNormalizer struct{}
+
+func (stripAccentsNormalizer) normalize(s string) string {
+	return strings.Map(func(r rune) rune {
+		if unicode.Is(unicode.Mn, r) {
+			return -1
+		}
+		return r
+	}, s)
+}
+
+// bertNormalizer is HF's BertNormalizer.
+type bertNormalizer struct {
+	clean, chinese, stripAccents, lower bool
+}
+
+func isChinese(r rune) bool {
+	return (r >= 0x4E00 && r <= 0x9FFF) || (r >= 0x3400 && r <= 0x4DBF) ||
+		(r >= 0x20000 && r <= 0x2A6DF) || (r >= 0x2A700 && r <= 0x2B73F) ||
+		(r >= 0x2B740 && r <= 0x2B81F) || (r >= 0x2B920 && r <= 0x2CEAF) ||
+		(r >= 0xF900 && r <= 0xFAFF) || (r >= 0x2F800 && r <= 0x2FA1F)
+}
+
+func (n bertNormalizer) normalize(s string) string {
+	var b strings.Builder
+	for _, r := range s {
+		if n.clean {
+			if r == 0 || r == 0xFFFD || (r != '\t' && r != '\n' && r != '\r' && unicode.IsControl(r)) ||
+				unicode.In(r, unicode.Cc, unicode.Cf, unicode.Cn, unicode.Co) && r != '\t' && r != '\n' && r != '\r' {
+				continue
+			}
+			if r == '\t' || r == '\n' || r == '\r' || unicode.IsSpace(r) {
+				r = ' '
+			}
+		}
+		if n.chinese && isChinese(r) {
+			b.WriteByte(' ')
+			b.WriteRune(r)
+			b.WriteByte(' ')
+			continue
+		}
+		b.WriteRune(r)
+	}
+	out := b.String()
+	if n.stripAccents {
+		out = stripAccentsNormalizer{}.normalize(norm.NFD.String(out))
+	}
+	if n.lower {
+		out = strings.ToLower(out)
+	}
+	return out
+}
+
+// ---- pre-tokenizers ----
+
+type preTokenizer interface {
+	// pre splits and transforms in, appending the result to out.
+	pre(in []piece, out []piece, w *work) []piece
+}
+
+type seqPreTokenizer []preTokenizer
+
+func (q seqPreTokenizer) pre(in, out []piece, w *work) []piece {
+	if len(q) == 0 {
+		return append(out, in...)
+	}
+	cur := in
+	for k, p := range q {
+		if k == len(q)-1 {
+			return p.pre(cur, out, w)
+		}
+		var next []piece
+		next = p.pre(cur, next, w)
+		cur = next
+	}
+	return out
+}
+
+// splitPieces splits each piece with m, keeping the start flag on the first.
+func splitPieces(in, out []piece, w *work, m matcher, beh splitBehavior, invert bool) []piece {
+	for _, p := range in {
+		s := p.s
+		st := p.start
+		w.spans = splitSpans(s, m, beh, invert, w.spans, func(a, b int) {
+			out = append(out, piece{s[a:b], st && a == 0})
+		})
+	}
+	return out
+}
+
+type splitPreTokenizer struct {
+	m      matcher
+	beh    splitBehavior
+	invert bool
+}
+
+func (p splitPreTokenizer) pre(in, out []piece, w *work) []piece {
+	return splitPieces(in, out, w, p.m, p.beh, p.invert)
+}
+
+// byteLevel is the ByteLevel pre-tokenizer: optional prefix space, the GPT-2
+// split, then every byte mapped to its printable stand-in rune.
+type byteLevelPre struct {
+	addPrefixSpace bool
+	useRegex       bool
+}
+
+var (
+	byteToRune [256]rune
+	byteToStr  [256]string
+	runeToByte = map[rune]byte{}
+)
+
+func init() {
+	n := 0
+	for b := 0; b < 256; b++ {
+		r := rune(b)
+		if !((b >= '!' && b <= '~') || (b >= 0xA1 && b <= 0xAC) || (b >= 0xAE && b <= 0xFF)) {
+			r = rune(256 + n)
+			n++
+		}
+		byteToRune[b] = r
+		byteToStr[b] = string(r)
+		runeToByte[r] = byte(b)
+	}
+}
+
+func appendByteLevel(dst []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		dst = append(dst, byteToStr[s[i]]...)
+	}
+	return dst
+}
+
+func (p byteLevelPre) pre(in, out []piece, w *work) []piece {
+	for _, pc := range in {
+		s := pc.s
+		if p.addPrefixSpace && !strings.HasPrefix(s, " ") && s != "" {
+			s = w.str(func(d []byte) []byte { return append(append(d, ' '), pc.s...) })
+		}
+		emit := func(a, b int) {
+			sub := s[a:b]
+			out = append(out, piece{w.str(func(d []byte) []byte { return appendByteLevel(d, sub) }), pc.start && a == 0})
+		}
+		if p.useRegex {
+			for i := 0; i < len(s); {
+				e := gpt2At(s, i)
+				emit(i, e)
+				i = e
+			}
+		} else if s != "" {
+			emit(0, len(s))
+		}
+	}
+	return out
+}
+
+type metaspacePre struct {
+	repl    string
+	prepend int // 0 always, 1 first, 2 never
+	split   bool
+}
+
+func (p metaspacePre) pre(in, out []piece, w *work) []piece {
+	for _, pc := range in {
+		s := strings.ReplaceAll(pc.s, " ", p.repl)
+		if s != "" && !strings.HasPrefix(s, p.repl) && (p.prepend == 0 || (p.prepend == 1 && pc.start)) {
+			s = p.repl + s
+		}
+		if !p.split {
+			if s != "" {
+				out = append(out, piece{s, pc.start})
+			}
+			continue
+		}
+		ss := s
+		w.spans = splitSpans(ss, stringMatcher{p.repl}, bMergedWithNext, false, w.spans, func(a, b int) {
+			out = append(out, piece{ss[a:b], pc.start && a == 0})
+		})
+	}
+	return out
+}
+
+// ---- decoders ----
+
+type decoder interface {
+	decodeChain(toks []string) []string
+}
+
+type seqDecoder []decoder
+
+func (q seqDecoder) decodeChain(t []string) []string {
+	for _, d := range q {
+		t = d.decodeChain(t)
+	}
+	return t
+}
+
+type byteLevelDecoder struct{}
+
+func (byteLevelDecoder) decodeChain(toks []string) []string {
+	var b []byte
+	for _, t := range toks {
+		n := len(b)
+		ok := true
+		for _, r := range t {
+			c, in := runeToByte[r]
+			if !in {
+				ok = false
+				break
+			}
+			b = append(b, c)
+		}
+		if !ok {
+			b = append(b[:n], t...)
+		}
+	}
+	return []string{string(lossyUTF8(nil, b))}
+}
+
+type metaspaceDecoder struct {
+	repl    string
+	prepend int
+}
+
+func (d metaspaceDecoder) decodeChain(toks []string) []string {
+	out := make([]string, len(toks))
+	for i, t := range toks {
+		if i == 0 && d.prepend != 2 {
+			out[i] = strings.ReplaceAll(t, d.repl, "")
+		} else {
+			out[i] = strings.ReplaceAll(t, d.repl, " ")
+		}
+	}
+	return out
+}
+
+// byteTokenValue parses "<0xAB>".
+func byteTokenValue(t string) (byte, bool) {
+	if len(t) != 6 || t[:3] != "<0x" || t[5] != '>' {
+		return 0, false
+	}
+	h := func(c byte) (byte, bool) {
+		switch {
+		case c >= '0' && c <= '9':
+			return c - '0', true
+		case c >= 'A' && c <= 'F':
+			return c - 'A' + 10, true
+		case c >= 'a' && c <= 'f':
+			return c - 'a' + 10, true
+		}
+		return 0, false
+	}
+	hi, ok1 := h(t[3])
+	lo, ok2 := h(t[4])
+	return hi<<4 | lo, ok1 && ok2
+}
+
+type byteFallbackDecoder struct{}
+
+func (byteFallbackDecoder) decodeChain(toks []string) []string {
+	out := make([]string, 0, len(toks))
+	var bytes []byte
+	flush := func() {
+		if len(bytes) == 0 {
+			return
+		}
+		if utf8.Valid(bytes) {
+			out = append(out, string(bytes))
+		} else {
+			for range bytes {
+				out = append(out, "\uFFFD")
+			}
+		}
+		bytes = bytes[:0]
+	}
+	for _, t := range toks {
+		if b, ok := byteTokenValue(t); ok {
+			bytes = append(bytes, b)
+			continue
+		}
+		flush()
+		out = append(out, t)
+	}
+	flush()
+	return out
+}
+
+type fuseDecoder struct{}
+
+func (fuseDecoder) decodeChain(toks []string) []string { return []string{strings.Join(toks, "")} }
+
+type stripDecoder struct {
+	content     rune
+	start, stop int
+}
+
+func (d stripDecoder) decodeChain(toks []string) []string {
+	out := make([]string, len(toks))
+	for i, t := range toks {
+		rs := []rune(t)
+		a := 0
+		for k := 0; k < d.start && k < len(rs); k++ {
+			if rs[k] != d.content {
+				break
+			}
+			a = k + 1
+		}
+		b := len(rs)
+		for k := 0; k < d.stop; k++ {
+			idx := len(rs) - k - 1
+			if idx < 0 || rs[idx] != d.content {
+				break
+			}
+			b = idx
+		}
+		if b < a {
+			b = a
+		}
+		out[i] = string(rs[a:b])
+	}
+	return out
+}
+
+type replaceDecoder struct{ n normalizer }
+
+func (d replaceDecoder) decodeChain(toks []string) []string {
+	out := make([]string, len(toks))
+	for i, t := range toks {
+		out[i] = d.n.normalize(t)
+	}
+	return out
+}
+
+type wordPieceDecoder struct {
+	prefix  string
+	cleanup bool
+}
+
+func (d wordPieceDecoder) decodeChain(toks []string) []string {
+	out := make([]string, len(toks))
+	for i, t := range toks {
+		if i != 0 {
+			if strings.HasPrefix(t, d.prefix) {
+				t = t[len(d.prefix):]
+			} else {
+				t = " " + t
+			}
+		}
+		if d.cleanup {
+			t = cleanupTokenization(t)
+		}
+		out[i] = t
+	}
+	return out
+}
+
+func cleanupTokenization(s string) string {
+	r := strings.NewReplacer(" .", ".", " ?", "?", " !", "!", " ,", ",", " ' ", "'", " n't", "n't", " 'm", "'m", " 's", "'s", " 've", "'ve", " 're", "'re")
+	return r.Replace(s)
+}
+
+type bpeDecoder struct{ suffix string }
+
+func (d bpeDecoder) decodeChain(toks []string) []string {
+	out := make([]string, len(toks))
+	for i, t := range toks {
+		repl := " "
+		if i == len(toks)-1 {
+			repl = ""
+		}
+		out[i] = strings.ReplaceAll(t, d.suffix, repl)
+	}
+	return out
+}
+
+// ---- post-processors ----
+
+type postProcessor interface {
+	process(ids []int) []int
+}
+
+// templatePost is TemplateProcessing's single template (and the Roberta and
+// Bert processors, which are fixed templates).
+type templatePost struct {
+	before, after []int
+}
+
+func (p templatePost) process(ids []int) []int {
+	out := make([]int, 0, len(ids)+len(p.before)+len(p.after))
+	out = append(out, p.before...)
+	out = append(out, ids...)
+	return append(out, p.after...)
+}
