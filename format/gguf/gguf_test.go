@@ -514,6 +514,14 @@ func TestLlamaView(t *testing.T) {
 	if !reflect.DeepEqual(q, []float32{0, 2, 1, 3}) {
 		t.Fatalf("permuted q = %v, want [0 2 1 3]", q)
 	}
+	// A q projection with no rows cannot be split into heads.
+	z, _ := OpenBytes("z.gguf", encodeGGUF(3, llamaKV("llama"), []testTensor{
+		f32tensor("token_embd.weight", []uint64{4, 5}, seq(20, 0)...),
+		f32tensor("blk.0.attn_q.weight", []uint64{4, 0}),
+	}))
+	if _, _, err := z.Llama(); !errors.Is(err, ErrFormat) || !strings.Contains(err.Error(), "heads") {
+		t.Fatalf("empty q: %v", err)
+	}
 	// Wrong architecture, missing key.
 	g, _ := OpenBytes("g.gguf", encodeGGUF(3, []pair{{"general.architecture", "gpt2"}}, nil))
 	if _, _, err := g.Llama(); !errors.Is(err, ErrUnsupported) {

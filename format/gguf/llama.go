@@ -193,7 +193,7 @@ func (f *File) LlamaView() (*LlamaView, map[string]any, error) {
 			if len(t.Shape) > 0 {
 				rows = t.Shape[0]
 			}
-			if len(t.Shape) > 2 || rows%hd != 0 || (rows/hd)%2 != 0 {
+			if len(t.Shape) == 0 || len(t.Shape) > 2 || rows == 0 || rows%hd != 0 || (rows/hd)%2 != 0 {
 				return nil, nil, newErr(f.path, src, t.Offset, ErrFormat, nil, "shape %v cannot be split into %d heads of even size", t.Shape, hd)
 			}
 		}
@@ -239,8 +239,9 @@ func (v *LlamaView) Float32(name string) ([]float32, error) {
 		return nil, err
 	}
 	if m.heads > 0 {
-		rows := v.f.tensors[m.src].Shape[0]
-		unpermuteRows(d, rows, len(d)/rows, m.heads)
+		if rows := v.f.tensors[m.src].Shape[0]; rows > 0 {
+			unpermuteRows(d, rows, len(d)/rows, m.heads)
+		}
 	}
 	return d, nil
 }

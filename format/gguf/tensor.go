@@ -52,6 +52,19 @@ func (f *File) Float32(name string) ([]float32, error) {
 	return out, nil
 }
 
+// ReadRaw returns a tensor's bytes as stored.
+func (f *File) ReadRaw(name string) ([]byte, error) {
+	t, ok := f.tensors[name]
+	if !ok {
+		return nil, newErr(f.path, name, -1, ErrNotFound, nil, "no such tensor")
+	}
+	b := make([]byte, t.Size)
+	if err := f.readAt(name, b, t.Offset); err != nil {
+		return nil, err
+	}
+	return b, nil
+}
+
 func (f *File) readAt(name string, b []byte, off int64) error {
 	n, err := f.r.ReadAt(b, off)
 	if n == len(b) {
