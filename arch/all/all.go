@@ -2,6 +2,7 @@
 package all
 
 import (
+	_ "github.com/glia-dev/glia/arch/gemma"
 	_ "github.com/glia-dev/glia/arch/gpt2"
 	_ "github.com/glia-dev/glia/arch/llama"
 )
