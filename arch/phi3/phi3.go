@@ -1,0 +1,137 @@
+// Package phi3 is Microsoft's Phi-3 decoder (model_type "phi3"): a Llama with
+// fused projections,
+//
+//	h₀ = E[ids]
+//	[q | k | v] = W_qkv RMSNorm(hₗ)               q: heads·d_head rows, then k, v: kv_heads·d_head each
+//	hₗ' = hₗ + W_O Attn(rot(q), rot(k), v)        rotary on the first partial_rotary_factor·d_head dims
+//	[g | u] = W_gate_up RMSNorm(hₗ')              gate rows first, then up
+//	hₗ₊₁ = hₗ' + W_down(act(g) ⊙ u)
+//	logits = W_U RMSNorm(h_L)
+//
+// Every layer attends within sliding_window keys when the config sets one.
+// The fused projections are split in the graph, so hook_q, hook_k, hook_v,
+// mlp.hook_pre (gate) and mlp.hook_pre_linear (up) are the same points as in
+// an unfused Llama. Rotary scaling types other than those arch.NewRope
+// implements (default, linear, llama3) are rejected; in particular Phi-3's
+// longrope (the 128k checkpoints) is not supported.
+package phi3
+
+import (
+	"fmt"
+	"math"
+
+	"github.com/glia-dev/glia/arch"
+	"github.com/glia-dev/glia/hook"
+	. "github.com/gomlx/gomlx/core/graph"
+)
+
+func init() { arch.Register("phi3", New) }
+
+// Model is one configured Phi-3 checkpoint.
+type Model struct {
+	dims   arch.Dims
+	eps    float64
+	act    func(*Node) *Node
+	rope   arch.Rope
+	window int // sliding_window for every layer; 0 = full attention
+	tied   bool
+}
+
+// New reads a Phi-3 config.json.
+func New(c *arch.Config) (arch.Family, error) {
+	heads := c.Require("num_attention_heads")
+	d := arch.Dims{
+		Layers:  c.Require("num_hidden_layers"),
+		DModel:  c.Require("hidden_size"),
+		Heads:   heads,
+		KVHeads: c.Int("num_key_value_heads", heads),
+		DMLP:    c.Require("intermediate_size"),
+		Vocab:   c.Require("vocab_size"),
+		MaxCtx:  c.Int("max_position_embeddings", 4096),
+	}
+	if err := c.Err(); err != nil {
+		return nil, err
+	}
+	d.DHead = c.Int("head_dim", d.DModel/heads)
+	if d.KVHeads <= 0 || heads%d.KVHeads != 0 {
+		return nil, fmt.Errorf("num_attention_heads %d is not a multiple of num_key_value_heads %d", heads, d.KVHeads)
+	}
+	rp := arch.RopeParams(c, "")
+	if t := rp.String("rope_type", rp.String("type", "default")); t == "longrope" || t == "su" || t == "yarn" {
+		return nil, fmt.Errorf("phi3: rope type %q is not supported (supported: default, linear, llama3)", t)
+	}
+	m := &Model{
+		dims:   d,
+		eps:    c.Float("rms_norm_eps", 1e-5),
+		act:    arch.Activation(c, c.String("hidden_act", "silu")),
+		rope:   arch.NewRope(c, rp, d.DHead),
+		window: c.Int("sliding_window", 0),
+		tied:   c.Bool("tie_word_embeddings", false),
+	}
+	return m, c.Err()
+}
+
+func (m *Model) Dims() arch.Dims { return m.dims }
+
+func (m *Model) Weights() []arch.WeightSpec {
+	d := m.dims
+	qkv := (d.Heads + 2*d.KVHeads) * d.DHead
+	ws := []arch.WeightSpec{{Name: "model.embed_tokens.weight", Shape: []int{d.Vocab, d.DModel}}, {Name: "model.norm.weight", Shape: []int{d.DModel}}}
+	if !m.tied {
+		ws = append(ws, arch.WeightSpec{Name: "lm_head.weight", Shape: []int{d.Vocab, d.DModel}})
+	}
+	for l := range d.Layers {
+		p := fmt.Sprintf("model.layers.%d.", l)
+		add := func(name string, shape ...int) { ws = append(ws, arch.WeightSpec{Name: p + name, Shape: shape}) }
+		add("input_layernorm.weight", d.DModel)
+		add("post_attention_layernorm.weight", d.DModel)
+		add("self_attn.qkv_proj.weight", qkv, d.DModel)
+		add("self_attn.o_proj.weight", d.DModel, d.Heads*d.DHead)
+		add("mlp.gate_up_proj.weight", 2*d.DMLP, d.DModel)
+		add("mlp.down_proj.weight", d.DModel, d.DMLP)
+	}
+	return ws
+}
+
+// Unused: rotary tables some exporters store (glia recomputes them), and
+// lm_head when tied to the embedding.
+func (m *Model) Unused(name string) bool {
+	const inv = "rotary_emb.inv_freq"
+	return (len(name) >= len(inv) && name[len(name)-len(inv):] == inv) || (m.tied && name == "lm_head.weight")
+}
+
+func (m *Model) Forward(w arch.Weights, in arch.Inputs, hp *hook.Points) *Node {
+	d := m.dims
+	qd, kvd := d.Heads*d.DHead, d.KVHeads*d.DHead
+	x := hp.At(arch.Embed(w("model.embed_tokens.weight"), in.IDs), "hook_embed") // [batch, pos, d_model]
+	cos, sin := m.rope.CosSin(in.Pos)
+	for l := range d.Layers {
+		p := fmt.Sprintf("model.layers.%d.", l)
+		x = hp.At(x, "blocks.%d.hook_resid_pre", l) // [batch, pos, d_model]
+		h := arch.RMSNorm(hp, fmt.Sprintf("blocks.%d.ln1", l), x, w(p+"input_layernorm.weight"), m.eps, 0)
+
+		qkv := arch.Linear(h, w(p+"self_attn.qkv_proj.weight"), nil)                                                       // [batch, pos, (head+2·kv_head)·d_head]
+		q := hp.At(arch.SplitHeads(SliceAxis(qkv, 2, AxisRange(0, qd)), d.Heads), "blocks.%d.attn.hook_q", l)              // [batch, pos, head, d_head]
+		k := hp.At(arch.SplitHeads(SliceAxis(qkv, 2, AxisRange(qd, qd+kvd)), d.KVHeads), "blocks.%d.attn.hook_k", l)       // [batch, pos, kv_head, d_head]
+		v := hp.At(arch.SplitHeads(SliceAxis(qkv, 2, AxisRange(qd+kvd, qd+2*kvd)), d.KVHeads), "blocks.%d.attn.hook_v", l) // [batch, pos, kv_head, d_head]
+		q = hp.At(m.rope.Apply(q, cos, sin), "blocks.%d.attn.hook_rot_q", l)                                               // [batch, pos, head, d_head]
+		k = hp.At(m.rope.Apply(k, cos, sin), "blocks.%d.attn.hook_rot_k", l)                                               // [batch, pos, kv_head, d_head]
+		z := arch.Attention(hp, l, q, k, v, in, arch.AttnOpts{Scale: 1 / math.Sqrt(float64(d.DHead)), Window: m.window})
+		attnOut := hp.At(arch.Linear(arch.MergeHeads(z), w(p+"self_attn.o_proj.weight"), nil), "blocks.%d.hook_attn_out", l) // [batch, pos, d_model]
+		x = hp.At(Add(x, attnOut), "blocks.%d.hook_resid_mid", l)                                                            // [batch, pos, d_model]
+
+		h = arch.RMSNorm(hp, fmt.Sprintf("blocks.%d.ln2", l), x, w(p+"post_attention_layernorm.weight"), m.eps, 0)
+		gateUp := arch.Linear(h, w(p+"mlp.gate_up_proj.weight"), nil)                                             // [batch, pos, 2·d_mlp]
+		pre := hp.At(SliceAxis(gateUp, 2, AxisRange(0, d.DMLP)), "blocks.%d.mlp.hook_pre", l)                     // [batch, pos, d_mlp]
+		preLinear := hp.At(SliceAxis(gateUp, 2, AxisRange(d.DMLP, 2*d.DMLP)), "blocks.%d.mlp.hook_pre_linear", l) // [batch, pos, d_mlp]
+		post := hp.At(Mul(m.act(pre), preLinear), "blocks.%d.mlp.hook_post", l)                                   // [batch, pos, d_mlp]
+		mlpOut := hp.At(arch.Linear(post, w(p+"mlp.down_proj.weight"), nil), "blocks.%d.hook_mlp_out", l)         // [batch, pos, d_model]
+		x = hp.At(Add(x, mlpOut), "blocks.%d.hook_resid_post", l)                                                 // [batch, pos, d_model]
+	}
+	x = arch.RMSNorm(hp, "ln_final", x, w("model.norm.weight"), m.eps, 0)
+	unembed := "lm_head.weight"
+	if m.tied {
+		unembed = "model.embed_tokens.weight"
+	}
+	return arch.Linear(x, w(unembed), nil) // [batch, pos, d_vocab]
+}
