@@ -189,7 +189,10 @@ func encodeGGUF(version uint32, kvs []pair, ts []testTensor) []byte {
 		binary.Write(&b, le, uint32(t.typ))
 		binary.Write(&b, le, uint64(offs[i]))
 	}
-	start := pad(int64(b.Len()))
+	start := int64(b.Len())
+	if len(ts) > 0 {
+		start = pad(start)
+	}
 	data := make([]byte, 0)
 	for i, t := range ts {
 		end := offs[i] + int64(len(t.data))

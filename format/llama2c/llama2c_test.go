@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"os"
 	"reflect"
 	"strings"
 	"testing"
@@ -265,5 +266,46 @@ func TestErrors(t *testing.T) {
 func TestOpenMissingFile(t *testing.T) {
 	if _, err := Open("/nonexistent/x.bin"); err == nil || !strings.HasPrefix(err.Error(), "llama2c: /nonexistent/x.bin") {
 		t.Fatalf("got %v", err)
+	}
+}
+
+func TestNaNWeights(t *testing.T) {
+	file, _ := synth(smallParams)
+	// Poison the first weight of the token embedding (right after the header).
+	binary.LittleEndian.PutUint32(file[28+4*3:], math.Float32bits(float32(math.NaN())))
+	c, err := OpenBytes("nan.bin", file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := c.Float32("model.embed_tokens.weight")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var nf *format.NonFiniteError
+	if err := format.CheckFinite("model.embed_tokens.weight", d); !errors.As(err, &nf) || nf.Index != 3 {
+		t.Fatalf("CheckFinite: %v", err)
+	}
+}
+
+func TestOpenBytesMatchesOpen(t *testing.T) {
+	raw, err := os.ReadFile(storiesBin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := OpenBytes("stories260K.bin", raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := Open(storiesBin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	for _, n := range b.Names() {
+		x, _ := a.Float32(n)
+		y, _ := b.Float32(n)
+		if !reflect.DeepEqual(x, y) {
+			t.Fatalf("%s differs", n)
+		}
 	}
 }
