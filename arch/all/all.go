@@ -6,5 +6,6 @@ import (
 	_ "github.com/glia-dev/glia/arch/gpt2"
 	_ "github.com/glia-dev/glia/arch/llama"
 	_ "github.com/glia-dev/glia/arch/neox"
+	_ "github.com/glia-dev/glia/arch/olmo2"
 	_ "github.com/glia-dev/glia/arch/phi3"
 )
