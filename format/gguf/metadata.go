@@ -151,7 +151,8 @@ func (f *File) Strings(key string) ([]string, bool, error) {
 	return s, true, nil
 }
 
-// Float32s returns an array of float32 (float64 arrays are converted).
+// Float32s returns an array of float32 (float64 arrays are converted). A
+// float32 array is shared with the File: do not modify it.
 func (f *File) Float32s(key string) ([]float32, bool, error) {
 	v, ok := f.kv[key]
 	if !ok {
@@ -171,7 +172,7 @@ func (f *File) Float32s(key string) ([]float32, bool, error) {
 }
 
 // Int32s returns an array of integers as int32; elements that do not fit are
-// an error.
+// an error. An int32 array is shared with the File: do not modify it.
 func (f *File) Int32s(key string) ([]int32, bool, error) {
 	v, ok := f.kv[key]
 	if !ok {

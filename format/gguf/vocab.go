@@ -3,7 +3,8 @@ package gguf
 import "math"
 
 // Vocab is the tokenizer stored in a GGUF file's tokenizer.ggml.* keys.
-// Token ids are -1 when absent.
+// Token ids are -1 when absent (llama.cpp's 0xFFFFFFFF "none" included).
+// The slices are shared with the File: copy before modifying.
 type Vocab struct {
 	Model, Pre     string
 	Tokens         []string

@@ -45,6 +45,10 @@ type File struct {
 var _ format.TensorSource = (*File)(nil)
 
 // Open opens and validates a safetensors file. Tensor data is not read.
+// Validation: header length within the file (and at most MaxHeaderSize),
+// a JSON object header with unique names, known dtypes, non-negative shapes
+// whose byte size equals the data_offsets range, ranges inside the data
+// section and not overlapping (gaps between ranges are tolerated).
 func Open(path string) (*File, error) {
 	fh, err := os.Open(path)
 	if err != nil {

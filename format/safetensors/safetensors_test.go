@@ -390,8 +390,8 @@ func TestShards(t *testing.T) {
 	if _, err := OpenModel(dir); !errors.Is(err, ErrFormat) {
 		t.Fatalf("escaping shard: %v", err)
 	}
-	if _, err := OpenModel(t.TempDir()); err == nil {
-		t.Fatal("empty dir opened")
+	if _, err := OpenModel(t.TempDir()); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("empty dir: %v", err)
 	}
 }
 

@@ -45,6 +45,9 @@ func OpenModel(dir string) (*Set, error) {
 		return nil, newErr(idxPath, "", -1, ErrFormat, err, "cannot stat index")
 	}
 	single := filepath.Join(dir, SingleFile)
+	if _, err := os.Stat(single); err != nil {
+		return nil, newErr(dir, "", -1, ErrNotFound, err, "no %s or %s in the model directory", SingleFile, IndexFile)
+	}
 	f, err := Open(single)
 	if err != nil {
 		return nil, err
