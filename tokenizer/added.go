@@ -96,7 +96,6 @@ func newAddedVocab(toks []addedToken, n normalizer) *addedVocab {
 	return v
 }
 
-
 // split cuts s at the added tokens of tr and calls f for each piece in order:
 // text pieces with tok == -1 and matched tokens with their id. off is the byte
 // offset of s's piece in s.

@@ -1,12 +1,8 @@
 package tokenizer
 
 import (
-	"bytes"
-	"compress/gzip"
 	"encoding/json"
 	"fmt"
-	"io"
-	"os"
 	"path/filepath"
 	"sort"
 	"sync"
@@ -221,7 +217,3 @@ func TestGolden(t *testing.T) {
 	}
 }
 
-var _ = bytes.NewReader
-var _ = gzip.NewReader
-var _ = io.ReadAll
-var _ = os.ReadFile

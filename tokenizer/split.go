@@ -57,7 +57,7 @@ func scan(s string, i int, f func(rune) bool) int {
 	return i
 }
 
-// contraction matches one of 's 't 're 've 'm 'll 'd at s[i:] (s[i] == '\'')
+// contraction matches one of 's 't 're 've 'm 'll 'd at s[i:] (s[i] is an apostrophe)
 // and returns the match length, or 0.
 func contraction(s string, i int, fold bool) int {
 	if i+1 >= len(s) {
