@@ -216,4 +216,3 @@ func TestGolden(t *testing.T) {
 		})
 	}
 }
-
