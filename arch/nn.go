@@ -8,9 +8,21 @@ import (
 	. "github.com/gomlx/gomlx/core/graph"
 )
 
+// smallMatMul is the size (rows·out·in) below which the CPU backend uses
+// its "small" matmul kernels; there, contracting against a transposed
+// operand runs as one short dot product per output and is ~5x slower than
+// transposing the weight first.
+const smallMatMul = 4 << 20
+
 // Linear is x·Wᵀ + b for a PyTorch nn.Linear weight W [out, in]; b may be nil.
 func Linear(x, w, b *Node) *Node {
-	y := DotGeneral(x, []int{x.Rank() - 1}, nil, w, []int{1}, nil)
+	rows := x.Shape().Size() / x.Shape().Dimensions[x.Rank()-1]
+	var y *Node
+	if rows*w.Shape().Size() < smallMatMul {
+		y = DotGeneral(x, []int{x.Rank() - 1}, nil, Transpose(w, 0, 1), []int{0}, nil)
+	} else {
+		y = DotGeneral(x, []int{x.Rank() - 1}, nil, w, []int{1}, nil)
+	}
 	if b != nil {
 		y = Add(y, ExpandLeftToRank(b, y.Rank()))
 	}
@@ -127,16 +139,23 @@ const minScore = -math.MaxFloat32
 func Attention(hp *hook.Points, l int, q, k, v *Node, in Inputs, o AttnOpts) *Node {
 	heads, kvHeads := q.Shape().Dimensions[2], k.Shape().Dimensions[2]
 	k, v = repeatKV(k, heads/kvHeads), repeatKV(v, heads/kvHeads)
-	scores := DotGeneral(q, []int{3}, []int{0, 2}, k, []int{3}, []int{0, 2}) // [batch, head, q, k]
+	// Batched over (batch·head) with k transposed to [d_head, k]: the
+	// layout the CPU backend's matmul kernels run fastest (a contraction
+	// over the short d_head axis as dot products is ~50x slower).
+	b, t, d := q.Shape().Dimensions[0], q.Shape().Dimensions[1], q.Shape().Dimensions[3]
+	qh := Reshape(TransposeAllAxes(q, 0, 2, 1, 3), b*heads, t, d)                                 // [batch·head, q, d_head]
+	kt := Reshape(TransposeAllAxes(k, 0, 2, 3, 1), b*heads, d, t)                                 // [batch·head, d_head, k]
+	scores := Reshape(DotGeneral(qh, []int{2}, []int{0}, kt, []int{1}, []int{0}), b, heads, t, t) // [batch, head, q, k]
 	scores = MulScalar(scores, o.Scale)
 	if o.SoftCap > 0 {
 		scores = MulScalar(Tanh(DivScalar(scores, o.SoftCap)), o.SoftCap)
 	}
 	scores = Where(BroadcastToDims(attentionMask(in, o.Window), scores.Shape().Dimensions...), scores, Scalar(scores.Graph(), scores.DType(), minScore))
-	scores = hp.At(scores, "blocks.%d.attn.hook_attn_scores", l)              // [batch, head, q, k]
-	pattern := hp.At(Softmax(scores, -1), "blocks.%d.attn.hook_pattern", l)   // [batch, head, q, k]
-	z := DotGeneral(pattern, []int{3}, []int{0, 1}, v, []int{1}, []int{0, 2}) // [batch, head, q, d_head]
-	return hp.At(TransposeAllAxes(z, 0, 2, 1, 3), "blocks.%d.attn.hook_z", l) // [batch, pos, head, d_head]
+	scores = hp.At(scores, "blocks.%d.attn.hook_attn_scores", l)                                       // [batch, head, q, k]
+	pattern := hp.At(Softmax(scores, -1), "blocks.%d.attn.hook_pattern", l)                            // [batch, head, q, k]
+	vh := Reshape(TransposeAllAxes(v, 0, 2, 1, 3), b*heads, t, d)                                      // [batch·head, k, d_head]
+	z := DotGeneral(Reshape(pattern, b*heads, t, t), []int{2}, []int{0}, vh, []int{1}, []int{0})       // [batch·head, q, d_head]
+	return hp.At(TransposeAllAxes(Reshape(z, b, heads, t, d), 0, 2, 1, 3), "blocks.%d.attn.hook_z", l) // [batch, pos, head, d_head]
 }
 
 // repeatKV gives each of the rep query heads of a group its kv head:

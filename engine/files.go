@@ -30,3 +30,5 @@ func loadGGUF(path string) (*Model, error) {
 }
 
 func dirTokenizer(dir string) (Tokenizer, error) { return nil, nil } // TODO(lead)
+
+func embeddedTokenizer(vocab int) (Tokenizer, error) { return nil, nil } // TODO(lead)

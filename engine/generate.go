@@ -36,7 +36,15 @@ func (m *Model) Generate(prompt []int32, o GenerateOptions) ([]int32, error) {
 		if d := m.Dims(); d.MaxCtx > 0 && len(seq) >= d.MaxCtx {
 			break
 		}
-		res, err := m.Run(Request{IDs: [][]int32{seq}, Interventions: o.Interventions})
+		// Right-pad to a bucket so one compiled graph serves many steps:
+		// causal attention keeps padding from reaching real positions.
+		n := bucket(len(seq), m.Dims().MaxCtx)
+		ids, mask := make([]int32, n), make([]bool, n)
+		copy(ids, seq)
+		for i := range seq {
+			mask[i] = true
+		}
+		res, err := m.Run(Request{IDs: [][]int32{ids}, Mask: [][]bool{mask}, Interventions: o.Interventions})
 		if err != nil {
 			return out, err
 		}
@@ -80,4 +88,13 @@ func sample(logits []float32, temp float64, rng *rand.Rand) int32 {
 		}
 	}
 	return int32(len(p) - 1)
+}
+
+// bucket rounds n up to a multiple of 32 (at most limit, when limit > 0).
+func bucket(n, limit int) int {
+	b := (n + 31) / 32 * 32
+	if limit > 0 && b > limit {
+		b = max(limit, n)
+	}
+	return b
 }

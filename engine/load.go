@@ -14,7 +14,11 @@ import (
 
 // Load opens a model by path (an HF model directory, a .gguf file or a
 // llama2.c checkpoint) or by Hugging Face repo id from the local cache.
+// The empty spec is the embedded default model.
 func Load(spec string) (*Model, error) {
+	if spec == "" {
+		return LoadDefault()
+	}
 	path, err := Resolve(spec)
 	if err != nil {
 		return nil, err
