@@ -49,13 +49,13 @@ func Embed(table, ids *Node) *Node {
 // prefix.hook_scale [batch, pos, 1] and prefix.hook_normalized (the output).
 func LayerNorm(hp *hook.Points, prefix string, x, w, b *Node, eps float64) *Node {
 	x = Sub(x, ReduceAndKeep(x, ReduceMean, -1))
-	scale := hp.At(Sqrt(AddScalar(ReduceAndKeep(Square(x), ReduceMean, -1), eps)), prefix+".hook_scale") // [batch, pos, 1]
+	scale := hp.At(Sqrt(AddScalar(ReduceAndKeep(Square(x), ReduceMean, -1), eps)), "%s.hook_scale", prefix) // [batch, pos, 1]
 	y := Div(x, scale)
 	y = Mul(y, ExpandLeftToRank(w, y.Rank()))
 	if b != nil {
 		y = Add(y, ExpandLeftToRank(b, y.Rank()))
 	}
-	return hp.At(y, prefix+".hook_normalized") // [batch, pos, d_model]
+	return hp.At(y, "%s.hook_normalized", prefix) // [batch, pos, d_model]
 }
 
 // RMSNorm is x/√(mean(x²)+eps)·(offset+w): offset 0 for Llama, 1 for Gemma's
@@ -64,7 +64,7 @@ func LayerNorm(hp *hook.Points, prefix string, x, w, b *Node, eps float64) *Node
 func RMSNorm(hp *hook.Points, prefix string, x, w *Node, eps, offset float64) *Node {
 	scale := Sqrt(AddScalar(ReduceAndKeep(Square(x), ReduceMean, -1), eps)) // [batch, pos, 1]
 	if prefix != "" {
-		scale = hp.At(scale, prefix+".hook_scale")
+		scale = hp.At(scale, "%s.hook_scale", prefix)
 	}
 	y := Div(x, scale)
 	g := w
@@ -73,7 +73,7 @@ func RMSNorm(hp *hook.Points, prefix string, x, w *Node, eps, offset float64) *N
 	}
 	y = Mul(y, ExpandLeftToRank(g, y.Rank()))
 	if prefix != "" {
-		y = hp.At(y, prefix+".hook_normalized") // [batch, pos, d]
+		y = hp.At(y, "%s.hook_normalized", prefix) // [batch, pos, d]
 	}
 	return y
 }

@@ -2,6 +2,7 @@ package engine_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"testing"
 
@@ -69,4 +70,44 @@ func TestStoriesGreedy(t *testing.T) {
 			t.Fatalf("token %d: got %d want %d (got %v)", i, got[i], ref.TokenIDs[i+1], got[:i+1])
 		}
 	}
+}
+
+// TestGGUFMatchesBin loads the same model from GGUF and checks logits.
+func TestGGUFMatchesBin(t *testing.T) {
+	bin, err := engine.Load("../assets/models/stories260K/stories260K.bin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	gg, err := engine.Load("../assets/models/stories260K/stories260K.gguf")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if bin.Tokenizer == nil || gg.Tokenizer == nil {
+		t.Fatal("tokenizer not found beside the checkpoint / in the GGUF vocabulary")
+	}
+	text := "Once upon a time, there was a little girl."
+	a, b := bin.Tokenizer.Encode(text, true), gg.Tokenizer.Encode(text, true)
+	if fmt.Sprint(a) != fmt.Sprint(b) {
+		t.Fatalf("tokenizers differ: bin %v gguf %v", a, b)
+	}
+	ids := [][]int32{toInt32(a)}
+	ra, err := bin.Run(engine.Request{IDs: ids})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rb, err := gg.Run(engine.Request{IDs: ids})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d, _ := maxDiff(rb.Logits.Data, ra.Logits.Data); d > 1e-6 {
+		t.Fatalf("gguf vs bin logits maxdiff %.3g", d)
+	}
+}
+
+func toInt32(v []int) []int32 {
+	out := make([]int32, len(v))
+	for i, x := range v {
+		out[i] = int32(x)
+	}
+	return out
 }
