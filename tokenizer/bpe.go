@@ -20,6 +20,11 @@ type bpeModel struct {
 	ignoreMerges bool
 	byteIDs      [256]int // id of <0xXX>, -1 if absent
 
+	// spaceSplit: no token has a non-▁ character followed by ▁, so merges
+	// never cross the start of a ▁ run and long SentencePiece-style words can
+	// be encoded (and cached) run by run with identical results.
+	spaceSplit bool
+
 	mu    sync.Mutex
 	cache map[string][]int
 }
@@ -59,6 +64,15 @@ func newBPE(vocab map[string]int, merges [][2]string, unk, prefix, suffix string
 		m.byteIDs[b] = -1
 		if id, ok := vocab[fmt.Sprintf("<0x%02X>", b)]; ok {
 			m.byteIDs[b] = id
+		}
+	}
+	if _, ok := vocab["▁"]; ok && prefix == "" && suffix == "" {
+		m.spaceSplit = true
+		for tok := range vocab {
+			if strings.Contains(strings.TrimLeft(tok, "▁"), "▁") {
+				m.spaceSplit = false
+				break
+			}
 		}
 	}
 	m.merges = make(map[uint64]mergeRule, len(merges))
@@ -106,6 +120,21 @@ func (m *bpeModel) encode(w string, out []int) []int {
 			return append(out, id)
 		}
 	}
+	if m.spaceSplit && len(w) > 16 {
+		// Cut before each ▁ run that follows another character.
+		start := 0
+		for i := 1; i < len(w); i++ {
+			if w[i] == 0xE2 && strings.HasPrefix(w[i:], "▁") && !strings.HasSuffix(w[:i], "▁") {
+				out = m.encodeCached(w[start:i], out)
+				start = i
+			}
+		}
+		return m.encodeCached(w[start:], out)
+	}
+	return m.encodeCached(w, out)
+}
+
+func (m *bpeModel) encodeCached(w string, out []int) []int {
 	m.mu.Lock()
 	ids, ok := m.cache[w]
 	m.mu.Unlock()

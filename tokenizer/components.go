@@ -19,21 +19,54 @@ type piece struct {
 // work is per-Encode scratch space.
 type work struct {
 	arena []byte // backing store for strings built during one Encode
+	block []byte // the arena's current allocation
 	a, b  []piece
+	stage [][]piece // intermediate results of pre-tokenizer sequences
+	depth int
 	spans []span
 }
 
-// str appends b to the arena and returns it as a string. Strings handed out
-// stay valid for the rest of the Encode call: the arena only grows.
-func (w *work) str(f func(dst []byte) []byte) string {
-	n := len(w.arena)
-	w.arena = f(w.arena)
+// seal returns the bytes appended to the arena since n as a string. Strings
+// handed out stay valid for the rest of the Encode call: the arena only grows
+// (a reallocation leaves the old array to the strings that point into it).
+func (w *work) seal(n int) string {
 	if len(w.arena) == n {
 		return ""
 	}
 	b := w.arena[n:len(w.arena):len(w.arena)]
-	w.arena = w.arena[len(w.arena):] // never overwrite what was handed out
+	w.arena = w.arena[len(w.arena):]
 	return unsafe.String(&b[0], len(b))
+}
+
+// reserve makes room for need more bytes without moving handed-out ones.
+func (w *work) reserve(need int) {
+	if cap(w.arena)-len(w.arena) < need {
+		w.block = make([]byte, 0, max(1<<16, need))
+		w.arena = w.block
+	}
+}
+
+// reset makes the arena reusable; call it only when no string from the
+// previous Encode is still in use.
+func (w *work) reset() {
+	if w.block == nil {
+		w.block = make([]byte, 0, 1<<16)
+	}
+	w.arena = w.block[:0]
+}
+
+func (w *work) byteLevel(s string) string {
+	w.reserve(2 * len(s))
+	n := len(w.arena)
+	w.arena = appendByteLevel(w.arena, s)
+	return w.seal(n)
+}
+
+func (w *work) concat(a, b string) string {
+	w.reserve(len(a) + len(b))
+	n := len(w.arena)
+	w.arena = append(append(w.arena, a...), b...)
+	return w.seal(n)
 }
 
 // ---- normalizers ----
@@ -192,8 +225,16 @@ func (q seqPreTokenizer) pre(in, out []piece, w *work) []piece {
 		if k == len(q)-1 {
 			return p.pre(cur, out, w)
 		}
-		var next []piece
-		next = p.pre(cur, next, w)
+		// Two buffers per nesting depth, alternating, so that a stage never
+		// writes into the buffer it reads.
+		d := 2*w.depth + k%2
+		for len(w.stage) <= d {
+			w.stage = append(w.stage, nil)
+		}
+		w.depth++
+		next := p.pre(cur, w.stage[d][:0], w)
+		w.depth--
+		w.stage[d] = next
 		cur = next
 	}
 	return out
@@ -202,11 +243,10 @@ func (q seqPreTokenizer) pre(in, out []piece, w *work) []piece {
 // splitPieces splits each piece with m, keeping the start flag on the first.
 func splitPieces(in, out []piece, w *work, m matcher, beh splitBehavior, invert bool) []piece {
 	for _, p := range in {
-		s := p.s
-		st := p.start
-		w.spans = splitSpans(s, m, beh, invert, w.spans, func(a, b int) {
-			out = append(out, piece{s[a:b], st && a == 0})
-		})
+		w.spans = splitSpans(p.s, m, beh, invert, w.spans)
+		for _, sp := range w.spans {
+			out = append(out, piece{p.s[sp.a:sp.b], p.start && sp.a == 0})
+		}
 	}
 	return out
 }
@@ -258,21 +298,20 @@ func appendByteLevel(dst []byte, s string) []byte {
 func (p byteLevelPre) pre(in, out []piece, w *work) []piece {
 	for _, pc := range in {
 		s := pc.s
-		if p.addPrefixSpace && !strings.HasPrefix(s, " ") && s != "" {
-			s = w.str(func(d []byte) []byte { return append(append(d, ' '), pc.s...) })
+		if s == "" {
+			continue
 		}
-		emit := func(a, b int) {
-			sub := s[a:b]
-			out = append(out, piece{w.str(func(d []byte) []byte { return appendByteLevel(d, sub) }), pc.start && a == 0})
+		if p.addPrefixSpace && s[0] != ' ' {
+			s = w.concat(" ", s)
 		}
-		if p.useRegex {
-			for i := 0; i < len(s); {
-				e := gpt2At(s, i)
-				emit(i, e)
-				i = e
-			}
-		} else if s != "" {
-			emit(0, len(s))
+		if !p.useRegex {
+			out = append(out, piece{w.byteLevel(s), pc.start})
+			continue
+		}
+		for i := 0; i < len(s); {
+			e := gpt2At(s, i)
+			out = append(out, piece{w.byteLevel(s[i:e]), pc.start && i == 0})
+			i = e
 		}
 	}
 	return out
@@ -296,10 +335,10 @@ func (p metaspacePre) pre(in, out []piece, w *work) []piece {
 			}
 			continue
 		}
-		ss := s
-		w.spans = splitSpans(ss, stringMatcher{p.repl}, bMergedWithNext, false, w.spans, func(a, b int) {
-			out = append(out, piece{ss[a:b], pc.start && a == 0})
-		})
+		w.spans = splitSpans(s, stringMatcher{p.repl}, bMergedWithNext, false, w.spans)
+		for _, sp := range w.spans {
+			out = append(out, piece{s[sp.a:sp.b], pc.start && sp.a == 0})
+		}
 	}
 	return out
 }

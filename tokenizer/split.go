@@ -296,9 +296,9 @@ type span struct {
 	match bool
 }
 
-// splitSpans cuts s at the matches of m with the given behavior, calling emit
-// for each non-empty piece (byte offsets into s). spans is scratch space.
-func splitSpans(s string, m matcher, beh splitBehavior, invert bool, spans []span, emit func(a, b int)) []span {
+// splitSpans cuts s at the matches of m with the given behavior and returns
+// the non-empty pieces (byte offsets into s), reusing spans.
+func splitSpans(s string, m matcher, beh splitBehavior, invert bool, spans []span) []span {
 	spans = spans[:0]
 	prev := 0
 	for pos := 0; pos < len(s); {
@@ -320,19 +320,17 @@ func splitSpans(s string, m matcher, beh splitBehavior, invert bool, spans []spa
 	if prev != len(s) {
 		spans = append(spans, span{prev, len(s), invert})
 	}
+	out := spans[:0]
 	switch beh {
 	case bRemoved:
 		for _, sp := range spans {
 			if !sp.match {
-				emit(sp.a, sp.b)
+				out = append(out, sp)
 			}
 		}
 	case bIsolated:
-		for _, sp := range spans {
-			emit(sp.a, sp.b)
-		}
+		out = spans
 	case bMergedWithPrevious, bContiguous:
-		out := spans[:0]
 		prevMatch := false
 		for _, sp := range spans {
 			merge := (beh == bMergedWithPrevious && sp.match && !prevMatch) ||
@@ -344,33 +342,25 @@ func splitSpans(s string, m matcher, beh splitBehavior, invert bool, spans []spa
 			}
 			prevMatch = sp.match
 		}
-		for _, sp := range out {
-			emit(sp.a, sp.b)
-		}
-		spans = out
 	case bMergedWithNext:
-		// Fold from the right, then emit in order.
-		n := len(spans)
-		out := make([]span, 0, n)
+		// Fold from the right into the tail of the slice, then move to the front.
 		prevMatch := false
-		for k := n - 1; k >= 0; k-- {
-			sp := spans[k]
-			if sp.match && !prevMatch && len(out) > 0 {
-				out[len(out)-1].a = sp.a
+		k := len(spans)
+		for i := len(spans) - 1; i >= 0; i-- {
+			sp := spans[i]
+			if sp.match && !prevMatch && k < len(spans) {
+				spans[k].a = sp.a
 			} else {
-				out = append(out, sp)
+				k--
+				spans[k] = sp
 			}
 			prevMatch = sp.match
 		}
-		for k := len(out) - 1; k >= 0; k-- {
-			emit(out[k].a, out[k].b)
-		}
+		out = append(out, spans[k:]...)
 	}
-	return spans
+	return out
 }
 
-// isWordChar is the regex crate's \w: Alphabetic, marks, decimal digits,
-// connector punctuation and joiners.
 func isWordChar(r rune) bool {
 	if r < 0x80 {
 		return r == '_' || isL(r) || (r >= '0' && r <= '9')

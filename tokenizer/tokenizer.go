@@ -54,7 +54,7 @@ func (t *Tokenizer) Encode(text string, addSpecial bool) []int {
 	}
 	w := workPool.Get().(*work)
 	defer workPool.Put(w)
-	w.arena = w.arena[:0]
+	w.reset()
 	ids := make([]int, 0, len(text)/3+4)
 	t.added.split(text, t.added.raw, func(seg string, off, id int) {
 		if id >= 0 {
@@ -84,8 +84,8 @@ func (t *Tokenizer) Encode(text string, addSpecial bool) []int {
 	if addSpecial && t.post != nil {
 		ids = t.post.process(ids)
 	}
-	if cap(w.arena) > 1<<20 {
-		w.arena = nil
+	if cap(w.block) > 1<<20 {
+		w.block = nil
 	}
 	return ids
 }
