@@ -1,0 +1,99 @@
+package cli
+
+import (
+	"encoding/json"
+	"fmt"
+	"strings"
+
+	"github.com/glia-dev/glia/engine"
+)
+
+func init() {
+	Register(&Command{Name: "generate", Summary: "generate text (greedy by default), streamed to stdout", Run: runGenerate})
+}
+
+func runGenerate(args []string) error {
+	fs := newFlags("generate")
+	var mf modelFlags
+	mf.register(fs)
+	prompt := fs.String("prompt", "", "prompt text (BOS added)")
+	idsFlag := fs.String("ids", "", `prompt as token ids: "1 403 407"`)
+	maxNew := fs.Int("max-new", 64, "tokens to generate")
+	temp := fs.Float64("temperature", 0, "sampling temperature (0 = greedy)")
+	seed := fs.Uint64("seed", 0, "random seed for sampling")
+	stop := fs.Bool("stop-at-eos", false, "stop at the end-of-sequence token")
+	asJSON := fs.Bool("json", false, "print the generated ids as one JSON array instead of text")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *prompt != "" && *idsFlag != "" {
+		return fmt.Errorf("give --prompt or --ids, not both")
+	}
+	m, err := mf.load()
+	if err != nil {
+		return err
+	}
+	var ids []int32
+	switch {
+	case *idsFlag != "":
+		seqs, err := parseIDs(*idsFlag)
+		if err != nil {
+			return err
+		}
+		if len(seqs) != 1 {
+			return fmt.Errorf("--ids: generate takes one sequence")
+		}
+		ids = seqs[0]
+	case *prompt != "":
+		if ids, err = encodePrompt(m, *prompt); err != nil {
+			return err
+		}
+	default:
+		if m.Tokenizer == nil || m.Tokenizer.BOS() < 0 {
+			return fmt.Errorf("give --prompt or --ids")
+		}
+		ids = []int32{int32(m.Tokenizer.BOS())}
+	}
+	opts := engine.GenerateOptions{MaxNew: *maxNew, Temperature: *temp, Seed: *seed, StopAtEOS: *stop}
+	stream := !*asJSON && m.Tokenizer != nil
+	var printed string
+	var all []int
+	for _, id := range ids {
+		all = append(all, int(id))
+	}
+	if stream {
+		if *prompt != "" {
+			fmt.Fprint(Stdout, *prompt)
+			printed = m.Tokenizer.Decode(all, true)
+		} else {
+			printed = m.Tokenizer.Decode(all, true)
+			fmt.Fprint(Stdout, printed)
+		}
+		opts.OnToken = func(id int32) {
+			// Decode the whole text and print what is new, so multi-byte
+			// characters split across tokens come out whole.
+			all = append(all, int(id))
+			text := m.Tokenizer.Decode(all, true)
+			if strings.HasPrefix(text, printed) {
+				fmt.Fprint(Stdout, text[len(printed):])
+				printed = text
+			}
+		}
+	}
+	out, err := m.Generate(ids, opts)
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		if out == nil {
+			out = []int32{}
+		}
+		return json.NewEncoder(Stdout).Encode(out)
+	}
+	if !stream {
+		fmt.Fprintln(Stdout, out)
+		return nil
+	}
+	fmt.Fprintln(Stdout)
+	return nil
+}

@@ -1,0 +1,207 @@
+package cli
+
+import (
+	"flag"
+	"fmt"
+	"os"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+
+	"github.com/glia-dev/glia/atlas"
+	"github.com/glia-dev/glia/engine"
+	"github.com/glia-dev/glia/hook"
+)
+
+// modelFlags are the flags every model-running command shares.
+type modelFlags struct {
+	model  string
+	device string
+}
+
+func (f *modelFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&f.model, "model", "", "model: a Hugging Face directory, ORG/NAME in the local HF cache, a .gguf file or a llama2.c .bin (default: the embedded stories260K)")
+	fs.StringVar(&f.device, "device", "", "cpu or cuda (default: $GOMLX_BACKEND, else cpu)")
+}
+
+func (f *modelFlags) load() (*engine.Model, error) {
+	if err := engine.SetDevice(f.device); err != nil {
+		return nil, err
+	}
+	return engine.Load(f.model)
+}
+
+// expandHooks resolves names and globs ("blocks.*.mlp.hook_post") against a
+// model's hook points, in forward order.
+func expandHooks(m *engine.Model, patterns []string) ([]string, error) {
+	infos, err := m.Hooks(1)
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	seen := map[string]bool{}
+	for _, p := range patterns {
+		n := 0
+		for _, h := range infos {
+			if hook.Match(p, h.Name) {
+				n++
+				if !seen[h.Name] {
+					seen[h.Name] = true
+					out = append(out, h.Name)
+				}
+			}
+		}
+		if n == 0 {
+			return nil, fmt.Errorf("no hook point matches %q (see glia inspect)", p)
+		}
+	}
+	return out, nil
+}
+
+// parseIDs reads "3 17 42;5 6 7": sequences separated by ';'.
+func parseIDs(s string) ([][]int32, error) {
+	var out [][]int32
+	for i, seq := range strings.Split(s, ";") {
+		var row []int32
+		for _, f := range strings.FieldsFunc(seq, func(r rune) bool { return r == ' ' || r == ',' || r == '\t' }) {
+			v, err := strconv.ParseInt(f, 10, 32)
+			if err != nil {
+				return nil, fmt.Errorf("--ids: sequence %d: %q is not a token id", i, f)
+			}
+			row = append(row, int32(v))
+		}
+		if len(row) == 0 {
+			return nil, fmt.Errorf("--ids: sequence %d is empty", i)
+		}
+		out = append(out, row)
+	}
+	for i, row := range out {
+		if len(row) != len(out[0]) {
+			return nil, fmt.Errorf("--ids: sequence %d has %d tokens, sequence 0 has %d (sequences must have equal lengths)", i, len(row), len(out[0]))
+		}
+	}
+	return out, nil
+}
+
+// encodePrompt tokenizes text with the model's special tokens (BOS).
+func encodePrompt(m *engine.Model, text string) ([]int32, error) {
+	if m.Tokenizer == nil {
+		return nil, fmt.Errorf("%s has no tokenizer: pass --ids", m.Name)
+	}
+	ids := m.Tokenizer.Encode(text, true)
+	if len(ids) == 0 {
+		return nil, fmt.Errorf("the prompt encodes to no tokens")
+	}
+	out := make([]int32, len(ids))
+	for i, v := range ids {
+		out[i] = int32(v)
+	}
+	return out, nil
+}
+
+// atlasModel adapts an engine model to what the atlas needs.
+type atlasModel struct {
+	m     *engine.Model
+	once  sync.Once
+	hooks []engine.HookInfo
+	err   error
+}
+
+// openAtlasModel loads the model for atlas commands ("" = embedded default).
+func openAtlasModel(spec string) (atlas.Model, error) {
+	m, err := engine.Load(spec)
+	if err != nil {
+		return nil, err
+	}
+	return &atlasModel{m: m}, nil
+}
+
+func (a *atlasModel) trace() ([]engine.HookInfo, error) {
+	a.once.Do(func() { a.hooks, a.err = a.m.Hooks(2) })
+	return a.hooks, a.err
+}
+
+func (a *atlasModel) Fingerprint() string { return a.m.Fingerprint() }
+func (a *atlasModel) Name() string        { return a.m.Name }
+func (a *atlasModel) MaxContext() int     { return a.m.Dims().MaxCtx }
+
+func (a *atlasModel) MatchHooks(pattern string) ([]string, error) {
+	hs, err := a.trace()
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, h := range hs {
+		if hook.Match(pattern, h.Name) {
+			out = append(out, h.Name)
+		}
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("no hook point of %s matches %q (see glia inspect)", a.m.Name, pattern)
+	}
+	return out, nil
+}
+
+func (a *atlasModel) HookWidth(name string) (int, error) {
+	hs, err := a.trace()
+	if err != nil {
+		return 0, err
+	}
+	for _, h := range hs {
+		if h.Name == name {
+			return h.Shape[len(h.Shape)-1], nil
+		}
+	}
+	return 0, fmt.Errorf("no hook point %q in %s", name, a.m.Name)
+}
+
+func (a *atlasModel) Forward(ids [][]int32, hooks []string) (map[string][]float32, error) {
+	res, err := a.m.Run(engine.Request{IDs: ids, Hooks: hooks, NoLogits: true})
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string][]float32, len(hooks))
+	for _, h := range hooks {
+		out[h] = res.Acts[h].Data
+	}
+	return out, nil
+}
+
+func (a *atlasModel) Encode(text string) []int32 {
+	if a.m.Tokenizer == nil {
+		return nil
+	}
+	ids := a.m.Tokenizer.Encode(text, false)
+	out := make([]int32, len(ids))
+	for i, v := range ids {
+		out[i] = int32(v)
+	}
+	return out
+}
+
+func (a *atlasModel) BOS() int32 {
+	if a.m.Tokenizer == nil {
+		return -1
+	}
+	return int32(a.m.Tokenizer.BOS())
+}
+
+func (a *atlasModel) TokenString(id int32) string {
+	if a.m.Tokenizer == nil {
+		return "#" + strconv.Itoa(int(id))
+	}
+	return a.m.Tokenizer.TokenString(int(id))
+}
+
+// sortedKeys is for stable output of maps.
+func sortedKeys[V any](m map[string]V) []string {
+	k := make([]string, 0, len(m))
+	for s := range m {
+		k = append(k, s)
+	}
+	sort.Strings(k)
+	return k
+}
+
+var _ = os.Stderr

@@ -1,0 +1,180 @@
+package cli
+
+import (
+	"encoding/json"
+	"fmt"
+	"math"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/glia-dev/glia/engine"
+	"github.com/glia-dev/glia/format/safetensors"
+)
+
+func init() {
+	Register(&Command{Name: "run", Summary: "run a prompt: next-token distribution, or hooks and gradients to safetensors", Run: runRun})
+}
+
+func runRun(args []string) error {
+	fs := newFlags("run")
+	var mf modelFlags
+	mf.register(fs)
+	prompt := fs.String("prompt", "", "text to run (encoded with the model's tokenizer, BOS added)")
+	idsFlag := fs.String("ids", "", `token ids: "3 17 42;5 6 7" (sequences of equal length, separated by ';')`)
+	save := fs.String("save", "", "write logits, requested hooks and gradients to this .safetensors file")
+	var hooks stringList
+	fs.Var(&hooks, "hook", "hook point to save (repeatable; globs like blocks.*.mlp.hook_post work)")
+	grad := fs.String("grad", "", `"B,POS,TOKEN": also save the gradient of logits[B,POS,TOKEN] wrt each hook, as grad:NAME`)
+	top := fs.Int("top", 10, "how many next tokens to show")
+	asJSON := fs.Bool("json", false, "machine-readable output")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if (*prompt == "") == (*idsFlag == "") {
+		return fmt.Errorf("give exactly one of --prompt or --ids")
+	}
+	m, err := mf.load()
+	if err != nil {
+		return err
+	}
+	var ids [][]int32
+	if *idsFlag != "" {
+		if ids, err = parseIDs(*idsFlag); err != nil {
+			return err
+		}
+	} else {
+		p, err := encodePrompt(m, *prompt)
+		if err != nil {
+			return err
+		}
+		ids = [][]int32{p}
+	}
+	names, err := expandHooks(m, hooks)
+	if err != nil {
+		return err
+	}
+	req := engine.Request{IDs: ids, Hooks: names}
+	if *grad != "" {
+		g, err := parseGrad(*grad)
+		if err != nil {
+			return err
+		}
+		if len(names) == 0 {
+			return fmt.Errorf("--grad needs at least one --hook to differentiate with respect to")
+		}
+		req.Grad = &g
+	}
+	res, err := m.Run(req)
+	if err != nil {
+		return err
+	}
+	if *save != "" {
+		if err := saveResult(*save, res, names, req.Grad != nil); err != nil {
+			return err
+		}
+		if !*asJSON {
+			fmt.Fprintf(Stderr, "wrote %s: logits %v and %d hook tensor(s)\n", *save, res.Logits.Shape, len(names)*(1+boolInt(req.Grad != nil)))
+		}
+	}
+	return printTop(m, res, ids, *top, *asJSON, *save == "")
+}
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+func parseGrad(s string) (engine.GradTarget, error) {
+	parts := strings.Split(s, ",")
+	if len(parts) != 3 {
+		return engine.GradTarget{}, fmt.Errorf(`--grad wants "B,POS,TOKEN", got %q`, s)
+	}
+	var v [3]int
+	for i, p := range parts {
+		n, err := strconv.Atoi(strings.TrimSpace(p))
+		if err != nil {
+			return engine.GradTarget{}, fmt.Errorf(`--grad wants "B,POS,TOKEN" integers, got %q`, s)
+		}
+		v[i] = n
+	}
+	return engine.GradTarget{Batch: v[0], Pos: v[1], Token: v[2]}, nil
+}
+
+func saveResult(path string, res *engine.Result, names []string, grads bool) error {
+	ts := []safetensors.Tensor{{Name: "logits", Shape: res.Logits.Shape, Data: res.Logits.Data}}
+	for _, n := range names {
+		a := res.Acts[n]
+		ts = append(ts, safetensors.Tensor{Name: n, Shape: a.Shape, Data: a.Data})
+	}
+	if grads {
+		for _, n := range names {
+			g := res.Grads[n]
+			ts = append(ts, safetensors.Tensor{Name: "grad:" + n, Shape: g.Shape, Data: g.Data})
+		}
+	}
+	return safetensors.Write(path, ts, map[string]string{"producer": "glia run"})
+}
+
+type topToken struct {
+	ID    int     `json:"id"`
+	Token string  `json:"token"`
+	Prob  float64 `json:"prob"`
+	Logit float32 `json:"logit"`
+}
+
+// printTop shows the next-token distribution after the last position of
+// each sequence.
+func printTop(m *engine.Model, res *engine.Result, ids [][]int32, k int, asJSON, always bool) error {
+	if !asJSON && !always {
+		return nil
+	}
+	v := res.Logits.Shape[2]
+	t := res.Logits.Shape[1]
+	var all [][]topToken
+	for b := range ids {
+		row := res.Logits.Data[(b*t+t-1)*v : (b*t+t)*v]
+		all = append(all, topK(m, row, k))
+	}
+	if asJSON {
+		return json.NewEncoder(Stdout).Encode(map[string]any{"model": m.Name, "ids": ids, "next": all})
+	}
+	for b, tops := range all {
+		if len(all) > 1 {
+			fmt.Fprintf(Stdout, "sequence %d:\n", b)
+		}
+		for i, tt := range tops {
+			fmt.Fprintf(Stdout, "%2d  %6.2f%%  %6d  %q\n", i+1, 100*tt.Prob, tt.ID, tt.Token)
+		}
+	}
+	return nil
+}
+
+func topK(m *engine.Model, logits []float32, k int) []topToken {
+	mx := math.Inf(-1)
+	for _, l := range logits {
+		mx = math.Max(mx, float64(l))
+	}
+	var sum float64
+	for _, l := range logits {
+		sum += math.Exp(float64(l) - mx)
+	}
+	idx := make([]int, len(logits))
+	for i := range idx {
+		idx[i] = i
+	}
+	sort.SliceStable(idx, func(a, b int) bool { return logits[idx[a]] > logits[idx[b]] })
+	k = min(k, len(idx))
+	out := make([]topToken, k)
+	for i := range k {
+		id := idx[i]
+		tok := fmt.Sprintf("#%d", id)
+		if m.Tokenizer != nil {
+			tok = m.Tokenizer.TokenString(id)
+		}
+		out[i] = topToken{ID: id, Token: tok, Prob: math.Exp(float64(logits[id])-mx) / sum, Logit: logits[id]}
+	}
+	return out
+}
