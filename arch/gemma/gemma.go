@@ -66,8 +66,10 @@ type Model struct {
 	window     []int       // per layer: sliding window; 0 = full attention
 }
 
-// common reads what all three Gemmas share.
-func common(c *arch.Config) (*Model, error) {
+// common reads what all three Gemmas share. actKey names the activation:
+// in transformers 5 Gemma's MLP is Llama's and reads hidden_act, Gemma 2 and
+// 3 read hidden_activation (a config may carry both, and they may differ).
+func common(c *arch.Config, actKey string) (*Model, error) {
 	if c.Bool("use_bidirectional_attention", false) {
 		return nil, fmt.Errorf("use_bidirectional_attention (EmbeddingGemma) is not supported: glia runs causal language models")
 	}
@@ -91,14 +93,10 @@ func common(c *arch.Config) (*Model, error) {
 	if d.DHead <= 0 {
 		return nil, fmt.Errorf("head_dim must be positive, got %d", d.DHead)
 	}
-	act := c.String("hidden_activation", "")
-	if act == "" {
-		act = c.String("hidden_act", "gelu_pytorch_tanh")
-	}
 	m := &Model{
 		dims:       d,
 		eps:        c.Float("rms_norm_eps", 1e-6),
-		act:        arch.Activation(c, act),
+		act:        arch.Activation(c, c.String(actKey, "gelu_pytorch_tanh")),
 		embedScale: float64(float32(math.Sqrt(float64(d.DModel)))),
 		attnBias:   c.Bool("attention_bias", false),
 		tied:       c.Bool("tie_word_embeddings", true),
@@ -111,7 +109,7 @@ func common(c *arch.Config) (*Model, error) {
 
 // NewGemma reads a Gemma (1) config.json.
 func NewGemma(c *arch.Config) (arch.Family, error) {
-	m, err := common(c)
+	m, err := common(c, "hidden_act")
 	if err != nil {
 		return nil, err
 	}

@@ -8,7 +8,7 @@ import "github.com/glia-dev/glia/arch"
 // sliding_attention (without layer_types, transformers makes the even layers
 // sliding). A soft-cap that is null or absent is off.
 func NewGemma2(c *arch.Config) (arch.Family, error) {
-	m, err := common(c)
+	m, err := common(c, "hidden_activation")
 	if err != nil {
 		return nil, err
 	}

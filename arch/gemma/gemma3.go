@@ -17,7 +17,7 @@ import (
 // (sliding layers, never scaled). Missing bases default as in transformers:
 // 1e6 global, 1e4 local.
 func NewGemma3(c *arch.Config) (arch.Family, error) {
-	m, err := common(c)
+	m, err := common(c, "hidden_activation")
 	if err != nil {
 		return nil, err
 	}
