@@ -22,7 +22,9 @@ func NewGemma3(c *arch.Config) (arch.Family, error) {
 		return nil, err
 	}
 	m.qkNorm = true
-	pattern := c.Int("_sliding_window_pattern", c.Int("sliding_window_pattern", 6))
+	// transformers reads sliding_window_pattern (not the _sliding_window_pattern
+	// it serialises) and only when layer_types is absent.
+	pattern := c.Int("sliding_window_pattern", 6)
 	types, err := layerTypes(c, m.dims.Layers, pattern)
 	if err != nil {
 		return nil, err
@@ -43,7 +45,8 @@ func NewGemma3(c *arch.Config) (arch.Family, error) {
 
 // gemma3Rope returns the rotary parameters of full and sliding layers.
 func gemma3Rope(c *arch.Config) (global, local *arch.Config, err error) {
-	var globalParams, globalScaling, localParams any
+	var globalParams, localParams any
+	globalScaling := c.Raw("rope_scaling") // transformers folds it into the global parameters
 	if c.Has("rope_parameters") {
 		p := c.Sub("rope_parameters")
 		if p == nil {
@@ -56,8 +59,6 @@ func gemma3Rope(c *arch.Config) (global, local *arch.Config, err error) {
 			// layers keep their own base, unscaled.
 			globalParams = c.Raw("rope_parameters")
 		}
-	} else {
-		globalScaling = c.Raw("rope_scaling")
 	}
 	if global, err = ropeConfig(c, full, globalParams, globalScaling, c.Float("rope_theta", 1e6)); err != nil {
 		return nil, nil, err
