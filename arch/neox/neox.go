@@ -77,16 +77,20 @@ func New(c *arch.Config) (arch.Family, error) {
 	return m, c.Err()
 }
 
-// ropeParams merges transformers 5's rope_parameters with the older keys
-// (rope_scaling, rope_theta or rotary_emb_base, partial_rotary_factor or
-// rotary_pct); GPT-NeoX rotates a quarter of each head by default.
+// ropeParams reads the rotary parameters as transformers 5 does: rope_scaling
+// (older configs) or rope_parameters, with rope_theta defaulting to
+// rotary_emb_base and partial_rotary_factor overridden by rotary_pct when a
+// config has it. GPT-NeoX rotates a quarter of each head by default.
+// (transformers 5 resets partial_rotary_factor to 0.25 when reloading a
+// config without rotary_pct; glia keeps the saved rope_parameters value,
+// which is what the model that wrote the config used.)
 func ropeParams(c *arch.Config) (*arch.Config, error) {
-	m := map[string]any{"rope_type": "default"}
-	for _, key := range []string{"rope_scaling", "rope_parameters"} {
-		raw := c.Raw(key)
-		if raw == nil {
-			continue
-		}
+	key := "rope_parameters"
+	if c.Has("rope_scaling") {
+		key = "rope_scaling"
+	}
+	m := map[string]any{}
+	if raw := c.Raw(key); raw != nil {
 		p, ok := raw.(map[string]any)
 		if !ok {
 			return nil, fmt.Errorf("config key %q: want an object, got %v", key, raw)
@@ -96,15 +100,20 @@ func ropeParams(c *arch.Config) (*arch.Config, error) {
 				m[k] = v
 			}
 		}
-		if t, ok := p["type"]; ok && p["rope_type"] == nil {
+	}
+	if _, ok := m["rope_type"]; !ok {
+		m["rope_type"] = "default"
+		if t, ok := m["type"]; ok {
 			m["rope_type"] = t
 		}
 	}
 	if _, ok := m["rope_theta"]; !ok {
-		m["rope_theta"] = c.Float("rope_theta", c.Float("rotary_emb_base", 10000))
+		m["rope_theta"] = c.Float("rotary_emb_base", c.Float("rope_theta", 10000))
 	}
-	if _, ok := m["partial_rotary_factor"]; !ok {
-		m["partial_rotary_factor"] = c.Float("partial_rotary_factor", c.Float("rotary_pct", 0.25))
+	if c.Has("rotary_pct") {
+		m["partial_rotary_factor"] = c.Float("rotary_pct", 0.25)
+	} else if _, ok := m["partial_rotary_factor"]; !ok {
+		m["partial_rotary_factor"] = c.Float("partial_rotary_factor", 0.25)
 	}
 	return arch.NewConfig(c.Source+":rope", m), nil
 }
