@@ -57,6 +57,14 @@ func New(c *arch.Config) (arch.Family, error) {
 		return nil, fmt.Errorf("num_attention_heads %d is not a multiple of num_key_value_heads %d", heads, d.KVHeads)
 	}
 	rp := arch.RopeParams(c, "")
+	if raw, ok := c.Raw("rope_parameters").(map[string]any); ok && !rp.Has("partial_rotary_factor") && c.Has("partial_rotary_factor") {
+		// a top-level partial_rotary_factor beside rope_parameters (Phi-4-mini style)
+		p := map[string]any{"partial_rotary_factor": c.Float("partial_rotary_factor", 1)}
+		for k, v := range raw {
+			p[k] = v
+		}
+		rp = arch.NewConfig(c.Source+":rope", p)
+	}
 	if t := rp.String("rope_type", rp.String("type", "default")); t == "longrope" || t == "su" || t == "yarn" {
 		return nil, fmt.Errorf("phi3: rope type %q is not supported (supported: default, linear, llama3)", t)
 	}

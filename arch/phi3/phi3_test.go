@@ -59,14 +59,20 @@ func TestSlidingWindow(t *testing.T) {
 
 // partial_rotary_factor rotates only the leading dimensions of each head.
 func TestPartialRotary(t *testing.T) {
-	m, _ := load(t, tiny(map[string]any{"rope_parameters": map[string]any{"rope_type": "default", "rope_theta": 10000.0, "partial_rotary_factor": 0.5}}))
-	r := run(t, m, "blocks.0.attn.hook_q", "blocks.0.attn.hook_rot_q").Acts
-	q, rot := r["blocks.0.attn.hook_q"].Data, r["blocks.0.attn.hook_rot_q"].Data
-	for i := 0; i < len(q); i += 8 {
-		closeTo(t, "pass-through half", rot[i+4:i+8], q[i+4:i+8])
-	}
-	if slices.Equal(q, rot) {
-		t.Error("nothing rotated")
+	for _, over := range []map[string]any{
+		{"rope_parameters": map[string]any{"rope_type": "default", "rope_theta": 10000.0, "partial_rotary_factor": 0.5}},
+		{"rope_parameters": map[string]any{"rope_type": "default", "rope_theta": 10000.0}, "partial_rotary_factor": 0.5},
+		{"rope_theta": 10000.0, "partial_rotary_factor": 0.5},
+	} {
+		m, _ := load(t, tiny(over))
+		r := run(t, m, "blocks.0.attn.hook_q", "blocks.0.attn.hook_rot_q").Acts
+		q, rot := r["blocks.0.attn.hook_q"].Data, r["blocks.0.attn.hook_rot_q"].Data
+		for i := 0; i < len(q); i += 8 {
+			closeTo(t, "pass-through half", rot[i+4:i+8], q[i+4:i+8])
+		}
+		if slices.Equal(q, rot) {
+			t.Errorf("%v: nothing rotated", over)
+		}
 	}
 }
 
