@@ -163,7 +163,8 @@ func quote(s string) string {
 }
 
 var goldenNames = []string{"gpt2", "llama2", "llama3", "qwen3", "gemma3",
-	"llama2-metaspace-first", "llama2-metaspace-always", "gpt2-prefix-nfkc", "llama3-template", "gpt2-digits-split"}
+	"llama2-metaspace-first", "llama2-metaspace-always", "gpt2-prefix-nfkc", "llama3-template", "gpt2-digits-split",
+	"llama3-o200k-pattern", "qwen3-deepseek-splits"}
 
 // TestGolden compares ids and decodes with HF tokenizers' on the corpus.
 func TestGolden(t *testing.T) {
