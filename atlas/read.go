@@ -1,0 +1,252 @@
+package atlas
+
+import (
+	"database/sql"
+	"fmt"
+	"math"
+	"sort"
+	"strconv"
+	"strings"
+)
+
+// Atlas is an open atlas database, for reading.
+type Atlas struct {
+	db   *sql.DB
+	Path string
+	Meta Meta
+	toks map[int32]string
+}
+
+// Open opens an atlas for reading after checking that the file is an intact
+// SQLite database of this schema version.
+func Open(path string) (*Atlas, error) {
+	db, m, err := openExisting(path)
+	if err != nil {
+		return nil, err
+	}
+	return &Atlas{db: db, Path: path, Meta: *m}, nil
+}
+
+// Close closes the database.
+func (a *Atlas) Close() error { return a.db.Close() }
+
+// DB exposes the database for custom queries.
+func (a *Atlas) DB() *sql.DB { return a.db }
+
+// Verify recomputes the checkpoint checksum over every stored row.
+func (a *Atlas) Verify() error {
+	p, err := readProgress(a.db)
+	if err != nil {
+		return fmt.Errorf("atlas: %s: %w", a.Path, err)
+	}
+	set := a.Meta.Settings
+	if _, _, err := loadState(a.db, &set, 0, p.Checksum); err != nil {
+		return fmt.Errorf("atlas: %s: %w", a.Path, err)
+	}
+	return nil
+}
+
+// Example is one stored context of a unit.
+type Example struct {
+	Rank       int       `json:"rank"`
+	Activation float32   `json:"activation"` // the unit's activation at the example's token
+	Shard      int       `json:"shard"`      // corpus path index
+	Window     int64     `json:"window"`     // window number within the shard
+	Pos        int       `json:"pos"`        // the token's position in its window
+	Doc        int64     `json:"doc"`        // document number within the shard
+	Start      int       `json:"start"`      // window position of Tokens[0]
+	Center     int       `json:"center"`     // index of the example's token in Tokens (Pos-Start)
+	Tokens     []int32   `json:"tokens"`
+	Text       []string  `json:"text"` // display form of each token
+	Acts       []float32 `json:"acts"` // the unit's activation at each token
+}
+
+// Band is a set of sampled examples whose activation lies in one octave.
+type Band struct {
+	Octave   int       `json:"octave"`
+	Lo       float64   `json:"lo"` // activations in [Lo, Hi)
+	Hi       float64   `json:"hi"`
+	Count    uint64    `json:"count"` // tokens of the whole corpus in the band (from the histogram)
+	QLo      float64   `json:"q_lo"`  // fraction of tokens below Lo
+	QHi      float64   `json:"q_hi"`  // fraction of tokens below Hi
+	Examples []Example `json:"examples"`
+}
+
+// UnitReport is everything the atlas holds about one unit.
+type UnitReport struct {
+	Hook         string    `json:"hook"`
+	Unit         int       `json:"unit"`
+	Count        int64     `json:"count"`
+	Mean         float64   `json:"mean"`
+	Var          float64   `json:"var"`
+	Std          float64   `json:"std"`
+	Min          *float64  `json:"min"`
+	Max          *float64  `json:"max"`
+	NPos         int64     `json:"n_pos"`
+	NAbove       int64     `json:"n_above"`
+	Density      float64   `json:"density"`       // fraction of tokens > 0
+	DensityAbove float64   `json:"density_above"` // fraction of tokens > Threshold
+	Threshold    float32   `json:"threshold"`
+	Hist         []uint64  `json:"hist"` // NumBins counts; edges in HistEdges()
+	Top          []Example `json:"top"`
+	Bands        []Band    `json:"bands"`
+	Random       []Example `json:"random"`
+}
+
+// ParseUnit splits "blocks.3.mlp.hook_post:117".
+func ParseUnit(s string) (hook string, unit int, err error) {
+	i := strings.LastIndexByte(s, ':')
+	if i <= 0 {
+		return "", 0, fmt.Errorf("atlas: unit %q: write it as HOOK:INDEX, e.g. blocks.0.mlp.hook_post:17", s)
+	}
+	unit, err = strconv.Atoi(s[i+1:])
+	if err != nil {
+		return "", 0, fmt.Errorf("atlas: unit %q: index %q is not a number", s, s[i+1:])
+	}
+	return s[:i], unit, nil
+}
+
+// hookSpec finds a hook, with a helpful error.
+func (a *Atlas) hookSpec(hook string) (HookSpec, error) {
+	var names []string
+	for _, h := range a.Meta.Settings.Hooks {
+		if h.Name == hook {
+			return h, nil
+		}
+		names = append(names, fmt.Sprintf("%s (0..%d)", h.Name, h.Width-1))
+	}
+	return HookSpec{}, fmt.Errorf("atlas: %s has no hook %q; it holds %s", a.Path, hook, strings.Join(names, ", "))
+}
+
+// TokenText is the stored display form of a token.
+func (a *Atlas) TokenText(id int32) string {
+	if a.toks == nil {
+		a.toks = map[int32]string{}
+		rows, err := a.db.Query("SELECT id, text FROM tokens")
+		if err == nil {
+			for rows.Next() {
+				var i int32
+				var s string
+				rows.Scan(&i, &s)
+				a.toks[i] = s
+			}
+			rows.Close()
+		}
+	}
+	if s, ok := a.toks[id]; ok {
+		return s
+	}
+	return fmt.Sprintf("<%d>", id)
+}
+
+// Unit reads one unit.
+func (a *Atlas) Unit(hook string, unit int) (*UnitReport, error) {
+	h, err := a.hookSpec(hook)
+	if err != nil {
+		return nil, err
+	}
+	if unit < 0 || unit >= h.Width {
+		return nil, fmt.Errorf("atlas: %s has units 0..%d; %d does not exist", hook, h.Width-1, unit)
+	}
+	a.TokenText(0) // loads the token table before the examples query holds the connection
+	r := &UnitReport{Hook: hook, Unit: unit, Threshold: a.Meta.Settings.Threshold}
+	var mn, mx sql.NullFloat64
+	var hb []byte
+	err = a.db.QueryRow("SELECT count, mean, var, std, min, max, n_pos, n_above, density, density_above, hist FROM units WHERE hook = ? AND unit = ?", hook, unit).
+		Scan(&r.Count, &r.Mean, &r.Var, &r.Std, &mn, &mx, &r.NPos, &r.NAbove, &r.Density, &r.DensityAbove, &hb)
+	if err == sql.ErrNoRows {
+		return nil, fmt.Errorf("atlas: %s holds no statistics for %s:%d yet (the build has not checkpointed)", a.Path, hook, unit)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("atlas: reading %s:%d: %w", hook, unit, err)
+	}
+	if mn.Valid {
+		r.Min = &mn.Float64
+	}
+	if mx.Valid {
+		r.Max = &mx.Float64
+	}
+	r.Hist = blobU64(hb)
+	rows, err := a.db.Query("SELECT kind, band, rank, activation, shard, win, pos, doc, start, tokens, acts FROM examples WHERE hook = ? AND unit = ? ORDER BY kind, band DESC, rank", hook, unit)
+	if err != nil {
+		return nil, fmt.Errorf("atlas: reading %s:%d: %w", hook, unit, err)
+	}
+	defer rows.Close()
+	bands := map[int]*Band{}
+	for rows.Next() {
+		var kind string
+		var band int
+		var e Example
+		var act float64
+		var tb, ab []byte
+		if err := rows.Scan(&kind, &band, &e.Rank, &act, &e.Shard, &e.Window, &e.Pos, &e.Doc, &e.Start, &tb, &ab); err != nil {
+			return nil, err
+		}
+		e.Activation = float32(act)
+		e.Center = e.Pos - e.Start
+		e.Tokens, e.Acts = blobI32(tb), blobF32(ab)
+		for _, id := range e.Tokens {
+			e.Text = append(e.Text, a.TokenText(id))
+		}
+		switch kind {
+		case KindTop:
+			r.Top = append(r.Top, e)
+		case KindRandom:
+			r.Random = append(r.Random, e)
+		case KindBand:
+			b := bands[band]
+			if b == nil {
+				b = &Band{Octave: band, Lo: math.Ldexp(1, band), Hi: math.Ldexp(1, band+1)}
+				b.Count, b.QLo, b.QHi = histRange(r.Hist, b.Lo, b.Hi)
+				bands[band] = b
+			}
+			b.Examples = append(b.Examples, e)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	for _, b := range bands {
+		r.Bands = append(r.Bands, *b)
+	}
+	sort.Slice(r.Bands, func(i, j int) bool { return r.Bands[i].Octave > r.Bands[j].Octave })
+	return r, nil
+}
+
+// histRange counts the tokens in [lo, hi) and the fractions below lo and hi,
+// to the resolution of the histogram (octave edges are bin edges within
+// 2^-10..2^10).
+func histRange(hist []uint64, lo, hi float64) (count uint64, qlo, qhi float64) {
+	edges := HistEdges()
+	var total, below, in uint64
+	for i, c := range hist {
+		total += c
+		if edges[i+1] <= lo {
+			below += c
+		} else if edges[i] >= lo && edges[i+1] <= hi {
+			in += c
+		} else if edges[i] < hi && edges[i+1] > lo {
+			in += c // a bin straddling the range (outside 2^-10..2^10)
+		}
+	}
+	if total == 0 {
+		return 0, 0, 0
+	}
+	return in, float64(below) / float64(total), float64(below+in) / float64(total)
+}
+
+// Units calls fn for every unit in hook order, then unit order.
+func (a *Atlas) Units(fn func(*UnitReport) error) error {
+	for _, h := range a.Meta.Settings.Hooks {
+		for u := 0; u < h.Width; u++ {
+			r, err := a.Unit(h.Name, u)
+			if err != nil {
+				return err
+			}
+			if err := fn(r); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}

@@ -1,0 +1,485 @@
+package atlas
+
+import (
+	"math"
+	"sort"
+)
+
+// Settings fix what an atlas records; two atlases merge only when their
+// settings are equal.
+type Settings struct {
+	Hooks     []HookSpec `json:"hooks"`
+	Ctx       int        `json:"ctx"`       // window length in tokens
+	TopK      int        `json:"top_k"`     // top activating examples per unit
+	Radius    int        `json:"radius"`    // W: tokens kept either side of an example's token
+	Threshold float32    `json:"threshold"` // density is also counted above this
+	RandomK   int        `json:"random_k"`  // random examples per unit
+	Bands     int        `json:"bands"`     // activation bands (octaves below the max) sampled per unit
+	BandK     int        `json:"band_k"`    // examples per band
+}
+
+// HookSpec is one recorded hook and its number of units.
+type HookSpec struct {
+	Name  string `json:"name"`
+	Width int    `json:"width"`
+}
+
+func (s Settings) span() int  { return 2*s.Radius + 1 }
+func (s Settings) slots() int { return s.TopK + s.RandomK + s.Bands*s.BandK }
+
+const noOct = math.MinInt32 / 2
+
+// sample is one stored example: a token position with the unit's activation.
+type sample struct {
+	act  float32
+	slot int32  // where its span lives in the hook's slot arrays
+	key  uint64 // position key (shard, window, pos)
+	h    uint64 // sampling hash (random and band samples)
+}
+
+// Orderings: worseTop is true when a should leave the top-k before b.
+func worseTop(a, b *sample) bool {
+	return a.act < b.act || (a.act == b.act && a.key > b.key)
+}
+
+func worseHash(a, b *sample) bool {
+	return a.h > b.h || (a.h == b.h && a.key > b.key)
+}
+
+// heapInsert offers c to the bounded heap h[:*n] (capacity len(h)) whose root
+// is its worst element. It returns the slot c now uses, or -1 if rejected.
+// firstSlot is the slot of heap position 0 for a fresh heap.
+func heapInsert(h []sample, n *int32, c sample, firstSlot int32, worse func(a, b *sample) bool) int32 {
+	if int(*n) < len(h) {
+		i := int(*n)
+		c.slot = firstSlot + int32(i)
+		h[i] = c
+		*n++
+		for i > 0 {
+			p := (i - 1) / 2
+			if !worse(&h[i], &h[p]) {
+				break
+			}
+			h[i], h[p] = h[p], h[i]
+			i = p
+		}
+		return c.slot
+	}
+	if len(h) == 0 || !worse(&h[0], &c) {
+		return -1
+	}
+	c.slot = h[0].slot
+	h[0] = c
+	i, m := 0, len(h)
+	for {
+		l := 2*i + 1
+		if l >= m {
+			break
+		}
+		j := l
+		if r := l + 1; r < m && worse(&h[r], &h[l]) {
+			j = r
+		}
+		if !worse(&h[j], &h[i]) {
+			break
+		}
+		h[i], h[j] = h[j], h[i]
+		i = j
+	}
+	return c.slot
+}
+
+// hookState is the streaming state of one hook's units.
+type hookState struct {
+	spec  HookSpec
+	set   *Settings
+	span  int
+	slots int
+
+	count        int64
+	mean, m2     []float64
+	bsum, bsq    []float64
+	mn, mx       []float32
+	npos, nabove []int64
+	hist         []uint64
+	useed        []uint64
+	maxOct       []int32
+	top          []sample
+	topN         []int32
+	topMin       []float32
+	rnd          []sample
+	rndN         []int32
+	rndMax       []uint64
+	band         []sample
+	bandN        []int32
+	bandOct      []int32
+	bandMax      []uint64
+	tok          []int32
+	act          []float32
+	spanStart    []int32
+	spanLen      []int32
+	spanDoc      []int64
+}
+
+func newHookState(spec HookSpec, set *Settings) *hookState {
+	d := spec.Width
+	s := &hookState{spec: spec, set: set, span: set.span(), slots: set.slots()}
+	s.mean = make([]float64, d)
+	s.m2 = make([]float64, d)
+	s.bsum = make([]float64, d)
+	s.bsq = make([]float64, d)
+	s.mn = make([]float32, d)
+	s.mx = make([]float32, d)
+	s.npos = make([]int64, d)
+	s.nabove = make([]int64, d)
+	s.hist = make([]uint64, d*NumBins)
+	s.useed = make([]uint64, d)
+	s.maxOct = make([]int32, d)
+	s.top = make([]sample, d*set.TopK)
+	s.topN = make([]int32, d)
+	s.topMin = make([]float32, d)
+	s.rnd = make([]sample, d*set.RandomK)
+	s.rndN = make([]int32, d)
+	s.rndMax = make([]uint64, d)
+	nb := d * set.Bands
+	s.band = make([]sample, nb*set.BandK)
+	s.bandN = make([]int32, nb)
+	s.bandOct = make([]int32, nb)
+	s.bandMax = make([]uint64, nb)
+	ns := d * s.slots
+	s.tok = make([]int32, ns*s.span)
+	s.act = make([]float32, ns*s.span)
+	s.spanStart = make([]int32, ns)
+	s.spanLen = make([]int32, ns)
+	s.spanDoc = make([]int64, ns)
+	for u := 0; u < d; u++ {
+		s.mn[u] = float32(math.Inf(1))
+		s.mx[u] = float32(math.Inf(-1))
+		s.useed[u] = unitSeed(spec.Name, u)
+		s.maxOct[u] = noOct
+		s.topMin[u] = float32(math.Inf(-1))
+		s.rndMax[u] = math.MaxUint64
+	}
+	for i := range s.bandOct {
+		s.bandOct[i] = noOct
+		s.bandMax[i] = math.MaxUint64
+	}
+	return s
+}
+
+// batch is one forward pass's input and the per-token keys.
+type batch struct {
+	ids    [][]int32
+	docs   [][]int64
+	keys   []uint64 // per (b, t), row-major
+	hash   []uint64 // per (b, t)
+	b, t   int
+	tokens int64
+}
+
+// update folds the batch's activations of units [lo, hi) into the state.
+func (s *hookState) update(lo, hi int, acts []float32, bt *batch) {
+	d := s.spec.Width
+	thr := s.set.Threshold
+	nb := int32(s.set.Bands)
+	bsum, bsq, mn, mx := s.bsum[:d], s.bsq[:d], s.mn[:d], s.mx[:d]
+	npos, nabove, hist := s.npos[:d], s.nabove[:d], s.hist
+	topMin, rndMax, useed, maxOct := s.topMin[:d], s.rndMax[:d], s.useed[:d], s.maxOct[:d]
+	rows := bt.b * bt.t
+	for r := 0; r < rows; r++ {
+		row := acts[r*d : r*d+d]
+		key, ph := bt.keys[r], bt.hash[r]
+		for u := lo; u < hi; u++ {
+			x := row[u]
+			xf := float64(x)
+			bsum[u] += xf
+			bsq[u] += xf * xf
+			if x < mn[u] {
+				mn[u] = x
+			}
+			if x > mx[u] {
+				mx[u] = x
+				if x > 0 {
+					if o := int32(octave(x)); o > maxOct[u] {
+						s.raiseOct(u, o)
+					}
+				}
+			}
+			hist[u*NumBins+binOf(x)]++
+			if x > topMin[u] {
+				s.offerTop(u, sample{act: x, key: key}, acts, r, bt)
+			}
+			h := sampleHash(ph, useed[u])
+			if h < rndMax[u] {
+				s.offerRnd(u, sample{act: x, key: key, h: h}, acts, r, bt)
+			}
+			if x > 0 {
+				npos[u]++
+				if x > thr {
+					nabove[u]++
+				}
+				o := int32(octave(x))
+				if maxOct[u]-o < nb {
+					p := u*int(nb) + int(mod32(o, nb))
+					if h < s.bandMax[p] {
+						s.offerBand(u, p, o, sample{act: x, key: key, h: h}, acts, r, bt)
+					}
+				}
+			}
+		}
+	}
+	// Fold the batch sums into the running mean and M2 (Chan et al.).
+	n := float64(rows)
+	na := float64(s.count)
+	for u := lo; u < hi; u++ {
+		mb := bsum[u] / n
+		m2b := bsq[u] - bsum[u]*mb
+		if m2b < 0 {
+			m2b = 0
+		}
+		s.combine(u, na, n, mb, m2b)
+		bsum[u], bsq[u] = 0, 0
+	}
+}
+
+func (s *hookState) combine(u int, na, nb, mb, m2b float64) {
+	if nb == 0 {
+		return
+	}
+	if na == 0 {
+		s.mean[u], s.m2[u] = mb, m2b
+		return
+	}
+	delta := mb - s.mean[u]
+	n := na + nb
+	s.mean[u] += delta * nb / n
+	s.m2[u] += m2b + delta*delta*na*nb/n
+}
+
+func mod32(a, n int32) int32 {
+	m := a % n
+	if m < 0 {
+		m += n
+	}
+	return m
+}
+
+// raiseOct moves unit u's band window up to top octave o, dropping bands
+// that fall out of it.
+func (s *hookState) raiseOct(u int, o int32) {
+	nb := int32(s.set.Bands)
+	s.maxOct[u] = o
+	for p := int32(0); p < nb; p++ {
+		i := u*int(nb) + int(p)
+		if s.bandOct[i] != noOct && o-s.bandOct[i] >= nb {
+			s.bandOct[i] = noOct
+			s.bandN[i] = 0
+			s.bandMax[i] = math.MaxUint64
+		}
+	}
+}
+
+func (s *hookState) offerTop(u int, c sample, acts []float32, r int, bt *batch) {
+	k := s.set.TopK
+	h := s.top[u*k : u*k+k]
+	slot := heapInsert(h, &s.topN[u], c, int32(u*s.slots), worseTop)
+	if slot < 0 {
+		return
+	}
+	if int(s.topN[u]) == k {
+		s.topMin[u] = h[0].act
+	}
+	if acts != nil {
+		s.fill(slot, u, acts, r, bt)
+	}
+}
+
+func (s *hookState) offerRnd(u int, c sample, acts []float32, r int, bt *batch) {
+	k := s.set.RandomK
+	h := s.rnd[u*k : u*k+k]
+	slot := heapInsert(h, &s.rndN[u], c, int32(u*s.slots+s.set.TopK), worseHash)
+	if slot < 0 {
+		return
+	}
+	if int(s.rndN[u]) == k {
+		s.rndMax[u] = h[0].h
+	}
+	if acts != nil {
+		s.fill(slot, u, acts, r, bt)
+	}
+}
+
+func (s *hookState) offerBand(u, p int, o int32, c sample, acts []float32, r int, bt *batch) {
+	k := s.set.BandK
+	ring := p - u*s.set.Bands
+	h := s.band[p*k : p*k+k]
+	s.bandOct[p] = o
+	slot := heapInsert(h, &s.bandN[p], c, int32(u*s.slots+s.set.TopK+s.set.RandomK+ring*k), worseHash)
+	if slot < 0 {
+		return
+	}
+	if int(s.bandN[p]) == k {
+		s.bandMax[p] = h[0].h
+	}
+	if acts != nil {
+		s.fill(slot, u, acts, r, bt)
+	}
+}
+
+// fill copies the span around row r (batch b, position t) into a slot.
+func (s *hookState) fill(slot int32, u int, acts []float32, r int, bt *batch) {
+	b, t := r/bt.t, r%bt.t
+	w := s.set.Radius
+	lo, hi := max(0, t-w), min(bt.t, t+w+1)
+	d := s.spec.Width
+	off := int(slot) * s.span
+	copy(s.tok[off:off+hi-lo], bt.ids[b][lo:hi])
+	for i := lo; i < hi; i++ {
+		s.act[off+i-lo] = acts[(b*bt.t+i)*d+u]
+	}
+	s.spanStart[slot] = int32(lo)
+	s.spanLen[slot] = int32(hi - lo)
+	s.spanDoc[slot] = bt.docs[b][t]
+}
+
+// Example kinds.
+const (
+	KindTop    = "top"
+	KindRandom = "random"
+	KindBand   = "band"
+)
+
+// exampleRow is one stored example in the form the database keeps.
+type exampleRow struct {
+	kind   string
+	band   int32 // octave for band examples
+	rank   int
+	s      sample
+	start  int32
+	doc    int64
+	tokens []int32
+	acts   []float32
+}
+
+// examples lists unit u's examples in storage order: top by activation
+// (ties by position), random and band samples by hash.
+func (s *hookState) examples(u int) []exampleRow {
+	var out []exampleRow
+	add := func(kind string, band int32, h []sample, worse func(a, b *sample) bool) {
+		c := append([]sample(nil), h...)
+		sort.Slice(c, func(i, j int) bool { return worse(&c[j], &c[i]) })
+		for i, x := range c {
+			off := int(x.slot) * s.span
+			n := int(s.spanLen[x.slot])
+			out = append(out, exampleRow{kind: kind, band: band, rank: i, s: x, start: s.spanStart[x.slot],
+				doc: s.spanDoc[x.slot], tokens: s.tok[off : off+n], acts: s.act[off : off+n]})
+		}
+	}
+	k := s.set.TopK
+	add(KindTop, 0, s.top[u*k:u*k+int(s.topN[u])], worseTop)
+	k = s.set.RandomK
+	add(KindRandom, 0, s.rnd[u*k:u*k+int(s.rndN[u])], worseHash)
+	// Bands from the top octave down.
+	nb := s.set.Bands
+	for o := s.maxOct[u]; s.maxOct[u] != noOct && o > s.maxOct[u]-int32(nb); o-- {
+		p := u*nb + int(mod32(o, int32(nb)))
+		if s.bandOct[p] != o {
+			continue
+		}
+		k = s.set.BandK
+		add(KindBand, o, s.band[p*k:p*k+int(s.bandN[p])], worseHash)
+	}
+	return out
+}
+
+// restore puts a stored example back (when loading a checkpoint or merging);
+// the key may be shifted to another shard numbering.
+func (s *hookState) restore(u int, e exampleRow) {
+	var slot int32
+	switch e.kind {
+	case KindTop:
+		k := s.set.TopK
+		h := s.top[u*k : u*k+k]
+		slot = heapInsert(h, &s.topN[u], e.s, int32(u*s.slots), worseTop)
+		if int(s.topN[u]) == k {
+			s.topMin[u] = h[0].act
+		}
+	case KindRandom:
+		k := s.set.RandomK
+		h := s.rnd[u*k : u*k+k]
+		slot = heapInsert(h, &s.rndN[u], e.s, int32(u*s.slots+s.set.TopK), worseHash)
+		if int(s.rndN[u]) == k {
+			s.rndMax[u] = h[0].h
+		}
+	case KindBand:
+		nb := int32(s.set.Bands)
+		if s.maxOct[u] == noOct || s.maxOct[u]-e.band >= nb || e.band > s.maxOct[u] {
+			return
+		}
+		p := u*int(nb) + int(mod32(e.band, nb))
+		k := s.set.BandK
+		ring := p - u*int(nb)
+		h := s.band[p*k : p*k+k]
+		s.bandOct[p] = e.band
+		slot = heapInsert(h, &s.bandN[p], e.s, int32(u*s.slots+s.set.TopK+s.set.RandomK+ring*k), worseHash)
+		if int(s.bandN[p]) == k {
+			s.bandMax[p] = h[0].h
+		}
+	}
+	if slot < 0 {
+		return
+	}
+	off := int(slot) * s.span
+	n := min(len(e.tokens), s.span)
+	copy(s.tok[off:off+n], e.tokens[:n])
+	copy(s.act[off:off+n], e.acts[:n])
+	s.spanStart[slot] = e.start
+	s.spanLen[slot] = int32(n)
+	s.spanDoc[slot] = e.doc
+}
+
+// setStats sets unit u's statistics (loading); maxOct follows from max.
+func (s *hookState) setStats(u int, st unitStats) {
+	s.mean[u], s.m2[u] = st.mean, st.m2
+	s.mn[u], s.mx[u] = st.min, st.max
+	s.npos[u], s.nabove[u] = st.npos, st.nabove
+	copy(s.hist[u*NumBins:(u+1)*NumBins], st.hist)
+	s.maxOct[u] = noOct
+	if st.max > 0 {
+		s.maxOct[u] = int32(octave(st.max))
+	}
+}
+
+// unitStats are one unit's accumulated statistics.
+type unitStats struct {
+	count        int64
+	mean, m2     float64
+	min, max     float32
+	npos, nabove int64
+	hist         []uint64
+}
+
+func (s *hookState) stats(u int) unitStats {
+	return unitStats{count: s.count, mean: s.mean[u], m2: s.m2[u], min: s.mn[u], max: s.mx[u],
+		npos: s.npos[u], nabove: s.nabove[u], hist: s.hist[u*NumBins : (u+1)*NumBins]}
+}
+
+// mergeStats folds b's statistics into unit u (b comes after the current state).
+func (s *hookState) mergeStats(u int, na int64, b unitStats) {
+	s.combine(u, float64(na), float64(b.count), b.mean, b.m2)
+	s.mn[u] = min(s.mn[u], b.min)
+	if b.max > s.mx[u] {
+		s.mx[u] = b.max
+		if b.max > 0 {
+			if o := int32(octave(b.max)); o > s.maxOct[u] {
+				s.raiseOct(u, o)
+			}
+		}
+	}
+	s.npos[u] += b.npos
+	s.nabove[u] += b.nabove
+	h := s.hist[u*NumBins : (u+1)*NumBins]
+	for i, c := range b.hist {
+		h[i] += c
+	}
+}
