@@ -1,0 +1,139 @@
+package cli
+
+import (
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/glia-dev/glia/engine"
+	"github.com/glia-dev/glia/internal/peak"
+)
+
+func init() {
+	Register(&Command{Name: "bench", Summary: "forward throughput with every mlp.hook_post cached, as % of measured peak FLOP/s", Run: runBench})
+}
+
+// benchShape is a GPT-2-style model made of random weights on the fly.
+type benchShape struct {
+	Layers, DModel, Heads, DMLP, Vocab int
+}
+
+func (s benchShape) config() map[string]any {
+	return map[string]any{"model_type": "gpt2", "n_layer": s.Layers, "n_embd": s.DModel, "n_head": s.Heads,
+		"n_inner": s.DMLP, "vocab_size": s.Vocab, "n_positions": 1024, "activation_function": "gelu_new"}
+}
+
+// flops counts a forward pass's floating-point operations (2 per
+// multiply-add): the projections, the attention matmuls over the full
+// [pos, pos] score matrix the kernel computes, and optionally the unembedding.
+func flops(d engine.Model, b, t int, logits bool) float64 {
+	dm := d.Dims()
+	tokens := float64(b * t)
+	perLayer := 2*tokens*float64(dm.DModel*(dm.Heads*dm.DHead+2*dm.KVHeads*dm.DHead)+dm.Heads*dm.DHead*dm.DModel) + // q, k, v, o
+		2*tokens*float64(dm.DModel*dm.DMLP)*mlpMatrices(&d) + // MLP
+		2*2*float64(b*dm.Heads*t*t*dm.DHead) // q·kᵀ and pattern·v
+	total := float64(dm.Layers) * perLayer
+	if logits {
+		total += 2 * tokens * float64(dm.DModel*dm.Vocab)
+	}
+	return total
+}
+
+// mlpMatrices is 3 for gated MLPs (gate, up, down), else 2.
+func mlpMatrices(m *engine.Model) float64 {
+	hs, err := m.Hooks(1)
+	if err != nil {
+		return 2
+	}
+	for _, h := range hs {
+		if h.Name == "blocks.0.mlp.hook_pre_linear" {
+			return 3
+		}
+	}
+	return 2
+}
+
+func runBench(args []string) error {
+	fs := newFlags("bench")
+	var mf modelFlags
+	mf.register(fs)
+	s := benchShape{}
+	fs.IntVar(&s.Layers, "layers", 12, "random model: layers")
+	fs.IntVar(&s.DModel, "d-model", 768, "random model: d_model")
+	fs.IntVar(&s.Heads, "heads", 12, "random model: heads")
+	fs.IntVar(&s.DMLP, "d-mlp", 3072, "random model: d_mlp")
+	fs.IntVar(&s.Vocab, "vocab", 50257, "random model: vocabulary")
+	batch := fs.Int("batch", 8, "sequences per forward")
+	seq := fs.Int("seq", 128, "tokens per sequence")
+	iters := fs.Int("iters", 5, "timed forwards (after one warm-up)")
+	withLogits := fs.Bool("logits", false, "also compute and copy out the logits (an atlas does not need them)")
+	asJSON := fs.Bool("json", false, "machine-readable output")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	var m *engine.Model
+	var err error
+	name := fmt.Sprintf("random GPT-2 shape: %d layers, d_model %d, %d heads, d_mlp %d, vocab %d", s.Layers, s.DModel, s.Heads, s.DMLP, s.Vocab)
+	if err := engine.SetDevice(mf.device); err != nil {
+		return err
+	}
+	if mf.model != "" {
+		m, err = engine.Load(mf.model)
+		name = m.Name
+	} else {
+		m, err = engine.RandomModel("bench", s.config(), 1)
+	}
+	if err != nil {
+		return err
+	}
+	hooks, err := expandHooks(m, []string{"blocks.*.mlp.hook_post"})
+	if err != nil {
+		return err
+	}
+	ids := make([][]int32, *batch)
+	for i := range ids {
+		ids[i] = make([]int32, *seq)
+		for j := range ids[i] {
+			ids[i][j] = int32((i*7919 + j*104729) % m.Dims().Vocab)
+		}
+	}
+	req := engine.Request{IDs: ids, Hooks: hooks, NoLogits: !*withLogits}
+	fmt.Fprintf(Stderr, "measuring peak FLOP/s...\n")
+	pk := peak.Measure(time.Second)
+	fmt.Fprintf(Stderr, "warm-up (compiles the graph)...\n")
+	t0 := time.Now()
+	if _, err := m.Run(req); err != nil {
+		return err
+	}
+	warm := time.Since(t0)
+	var best, total time.Duration
+	for i := range *iters {
+		t0 := time.Now()
+		if _, err := m.Run(req); err != nil {
+			return err
+		}
+		d := time.Since(t0)
+		total += d
+		if i == 0 || d < best {
+			best = d
+		}
+	}
+	mean := total / time.Duration(*iters)
+	f := flops(*m, *batch, *seq, *withLogits)
+	tokens := float64(*batch * *seq)
+	out := map[string]any{
+		"model": name, "batch": *batch, "seq": *seq, "hooks_cached": len(hooks), "logits": *withLogits,
+		"gflop_per_forward": f / 1e9, "first_run_s": warm.Seconds(), "mean_s": mean.Seconds(), "best_s": best.Seconds(),
+		"tokens_per_s": tokens / mean.Seconds(), "gflops": f / mean.Seconds() / 1e9,
+		"peak_gflops": pk.FLOPS / 1e9, "peak_kernel": pk.Kernel, "threads": pk.Threads,
+		"pct_of_peak": 100 * f / mean.Seconds() / pk.FLOPS, "pct_of_peak_best": 100 * f / best.Seconds() / pk.FLOPS,
+	}
+	if *asJSON {
+		return json.NewEncoder(Stdout).Encode(out)
+	}
+	fmt.Fprintf(Stdout, "%s\nbatch %d x %d tokens, %d mlp.hook_post cached, logits %v: %.1f GFLOP per forward\n", name, *batch, *seq, len(hooks), *withLogits, f/1e9)
+	fmt.Fprintf(Stdout, "forward: mean %.3fs (best %.3fs) = %.0f tokens/s, %.1f GFLOP/s\n", mean.Seconds(), best.Seconds(), tokens/mean.Seconds(), f/mean.Seconds()/1e9)
+	fmt.Fprintf(Stdout, "peak:    %.1f GFLOP/s measured (%s, %d threads)\n", pk.FLOPS/1e9, pk.Kernel, pk.Threads)
+	fmt.Fprintf(Stdout, "=> %.1f%% of peak (best run %.1f%%)\n", out["pct_of_peak"], out["pct_of_peak_best"])
+	return nil
+}
