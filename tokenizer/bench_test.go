@@ -43,3 +43,25 @@ func BenchmarkEncode(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkEncodeCold is BenchmarkEncode with the BPE word cache emptied
+// before every pass.
+func BenchmarkEncodeCold(b *testing.B) {
+	chunks, n := benchChunks(b)
+	for _, name := range []string{"gpt2", "llama3", "llama2", "qwen3"} {
+		b.Run(name, func(b *testing.B) {
+			tk := loadTok(b, name)
+			bm := tk.model.(*bpeModel)
+			b.SetBytes(int64(n))
+			b.ResetTimer()
+			for range b.N {
+				bm.mu.Lock()
+				clear(bm.cache)
+				bm.mu.Unlock()
+				for _, c := range chunks {
+					tk.Encode(c, false)
+				}
+			}
+		})
+	}
+}

@@ -56,6 +56,12 @@ func TestTokenizeFiles(t *testing.T) {
 	if code != 0 || out2 != out {
 		t.Errorf("--model dir: exit %d stdout %q (want %q) stderr %q", code, out2, out, errs)
 	}
+	// The GGUF's embedded vocabulary encodes like run.c on ordinary text.
+	out, errs, code = runCLI(t, "Once upon a time, there was\nLily was sad 123 😀\n", "tokenize", "--add-special",
+		"--model", "../../assets/models/stories260K/stories260K.gguf")
+	if code != 0 || out != "[1,403,407,261,378,432,383,286]\n[1,317,286,296,418,410,475,479,472,410,243,162,155,131]\n" {
+		t.Errorf("--model .gguf: exit %d stdout %q stderr %q", code, out, errs)
+	}
 	_, errs, code = runCLI(t, "x\n", "tokenize", "--tokenizer", "/nonexistent/tokenizer.json")
 	if code != 1 || !strings.Contains(errs, "nonexistent") {
 		t.Errorf("missing file: exit %d stderr %q", code, errs)

