@@ -1,6 +1,7 @@
 package tokenizer
 
 import (
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -18,7 +19,11 @@ func FromDir(dir string) (*Tokenizer, error) {
 	}
 	for _, name := range []string{"tokenizer.json", "tokenizer.json.gz"} {
 		if exists(name) {
-			return FromFile(filepath.Join(dir, name))
+			t, err := FromFile(filepath.Join(dir, name))
+			if err == nil {
+				t.applyTokenizerConfig(dir)
+			}
+			return t, err
 		}
 	}
 	if exists("vocab.json") && exists("merges.txt") {
@@ -35,4 +40,34 @@ func FromDir(dir string) (*Tokenizer, error) {
 		}
 	}
 	return nil, fmt.Errorf("%s: no tokenizer.json, vocab.json+merges.txt or tokenizer.bin: %w", dir, os.ErrNotExist)
+}
+
+// applyTokenizerConfig takes bos_token / eos_token from the directory's
+// tokenizer_config.json when it names tokens the tokenizer knows.
+func (t *Tokenizer) applyTokenizerConfig(dir string) {
+	data, err := os.ReadFile(filepath.Join(dir, "tokenizer_config.json"))
+	if err != nil {
+		return
+	}
+	var cfg map[string]json.RawMessage
+	if json.Unmarshal(data, &cfg) != nil {
+		return
+	}
+	name := func(k string) string {
+		var s string
+		if json.Unmarshal(cfg[k], &s) == nil {
+			return s
+		}
+		var o struct{ Content string }
+		if json.Unmarshal(cfg[k], &o) == nil {
+			return o.Content
+		}
+		return ""
+	}
+	if id, ok := t.TokenID(name("bos_token")); ok && name("bos_token") != "" {
+		t.bos = id
+	}
+	if id, ok := t.TokenID(name("eos_token")); ok && name("eos_token") != "" {
+		t.eos = id
+	}
 }

@@ -171,7 +171,7 @@ func FromJSON(data []byte) (*Tokenizer, error) {
 		t.eos, _ = t.TokenID(eosName)
 	}
 	if t.bos < 0 {
-		t.bos = t.firstKnown("<s>", "<|begin_of_text|>", "<bos>", "<|startoftext|>", "<|im_start|>")
+		t.bos = t.firstKnown("<s>", "<|begin_of_text|>", "<bos>", "<|startoftext|>")
 	}
 	if t.eos < 0 {
 		t.eos = t.firstKnown("</s>", "<|end_of_text|>", "<eos>", "<|endoftext|>", "<|im_end|>")
