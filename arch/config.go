@@ -55,6 +55,10 @@ func (c *Config) fail(format string, args ...any) {
 // Has reports whether key is present and not null.
 func (c *Config) Has(key string) bool { v, ok := c.m[key]; return ok && v != nil }
 
+// Present reports whether key is in the config at all, even as null: some
+// defaults differ between an absent key and an explicit null.
+func (c *Config) Present(key string) bool { _, ok := c.m[key]; return ok }
+
 // Raw returns the decoded JSON value of key.
 func (c *Config) Raw(key string) any { return c.m[key] }
 

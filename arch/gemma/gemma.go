@@ -142,12 +142,19 @@ func layerTypes(c *arch.Config, layers, pattern int) ([]string, error) {
 }
 
 // softCaps reads Gemma 2/3's attention scaling, soft-caps and sliding window
-// per layer type.
-func (m *Model) softCaps(c *arch.Config, types []string) {
+// per layer type. A cap key that is absent takes the family's default
+// (attnDef, finalDef: transformers' config defaults); null turns it off.
+func (m *Model) softCaps(c *arch.Config, types []string, attnDef, finalDef float64) {
 	m.sandwich = true
 	m.scale = 1 / math.Sqrt(c.Float("query_pre_attn_scalar", 256))
-	m.attnCap = c.Float("attn_logit_softcapping", 0)
-	m.finalCap = c.Float("final_logit_softcapping", 0)
+	capOr := func(key string, def float64) float64 {
+		if !c.Present(key) {
+			return def
+		}
+		return c.Float(key, 0)
+	}
+	m.attnCap = capOr("attn_logit_softcapping", attnDef)
+	m.finalCap = capOr("final_logit_softcapping", finalDef)
 	win := c.Int("sliding_window", 4096)
 	for l, t := range types {
 		if t == sliding {

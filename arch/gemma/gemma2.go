@@ -16,7 +16,7 @@ func NewGemma2(c *arch.Config) (arch.Family, error) {
 	if err != nil {
 		return nil, err
 	}
-	m.softCaps(c, types)
+	m.softCaps(c, types, 50, 30) // Gemma2Config defaults
 	m.ropes = []arch.Rope{arch.NewRope(c, arch.RopeParams(c, ""), m.dims.DHead)}
 	return m, c.Err()
 }

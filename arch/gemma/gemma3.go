@@ -29,7 +29,7 @@ func NewGemma3(c *arch.Config) (arch.Family, error) {
 	if err != nil {
 		return nil, err
 	}
-	m.softCaps(c, types)
+	m.softCaps(c, types, 0, 0) // Gemma3TextConfig defaults: None
 	global, local, err := gemma3Rope(c)
 	if err != nil {
 		return nil, err
