@@ -1,0 +1,52 @@
+package engine_test
+
+import (
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/glia-dev/glia/engine"
+	"github.com/glia-dev/glia/internal/peak"
+)
+
+// BenchmarkForwardGPT2Small: GPT-2-small shape, random weights, batch 8 x
+// 128, every mlp.hook_post cached, no logits; reports tokens/s and the
+// fraction of the peak FLOP/s measured in the same run.
+//
+//	GOEXPERIMENT=simd go test ./engine -run '^$' -bench ForwardGPT2Small -benchtime 3x
+func BenchmarkForwardGPT2Small(b *testing.B) {
+	cfg := map[string]any{"model_type": "gpt2", "n_layer": 12, "n_embd": 768, "n_head": 12, "n_inner": 3072,
+		"vocab_size": 50257, "n_positions": 1024, "activation_function": "gelu_new"}
+	m, err := engine.RandomModel("gpt2-small-random", cfg, 1)
+	if err != nil {
+		b.Fatal(err)
+	}
+	const B, T = 8, 128
+	ids := make([][]int32, B)
+	for i := range ids {
+		ids[i] = make([]int32, T)
+		for j := range ids[i] {
+			ids[i][j] = int32((i*7919 + j*104729) % 50257)
+		}
+	}
+	var hooks []string
+	for l := range 12 {
+		hooks = append(hooks, fmt.Sprintf("blocks.%d.mlp.hook_post", l))
+	}
+	req := engine.Request{IDs: ids, Hooks: hooks, NoLogits: true}
+	if _, err := m.Run(req); err != nil { // compile
+		b.Fatal(err)
+	}
+	pk := peak.Measure(500 * time.Millisecond)
+	b.ResetTimer()
+	for range b.N {
+		if _, err := m.Run(req); err != nil {
+			b.Fatal(err)
+		}
+	}
+	s := b.Elapsed().Seconds() / float64(b.N)
+	const flop = 178.8e9 // see glia bench: projections + attention, no unembedding
+	b.ReportMetric(B*T/s, "tokens/s")
+	b.ReportMetric(100*flop/s/pk.FLOPS, "%peak")
+	b.ReportMetric(pk.FLOPS/1e9, "peakGFLOP/s")
+}
