@@ -136,7 +136,35 @@ func (n regexReplaceNormalizer) normalize(s string) string {
 
 type unicodeNormalizer struct{ f norm.Form }
 
-func (n unicodeNormalizer) normalize(s string) string { return n.f.String(s) }
+// normalize applies the form, except that code points HF's older tables do
+// not know (hfNormOpaque) are kept as they are and act as starters: the text
+// between them is normalized piece by piece.
+func (n unicodeNormalizer) normalize(s string) string {
+	var b strings.Builder
+	start, found := 0, false
+	for i := 0; i < len(s); {
+		if s[i] < utf8.RuneSelf {
+			i++
+			continue
+		}
+		r, sz := utf8.DecodeRuneInString(s[i:])
+		if r >= 0x300 && unicode.Is(hfNormOpaque, r) {
+			if !found {
+				found = true
+				b.Grow(len(s))
+			}
+			b.WriteString(n.f.String(s[start:i]))
+			b.WriteString(s[i : i+sz])
+			start = i + sz
+		}
+		i += sz
+	}
+	if !found {
+		return n.f.String(s)
+	}
+	b.WriteString(n.f.String(s[start:]))
+	return b.String()
+}
 
 type lowercaseNormalizer struct{}
 

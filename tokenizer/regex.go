@@ -431,9 +431,12 @@ func (p *reParser) escape(inClass bool) (func(rune) bool, error) {
 func unicodeProperty(name string) (func(rune) bool, error) {
 	switch name {
 	case "L", "Letter":
-		return unicode.IsLetter, nil
+		return isL, nil
 	case "N", "Number":
-		return unicode.IsNumber, nil
+		return isN, nil
+	case "Lo", "Other_Letter":
+		// Letters newer than Go's tables are counted as Lo (most are).
+		return func(r rune) bool { return unicode.Is(unicode.Lo, r) || unicode.Is(hfExtraL, r) }, nil
 	case "M", "Mark":
 		return unicode.IsMark, nil
 	case "P", "Punctuation":

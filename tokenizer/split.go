@@ -15,18 +15,20 @@ type matcher interface {
 // Character classes, with ASCII fast paths. \p{L}, \p{N} and \s follow the
 // Unicode tables of Go's unicode package (Oniguruma's \s is White_Space, as is
 // unicode.IsSpace).
+// Go's tables are Unicode 15.0; hfExtraL/hfExtraN add what HF's newer
+// tables know (see unicode_hf.go).
 func isL(r rune) bool {
 	if r < 0x80 {
 		return (r|0x20) >= 'a' && (r|0x20) <= 'z'
 	}
-	return unicode.IsLetter(r)
+	return unicode.IsLetter(r) || (r >= 0x800 && unicode.Is(hfExtraL, r))
 }
 
 func isN(r rune) bool {
 	if r < 0x80 {
 		return r >= '0' && r <= '9'
 	}
-	return unicode.IsNumber(r)
+	return unicode.IsNumber(r) || (r >= 0x800 && unicode.Is(hfExtraN, r))
 }
 
 func isS(r rune) bool {
