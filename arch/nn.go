@@ -78,9 +78,19 @@ func RMSNorm(hp *hook.Points, prefix string, x, w *Node, eps, offset float64) *N
 	return y
 }
 
-// GeluTanh is GELU's tanh approximation (HF gelu_new / gelu_pytorch_tanh),
-// built from primitives: the backend's fused GELU computes the erf form.
+// GeluTanh is GELU's tanh approximation (HF gelu_new / gelu_pytorch_tanh):
+// the backend's fused kernel (parallel, no intermediate tensors) when it has
+// one, with gradients from the primitive form. Beware nn.Dense's fused
+// activation: it computes the erf form even when asked for this one.
 func GeluTanh(x *Node) *Node {
+	y, _ := InternalFusedOpCaller(
+		func() *Node { return BackendFusedGelu(x, false) },
+		func() *Node { return geluTanhPrimitive(x) },
+		true)
+	return y
+}
+
+func geluTanhPrimitive(x *Node) *Node {
 	inner := MulScalar(Add(x, MulScalar(Mul(x, Square(x)), 0.044715)), math.Sqrt(2/math.Pi))
 	return Mul(MulScalar(x, 0.5), OnePlus(Tanh(inner)))
 }
