@@ -469,3 +469,22 @@ func equalInts(a, b []int) bool {
 	}
 	return true
 }
+
+// Weight returns a copy of a loaded weight by its Hugging Face name, in the
+// file's layout.
+func (m *Model) Weight(name string) (Array, error) {
+	i, ok := m.index[name]
+	if !ok {
+		return Array{}, fmt.Errorf("engine: %s has no weight %q", m.Name, name)
+	}
+	return toArray(m.weights[i]), nil
+}
+
+// WeightNames lists the loaded weights in the family's order.
+func (m *Model) WeightNames() []string {
+	out := make([]string, len(m.specs))
+	for i, s := range m.specs {
+		out[i] = s.Name
+	}
+	return out
+}
