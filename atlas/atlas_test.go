@@ -13,6 +13,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/glia-dev/glia/atlas/atlastest"
 	"github.com/glia-dev/glia/corpus"
 )
 
@@ -155,7 +156,7 @@ type naiveVal struct {
 func TestStatisticsMatchNaive(t *testing.T) {
 	dir := t.TempDir()
 	c := writeCorpus(t, filepath.Join(dir, "c"), 1, 3, 20, 30)
-	m := newFake(2, 24)
+	m := atlastest.New(2, 24)
 	o := testOpts(t, filepath.Join(dir, "a.db"), c)
 	res := mustBuild(t, m, o)
 
@@ -195,13 +196,13 @@ func TestStatisticsMatchNaive(t *testing.T) {
 	}
 	seed := shardSeed(o.Shards[0].Hash)
 	for _, hook := range []string{"blocks.0.mlp.hook_post", "blocks.1.mlp.hook_post"} {
-		for u := 0; u < m.width; u++ {
+		for u := 0; u < m.Width; u++ {
 			var vals []naiveVal
 			acts := map[uint64]float32{}
 			for _, w := range wins {
 				out, _ := m.Forward([][]int32{w.IDs}, []string{hook})
 				for p := range w.IDs {
-					x := out[hook][p*m.width+u]
+					x := out[hook][p*m.Width+u]
 					k := posKey(w.Shard, w.Index, p)
 					vals = append(vals, naiveVal{x, k, sampleHash(posHash(seed, w.Index, p), unitSeed(hook, u))})
 					acts[k] = x
@@ -330,7 +331,7 @@ func TestDeterministicAndMergeEqualsConcatenation(t *testing.T) {
 	ca := writeCorpus(t, filepath.Join(dir, "ca"), 2, 2, 15, 40)
 	cb := writeCorpus(t, filepath.Join(dir, "cb"), 3, 3, 10, 25)
 	cc := writeCorpus(t, filepath.Join(dir, "cc"), 4, 1, 12, 20)
-	m := newFake(2, 20)
+	m := atlastest.New(2, 20)
 	mustBuild(t, m, testOpts(t, filepath.Join(dir, "a.db"), ca))
 	mustBuild(t, m, testOpts(t, filepath.Join(dir, "b.db"), cb, cc))
 	mustBuild(t, m, testOpts(t, filepath.Join(dir, "all.db"), ca, cb, cc))
@@ -369,8 +370,8 @@ func TestDeterministicAndMergeEqualsConcatenation(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), "different settings") {
 			t.Fatalf("merge of different settings: %v", err)
 		}
-		m2 := newFake(2, 20)
-		m2.fp = "another"
+		m2 := atlastest.New(2, 20)
+		m2.FP = "another"
 		mustBuild(t, m2, testOpts(t, filepath.Join(dir, "m2.db"), cc))
 		err = Merge(filepath.Join(dir, "x.db"), filepath.Join(dir, "a.db"), filepath.Join(dir, "m2.db"))
 		if err == nil || !strings.Contains(err.Error(), "another model") {
@@ -386,7 +387,7 @@ func TestDeterministicAndMergeEqualsConcatenation(t *testing.T) {
 func TestResumeAfterCancel(t *testing.T) {
 	dir := t.TempDir()
 	c := writeCorpus(t, filepath.Join(dir, "c"), 5, 2, 30, 40)
-	m := newFake(1, 16)
+	m := atlastest.New(1, 16)
 	mustBuild(t, m, testOpts(t, filepath.Join(dir, "full.db"), c))
 	o := testOpts(t, filepath.Join(dir, "part.db"), c)
 	o.CheckpointBatches = 1

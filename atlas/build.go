@@ -303,8 +303,8 @@ func (b *builder) produce(ctx context.Context, out chan<- fwdResult) {
 	longDocs := 0
 	p.OnLongDoc = func(shard, file string, doc int64, n int) {
 		longDocs++
-		if b.opt.Log != nil && longDocs <= 3 {
-			fmt.Fprintf(b.opt.Log, "atlas: note: document %d of %s (%s) has %d tokens, longer than a %d-token window; it continues across windows without a new BOS\n", doc, file, shard, n, b.set.Ctx)
+		if b.opt.Log != nil && longDocs == 1 && !b.res.Resumed {
+			fmt.Fprintf(b.opt.Log, "atlas: note: document %d of %s (%s) has %d tokens, more than a %d-token window; such documents continue into the next windows without a new BOS (see docs/atlas.md)\n", doc, file, shard, n, b.set.Ctx)
 		}
 	}
 	tokens := b.prog.Tokens

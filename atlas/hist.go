@@ -24,19 +24,15 @@ const (
 	NumBins = 2*histPerSide + 3 // 163
 )
 
-// binOf returns x's histogram bin.
+// binOf returns x's histogram bin. It is branch-free: activations' signs
+// are unpredictable, and a mispredicted branch costs more than the rest of
+// the update.
 func binOf(x float32) int {
 	bits := math.Float32bits(x)
 	c := int((bits&0x7fffffff)>>21) - (127+histOctaveLo)*4
-	if c < -1 {
-		c = -1
-	} else if c > histPerSide {
-		c = histPerSide
-	}
-	if bits>>31 != 0 {
-		return histPerSide - c
-	}
-	return histZero + 1 + c
+	c = min(max(c, -1), histPerSide)
+	s := int(bits >> 31) // 1 for negative
+	return histZero + 1 + c - s*(2+2*c)
 }
 
 // magEdge returns the lower edge of positive magnitude bin c (c = 80 gives 1024).

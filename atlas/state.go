@@ -185,45 +185,66 @@ func (s *hookState) update(lo, hi int, acts []float32, bt *batch) {
 	bsum, bsq, mn, mx := s.bsum[:d], s.bsq[:d], s.mn[:d], s.mx[:d]
 	npos, nabove, hist := s.npos[:d], s.nabove[:d], s.hist
 	topMin, rndMax, useed, maxOct := s.topMin[:d], s.rndMax[:d], s.useed[:d], s.maxOct[:d]
+	bandMax := s.bandMax
+	thrBits := math.Float32bits(thr)
+	thrPos := thr >= 0
+	var ring [256]uint8 // octave+127 -> ring slot (octave mod Bands)
+	for i := range ring {
+		ring[i] = uint8(mod32(int32(i)-127, nb))
+	}
 	rows := bt.b * bt.t
-	for r := 0; r < rows; r++ {
-		row := acts[r*d : r*d+d]
-		key, ph := bt.keys[r], bt.hash[r]
-		for u := lo; u < hi; u++ {
-			x := row[u]
-			xf := float64(x)
-			bsum[u] += xf
-			bsq[u] += xf * xf
-			if x < mn[u] {
-				mn[u] = x
-			}
-			if x > mx[u] {
-				mx[u] = x
-				if x > 0 {
-					if o := int32(octave(x)); o > maxOct[u] {
-						s.raiseOct(u, o)
+	// Units are processed in tiles of 16 (one cache line of activations), all
+	// rows of the batch for one tile before the next, so that the tile's
+	// state (histograms above all) stays in cache.
+	const tile = 16
+	for t0 := lo; t0 < hi; t0 += tile {
+		t1 := min(t0+tile, hi)
+		for r := 0; r < rows; r++ {
+			row := acts[r*d+t0 : r*d+t1]
+			key, ph := bt.keys[r], bt.hash[r]
+			for i, x := range row {
+				u := t0 + i
+				xf := float64(x)
+				bsum[u] += xf
+				bsq[u] += xf * xf
+				if x < mn[u] {
+					mn[u] = x
+				}
+				if x > mx[u] {
+					mx[u] = x
+					if x > 0 {
+						if o := int32(octave(x)); o > maxOct[u] {
+							s.raiseOct(u, o)
+						}
 					}
 				}
-			}
-			hist[u*NumBins+binOf(x)]++
-			if x > topMin[u] {
-				s.offerTop(u, sample{act: x, key: key}, acts, r, bt)
-			}
-			h := sampleHash(ph, useed[u])
-			if h < rndMax[u] {
-				s.offerRnd(u, sample{act: x, key: key, h: h}, acts, r, bt)
-			}
-			if x > 0 {
-				npos[u]++
-				if x > thr {
+				hist[u*NumBins+binOf(x)]++
+				if x > topMin[u] {
+					s.offerTop(u, sample{act: x, key: key}, acts, r, bt)
+				}
+				h := sampleHash(ph, useed[u])
+				if h < rndMax[u] {
+					s.offerRnd(u, sample{act: x, key: key, h: h}, acts, r, bt)
+				}
+				// Branch-free counts: the sign of x is unpredictable.
+				bits := math.Float32bits(x)
+				pos := uint64(-int64(int32(bits))>>63) & 1 // x > 0
+				npos[u] += int64(pos)
+				if thrPos {
+					nabove[u] += (int64(int32(thrBits)) - int64(int32(bits))) >> 63 & 1
+				} else if x > thr {
 					nabove[u]++
 				}
-				o := int32(octave(x))
-				if maxOct[u]-o < nb {
-					p := u*int(nb) + int(mod32(o, nb))
-					if h < s.bandMax[p] {
-						s.offerBand(u, p, o, sample{act: x, key: key, h: h}, acts, r, bt)
-					}
+				// Band sample: x > 0, its octave within Bands of the max, and a
+				// hash below the band's current bound.
+				o := int32(bits>>23&0xff) - 127
+				in := uint64(0)
+				if uint32(maxOct[u]-o) < uint32(nb) {
+					in = pos
+				}
+				p := u*int(nb) + int(ring[o+127])
+				if h|(in-1) < bandMax[p] {
+					s.offerBand(u, p, o, sample{act: x, key: key, h: h}, acts, r, bt)
 				}
 			}
 		}
