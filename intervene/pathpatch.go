@@ -257,4 +257,3 @@ func (r *PathResult) EffectGrid(layers, heads int) [][]float64 {
 	}
 	return g
 }
-

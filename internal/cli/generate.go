@@ -23,6 +23,8 @@ func runGenerate(args []string) error {
 	seed := fs.Uint64("seed", 0, "random seed for sampling")
 	stop := fs.Bool("stop-at-eos", false, "stop at the end-of-sequence token")
 	asJSON := fs.Bool("json", false, "print the generated ids as one JSON array instead of text")
+	var specs stringList
+	fs.Var(&specs, "intervene", "clamp or steer while generating: HOOK[pos][units] OP VALUE (repeatable; docs/interventions.md)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -54,7 +56,11 @@ func runGenerate(args []string) error {
 		}
 		ids = []int32{int32(m.Tokenizer.BOS())}
 	}
-	opts := engine.GenerateOptions{MaxNew: *maxNew, Temperature: *temp, Seed: *seed, StopAtEOS: *stop}
+	ivs, err := interventionsFor(m, specs)
+	if err != nil {
+		return err
+	}
+	opts := engine.GenerateOptions{MaxNew: *maxNew, Temperature: *temp, Seed: *seed, StopAtEOS: *stop, Interventions: ivs}
 	stream := !*asJSON && m.Tokenizer != nil
 	var printed string
 	var all []int

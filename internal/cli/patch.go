@@ -1,0 +1,416 @@
+package cli
+
+import (
+	"encoding/json"
+	"flag"
+	"fmt"
+	"math"
+	"os"
+	"reflect"
+	"strconv"
+	"strings"
+
+	"github.com/glia-dev/glia/engine"
+	"github.com/glia-dev/glia/intervene"
+)
+
+func init() {
+	Register(&Command{Name: "patch", Summary: "activation patching: normalised effect per layer × position, head or neuron; JSON + SVG/PNG heat map", Run: runPatch})
+	Register(&Command{Name: "patch path", Summary: "path patching from sender heads to receiver heads' q/k/v (IOI style)", Run: runPathPatch})
+}
+
+// pairFlags read clean/corrupt prompts and the metric.
+type pairFlags struct {
+	clean, corrupt stringList
+	cleanIDs       stringList
+	corruptIDs     stringList
+	metric         string
+}
+
+func (f *pairFlags) register(fs *flag.FlagSet) {
+	fs.Var(&f.clean, "clean", "clean prompt (repeatable: one per pair; BOS added)")
+	fs.Var(&f.corrupt, "corrupt", "corrupt prompt (repeatable, as many as --clean)")
+	fs.Var(&f.cleanIDs, "clean-ids", `clean prompt as token ids "1 403 407" (instead of --clean)`)
+	fs.Var(&f.corruptIDs, "corrupt-ids", "corrupt prompt as token ids")
+	fs.StringVar(&f.metric, "metric", "", "logit-diff:TOKA,TOKB: logit[A] − logit[B] at the last position (tokens as text, or #ID)")
+}
+
+func (f *pairFlags) pairs(m *engine.Model) ([]intervene.Pair, error) {
+	var clean, corrupt [][]int32
+	read := func(texts, ids []string, what string) ([][]int32, error) {
+		if len(texts) > 0 && len(ids) > 0 {
+			return nil, fmt.Errorf("give --%s or --%s-ids, not both", what, what)
+		}
+		var out [][]int32
+		for _, t := range texts {
+			p, err := encodePrompt(m, t)
+			if err != nil {
+				return nil, fmt.Errorf("--%s: %w", what, err)
+			}
+			out = append(out, p)
+		}
+		for _, s := range ids {
+			seqs, err := parseIDs(s)
+			if err != nil {
+				return nil, fmt.Errorf("--%s-ids: %w", what, err)
+			}
+			out = append(out, seqs...)
+		}
+		return out, nil
+	}
+	clean, err := read(f.clean, f.cleanIDs, "clean")
+	if err != nil {
+		return nil, err
+	}
+	corrupt, err = read(f.corrupt, f.corruptIDs, "corrupt")
+	if err != nil {
+		return nil, err
+	}
+	if len(clean) == 0 || len(clean) != len(corrupt) {
+		return nil, fmt.Errorf("give as many --corrupt as --clean prompts (got %d and %d)", len(clean), len(corrupt))
+	}
+	a, b, err := parseMetric(m, f.metric)
+	if err != nil {
+		return nil, err
+	}
+	var out []intervene.Pair
+	for i := range clean {
+		out = append(out, intervene.Pair{Clean: clean[i], Corrupt: corrupt[i], A: a, B: b})
+	}
+	return out, nil
+}
+
+// parseMetric reads logit-diff:TOKA,TOKB.
+func parseMetric(m *engine.Model, s string) (int32, int32, error) {
+	rest, ok := strings.CutPrefix(s, "logit-diff:")
+	if !ok {
+		return 0, 0, fmt.Errorf("--metric: want logit-diff:TOKA,TOKB, got %q", s)
+	}
+	ta, tb, ok := strings.Cut(rest, ",")
+	if !ok {
+		return 0, 0, fmt.Errorf("--metric: want logit-diff:TOKA,TOKB, got %q", s)
+	}
+	a, err := tokenID(m, ta)
+	if err != nil {
+		return 0, 0, err
+	}
+	b, err := tokenID(m, tb)
+	return a, b, err
+}
+
+func tokenID(m *engine.Model, s string) (int32, error) {
+	if id, ok := strings.CutPrefix(s, "#"); ok {
+		v, err := strconv.Atoi(id)
+		if err != nil || v < 0 || v >= m.Dims().Vocab {
+			return 0, fmt.Errorf("--metric: %q is not a token id in [0,%d)", s, m.Dims().Vocab)
+		}
+		return int32(v), nil
+	}
+	if m.Tokenizer == nil {
+		return 0, fmt.Errorf("--metric: %s has no tokenizer: give tokens as #ID", m.Name)
+	}
+	ids := m.Tokenizer.Encode(s, false)
+	if len(ids) != 1 {
+		var pieces []string
+		for _, id := range ids {
+			pieces = append(pieces, fmt.Sprintf("%q=#%d", m.Tokenizer.TokenString(id), id))
+		}
+		return 0, fmt.Errorf("--metric: %q is %d tokens (%s); give one token, or #ID", s, len(ids), strings.Join(pieces, " "))
+	}
+	return int32(ids[0]), nil
+}
+
+func tokLabel(m *engine.Model, id int32) string {
+	if m.Tokenizer == nil {
+		return "#" + strconv.Itoa(int(id))
+	}
+	return m.Tokenizer.TokenString(int(id))
+}
+
+func runPatch(args []string) error {
+	fs := newFlags("patch")
+	var mf modelFlags
+	mf.register(fs)
+	var pf pairFlags
+	pf.register(fs)
+	kind := fs.String("hook", "resid_pre", "what to patch at every layer: resid_pre, resid_mid, resid_post, attn_out, mlp_out, z, mlp_post")
+	per := fs.String("per", "pos", "cells: pos (layer × position), head (layer × head; --hook z), neuron (layer × unit), layer")
+	batch := fs.Int("batch", 16, "patched rows per forward")
+	out := fs.String("out", "patch", "write OUT.json, OUT.svg and OUT.png")
+	asJSON := fs.Bool("json", false, "print the JSON result instead of a table")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	m, err := mf.load()
+	if err != nil {
+		return err
+	}
+	pairs, err := pf.pairs(m)
+	if err != nil {
+		return err
+	}
+	res, err := intervene.Sweep(m, pairs, intervene.PatchOptions{Kind: *kind, Per: *per, Batch: *batch})
+	if err != nil {
+		return err
+	}
+	grid := res.Mean
+	note := fmt.Sprintf("mean over %d pair(s)", len(pairs))
+	if grid == nil {
+		grid, note = res.Pairs[0].Effect, "pair 0 (pairs differ in length)"
+	}
+	cols := colLabels(m, res, pairs[0])
+	if *per == "pos" {
+		grid = trimCols(grid, res.Pairs[0].Len)
+		cols = cols[:min(len(cols), res.Pairs[0].Len)]
+	}
+	var rows []string
+	for l := range grid {
+		rows = append(rows, "L"+strconv.Itoa(l))
+	}
+	hm := &intervene.Heatmap{
+		Title: fmt.Sprintf("%s patching (%s, per %s), %s: normalised effect", *kind, m.Name, *per, note),
+		Rows:  rows, Cols: cols, RowTitle: "layer", ColTitle: map[string]string{"pos": "position", "head": "head", "neuron": "unit", "layer": ""}[*per],
+		Values: grid,
+	}
+	if err := writeOutputs(*out, jsonGrid(res), hm); err != nil {
+		return err
+	}
+	if *asJSON {
+		return json.NewEncoder(Stdout).Encode(jsonGrid(res))
+	}
+	for i, p := range res.Pairs {
+		fmt.Fprintf(Stdout, "pair %d: metric clean %.4f, corrupt %.4f\n", i, p.Clean, p.Corrupt)
+	}
+	fmt.Fprintf(Stdout, "%d patched rows in %d forwards (batch %d), %.2fs\n", res.Rows, res.Forwards, *batch, res.Seconds)
+	if len(cols) <= 40 {
+		printGrid(rows, cols, grid)
+	}
+	fmt.Fprintf(Stdout, "wrote %s.json, %s.svg, %s.png\n", *out, *out, *out)
+	return nil
+}
+
+func trimCols(g [][]float64, n int) [][]float64 {
+	out := make([][]float64, len(g))
+	for i, r := range g {
+		out[i] = r[:min(n, len(r))]
+	}
+	return out
+}
+
+func colLabels(m *engine.Model, res *intervene.PatchResult, p intervene.Pair) []string {
+	var out []string
+	switch res.Per {
+	case "pos":
+		n := res.Pairs[0].Len
+		for c := range n {
+			ci, ki := c-(n-len(p.Clean)), c-(n-len(p.Corrupt))
+			var a, b string
+			if ci >= 0 {
+				a = tokLabel(m, p.Clean[ci])
+			}
+			if ki >= 0 {
+				b = tokLabel(m, p.Corrupt[ki])
+			}
+			lab := a
+			if a != b {
+				lab = a + "/" + b
+			}
+			out = append(out, fmt.Sprintf("%d %s", c, lab))
+		}
+	case "layer":
+		out = []string{"all"}
+	default:
+		for c := range res.Cols {
+			out = append(out, strconv.Itoa(c))
+		}
+	}
+	return out
+}
+
+func printGrid(rows, cols []string, g [][]float64) {
+	fmt.Fprintf(Stdout, "%-5s", "")
+	for _, c := range cols {
+		fmt.Fprintf(Stdout, " %8.8s", c)
+	}
+	fmt.Fprintln(Stdout)
+	for r, row := range g {
+		fmt.Fprintf(Stdout, "%-5s", rows[r])
+		for _, v := range row {
+			if math.IsNaN(v) {
+				fmt.Fprintf(Stdout, " %8s", "-")
+			} else {
+				fmt.Fprintf(Stdout, " %8.3f", v)
+			}
+		}
+		fmt.Fprintln(Stdout)
+	}
+}
+
+// jsonGrid turns v into plain JSON values with NaN and ±Inf as null
+// (encoding/json rejects them).
+func jsonGrid(v any) any { return replaceNaN(reflect.ValueOf(v)) }
+
+func replaceNaN(v reflect.Value) any {
+	switch v.Kind() {
+	case reflect.Pointer, reflect.Interface:
+		if v.IsNil() {
+			return nil
+		}
+		return replaceNaN(v.Elem())
+	case reflect.Float32, reflect.Float64:
+		f := v.Float()
+		if math.IsNaN(f) || math.IsInf(f, 0) {
+			return nil
+		}
+		return f
+	case reflect.Slice, reflect.Array:
+		if v.Kind() == reflect.Slice && v.IsNil() {
+			return nil
+		}
+		out := make([]any, v.Len())
+		for i := range out {
+			out[i] = replaceNaN(v.Index(i))
+		}
+		return out
+	case reflect.Struct:
+		out := map[string]any{}
+		t := v.Type()
+		for i := range t.NumField() {
+			f := t.Field(i)
+			if !f.IsExported() {
+				continue
+			}
+			name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+			if name == "-" {
+				continue
+			}
+			if name == "" {
+				name = f.Name
+			}
+			out[name] = replaceNaN(v.Field(i))
+		}
+		return out
+	case reflect.Map:
+		out := map[string]any{}
+		for _, k := range v.MapKeys() {
+			out[fmt.Sprint(k.Interface())] = replaceNaN(v.MapIndex(k))
+		}
+		return out
+	case reflect.Uint8:
+		return v.Uint()
+	}
+	return v.Interface()
+}
+
+func writeOutputs(prefix string, result any, hm *intervene.Heatmap) error {
+	j, err := json.MarshalIndent(result, "", " ")
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(prefix+".json", append(j, '\n'), 0o644); err != nil {
+		return err
+	}
+	for _, ext := range []string{".svg", ".png"} {
+		f, err := os.Create(prefix + ext)
+		if err != nil {
+			return err
+		}
+		if ext == ".svg" {
+			err = hm.SVG(f)
+		} else {
+			err = hm.PNG(f)
+		}
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func runPathPatch(args []string) error {
+	fs := newFlags("patch path")
+	var mf modelFlags
+	mf.register(fs)
+	var pf pairFlags
+	pf.register(fs)
+	recv := fs.String("receivers", "", "receiver heads' inputs: LAYER.HEAD[q|k|v],... (no letter: q, k and v)")
+	senders := fs.String("senders", "", "sender sets, ';'-separated, each LAYER.HEAD,... (default: every single head below the first receiver layer)")
+	batch := fs.Int("batch", 16, "rows per forward")
+	out := fs.String("out", "pathpatch", "write OUT.json, OUT.svg and OUT.png")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	m, err := mf.load()
+	if err != nil {
+		return err
+	}
+	pairs, err := pf.pairs(m)
+	if err != nil {
+		return err
+	}
+	rs, err := intervene.ParseReceivers(*recv)
+	if err != nil {
+		return fmt.Errorf("--receivers: %w", err)
+	}
+	var sets [][]intervene.Head
+	d := m.Dims()
+	if *senders == "" {
+		low := d.Layers
+		for _, r := range rs {
+			low = min(low, r.Layer)
+		}
+		for l := range low {
+			for h := range d.Heads {
+				sets = append(sets, []intervene.Head{{Layer: l, Head: h}})
+			}
+		}
+		if len(sets) == 0 {
+			return fmt.Errorf("no heads lie below layer %d: give --senders", low)
+		}
+	} else {
+		for _, grp := range strings.Split(*senders, ";") {
+			var set []intervene.Head
+			for _, f := range strings.Split(grp, ",") {
+				h, err := intervene.ParseHead(strings.TrimSpace(f))
+				if err != nil {
+					return fmt.Errorf("--senders: %w", err)
+				}
+				set = append(set, h)
+			}
+			sets = append(sets, set)
+		}
+	}
+	res, err := intervene.PathPatch(m, pairs, sets, rs, *batch)
+	if err != nil {
+		return err
+	}
+	for i, p := range res.Pairs {
+		fmt.Fprintf(Stdout, "pair %d: metric clean %.4f, corrupt %.4f\n", i, p.Clean, p.Corrupt)
+	}
+	fmt.Fprintf(Stdout, "%d sender set(s) × %d pair(s) in %d forwards, %.2fs\n", len(sets), len(pairs), res.Forwards, res.Seconds)
+	for s, set := range sets {
+		var names []string
+		for _, h := range set {
+			names = append(names, fmt.Sprintf("%d.%d", h.Layer, h.Head))
+		}
+		fmt.Fprintf(Stdout, "  senders %-12s effect %8.4f\n", strings.Join(names, ","), res.Mean[s])
+	}
+	grid := res.EffectGrid(d.Layers, d.Heads)
+	var rows, cols []string
+	for l := range d.Layers {
+		rows = append(rows, "L"+strconv.Itoa(l))
+	}
+	for h := range d.Heads {
+		cols = append(cols, strconv.Itoa(h))
+	}
+	hm := &intervene.Heatmap{Title: fmt.Sprintf("path patching to %s (%s): normalised effect per sender head", *recv, m.Name),
+		Rows: rows, Cols: cols, RowTitle: "sender layer", ColTitle: "sender head", Values: grid}
+	if err := writeOutputs(*out, jsonGrid(res), hm); err != nil {
+		return err
+	}
+	fmt.Fprintf(Stdout, "wrote %s.json, %s.svg, %s.png\n", *out, *out, *out)
+	return nil
+}
