@@ -1,0 +1,32 @@
+package olmo2
+
+import (
+	"fmt"
+
+	"github.com/glia-dev/glia/arch"
+)
+
+var _ arch.Lens = (*Model)(nil)
+
+// MLPOut is down_proj, a Linear [d_model, d_mlp].
+func (m *Model) MLPOut(layer int) (string, int) {
+	return fmt.Sprintf("model.layers.%d.mlp.down_proj.weight", layer), 0
+}
+
+// MLPPostNorm: OLMo 2 normalises the MLP output (post_feedforward_layernorm,
+// an RMSNorm) before it joins the residual. Its gain folds in exactly; its
+// per-token scale does not.
+func (m *Model) MLPPostNorm(layer int) (string, float64) {
+	return fmt.Sprintf("model.layers.%d.post_feedforward_layernorm.weight", layer), 0
+}
+
+func (m *Model) Unembedding() (string, int) {
+	if m.tied {
+		return "model.embed_tokens.weight", 1
+	}
+	return "lm_head.weight", 1
+}
+
+func (m *Model) FinalNorm() (string, float64, bool) { return "model.norm.weight", 0, false }
+
+func (m *Model) LogitSoftCap() float64 { return 0 }
