@@ -124,7 +124,8 @@ func tokLabel(m *engine.Model, id int32) string {
 	if m.Tokenizer == nil {
 		return "#" + strconv.Itoa(int(id))
 	}
-	return m.Tokenizer.TokenString(int(id))
+	s := strings.TrimSpace(m.Tokenizer.TokenString(int(id)))
+	return strings.NewReplacer("\n", `\n`, "\t", `\t`).Replace(s)
 }
 
 func runPatch(args []string) error {
@@ -228,18 +229,18 @@ func colLabels(m *engine.Model, res *intervene.PatchResult, p intervene.Pair) []
 }
 
 func printGrid(rows, cols []string, g [][]float64) {
-	fmt.Fprintf(Stdout, "%-5s", "")
-	for _, c := range cols {
-		fmt.Fprintf(Stdout, " %8.8s", c)
+	fmt.Fprintf(Stdout, "columns: %s\n%-5s", strings.Join(cols, " | "), "")
+	for c := range cols {
+		fmt.Fprintf(Stdout, " %6d", c)
 	}
 	fmt.Fprintln(Stdout)
 	for r, row := range g {
 		fmt.Fprintf(Stdout, "%-5s", rows[r])
 		for _, v := range row {
 			if math.IsNaN(v) {
-				fmt.Fprintf(Stdout, " %8s", "-")
+				fmt.Fprintf(Stdout, " %6s", "-")
 			} else {
-				fmt.Fprintf(Stdout, " %8.3f", v)
+				fmt.Fprintf(Stdout, " %6.3f", v)
 			}
 		}
 		fmt.Fprintln(Stdout)

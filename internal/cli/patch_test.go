@@ -1,0 +1,92 @@
+package cli
+
+import (
+	"bytes"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func TestPatchCLI(t *testing.T) {
+	dir := t.TempDir()
+	out := filepath.Join(dir, "lily")
+	stdout, errs, code := ivCLI(t, "patch", "--clean", "Once upon a time, there was a little girl named Lily. One day,",
+		"--corrupt", "Once upon a time, there was a little boy named Tim. One day,", "--metric", "logit-diff:Lily,Tim", "--out", out)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	if !strings.Contains(stdout, "14 Lily/Tim") || !strings.Contains(stdout, "forwards") {
+		t.Errorf("stdout:\n%s", stdout)
+	}
+	var res struct {
+		Pairs []struct {
+			Effect [][]any `json:"effect"`
+		} `json:"pairs"`
+	}
+	b, err := os.ReadFile(out + ".json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(b, &res); err != nil {
+		t.Fatal(err)
+	}
+	// Patching the name position at layer 0 restores most of the metric.
+	if e, ok := res.Pairs[0].Effect[0][14].(float64); !ok || e < 0.5 {
+		t.Errorf("effect at L0, the name = %v", res.Pairs[0].Effect[0][14])
+	}
+	for _, ext := range []string{".svg", ".png"} {
+		if st, err := os.Stat(out + ext); err != nil || st.Size() < 100 {
+			t.Errorf("%s: %v", ext, err)
+		}
+	}
+	_, errs, code = ivCLI(t, "patch", "--clean", "a b", "--corrupt", "a c", "--metric", "logit-diff:Tom,Lily", "--out", out)
+	if code == 0 || !strings.Contains(errs, `"Tom" is 2 tokens`) {
+		t.Errorf("multi-token metric: exit %d %s", code, errs)
+	}
+	stdout, errs, code = ivCLI(t, "patch", "path", "--clean", "Once upon a time, there was a little girl named Lily. One day,",
+		"--corrupt", "Once upon a time, there was a little boy named Tim. One day,", "--metric", "logit-diff:Lily,Tim", "--receivers", "3.0,3.1q", "--out", out)
+	if code != 0 || !strings.Contains(stdout, "senders 2.7") {
+		t.Errorf("patch path: exit %d %s\n%s", code, errs, stdout)
+	}
+}
+
+func TestAblateAndSteerCLI(t *testing.T) {
+	td := "../../intervene/testdata/"
+	stdout, errs, code := ivCLI(t, "ablate", "--intervene", "blocks.0.mlp.hook_post=mean", "--mean-corpus", td+"stories.txt",
+		"--doc-sep", "<|endoftext|>", "--corpus", "stories="+td+"stories.txt", "--corpus", "other="+td+"other.txt", "--top", "3")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	if !strings.Contains(stdout, "stories ") || !strings.Contains(stdout, "other ") || !strings.Contains(stdout, "most affected") {
+		t.Errorf("stdout:\n%s", stdout)
+	}
+	_, errs, code = ivCLI(t, "ablate", "--intervene", "blocks.0.mlp.hook_post[:,172]=0", "--corpus", "x="+td+"other.txt")
+	if code == 0 || !strings.Contains(errs, "unit index 172 is out of range [0,172)") {
+		t.Errorf("out-of-range unit: exit %d %s", code, errs)
+	}
+	vec := filepath.Join(t.TempDir(), "v.safetensors")
+	stdout, errs, code = ivCLI(t, "steer", "build", "--pos", td+"stories.txt", "--neg", td+"other.txt", "--doc-sep", "<|endoftext|>",
+		"--hook", "blocks.2.hook_resid_post", "--out", vec, "--name", "story")
+	if code != 0 || !strings.Contains(stdout, "shape [64]") {
+		t.Fatalf("steer build: exit %d %s\n%s", code, errs, stdout)
+	}
+	plain, _, _ := ivCLI(t, "generate", "--prompt", "The", "--max-new", "12", "--json")
+	steered, errs, code := ivCLI(t, "generate", "--prompt", "The", "--max-new", "12", "--json", "--intervene", "blocks.2.hook_resid_post[:]+=-8*@"+vec+":story")
+	if code != 0 || plain == steered {
+		t.Errorf("steered generation: exit %d %s; plain %s steered %s", code, errs, plain, steered)
+	}
+}
+
+// ivCLI runs glia with args, returning stdout, stderr and the exit code.
+func ivCLI(t *testing.T, args ...string) (string, string, int) {
+	t.Helper()
+	oldOut, oldErr := Stdout, Stderr
+	defer func() { Stdout, Stderr = oldOut, oldErr }()
+	var out, errb bytes.Buffer
+	Stdout, Stderr = &out, &errb
+	t.Setenv("GLIA_NO_SIMD_WARNING", "1")
+	code := Main(args)
+	return out.String(), errb.String(), code
+}
