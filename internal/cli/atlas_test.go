@@ -1,0 +1,172 @@
+package cli
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/glia-dev/glia/atlas"
+	"github.com/glia-dev/glia/atlas/atlastest"
+)
+
+// runCLI runs glia with args, returning exit code, stdout and stderr.
+func atlasCLI(t *testing.T, args ...string) (int, string, string) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	oldOut, oldErr := Stdout, Stderr
+	Stdout, Stderr = &out, &errb
+	defer func() { Stdout, Stderr = oldOut, oldErr }()
+	t.Setenv("GLIA_NO_SIMD_WARNING", "1")
+	code := Main(args)
+	return code, out.String(), errb.String()
+}
+
+func fakeAtlasModel(t *testing.T) {
+	old := atlasModelOpener
+	atlasModelOpener = func(spec string) (atlas.Model, error) {
+		if spec == "missing" {
+			return nil, fmt.Errorf("no model %q", spec)
+		}
+		return atlastest.New(2, 12), nil
+	}
+	t.Cleanup(func() { atlasModelOpener = old })
+}
+
+func writeStories(t *testing.T, dir string, n int) string {
+	t.Helper()
+	os.MkdirAll(dir, 0o755)
+	for i := 0; i < n; i++ {
+		text := strings.Repeat(fmt.Sprintf("story %d: the cat sat on the mat with dog %d. ", i, i*7), 3+i%4)
+		os.WriteFile(filepath.Join(dir, fmt.Sprintf("s%02d.txt", i)), []byte(text), 0o644)
+	}
+	return dir
+}
+
+func TestAtlasCommands(t *testing.T) {
+	fakeAtlasModel(t)
+	dir := t.TempDir()
+	a := writeStories(t, filepath.Join(dir, "a"), 6)
+	b := writeStories(t, filepath.Join(dir, "b"), 4)
+	db := filepath.Join(dir, "atlas.db")
+	flags := []string{"--ctx", "32", "--top-k", "4", "--window", "3", "--batch", "2"}
+
+	code, out, errs := atlasCLI(t, append([]string{"atlas", "build", "--corpus", a, b, "--out", db}, flags...)...)
+	if code != 0 || !strings.Contains(out, "wrote "+db+": 24 units of fake") {
+		t.Fatalf("build: %d %q %q", code, out, errs)
+	}
+	if strings.Contains(errs, "\r") {
+		t.Fatalf("progress bar drawn on a non-terminal: %q", errs)
+	}
+	t.Run("show", func(t *testing.T) {
+		code, out, errs := atlasCLI(t, "atlas", "show", "--db", db, "blocks.1.mlp.hook_post:3")
+		if code != 0 || !strings.Contains(out, "blocks.1.mlp.hook_post:3") || !strings.Contains(out, "Top activations") || !strings.Contains(out, "[[") {
+			t.Fatalf("show: %d %q %q", code, out, errs)
+		}
+		if strings.Contains(out, "\x1b[") {
+			t.Fatal("colour on a non-terminal")
+		}
+		code, out, _ = atlasCLI(t, "atlas", "show", "--db", db, "blocks.1.mlp.hook_post:3", "--color", "always")
+		if code != 0 || !strings.Contains(out, "\x1b[48;5;") {
+			t.Fatalf("no colour with --color always: %q", out)
+		}
+		code, out, _ = atlasCLI(t, "atlas", "show", "blocks.1.mlp.hook_post:3", "--db", db, "--json")
+		var r atlas.UnitReport
+		if code != 0 || json.Unmarshal([]byte(out), &r) != nil || len(r.Top) != 4 || r.Unit != 3 || len(r.Top[0].Text) != len(r.Top[0].Tokens) {
+			t.Fatalf("show --json: %d %q", code, out)
+		}
+	})
+	t.Run("show errors", func(t *testing.T) {
+		code, _, errs := atlasCLI(t, "atlas", "show", "--db", db, "blocks.1.mlp.hook_post:12")
+		if code != 1 || !strings.Contains(errs, "units 0..11; 12 does not exist") {
+			t.Fatalf("unknown unit: %d %q", code, errs)
+		}
+		code, _, errs = atlasCLI(t, "atlas", "show", "--db", filepath.Join(dir, "none.db"), "x:1")
+		if code != 1 || !strings.Contains(errs, "no such file") {
+			t.Fatalf("missing db: %d %q", code, errs)
+		}
+	})
+	t.Run("export", func(t *testing.T) {
+		code, out, errs := atlasCLI(t, "atlas", "export", "--db", db, "--format", "jsonl")
+		lines := strings.Split(strings.TrimSpace(out), "\n")
+		if code != 0 || len(lines) != 24 {
+			t.Fatalf("export jsonl: %d, %d lines, %q", code, len(lines), errs)
+		}
+		var r atlas.UnitReport
+		if err := json.Unmarshal([]byte(lines[13]), &r); err != nil || r.Hook != "blocks.1.mlp.hook_post" || r.Unit != 1 {
+			t.Fatalf("jsonl line: %v %+v", err, r)
+		}
+		code, out, _ = atlasCLI(t, "atlas", "export", "--db", db, "--format", "csv")
+		if code != 0 || len(strings.Split(strings.TrimSpace(out), "\n")) != 25 {
+			t.Fatalf("export csv: %d %q", code, out)
+		}
+	})
+	t.Run("merge", func(t *testing.T) {
+		da, dbb, dm := filepath.Join(dir, "a.db"), filepath.Join(dir, "b.db"), filepath.Join(dir, "m.db")
+		for _, c := range [][]string{{a, da}, {b, dbb}} {
+			if code, _, errs := atlasCLI(t, append([]string{"atlas", "build", "--corpus", c[0], "--out", c[1]}, flags...)...); code != 0 {
+				t.Fatal(errs)
+			}
+		}
+		code, out, errs := atlasCLI(t, "atlas", "merge", da, dbb, "--out", dm)
+		if code != 0 || !strings.Contains(out, "2 corpus paths") {
+			t.Fatalf("merge: %d %q %q", code, out, errs)
+		}
+		_, x, _ := atlasCLI(t, "atlas", "show", "--db", db, "blocks.0.mlp.hook_post:7", "--json")
+		_, y, _ := atlasCLI(t, "atlas", "show", "--db", dm, "blocks.0.mlp.hook_post:7", "--json")
+		var rx, ry atlas.UnitReport
+		json.Unmarshal([]byte(x), &rx)
+		json.Unmarshal([]byte(y), &ry)
+		jx, _ := json.Marshal(rx.Top)
+		jy, _ := json.Marshal(ry.Top)
+		if string(jx) != string(jy) || rx.Count != ry.Count {
+			t.Fatalf("merged top examples differ:\n%s\n%s", jx, jy)
+		}
+	})
+	t.Run("build errors", func(t *testing.T) {
+		code, _, errs := atlasCLI(t, "atlas", "build", "--corpus", a, "--out", db)
+		if code != 1 || !strings.Contains(errs, "--resume") {
+			t.Fatalf("existing output: %d %q", code, errs)
+		}
+		code, out, _ := atlasCLI(t, append([]string{"atlas", "build", "--corpus", a, b, "--out", db, "--resume"}, flags...)...)
+		if code != 0 || !strings.Contains(out, "already complete") {
+			t.Fatalf("resume of complete build: %d %q", code, out)
+		}
+		code, _, errs = atlasCLI(t, "atlas", "build", "--model", "missing", "--corpus", a, "--out", filepath.Join(dir, "x.db"))
+		if code != 1 || !strings.Contains(errs, `no model "missing"`) {
+			t.Fatalf("missing model: %d %q", code, errs)
+		}
+		code, _, _ = atlasCLI(t, "atlas", "nope")
+		if code != 2 {
+			t.Fatalf("unknown subcommand: %d", code)
+		}
+	})
+}
+
+// TestAtlasDefaultBuild is glia's main job on a fresh machine: `glia atlas
+// build` with no arguments, the embedded model over the embedded corpus.
+func TestAtlasDefaultBuild(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs the embedded model")
+	}
+	t.Chdir(t.TempDir())
+	start := time.Now()
+	code, out, errs := atlasCLI(t, "atlas", "build")
+	if code != 0 {
+		t.Fatalf("glia atlas build: %d %q %q", code, out, errs)
+	}
+	if el := time.Since(start); el > 2*time.Minute {
+		t.Fatalf("default build took %s, more than 2 minutes", el)
+	}
+	if !strings.Contains(out, "wrote atlas.db: 860 units") {
+		t.Fatalf("output %q", out)
+	}
+	code, out, errs = atlasCLI(t, "atlas", "show", "blocks.4.mlp.hook_post:0")
+	if code != 0 || !strings.Contains(out, "Top activations") {
+		t.Fatalf("show: %d %q %q", code, out, errs)
+	}
+}
