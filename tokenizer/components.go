@@ -168,7 +168,31 @@ func (n unicodeNormalizer) normalize(s string) string {
 
 type lowercaseNormalizer struct{}
 
-func (lowercaseNormalizer) normalize(s string) string { return strings.ToLower(s) }
+// normalize lowercases each character the way Rust's char::to_lowercase does
+// (HF maps character by character: no final-sigma rule): Go's mapping plus
+// the code points where Rust differs (hfLower: İ, newer Unicode).
+func (lowercaseNormalizer) normalize(s string) string {
+	ascii := true
+	for i := 0; i < len(s); i++ {
+		if s[i] >= utf8.RuneSelf {
+			ascii = false
+			break
+		}
+	}
+	if ascii {
+		return strings.ToLower(s)
+	}
+	var b strings.Builder
+	b.Grow(len(s))
+	for _, r := range s {
+		if m, ok := hfLower[r]; ok {
+			b.WriteString(m)
+			continue
+		}
+		b.WriteRune(unicode.ToLower(r))
+	}
+	return b.String()
+}
 
 type stripNormalizer struct{ left, right bool }
 
@@ -186,7 +210,7 @@ type stripAccentsNormalizer struct{}
 
 func (stripAccentsNormalizer) normalize(s string) string {
 	return strings.Map(func(r rune) rune {
-		if unicode.Is(unicode.Mn, r) {
+		if r >= 0x300 && unicode.IsMark(r) && !unicode.Is(hfNotMark, r) {
 			return -1
 		}
 		return r
@@ -230,7 +254,7 @@ func (n bertNormalizer) normalize(s string) string {
 		out = stripAccentsNormalizer{}.normalize(norm.NFD.String(out))
 	}
 	if n.lower {
-		out = strings.ToLower(out)
+		out = lowercaseNormalizer{}.normalize(out)
 	}
 	return out
 }

@@ -61,6 +61,39 @@ for (let cp = 0xa0; cp <= 0x10ffff; cp++) {
 const opaque = execFileSync('go', ['run', './tools/tokref/goclasses', '-opaque'], { cwd: root, input: cands.join('\n') + '\n' })
   .toString().split('\n').filter((l) => l !== '').map(Number);
 
+// StripAccents removes combining marks (Mn, Mc, Me) by HF's own, older,
+// tables: marks Go knows but HF does not are kept.
+const sa = (() => {
+  const t = JSON.parse(JSON.stringify(j));
+  t.normalizer = { type: 'StripAccents' };
+  return Tokenizer.fromString(JSON.stringify(t)).getNormalizer();
+})();
+const notMark = [];
+idx = 0;
+for (let cp = 0; cp <= 0x10ffff; cp++) {
+  if (cp >= 0xd800 && cp < 0xe000) continue;
+  const c = String.fromCodePoint(cp);
+  if (/\p{M}/u.test(c) && sa.normalizeString('a' + c) === 'a' + c) notMark.push(cp);
+}
+
+// Lowercase: Rust's char::to_lowercase (HF's Lowercase normalizer) against
+// Go's strings.ToLower, one code point at a time (final sigma is handled in
+// code). goclasses -lower prints Go's mapping for the same code points.
+const lc = (() => {
+  const t = JSON.parse(JSON.stringify(j));
+  t.normalizer = { type: 'Lowercase' };
+  return Tokenizer.fromString(JSON.stringify(t)).getNormalizer();
+})();
+const lowerCands = [];
+for (let cp = 0x80; cp <= 0x10ffff; cp++) {
+  if (cp >= 0xd800 && cp < 0xe000) continue;
+  const c = String.fromCodePoint(cp);
+  const l = lc.normalizeString(c);
+  if (l !== c || c.toLowerCase() !== c) lowerCands.push(`${cp} ${[...l].map((x) => x.codePointAt(0)).join(',')}`);
+}
+const lowerDiff = execFileSync('go', ['run', './tools/tokref/goclasses', '-lower'], { cwd: root, input: lowerCands.join('\n') + '\n' })
+  .toString().split('\n').filter((l) => l !== '');
+
 function ranges(cps) {
   const out = [];
   for (const cp of cps) {
@@ -95,7 +128,15 @@ ${table('hfExtraN', extra.N)}
 // Code points HF's normalizers leave alone and treat as starters (canonical
 // combining class 0) although Go's x/text tables decompose them or give them
 // a non-zero class: HF's normalization tables predate them. ${opaque.length} code points.
-${table('hfNormOpaque', opaque)}`;
+${table('hfNormOpaque', opaque)}
+// Lowercase mappings where HF (Rust's to_lowercase) and Go's
+// strings.ToLower differ. ${lowerDiff.length} code points.
+var hfLower = map[rune]string{
+${lowerDiff.map((l) => { const [cp, to] = l.split(' '); return `\t0x${Number(cp).toString(16)}: "${to.split(',').filter((x) => x !== '').map((x) => '\\U' + Number(x).toString(16).padStart(8, '0')).join('')}",\n`; }).join('')}}
+
+// Combining marks (by node's Unicode tables) that HF's StripAccents keeps.
+// Go-side code intersects with unicode.IsMark. ${notMark.length} code points.
+${table('hfNotMark', notMark)}`;
 fs.writeFileSync(path.join(root, 'tokenizer/unicode_hf.go'), src);
 execFileSync('gofmt', ['-w', 'tokenizer/unicode_hf.go'], { cwd: root });
-console.log(`letters ${extra.L.length}, numbers ${extra.N.length}, normalization-opaque ${opaque.length}`);
+console.log(`letters ${extra.L.length}, numbers ${extra.N.length}, normalization-opaque ${opaque.length}, not-marks ${notMark.length}, lowercase ${lowerDiff.length}`);

@@ -3,7 +3,8 @@
 //
 // Without flags it prints one byte per code point (surrogates skipped): L for
 // unicode.IsLetter, N for unicode.IsNumber, s for unicode.IsSpace, o
-// otherwise. With -opaque it reads decimal code points from stdin and prints
+// otherwise. With -lower it filters HF lowercase mappings to those Go's
+// strings.ToLower does not share. With -opaque it reads decimal code points from stdin and prints
 // those that Go's NFC/NFD/NFKC/NFKD change, or that canonical reordering
 // moves next to U+0301 or U+0334.
 package main
@@ -14,6 +15,7 @@ import (
 	"fmt"
 	"os"
 	"strconv"
+	"strings"
 	"unicode"
 
 	"golang.org/x/text/unicode/norm"
@@ -21,9 +23,30 @@ import (
 
 func main() {
 	opaque := flag.Bool("opaque", false, "filter code points on stdin to those Go normalizes")
+	lower := flag.Bool("lower", false, "read \"cp hf,lowercase,cps\" lines and print those where strings.ToLower differs")
 	flag.Parse()
 	w := bufio.NewWriter(os.Stdout)
 	defer w.Flush()
+	if *lower {
+		sc := bufio.NewScanner(os.Stdin)
+		for sc.Scan() {
+			cpStr, hf, _ := strings.Cut(sc.Text(), " ")
+			cp, err := strconv.Atoi(cpStr)
+			if err != nil {
+				continue
+			}
+			var want []rune
+			for _, x := range strings.Split(hf, ",") {
+				if v, err := strconv.Atoi(x); err == nil {
+					want = append(want, rune(v))
+				}
+			}
+			if strings.ToLower(string(rune(cp))) != string(want) {
+				fmt.Fprintf(w, "%d %s\n", cp, hf)
+			}
+		}
+		return
+	}
 	if *opaque {
 		sc := bufio.NewScanner(os.Stdin)
 		for sc.Scan() {
