@@ -3,8 +3,15 @@ package atlas
 import (
 	"fmt"
 	"math"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
 	"sync"
 	"testing"
+	"time"
+
+	"github.com/glia-dev/glia/atlas/atlastest"
 )
 
 // benchUpdate measures the per-batch update (all units, all workers) in
@@ -65,3 +72,32 @@ var _ sync.Mutex
 
 func BenchmarkUpdate860(b *testing.B)   { benchUpdate(b, 5, 172, 2) }
 func BenchmarkUpdate36864(b *testing.B) { benchUpdate(b, 12, 3072, 2) }
+
+// BenchmarkBuildGPT2Shaped builds a GPT-2-small-shaped atlas (12 hooks × 3072
+// units) with the fake model and reports the peak RSS (VmHWM):
+// GLIA_BENCH_TOKENS=100000 go test ./atlas -run ^$ -bench GPT2Shaped -benchtime 1x
+func BenchmarkBuildGPT2Shaped(b *testing.B) {
+	tokens := int64(20000)
+	if s := os.Getenv("GLIA_BENCH_TOKENS"); s != "" {
+		tokens, _ = strconv.ParseInt(s, 10, 64)
+	}
+	dir := b.TempDir()
+	c := writeCorpus(b, filepath.Join(dir, "c"), 1, 4, 400, 60)
+	for i := 0; i < b.N; i++ {
+		o := testOpts(b, filepath.Join(dir, fmt.Sprintf("g%d.db", i)), c)
+		o.Ctx, o.TopK, o.Radius, o.RandomK, o.Bands, o.BandK, o.Batch = 128, 20, 15, 8, 6, 3, 8
+		o.MaxTokens = tokens
+		o.Shards = append(o.Shards, o.Shards[0], o.Shards[0], o.Shards[0], o.Shards[0], o.Shards[0], o.Shards[0], o.Shards[0])
+		m := atlastest.New(12, 3072)
+		t0 := time.Now()
+		r := mustBuild(b, m, o)
+		b.ReportMetric(float64(r.Tokens)/time.Since(t0).Seconds(), "tokens/s")
+		b.Logf("%d tokens in %s: forward %.1fs update %.1fs checkpoints %.1fs", r.Tokens, time.Since(t0), r.ForwardTime.Seconds(), r.UpdateTime.Seconds(), r.CheckpointTime.Seconds())
+	}
+	data, _ := os.ReadFile("/proc/self/status")
+	for _, l := range strings.Split(string(data), "\n") {
+		if strings.HasPrefix(l, "VmHWM") {
+			b.Log("peak RSS " + strings.TrimSpace(strings.TrimPrefix(l, "VmHWM:")))
+		}
+	}
+}
