@@ -439,9 +439,12 @@ func parsePreTokenizer(field string, raw json.RawMessage) (preTokenizer, error) 
 }
 
 func parseModel(field string, raw json.RawMessage) (model, error) {
-	var o rawObj
-	if err := json.Unmarshal(raw, &o); err != nil {
-		return nil, fmt.Errorf("%s: want an object: %v", field, err)
+	o, err := splitObject(raw)
+	if err != nil {
+		o = nil
+		if err := json.Unmarshal(raw, &o); err != nil {
+			return nil, fmt.Errorf("%s: want an object: %v", field, err)
+		}
 	}
 	typ := o.typ()
 	if typ == "" && o.has("merges") {
@@ -454,12 +457,14 @@ func parseModel(field string, raw json.RawMessage) (model, error) {
 	default:
 		return nil, fmt.Errorf("%s.type: unsupported model %q", field, typ)
 	}
-	var vocab map[string]int
 	if !o.has("vocab") {
 		return nil, fmt.Errorf("%s.vocab: missing", field)
 	}
-	if err := json.Unmarshal(o["vocab"], &vocab); err != nil {
-		return nil, fmt.Errorf("%s.vocab: want an object of token -> id: %v", field, err)
+	vocab, err := fastVocab(o["vocab"])
+	if err != nil {
+		if err := json.Unmarshal(o["vocab"], &vocab); err != nil {
+			return nil, fmt.Errorf("%s.vocab: want an object of token -> id: %v", field, err)
+		}
 	}
 	merges, err := parseMerges(field+".merges", o["merges"])
 	if err != nil {
@@ -509,6 +514,9 @@ func parseModel(field string, raw json.RawMessage) (model, error) {
 func parseMerges(field string, raw json.RawMessage) ([][2]string, error) {
 	if len(raw) == 0 || string(raw) == "null" {
 		return nil, nil
+	}
+	if out, _, err := fastMerges(raw); err == nil {
+		return out, nil
 	}
 	var strs []string
 	if err := json.Unmarshal(raw, &strs); err == nil {
