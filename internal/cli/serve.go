@@ -1,0 +1,141 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"github.com/glia-dev/glia/atlas"
+	"github.com/glia-dev/glia/server"
+)
+
+func init() {
+	Register(&Command{Name: "serve", Summary: "web UI and JSON API: browse an atlas, run prompts, interventions and patching live", Run: runServe})
+}
+
+// serveReady, when set (tests), receives the listening address.
+var serveReady func(addr string)
+
+// serveStop, when set (tests), stops the server when closed.
+var serveStop <-chan struct{}
+
+func runServe(args []string) error {
+	fs := newFlags("serve")
+	var mf modelFlags
+	mf.register(fs)
+	db := fs.String("db", "", "atlas database to browse (glia atlas build)")
+	addr := fs.String("addr", "127.0.0.1:8765", "listen address; anything but loopback needs --token")
+	token := fs.String("token", "", "bearer token every API call must carry (default $GLIA_TOKEN); required off loopback")
+	patch := fs.String("patch", "", "a glia patch result (OUT.json) to show on the patching page")
+	noModel := fs.Bool("no-model", false, "serve the atlas only: no prompt explorer, interventions or patching")
+	maxRuns := fs.Int("max-runs", 1, "model runs at once (the rest queue)")
+	maxQueue := fs.Int("max-queue", 256, "model requests allowed to wait; beyond this the server answers 429")
+	timeout := fs.Duration("timeout", 60*time.Second, "limit per request, queueing included")
+	maxBody := fs.Int64("max-body", 64<<10, "request body limit in bytes")
+	maxTokens := fs.Int("max-prompt-tokens", 128, "prompt length limit in tokens")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	if *token == "" {
+		*token = os.Getenv("GLIA_TOKEN")
+	}
+	if !server.IsLoopback(*addr) && *token == "" {
+		return fmt.Errorf("--addr %s is not a loopback address: give --token (or $GLIA_TOKEN) so that only holders of the token can use the API", *addr)
+	}
+	if *db == "" && *noModel {
+		return fmt.Errorf("nothing to serve: give --db, or drop --no-model")
+	}
+	cfg := server.Config{Token: *token, Log: log.New(Stderr, "glia serve: ", log.LstdFlags),
+		Limits: server.Limits{MaxRuns: *maxRuns, MaxQueue: *maxQueue, Timeout: *timeout, MaxBody: *maxBody, MaxPromptTokens: *maxTokens}}
+	if *maxQueue == 0 {
+		cfg.Limits.MaxQueue = -1 // refuse at once when every slot is busy
+	}
+	if *db != "" {
+		a, err := atlas.Open(*db)
+		if err != nil {
+			return err
+		}
+		defer a.Close()
+		cfg.Atlas = a
+	}
+	if !*noModel {
+		m, err := mf.load()
+		if err != nil {
+			return err
+		}
+		cfg.Model = m
+		if cfg.Atlas != nil && cfg.Atlas.Meta.ModelFingerprint != m.Fingerprint() {
+			fmt.Fprintf(Stderr, "glia serve: warning: the atlas was built for %s (fingerprint %s), the model is %s (%s)\n",
+				cfg.Atlas.Meta.ModelName, cfg.Atlas.Meta.ModelFingerprint, m.Name, m.Fingerprint())
+		}
+	}
+	if *patch != "" {
+		b, err := os.ReadFile(*patch)
+		if err != nil {
+			return err
+		}
+		cfg.PatchJSON, cfg.PatchName = b, filepath.Base(*patch)
+	}
+	s, err := server.New(cfg)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	ln, err := net.Listen("tcp", *addr)
+	if err != nil {
+		return err
+	}
+	hs := &http.Server{Handler: s, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
+	url := "http://" + ln.Addr().String() + "/"
+	fmt.Fprintf(Stderr, "glia serve: %s on %s\n", describe(cfg), url)
+	if *token != "" {
+		fmt.Fprintf(Stderr, "glia serve: API calls need Authorization: Bearer <token>; open %s#token=<token> in a browser\n", url)
+	}
+	if serveReady != nil {
+		serveReady(ln.Addr().String())
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- hs.Serve(ln) }()
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
+	defer signal.Stop(sig)
+	stop := serveStop
+	select {
+	case err := <-errc:
+		if errors.Is(err, http.ErrServerClosed) {
+			return nil
+		}
+		return err
+	case <-sig:
+	case <-stop:
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	return hs.Shutdown(ctx)
+}
+
+func describe(cfg server.Config) string {
+	what := ""
+	if cfg.Atlas != nil {
+		what = fmt.Sprintf("atlas %s", cfg.Atlas.Path)
+	}
+	if cfg.Model != nil {
+		if what != "" {
+			what += " with "
+		}
+		what += "model " + cfg.Model.Name
+	}
+	return what
+}
+

@@ -1,0 +1,439 @@
+// glia serve: one shell, one router, every page drawn from the JSON API.
+// No framework: h() builds elements (text is never parsed as HTML).
+"use strict";
+
+const main = document.getElementById("main");
+
+// h("div.cls", {attrs}, children...) builds an element.
+function h(tag, attrs, ...kids) {
+  const parts = tag.split(/(?=[.#])/);
+  const name = parts[0];
+  const el = name === "svg" || svgTags.has(name)
+    ? document.createElementNS("http://www.w3.org/2000/svg", name)
+    : document.createElement(name);
+  const classes = parts.filter((x) => x[0] === ".").map((x) => x.slice(1));
+  const id = parts.find((x) => x[0] === "#");
+  if (classes.length) el.setAttribute("class", classes.join(" "));
+  if (id) el.id = id.slice(1);
+  for (const [k, v] of Object.entries(attrs || {})) {
+    if (v == null || v === false) continue;
+    if (k.startsWith("on")) el.addEventListener(k.slice(2), v);
+    else if (k === "style" && typeof v === "object") Object.assign(el.style, v);
+    else el.setAttribute(k, v === true ? "" : v);
+  }
+  for (const kid of kids.flat(Infinity)) {
+    if (kid == null || kid === false) continue;
+    el.append(kid instanceof Node ? kid : document.createTextNode(String(kid)));
+  }
+  return el;
+}
+const svgTags = new Set(["rect", "g", "text", "title", "line"]);
+
+function show(...kids) { main.replaceChildren(...kids); }
+function errorBox(err) { return h("div.error", {}, String(err.message || err)); }
+const fmt = (x, d = 4) => x == null || Number.isNaN(x) ? "–" : Number(x).toPrecision(d).replace(/\.?0+e/, "e").replace(/(\.\d*?)0+$/, "$1").replace(/\.$/, "");
+const pct = (x) => x == null ? "–" : (100 * x).toFixed(x < 0.001 ? 4 : 2) + "%";
+const showTok = (s) => s.replace(/\n/g, "↵").replace(/\t/g, "⇥");
+
+// ---- API ----
+
+function token() { return sessionStorage.getItem("glia-token") || ""; }
+
+async function api(path, body) {
+  const opts = { headers: {} };
+  if (token()) opts.headers["Authorization"] = "Bearer " + token();
+  if (body !== undefined) {
+    opts.method = "POST";
+    opts.headers["Content-Type"] = "application/json";
+    opts.body = JSON.stringify(body);
+  }
+  const res = await fetch(path, opts);
+  const data = await res.json().catch(() => ({ error: res.statusText }));
+  if (res.status === 401) document.getElementById("auth").hidden = false;
+  if (!res.ok) throw new Error(`${res.status}: ${data.error || res.statusText}`);
+  return data;
+}
+
+let overviewCache = null;
+async function overview() {
+  if (!overviewCache) overviewCache = await api("/api/overview");
+  return overviewCache;
+}
+
+// ---- shared views ----
+
+// Token spans coloured by activation / scale; the value shows on hover.
+function tokenSpans(texts, acts, scale, center) {
+  return h("span.toks", {}, texts.map((t, i) => {
+    const a = acts[i];
+    const f = scale > 0 ? Math.max(0, Math.min(1, a / scale)) : 0;
+    return h("span.tok" + (i === center ? ".center" : ""), {
+      title: `${JSON.stringify(t)}  ${fmt(a)}`,
+      "data-act": a,
+      style: { background: f > 0 ? `rgba(249,115,22,${(0.08 + 0.85 * f).toFixed(3)})` : "" },
+    }, showTok(t));
+  }));
+}
+
+function unitLink(id) {
+  const i = id.lastIndexOf(":");
+  return h("a.mono", { href: `/neuron/${id.slice(0, i)}/${id.slice(i + 1)}` }, id);
+}
+
+// histogram draws the non-empty bins, bar heights log-scaled.
+function histogram(bins) {
+  const W = 520, H = 110, n = bins.length;
+  if (!n) return h("p.muted", {}, "empty histogram");
+  const peak = Math.max(...bins.map((b) => b.count));
+  const bw = W / n;
+  const svg = h("svg", { width: W, height: H + 18, viewBox: `0 0 ${W} ${H + 18}`, class: "hist", role: "img" });
+  bins.forEach((b, i) => {
+    const y = b.count ? Math.max(1, (Math.log1p(b.count) / Math.log1p(peak)) * H) : 0;
+    const lo = b.lo == null ? "−∞" : fmt(b.lo, 3), hi = b.hi == null ? "∞" : fmt(b.hi, 3);
+    const neg = b.hi != null && b.hi <= 0;
+    svg.append(h("rect", { x: i * bw, y: H - y, width: Math.max(1, bw - 0.5), height: y, fill: neg ? "#93c5fd" : "#fb923c" },
+      h("title", {}, `[${lo}, ${hi}): ${b.count}`)));
+  });
+  const first = bins[0].lo ?? bins[0].hi, last = bins[n - 1].hi ?? bins[n - 1].lo;
+  svg.append(h("line", { x1: 0, x2: W, y1: H, y2: H, stroke: "#9ca3af" }));
+  svg.append(h("text", { x: 0, y: H + 14, "font-size": 10, fill: "#6b7280" }, fmt(first, 3)));
+  svg.append(h("text", { x: W, y: H + 14, "font-size": 10, fill: "#6b7280", "text-anchor": "end" }, fmt(last, 3)));
+  return svg;
+}
+
+// heatmap draws a diverging grid (blue < 0 < red); null cells are grey.
+function heatmap(grid) {
+  const rows = grid.values.length, cols = rows ? grid.values[0].length : 0;
+  let lim = 1e-9;
+  grid.values.flat().forEach((v) => { if (v != null) lim = Math.max(lim, Math.abs(v)); });
+  const cell = Math.max(10, Math.min(34, Math.floor(760 / Math.max(cols, 1)))), left = 40, top = 8, bottom = 90;
+  const svg = h("svg", { width: left + cols * cell + 10, height: top + rows * cell + bottom, class: "heatmap" });
+  const colour = (v) => {
+    if (v == null) return "#d1d5db";
+    const x = Math.max(-1, Math.min(1, v / lim));
+    const mix = (a, b) => Math.round(255 + (b - 255) * Math.abs(x));
+    return x >= 0 ? `rgb(${mix(0, 178)},${mix(0, 24)},${mix(0, 43)})` : `rgb(${mix(0, 33)},${mix(0, 102)},${mix(0, 172)})`;
+  };
+  grid.values.forEach((row, r) => {
+    svg.append(h("text", { x: left - 6, y: top + r * cell + cell / 2 + 4, "font-size": 10, "text-anchor": "end" }, grid.rows[r]));
+    row.forEach((v, c) => svg.append(h("rect", { x: left + c * cell, y: top + r * cell, width: cell - 1, height: cell - 1, fill: colour(v) },
+      h("title", {}, `${grid.rows[r]} × ${grid.cols[c]}: ${v == null ? "n/a" : fmt(v, 3)}`))));
+  });
+  grid.cols.forEach((c, i) => {
+    const x = left + i * cell + cell / 2, y = top + rows * cell + 6;
+    svg.append(h("text", { x, y, "font-size": 10, transform: `rotate(60 ${x} ${y})` }, showTok(c).slice(0, 14)));
+  });
+  return h("div", {}, h("h3", {}, grid.title, `  (|max| ${fmt(lim, 3)})`), svg);
+}
+
+function table(head, rows) {
+  return h("table", {}, h("thead", {}, h("tr", {}, head.map((c) => h(c.endsWith("#") ? "th.num" : "th", {}, c.replace(/#$/, ""))))),
+    h("tbody", {}, rows));
+}
+
+function busy(button, promise) {
+  button.disabled = true;
+  return promise.finally(() => { button.disabled = false; });
+}
+
+// ---- pages ----
+
+async function pageOverview() {
+  const o = await overview();
+  const kids = [h("h1", {}, o.model ? o.model.name : "atlas")];
+  const cards = h("div.cards");
+  if (o.model) {
+    const d = o.model.dims;
+    cards.append(h("div.card#model-card", {}, h("h3", {}, "Model"), table(["", ""], [
+      ["type", o.model.model_type], ["parameters", o.model.params.toLocaleString()],
+      ["layers", d.Layers], ["d_model", d.DModel], ["heads", `${d.Heads} (kv ${d.KVHeads}), d_head ${d.DHead}`],
+      ["d_mlp", d.DMLP], ["vocab", d.Vocab], ["context", d.MaxCtx], ["fingerprint", o.model.fingerprint],
+    ].map(([k, v]) => h("tr", {}, h("th", {}, k), h("td.mono", {}, v))))));
+  } else cards.append(h("div.card", {}, h("p.muted", {}, "No model loaded: atlas pages only.")));
+  if (o.atlas) {
+    const a = o.atlas;
+    cards.append(h("div.card#atlas-card", {}, h("h3", {}, "Atlas"), table(["", ""], [
+      ["model", a.model_name], ["status", a.status], ["tokens", a.tokens.toLocaleString()], ["units", a.units.toLocaleString()],
+      ["hooks", a.hooks.length], ["examples", `top ${a.settings.top_k}, ${a.settings.bands}×${a.settings.band_k} banded, ${a.settings.random_k} random`],
+      ["corpus", a.corpus.join(", ")],
+      ["matches model", a.matches_model == null ? "–" : a.matches_model ? "yes" : "NO: different fingerprint"],
+    ].map(([k, v]) => h("tr", {}, h("th", {}, k), h("td.mono", {}, v))))));
+  } else cards.append(h("div.card", {}, h("p.muted", {}, "No atlas: run glia atlas build, then glia serve --db atlas.db.")));
+  kids.push(cards, h("h2", {}, "Hook points"));
+  kids.push(table(["hook", "shape", "atlas units#"], o.hooks.map((r) => h("tr", {},
+    h("td.mono", {}, r.in_atlas ? h("a", { href: `/search?hook=${encodeURIComponent(r.name)}&sort=max` }, r.name) : r.name),
+    h("td.mono", {}, r.shape ? `[${r.shape.join(", ")}]` : ""),
+    h("td.num", {}, r.in_atlas ? r.units : "")))));
+  show(...kids);
+}
+
+async function pageNeuron(hook, unit) {
+  const n = await api(`/api/neurons/${encodeURIComponent(hook)}/${unit}`);
+  const r = n.report;
+  document.title = `${n.id} · glia`;
+  const scale = r.max ?? 0;
+  const nb = n.neighbours;
+  const ex = (e) => h("div.ex", {}, h("span.val", {}, fmt(e.activation)), tokenSpans(e.text, e.acts, scale, e.center));
+  const kids = [
+    h("h1#unit-title", {}, n.id),
+    h("div.links", {},
+      nb.prev && h("a", { href: linkOf(nb.prev), rel: "prev" }, "← " + nb.prev.split(":").pop()),
+      nb.next && h("a", { href: linkOf(nb.next), rel: "next" }, nb.next.split(":").pop() + " →"),
+      nb.up && h("a", { href: linkOf(nb.up) }, "↑ " + nb.up),
+      nb.down && h("a", { href: linkOf(nb.down) }, "↓ " + nb.down),
+      h("a", { href: `/explore?units=${encodeURIComponent(n.id)}` }, "run in explorer"),
+      h("a", { href: `/intervene?spec=${encodeURIComponent(`${hook}[:,${unit}]=0`)}` }, "ablate")),
+    h("div.stats#stats", {}, [
+      ["tokens", r.count.toLocaleString()], ["mean", fmt(r.mean)], ["std", fmt(r.std)], ["min", fmt(r.min)], ["max", fmt(r.max)],
+      ["density > 0", pct(r.density)], [`density > ${r.threshold}`, pct(r.density_above)],
+    ].map(([k, v]) => h("div.stat", {}, h("b", {}, v), h("span", {}, k)))),
+    h("div.grid2", {},
+      h("div", {}, h("h3", {}, "Activation histogram"), histogram(n.hist_bins)),
+      h("div#explain", {}, h("h3", {}, "Label, facets, logit lens"), explanation(n))),
+    h("h2", {}, `Top activations (${r.top ? r.top.length : 0})`),
+    h("div#top", {}, (r.top || []).map(ex)),
+  ];
+  if (r.bands && r.bands.length) {
+    kids.push(h("h2", {}, "Quantile bands"));
+    for (const b of r.bands) {
+      kids.push(h("h3", {}, `[${fmt(b.lo, 3)}, ${fmt(b.hi, 3)})  ${b.count.toLocaleString()} tokens, quantiles ${pct(b.q_lo)}–${pct(b.q_hi)}`));
+      kids.push(h("div.band", {}, b.examples.map(ex)));
+    }
+  }
+  if (r.random && r.random.length) kids.push(h("h2", {}, "Random tokens"), h("div", {}, r.random.map(ex)));
+  show(...kids);
+}
+
+function explanation(n) {
+  const e = n.explanation;
+  if (!e) return h("p.note", {}, n.explain_note || "not explained yet");
+  return h("div", {},
+    h("p", {}, h("b", {}, e.label), e.score != null ? `  score ${fmt(e.score, 3)}` : ""),
+    e.facets && e.facets.length ? h("p", {}, e.facets.map((f) => h("span.pill", {}, f))) : null,
+    e.lens_top && h("p.toks", {}, "promotes: ", e.lens_top.map((t) => h("span.pill", { title: fmt(t.value) }, showTok(t.token)))),
+    e.lens_bottom && h("p.toks", {}, "suppresses: ", e.lens_bottom.map((t) => h("span.pill", { title: fmt(t.value) }, showTok(t.token)))));
+}
+
+function linkOf(id) {
+  const i = id.lastIndexOf(":");
+  return `/neuron/${id.slice(0, i)}/${id.slice(i + 1)}`;
+}
+
+async function pageSearch() {
+  const q = new URLSearchParams(location.search);
+  const o = await overview();
+  const hooks = o.atlas ? o.atlas.hooks.map((x) => x.name) : [];
+  const layers = [...new Set(hooks.map((x) => (x.match(/^blocks\.(\d+)\./) || [])[1]).filter((x) => x != null))];
+  const field = (name, label, el) => h("label", {}, label, el);
+  const input = (name, ph) => h("input", { name, id: "q-" + name, value: q.get(name) || "", placeholder: ph });
+  const select = (name, opts) => {
+    const s = h("select", { name, id: "q-" + name }, opts.map(([v, t]) => h("option", { value: v }, t)));
+    s.value = q.get(name) || "";
+    return s;
+  };
+  const form = h("form.row#search-form", {},
+    field("token", "token (center of top examples)", input("token", "e.g. the")),
+    field("label", "label text", input("label", "after glia explain")),
+    field("layer", "layer", select("layer", [["", "any"], ...layers.map((l) => [l, l])])),
+    field("hook", "hook", select("hook", [["", "any"], ...hooks.map((x) => [x, x])])),
+    field("sort", "sort", select("sort", [["", "default"], ["max", "max activation"], ["density", "density"], ["sparsity", "sparsity"], ["matches", "matches"], ["unit", "unit"]])),
+    h("button", { type: "submit" }, "Search"));
+  const out = h("div#results");
+  form.addEventListener("submit", (ev) => {
+    ev.preventDefault();
+    const p = new URLSearchParams();
+    for (const [k, v] of new FormData(form)) if (v) p.set(k, v);
+    history.pushState(null, "", "/search?" + p);
+    run(p);
+  });
+  const run = async (p) => {
+    out.replaceChildren(h("p.muted", {}, "Searching…"));
+    try {
+      const r = await api("/api/search?" + p);
+      out.replaceChildren(
+        r.note ? h("p.note", {}, r.note) : "",
+        h("p.muted", {}, `${r.total.toLocaleString()} unit(s)`, r.tokens && r.tokens.length ? ` for token(s) ${r.tokens.map((t) => JSON.stringify(t)).join(" ")}` : ""),
+        table(["unit", "max#", "mean#", "density#", "top token", "matches#"], r.hits.map((x) => h("tr", {},
+          h("td", {}, unitLink(x.id)), h("td.num", {}, fmt(x.max)), h("td.num", {}, fmt(x.mean, 3)), h("td.num", {}, pct(x.density)),
+          h("td.mono", {}, showTok(x.top_token || "")), h("td.num", {}, x.matches || "")))));
+    } catch (e) { out.replaceChildren(errorBox(e)); }
+  };
+  show(h("h1", {}, "Search units"), form, out);
+  if ([...q.keys()].length) run(q);
+}
+
+async function pageExplore() {
+  const q = new URLSearchParams(location.search);
+  const o = await overview();
+  const layers = o.model ? o.model.dims.Layers : 0;
+  const prompt = h("textarea#prompt", { rows: 3 });
+  prompt.value = q.get("prompt") || "Once upon a time, there was a little girl named Lily.";
+  const units = h("input#units", { size: 48, value: q.get("units") || "", placeholder: "blocks.0.mlp.hook_post:5, …" });
+  const attn = h("select#attn-layer", {}, [h("option", { value: -1 }, "none"), ...Array.from({ length: layers }, (_, l) => h("option", { value: l }, `layer ${l}`))]);
+  attn.value = "0";
+  const btn = h("button#run", { type: "submit" }, "Run");
+  const out = h("div#explore-out");
+  const form = h("form", {}, h("label", {}, "prompt", prompt),
+    h("div.row", { style: { display: "flex", gap: "10px", alignItems: "flex-end", marginTop: "8px" } },
+      h("label", {}, "units to trace (HOOK:UNIT, comma-separated)", units), h("label", {}, "attention", attn), btn));
+  form.addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    const body = { prompt: prompt.value, units: units.value.split(",").map((s) => s.trim()).filter(Boolean), attn_layer: Number(attn.value), top: 5 };
+    out.replaceChildren(h("p.muted", {}, "Running…"));
+    try { out.replaceChildren(...exploreResult(await busy(btn, api("/api/run", body)))); } catch (e) { out.replaceChildren(errorBox(e)); }
+  });
+  show(h("h1", {}, "Prompt explorer"), form, out);
+  if (q.get("units") || q.get("prompt")) btn.click();
+}
+
+function exploreResult(r) {
+  const texts = r.tokens.map((t) => t.text);
+  const kids = [h("h2", {}, `Next token`), h("p.toks#next", {}, r.next.map((t) => h("span.pill", {}, `${showTok(t.token)} ${(100 * t.prob).toFixed(1)}%`)))];
+  if (r.units.length) {
+    kids.push(h("h2", {}, "Chosen units"));
+    for (const u of r.units) {
+      const scale = u.atlas_max ?? Math.max(...u.acts, 0);
+      kids.push(h("div.ex.unit-trace", {}, h("span.val", {}, unitLink(u.id)), tokenSpans(texts, u.acts, scale, -1)));
+    }
+  }
+  kids.push(h("h2", {}, "Top units at each token"), h("p.muted", {}, `ranked by activation ÷ the unit's atlas maximum, over ${r.top_hooks.length} hook(s)`));
+  kids.push(table(["#", "token", "top units"], r.top.map((units, i) => h("tr.top-row", {},
+    h("td.num", {}, i), h("td.mono", {}, JSON.stringify(texts[i])),
+    h("td", {}, units.map((u) => h("span.pill", {}, unitLink(u.id), ` ${fmt(u.act, 3)}`, u.frac != null ? ` (${(100 * u.frac).toFixed(0)}%)` : "")))))));
+  if (r.attention) {
+    const n = texts.length, cell = Math.max(4, Math.min(14, Math.floor(220 / n)));
+    kids.push(h("h2", {}, `Attention patterns, layer ${r.attention.layer}`));
+    kids.push(h("div.heads#heads", {}, r.attention.pattern.map((pat, head) => {
+      const svg = h("svg", { width: n * cell, height: n * cell });
+      pat.forEach((row, qi) => row.forEach((v, ki) => {
+        if (ki > qi) return;
+        svg.append(h("rect", { x: ki * cell, y: qi * cell, width: cell, height: cell, fill: `rgba(124,58,237,${v.toFixed(3)})` },
+          h("title", {}, `head ${head}: ${JSON.stringify(texts[qi])} → ${JSON.stringify(texts[ki])}: ${v.toFixed(3)}`)));
+      }));
+      return h("figure", {}, h("figcaption", {}, `head ${head}`), svg);
+    })));
+  }
+  return kids;
+}
+
+async function pageIntervene() {
+  const q = new URLSearchParams(location.search);
+  const prompt = h("textarea#iv-prompt", { rows: 2 });
+  prompt.value = q.get("prompt") || "Once upon a time, there was a little";
+  const specs = h("textarea#iv-specs", { rows: 3, placeholder: "blocks.3.mlp.hook_post[:,117]=0  (one per line)" });
+  specs.value = q.get("spec") || "blocks.4.mlp.hook_post[:,0:20]*=8";
+  const maxNew = h("input#iv-max-new", { type: "number", value: 16, min: 0, max: 48, style: { width: "70px" } });
+  const btn = h("button#apply", { type: "submit" }, "Apply");
+  const out = h("div#iv-out");
+  const form = h("form", {}, h("label", {}, "prompt", prompt), h("label", {}, "interventions (the CLI's --intervene language, one per line)", specs),
+    h("div", { style: { display: "flex", gap: "10px", alignItems: "flex-end", marginTop: "8px" } }, h("label", {}, "generate tokens", maxNew), btn));
+  form.addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    const body = { prompt: prompt.value, specs: specs.value.split("\n").map((s) => s.trim()).filter(Boolean), max_new: Number(maxNew.value) };
+    out.replaceChildren(h("p.muted", {}, "Running…"));
+    try { out.replaceChildren(...interveneResult(await busy(btn, api("/api/intervene", body)))); } catch (e) { out.replaceChildren(errorBox(e)); }
+  });
+  show(h("h1", {}, "Intervention playground"), form, out);
+}
+
+function interveneResult(r) {
+  const dist = (title, list) => h("div", {}, h("h3", {}, title), table(["token", "p#", ""], list.map((t) => h("tr", {},
+    h("td.mono", {}, JSON.stringify(t.token)), h("td.num", {}, (100 * t.prob).toFixed(2) + "%"),
+    h("td", {}, h("span.bar", { style: { width: `${Math.round(160 * t.prob)}px` } }))))));
+  return [
+    h("p", {}, "applied: ", r.specs.map((s) => h("span.pill", {}, s)), `  KL(base ‖ intervened) = ${fmt(r.kl, 3)} nats`),
+    h("div.grid2", {}, dist("Next token: baseline", r.base), dist("Next token: with interventions", r.after)),
+    h("h2", {}, "Largest changes"),
+    table(["token", "baseline#", "intervened#", "Δ#"], r.changes.slice(0, 12).map((c) => h("tr.change", {},
+      h("td.mono", {}, JSON.stringify(c.token)), h("td.num", {}, pct(c.base)), h("td.num", {}, pct(c.after)),
+      h("td.num" + (c.delta >= 0 ? ".pos" : ".neg"), {}, (c.delta >= 0 ? "+" : "") + (100 * c.delta).toFixed(2))))),
+    h("h2", {}, "Generated (greedy)"),
+    h("div.grid2", {},
+      h("div", {}, h("h3", {}, "baseline"), h("div.gen#gen-base", {}, h("span.new", {}, r.base_text))),
+      h("div", {}, h("h3", {}, "with interventions"), h("div.gen#gen-after", {}, h("span.new", {}, r.after_text)))),
+  ];
+}
+
+async function pagePatch() {
+  const o = await overview();
+  const kids = [h("h1", {}, "Activation patching")];
+  if (o.patch_file) {
+    try {
+      const f = await api("/api/patch/file");
+      kids.push(h("h2", {}, `Loaded result: ${f.name}`), f.grid ? heatmap(f.grid) : h("pre", {}, JSON.stringify(f.result, null, 1).slice(0, 4000)));
+    } catch (e) { kids.push(errorBox(e)); }
+  }
+  const inp = (id, v, size = 50) => h("input", { id, value: v, size });
+  const clean = inp("p-clean", "Lily and Tim went to the park. Tim gave the ball to"), corrupt = inp("p-corrupt", "Lily and Tim went to the park. Lily gave the ball to");
+  const metric = inp("p-metric", "logit-diff:Lily,Tim", 24);
+  const hook = h("select#p-hook", {}, ["resid_pre", "resid_mid", "resid_post", "attn_out", "mlp_out", "z", "mlp_post"].map((x) => h("option", {}, x)));
+  const per = h("select#p-per", {}, ["pos", "head", "layer"].map((x) => h("option", {}, x)));
+  const btn = h("button#p-run", { type: "submit" }, "Patch");
+  const out = h("div#patch-out");
+  const form = h("form.row", {}, h("label", {}, "clean", clean), h("label", {}, "corrupt", corrupt),
+    h("label", {}, "metric (logit-diff:A,B)", metric), h("label", {}, "hook", hook), h("label", {}, "per", per), btn);
+  form.addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    out.replaceChildren(h("p.muted", {}, "Patching…"));
+    const body = { clean: clean.value, corrupt: corrupt.value, metric: metric.value.trim(), hook: hook.value, per: per.value };
+    try {
+      const r = await busy(btn, api("/api/patch", body));
+      out.replaceChildren(h("p.muted", {}, `metric clean ${fmt(r.clean_metric)}, corrupt ${fmt(r.corrupt_metric)}; ${r.patched_rows} patched rows in ${r.seconds.toFixed(2)} s`), heatmap(r.grid));
+    } catch (e) { out.replaceChildren(errorBox(e)); }
+  });
+  kids.push(h("h2", {}, "Run a sweep"), h("p.muted", {}, "One clean/corrupt pair; the same sweep as glia patch."), form, out);
+  show(...kids);
+}
+
+// ---- router ----
+
+async function route() {
+  const p = location.pathname;
+  let page = "overview";
+  document.title = "glia";
+  try {
+    if (p.startsWith("/neuron/")) {
+      page = "neuron";
+      const rest = decodeURIComponent(p.slice("/neuron/".length));
+      const i = rest.lastIndexOf("/");
+      await pageNeuron(rest.slice(0, i), rest.slice(i + 1));
+    } else if (p === "/search") { page = "search"; await pageSearch(); }
+    else if (p === "/explore") { page = "explore"; await pageExplore(); }
+    else if (p === "/intervene") { page = "intervene"; await pageIntervene(); }
+    else if (p === "/patch") { page = "patch"; await pagePatch(); }
+    else await pageOverview();
+  } catch (e) { show(errorBox(e)); }
+  for (const a of document.querySelectorAll("nav a[data-page]")) a.classList.toggle("active", a.dataset.page === page);
+  document.body.dataset.page = page;
+  document.body.dataset.ready = "1";
+}
+
+function navigate(href) { history.pushState(null, "", href); document.body.dataset.ready = ""; route(); }
+
+document.addEventListener("click", (ev) => {
+  const a = ev.target.closest("a");
+  if (!a || a.target || ev.ctrlKey || ev.metaKey || ev.shiftKey || a.origin !== location.origin) return;
+  ev.preventDefault();
+  navigate(a.pathname + a.search);
+});
+window.addEventListener("popstate", route);
+document.getElementById("goto").addEventListener("submit", (ev) => {
+  ev.preventDefault();
+  const v = document.getElementById("goto-unit").value.trim();
+  if (v.includes(":")) navigate(linkOf(v));
+});
+document.getElementById("auth-form").addEventListener("submit", (ev) => {
+  ev.preventDefault();
+  sessionStorage.setItem("glia-token", document.getElementById("auth-token").value);
+  document.getElementById("auth").hidden = true;
+  overviewCache = null;
+  route();
+});
+if (location.hash.startsWith("#token=")) {
+  sessionStorage.setItem("glia-token", decodeURIComponent(location.hash.slice(7)));
+  history.replaceState(null, "", location.pathname + location.search);
+}
+overview().then((o) => {
+  document.getElementById("model-tag").textContent = o.model ? o.model.name : o.atlas ? o.atlas.model_name : "";
+}).catch(() => {});
+route();
