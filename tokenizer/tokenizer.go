@@ -148,12 +148,13 @@ func (t *Tokenizer) TokenString(id int) string {
 }
 
 // displayBytes renders b as text, with <0xNN> for bytes that are not part of
-// a valid UTF-8 sequence or are control characters other than \t and \n.
+// a valid UTF-8 sequence and for ASCII control characters (so a newline token
+// shows as <0x0A> and cannot break a UI's layout).
 func displayBytes(b []byte) string {
 	var sb strings.Builder
 	for i := 0; i < len(b); {
 		r, n := utf8.DecodeRune(b[i:])
-		if (r == utf8.RuneError && n <= 1) || (r < 0x20 && r != '\t' && r != '\n') || r == 0x7F {
+		if (r == utf8.RuneError && n <= 1) || r < 0x20 || r == 0x7F {
 			sb.WriteString("<0x")
 			sb.WriteByte("0123456789ABCDEF"[b[i]>>4])
 			sb.WriteByte("0123456789ABCDEF"[b[i]&15])
