@@ -8,8 +8,8 @@ func TestTokenString(t *testing.T) {
 		id   int
 		want string
 	}{
-		{"gpt2", 995, " world"},  // Ġworld
-		{"gpt2", 198, "<0x0A>"},  // Ċ
+		{"gpt2", 995, " world"}, // Ġworld
+		{"gpt2", 198, "<0x0A>"}, // Ċ
 		{"gpt2", 50256, "<|endoftext|>"},
 		{"gpt2", 8582, "<0xF0><0x9F>"}, // ðŁ: the first half of an emoji
 		{"llama2", 22557, " Hello"},
