@@ -26,11 +26,11 @@ func (s benchShape) config() map[string]any {
 // flops counts a forward pass's floating-point operations (2 per
 // multiply-add): the projections, the attention matmuls over the full
 // [pos, pos] score matrix the kernel computes, and optionally the unembedding.
-func flops(d engine.Model, b, t int, logits bool) float64 {
+func flops(d *engine.Model, b, t int, logits bool) float64 {
 	dm := d.Dims()
 	tokens := float64(b * t)
 	perLayer := 2*tokens*float64(dm.DModel*(dm.Heads*dm.DHead+2*dm.KVHeads*dm.DHead)+dm.Heads*dm.DHead*dm.DModel) + // q, k, v, o
-		2*tokens*float64(dm.DModel*dm.DMLP)*mlpMatrices(&d) + // MLP
+		2*tokens*float64(dm.DModel*dm.DMLP)*mlpMatrices(d) + // MLP
 		2*2*float64(b*dm.Heads*t*t*dm.DHead) // q·kᵀ and pattern·v
 	total := float64(dm.Layers) * perLayer
 	if logits {
@@ -119,7 +119,7 @@ func runBench(args []string) error {
 		}
 	}
 	mean := total / time.Duration(*iters)
-	f := flops(*m, *batch, *seq, *withLogits)
+	f := flops(m, *batch, *seq, *withLogits)
 	tokens := float64(*batch * *seq)
 	out := map[string]any{
 		"model": name, "batch": *batch, "seq": *seq, "hooks_cached": len(hooks), "logits": *withLogits,

@@ -43,7 +43,7 @@ func main() {
 			seqs[i] = []int32{bos}
 		}
 		for step := 0; step < *maxTok; step++ {
-			t := step + 1
+			t := (step + 32) / 32 * 32 // right-padded to a multiple of 32: one compiled graph per bucket
 			ids, mask := make([][]int32, b), make([][]bool, b)
 			for i := range seqs {
 				ids[i], mask[i] = make([]int32, t), make([]bool, t)
