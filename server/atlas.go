@@ -369,6 +369,9 @@ func (s *Server) search(w http.ResponseWriter, r *http.Request) (any, error) {
 	case label != "":
 		// TODO(explain): search label text once glia explain stores labels.
 		resp.Note = "labels: " + notExplained
+		if sortBy == "" {
+			sortBy = "unit"
+		}
 	case token != "":
 		select {
 		case <-x.ready:

@@ -1,0 +1,175 @@
+package server
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	defaultcorpus "github.com/glia-dev/glia/assets/corpus"
+	"github.com/glia-dev/glia/atlas"
+	"github.com/glia-dev/glia/corpus"
+	"github.com/glia-dev/glia/engine"
+	"github.com/glia-dev/glia/hook"
+)
+
+// engineModel adapts the engine to atlas.Model for the test atlas.
+type engineModel struct{ m *engine.Model }
+
+func (e engineModel) Fingerprint() string { return e.m.Fingerprint() }
+func (e engineModel) Name() string        { return e.m.Name }
+func (e engineModel) MaxContext() int     { return e.m.Dims().MaxCtx }
+func (e engineModel) BOS() int32          { return int32(e.m.Tokenizer.BOS()) }
+func (e engineModel) TokenString(id int32) string {
+	return e.m.Tokenizer.TokenString(int(id))
+}
+func (e engineModel) MatchHooks(p string) ([]string, error) {
+	hs, err := e.m.Hooks(2)
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, h := range hs {
+		if hook.Match(p, h.Name) {
+			out = append(out, h.Name)
+		}
+	}
+	return out, nil
+}
+func (e engineModel) HookWidth(name string) (int, error) {
+	hs, err := e.m.Hooks(2)
+	if err != nil {
+		return 0, err
+	}
+	for _, h := range hs {
+		if h.Name == name {
+			return h.Shape[len(h.Shape)-1], nil
+		}
+	}
+	return 0, os.ErrNotExist
+}
+func (e engineModel) Forward(ids [][]int32, hooks []string) (map[string][]float32, error) {
+	res, err := e.m.Run(engine.Request{IDs: ids, Hooks: hooks, NoLogits: true})
+	if err != nil {
+		return nil, err
+	}
+	out := map[string][]float32{}
+	for _, h := range hooks {
+		out[h] = res.Acts[h].Data
+	}
+	return out, nil
+}
+func (e engineModel) Encode(text string) []int32 {
+	ids := e.m.Tokenizer.Encode(text, false)
+	out := make([]int32, len(ids))
+	for i, v := range ids {
+		out[i] = int32(v)
+	}
+	return out
+}
+
+var fixture struct {
+	once  sync.Once
+	dir   string
+	model *engine.Model
+	db    string
+	err   error
+}
+
+// testModelAtlas loads the embedded model and builds a small atlas of its
+// MLP neurons over the embedded corpus (once per test binary).
+func testModelAtlas(t testing.TB) (*engine.Model, string) {
+	t.Helper()
+	fixture.once.Do(func() {
+		fixture.dir, fixture.err = os.MkdirTemp("", "glia-serve-test")
+		if fixture.err != nil {
+			return
+		}
+		fixture.model, fixture.err = engine.Load("")
+		if fixture.err != nil {
+			return
+		}
+		sh, err := corpus.FSShard(defaultcorpus.FS(), defaultcorpus.Name)
+		if err != nil {
+			fixture.err = err
+			return
+		}
+		fixture.db = filepath.Join(fixture.dir, "atlas.db")
+		_, fixture.err = atlas.Build(context.Background(), engineModel{fixture.model}, atlas.BuildOptions{
+			Out: fixture.db, Shards: []corpus.Shard{sh}, CorpusOptions: corpus.Options{DocSep: defaultcorpus.DocSep},
+			MaxTokens: 1200, CheckpointEvery: time.Hour, Batch: 4,
+		})
+	})
+	if fixture.err != nil {
+		t.Fatal(fixture.err)
+	}
+	return fixture.model, fixture.db
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if fixture.dir != "" {
+		os.RemoveAll(fixture.dir)
+	}
+	os.Exit(code)
+}
+
+// newTestServer serves the test atlas and model with cfg's other fields.
+func newTestServer(t testing.TB, cfg Config) (*Server, *httptest.Server) {
+	t.Helper()
+	m, db := testModelAtlas(t)
+	a, err := atlas.Open(db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Atlas, cfg.Model = a, m
+	s, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := httptest.NewServer(s)
+	t.Cleanup(func() { ts.Close(); s.Close(); a.Close() })
+	return s, ts
+}
+
+// call does one request and decodes the JSON answer into out (if non-nil).
+func call(t testing.TB, ts *httptest.Server, method, path string, body any, out any, hdr ...string) int {
+	t.Helper()
+	var rd io.Reader
+	switch b := body.(type) {
+	case nil:
+	case []byte:
+		rd = bytes.NewReader(b)
+	default:
+		j, _ := json.Marshal(b)
+		rd = bytes.NewReader(j)
+	}
+	req, _ := http.NewRequest(method, ts.URL+path, rd)
+	for i := 0; i+1 < len(hdr); i += 2 {
+		req.Header.Set(hdr[i], hdr[i+1])
+	}
+	res, err := ts.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	data, _ := io.ReadAll(res.Body)
+	if out != nil && res.StatusCode == 200 {
+		if err := json.Unmarshal(data, out); err != nil {
+			t.Fatalf("%s %s: %v in %s", method, path, err, data)
+		}
+	}
+	if out != nil && res.StatusCode != 200 {
+		if e, ok := out.(*errorBody); ok {
+			json.Unmarshal(data, e)
+		}
+	}
+	return res.StatusCode
+}
