@@ -122,6 +122,8 @@ func FromJSON(data []byte) (*Tokenizer, error) {
 		Normalizer    json.RawMessage `json:"normalizer"`
 		PreTokenizer  json.RawMessage `json:"pre_tokenizer"`
 		PostProcessor json.RawMessage `json:"post_processor"`
+		Truncation    json.RawMessage `json:"truncation"`
+		Padding       json.RawMessage `json:"padding"`
 		Decoder       json.RawMessage `json:"decoder"`
 		Model         json.RawMessage `json:"model"`
 	}
@@ -160,6 +162,12 @@ func FromJSON(data []byte) (*Tokenizer, error) {
 	}
 	var bosName, eosName string
 	if t.post, bosName, eosName, err = t.parsePost("post_processor", top.PostProcessor); err != nil {
+		return nil, err
+	}
+	if t.trunc, err = parseTruncation(top.Truncation); err != nil {
+		return nil, err
+	}
+	if t.pad, err = parsePadding(top.Padding); err != nil {
 		return nil, err
 	}
 	t.byteLevelDisplay = usesByteLevel(t.dec)
@@ -768,4 +776,63 @@ func assignAddedIDs(toks []addedToken, m model) []addedToken {
 		out = append(out, t)
 	}
 	return out
+}
+
+func parseTruncation(raw json.RawMessage) (*truncation, error) {
+	if len(raw) == 0 || string(raw) == "null" {
+		return nil, nil
+	}
+	var tr struct {
+		Direction string `json:"direction"`
+		MaxLength *int   `json:"max_length"`
+	}
+	if err := json.Unmarshal(raw, &tr); err != nil {
+		return nil, fmt.Errorf("truncation: %v", err)
+	}
+	if tr.MaxLength == nil || *tr.MaxLength < 0 {
+		return nil, fmt.Errorf("truncation.max_length: missing or negative")
+	}
+	switch tr.Direction {
+	case "", "Right":
+		return &truncation{maxLength: *tr.MaxLength}, nil
+	case "Left":
+		return &truncation{maxLength: *tr.MaxLength, left: true}, nil
+	}
+	return nil, fmt.Errorf("truncation.direction: unknown value %q", tr.Direction)
+}
+
+func parsePadding(raw json.RawMessage) (*padding, error) {
+	if len(raw) == 0 || string(raw) == "null" {
+		return nil, nil
+	}
+	var pd struct {
+		Strategy  json.RawMessage `json:"strategy"`
+		Direction string          `json:"direction"`
+		PadToMult *int            `json:"pad_to_multiple_of"`
+		PadID     int             `json:"pad_id"`
+	}
+	if err := json.Unmarshal(raw, &pd); err != nil {
+		return nil, fmt.Errorf("padding: %v", err)
+	}
+	p := &padding{id: pd.PadID}
+	if pd.PadToMult != nil {
+		p.multiple = *pd.PadToMult
+	}
+	var fixed struct{ Fixed *int }
+	var name string
+	switch {
+	case json.Unmarshal(pd.Strategy, &name) == nil && name == "BatchLongest":
+	case json.Unmarshal(pd.Strategy, &fixed) == nil && fixed.Fixed != nil:
+		p.fixed = *fixed.Fixed
+	default:
+		return nil, fmt.Errorf("padding.strategy: want \"BatchLongest\" or {\"Fixed\": n}, have %s", pd.Strategy)
+	}
+	switch pd.Direction {
+	case "", "Right":
+	case "Left":
+		p.left = true
+	default:
+		return nil, fmt.Errorf("padding.direction: unknown value %q", pd.Direction)
+	}
+	return p, nil
 }

@@ -26,6 +26,8 @@ type Tokenizer struct {
 	norm   normalizer
 	pre    preTokenizer
 	post   postProcessor
+	trunc  *truncation // tokenizer.json "truncation", nil when off
+	pad    *padding    // tokenizer.json "padding", nil when off
 	dec    decoder
 	added  *addedVocab
 	bos    int
@@ -81,8 +83,14 @@ func (t *Tokenizer) Encode(text string, addSpecial bool) []int {
 			}
 		})
 	})
+	if t.trunc != nil {
+		ids = t.trunc.apply(ids, t.addedCount(addSpecial))
+	}
 	if addSpecial && t.post != nil {
 		ids = t.post.process(ids)
+	}
+	if t.pad != nil {
+		ids = t.pad.apply(ids)
 	}
 	if cap(w.block) > 1<<20 {
 		w.block = nil
@@ -190,4 +198,65 @@ func (t *Tokenizer) TokenID(tok string) (int, bool) {
 		return t.model.tokenToID(tok)
 	}
 	return -1, false
+}
+
+// addedCount is how many ids the post-processor adds to one sequence.
+func (t *Tokenizer) addedCount(addSpecial bool) int {
+	if !addSpecial || t.post == nil {
+		return 0
+	}
+	return len(t.post.process(nil))
+}
+
+// truncation is tokenizer.json's "truncation" for a single sequence: like HF,
+// the text's ids are cut so that, with the special tokens the post-processor
+// adds, at most maxLength remain.
+type truncation struct {
+	maxLength int
+	left      bool
+}
+
+func (tr *truncation) apply(ids []int, added int) []int {
+	keep := max(tr.maxLength-added, 0)
+	if len(ids) <= keep {
+		return ids
+	}
+	if tr.left {
+		return ids[len(ids)-keep:]
+	}
+	return ids[:keep]
+}
+
+// padding is tokenizer.json's "padding": a Fixed length (or, for one
+// sequence, BatchLongest, which changes nothing) rounded up to a multiple.
+type padding struct {
+	fixed    int // 0: BatchLongest
+	multiple int
+	id       int
+	left     bool
+}
+
+func (p *padding) apply(ids []int) []int {
+	target := len(ids)
+	if p.fixed > 0 {
+		target = p.fixed
+	}
+	if p.multiple > 0 && target%p.multiple != 0 {
+		target += p.multiple - target%p.multiple
+	}
+	if len(ids) >= target {
+		return ids
+	}
+	out := make([]int, 0, target)
+	if p.left {
+		for range target - len(ids) {
+			out = append(out, p.id)
+		}
+		return append(out, ids...)
+	}
+	out = append(out, ids...)
+	for len(out) < target {
+		out = append(out, p.id)
+	}
+	return out
 }
