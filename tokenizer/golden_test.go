@@ -32,6 +32,24 @@ type variant struct {
 	Extra    []json.RawMessage          `json:"extra_added_tokens"`
 }
 
+var topCache = map[string][]byte{}
+
+// baseTopJSON is the base file without its (large) model (cached; called
+// with tokMu held).
+func baseTopJSON(t testing.TB, name string) []byte {
+	if d, ok := topCache[name]; ok {
+		return d
+	}
+	var obj map[string]json.RawMessage
+	if err := json.Unmarshal(baseJSON(t, name), &obj); err != nil {
+		t.Fatal(err)
+	}
+	delete(obj, "model")
+	data, _ := json.Marshal(obj)
+	topCache[name] = data
+	return data
+}
+
 func baseJSON(t testing.TB, name string) []byte {
 	if name == "gpt2" {
 		j, err := gpt2TokenizerJSON(readGz(t, "gpt2-encoder.json.gz"), readGz(t, "gpt2-vocab.bpe.gz"))
@@ -70,7 +88,7 @@ func loadTok(t testing.TB, name string) *Tokenizer {
 			}
 			found = true
 			var obj map[string]json.RawMessage
-			if err := json.Unmarshal(baseJSON(t, v.Base), &obj); err != nil {
+			if err := json.Unmarshal(baseTopJSON(t, v.Base), &obj); err != nil {
 				t.Fatal(err)
 			}
 			for k, val := range v.Override {
@@ -82,8 +100,13 @@ func loadTok(t testing.TB, name string) *Tokenizer {
 				at = append(at, v.Extra...)
 				obj["added_tokens"], _ = json.Marshal(at)
 			}
+			// Share the base file's model (parsed once) between its variants.
+			tokMu.Unlock()
+			base := loadTok(t, v.Base)
+			tokMu.Lock()
+			obj["model"] = json.RawMessage(`null`)
 			data, _ := json.Marshal(obj)
-			tk, err = FromJSON(data)
+			tk, err = fromJSON(data, base.model)
 		}
 		if !found {
 			t.Fatalf("no variant %q", name)
