@@ -293,7 +293,7 @@ function exploreResult(r) {
     kids.push(h("h2", {}, "Chosen units"));
     for (const u of r.units) {
       const scale = u.atlas_max ?? Math.max(...u.acts, 0);
-      kids.push(h("div.ex.unit-trace", {}, h("span.val", {}, unitLink(u.id)), tokenSpans(texts, u.acts, scale, -1)));
+      kids.push(h("div.ex.unit-trace", {}, h("span.lab", {}, unitLink(u.id)), tokenSpans(texts, u.acts, scale, -1)));
     }
   }
   kids.push(h("h2", {}, "Top units at each token"), h("p.muted", {}, `ranked by activation ÷ the unit's atlas maximum, over ${r.top_hooks.length} hook(s)`));
@@ -331,12 +331,12 @@ async function pageIntervene() {
     ev.preventDefault();
     const body = { prompt: prompt.value, specs: specs.value.split("\n").map((s) => s.trim()).filter(Boolean), max_new: Number(maxNew.value) };
     out.replaceChildren(h("p.muted", {}, "Running…"));
-    try { out.replaceChildren(...interveneResult(await busy(btn, api("/api/intervene", body)))); } catch (e) { out.replaceChildren(errorBox(e)); }
+    try { out.replaceChildren(...interveneResult(await busy(btn, api("/api/intervene", body)), body.prompt)); } catch (e) { out.replaceChildren(errorBox(e)); }
   });
   show(h("h1", {}, "Intervention playground"), form, out);
 }
 
-function interveneResult(r) {
+function interveneResult(r, prompt) {
   const dist = (title, list) => h("div", {}, h("h3", {}, title), table(["token", "p#", ""], list.map((t) => h("tr", {},
     h("td.mono", {}, JSON.stringify(t.token)), h("td.num", {}, (100 * t.prob).toFixed(2) + "%"),
     h("td", {}, h("span.bar", { style: { width: `${Math.round(160 * t.prob)}px` } }))))));
@@ -349,8 +349,8 @@ function interveneResult(r) {
       h("td.num" + (c.delta >= 0 ? ".pos" : ".neg"), {}, (c.delta >= 0 ? "+" : "") + (100 * c.delta).toFixed(2))))),
     h("h2", {}, "Generated (greedy)"),
     h("div.grid2", {},
-      h("div", {}, h("h3", {}, "baseline"), h("div.gen#gen-base", {}, h("span.new", {}, r.base_text))),
-      h("div", {}, h("h3", {}, "with interventions"), h("div.gen#gen-after", {}, h("span.new", {}, r.after_text)))),
+      h("div", {}, h("h3", {}, "baseline"), h("div.gen", {}, prompt, h("span.new#gen-base", {}, r.base_text))),
+      h("div", {}, h("h3", {}, "with interventions"), h("div.gen", {}, prompt, h("span.new#gen-after", {}, r.after_text)))),
   ];
 }
 
