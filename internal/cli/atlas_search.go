@@ -1,0 +1,71 @@
+package cli
+
+import (
+	"encoding/json"
+	"fmt"
+
+	"github.com/glia-dev/glia/atlas"
+	"github.com/glia-dev/glia/explain"
+)
+
+func init() {
+	Register(&Command{Name: "atlas search", Summary: "find explained units by promoted or input token (--token) or label words (--text)", Run: atlasSearch})
+}
+
+func atlasSearch(args []string) error {
+	fs := newFlags("atlas search")
+	dbPath := fs.String("db", "atlas.db", "atlas database, explained with glia explain --all")
+	token := fs.String("token", "", `a token's display form, exactly (e.g. " dog"): units that promote it or fire on it`)
+	text := fs.String("text", "", "words: units whose labels contain them")
+	limit := fs.Int("limit", 20, "units to list (0: all)")
+	asJSON := fs.Bool("json", false, "print JSON lines")
+	if _, err := parseInterleaved(fs, args); err != nil {
+		return err
+	}
+	if (*token == "") == (*text == "") {
+		fmt.Fprintln(Stderr, `usage: glia atlas search --db atlas.db --token " dog" | --text "words"`)
+		return errUsage
+	}
+	a, err := atlas.Open(*dbPath)
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+	store, err := explain.OpenStore(a.DB())
+	if err != nil {
+		return err
+	}
+	if store.Meta("explained_at") == "" {
+		fmt.Fprintf(Stderr, "glia atlas search: note: %s has no complete explain run; run glia explain --db %s --all first\n", *dbPath, *dbPath)
+	}
+	var hits []explain.Hit
+	if *token != "" {
+		hits, err = store.SearchToken(*token, *limit)
+	} else {
+		hits, err = store.SearchText(*text, *limit)
+	}
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		enc := json.NewEncoder(Stdout)
+		for _, h := range hits {
+			if err := enc.Encode(h); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	if len(hits) == 0 {
+		fmt.Fprintln(Stdout, "no unit found")
+		return nil
+	}
+	for _, h := range hits {
+		sc := "  n/a"
+		if h.Score != nil {
+			sc = fmt.Sprintf("%5.2f", *h.Score)
+		}
+		fmt.Fprintf(Stdout, "%-34s score %s  %s\n    %s\n", fmt.Sprintf("%s:%d", h.Hook, h.Unit), sc, h.Why, h.Label)
+	}
+	return nil
+}
