@@ -29,7 +29,7 @@ func benchChunks(b testing.TB) ([]string, int) {
 // warm-up), the BPE word cache is warm after the first pass.
 func BenchmarkEncode(b *testing.B) {
 	chunks, n := benchChunks(b)
-	for _, name := range []string{"gpt2", "llama3", "llama2", "qwen3"} {
+	for _, name := range []string{"gpt2", "llama3", "llama2", "qwen3", "gemma3"} {
 		b.Run(name, func(b *testing.B) {
 			tk := loadTok(b, name)
 			b.SetBytes(int64(n))
@@ -48,7 +48,7 @@ func BenchmarkEncode(b *testing.B) {
 // before every pass.
 func BenchmarkEncodeCold(b *testing.B) {
 	chunks, n := benchChunks(b)
-	for _, name := range []string{"gpt2", "llama3", "llama2", "qwen3"} {
+	for _, name := range []string{"gpt2", "llama3", "llama2", "qwen3", "gemma3"} {
 		b.Run(name, func(b *testing.B) {
 			tk := loadTok(b, name)
 			bm := tk.model.(*bpeModel)

@@ -20,10 +20,12 @@ type bpeModel struct {
 	ignoreMerges bool
 	byteIDs      [256]int // id of <0xXX>, -1 if absent
 
-	// spaceSplit: no token has a non-▁ character followed by ▁, so merges
-	// never cross the start of a ▁ run and long SentencePiece-style words can
-	// be encoded (and cached) run by run with identical results.
+	// spaceSplit: long SentencePiece-style words (no pre-tokenizer, spaces
+	// as ▁) are cut before each ▁ run whose preceding character X is itself a
+	// token and appears before ▁ in no token ("X▁"): no merge can then cross
+	// the cut, so encoding (and caching) the parts gives identical ids.
 	spaceSplit bool
+	spaceBad   map[rune]bool
 
 	mu    sync.Mutex
 	cache map[string][]int
@@ -68,10 +70,13 @@ func newBPE(vocab map[string]int, merges [][2]string, unk, prefix, suffix string
 	}
 	if _, ok := vocab["▁"]; ok && prefix == "" && suffix == "" {
 		m.spaceSplit = true
+		m.spaceBad = map[rune]bool{}
 		for tok := range vocab {
-			if strings.Contains(strings.TrimLeft(tok, "▁"), "▁") {
-				m.spaceSplit = false
-				break
+			for i := 1; i < len(tok); i++ {
+				if strings.HasPrefix(tok[i:], "▁") && !strings.HasSuffix(tok[:i], "▁") {
+					r, _ := utf8.DecodeLastRuneInString(tok[:i])
+					m.spaceBad[r] = true
+				}
 			}
 		}
 	}
@@ -124,10 +129,18 @@ func (m *bpeModel) encode(w string, out []int) []int {
 		// Cut before each ▁ run that follows another character.
 		start := 0
 		for i := 1; i < len(w); i++ {
-			if w[i] == 0xE2 && strings.HasPrefix(w[i:], "▁") && !strings.HasSuffix(w[:i], "▁") {
-				out = m.encodeCached(w[start:i], out)
-				start = i
+			if w[i] != 0xE2 || !strings.HasPrefix(w[i:], "▁") || strings.HasSuffix(w[:i], "▁") {
+				continue
 			}
+			r, n := utf8.DecodeLastRuneInString(w[:i])
+			if m.spaceBad[r] {
+				continue
+			}
+			if _, ok := m.vocab[w[i-n:i]]; !ok {
+				continue
+			}
+			out = m.encodeCached(w[start:i], out)
+			start = i
 		}
 		return m.encodeCached(w[start:], out)
 	}
