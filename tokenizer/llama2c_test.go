@@ -74,6 +74,9 @@ func TestLlama2CGreedy(t *testing.T) {
 	if got := tk.Decode(tk.Encode(want, true), true); got != want {
 		t.Errorf("round trip =\n%q", got)
 	}
+	if id, ok := tk.TokenID(" Once"); !ok || id != 403 {
+		t.Errorf("TokenID(\" Once\") = %d, %v", id, ok)
+	}
 	if s := tk.TokenString(13); s != "<0x0A>" && s != "\n" {
 		t.Errorf("TokenString(13) = %q", s)
 	}

@@ -197,6 +197,9 @@ func (t *Tokenizer) TokenID(tok string) (int, bool) {
 	if t.model != nil {
 		return t.model.tokenToID(tok)
 	}
+	if c, ok := t.custom.(interface{ tokenToID(string) (int, bool) }); ok {
+		return c.tokenToID(tok)
+	}
 	return -1, false
 }
 

@@ -131,7 +131,7 @@ if (process.argv.includes('--bench') || benchOnly) {
   const text = zlib.gunzipSync(fs.readFileSync(path.join(out, 'moby-dick-excerpt.txt.gz'))).toString('utf8');
   const chunks = benchChunks(text);
   const res = { text: 'moby-dick-excerpt.txt.gz', bytes: Buffer.byteLength(text), chunks: chunks.length, results: {} };
-  for (const name of ['gpt2', 'llama3', 'llama2', 'qwen3']) {
+  for (const name of ['gpt2', 'llama3', 'llama2', 'qwen3', 'gemma3']) {
     const tok = Tokenizer.fromString(JSON.stringify(tokenizers[name]));
     for (const c of chunks.slice(0, 20)) await tok.encode(c, null, { addSpecialTokens: false }); // warm-up
     let best = Infinity;
