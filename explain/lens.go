@@ -240,14 +240,16 @@ func (p *LensPlan) matmul(rows [][]float32) (*tensors.Tensor, error) {
 		if err != nil {
 			return nil, err
 		}
-		p.wuTensor, err = tensors.FromShapeForBackend(be, 0, shapes.Make(dtypes.Float32, p.Vocab, p.DModel))
+		// W_Uᵀ [d_model, vocab], transposed once: the backend's matmul
+		// would otherwise transpose it on every call.
+		p.wuTensor, err = tensors.FromShapeForBackend(be, 0, shapes.Make(dtypes.Float32, p.DModel, p.Vocab))
 		if err != nil {
 			return nil, err
 		}
-		tensors.MustMutableFlatData(p.wuTensor, func(flat []float32) { copy(flat, p.wu.Data) })
-		// [n, d_model] · [vocab, d_model]ᵀ → [n, vocab]
-		p.exec, err = NewExec(be, func(v, wu *Node) *Node {
-			return DotGeneral(v, []int{1}, nil, wu, []int{1}, nil)
+		tensors.MustMutableFlatData(p.wuTensor, func(flat []float32) { copy(flat, transpose2(p.wu).Data) })
+		// [n, d_model] · [d_model, vocab] → [n, vocab]
+		p.exec, err = NewExec(be, func(v, wuT *Node) *Node {
+			return DotGeneral(v, []int{1}, nil, wuT, []int{0}, nil)
 		})
 		if err != nil {
 			return nil, err

@@ -119,6 +119,14 @@ func TestLensTimeGPT2Small(t *testing.T) {
 	}
 	start := time.Now()
 	n := 0
+	if os.Getenv("GLIA_LENS_BENCH") == "layer" { // one layer only, for a quick estimate
+		st, err := p.Layer(0, nil, 20, func(r *NeuronLens) error { n++; return nil })
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("GPT-2-small shape, one layer: lens of %d neurons in %s (matmul %s, selection %s)", n, st.Total.Round(time.Millisecond), st.Matmul.Round(time.Millisecond), st.Select.Round(time.Millisecond))
+		return
+	}
 	st, err := p.All(20, func(r *NeuronLens) error { n++; return nil })
 	if err != nil {
 		t.Fatal(err)

@@ -318,9 +318,12 @@ func (l *LLM) explainAndScore(ctx context.Context, e *Explanation, expl, held []
 		r.Error = "explanation: " + err.Error()
 		return r
 	}
-	r.Label = strings.TrimSpace(strings.Trim(strings.TrimSpace(label), `"`))
+	r.Label = strings.TrimSpace(label)
 	if i := strings.IndexByte(r.Label, '\n'); i >= 0 {
-		r.Label = r.Label[:i]
+		r.Label = strings.TrimSpace(r.Label[:i])
+	}
+	if len(r.Label) >= 2 && r.Label[0] == '"' && r.Label[len(r.Label)-1] == '"' && strings.Count(r.Label, `"`) == 2 {
+		r.Label = r.Label[1 : len(r.Label)-1] // a wholly quoted reply
 	}
 	maxSpans := l.MaxSpans
 	if maxSpans <= 0 {
