@@ -279,8 +279,10 @@ func (m *spmModel) decode(ids []int, skipSpecial bool) string {
 			}
 			b = append(b, p...)
 			continue
-		case ggufByte:
-			if v, ok := byteTokenValue(p); ok {
+		case ggufByte, ggufNormal:
+			// Without token types every token reads as normal: <0xNN> still
+			// means a byte.
+			if v, ok := byteTokenValue(p); ok && (m.typ(id) == ggufByte || m.v.Types == nil) {
 				b = append(b, v)
 				first = false
 				continue
