@@ -12,6 +12,7 @@ import (
 	"sync"
 
 	"github.com/glia-dev/glia/atlas"
+	"github.com/glia-dev/glia/explain"
 )
 
 // unitSummary is what search lists about a unit, kept in memory (a few
@@ -30,7 +31,8 @@ type atlasIndex struct {
 	hookNo map[string]int
 	units  [][]unitSummary // [hook][unit]
 	toks   map[int32]string
-	mu     sync.Mutex // serialises Atlas.Unit (its token table is filled lazily)
+	mu     sync.Mutex     // serialises Atlas.Unit (its token table is filled lazily)
+	store  *explain.Store // glia explain's tables; nil when the atlas has none
 
 	// byToken maps a token id to units whose top examples are centred on it,
 	// built in the background from the examples table.
@@ -95,6 +97,13 @@ func newAtlasIndex(a *atlas.Atlas) (*atlasIndex, error) {
 		}
 	}
 	rows.Close()
+	// glia explain's tables, only when present (OpenStore would create them).
+	var name string
+	if db.QueryRow("SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'explain_units'").Scan(&name) == nil {
+		if x.store, err = explain.OpenStore(db); err != nil {
+			return nil, fmt.Errorf("serve: atlas %s: %w", a.Path, err)
+		}
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	x.cancel = cancel
 	go x.buildTokenIndex(ctx)
@@ -197,6 +206,41 @@ type LensItem struct {
 
 const notExplained = "not explained yet (run glia explain --all)"
 
+// explanation reads what glia explain stored for a unit (nil if nothing).
+func (x *atlasIndex) explanation(hook string, unit int) (*Explanation, error) {
+	if x.store == nil {
+		return nil, nil
+	}
+	e, err := x.store.Explanation(hook, unit)
+	if err != nil || e == nil {
+		return nil, err
+	}
+	out := &Explanation{Label: e.Label, Score: e.Score, Facets: []string{}}
+	if e.LLM != nil && e.LLM.Label != "" && e.LLM.Error == "" {
+		out.Label, out.Score = e.LLM.Label, e.LLM.Score
+	}
+	if e.Facets != nil && len(e.Facets.Facets) > 1 {
+		for _, f := range e.Facets.Facets {
+			out.Facets = append(out.Facets, fmt.Sprintf("%s, mean %.3g", f.Label, f.MeanAct))
+		}
+	}
+	lens := e.Lens
+	if lens == nil {
+		if lens, err = x.store.Lens(hook, unit); err != nil {
+			lens = nil
+		}
+	}
+	if lens != nil {
+		for _, t := range lens.Promoted[:min(10, len(lens.Promoted))] {
+			out.LensTop = append(out.LensTop, LensItem{Token: t.Text, Value: float64(t.Logit)})
+		}
+		for _, t := range lens.Suppressed[:min(10, len(lens.Suppressed))] {
+			out.LensBottom = append(out.LensBottom, LensItem{Token: t.Text, Value: float64(t.Logit)})
+		}
+	}
+	return out, nil
+}
+
 func (s *Server) needAtlas() (*atlasIndex, error) {
 	if s.idx == nil {
 		return nil, apiErr(http.StatusNotFound, "this server was started without an atlas (--db)")
@@ -241,9 +285,13 @@ func (s *Server) neuron(w http.ResponseWriter, r *http.Request) (any, error) {
 	if h+1 < len(x.hooks) && unit < x.hooks[h+1].Width {
 		out.Neighbours["down"] = fmt.Sprintf("%s:%d", x.hooks[h+1].Name, unit)
 	}
-	// TODO(explain): read the label, score, facets and logit lens from the
-	// explain package's tables once it exports a reader.
-	out.ExplainNote = notExplained
+	out.Explanation, err = x.explanation(hook, unit)
+	if err != nil {
+		return nil, err
+	}
+	if out.Explanation == nil {
+		out.ExplainNote = notExplained
+	}
 	return out, nil
 }
 
@@ -282,6 +330,7 @@ type SearchHit struct {
 	Density float64  `json:"density"`
 	TopTok  string   `json:"top_token"`        // center token of the top example
 	Matches int      `json:"matches,omitempty"` // top examples on the searched token
+	Label   string   `json:"label,omitempty"`   // glia explain's label (label searches)
 }
 
 // SearchResponse is GET /api/search.
@@ -367,10 +416,25 @@ func (s *Server) search(w http.ResponseWriter, r *http.Request) (any, error) {
 	var hits []SearchHit
 	switch {
 	case label != "":
-		// TODO(explain): search label text once glia explain stores labels.
-		resp.Note = "labels: " + notExplained
 		if sortBy == "" {
 			sortBy = "unit"
+		}
+		if x.store == nil {
+			resp.Note = "labels: " + notExplained
+			break
+		}
+		found, err := x.store.SearchText(label, 5000)
+		if err != nil {
+			return nil, apiErr(http.StatusBadRequest, "%v", err)
+		}
+		for _, f := range found {
+			h, ok := x.hookNo[f.Hook]
+			if !ok || f.Unit < 0 || f.Unit >= len(x.units[h]) || !inScope(h) {
+				continue
+			}
+			hh := x.hit(h, f.Unit)
+			hh.Label = f.Label
+			hits = append(hits, hh)
 		}
 	case token != "":
 		select {

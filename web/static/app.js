@@ -253,9 +253,9 @@ async function pageSearch() {
       out.replaceChildren(
         r.note ? h("p.note", {}, r.note) : "",
         h("p.muted", {}, `${r.total.toLocaleString()} unit(s)`, r.tokens && r.tokens.length ? ` for token(s) ${r.tokens.map((t) => JSON.stringify(t)).join(" ")}` : ""),
-        table(["unit", "max#", "mean#", "density#", "top token", "matches#"], r.hits.map((x) => h("tr", {},
+        table(["unit", "max#", "mean#", "density#", "top token", "matches#", "label"], r.hits.map((x) => h("tr", {},
           h("td", {}, unitLink(x.id)), h("td.num", {}, fmt(x.max)), h("td.num", {}, fmt(x.mean, 3)), h("td.num", {}, pct(x.density)),
-          h("td.mono", {}, showTok(x.top_token || "")), h("td.num", {}, x.matches || "")))));
+          h("td.mono", {}, showTok(x.top_token || "")), h("td.num", {}, x.matches || ""), h("td", {}, x.label || "")))));
     } catch (e) { out.replaceChildren(errorBox(e)); }
   };
   show(h("h1", {}, "Search units"), form, out);
