@@ -367,11 +367,11 @@ func (m *Model) exec(b, t int, req Request) (*Exec, error) {
 	}); err != nil {
 		return nil, fmt.Errorf("engine: %w", err)
 	}
-	if len(m.execs) > 64 { // bound compiled-graph memory across many shapes
-		for k, old := range m.execs {
-			old.Finalize()
-			delete(m.execs, k)
-		}
+	if len(m.execs) > 64 {
+		// Bound compiled-graph memory across many shapes and interventions.
+		// Dropped graphs are not finalized here: another goroutine may be
+		// running one; the garbage collector frees them once unused.
+		clear(m.execs)
 	}
 	m.execs[k] = e
 	return e, nil
