@@ -43,6 +43,7 @@ type Explainer struct {
 	Lens  *LensPlan     // nil: no output side
 	LLM   *LLM          // nil: no LLM explanation
 	Opt   Options
+	cache repCache
 }
 
 // Explain explains one unit from its atlas report.
@@ -82,7 +83,7 @@ func (x *Explainer) explainInputs(ctx context.Context, e *Explanation, r *atlas.
 	if !math.IsNaN(sc) {
 		e.Score = &sc
 	}
-	f, err := facets(x.Model, r.Hook, r.Top, o.Facets, o.Seed)
+	f, err := facets(x.Model, &x.cache, r.Hook, r.Top, o.Facets, o.Seed)
 	if err != nil {
 		return fmt.Errorf("explain: facets of %s:%d: %w", r.Hook, r.Unit, err)
 	}

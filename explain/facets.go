@@ -1,11 +1,13 @@
 package explain
 
 import (
+	"encoding/binary"
 	"fmt"
 	"math"
 	"math/rand/v2"
 	"sort"
 	"strings"
+	"sync"
 
 	"github.com/glia-dev/glia/atlas"
 	"github.com/glia-dev/glia/engine"
@@ -25,50 +27,101 @@ type Facets struct {
 	Facets         []Facet `json:"facets"`
 }
 
+// repCache keeps residual vectors by layer and token prefix: the top
+// examples of different units of one layer often end at the same tokens.
+type repCache struct {
+	mu     sync.Mutex
+	m      map[string][]float32
+	floats int
+}
+
+const maxCacheFloats = 1 << 25 // 128 MiB
+
+func (c *repCache) get(k string) ([]float32, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	v, ok := c.m[k]
+	return v, ok
+}
+
+func (c *repCache) put(k string, v []float32) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.m == nil || c.floats+len(v) > maxCacheFloats {
+		c.m, c.floats = map[string][]float32{}, 0
+	}
+	c.m[k] = v
+	c.floats += len(v)
+}
+
+func prefixKey(layer int, toks []int32) string {
+	b := make([]byte, 0, 4+4*len(toks))
+	b = binary.LittleEndian.AppendUint32(b, uint32(layer))
+	for _, t := range toks {
+		b = binary.LittleEndian.AppendUint32(b, uint32(t))
+	}
+	return string(b)
+}
+
 // representations of the top examples at their max token: the residual
 // stream entering the unit's layer when a model is given (the span alone is
 // run: context before the stored span is not seen), else a bag of the tokens
 // at and just before the max token.
-func representations(m *engine.Model, hook string, top []atlas.Example) ([][]float64, string, error) {
+func representations(m *engine.Model, cache *repCache, hook string, top []atlas.Example) ([][]float64, string, error) {
 	if layer, ok := ParseMLPHook(hook); ok && m != nil && len(top) > 0 {
-		// Pad to few shapes (each new shape compiles a graph): lengths to a
-		// multiple of 16, the batch to a multiple of 8.
-		// Attention is causal: tokens after the max token do not matter.
-		n := 0
-		for _, e := range top {
-			n = max(n, e.Center+1)
-		}
-		n = (n + 15) / 16 * 16
-		if d := m.Dims().MaxCtx; d > 0 && n > d {
-			n = d
-		}
-		b := (len(top) + 7) / 8 * 8
-		ids := make([][]int32, b)
-		mask := make([][]bool, b)
-		for i := len(top); i < b; i++ {
-			ids[i] = make([]int32, n)
-			mask[i] = make([]bool, n)
-			mask[i][0] = true
-		}
+		h := fmt.Sprintf("blocks.%d.hook_resid_pre", layer)
+		vecs := make([][]float32, len(top))
+		var todo []int
 		for i, e := range top {
-			ids[i] = make([]int32, n)
-			mask[i] = make([]bool, n)
-			k := copy(ids[i], e.Tokens[:min(len(e.Tokens), e.Center+1)])
-			for j := range k {
-				mask[i][j] = true
+			// Attention is causal: tokens after the max token do not matter.
+			if v, ok := cache.get(prefixKey(layer, e.Tokens[:min(len(e.Tokens), e.Center+1)])); ok {
+				vecs[i] = v
+			} else {
+				todo = append(todo, i)
 			}
 		}
-		h := fmt.Sprintf("blocks.%d.hook_resid_pre", layer)
-		res, err := m.Run(engine.Request{IDs: ids, Mask: mask, Hooks: []string{h}, NoLogits: true})
-		if err != nil {
-			return nil, "", err
+		if len(todo) > 0 {
+			// Pad to few shapes (each new shape compiles a graph): lengths to
+			// a multiple of 16, the batch to a multiple of 8.
+			n := 0
+			for _, i := range todo {
+				n = max(n, top[i].Center+1)
+			}
+			n = (n + 15) / 16 * 16
+			if d := m.Dims().MaxCtx; d > 0 && n > d {
+				n = d
+			}
+			b := (len(todo) + 7) / 8 * 8
+			ids := make([][]int32, b)
+			mask := make([][]bool, b)
+			for r := range b {
+				ids[r] = make([]int32, n)
+				mask[r] = make([]bool, n)
+				mask[r][0] = true
+				if r < len(todo) {
+					e := top[todo[r]]
+					k := copy(ids[r], e.Tokens[:min(len(e.Tokens), e.Center+1)])
+					for j := range k {
+						mask[r][j] = true
+					}
+				}
+			}
+			res, err := m.Run(engine.Request{IDs: ids, Mask: mask, Hooks: []string{h}, NoLogits: true})
+			if err != nil {
+				return nil, "", err
+			}
+			a := res.Acts[h]
+			d := a.Shape[2]
+			for r, i := range todo {
+				e := top[i]
+				v := append([]float32(nil), a.Data[(r*n+e.Center)*d:(r*n+e.Center+1)*d]...)
+				vecs[i] = v
+				cache.put(prefixKey(layer, e.Tokens[:min(len(e.Tokens), e.Center+1)]), v)
+			}
 		}
-		a := res.Acts[h]
-		d := a.Shape[2]
 		out := make([][]float64, len(top))
-		for i, e := range top {
-			v := a.Data[(i*n+e.Center)*d : (i*n+e.Center+1)*d]
-			out[i] = make([]float64, d)
+		for i, v := range vecs {
+			out[i] = make([]float64, len(v))
 			for k, x := range v {
 				out[i][k] = float64(x)
 			}
@@ -227,11 +280,11 @@ const minSilhouette = 0.15
 // facets clusters the top examples into at most maxK facets: the k in 2..maxK
 // with the best silhouette, if it reaches minSilhouette and every facet
 // holds two examples or more; else one facet.
-func facets(m *engine.Model, hook string, top []atlas.Example, maxK int, seed uint64) (*Facets, error) {
+func facets(m *engine.Model, cache *repCache, hook string, top []atlas.Example, maxK int, seed uint64) (*Facets, error) {
 	if len(top) == 0 {
 		return &Facets{}, nil
 	}
-	x, rep, err := representations(m, hook, top)
+	x, rep, err := representations(m, cache, hook, top)
 	if err != nil {
 		return nil, err
 	}

@@ -158,10 +158,7 @@ func inputSide(expl []span, o Options) *InputSide {
 		return in
 	}
 	in.mean = total / float64(in.Tokens)
-	in.Threshold = o.ThreshFrac * maxAct
-	if maxAct <= 0 {
-		in.Threshold = math.Inf(1)
-	}
+	in.Threshold = o.ThreshFrac * maxAct // 0 when nothing is positive: then nothing fires
 	type bk struct{ prev, tok int32 }
 	toks, bis := map[int32]*acc{}, map[bk]*acc{}
 	nAbove := 0
@@ -218,10 +215,11 @@ func inputSide(expl []span, o Options) *InputSide {
 		}
 	}
 	in.ByMean = topStats(single, o.List, func(s TokenStat) float64 { return s.Mean })
-	in.ByPMI = topStats(single, o.List, func(s TokenStat) float64 { return s.PMI })
+	in.ByPMI = topStats(positive(single), o.List, func(s TokenStat) float64 { return s.PMI })
 	in.BigramMean = topStats(double, o.List, func(s TokenStat) float64 { return s.Mean })
-	in.BigramPMI = topStats(double, o.List, func(s TokenStat) float64 { return s.PMI })
-	in.all = append(single, double...)
+	in.BigramPMI = topStats(positive(double), o.List, func(s TokenStat) float64 { return s.PMI })
+	// A fixed order (maps iterate randomly): cue selection breaks ties by it.
+	in.all = topStats(append(single, double...), len(single)+len(double), func(s TokenStat) float64 { return s.Mean })
 	return in
 }
 
@@ -243,6 +241,17 @@ func topStats(s []TokenStat, n int, key func(TokenStat) float64) []TokenStat {
 	})
 	if len(out) > n {
 		out = out[:n]
+	}
+	return out
+}
+
+// positive keeps the stats with PMI > 0 (seen firing more than the base rate).
+func positive(s []TokenStat) []TokenStat {
+	var out []TokenStat
+	for _, t := range s {
+		if t.PMI > 0 {
+			out = append(out, t)
+		}
 	}
 	return out
 }

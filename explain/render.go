@@ -83,7 +83,7 @@ func stats(ts []TokenStat, n int, pmi bool) string {
 	for _, t := range ts[:min(n, len(ts))] {
 		name := fmt.Sprintf("%q", t.Text)
 		if t.Prev >= 0 {
-			name = fmt.Sprintf("%q%q", t.PrevText, t.Text)
+			name = fmt.Sprintf("%q+%q", t.PrevText, t.Text)
 		}
 		if pmi {
 			s = append(s, fmt.Sprintf("%s %.2f (%d/%d)", name, t.PMI, t.Above, t.Count))

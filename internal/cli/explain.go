@@ -85,7 +85,7 @@ func runExplain(args []string) error {
 			return err
 		}
 		x.Model = m
-		if x.Lens, err = explain.NewLensPlan(m, a.TokenText); err != nil {
+		if x.Lens, err = explain.NewLensPlan(m, nil); err != nil {
 			fmt.Fprintf(Stderr, "glia explain: note: no logit lens: %v\n", err)
 		}
 	}
