@@ -4,8 +4,6 @@ import (
 	"context"
 	"math"
 	"path/filepath"
-	"sort"
-	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -94,16 +92,6 @@ func buildEmbeddedAtlas(t testing.TB, maxTokens int64) (string, *engine.Model) {
 	return out, m
 }
 
-func quantiles(xs []float64, qs ...float64) []float64 {
-	s := append([]float64(nil), xs...)
-	sort.Float64s(s)
-	out := make([]float64, len(qs))
-	for i, q := range qs {
-		out[i] = s[int(math.Round(q*float64(len(s)-1)))]
-	}
-	return out
-}
-
 // TestEmbeddedScores explains every neuron of the embedded model from a
 // small atlas and checks that the best no-LLM label predicts held-out
 // activations with a correlation of at least 0.5. The distribution is logged.
@@ -141,20 +129,15 @@ func TestEmbeddedScores(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	n := len(scores) + undefined
-	q := quantiles(scores, 0, 0.1, 0.25, 0.5, 0.75, 0.9, 1)
-	above := 0
-	for _, s := range scores {
-		if s >= 0.5 {
-			above++
-		}
+	all := append([]float64(nil), scores...)
+	for range undefined {
+		all = append(all, math.NaN())
 	}
-	t.Logf("explained %d units in %s; %d without a defined score", n, time.Since(start).Round(time.Millisecond), undefined)
-	t.Logf("score quantiles min/10/25/50/75/90/max: %.3f %.3f %.3f %.3f %.3f %.3f %.3f; %d of %d (%.1f%%) >= 0.5",
-		q[0], q[1], q[2], q[3], q[4], q[5], q[6], above, n, 100*float64(above)/float64(n))
+	d := Distribute(all)
+	t.Logf("explained %d units in %s", d.N, time.Since(start).Round(time.Millisecond))
+	t.Logf("no-LLM label scores: %s", d)
 	t.Logf("best: %s:%d r=%.3f %s", best.Hook, best.Unit, *best.Score, best.Label)
-	if q[6] < 0.5 {
-		t.Fatalf("the best no-LLM label scores %.3f < 0.5", q[6])
+	if len(d.Quantiles) == 0 || d.Quantiles[len(d.Quantiles)-1] < 0.5 {
+		t.Fatalf("the best no-LLM label scores below 0.5: %s", d)
 	}
-	_ = strconv.Itoa
 }
