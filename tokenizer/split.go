@@ -368,7 +368,8 @@ func isWordChar(r rune) bool {
 		return r == '_' || isL(r) || (r >= '0' && r <= '9')
 	}
 	return unicode.IsLetter(r) || unicode.IsMark(r) || unicode.Is(unicode.Nd, r) || unicode.Is(unicode.Nl, r) ||
-		unicode.Is(unicode.Pc, r) || unicode.Is(unicode.Other_Alphabetic, r) || r == 0x200C || r == 0x200D
+		unicode.Is(unicode.Pc, r) || unicode.Is(unicode.Other_Alphabetic, r) || r == 0x200C || r == 0x200D ||
+		(r >= 0x800 && (unicode.Is(hfExtraL, r) || unicode.Is(hfExtraN, r)))
 }
 
 func isPunct(r rune) bool {

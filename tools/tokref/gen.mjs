@@ -89,6 +89,24 @@ function randomStrings(seed, n, specials) {
   return res;
 }
 
+// Longer random texts built from word-like pieces, whitespace, scripts and
+// the tokenizer's special tokens.
+const longPool = [' ', ' ', '  ', '    ', '\n', '\n\n', '\r\n', '\t', 'a', 'The', ' the', 'quick', ' brown', 'ing', "'s", "'Re", "n't",
+  '.', ',', '!?', '...', '1', '22', '4096', '3.14', '-', '_', '(', ')', '"', '/', '<', '>', 'é', 'e\u0301', 'ñ', 'ß', 'İ', 'Σ', '你好', '世界',
+  'の', 'カタ', '한국', 'مرحبا', 'שלום', 'हिन्दी', 'ไทย', '😀', '👍🏽', '🇫🇷', '\u200b', '\u00a0', '\u3000', '▁', 'Ġ', 'ﬁ', '½', '٣', '\ufffd',
+  'word', 'fish', '\u{2ebf0}', '\u0d3b'];
+function randomLong(seed, n, specials) {
+  const r = rng(seed);
+  const res = [];
+  for (let i = 0; i < n; i++) {
+    const len = 1 + Math.floor(r() * 120);
+    let s = '';
+    for (let k = 0; k < len; k++) s += r() < 0.06 && specials.length ? specials[Math.floor(r() * specials.length)] : longPool[Math.floor(r() * longPool.length)];
+    res.push(s);
+  }
+  return res;
+}
+
 function specialsOf(j) {
   return j.added_tokens.slice(0, 12).map((t) => t.content).concat(j.added_tokens.slice(-3).map((t) => t.content));
 }
@@ -107,6 +125,7 @@ function casesFor(j) {
   }
   if (sp.length >= 2) cs.push({ class: 'special', text: `${sp[0]}${sp[1]} x ${sp[1]}\n${sp[0]}` });
   for (const s of randomStrings(12345, 150, sp.slice(0, 4))) cs.push({ class: 'random', text: s });
+  for (const s of randomLong(54321, 100, sp.slice(0, 4).concat(sp.slice(-6)))) cs.push({ class: 'random_long', text: s });
   return cs;
 }
 
