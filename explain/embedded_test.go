@@ -96,6 +96,9 @@ func buildEmbeddedAtlas(t testing.TB, maxTokens int64) (string, *engine.Model) {
 // small atlas and checks that the best no-LLM label predicts held-out
 // activations with a correlation of at least 0.5. The distribution is logged.
 func TestEmbeddedScores(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds an atlas and explains 860 units (about 30s on two idle cores)")
+	}
 	path, m := buildEmbeddedAtlas(t, 16384)
 	a, err := atlas.Open(path)
 	if err != nil {

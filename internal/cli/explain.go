@@ -31,12 +31,13 @@ func explainModel(a *atlas.Atlas, mf *modelFlags) (*engine.Model, error) {
 	}
 	spec := mf.model
 	if spec == "" && a.Meta.ModelName != assets.Stories260KName {
-		if _, err := os.Stat(a.Meta.ModelName); err == nil {
-			spec = a.Meta.ModelName
-		}
+		spec = a.Meta.ModelName
 	}
 	m, err := engine.Load(spec)
 	if err != nil {
+		if mf.model == "" {
+			return nil, fmt.Errorf("loading %s, the model %s was built with: %w (pass it with --model, or use --no-model)", spec, a.Path, err)
+		}
 		return nil, err
 	}
 	if fp := a.Meta.ModelFingerprint; fp != "" && fp != m.Fingerprint() {
