@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"math"
+	"sort"
 	"time"
 
 	"github.com/glia-dev/glia/engine"
@@ -322,8 +323,27 @@ func Sweep(m *engine.Model, pairs []Pair, o PatchOptions) (*PatchResult, error) 
 			}
 		}
 	}
-	for s := 0; s < len(cells); s += o.Batch {
-		chunk := cells[s:min(s+o.Batch, len(cells))]
+	// Residual-stream hooks carry everything downstream: a row patched at
+	// layer l can take the whole hook from the corrupt cache (with its cell
+	// from the clean one), which makes layers below l dead code that the
+	// backend never runs. Such batches hold one layer each.
+	whole := (o.Kind == "resid_pre" || o.Kind == "resid_mid" || o.Kind == "resid_post") && (o.Per == "pos" || o.Per == "layer")
+	var chunks [][]cell
+	if whole {
+		sort.SliceStable(cells, func(i, j int) bool { return cells[i].layer < cells[j].layer })
+		for s := 0; s < len(cells); {
+			e := s
+			for e < len(cells) && e-s < o.Batch && cells[e].layer == cells[s].layer {
+				e++
+			}
+			chunks, s = append(chunks, cells[s:e]), e
+		}
+	} else {
+		for s := 0; s < len(cells); s += o.Batch {
+			chunks = append(chunks, cells[s:min(s+o.Batch, len(cells))])
+		}
+	}
+	for _, chunk := range chunks {
 		B := len(chunk)
 		ids := make([][]int32, B)
 		masks := make([][]bool, B)
@@ -333,7 +353,28 @@ func Sweep(m *engine.Model, pairs []Pair, o PatchOptions) (*PatchResult, error) 
 			onePair = onePair && x.pair == chunk[0].pair
 		}
 		var ivs []engine.Intervention
+		if whole {
+			l := chunk[0].layer
+			value := make([]float32, B*T*per)
+			mask := make([]bool, T*per)
+			for r, x := range chunk {
+				blk := value[r*T*per : (r+1)*T*per]
+				copy(blk, base.corruptActs[hooks[l]][x.pair])
+				clear(mask)
+				cellMask(x, mask)
+				cl := base.cleanActs[hooks[l]][x.pair]
+				for j, on := range mask {
+					if on {
+						blk[j] = cl[j]
+					}
+				}
+			}
+			ivs = append(ivs, setRows(hooks[l], B, per, nil, value, B))
+		}
 		for l := range L {
+			if whole {
+				break
+			}
 			var mask []bool
 			for r, x := range chunk {
 				if x.layer != l {
