@@ -87,8 +87,12 @@ func newBPE(vocab map[string]int, merges [][2]string, unk, prefix, suffix string
 		if !ok1 || !ok2 {
 			return nil, fmt.Errorf("model.merges[%d]: token %q or %q is not in the vocabulary", i, mg[0], mg[1])
 		}
+		// HF drops len(prefix) bytes from the right token unconditionally.
 		right := mg[1]
-		if len(prefix) > 0 && strings.HasPrefix(right, prefix) {
+		if len(prefix) > 0 {
+			if len(right) < len(prefix) || !utf8.RuneStart(right[len(prefix)%len(right)]) && len(right) > len(prefix) {
+				return nil, fmt.Errorf("model.merges[%d]: %q is shorter than continuing_subword_prefix %q", i, right, prefix)
+			}
 			right = right[len(prefix):]
 		}
 		nid, ok := vocab[mg[0]+right]
