@@ -90,7 +90,7 @@ func newBPE(vocab map[string]int, merges [][2]string, unk, prefix, suffix string
 		// HF drops len(prefix) bytes from the right token unconditionally.
 		right := mg[1]
 		if len(prefix) > 0 {
-			if len(right) < len(prefix) || !utf8.RuneStart(right[len(prefix)%len(right)]) && len(right) > len(prefix) {
+			if len(right) < len(prefix) || (len(right) > len(prefix) && !utf8.RuneStart(right[len(prefix)])) {
 				return nil, fmt.Errorf("model.merges[%d]: %q is shorter than continuing_subword_prefix %q", i, right, prefix)
 			}
 			right = right[len(prefix):]
