@@ -90,3 +90,37 @@ func ivCLI(t *testing.T, args ...string) (string, string, int) {
 	code := Main(args)
 	return out.String(), errb.String(), code
 }
+
+// TestAblateAtlasMeans: means read from an atlas equal means computed over
+// the same corpus.
+func TestAblateAtlasMeans(t *testing.T) {
+	td := "../../intervene/testdata/"
+	db := filepath.Join(t.TempDir(), "a.db")
+	if _, errs, code := ivCLI(t, "atlas", "build", "--corpus", td+"stories.txt", "--doc-sep", "<|endoftext|>", "--hooks", "blocks.0.mlp.hook_post", "--out", db); code != 0 {
+		t.Fatalf("atlas build: %s", errs)
+	}
+	args := []string{"ablate", "--intervene", "blocks.0.mlp.hook_post[:,0:50]=mean", "--doc-sep", "<|endoftext|>", "--corpus", "s=" + td + "stories.txt", "--json"}
+	a, errs, code := ivCLI(t, append(args, "--atlas", db)...)
+	if code != 0 {
+		t.Fatalf("--atlas: %s", errs)
+	}
+	c, errs, code := ivCLI(t, append(args, "--mean-corpus", td+"stories.txt")...)
+	if code != 0 {
+		t.Fatalf("--mean-corpus: %s", errs)
+	}
+	var ra, rc struct {
+		Corpora []struct {
+			After float64 `json:"loss_after"`
+		} `json:"corpora"`
+	}
+	if json.Unmarshal([]byte(a), &ra) != nil || json.Unmarshal([]byte(c), &rc) != nil || len(ra.Corpora) != 1 || len(rc.Corpora) != 1 {
+		t.Fatalf("outputs:\n%s\n%s", a, c)
+	}
+	if d := ra.Corpora[0].After - rc.Corpora[0].After; d > 1e-4 || d < -1e-4 {
+		t.Errorf("loss after: atlas means %g, corpus means %g", ra.Corpora[0].After, rc.Corpora[0].After)
+	}
+	_, errs, code = ivCLI(t, "ablate", "--intervene", "blocks.1.mlp.hook_post=mean", "--atlas", db, "--corpus", "s="+td+"other.txt")
+	if code == 0 || !strings.Contains(errs, "holds no statistics for blocks.1.mlp.hook_post") {
+		t.Errorf("atlas without the hook: exit %d %s", code, errs)
+	}
+}
