@@ -233,8 +233,9 @@ func (n bertNormalizer) normalize(s string) string {
 	var b strings.Builder
 	for _, r := range s {
 		if n.clean {
-			if r == 0 || r == 0xFFFD || (r != '\t' && r != '\n' && r != '\r' && unicode.IsControl(r)) ||
-				unicode.In(r, unicode.Cc, unicode.Cf, unicode.Cn, unicode.Co) && r != '\t' && r != '\n' && r != '\r' {
+			// HF drops NUL, U+FFFD and "other" characters (Cc, Cf, Co; not
+			// unassigned ones) except \t \n \r.
+			if r == 0 || r == 0xFFFD || (r != '\t' && r != '\n' && r != '\r' && unicode.In(r, unicode.Cc, unicode.Cf, unicode.Co)) {
 				continue
 			}
 			if r == '\t' || r == '\n' || r == '\r' || unicode.IsSpace(r) {
@@ -251,7 +252,13 @@ func (n bertNormalizer) normalize(s string) string {
 	}
 	out := b.String()
 	if n.stripAccents {
-		out = stripAccentsNormalizer{}.normalize(norm.NFD.String(out))
+		// Unlike the StripAccents normalizer, BertNormalizer drops only Mn.
+		out = strings.Map(func(r rune) rune {
+			if r >= 0x300 && unicode.Is(unicode.Mn, r) && !unicode.Is(hfNotMark, r) {
+				return -1
+			}
+			return r
+		}, unicodeNormalizer{norm.NFD}.normalize(out))
 	}
 	if n.lower {
 		out = lowercaseNormalizer{}.normalize(out)

@@ -192,7 +192,7 @@ func quote(s string) string {
 
 var goldenNames = []string{"gpt2", "llama2", "llama3", "qwen3", "gemma3",
 	"llama2-metaspace-first", "llama2-metaspace-always", "gpt2-prefix-nfkc", "llama3-template", "gpt2-digits-split",
-	"llama3-o200k-pattern", "qwen3-deepseek-splits", "gpt2-split-behaviors", "gpt2-split-invert", "gpt2-bert-like", "llama2-truncate-pad", "gpt2-truncate-left", "gpt2-neox-like", "llama2-phi3-like", "tiny-bpe-prefix", "tiny-bpe-suffix"}
+	"llama3-o200k-pattern", "qwen3-deepseek-splits", "gpt2-split-behaviors", "gpt2-split-invert", "gpt2-bert-like", "llama2-truncate-pad", "gpt2-truncate-left", "gpt2-neox-like", "llama2-phi3-like", "tiny-bpe-prefix", "tiny-bpe-suffix", "tiny-wordpiece", "tiny-wordlevel"}
 
 // TestGolden compares ids and decodes with HF tokenizers' on the corpus.
 func TestGolden(t *testing.T) {

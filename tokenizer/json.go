@@ -466,6 +466,8 @@ func parseModel(field string, raw json.RawMessage) (model, error) {
 	}
 	switch typ {
 	case "BPE":
+	case "WordPiece", "WordLevel":
+		return parseWordModel(field, typ, o)
 	case "":
 		return nil, fmt.Errorf("%s.type: missing", field)
 	default:
