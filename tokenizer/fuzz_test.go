@@ -17,9 +17,15 @@ func FuzzEncode(f *testing.F) {
 	if err != nil {
 		f.Fatal(err)
 	}
+	o200k := loadTok(f, "llama3-o200k-pattern") // the regex engine
+	bert := loadTok(f, "tiny-wordpiece")
+	spm, err := FromGGUF(ggufFromTok512(f))
+	if err != nil {
+		f.Fatal(err)
+	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		s := string(data)
-		for _, tk := range []*Tokenizer{gpt2, llama2, l2c} {
+		for _, tk := range []*Tokenizer{gpt2, llama2, l2c, o200k, bert, spm} {
 			ids := tk.Encode(s, true)
 			for _, id := range ids {
 				if id < 0 || id >= tk.VocabSize() {

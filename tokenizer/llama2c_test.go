@@ -84,7 +84,7 @@ func TestLlama2CGreedy(t *testing.T) {
 
 // ggufFromTok512 builds the GGUF vocabulary llama.cpp's converter writes for
 // tok512.bin: ▁ for spaces, byte/control/unknown token types.
-func ggufFromTok512(t *testing.T) GGUFVocab {
+func ggufFromTok512(t testing.TB) GGUFVocab {
 	tk, err := FromLlama2C(tok512, 512)
 	if err != nil {
 		t.Fatal(err)
