@@ -74,10 +74,7 @@ func loadGGUF(path string) (*Model, error) {
 		return nil, fmt.Errorf("engine: %s: vocabulary: %w", path, err)
 	}
 	if len(v.Tokens) > 0 {
-		tok, err := tokenizer.FromGGUF(tokenizer.GGUFVocab{
-			Model: v.Model, Pre: v.Pre, Tokens: v.Tokens, Scores: v.Scores, Types: v.Types, Merges: v.Merges,
-			BOS: v.BOS, EOS: v.EOS, UNK: v.UNK, PAD: v.PAD, AddBOS: v.AddBOS, AddEOS: v.AddEOS, AddSpacePrefix: v.AddSpacePrefix,
-		})
+		tok, err := tokenizer.FromGGUF(tokenizer.GGUFVocab(v))
 		if err != nil {
 			return nil, fmt.Errorf("engine: %s: vocabulary: %w", path, err)
 		}
