@@ -54,6 +54,7 @@ type PatchResult struct {
 	Mean     [][]float64 `json:"mean_effect,omitempty"` // over pairs, when they align (same length, or not per pos)
 	Forwards int         `json:"forwards"`              // patched forwards run (besides the clean/corrupt pass)
 	Rows     int         `json:"rows"`                  // patched rows (cells × pairs)
+	Skipped  int         `json:"skipped"`               // cells before the prompts differ: the corrupt metric, not run
 	Seconds  float64     `json:"seconds"`
 }
 
@@ -292,9 +293,21 @@ func Sweep(m *engine.Model, pairs []Pair, o PatchOptions) (*PatchResult, error) 
 			pp.Patched = append(pp.Patched, row)
 		}
 		res.Pairs = append(res.Pairs, pp)
+		// Before the first position where the prompts differ (in token or
+		// padding), clean and corrupt activations are the same computation
+		// (attention is causal): patching there gives the corrupt metric.
+		same := 0
+		for same < T && a.cleanMask[i][same] == a.corruptMask[i][same] && a.clean[i][same] == a.corrupt[i][same] {
+			same++
+		}
 		for l := range L {
 			for c := range cols {
 				if o.Per == "pos" && (c < a.pOff[i] || !a.both(i, c)) {
+					continue
+				}
+				if o.Per == "pos" && c < same {
+					res.Pairs[i].Patched[l][c] = base.corrupt[i]
+					res.Skipped++
 					continue
 				}
 				cells = append(cells, cell{i, l, c})

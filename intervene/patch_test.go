@@ -3,6 +3,8 @@ package intervene
 import (
 	"math"
 	"testing"
+
+	"github.com/glia-dev/glia/engine"
 )
 
 func TestPatchCleanIntoCleanChangesNothing(t *testing.T) {
@@ -92,5 +94,33 @@ func TestPatchBatchedEqualsAlone(t *testing.T) {
 				}
 			}
 		}
+	}
+}
+
+// TestPatchSkipIsExact: a cell before the first differing position, which
+// Sweep does not run, gives the corrupt metric when run.
+func TestPatchSkipIsExact(t *testing.T) {
+	m := fixture(t, "gpt2")
+	p := Pair{Clean: []int32{5, 6, 7, 8, 9, 10}, Corrupt: []int32{5, 6, 7, 80, 9, 10}, A: 3, B: 4}
+	r, err := Sweep(m, []Pair{p}, PatchOptions{Kind: "resid_mid", Per: "pos"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Skipped != 2*3 || r.Rows != 2*3 {
+		t.Fatalf("skipped %d, rows %d", r.Skipped, r.Rows)
+	}
+	h := "blocks.1.hook_resid_mid"
+	clean := run(t, m, [][]int32{p.Clean}, []string{h}).Acts[h]
+	d := clean.Shape[2]
+	mask := make([]bool, len(clean.Data))
+	for j := 2 * d; j < 3*d; j++ {
+		mask[j] = true
+	}
+	out, err := m.Run(engine.Request{IDs: [][]int32{p.Corrupt}, Interventions: []engine.Intervention{setRows(h, 1, d, mask, clean.Data, 1)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := metricAt(out.Logits, 0, p); math.Abs(got-r.Pairs[0].Patched[1][2]) > 1e-5 || math.Abs(got-r.Pairs[0].Corrupt) > 1e-5 {
+		t.Errorf("run %g, sweep %g, corrupt %g", got, r.Pairs[0].Patched[1][2], r.Pairs[0].Corrupt)
 	}
 }
