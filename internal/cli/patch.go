@@ -182,7 +182,11 @@ func runPatch(args []string) error {
 	for i, p := range res.Pairs {
 		fmt.Fprintf(Stdout, "pair %d: metric clean %.4f, corrupt %.4f\n", i, p.Clean, p.Corrupt)
 	}
-	fmt.Fprintf(Stdout, "%d patched rows in %d forwards (batch %d), %.2fs\n", res.Rows, res.Forwards, *batch, res.Seconds)
+	fmt.Fprintf(Stdout, "%d patched rows in %d forwards (batch %d), %.2fs", res.Rows, res.Forwards, *batch, res.Seconds)
+	if res.Skipped > 0 {
+		fmt.Fprintf(Stdout, "; %d cells before the prompts differ not run (they equal the corrupt run)", res.Skipped)
+	}
+	fmt.Fprintln(Stdout)
 	if len(cols) <= 40 {
 		printGrid(rows, cols, grid)
 	}
