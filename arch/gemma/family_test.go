@@ -2,34 +2,13 @@ package gemma_test
 
 import (
 	"math"
-	"math/rand/v2"
 	"slices"
 	"strings"
 	"testing"
 
-	"github.com/glia-dev/glia/arch"
+	"github.com/glia-dev/glia/arch/archtest"
 	"github.com/glia-dev/glia/engine"
 )
-
-// memSource is an in-memory checkpoint of random weights.
-type memSource map[string]tensor
-
-type tensor struct {
-	shape []int
-	data  []float32
-}
-
-func (s memSource) Names() []string {
-	var n []string
-	for k := range s {
-		n = append(n, k)
-	}
-	slices.Sort(n)
-	return n
-}
-func (s memSource) Shape(n string) ([]int, bool)        { t, ok := s[n]; return t.shape, ok }
-func (s memSource) Float32(n string) ([]float32, error) { return s[n].data, nil }
-func (s memSource) Close() error                        { return nil }
 
 // tiny returns a small config of the given model_type, with overrides.
 func tiny(modelType string, over map[string]any) map[string]any {
@@ -42,44 +21,6 @@ func tiny(modelType string, over map[string]any) map[string]any {
 		c[k] = v
 	}
 	return c
-}
-
-// load builds a model of random weights for config c.
-func load(t *testing.T, c map[string]any) *engine.Model {
-	t.Helper()
-	fam, err := arch.New(arch.NewConfig("test", c))
-	if err != nil {
-		t.Fatal(err)
-	}
-	rng := rand.New(rand.NewPCG(1, 2))
-	src := memSource{}
-	for _, s := range fam.Weights() {
-		n := 1
-		for _, d := range s.Shape {
-			n *= d
-		}
-		data := make([]float32, n)
-		for i := range data {
-			data[i] = float32(rng.NormFloat64() * 0.5)
-		}
-		src[s.Name] = tensor{s.Shape, data}
-	}
-	m, err := engine.FromSource("test", arch.NewConfig("test", c), src)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return m
-}
-
-var ids = [][]int32{{3, 14, 15, 9, 26, 5, 35, 8, 9, 7}}
-
-func run(t *testing.T, m *engine.Model, hooks ...string) *engine.Result {
-	t.Helper()
-	res, err := m.Run(engine.Request{IDs: ids, Hooks: hooks})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return res
 }
 
 // windowed reports whether a pattern [1, head, q, k] attends only within
@@ -116,8 +57,8 @@ func windowed(t *testing.T, a engine.Array, window int) (inside, beyond bool) {
 
 // Gemma 2 without layer_types: even layers slide, odd layers see everything.
 func TestGemma2SlidingWindow(t *testing.T) {
-	m := load(t, tiny("gemma2", map[string]any{"sliding_window": 3}))
-	res := run(t, m, "blocks.0.attn.hook_pattern", "blocks.1.attn.hook_pattern")
+	m, _ := archtest.Load(t, tiny("gemma2", map[string]any{"sliding_window": 3}))
+	res := archtest.Run(t, m, "blocks.0.attn.hook_pattern", "blocks.1.attn.hook_pattern")
 	if in, _ := windowed(t, res.Acts["blocks.0.attn.hook_pattern"], 3); !in {
 		t.Error("layer 0 (sliding) attends beyond its window")
 	}
@@ -128,8 +69,8 @@ func TestGemma2SlidingWindow(t *testing.T) {
 
 // Gemma 3's layer_types choose the window and the rotary base per layer.
 func TestGemma3LayerTypes(t *testing.T) {
-	m := load(t, tiny("gemma3_text", map[string]any{"sliding_window": 4, "layer_types": []any{"full_attention", "sliding_attention"}}))
-	res := run(t, m, "blocks.0.attn.hook_pattern", "blocks.1.attn.hook_pattern")
+	m, _ := archtest.Load(t, tiny("gemma3_text", map[string]any{"sliding_window": 4, "layer_types": []any{"full_attention", "sliding_attention"}}))
+	res := archtest.Run(t, m, "blocks.0.attn.hook_pattern", "blocks.1.attn.hook_pattern")
 	if _, beyond := windowed(t, res.Acts["blocks.0.attn.hook_pattern"], 4); !beyond {
 		t.Error("layer 0 (full) never attends beyond 4 keys")
 	}
@@ -139,8 +80,8 @@ func TestGemma3LayerTypes(t *testing.T) {
 }
 
 func TestGemma2SoftCaps(t *testing.T) {
-	m := load(t, tiny("gemma2", map[string]any{"attn_logit_softcapping": 0.25, "final_logit_softcapping": 0.5}))
-	res := run(t, m, "blocks.0.attn.hook_attn_scores")
+	m, _ := archtest.Load(t, tiny("gemma2", map[string]any{"attn_logit_softcapping": 0.25, "final_logit_softcapping": 0.5}))
+	res := archtest.Run(t, m, "blocks.0.attn.hook_attn_scores")
 	for _, v := range res.Logits.Data {
 		if math.Abs(float64(v)) > 0.5 {
 			t.Fatalf("logit %g exceeds the final soft-cap 0.5", v)
@@ -152,9 +93,9 @@ func TestGemma2SoftCaps(t *testing.T) {
 		}
 	}
 	// null soft-caps are off
-	m = load(t, tiny("gemma2", map[string]any{"attn_logit_softcapping": nil, "final_logit_softcapping": nil}))
+	m, _ = archtest.Load(t, tiny("gemma2", map[string]any{"attn_logit_softcapping": nil, "final_logit_softcapping": nil}))
 	big := false
-	for _, v := range run(t, m).Logits.Data {
+	for _, v := range archtest.Run(t, m).Logits.Data {
 		big = big || math.Abs(float64(v)) > 0.5
 	}
 	if !big {
@@ -164,15 +105,8 @@ func TestGemma2SoftCaps(t *testing.T) {
 
 // Untied checkpoints read lm_head; Gemma 1 has no sandwich norms.
 func TestGemmaHooksAndTying(t *testing.T) {
-	m := load(t, tiny("gemma", map[string]any{"tie_word_embeddings": false}))
-	hooks, err := m.Hooks(len(ids[0]))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var names []string
-	for _, h := range hooks {
-		names = append(names, h.Name)
-	}
+	m, _ := archtest.Load(t, tiny("gemma", map[string]any{"tie_word_embeddings": false}))
+	names := archtest.HookNames(t, m)
 	all := strings.Join(names, " ")
 	for _, want := range []string{"hook_embed", "blocks.1.ln1.hook_scale", "blocks.1.ln2.hook_normalized", "blocks.1.mlp.hook_pre_linear", "blocks.1.attn.hook_rot_k", "ln_final.hook_normalized"} {
 		if !slices.Contains(names, want) {
@@ -182,8 +116,8 @@ func TestGemmaHooksAndTying(t *testing.T) {
 	if strings.Contains(all, "_post.hook") {
 		t.Errorf("gemma has no post norms, hooks: %s", all)
 	}
-	m = load(t, tiny("gemma2", nil))
-	hooks, _ = m.Hooks(len(ids[0]))
+	m, _ = archtest.Load(t, tiny("gemma2", nil))
+	hooks, _ := m.Hooks(len(archtest.IDs[0]))
 	names = names[:0]
 	for _, h := range hooks {
 		names = append(names, h.Name)
