@@ -10,9 +10,10 @@ import (
 	"io"
 	"math"
 	"math/bits"
-	"os"
 	"slices"
 	"sort"
+
+	"github.com/glia-dev/glia/format"
 )
 
 // Magic is "GGUF" read as a little-endian uint32.
@@ -57,18 +58,8 @@ type File struct {
 
 // Open opens and parses a GGUF file; tensor data is read on demand.
 func Open(path string) (*File, error) {
-	fh, err := os.Open(path)
+	f, fh, err := format.OpenFile("gguf", path, ErrFormat, OpenReaderAt)
 	if err != nil {
-		return nil, newErr(path, "", -1, ErrFormat, err, "cannot open")
-	}
-	st, err := fh.Stat()
-	if err != nil {
-		fh.Close()
-		return nil, newErr(path, "", -1, ErrFormat, err, "cannot stat")
-	}
-	f, err := OpenReaderAt(path, fh, st.Size())
-	if err != nil {
-		fh.Close()
 		return nil, err
 	}
 	f.closer = fh

@@ -9,7 +9,6 @@ import (
 	"errors"
 	"io"
 	"math"
-	"os"
 	"slices"
 	"sort"
 	"strconv"
@@ -73,18 +72,8 @@ var _ format.TensorSource = (*Checkpoint)(nil)
 
 // Open opens and validates a checkpoint file.
 func Open(path string) (*Checkpoint, error) {
-	fh, err := os.Open(path)
+	c, fh, err := format.OpenFile("llama2c", path, ErrFormat, OpenReaderAt)
 	if err != nil {
-		return nil, newErr(path, "", -1, ErrFormat, err, "cannot open")
-	}
-	st, err := fh.Stat()
-	if err != nil {
-		fh.Close()
-		return nil, newErr(path, "", -1, ErrFormat, err, "cannot stat")
-	}
-	c, err := OpenReaderAt(path, fh, st.Size())
-	if err != nil {
-		fh.Close()
 		return nil, err
 	}
 	c.closer = fh

@@ -10,7 +10,6 @@ import (
 	"errors"
 	"io"
 	"math"
-	"os"
 	"slices"
 	"sort"
 	"unsafe"
@@ -50,18 +49,8 @@ var _ format.TensorSource = (*File)(nil)
 // whose byte size equals the data_offsets range, ranges inside the data
 // section and not overlapping (gaps between ranges are tolerated).
 func Open(path string) (*File, error) {
-	fh, err := os.Open(path)
+	f, fh, err := format.OpenFile("safetensors", path, ErrFormat, OpenReaderAt)
 	if err != nil {
-		return nil, newErr(path, "", -1, ErrFormat, err, "cannot open")
-	}
-	st, err := fh.Stat()
-	if err != nil {
-		fh.Close()
-		return nil, newErr(path, "", -1, ErrFormat, err, "cannot stat")
-	}
-	f, err := OpenReaderAt(path, fh, st.Size())
-	if err != nil {
-		fh.Close()
 		return nil, err
 	}
 	f.closer = fh
