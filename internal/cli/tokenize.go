@@ -3,6 +3,7 @@ package cli
 import (
 	"bufio"
 	"encoding/json"
+	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -150,30 +151,12 @@ func readLines(r io.Reader, f func(line string, n int) error) error {
 }
 
 func runTokenize(args []string) error {
-	fs := newFlags("tokenize")
-	var tf tokFlags
-	tf.register(fs)
+	fs, tf := tokFlagSet("tokenize")
 	addSpecial := fs.Bool("add-special", false, "apply the tokenizer's template (e.g. BOS)")
 	jsonIn := fs.Bool("json-in", false, "each input line is a JSON string (for texts with newlines or invalid bytes)")
-	fs.Usage = func() {
-		fmt.Fprintln(Stderr, "Usage: glia tokenize [--model M | --tokenizer FILE] [--add-special] [--json-in] < texts\n\nPrints one JSON array of token ids per input line. Without --model or --tokenizer it uses the embedded default model's tokenizer.")
-		fs.PrintDefaults()
-	}
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	if fs.NArg() > 0 {
-		fs.Usage()
-		return errUsage
-	}
-	tk, err := tf.load()
-	if err != nil {
-		return err
-	}
-	w := bufio.NewWriter(Stdout)
-	defer w.Flush()
+	usage := "Usage: glia tokenize [--model M | --tokenizer FILE] [--add-special] [--json-in] < texts\n\nPrints one JSON array of token ids per input line. Without --model or --tokenizer it uses the embedded default model's tokenizer."
 	buf := make([]byte, 0, 1024)
-	return readLines(Stdin, func(line string, n int) error {
+	return tf.eachLine(fs, usage, args, func(tk *tokenizer.Tokenizer, w *bufio.Writer, line string, n int) error {
 		text := line
 		if *jsonIn {
 			if strings.TrimSpace(line) == "" {
@@ -198,29 +181,11 @@ func runTokenize(args []string) error {
 }
 
 func runDetokenize(args []string) error {
-	fs := newFlags("detokenize")
-	var tf tokFlags
-	tf.register(fs)
+	fs, tf := tokFlagSet("detokenize")
 	skip := fs.Bool("skip-special", false, "drop special tokens (BOS, EOS, ...)")
 	jsonOut := fs.Bool("json-out", false, "print each text as a JSON string (keeps newlines inside one line)")
-	fs.Usage = func() {
-		fmt.Fprintln(Stderr, "Usage: glia detokenize [--model M | --tokenizer FILE] [--skip-special] [--json-out] < ids\n\nReads one JSON array of token ids per line and prints the decoded text, one per line.")
-		fs.PrintDefaults()
-	}
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	if fs.NArg() > 0 {
-		fs.Usage()
-		return errUsage
-	}
-	tk, err := tf.load()
-	if err != nil {
-		return err
-	}
-	w := bufio.NewWriter(Stdout)
-	defer w.Flush()
-	return readLines(Stdin, func(line string, n int) error {
+	usage := "Usage: glia detokenize [--model M | --tokenizer FILE] [--skip-special] [--json-out] < ids\n\nReads one JSON array of token ids per line and prints the decoded text, one per line."
+	return tf.eachLine(fs, usage, args, func(tk *tokenizer.Tokenizer, w *bufio.Writer, line string, n int) error {
 		if strings.TrimSpace(line) == "" {
 			return nil
 		}
@@ -241,4 +206,35 @@ func runDetokenize(args []string) error {
 		_, err := fmt.Fprintln(w, text)
 		return err
 	})
+}
+
+// tokFlagSet is the flag set of command name with --model and --tokenizer.
+func tokFlagSet(name string) (*flag.FlagSet, *tokFlags) {
+	fs := newFlags(name)
+	tf := new(tokFlags)
+	tf.register(fs)
+	return fs, tf
+}
+
+// eachLine parses args into fs (usage heads its help), loads the tokenizer
+// and calls each for every stdin line, writing through a buffered Stdout.
+func (f *tokFlags) eachLine(fs *flag.FlagSet, usage string, args []string, each func(tk *tokenizer.Tokenizer, w *bufio.Writer, line string, n int) error) error {
+	fs.Usage = func() {
+		fmt.Fprintln(Stderr, usage)
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		fs.Usage()
+		return errUsage
+	}
+	tk, err := f.load()
+	if err != nil {
+		return err
+	}
+	w := bufio.NewWriter(Stdout)
+	defer w.Flush()
+	return readLines(Stdin, func(line string, n int) error { return each(tk, w, line, n) })
 }
