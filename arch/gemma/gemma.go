@@ -168,13 +168,7 @@ func (m *Model) Dims() arch.Dims { return m.dims }
 func (m *Model) Weights() []arch.WeightSpec {
 	d := m.dims
 	qd, kvd := d.Heads*d.DHead, d.KVHeads*d.DHead
-	ws := []arch.WeightSpec{{Name: "model.embed_tokens.weight", Shape: []int{d.Vocab, d.DModel}}, {Name: "model.norm.weight", Shape: []int{d.DModel}}}
-	if !m.tied {
-		ws = append(ws, arch.WeightSpec{Name: "lm_head.weight", Shape: []int{d.Vocab, d.DModel}})
-	}
-	for l := range d.Layers {
-		p := fmt.Sprintf("model.layers.%d.", l)
-		add := func(name string, shape ...int) { ws = append(ws, arch.WeightSpec{Name: p + name, Shape: shape}) }
+	return arch.LlamaWeights(d, m.tied, func(add func(name string, shape ...int)) {
 		add("input_layernorm.weight", d.DModel)
 		add("post_attention_layernorm.weight", d.DModel)
 		if m.sandwich {
@@ -198,8 +192,7 @@ func (m *Model) Weights() []arch.WeightSpec {
 		add("mlp.gate_proj.weight", d.DMLP, d.DModel)
 		add("mlp.up_proj.weight", d.DMLP, d.DModel)
 		add("mlp.down_proj.weight", d.DModel, d.DMLP)
-	}
-	return ws
+	})
 }
 
 // Unused: rotary tables and Gemma 3's embedding scale, buffers some
@@ -264,12 +257,7 @@ func (m *Model) Forward(w arch.Weights, in arch.Inputs, hp *hook.Points) *Node {
 		mlpOut = hp.At(mlpOut, "blocks.%d.hook_mlp_out", l)       // [batch, pos, d_model]
 		x = hp.At(Add(x, mlpOut), "blocks.%d.hook_resid_post", l) // [batch, pos, d_model]
 	}
-	x = arch.RMSNorm(hp, "ln_final", x, w("model.norm.weight"), m.eps, 1)
-	unembed := "lm_head.weight"
-	if m.tied {
-		unembed = "model.embed_tokens.weight"
-	}
-	logits := arch.Linear(x, w(unembed), nil) // [batch, pos, d_vocab]
+	logits := arch.LlamaUnembed(hp, w, x, m.eps, 1, m.tied) // [batch, pos, d_vocab]
 	if m.finalCap > 0 {
 		logits = MulScalar(Tanh(DivScalar(logits, m.finalCap)), m.finalCap)
 	}

@@ -42,22 +42,9 @@ type Model struct {
 
 // New reads an OLMo 2 config.json.
 func New(c *arch.Config) (arch.Family, error) {
-	heads := c.Require("num_attention_heads")
-	d := arch.Dims{
-		Layers:  c.Require("num_hidden_layers"),
-		DModel:  c.Require("hidden_size"),
-		Heads:   heads,
-		KVHeads: c.Int("num_key_value_heads", heads),
-		DMLP:    c.Require("intermediate_size"),
-		Vocab:   c.Require("vocab_size"),
-		MaxCtx:  c.Int("max_position_embeddings", 2048),
-	}
-	if err := c.Err(); err != nil {
+	d, err := arch.LlamaDims(c, 2048)
+	if err != nil {
 		return nil, err
-	}
-	d.DHead = c.Int("head_dim", d.DModel/heads)
-	if d.KVHeads <= 0 || heads%d.KVHeads != 0 {
-		return nil, fmt.Errorf("num_attention_heads %d is not a multiple of num_key_value_heads %d", heads, d.KVHeads)
 	}
 	m := &Model{
 		dims: d,
@@ -75,13 +62,7 @@ func (m *Model) Dims() arch.Dims { return m.dims }
 func (m *Model) Weights() []arch.WeightSpec {
 	d := m.dims
 	qd, kvd := d.Heads*d.DHead, d.KVHeads*d.DHead
-	ws := []arch.WeightSpec{{Name: "model.embed_tokens.weight", Shape: []int{d.Vocab, d.DModel}}, {Name: "model.norm.weight", Shape: []int{d.DModel}}}
-	if !m.tied {
-		ws = append(ws, arch.WeightSpec{Name: "lm_head.weight", Shape: []int{d.Vocab, d.DModel}})
-	}
-	for l := range d.Layers {
-		p := fmt.Sprintf("model.layers.%d.", l)
-		add := func(name string, shape ...int) { ws = append(ws, arch.WeightSpec{Name: p + name, Shape: shape}) }
+	return arch.LlamaWeights(d, m.tied, func(add func(name string, shape ...int)) {
 		add("post_attention_layernorm.weight", d.DModel)
 		add("post_feedforward_layernorm.weight", d.DModel)
 		add("self_attn.q_proj.weight", qd, d.DModel)
@@ -99,8 +80,7 @@ func (m *Model) Weights() []arch.WeightSpec {
 		add("mlp.gate_proj.weight", d.DMLP, d.DModel)
 		add("mlp.up_proj.weight", d.DMLP, d.DModel)
 		add("mlp.down_proj.weight", d.DModel, d.DMLP)
-	}
-	return ws
+	})
 }
 
 // Unused: rotary tables some exporters store (glia recomputes them), and
@@ -148,10 +128,5 @@ func (m *Model) Forward(w arch.Weights, in arch.Inputs, hp *hook.Points) *Node {
 		mlpOut = hp.At(norm(mlpOut, "post_feedforward_layernorm", "ln2_post"), "blocks.%d.hook_mlp_out", l)    // [batch, pos, d_model]
 		x = hp.At(Add(x, mlpOut), "blocks.%d.hook_resid_post", l)                                              // [batch, pos, d_model]
 	}
-	x = arch.RMSNorm(hp, "ln_final", x, w("model.norm.weight"), m.eps, 0)
-	unembed := "lm_head.weight"
-	if m.tied {
-		unembed = "model.embed_tokens.weight"
-	}
-	return arch.Linear(x, w(unembed), nil) // [batch, pos, d_vocab]
+	return arch.LlamaUnembed(hp, w, x, m.eps, 0, m.tied) // [batch, pos, d_vocab]
 }

@@ -39,22 +39,9 @@ type Model struct {
 
 // New reads a Phi-3 config.json.
 func New(c *arch.Config) (arch.Family, error) {
-	heads := c.Require("num_attention_heads")
-	d := arch.Dims{
-		Layers:  c.Require("num_hidden_layers"),
-		DModel:  c.Require("hidden_size"),
-		Heads:   heads,
-		KVHeads: c.Int("num_key_value_heads", heads),
-		DMLP:    c.Require("intermediate_size"),
-		Vocab:   c.Require("vocab_size"),
-		MaxCtx:  c.Int("max_position_embeddings", 4096),
-	}
-	if err := c.Err(); err != nil {
+	d, err := arch.LlamaDims(c, 4096)
+	if err != nil {
 		return nil, err
-	}
-	d.DHead = c.Int("head_dim", d.DModel/heads)
-	if d.KVHeads <= 0 || heads%d.KVHeads != 0 {
-		return nil, fmt.Errorf("num_attention_heads %d is not a multiple of num_key_value_heads %d", heads, d.KVHeads)
 	}
 	rp := arch.RopeParams(c, "")
 	if raw, ok := c.Raw("rope_parameters").(map[string]any); ok && !rp.Has("partial_rotary_factor") && c.Has("partial_rotary_factor") {
@@ -84,21 +71,14 @@ func (m *Model) Dims() arch.Dims { return m.dims }
 func (m *Model) Weights() []arch.WeightSpec {
 	d := m.dims
 	qkv := (d.Heads + 2*d.KVHeads) * d.DHead
-	ws := []arch.WeightSpec{{Name: "model.embed_tokens.weight", Shape: []int{d.Vocab, d.DModel}}, {Name: "model.norm.weight", Shape: []int{d.DModel}}}
-	if !m.tied {
-		ws = append(ws, arch.WeightSpec{Name: "lm_head.weight", Shape: []int{d.Vocab, d.DModel}})
-	}
-	for l := range d.Layers {
-		p := fmt.Sprintf("model.layers.%d.", l)
-		add := func(name string, shape ...int) { ws = append(ws, arch.WeightSpec{Name: p + name, Shape: shape}) }
+	return arch.LlamaWeights(d, m.tied, func(add func(name string, shape ...int)) {
 		add("input_layernorm.weight", d.DModel)
 		add("post_attention_layernorm.weight", d.DModel)
 		add("self_attn.qkv_proj.weight", qkv, d.DModel)
 		add("self_attn.o_proj.weight", d.DModel, d.Heads*d.DHead)
 		add("mlp.gate_up_proj.weight", 2*d.DMLP, d.DModel)
 		add("mlp.down_proj.weight", d.DModel, d.DMLP)
-	}
-	return ws
+	})
 }
 
 // Unused: rotary tables some exporters store (glia recomputes them), and
@@ -136,10 +116,5 @@ func (m *Model) Forward(w arch.Weights, in arch.Inputs, hp *hook.Points) *Node {
 		mlpOut := hp.At(arch.Linear(post, w(p+"mlp.down_proj.weight"), nil), "blocks.%d.hook_mlp_out", l)         // [batch, pos, d_model]
 		x = hp.At(Add(x, mlpOut), "blocks.%d.hook_resid_post", l)                                                 // [batch, pos, d_model]
 	}
-	x = arch.RMSNorm(hp, "ln_final", x, w("model.norm.weight"), m.eps, 0)
-	unembed := "lm_head.weight"
-	if m.tied {
-		unembed = "model.embed_tokens.weight"
-	}
-	return arch.Linear(x, w(unembed), nil) // [batch, pos, d_vocab]
+	return arch.LlamaUnembed(hp, w, x, m.eps, 0, m.tied) // [batch, pos, d_vocab]
 }

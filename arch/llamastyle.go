@@ -1,0 +1,66 @@
+package arch
+
+import (
+	"fmt"
+
+	"github.com/glia-dev/glia/hook"
+	. "github.com/gomlx/gomlx/core/graph"
+)
+
+// Llama-style checkpoints (Llama, Mistral, Qwen, OLMo 2, Phi-3, Gemma) share
+// their config keys and top-level weights: model.embed_tokens, model.norm and
+// lm_head (absent when tied to the embedding), with the layers' weights under
+// model.layers.{l}.
+
+// LlamaDims reads the dimensions of a Llama-style config.json. head_dim
+// defaults to hidden_size / num_attention_heads, num_key_value_heads to
+// num_attention_heads (which it must divide), max_position_embeddings to
+// maxCtx.
+func LlamaDims(c *Config, maxCtx int) (Dims, error) {
+	heads := c.Require("num_attention_heads")
+	d := Dims{
+		Layers:  c.Require("num_hidden_layers"),
+		DModel:  c.Require("hidden_size"),
+		Heads:   heads,
+		KVHeads: c.Int("num_key_value_heads", heads),
+		DMLP:    c.Require("intermediate_size"),
+		Vocab:   c.Require("vocab_size"),
+		MaxCtx:  c.Int("max_position_embeddings", maxCtx),
+	}
+	if err := c.Err(); err != nil {
+		return d, err
+	}
+	d.DHead = c.Int("head_dim", d.DModel/heads)
+	if d.KVHeads <= 0 || heads%d.KVHeads != 0 {
+		return d, fmt.Errorf("num_attention_heads %d is not a multiple of num_key_value_heads %d", heads, d.KVHeads)
+	}
+	return d, nil
+}
+
+// LlamaWeights lists a Llama-style checkpoint's weights: the embedding, the
+// final norm, lm_head unless tied, then for each layer those layer adds, by
+// their names under model.layers.{l}.
+func LlamaWeights(d Dims, tied bool, layer func(add func(name string, shape ...int))) []WeightSpec {
+	ws := []WeightSpec{{Name: "model.embed_tokens.weight", Shape: []int{d.Vocab, d.DModel}}, {Name: "model.norm.weight", Shape: []int{d.DModel}}}
+	if !tied {
+		ws = append(ws, WeightSpec{Name: "lm_head.weight", Shape: []int{d.Vocab, d.DModel}})
+	}
+	for l := range d.Layers {
+		p := fmt.Sprintf("model.layers.%d.", l)
+		layer(func(name string, shape ...int) { ws = append(ws, WeightSpec{Name: p + name, Shape: shape}) })
+	}
+	return ws
+}
+
+// LlamaUnembed is a Llama-style model's head: the final RMSNorm (model.norm,
+// gain offset as for RMSNorm, hooked as ln_final), then the unembedding
+// (lm_head, or the embedding when tied). x is [batch, pos, d_model]; the
+// result [batch, pos, d_vocab].
+func LlamaUnembed(hp *hook.Points, w Weights, x *Node, eps, offset float64, tied bool) *Node {
+	x = RMSNorm(hp, "ln_final", x, w("model.norm.weight"), eps, offset)
+	unembed := "lm_head.weight"
+	if tied {
+		unembed = "model.embed_tokens.weight"
+	}
+	return Linear(x, w(unembed), nil)
+}
