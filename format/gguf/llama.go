@@ -240,7 +240,7 @@ func (v *LlamaView) Float32(name string) ([]float32, error) {
 	}
 	if m.heads > 0 {
 		if rows := v.f.tensors[m.src].Shape[0]; rows > 0 {
-			unpermuteRows(d, rows, len(d)/rows, m.heads)
+			format.UnpermuteRows(d, rows, len(d)/rows, m.heads)
 		}
 	}
 	return d, nil
@@ -248,26 +248,3 @@ func (v *LlamaView) Float32(name string) ([]float32, error) {
 
 // Close closes the underlying file.
 func (v *LlamaView) Close() error { return v.f.Close() }
-
-// unpermuteRows converts a [rows, cols] q/k projection from the interleaved
-// rotary layout to Hugging Face's rotate_half layout, in place: within each
-// head of d = rows/heads rows, output row r is stored row 2r for r < d/2 and
-// stored row 2(r-d/2)+1 otherwise.
-func unpermuteRows(w []float32, rows, cols, heads int) {
-	if heads <= 0 || rows%heads != 0 || (rows/heads)%2 != 0 || len(w) != rows*cols {
-		return
-	}
-	d := rows / heads
-	tmp := make([]float32, d*cols)
-	for h := range heads {
-		blk := w[h*d*cols : (h+1)*d*cols]
-		copy(tmp, blk)
-		for r := range d {
-			src := 2 * r
-			if r >= d/2 {
-				src = 2*(r-d/2) + 1
-			}
-			copy(blk[r*cols:(r+1)*cols], tmp[src*cols:(src+1)*cols])
-		}
-	}
-}

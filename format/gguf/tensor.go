@@ -2,8 +2,6 @@ package gguf
 
 import (
 	"encoding/binary"
-	"errors"
-	"io"
 	"math"
 	"unsafe"
 
@@ -31,7 +29,7 @@ func (f *File) Float32(name string) ([]float32, error) {
 	if len(out) == 0 {
 		return out, nil
 	}
-	if t.Type == F32 && nativeLittle {
+	if t.Type == F32 && format.NativeLittle {
 		b := unsafe.Slice((*byte)(unsafe.Pointer(&out[0])), 4*len(out))
 		if err := f.readAt(name, b, t.Offset); err != nil {
 			return nil, err
@@ -66,20 +64,11 @@ func (f *File) ReadRaw(name string) ([]byte, error) {
 }
 
 func (f *File) readAt(name string, b []byte, off int64) error {
-	n, err := f.r.ReadAt(b, off)
-	if n == len(b) {
-		return nil
+	if err := format.ReadFullAt(f.r, b, off); err != nil {
+		return newErr(f.path, name, off, ErrTruncated, err, "short read of %d bytes", len(b))
 	}
-	if err == nil || errors.Is(err, io.EOF) {
-		err = io.ErrUnexpectedEOF
-	}
-	return newErr(f.path, name, off, ErrTruncated, err, "short read of %d bytes", len(b))
+	return nil
 }
-
-var nativeLittle = func() bool {
-	x := uint16(1)
-	return *(*byte)(unsafe.Pointer(&x)) == 1
-}()
 
 // dequantize decodes whole blocks of src into dst.
 func dequantize(t GGMLType, dst []float32, src []byte) {

@@ -2,7 +2,8 @@ package gguf
 
 import (
 	"fmt"
-	"math"
+
+	"github.com/glia-dev/glia/format"
 )
 
 // ValueType is a GGUF metadata value type.
@@ -133,24 +134,4 @@ func (t GGMLType) Dequantizable() bool {
 	return false
 }
 
-func f16(h uint16) float32 {
-	sign := uint32(h>>15) << 31
-	exp := uint32(h>>10) & 0x1f
-	mant := uint32(h) & 0x3ff
-	switch exp {
-	case 0x1f:
-		return math.Float32frombits(sign | 0x7f800000 | mant<<13)
-	case 0:
-		if mant == 0 {
-			return math.Float32frombits(sign)
-		}
-		e := uint32(127 - 15 + 1)
-		for mant&0x400 == 0 {
-			mant <<= 1
-			e--
-		}
-		return math.Float32frombits(sign | e<<23 | (mant&0x3ff)<<13)
-	default:
-		return math.Float32frombits(sign | (exp+127-15)<<23 | mant<<13)
-	}
-}
+func f16(h uint16) float32 { return format.Float16ToFloat32(h) }

@@ -360,7 +360,7 @@ func readF32(r io.ReaderAt, dst []float32, off int64) error {
 		}
 		return err
 	}
-	if !nativeLittle {
+	if !format.NativeLittle {
 		for i := range dst {
 			dst[i] = math.Float32frombits(binary.LittleEndian.Uint32(b[4*i:]))
 		}
@@ -368,30 +368,7 @@ func readF32(r io.ReaderAt, dst []float32, off int64) error {
 	return nil
 }
 
-var nativeLittle = func() bool {
-	x := uint16(1)
-	return *(*byte)(unsafe.Pointer(&x)) == 1
-}()
-
 // UnpermuteRows converts a [rows, cols] projection stored for interleaved
-// rotary pairs (llama2.c, GGUF) to Hugging Face's rotate_half layout, in
-// place: within each of the heads blocks of d = rows/heads rows, output row r
-// is stored row 2r for r < d/2 and stored row 2(r-d/2)+1 otherwise.
-func UnpermuteRows(w []float32, rows, cols, heads int) {
-	if heads <= 0 || rows%heads != 0 || (rows/heads)%2 != 0 || len(w) != rows*cols {
-		return
-	}
-	d := rows / heads
-	tmp := make([]float32, d*cols)
-	for h := range heads {
-		blk := w[h*d*cols : (h+1)*d*cols]
-		copy(tmp, blk)
-		for r := range d {
-			src := 2 * r
-			if r >= d/2 {
-				src = 2*(r-d/2) + 1
-			}
-			copy(blk[r*cols:(r+1)*cols], tmp[src*cols:(src+1)*cols])
-		}
-	}
-}
+// rotary pairs to Hugging Face's rotate_half layout, in place; see
+// format.UnpermuteRows.
+func UnpermuteRows(w []float32, rows, cols, heads int) { format.UnpermuteRows(w, rows, cols, heads) }

@@ -3,6 +3,8 @@ package safetensors
 import (
 	"encoding/binary"
 	"math"
+
+	"github.com/glia-dev/glia/format"
 )
 
 // DType is a safetensors element type, spelled as in the header ("F32", "BF16", ...).
@@ -66,27 +68,7 @@ func (d DType) IsInt() bool {
 
 // Float16ToFloat32 converts IEEE 754 binary16 bits exactly (subnormals, ±Inf
 // and NaN payloads included).
-func Float16ToFloat32(h uint16) float32 {
-	sign := uint32(h>>15) << 31
-	exp := uint32(h>>10) & 0x1f
-	mant := uint32(h) & 0x3ff
-	switch exp {
-	case 0x1f:
-		return math.Float32frombits(sign | 0x7f800000 | mant<<13)
-	case 0:
-		if mant == 0 {
-			return math.Float32frombits(sign)
-		}
-		e := uint32(127 - 15 + 1)
-		for mant&0x400 == 0 {
-			mant <<= 1
-			e--
-		}
-		return math.Float32frombits(sign | e<<23 | (mant&0x3ff)<<13)
-	default:
-		return math.Float32frombits(sign | (exp+127-15)<<23 | mant<<13)
-	}
-}
+func Float16ToFloat32(h uint16) float32 { return format.Float16ToFloat32(h) }
 
 // BFloat16ToFloat32 converts bfloat16 bits exactly.
 func BFloat16ToFloat32(b uint16) float32 { return math.Float32frombits(uint32(b) << 16) }

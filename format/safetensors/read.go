@@ -7,7 +7,6 @@ import (
 	"bytes"
 	"encoding/binary"
 	"encoding/json"
-	"errors"
 	"io"
 	"math"
 	"slices"
@@ -307,7 +306,7 @@ func (f *File) Float32(name string) ([]float32, error) {
 	if n == 0 {
 		return out, nil
 	}
-	if in.DType == F32 && nativeLittle {
+	if in.DType == F32 && format.NativeLittle {
 		buf := unsafe.Slice((*byte)(unsafe.Pointer(&out[0])), 4*n)
 		if err := f.readAt(name, buf, in.Begin); err != nil {
 			return nil, err
@@ -396,17 +395,8 @@ func (f *File) ReadRaw(name string) ([]byte, error) {
 }
 
 func (f *File) readAt(name string, b []byte, off int64) error {
-	n, err := f.r.ReadAt(b, off)
-	if n == len(b) {
-		return nil
+	if err := format.ReadFullAt(f.r, b, off); err != nil {
+		return newErr(f.path, name, off, ErrTruncated, err, "short read of %d bytes", len(b))
 	}
-	if err == nil || errors.Is(err, io.EOF) {
-		err = io.ErrUnexpectedEOF
-	}
-	return newErr(f.path, name, off, ErrTruncated, err, "short read of %d bytes", len(b))
+	return nil
 }
-
-var nativeLittle = func() bool {
-	x := uint16(1)
-	return *(*byte)(unsafe.Pointer(&x)) == 1
-}()
