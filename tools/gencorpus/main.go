@@ -4,8 +4,10 @@
 //
 //	GOEXPERIMENT=simd go run ./tools/gencorpus -n 256 -out assets/corpus/stories.txt
 //
-// Stories are separated by one blank line; a story ends where the model
-// emits BOS or EOS (how llama2.c marks story boundaries) or at -max tokens.
+// A story ends where the model emits BOS or EOS (how llama2.c marks story
+// boundaries) or at -max tokens; a story cut by -max is trimmed after its
+// last full sentence. Stories are separated by "\n<|endoftext|>\n"; gzip the
+// output into assets/corpus/sampled.txt.gz.
 package main
 
 import (
@@ -81,14 +83,14 @@ func main() {
 			for i, v := range s {
 				ids[i] = int(v)
 			}
-			text := strings.TrimSpace(m.Tokenizer.Decode(ids, true))
+			text := lastSentence(strings.TrimSpace(m.Tokenizer.Decode(ids, true)))
 			if text != "" {
 				stories = append(stories, text)
 			}
 		}
 		fmt.Fprintf(os.Stderr, "%d stories\n", len(stories))
 	}
-	if err := os.WriteFile(*out, []byte(strings.Join(stories, "\n\n")+"\n"), 0o644); err != nil {
+	if err := os.WriteFile(*out, []byte(strings.Join(stories, "\n<|endoftext|>\n")+"\n"), 0o644); err != nil {
 		log.Fatal(err)
 	}
 }
@@ -112,4 +114,22 @@ func sample(logits []float32, temp float64, rng *rand.Rand) int32 {
 		}
 	}
 	return int32(len(p) - 1)
+}
+
+// lastSentence cuts text after its last '.', '!' or '?' (and a closing
+// quote right after it), so stories cut by -max end cleanly.
+func lastSentence(text string) string {
+	end := -1
+	for i := 0; i < len(text); i++ {
+		if c := text[i]; c == '.' || c == '!' || c == '?' {
+			end = i + 1
+			if end < len(text) && text[end] == '"' {
+				end++
+			}
+		}
+	}
+	if end < 0 {
+		return text
+	}
+	return text[:end]
 }
