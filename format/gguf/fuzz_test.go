@@ -2,12 +2,10 @@ package gguf
 
 import (
 	"bytes"
-	"fmt"
 	"math"
-	"os"
-	"path/filepath"
-	"strconv"
 	"testing"
+
+	"github.com/glia-dev/glia/format/internal/formattest"
 )
 
 const maxFuzzTensorBytes = 1 << 22
@@ -51,18 +49,8 @@ func reencode(t *testing.T, f *File) []byte {
 }
 
 func FuzzGGUF(f *testing.F) {
-	for _, s := range fuzzSeeds() {
-		f.Add(s)
-	}
-	f.Fuzz(func(t *testing.T, data []byte) {
-		g, err := OpenBytes("fuzz.gguf", data)
-		if err != nil {
-			if _, ok := err.(*Error); !ok {
-				t.Fatalf("untyped error %T: %v", err, err)
-			}
-			return
-		}
-		defer g.Close()
+	open := func(data []byte) (*File, error) { return OpenBytes("fuzz.gguf", data) }
+	formattest.Fuzz(f, fuzzSeeds(), open, func(t *testing.T, data []byte, g *File) {
 		for _, k := range g.Keys() {
 			g.String(k)
 			g.Uint(k)
@@ -144,18 +132,4 @@ func mustSource(src any, name string) string {
 
 // TestWriteFuzzSeeds regenerates the committed seed corpus when
 // GLIA_WRITE_FUZZ_SEEDS=1 is set; otherwise it is skipped.
-func TestWriteFuzzSeeds(t *testing.T) {
-	if os.Getenv("GLIA_WRITE_FUZZ_SEEDS") == "" {
-		t.Skip("set GLIA_WRITE_FUZZ_SEEDS=1 to regenerate testdata/fuzz")
-	}
-	dir := filepath.Join("testdata", "fuzz", "FuzzGGUF")
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	for i, s := range fuzzSeeds() {
-		body := "go test fuzz v1\n[]byte(" + strconv.Quote(string(s)) + ")\n"
-		if err := os.WriteFile(filepath.Join(dir, fmt.Sprintf("seed-%02d", i)), []byte(body), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-}
+func TestWriteFuzzSeeds(t *testing.T) { formattest.WriteFuzzSeeds(t, "FuzzGGUF", fuzzSeeds()) }

@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/glia-dev/glia/format"
+	"github.com/glia-dev/glia/format/internal/formattest"
 	"github.com/glia-dev/glia/format/llama2c"
 	"github.com/glia-dev/glia/format/safetensors"
 )
@@ -263,17 +264,7 @@ func TestOpenErrors(t *testing.T) {
 		}
 		t.Run(tc.name, func(t *testing.T) {
 			f, err := OpenBytes("t.gguf", tc.file)
-			if err == nil {
-				f.Close()
-				t.Fatal("no error")
-			}
-			var e *Error
-			if !errors.As(err, &e) || !errors.Is(err, tc.kind) {
-				t.Fatalf("got %T %v, want kind %v", err, err, tc.kind)
-			}
-			if !strings.HasPrefix(err.Error(), "gguf: t.gguf: ") || !strings.Contains(err.Error(), tc.want) {
-				t.Fatalf("message %q lacks %q", err, tc.want)
-			}
+			formattest.WantError(t, f, err, tc.kind, "gguf: t.gguf: ", tc.want)
 		})
 	}
 }

@@ -1,11 +1,9 @@
 package llama2c
 
 import (
-	"fmt"
-	"os"
-	"path/filepath"
-	"strconv"
 	"testing"
+
+	"github.com/glia-dev/glia/format/internal/formattest"
 )
 
 func fuzzSeeds() [][]byte {
@@ -21,18 +19,8 @@ func fuzzSeeds() [][]byte {
 }
 
 func FuzzLlama2C(f *testing.F) {
-	for _, s := range fuzzSeeds() {
-		f.Add(s)
-	}
-	f.Fuzz(func(t *testing.T, data []byte) {
-		c, err := OpenBytes("fuzz.bin", data)
-		if err != nil {
-			if _, ok := err.(*Error); !ok {
-				t.Fatalf("untyped error %T: %v", err, err)
-			}
-			return
-		}
-		defer c.Close()
+	open := func(data []byte) (*Checkpoint, error) { return OpenBytes("fuzz.bin", data) }
+	formattest.Fuzz(f, fuzzSeeds(), open, func(t *testing.T, data []byte, c *Checkpoint) {
 		// A valid checkpoint's tensors exactly fill the file, so every read
 		// allocates at most the file size; read them all.
 		total := 0
@@ -66,18 +54,4 @@ func FuzzLlama2C(f *testing.F) {
 
 // TestWriteFuzzSeeds regenerates the committed seed corpus when
 // GLIA_WRITE_FUZZ_SEEDS=1 is set; otherwise it is skipped.
-func TestWriteFuzzSeeds(t *testing.T) {
-	if os.Getenv("GLIA_WRITE_FUZZ_SEEDS") == "" {
-		t.Skip("set GLIA_WRITE_FUZZ_SEEDS=1 to regenerate testdata/fuzz")
-	}
-	dir := filepath.Join("testdata", "fuzz", "FuzzLlama2C")
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	for i, s := range fuzzSeeds() {
-		body := "go test fuzz v1\n[]byte(" + strconv.Quote(string(s)) + ")\n"
-		if err := os.WriteFile(filepath.Join(dir, fmt.Sprintf("seed-%02d", i)), []byte(body), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-}
+func TestWriteFuzzSeeds(t *testing.T) { formattest.WriteFuzzSeeds(t, "FuzzLlama2C", fuzzSeeds()) }

@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/glia-dev/glia/format"
+	"github.com/glia-dev/glia/format/internal/formattest"
 )
 
 const storiesBin = "../../assets/models/stories260K/stories260K.bin"
@@ -241,17 +242,7 @@ func TestErrors(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			c, err := OpenBytes("t.bin", tc.file)
-			if err == nil {
-				c.Close()
-				t.Fatal("no error")
-			}
-			var e *Error
-			if !errors.As(err, &e) || !errors.Is(err, tc.kind) {
-				t.Fatalf("got %T %v, want kind %v", err, err, tc.kind)
-			}
-			if !strings.HasPrefix(err.Error(), "llama2c: t.bin: ") || !strings.Contains(err.Error(), tc.want) {
-				t.Fatalf("message %q lacks %q", err, tc.want)
-			}
+			formattest.WantError(t, c, err, tc.kind, "llama2c: t.bin: ", tc.want)
 		})
 	}
 	c, err := OpenBytes("t.bin", good)

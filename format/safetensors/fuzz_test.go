@@ -2,12 +2,10 @@ package safetensors
 
 import (
 	"bytes"
-	"fmt"
 	"math"
-	"os"
-	"path/filepath"
-	"strconv"
 	"testing"
+
+	"github.com/glia-dev/glia/format/internal/formattest"
 )
 
 // maxFuzzElems caps what one fuzz iteration may allocate for a tensor.
@@ -32,18 +30,8 @@ func fuzzSeeds() [][]byte {
 }
 
 func FuzzSafetensors(f *testing.F) {
-	for _, s := range fuzzSeeds() {
-		f.Add(s)
-	}
-	f.Fuzz(func(t *testing.T, data []byte) {
-		file, err := OpenBytes("fuzz.safetensors", data)
-		if err != nil {
-			if _, ok := err.(*Error); !ok {
-				t.Fatalf("untyped error %T: %v", err, err)
-			}
-			return
-		}
-		defer file.Close()
+	open := func(data []byte) (*File, error) { return OpenBytes("fuzz.safetensors", data) }
+	formattest.Fuzz(f, fuzzSeeds(), open, func(t *testing.T, data []byte, file *File) {
 		var tensors []Tensor
 		for _, name := range file.Names() {
 			shape, ok := file.Shape(name)
@@ -114,18 +102,4 @@ func FuzzSafetensors(f *testing.F) {
 
 // TestWriteFuzzSeeds regenerates the committed seed corpus when
 // GLIA_WRITE_FUZZ_SEEDS=1 is set; otherwise it is skipped.
-func TestWriteFuzzSeeds(t *testing.T) {
-	if os.Getenv("GLIA_WRITE_FUZZ_SEEDS") == "" {
-		t.Skip("set GLIA_WRITE_FUZZ_SEEDS=1 to regenerate testdata/fuzz")
-	}
-	dir := filepath.Join("testdata", "fuzz", "FuzzSafetensors")
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	for i, s := range fuzzSeeds() {
-		body := "go test fuzz v1\n[]byte(" + strconv.Quote(string(s)) + ")\n"
-		if err := os.WriteFile(filepath.Join(dir, fmt.Sprintf("seed-%02d", i)), []byte(body), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-}
+func TestWriteFuzzSeeds(t *testing.T) { formattest.WriteFuzzSeeds(t, "FuzzSafetensors", fuzzSeeds()) }

@@ -13,6 +13,7 @@ import (
 	"testing"
 
 	"github.com/glia-dev/glia/format"
+	"github.com/glia-dev/glia/format/internal/formattest"
 )
 
 // build assembles a safetensors file from a raw JSON header and data bytes.
@@ -215,18 +216,7 @@ func TestOpenErrors(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			f, err := OpenBytes("t.safetensors", tc.file)
-			if err == nil {
-				f.Close()
-				t.Fatal("no error")
-			}
-			var e *Error
-			if !errors.As(err, &e) || !errors.Is(err, tc.kind) {
-				t.Fatalf("got %T %v, want kind %v", err, err, tc.kind)
-			}
-			msg := err.Error()
-			if !strings.HasPrefix(msg, "safetensors: t.safetensors: ") || !strings.Contains(msg, tc.want) {
-				t.Fatalf("message %q lacks %q", msg, tc.want)
-			}
+			formattest.WantError(t, f, err, tc.kind, "safetensors: t.safetensors: ", tc.want)
 		})
 	}
 }
