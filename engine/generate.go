@@ -37,8 +37,13 @@ func (m *Model) Generate(prompt []int32, o GenerateOptions) ([]int32, error) {
 			break
 		}
 		// Right-pad to a bucket so one compiled graph serves many steps:
-		// causal attention keeps padding from reaching real positions.
+		// causal attention keeps padding from reaching real positions. With
+		// interventions, run unpadded, so positions in their specs (-1 is
+		// the last token) mean what they say.
 		n := bucket(len(seq), m.Dims().MaxCtx)
+		if len(o.Interventions) > 0 {
+			n = len(seq)
+		}
 		ids, mask := make([]int32, n), make([]bool, n)
 		copy(ids, seq)
 		for i := range seq {
