@@ -64,3 +64,22 @@ func LlamaUnembed(hp *hook.Points, w Weights, x *Node, eps, offset float64, tied
 	}
 	return Linear(x, w(unembed), nil)
 }
+
+// LlamaAttnWeights adds a layer's q_proj, k_proj, v_proj and o_proj weights
+// (grouped-query shapes from d), then the q, k and v biases if qkvBias, then
+// the o_proj bias if oBias.
+func LlamaAttnWeights(add func(name string, shape ...int), d Dims, qkvBias, oBias bool) {
+	qd, kvd := d.Heads*d.DHead, d.KVHeads*d.DHead
+	add("self_attn.q_proj.weight", qd, d.DModel)
+	add("self_attn.k_proj.weight", kvd, d.DModel)
+	add("self_attn.v_proj.weight", kvd, d.DModel)
+	add("self_attn.o_proj.weight", d.DModel, qd)
+	if qkvBias {
+		add("self_attn.q_proj.bias", qd)
+		add("self_attn.k_proj.bias", kvd)
+		add("self_attn.v_proj.bias", kvd)
+	}
+	if oBias {
+		add("self_attn.o_proj.bias", d.DModel)
+	}
+}

@@ -64,22 +64,10 @@ func (m *Model) Dims() arch.Dims { return m.dims }
 
 func (m *Model) Weights() []arch.WeightSpec {
 	d := m.dims
-	qd, kvd := d.Heads*d.DHead, d.KVHeads*d.DHead
 	return arch.LlamaWeights(d, m.tied, func(add func(name string, shape ...int)) {
 		add("input_layernorm.weight", d.DModel)
 		add("post_attention_layernorm.weight", d.DModel)
-		add("self_attn.q_proj.weight", qd, d.DModel)
-		add("self_attn.k_proj.weight", kvd, d.DModel)
-		add("self_attn.v_proj.weight", kvd, d.DModel)
-		add("self_attn.o_proj.weight", d.DModel, qd)
-		if m.qkvBias {
-			add("self_attn.q_proj.bias", qd)
-			add("self_attn.k_proj.bias", kvd)
-			add("self_attn.v_proj.bias", kvd)
-		}
-		if m.attnBias {
-			add("self_attn.o_proj.bias", d.DModel)
-		}
+		arch.LlamaAttnWeights(add, d, m.qkvBias, m.attnBias)
 		if m.opt.QKNorm {
 			add("self_attn.q_norm.weight", d.DHead)
 			add("self_attn.k_norm.weight", d.DHead)

@@ -65,16 +65,7 @@ func (m *Model) Weights() []arch.WeightSpec {
 	return arch.LlamaWeights(d, m.tied, func(add func(name string, shape ...int)) {
 		add("post_attention_layernorm.weight", d.DModel)
 		add("post_feedforward_layernorm.weight", d.DModel)
-		add("self_attn.q_proj.weight", qd, d.DModel)
-		add("self_attn.k_proj.weight", kvd, d.DModel)
-		add("self_attn.v_proj.weight", kvd, d.DModel)
-		add("self_attn.o_proj.weight", d.DModel, qd)
-		if m.bias {
-			add("self_attn.q_proj.bias", qd)
-			add("self_attn.k_proj.bias", kvd)
-			add("self_attn.v_proj.bias", kvd)
-			add("self_attn.o_proj.bias", d.DModel)
-		}
+		arch.LlamaAttnWeights(add, d, m.bias, m.bias)
 		add("self_attn.q_norm.weight", qd)
 		add("self_attn.k_norm.weight", kvd)
 		add("mlp.gate_proj.weight", d.DMLP, d.DModel)
