@@ -47,7 +47,12 @@ func Embed(table, ids *Node) *Node {
 
 // LayerNorm normalises over the last axis: (x-μ)/√(σ²+eps)·w + b, recording
 // prefix.hook_scale [batch, pos, 1] and prefix.hook_normalized (the output).
+//
+// Below float32 (bf16 compute) the whole norm runs in float32, gain and bias
+// included, and its output is converted back, as PyTorch's layer_norm does.
 func LayerNorm(hp *hook.Points, prefix string, x, w, b *Node, eps float64) *Node {
+	dt := x.DType()
+	x, w, b = toFloat32(x), toFloat32(w), toFloat32(b)
 	x = Sub(x, ReduceAndKeep(x, ReduceMean, -1))
 	scale := hp.At(Sqrt(AddScalar(ReduceAndKeep(Square(x), ReduceMean, -1), eps)), "%s.hook_scale", prefix) // [batch, pos, 1]
 	y := Div(x, scale)
@@ -55,13 +60,19 @@ func LayerNorm(hp *hook.Points, prefix string, x, w, b *Node, eps float64) *Node
 	if b != nil {
 		y = Add(y, ExpandLeftToRank(b, y.Rank()))
 	}
-	return hp.At(y, "%s.hook_normalized", prefix) // [batch, pos, d_model]
+	return hp.At(convertTo(y, dt), "%s.hook_normalized", prefix) // [batch, pos, d_model]
 }
 
 // RMSNorm is x/√(mean(x²)+eps)·(offset+w): offset 0 for Llama, 1 for Gemma's
 // zero-centred gain. With prefix != "" it records prefix.hook_scale and
 // prefix.hook_normalized (the output).
+//
+// Below float32 (bf16 compute) the statistics and the gain run in float32
+// and the output is converted back, as transformers' Llama and Gemma norms
+// do (up to where the gain multiplies: within bf16 rounding).
 func RMSNorm(hp *hook.Points, prefix string, x, w *Node, eps, offset float64) *Node {
+	dt := x.DType()
+	x, w = toFloat32(x), toFloat32(w)
 	scale := Sqrt(AddScalar(ReduceAndKeep(Square(x), ReduceMean, -1), eps)) // [batch, pos, 1]
 	if prefix != "" {
 		scale = hp.At(scale, "%s.hook_scale", prefix)
@@ -71,7 +82,7 @@ func RMSNorm(hp *hook.Points, prefix string, x, w *Node, eps, offset float64) *N
 	if offset != 0 {
 		g = AddScalar(w, offset)
 	}
-	y = Mul(y, ExpandLeftToRank(g, y.Rank()))
+	y = convertTo(Mul(y, ExpandLeftToRank(g, y.Rank())), dt)
 	if prefix != "" {
 		y = hp.At(y, "%s.hook_normalized", prefix) // [batch, pos, d]
 	}
@@ -160,9 +171,13 @@ func Attention(hp *hook.Points, l int, q, k, v *Node, in Inputs, o AttnOpts) *No
 	if o.SoftCap > 0 {
 		scores = MulScalar(Tanh(DivScalar(scores, o.SoftCap)), o.SoftCap)
 	}
+	// Masking and softmax in float32 (a bf16 run's scores are converted, as
+	// transformers' eager attention does), the pattern back in the compute dtype.
+	dt := scores.DType()
+	scores = toFloat32(scores)
 	scores = Where(BroadcastToDims(attentionMask(in, o.Window), scores.Shape().Dimensions...), scores, Scalar(scores.Graph(), scores.DType(), minScore))
 	scores = hp.At(scores, "blocks.%d.attn.hook_attn_scores", l)                                       // [batch, head, q, k]
-	pattern := hp.At(Softmax(scores, -1), "blocks.%d.attn.hook_pattern", l)                            // [batch, head, q, k]
+	pattern := hp.At(convertTo(Softmax(scores, -1), dt), "blocks.%d.attn.hook_pattern", l)             // [batch, head, q, k]
 	vh := Reshape(TransposeAllAxes(v, 0, 2, 1, 3), b*heads, t, d)                                      // [batch·head, k, d_head]
 	z := DotGeneral(Reshape(pattern, b*heads, t, t), []int{2}, []int{0}, vh, []int{1}, []int{0})       // [batch·head, q, d_head]
 	return hp.At(TransposeAllAxes(Reshape(z, b, heads, t, d), 0, 2, 1, 3), "blocks.%d.attn.hook_z", l) // [batch, pos, head, d_head]
@@ -193,4 +208,20 @@ func attentionMask(in Inputs, window int) *Node {
 	m = BroadcastToDims(Reshape(m, 1, 1, t, t), b, 1, t, t)
 	keys := BroadcastToDims(Reshape(in.Mask, b, 1, 1, t), b, 1, t, t)
 	return LogicalAnd(m, keys)
+}
+
+// toFloat32 converts a floating-point node to float32 (nil and float32 pass).
+func toFloat32(x *Node) *Node {
+	if x == nil || x.DType() == dtypes.Float32 {
+		return x
+	}
+	return ConvertDType(x, dtypes.Float32)
+}
+
+// convertTo converts x to dt when it differs.
+func convertTo(x *Node, dt dtypes.DType) *Node {
+	if x.DType() == dt {
+		return x
+	}
+	return ConvertDType(x, dt)
 }

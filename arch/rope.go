@@ -92,7 +92,8 @@ func llama3Scaling(p *Config, inv []float32) {
 }
 
 // CosSin returns cos and sin of the rotation angles for positions pos
-// [batch, pos], each [batch, pos, 1, Dim] ready to broadcast over heads.
+// [batch, pos], each [batch, pos, 1, Dim] ready to broadcast over heads,
+// in float32 (Apply converts them to the compute dtype, as transformers does).
 func (r Rope) CosSin(pos *Node) (cos, sin *Node) {
 	g := pos.Graph()
 	b, t := pos.Shape().Dimensions[0], pos.Shape().Dimensions[1]
@@ -117,6 +118,7 @@ func (r Rope) Apply(x, cos, sin *Node) *Node {
 	x1 := SliceAxis(rot, 3, AxisRange(0, half))
 	x2 := SliceAxis(rot, 3, AxisRange(half, r.Dim))
 	rotated := Concatenate([]*Node{Neg(x2), x1}, 3)
+	cos, sin = convertTo(cos, x.DType()), convertTo(sin, x.DType())
 	out := Add(Mul(rot, cos), Mul(rotated, sin))
 	if pass != nil {
 		out = Concatenate([]*Node{out, pass}, 3)

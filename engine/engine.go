@@ -41,6 +41,7 @@ type Model struct {
 	weights     []*tensors.Tensor
 	index       map[string]int
 	fingerprint string
+	dtype       dtypes.DType // compute dtype; see dtype.go
 
 	mu    sync.Mutex
 	execs map[string]*Exec
@@ -280,7 +281,7 @@ func (m *Model) Run(req Request) (*Result, error) {
 }
 
 func toArray(t *tensors.Tensor) Array {
-	return Array{Shape: t.Shape().Dimensions, Data: tensors.MustCopyFlatData[float32](t)}
+	return Array{Shape: t.Shape().Dimensions, Data: hostFloat32(t)}
 }
 
 // positions derives position ids from the mask: each sequence counts only
@@ -314,7 +315,7 @@ func positions(mask [][]bool, b, t int) (pos, m []int32, err error) {
 // exec returns the compiled graph for this request's shape and options.
 func (m *Model) exec(b, t int, req Request) (*Exec, error) {
 	var key strings.Builder
-	fmt.Fprintf(&key, "%dx%d|logits=%v|hooks=%s|", b, t, !req.NoLogits, strings.Join(req.Hooks, ","))
+	fmt.Fprintf(&key, "%dx%d|%s|logits=%v|hooks=%s|", b, t, m.DType(), !req.NoLogits, strings.Join(req.Hooks, ","))
 	for _, iv := range req.Interventions {
 		fmt.Fprintf(&key, "iv=%s:%s|", iv.Hook, iv.Key)
 	}
@@ -333,6 +334,7 @@ func (m *Model) exec(b, t int, req Request) (*Exec, error) {
 	noLogits := req.NoLogits
 	fn := func(inputs []*Node) []*Node {
 		logits, hp := m.build(inputs, ivs)
+		logits = asFloat32(logits) // outputs leave the graph as float32 whatever the compute dtype
 		var outs []*Node
 		if !noLogits {
 			outs = append(outs, logits)
@@ -345,10 +347,14 @@ func (m *Model) exec(b, t int, req Request) (*Exec, error) {
 			}
 			nodes[i] = n
 		}
-		outs = append(outs, nodes...)
+		for _, n := range nodes {
+			outs = append(outs, asFloat32(n))
+		}
 		if grad != nil {
 			target := Slice(logits, AxisElem(grad.Batch), AxisElem(grad.Pos), AxisElem(grad.Token))
-			outs = append(outs, Gradient(Reshape(target), nodes...)...)
+			for _, g := range Gradient(Reshape(target), nodes...) {
+				outs = append(outs, asFloat32(g))
+			}
 		}
 		return outs
 	}
@@ -381,7 +387,7 @@ func (m *Model) exec(b, t int, req Request) (*Exec, error) {
 func (m *Model) build(inputs []*Node, ivs []Intervention) (*Node, *hook.Points) {
 	hp := hook.NewPoints()
 	for _, iv := range ivs {
-		hp.On(iv.Hook, iv.Fn)
+		hp.On(iv.Hook, float32Fn(iv.Fn))
 	}
 	in := arch.Inputs{IDs: inputs[0], Pos: inputs[1], Mask: NotEqual(inputs[2], ScalarZero(inputs[2].Graph(), dtypes.Int32))}
 	ws := inputs[3:]
@@ -446,7 +452,7 @@ func (m *Model) Hooks(seq int) ([]HookInfo, error) {
 			Parameter(g, "mask", shapes.Make(dtypes.Int32, 1, seq)),
 		}
 		for _, s := range m.specs {
-			inputs = append(inputs, Parameter(g, s.Name, shapes.Make(dtypes.Float32, s.Shape...)))
+			inputs = append(inputs, Parameter(g, s.Name, shapes.Make(m.DType(), s.Shape...)))
 		}
 		_, hp := m.build(inputs, nil)
 		for _, n := range hp.Names() {
