@@ -189,43 +189,11 @@ func padded(m *engine.Model, ids []int32, hooks []string) (*engine.Result, error
 }
 
 func topK(s *Server, m *engine.Model, logits []float32, k int) []NextToken {
-	mx := math.Inf(-1)
-	for _, l := range logits {
-		mx = math.Max(mx, float64(l))
-	}
-	var sum float64
-	for _, l := range logits {
-		sum += math.Exp(float64(l) - mx)
-	}
-	idx := make([]int, len(logits))
-	for i := range idx {
-		idx[i] = i
-	}
-	sort.SliceStable(idx, func(a, b int) bool { return logits[idx[a]] > logits[idx[b]] })
-	k = min(k, len(idx))
-	out := make([]NextToken, k)
-	for i := range k {
-		id := idx[i]
-		out[i] = NextToken{ID: id, Token: s.tokenString(m, id), Prob: math.Exp(float64(logits[id])-mx) / sum, Logit: logits[id]}
+	var out []NextToken
+	for _, r := range engine.TopTokens(logits, k) {
+		out = append(out, NextToken{ID: r.ID, Token: s.tokenString(m, r.ID), Prob: r.Prob, Logit: r.Logit})
 	}
 	return out
-}
-
-func softmax(logits []float32) []float64 {
-	mx := math.Inf(-1)
-	for _, l := range logits {
-		mx = math.Max(mx, float64(l))
-	}
-	p := make([]float64, len(logits))
-	var sum float64
-	for i, l := range logits {
-		p[i] = math.Exp(float64(l) - mx)
-		sum += p[i]
-	}
-	for i := range p {
-		p[i] /= sum
-	}
-	return p
 }
 
 // RunRequest is POST /api/run: the prompt explorer.
@@ -572,7 +540,7 @@ func (s *Server) intervene(w http.ResponseWriter, r *http.Request) (any, error) 
 		return nil, err
 	}
 	out.Base, out.After = topK(s, m, base, req.Top), topK(s, m, after, req.Top)
-	pb, pa := softmax(base), softmax(after)
+	pb, pa := engine.Probs(base), engine.Probs(after)
 	for i := range pb {
 		if pb[i] > 0 {
 			out.KL += pb[i] * (math.Log(pb[i]) - math.Log(math.Max(pa[i], 1e-300)))

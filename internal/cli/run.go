@@ -3,8 +3,6 @@ package cli
 import (
 	"encoding/json"
 	"fmt"
-	"math"
-	"sort"
 	"strconv"
 	"strings"
 
@@ -153,28 +151,13 @@ func printTop(m *engine.Model, res *engine.Result, ids [][]int32, k int, asJSON,
 }
 
 func topK(m *engine.Model, logits []float32, k int) []topToken {
-	mx := math.Inf(-1)
-	for _, l := range logits {
-		mx = math.Max(mx, float64(l))
-	}
-	var sum float64
-	for _, l := range logits {
-		sum += math.Exp(float64(l) - mx)
-	}
-	idx := make([]int, len(logits))
-	for i := range idx {
-		idx[i] = i
-	}
-	sort.SliceStable(idx, func(a, b int) bool { return logits[idx[a]] > logits[idx[b]] })
-	k = min(k, len(idx))
-	out := make([]topToken, k)
-	for i := range k {
-		id := idx[i]
-		tok := fmt.Sprintf("#%d", id)
+	var out []topToken
+	for _, r := range engine.TopTokens(logits, k) {
+		tok := fmt.Sprintf("#%d", r.ID)
 		if m.Tokenizer != nil {
-			tok = m.Tokenizer.TokenString(id)
+			tok = m.Tokenizer.TokenString(r.ID)
 		}
-		out[i] = topToken{ID: id, Token: tok, Prob: math.Exp(float64(logits[id])-mx) / sum, Logit: logits[id]}
+		out = append(out, topToken{ID: r.ID, Token: tok, Prob: r.Prob, Logit: r.Logit})
 	}
 	return out
 }
