@@ -1,8 +1,10 @@
 package engine
 
 import (
+	"encoding/json"
 	"fmt"
 	"math"
+	"os"
 	"path/filepath"
 
 	"github.com/glia-dev/glia/format/safetensors"
@@ -133,7 +135,11 @@ func Parity(dir string, dtype dtypes.DType) (*ParityReport, error) {
 		hooks = append(hooks, fmt.Sprintf("blocks.%d.mlp.hook_post", l), fmt.Sprintf("blocks.%d.attn.hook_pattern", l), fmt.Sprintf("blocks.%d.hook_resid_post", l))
 	}
 	hooks = append(hooks, "ln_final.hook_normalized", "hook_embed")
-	res, err := m.Run(Request{IDs: ids, Hooks: hooks, Grad: &GradTarget{Batch: 0, Pos: 11, Token: 371}})
+	grad, err := gradTarget(filepath.Join(dir, "reference.json"))
+	if err != nil {
+		return nil, err
+	}
+	res, err := m.Run(Request{IDs: ids, Hooks: hooks, Grad: &grad})
 	if err != nil {
 		return nil, err
 	}
@@ -188,4 +194,27 @@ func Parity(dir string, dtype dtypes.DType) (*ParityReport, error) {
 		r.GreedyEqual++
 	}
 	return r, nil
+}
+
+// gradTarget reads which logit the reference differentiated
+// (reference.json's grad_target: batch, position, token).
+func gradTarget(path string) (GradTarget, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return GradTarget{}, fmt.Errorf("engine: parity: %w", err)
+	}
+	var ref struct {
+		Grad *struct {
+			Batch    int `json:"batch"`
+			Position int `json:"position"`
+			Token    int `json:"token"`
+		} `json:"grad_target"`
+	}
+	if err := json.Unmarshal(b, &ref); err != nil {
+		return GradTarget{}, fmt.Errorf("engine: parity: %s: %w", path, err)
+	}
+	if ref.Grad == nil {
+		return GradTarget{}, fmt.Errorf("engine: parity: %s has no grad_target", path)
+	}
+	return GradTarget{Batch: ref.Grad.Batch, Pos: ref.Grad.Position, Token: ref.Grad.Token}, nil
 }
