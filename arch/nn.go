@@ -53,6 +53,19 @@ func Embed(table, ids *Node) *Node {
 func LayerNorm(hp *hook.Points, prefix string, x, w, b *Node, eps float64) *Node {
 	dt := x.DType()
 	x, w, b = toFloat32(x), toFloat32(w), toFloat32(b)
+	if scaleHook := prefix + ".hook_scale"; !hp.Exact(scaleHook) {
+		// One fused pass instead of eight elementwise ones. hook_scale is
+		// still recorded for reading (and costs nothing unless read); it is
+		// only off the output's path, so replacing or differentiating it
+		// takes the primitive form below.
+		centred := Sub(x, ReduceAndKeep(x, ReduceMean, -1))
+		hp.At(Sqrt(AddScalar(ReduceAndKeep(Square(centred), ReduceMean, -1), eps)), "%s", scaleHook) // [batch, pos, 1]
+		y, _ := InternalFusedOpCaller(
+			func() *Node { return BackendFusedLayerNorm(x, []int{x.Rank() - 1}, eps, w, b) },
+			func() *Node { return layerNormPrimitive(x, w, b, eps) },
+			true)
+		return hp.At(convertTo(y, dt), "%s.hook_normalized", prefix) // [batch, pos, d_model]
+	}
 	x = Sub(x, ReduceAndKeep(x, ReduceMean, -1))
 	scale := hp.At(Sqrt(AddScalar(ReduceAndKeep(Square(x), ReduceMean, -1), eps)), "%s.hook_scale", prefix) // [batch, pos, 1]
 	y := Div(x, scale)
@@ -61,6 +74,16 @@ func LayerNorm(hp *hook.Points, prefix string, x, w, b *Node, eps float64) *Node
 		y = Add(y, ExpandLeftToRank(b, y.Rank()))
 	}
 	return hp.At(convertTo(y, dt), "%s.hook_normalized", prefix) // [batch, pos, d_model]
+}
+
+func layerNormPrimitive(x, w, b *Node, eps float64) *Node {
+	x = Sub(x, ReduceAndKeep(x, ReduceMean, -1))
+	y := Div(x, Sqrt(AddScalar(ReduceAndKeep(Square(x), ReduceMean, -1), eps)))
+	y = Mul(y, ExpandLeftToRank(w, y.Rank()))
+	if b != nil {
+		y = Add(y, ExpandLeftToRank(b, y.Rank()))
+	}
+	return y
 }
 
 // RMSNorm is x/√(mean(x²)+eps)·(offset+w): offset 0 for Llama, 1 for Gemma's

@@ -333,7 +333,7 @@ func (m *Model) exec(b, t int, req Request) (*Exec, error) {
 	grad := req.Grad
 	noLogits := req.NoLogits
 	fn := func(inputs []*Node) []*Node {
-		logits, hp := m.build(inputs, ivs)
+		logits, hp := m.build(inputs, ivs, grad != nil, hooks)
 		logits = asFloat32(logits) // outputs leave the graph as float32 whatever the compute dtype
 		var outs []*Node
 		if !noLogits {
@@ -384,8 +384,11 @@ func (m *Model) exec(b, t int, req Request) (*Exec, error) {
 }
 
 // build runs the family's forward pass on graph inputs [ids, pos, mask, weights...].
-func (m *Model) build(inputs []*Node, ivs []Intervention) (*Node, *hook.Points) {
+func (m *Model) build(inputs []*Node, ivs []Intervention, differentiate bool, hooks []string) (*Node, *hook.Points) {
 	hp := hook.NewPoints()
+	if differentiate {
+		hp.MarkExact(hooks...)
+	}
 	for _, iv := range ivs {
 		hp.On(iv.Hook, float32Fn(iv.Fn))
 	}
@@ -454,7 +457,7 @@ func (m *Model) Hooks(seq int) ([]HookInfo, error) {
 		for _, s := range m.specs {
 			inputs = append(inputs, Parameter(g, s.Name, shapes.Make(m.DType(), s.Shape...)))
 		}
-		_, hp := m.build(inputs, nil)
+		_, hp := m.build(inputs, nil, false, nil)
 		for _, n := range hp.Names() {
 			node, _ := hp.Node(n)
 			out = append(out, HookInfo{Name: n, Shape: node.Shape().Dimensions})

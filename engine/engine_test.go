@@ -266,3 +266,43 @@ func TestBadModels(t *testing.T) {
 		})
 	}
 }
+
+// TestLayerNormScaleHookIsLive: with the fused LayerNorm, hook_scale still
+// reads the right value, and replacing it still changes the output.
+func TestLayerNormScaleHookIsLive(t *testing.T) {
+	m, err := engine.Load("../testdata/hf-tiny/gpt2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids := [][]int32{{3, 1, 4, 1, 5}}
+	h := "blocks.0.ln1.hook_scale"
+	plain, err := m.Run(engine.Request{IDs: ids, Hooks: []string{h, "blocks.0.ln1.hook_normalized", "blocks.0.hook_resid_pre"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// hook_scale is the LayerNorm denominator: normalized·scale recovers the centred input (gain 1 is not assumed: compare std).
+	resid := plain.Acts["blocks.0.hook_resid_pre"].Data
+	scale := plain.Acts[h].Data
+	for p := range 5 {
+		var mean, v float64
+		row := resid[p*64 : (p+1)*64]
+		for _, x := range row {
+			mean += float64(x) / 64
+		}
+		for _, x := range row {
+			v += (float64(x) - mean) * (float64(x) - mean) / 64
+		}
+		if want := math.Sqrt(v + 1e-5); math.Abs(want-float64(scale[p])) > 1e-5*want {
+			t.Fatalf("hook_scale[%d] = %g, want %g", p, scale[p], want)
+		}
+	}
+	doubled, err := m.Run(engine.Request{IDs: ids, Hooks: []string{"blocks.0.ln1.hook_normalized"}, Interventions: []engine.Intervention{{
+		Hook: h, Key: "x2", Fn: func(x *Node) *Node { return MulScalar(x, 2) },
+	}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d, _ := maxDiff(doubled.Acts["blocks.0.ln1.hook_normalized"].Data, plain.Acts["blocks.0.ln1.hook_normalized"].Data); d == 0 {
+		t.Fatal("replacing hook_scale did not change the normalized output")
+	}
+}

@@ -26,16 +26,31 @@ type Points struct {
 	nodes   map[string]*Node
 	order   []string
 	replace map[string][]Fn
+	exact   map[string]bool
 }
 
 // NewPoints returns an empty recorder.
 func NewPoints() *Points {
-	return &Points{nodes: map[string]*Node{}, replace: map[string][]Fn{}}
+	return &Points{nodes: map[string]*Node{}, replace: map[string][]Fn{}, exact: map[string]bool{}}
 }
 
 // On registers fn to replace the value of hook name. Several functions on one
 // hook apply in registration order.
 func (p *Points) On(name string, fn Fn) { p.replace[name] = append(p.replace[name], fn) }
+
+// MarkExact says the graph must flow through these hooks' own nodes (they
+// are differentiated), so a family may not compute around them with a fused
+// kernel.
+func (p *Points) MarkExact(names ...string) {
+	for _, n := range names {
+		p.exact[n] = true
+	}
+}
+
+// Exact reports whether name's value must be the node the graph continues
+// from: it is replaced or differentiated. Families consult it before using a
+// fused kernel that would bypass an intermediate hook.
+func (p *Points) Exact(name string) bool { return p.exact[name] || len(p.replace[name]) > 0 }
 
 // At marks x as the hook point named by format and args, applies the
 // replacements registered for it, and returns the (possibly replaced) value,
