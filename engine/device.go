@@ -21,7 +21,7 @@ func SetDevice(device string) error {
 		if err != nil {
 			return err
 		}
-		return os.Setenv("GOMLX_BACKEND", "xla:"+p)
+		return os.Setenv("GOMLX_BACKEND", "xla:"+p+TF32Option()) // TF32 off unless AllowTF32 (dtype.go)
 	}
 	return fmt.Errorf("engine: unknown device %q (want cpu or cuda)", device)
 }

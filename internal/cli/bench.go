@@ -2,6 +2,7 @@ package cli
 
 import (
 	"encoding/json"
+	"flag"
 	"fmt"
 	"time"
 
@@ -18,9 +19,19 @@ type benchShape struct {
 	Layers, DModel, Heads, DMLP, Vocab int
 }
 
-func (s benchShape) config() map[string]any {
+func (s benchShape) config(ctx int) map[string]any {
 	return map[string]any{"model_type": "gpt2", "n_layer": s.Layers, "n_embd": s.DModel, "n_head": s.Heads,
-		"n_inner": s.DMLP, "vocab_size": s.Vocab, "n_positions": 1024, "activation_function": "gelu_new"}
+		"n_inner": s.DMLP, "vocab_size": s.Vocab, "n_positions": max(1024, ctx), "activation_function": "gelu_new"}
+}
+
+// llama32_1B is Llama-3.2-1B's config.json (random weights stand in for its
+// checkpoint): 16 layers, d_model 2048, 32 heads, 8 kv heads, d_mlp 8192,
+// vocab 128256, llama3 rope scaling, tied embeddings.
+func llama32_1B(layers int) map[string]any {
+	return map[string]any{"model_type": "llama", "num_hidden_layers": layers, "hidden_size": 2048, "intermediate_size": 8192,
+		"num_attention_heads": 32, "num_key_value_heads": 8, "head_dim": 64, "vocab_size": 128256, "max_position_embeddings": 131072,
+		"rms_norm_eps": 1e-5, "hidden_act": "silu", "tie_word_embeddings": true, "rope_theta": 500000.0,
+		"rope_scaling": map[string]any{"rope_type": "llama3", "factor": 32.0, "low_freq_factor": 1.0, "high_freq_factor": 4.0, "original_max_position_embeddings": 8192}}
 }
 
 // flops counts a forward pass's floating-point operations (2 per
@@ -58,6 +69,7 @@ func runBench(args []string) error {
 	var mf modelFlags
 	mf.register(fs)
 	s := benchShape{}
+	shape := fs.String("shape", "gpt2-small", "random model shape: gpt2-small (sized by --layers, --d-model, ...) or llama-3.2-1b (16 layers unless --layers)")
 	fs.IntVar(&s.Layers, "layers", 12, "random model: layers")
 	fs.IntVar(&s.DModel, "d-model", 768, "random model: d_model")
 	fs.IntVar(&s.Heads, "heads", 12, "random model: heads")
@@ -74,18 +86,36 @@ func runBench(args []string) error {
 	var m *engine.Model
 	var err error
 	name := fmt.Sprintf("random GPT-2 shape: %d layers, d_model %d, %d heads, d_mlp %d, vocab %d", s.Layers, s.DModel, s.Heads, s.DMLP, s.Vocab)
-	if err := engine.SetDevice(mf.device); err != nil {
+	if err := mf.setDevice(); err != nil {
 		return err
 	}
-	if mf.model != "" {
+	switch {
+	case mf.model != "":
 		m, err = engine.Load(mf.model)
-		name = m.Name
-	} else {
-		m, err = engine.RandomModel("bench", s.config(), 1)
+		if err == nil {
+			name = m.Name
+		}
+	case *shape == "llama-3.2-1b":
+		layers := 16
+		fs.Visit(func(f *flag.Flag) {
+			if f.Name == "layers" {
+				layers = s.Layers
+			}
+		})
+		name = fmt.Sprintf("random Llama-3.2-1B shape: %d layers, d_model 2048, 32 heads (8 kv), d_mlp 8192, vocab 128256", layers)
+		m, err = engine.RandomModel("bench", llama32_1B(layers), 1)
+	case *shape == "gpt2-small":
+		m, err = engine.RandomModel("bench", s.config(*seq), 1)
+	default:
+		return fmt.Errorf("--shape %q: want gpt2-small or llama-3.2-1b", *shape)
 	}
 	if err != nil {
 		return err
 	}
+	if err := mf.setDType(m); err != nil {
+		return err
+	}
+	onCPU := engine.BackendName() == "go"
 	hooks, err := expandHooks(m, []string{"blocks.*.mlp.hook_post"})
 	if err != nil {
 		return err
@@ -98,8 +128,11 @@ func runBench(args []string) error {
 		}
 	}
 	req := engine.Request{IDs: ids, Hooks: hooks, NoLogits: !*withLogits}
-	fmt.Fprintf(Stderr, "measuring peak FLOP/s...\n")
-	pk := peak.Measure(time.Second)
+	var pk peak.Result
+	if onCPU {
+		fmt.Fprintf(Stderr, "measuring peak FLOP/s...\n")
+		pk = peak.Measure(time.Second)
+	}
 	fmt.Fprintf(Stderr, "warm-up (compiles the graph)...\n")
 	t0 := time.Now()
 	if _, err := m.Run(req); err != nil {
@@ -122,17 +155,22 @@ func runBench(args []string) error {
 	f := flops(m, *batch, *seq, *withLogits)
 	tokens := float64(*batch * *seq)
 	out := map[string]any{
-		"model": name, "batch": *batch, "seq": *seq, "hooks_cached": len(hooks), "logits": *withLogits,
+		"model": name, "backend": engine.BackendName(), "dtype": engine.DTypeName(m.DType()), "tf32": mf.tf32, "batch": *batch, "seq": *seq, "hooks_cached": len(hooks), "logits": *withLogits,
 		"gflop_per_forward": f / 1e9, "first_run_s": warm.Seconds(), "mean_s": mean.Seconds(), "best_s": best.Seconds(),
 		"tokens_per_s": tokens / mean.Seconds(), "gflops": f / mean.Seconds() / 1e9,
-		"peak_gflops": pk.FLOPS / 1e9, "peak_kernel": pk.Kernel, "threads": pk.Threads,
-		"pct_of_peak": 100 * f / mean.Seconds() / pk.FLOPS, "pct_of_peak_best": 100 * f / best.Seconds() / pk.FLOPS,
+	}
+	if onCPU {
+		out["peak_gflops"], out["peak_kernel"], out["threads"] = pk.FLOPS/1e9, pk.Kernel, pk.Threads
+		out["pct_of_peak"], out["pct_of_peak_best"] = 100*f/mean.Seconds()/pk.FLOPS, 100*f/best.Seconds()/pk.FLOPS
 	}
 	if *asJSON {
 		return json.NewEncoder(Stdout).Encode(out)
 	}
 	fmt.Fprintf(Stdout, "%s\nbatch %d x %d tokens, %d mlp.hook_post cached, logits %v: %.1f GFLOP per forward\n", name, *batch, *seq, len(hooks), *withLogits, f/1e9)
 	fmt.Fprintf(Stdout, "forward: mean %.3fs (best %.3fs) = %.0f tokens/s, %.1f GFLOP/s\n", mean.Seconds(), best.Seconds(), tokens/mean.Seconds(), f/mean.Seconds()/1e9)
+	if !onCPU {
+		return nil
+	}
 	fmt.Fprintf(Stdout, "peak:    %.1f GFLOP/s measured (%s, %d threads)\n", pk.FLOPS/1e9, pk.Kernel, pk.Threads)
 	fmt.Fprintf(Stdout, "=> %.1f%% of peak (best run %.1f%%)\n", out["pct_of_peak"], out["pct_of_peak_best"])
 	return nil

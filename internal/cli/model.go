@@ -18,18 +18,47 @@ import (
 type modelFlags struct {
 	model  string
 	device string
+	dtype  string
+	tf32   bool
 }
 
 func (f *modelFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.model, "model", "", "model: a Hugging Face directory, ORG/NAME in the local HF cache, a .gguf file or a llama2.c .bin (default: the embedded stories260K)")
 	fs.StringVar(&f.device, "device", "", "cpu or cuda (default: $GOMLX_BACKEND, else cpu)")
+	fs.StringVar(&f.dtype, "dtype", "f32", "compute dtype: f32 or bf16 (norms, rotary and softmax stay float32; outputs are float32)")
+	fs.BoolVar(&f.tf32, "tf32", false, "with --device cuda: let float32 matmuls use TF32 (faster, ~1e-3; off by default for parity)")
+}
+
+// setDevice chooses the backend: for cuda it first re-executes glia once with
+// the NVIDIA libraries on LD_LIBRARY_PATH when they are missing from it.
+func (f *modelFlags) setDevice() error {
+	engine.AllowTF32(f.tf32)
+	if d := strings.ToLower(f.device); d == "cuda" || d == "gpu" {
+		if err := engine.ReexecWithCUDALibs(); err != nil {
+			return err
+		}
+	}
+	return engine.SetDevice(f.device)
+}
+
+// setDType applies --dtype to a loaded model.
+func (f *modelFlags) setDType(m *engine.Model) error {
+	dt, err := engine.ParseDType(f.dtype)
+	if err != nil {
+		return err
+	}
+	return m.SetDType(dt)
 }
 
 func (f *modelFlags) load() (*engine.Model, error) {
-	if err := engine.SetDevice(f.device); err != nil {
+	if err := f.setDevice(); err != nil {
 		return nil, err
 	}
-	return engine.Load(f.model)
+	m, err := engine.Load(f.model)
+	if err != nil {
+		return nil, err
+	}
+	return m, f.setDType(m)
 }
 
 // expandHooks resolves names and globs ("blocks.*.mlp.hook_post") against a
