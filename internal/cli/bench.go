@@ -155,7 +155,7 @@ func runBench(args []string) error {
 	f := flops(m, *batch, *seq, *withLogits)
 	tokens := float64(*batch * *seq)
 	out := map[string]any{
-		"model": name, "backend": engine.BackendName(), "dtype": engine.DTypeName(m.DType()), "tf32": mf.tf32, "batch": *batch, "seq": *seq, "hooks_cached": len(hooks), "logits": *withLogits,
+		"model": name, "shape": *shape, "backend": engine.BackendName(), "dtype": engine.DTypeName(m.DType()), "tf32": mf.tf32, "batch": *batch, "seq": *seq, "hooks_cached": len(hooks), "logits": *withLogits,
 		"gflop_per_forward": f / 1e9, "first_run_s": warm.Seconds(), "mean_s": mean.Seconds(), "best_s": best.Seconds(),
 		"tokens_per_s": tokens / mean.Seconds(), "gflops": f / mean.Seconds() / 1e9,
 	}
