@@ -178,7 +178,7 @@ type HistBin struct {
 type NeuronResponse struct {
 	ID          string             `json:"id"` // HOOK:UNIT
 	Report      *atlas.UnitReport  `json:"report"`
-	Hist        []HistBin          `json:"hist_bins"` // the bins from the first to the last non-empty one
+	Hist        []HistBin          `json:"hist_bins"`  // the bins from the first to the last non-empty one
 	Neighbours  map[string]string  `json:"neighbours"` // prev, next (same hook), up, down (same index, adjacent hook)
 	ModelName   string             `json:"model_name"`
 	Tokens      int64              `json:"atlas_tokens"`
@@ -328,7 +328,7 @@ type SearchHit struct {
 	Max     *float64 `json:"max"`
 	Mean    float64  `json:"mean"`
 	Density float64  `json:"density"`
-	TopTok  string   `json:"top_token"`        // center token of the top example
+	TopTok  string   `json:"top_token"`         // center token of the top example
 	Matches int      `json:"matches,omitempty"` // top examples on the searched token
 	Label   string   `json:"label,omitempty"`   // glia explain's label (label searches)
 }

@@ -769,9 +769,9 @@ func (s *Server) patchFile(w http.ResponseWriter, r *http.Request) (any, error) 
 	}
 	out := &PatchFileResponse{Name: s.cfg.PatchName, Result: s.cfg.PatchJSON}
 	var f struct {
-		Kind  string        `json:"kind"`
-		Per   string        `json:"per"`
-		Mean  [][]*float64  `json:"mean_effect"`
+		Kind  string       `json:"kind"`
+		Per   string       `json:"per"`
+		Mean  [][]*float64 `json:"mean_effect"`
 		Pairs []struct {
 			Effect [][]*float64 `json:"effect"`
 		} `json:"pairs"`

@@ -138,4 +138,3 @@ func describe(cfg server.Config) string {
 	}
 	return what
 }
-
