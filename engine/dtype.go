@@ -96,7 +96,7 @@ func convertTensor(backend compute.Backend, t *tensors.Tensor, dt dtypes.DType) 
 	if err != nil {
 		return nil, err
 	}
-	err = catch(func() error {
+	err = Catch(func() error {
 		switch dt {
 		case dtypes.Float32:
 			tensors.MustMutableFlatData(out, func(flat []float32) { copy(flat, data) })

@@ -363,7 +363,7 @@ func (m *Model) exec(b, t int, req Request) (*Exec, error) {
 		return nil, fmt.Errorf("engine: %w", err)
 	}
 	// Build once now, so a bad hook name or intervention is an error here.
-	if err := catch(func() error {
+	if err := Catch(func() error {
 		in := []shapes.Shape{shapes.Make(dtypes.Int32, b, t), shapes.Make(dtypes.Int32, b, t), shapes.Make(dtypes.Int32, b, t)}
 		for _, w := range m.weights {
 			in = append(in, w.Shape())
@@ -408,8 +408,9 @@ func (m *Model) build(inputs []*Node, ivs []Intervention, differentiate bool, ho
 	return logits, hp
 }
 
-// catch turns a panic in graph code into an error: the one place glia does so.
-func catch(f func() error) (err error) {
+// Catch turns a panic in graph code into an error: the one place glia does
+// so. Packages that build their own GoMLX graphs (explain's lens) call it too.
+func Catch(f func() error) (err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			if e, ok := r.(error); ok {
@@ -446,7 +447,7 @@ func lastSegment(s string) string { return s[strings.LastIndex(s, ".")+1:] }
 // point with its shape.
 func (m *Model) Hooks(seq int) ([]HookInfo, error) {
 	var out []HookInfo
-	err := catch(func() error {
+	err := Catch(func() error {
 		g := NewGraph(m.backend, "trace")
 		defer g.Finalize()
 		inputs := []*Node{

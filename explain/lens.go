@@ -260,7 +260,7 @@ func (p *LensPlan) matmul(rows [][]float32) (*tensors.Tensor, error) {
 		flat = append(flat, r...)
 	}
 	var outs []*tensors.Tensor
-	err := catch(func() (err error) {
+	err := engine.Catch(func() (err error) {
 		outs, err = p.exec.Call(tensors.FromFlatDataAndDimensions(flat, len(rows), p.DModel), p.wuTensor)
 		return err
 	})
@@ -268,19 +268,6 @@ func (p *LensPlan) matmul(rows [][]float32) (*tensors.Tensor, error) {
 		return nil, fmt.Errorf("explain: lens matmul: %w", err)
 	}
 	return outs[0], nil
-}
-
-func catch(f func() error) (err error) {
-	defer func() {
-		if r := recover(); r != nil {
-			if e, ok := r.(error); ok {
-				err = e
-			} else {
-				err = fmt.Errorf("%v", r)
-			}
-		}
-	}()
-	return f()
 }
 
 // LensStats times a lens run.
