@@ -151,7 +151,26 @@ func atlasBuild(args []string) error {
 	fmt.Fprintf(Stdout, "wrote %s: %d units of %s over %d tokens in %s (%s tokens/s; forward %.1fs, update %.1fs, checkpoints %.1fs)\n",
 		*out, res.Units, m.Name(), res.Tokens, progress.Duration(res.Elapsed), progress.Human(int64(float64(res.Tokens)/max(s, 1e-9))),
 		res.ForwardTime.Seconds(), res.UpdateTime.Seconds(), res.CheckpointTime.Seconds())
+	printNextSteps(*out)
 	return nil
+}
+
+// printNextSteps suggests what to look at, starting with the unit that
+// fired hardest.
+func printNextSteps(db string) {
+	a, err := atlas.Open(db)
+	if err != nil {
+		return
+	}
+	defer a.Close()
+	var hook string
+	var unit int
+	if err := a.DB().QueryRow(`SELECT hook, unit FROM units ORDER BY max DESC LIMIT 1`).Scan(&hook, &unit); err != nil {
+		return
+	}
+	fmt.Fprintf(Stdout, "next: glia atlas show --db %s %s:%d   (the unit that fired hardest)\n", db, hook, unit)
+	fmt.Fprintf(Stdout, "      glia explain --db %s --all   (labels, logit lens, facets)\n", db)
+	fmt.Fprintf(Stdout, "      glia serve --db %s   (web UI on http://127.0.0.1:8765)\n", db)
 }
 
 // logWriter prints notices above the progress bar.
