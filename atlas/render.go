@@ -83,11 +83,13 @@ func Render(w io.Writer, r *UnitReport, o RenderOptions) {
 	}
 }
 
+// displayToken shows whitespace control characters as arrows, whether the
+// tokenizer gave them raw or as byte tokens (<0x0A>).
 func displayToken(s string) string {
-	s = strings.ReplaceAll(s, "\n", "↵")
-	s = strings.ReplaceAll(s, "\t", "⇥")
-	return s
+	return tokenArrows.Replace(s)
 }
+
+var tokenArrows = strings.NewReplacer("\n", "↵", "<0x0A>", "↵", "\t", "⇥", "<0x09>", "⇥")
 
 // renderTokens shows an example's span; the example's own token is
 // underlined (colour) or in [[double brackets]], and tokens at least half as
