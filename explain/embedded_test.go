@@ -4,7 +4,6 @@ import (
 	"context"
 	"math"
 	"path/filepath"
-	"sync"
 	"testing"
 	"time"
 
@@ -12,61 +11,8 @@ import (
 	"github.com/glia-dev/glia/atlas"
 	"github.com/glia-dev/glia/corpus"
 	"github.com/glia-dev/glia/engine"
-	"github.com/glia-dev/glia/hook"
+	"github.com/glia-dev/glia/internal/atlasmodel"
 )
-
-// engineAtlas adapts an engine model to atlas.Model for these tests.
-type engineAtlas struct {
-	m     *engine.Model
-	once  sync.Once
-	hooks []engine.HookInfo
-}
-
-func (a *engineAtlas) trace() []engine.HookInfo {
-	a.once.Do(func() { a.hooks, _ = a.m.Hooks(2) })
-	return a.hooks
-}
-func (a *engineAtlas) Fingerprint() string { return a.m.Fingerprint() }
-func (a *engineAtlas) Name() string        { return a.m.Name }
-func (a *engineAtlas) MaxContext() int     { return a.m.Dims().MaxCtx }
-func (a *engineAtlas) MatchHooks(p string) ([]string, error) {
-	var out []string
-	for _, h := range a.trace() {
-		if hook.Match(p, h.Name) {
-			out = append(out, h.Name)
-		}
-	}
-	return out, nil
-}
-func (a *engineAtlas) HookWidth(name string) (int, error) {
-	for _, h := range a.trace() {
-		if h.Name == name {
-			return h.Shape[len(h.Shape)-1], nil
-		}
-	}
-	return 0, nil
-}
-func (a *engineAtlas) Forward(ids [][]int32, hooks []string) (map[string][]float32, error) {
-	res, err := a.m.Run(engine.Request{IDs: ids, Hooks: hooks, NoLogits: true})
-	if err != nil {
-		return nil, err
-	}
-	out := map[string][]float32{}
-	for _, h := range hooks {
-		out[h] = res.Acts[h].Data
-	}
-	return out, nil
-}
-func (a *engineAtlas) Encode(text string) []int32 {
-	ids := a.m.Tokenizer.Encode(text, false)
-	out := make([]int32, len(ids))
-	for i, v := range ids {
-		out[i] = int32(v)
-	}
-	return out
-}
-func (a *engineAtlas) BOS() int32                  { return int32(a.m.Tokenizer.BOS()) }
-func (a *engineAtlas) TokenString(id int32) string { return a.m.Tokenizer.TokenString(int(id)) }
 
 // buildEmbeddedAtlas builds a small atlas of the embedded model over the
 // first tokens of the embedded story corpus.
@@ -82,7 +28,7 @@ func buildEmbeddedAtlas(t testing.TB, maxTokens int64) (string, *engine.Model) {
 	}
 	out := filepath.Join(t.TempDir(), "atlas.db")
 	start := time.Now()
-	res, err := atlas.Build(context.Background(), &engineAtlas{m: m}, atlas.BuildOptions{
+	res, err := atlas.Build(context.Background(), atlasmodel.New(m), atlas.BuildOptions{
 		Out: out, Shards: []corpus.Shard{sh}, CorpusOptions: corpus.Options{DocSep: defaultcorpus.DocSep},
 		MaxTokens: maxTokens, Ctx: 128, Batch: 8})
 	if err != nil {

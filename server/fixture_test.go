@@ -17,63 +17,8 @@ import (
 	"github.com/glia-dev/glia/atlas"
 	"github.com/glia-dev/glia/corpus"
 	"github.com/glia-dev/glia/engine"
-	"github.com/glia-dev/glia/hook"
+	"github.com/glia-dev/glia/internal/atlasmodel"
 )
-
-// engineModel adapts the engine to atlas.Model for the test atlas.
-type engineModel struct{ m *engine.Model }
-
-func (e engineModel) Fingerprint() string { return e.m.Fingerprint() }
-func (e engineModel) Name() string        { return e.m.Name }
-func (e engineModel) MaxContext() int     { return e.m.Dims().MaxCtx }
-func (e engineModel) BOS() int32          { return int32(e.m.Tokenizer.BOS()) }
-func (e engineModel) TokenString(id int32) string {
-	return e.m.Tokenizer.TokenString(int(id))
-}
-func (e engineModel) MatchHooks(p string) ([]string, error) {
-	hs, err := e.m.Hooks(2)
-	if err != nil {
-		return nil, err
-	}
-	var out []string
-	for _, h := range hs {
-		if hook.Match(p, h.Name) {
-			out = append(out, h.Name)
-		}
-	}
-	return out, nil
-}
-func (e engineModel) HookWidth(name string) (int, error) {
-	hs, err := e.m.Hooks(2)
-	if err != nil {
-		return 0, err
-	}
-	for _, h := range hs {
-		if h.Name == name {
-			return h.Shape[len(h.Shape)-1], nil
-		}
-	}
-	return 0, os.ErrNotExist
-}
-func (e engineModel) Forward(ids [][]int32, hooks []string) (map[string][]float32, error) {
-	res, err := e.m.Run(engine.Request{IDs: ids, Hooks: hooks, NoLogits: true})
-	if err != nil {
-		return nil, err
-	}
-	out := map[string][]float32{}
-	for _, h := range hooks {
-		out[h] = res.Acts[h].Data
-	}
-	return out, nil
-}
-func (e engineModel) Encode(text string) []int32 {
-	ids := e.m.Tokenizer.Encode(text, false)
-	out := make([]int32, len(ids))
-	for i, v := range ids {
-		out[i] = int32(v)
-	}
-	return out
-}
 
 var fixture struct {
 	once  sync.Once
@@ -102,7 +47,7 @@ func testModelAtlas(t testing.TB) (*engine.Model, string) {
 			return
 		}
 		fixture.db = filepath.Join(fixture.dir, "atlas.db")
-		_, fixture.err = atlas.Build(context.Background(), engineModel{fixture.model}, atlas.BuildOptions{
+		_, fixture.err = atlas.Build(context.Background(), atlasmodel.New(fixture.model), atlas.BuildOptions{
 			Out: fixture.db, Shards: []corpus.Shard{sh}, CorpusOptions: corpus.Options{DocSep: defaultcorpus.DocSep},
 			MaxTokens: 1200, CheckpointEvery: time.Hour, Batch: 4,
 		})

@@ -7,11 +7,11 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"sync"
 
 	"github.com/glia-dev/glia/atlas"
 	"github.com/glia-dev/glia/engine"
 	"github.com/glia-dev/glia/hook"
+	"github.com/glia-dev/glia/internal/atlasmodel"
 )
 
 // modelFlags are the flags every model-running command shares.
@@ -129,98 +129,13 @@ func encodePrompt(m *engine.Model, text string) ([]int32, error) {
 	return out, nil
 }
 
-// atlasModel adapts an engine model to what the atlas needs.
-type atlasModel struct {
-	m     *engine.Model
-	once  sync.Once
-	hooks []engine.HookInfo
-	err   error
-}
-
 // openAtlasModel loads the model for atlas commands ("" = embedded default).
 func openAtlasModel(spec string) (atlas.Model, error) {
 	m, err := engine.Load(spec)
 	if err != nil {
 		return nil, err
 	}
-	return &atlasModel{m: m}, nil
-}
-
-func (a *atlasModel) trace() ([]engine.HookInfo, error) {
-	a.once.Do(func() { a.hooks, a.err = a.m.Hooks(2) })
-	return a.hooks, a.err
-}
-
-func (a *atlasModel) Fingerprint() string { return a.m.Fingerprint() }
-func (a *atlasModel) Name() string        { return a.m.Name }
-func (a *atlasModel) MaxContext() int     { return a.m.Dims().MaxCtx }
-
-func (a *atlasModel) MatchHooks(pattern string) ([]string, error) {
-	hs, err := a.trace()
-	if err != nil {
-		return nil, err
-	}
-	var out []string
-	for _, h := range hs {
-		if hook.Match(pattern, h.Name) {
-			out = append(out, h.Name)
-		}
-	}
-	if len(out) == 0 {
-		return nil, fmt.Errorf("no hook point of %s matches %q (see glia inspect)", a.m.Name, pattern)
-	}
-	return out, nil
-}
-
-func (a *atlasModel) HookWidth(name string) (int, error) {
-	hs, err := a.trace()
-	if err != nil {
-		return 0, err
-	}
-	for _, h := range hs {
-		if h.Name == name {
-			return h.Shape[len(h.Shape)-1], nil
-		}
-	}
-	return 0, fmt.Errorf("no hook point %q in %s", name, a.m.Name)
-}
-
-func (a *atlasModel) Forward(ids [][]int32, hooks []string) (map[string][]float32, error) {
-	res, err := a.m.Run(engine.Request{IDs: ids, Hooks: hooks, NoLogits: true})
-	if err != nil {
-		return nil, err
-	}
-	out := make(map[string][]float32, len(hooks))
-	for _, h := range hooks {
-		out[h] = res.Acts[h].Data
-	}
-	return out, nil
-}
-
-func (a *atlasModel) Encode(text string) []int32 {
-	if a.m.Tokenizer == nil {
-		return nil
-	}
-	ids := a.m.Tokenizer.Encode(text, false)
-	out := make([]int32, len(ids))
-	for i, v := range ids {
-		out[i] = int32(v)
-	}
-	return out
-}
-
-func (a *atlasModel) BOS() int32 {
-	if a.m.Tokenizer == nil {
-		return -1
-	}
-	return int32(a.m.Tokenizer.BOS())
-}
-
-func (a *atlasModel) TokenString(id int32) string {
-	if a.m.Tokenizer == nil {
-		return "#" + strconv.Itoa(int(id))
-	}
-	return a.m.Tokenizer.TokenString(int(id))
+	return atlasmodel.New(m), nil
 }
 
 // sortedKeys is for stable output of maps.
