@@ -3,8 +3,6 @@ package cli
 import (
 	"flag"
 	"fmt"
-	"os"
-	"sort"
 	"strconv"
 	"strings"
 
@@ -137,15 +135,3 @@ func openAtlasModel(spec string) (atlas.Model, error) {
 	}
 	return atlasmodel.New(m), nil
 }
-
-// sortedKeys is for stable output of maps.
-func sortedKeys[V any](m map[string]V) []string {
-	k := make([]string, 0, len(m))
-	for s := range m {
-		k = append(k, s)
-	}
-	sort.Strings(k)
-	return k
-}
-
-var _ = os.Stderr
