@@ -40,16 +40,11 @@ func (m *Model) Generate(prompt []int32, o GenerateOptions) ([]int32, error) {
 		// causal attention keeps padding from reaching real positions. With
 		// interventions, run unpadded, so positions in their specs (-1 is
 		// the last token) mean what they say.
-		n := bucket(len(seq), m.Dims().MaxCtx)
-		if len(o.Interventions) > 0 {
-			n = len(seq)
+		ids, mask := []int32(seq), []bool(nil)
+		if len(o.Interventions) == 0 {
+			ids, mask = m.PadToBucket(seq)
 		}
-		ids, mask := make([]int32, n), make([]bool, n)
-		copy(ids, seq)
-		for i := range seq {
-			mask[i] = true
-		}
-		res, err := m.Run(Request{IDs: [][]int32{ids}, Mask: [][]bool{mask}, Interventions: o.Interventions})
+		res, err := m.Run(Request{IDs: [][]int32{ids}, Mask: maskRows(mask), Interventions: o.Interventions})
 		if err != nil {
 			return out, err
 		}
@@ -95,11 +90,26 @@ func sample(logits []float32, temp float64, rng *rand.Rand) int32 {
 	return int32(len(p) - 1)
 }
 
-// bucket rounds n up to a multiple of 32 (at most limit, when limit > 0).
-func bucket(n, limit int) int {
-	b := (n + 31) / 32 * 32
-	if limit > 0 && b > limit {
-		b = max(limit, n)
+// PadToBucket right-pads ids to a multiple of 32 tokens (at most the
+// model's context) and returns the padded row with its mask, so that one
+// compiled graph serves prompts of nearby lengths. Causal attention keeps
+// the padding from reaching real positions: their values are as unpadded.
+func (m *Model) PadToBucket(ids []int32) ([]int32, []bool) {
+	n := (len(ids) + 31) / 32 * 32
+	if limit := m.Dims().MaxCtx; limit > 0 && n > limit {
+		n = max(limit, len(ids))
 	}
-	return b
+	row, mask := make([]int32, n), make([]bool, n)
+	copy(row, ids)
+	for i := range ids {
+		mask[i] = true
+	}
+	return row, mask
+}
+
+func maskRows(mask []bool) [][]bool {
+	if mask == nil {
+		return nil
+	}
+	return [][]bool{mask}
 }

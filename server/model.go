@@ -166,25 +166,10 @@ func (s *Server) encode(m *engine.Model, what, text string, maxTokens int) ([]in
 	return out, nil
 }
 
-// bucket rounds n up to a multiple of 16 (at most limit), so that prompts
-// of nearby lengths share one compiled graph.
-func bucket(n, limit int) int {
-	b := (n + 15) / 16 * 16
-	if limit > 0 && b > limit {
-		b = max(limit, n)
-	}
-	return b
-}
-
 // padded runs ids right-padded to a bucket; causal attention keeps the
 // padding from reaching real positions, so they read as if unpadded.
 func padded(m *engine.Model, ids []int32, hooks []string) (*engine.Result, error) {
-	n := bucket(len(ids), m.Dims().MaxCtx)
-	row, mask := make([]int32, n), make([]bool, n)
-	copy(row, ids)
-	for i := range ids {
-		mask[i] = true
-	}
+	row, mask := m.PadToBucket(ids)
 	return m.Run(engine.Request{IDs: [][]int32{row}, Mask: [][]bool{mask}, Hooks: hooks})
 }
 
