@@ -1,0 +1,22 @@
+package sgemm
+
+import "golang.org/x/sys/cpu"
+
+//go:generate go run gen_kernel.go
+
+// kernel6x16 computes the 6x16 tile C += A·B (acc) or C = A·B (!acc) from
+// packed micro-panels: a holds k columns of 6 rows, b k rows of 16 columns.
+//
+//go:noescape
+func kernel6x16(k int, a, b, c *float32, ldc int, acc bool)
+
+// hasKernel reports whether this CPU runs the assembly micro-kernel.
+var hasKernel = cpu.X86.HasAVX2 && cpu.X86.HasFMA
+
+func microKernel(k int, a, b, c []float32, ldc int, acc bool) {
+	if useAsm {
+		kernel6x16(k, &a[0], &b[0], &c[0], ldc, acc)
+		return
+	}
+	kernelGo(k, a, b, c, ldc, acc)
+}

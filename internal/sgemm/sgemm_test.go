@@ -1,0 +1,130 @@
+package sgemm
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"runtime"
+	"testing"
+	"time"
+
+	"github.com/glia-dev/glia/internal/peak"
+)
+
+func naive(lhs, rhs []float32, batch, m, n, k int, transB bool) []float64 {
+	out := make([]float64, batch*m*n)
+	for b := range batch {
+		for i := range m {
+			for j := range n {
+				var s float64
+				for p := range k {
+					r := rhs[b*k*n+p*n+j]
+					if transB {
+						r = rhs[b*k*n+j*k+p]
+					}
+					s += float64(lhs[b*m*k+i*k+p]) * float64(r)
+				}
+				out[b*m*n+i*n+j] = s
+			}
+		}
+	}
+	return out
+}
+
+func random(n int, r *rand.Rand) []float32 {
+	x := make([]float32, n)
+	for i := range x {
+		x[i] = float32(r.NormFloat64())
+	}
+	return x
+}
+
+func TestMatMul(t *testing.T) {
+	r := rand.New(rand.NewPCG(1, 2))
+	sizes := []int{1, 5, 6, 7, 16, 17, 33, 145, 300}
+	kernels := []bool{false}
+	if hasKernel {
+		kernels = append(kernels, true)
+	}
+	defer func(v bool) { useAsm = v }(useAsm)
+	for _, asm := range kernels {
+		useAsm = asm
+		for _, batch := range []int{1, 3} {
+			for _, transB := range []bool{false, true} {
+				for _, m := range sizes {
+					for _, n := range sizes {
+						for _, k := range []int{1, 7, 64, 257, 600} {
+							if m*n*k*batch > 6e6 {
+								continue
+							}
+							name := fmt.Sprintf("asm=%v/b%d/t=%v/%dx%dx%d", asm, batch, transB, m, n, k)
+							lhs, rhs := random(batch*m*k, r), random(batch*k*n, r)
+							out := random(batch*m*n, r) // garbage: must be overwritten
+							MatMul(lhs, rhs, out, batch, m, n, k, transB)
+							want := naive(lhs, rhs, batch, m, n, k, transB)
+							var maxDiff float64
+							for i, w := range want {
+								maxDiff = max(maxDiff, math.Abs(float64(out[i])-w)/math.Sqrt(float64(k)))
+							}
+							if maxDiff > 1e-5 {
+								t.Errorf("%s: max |diff|/sqrt(k) = %.3g", name, maxDiff)
+							}
+						}
+					}
+				}
+			}
+		}
+	}
+}
+
+func TestMatMulEmpty(t *testing.T) {
+	out := []float32{1, 2, 3, 4}
+	MatMul(nil, nil, out, 1, 2, 2, 0, false)
+	for _, v := range out {
+		if v != 0 {
+			t.Fatalf("k=0 must give zeros, got %v", out)
+		}
+	}
+	MatMul(nil, nil, nil, 0, 3, 3, 3, false)
+}
+
+func TestMatMulBadSizes(t *testing.T) {
+	defer func() {
+		if recover() == nil {
+			t.Fatal("short lhs did not panic")
+		}
+	}()
+	MatMul(make([]float32, 5), make([]float32, 6), make([]float32, 4), 1, 2, 2, 3, false)
+}
+
+// BenchmarkMatMul reports GFLOP/s and the share of the peak measured in
+// the same run, for the GPT-2-small projection shapes (batch 8 x 128).
+//
+//	GOEXPERIMENT=simd go test ./internal/sgemm -run '^$' -bench MatMul
+func BenchmarkMatMul(b *testing.B) {
+	pk := peak.Measure(300 * time.Millisecond)
+	for _, s := range []struct {
+		name          string
+		batch, m, n, k int
+		transB        bool
+	}{
+		{"mlp_in_1024x768x3072", 1, 1024, 3072, 768, false},
+		{"mlp_out_1024x3072x768", 1, 1024, 768, 3072, false},
+		{"qkv_1024x768x2304", 1, 1024, 2304, 768, false},
+		{"attn_scores_96x128x128x64", 96, 128, 128, 64, false},
+		{"mlp_in_transB", 1, 1024, 3072, 768, true},
+	} {
+		b.Run(s.name, func(b *testing.B) {
+			r := rand.New(rand.NewPCG(1, 2))
+			lhs, rhs := random(s.batch*s.m*s.k, r), random(s.batch*s.k*s.n, r)
+			out := make([]float32, s.batch*s.m*s.n)
+			for b.Loop() {
+				MatMul(lhs, rhs, out, s.batch, s.m, s.n, s.k, s.transB)
+			}
+			flops := 2 * float64(s.batch*s.m*s.n*s.k) * float64(b.N) / b.Elapsed().Seconds()
+			b.ReportMetric(flops/1e9, "GFLOP/s")
+			b.ReportMetric(100*flops/pk.FLOPS, "%peak")
+			b.ReportMetric(float64(runtime.GOMAXPROCS(0)), "threads")
+		})
+	}
+}
