@@ -1,0 +1,13 @@
+//go:build !(goexperiment.simd && amd64)
+
+package vecmath
+
+// Without GOEXPERIMENT=simd on amd64 there is no archsimd, so only the
+// scalar kernels exist; these stubs keep the dispatch in vecmath.go
+// identical across builds.
+
+const simdSupported = false
+
+func geluSIMD(dst, src []float32)                { geluScalarSlice(dst, src) }
+func expSIMD(dst, src []float32)                 { expScalarSlice(dst, src) }
+func softmaxSIMD(dst, src []float32, rowLen int) { softmaxScalar(dst, src, rowLen) }

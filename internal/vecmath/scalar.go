@@ -1,0 +1,133 @@
+package vecmath
+
+import "math"
+
+// The scalar kernels back builds without GOEXPERIMENT=simd, CPUs without
+// AVX2+FMA, and the tests' cross-path checks. They share the SIMD path's
+// range reduction, polynomial and sigmoid formulation. Go guarantees no
+// float32 fused multiply-add, so where the SIMD path builds extra precision
+// from exact FMA residuals (the reduced argument, the GELU argument, the
+// last polynomial step, the 1+E denominator) the scalar path simply uses
+// float64 and rounds to float32 once at the end.
+
+// expQ evaluates the polynomial shared with the SIMD path up to
+// q = (e^r - 1)/r, so e^r ≈ q*r + 1, for |r| ≤ ~ln2/2.
+func expQ(r float32) float32 {
+	q := float32(expC6)
+	q = q*r + expC5
+	q = q*r + expC4
+	q = q*r + expC3
+	q = q*r + expC2
+	return q*r + 1
+}
+
+// expParts returns p and n with e^y ≈ p*2^n, for finite |y| ≤ ~160. p is
+// a float64 so that callers round once, at the end, as the SIMD path's
+// fused operations do.
+func expParts(y float64) (float64, int) {
+	n := math.RoundToEven(y * log2e)
+	r := float32(y - n*math.Ln2)
+	return float64(expQ(r))*float64(r) + 1, int(n)
+}
+
+// pow2 returns 2^n for |n| ≤ 1022.
+func pow2(n int) float64 { return math.Float64frombits(uint64(n+1023) << 52) }
+
+func expScalar(x float32) float32 {
+	switch {
+	case x != x:
+		return x
+	case x < expLo:
+		x = expLo
+	case x > expHi:
+		x = expHi
+	}
+	p, n := expParts(float64(x))
+	return float32(p * pow2(n))
+}
+
+func geluScalar(x float32) float32 {
+	if x != x {
+		return x
+	}
+	a := math.Abs(float64(x))
+	if a > geluClamp {
+		a = geluClamp
+	}
+	// E = e^-|2u| ∈ (0, 1] never overflows; sigmoid(2u) is 1/(1+E) for
+	// x ≥ 0 and E/(1+E) for x < 0. The clamped a keeps -Inf from meeting
+	// a zero E.
+	p, n := expParts(-a * (geluA + geluB*a*a))
+	e := p * pow2(n)
+	if x < 0 {
+		return float32(-a * e / (1 + e))
+	}
+	return float32(float64(x) / (1 + e))
+}
+
+func geluScalarSlice(dst, src []float32) {
+	dst = dst[:len(src)]
+	for i, x := range src {
+		dst[i] = geluScalar(x)
+	}
+}
+
+func expScalarSlice(dst, src []float32) {
+	dst = dst[:len(src)]
+	for i, x := range src {
+		dst[i] = expScalar(x)
+	}
+}
+
+func softmaxScalar(dst, src []float32, rowLen int) {
+	for r := 0; r+rowLen <= len(src); r += rowLen {
+		in := src[r : r+rowLen]
+		out := dst[r : r+rowLen]
+		mx := float32(math.Inf(-1))
+		for _, x := range in {
+			if x > mx {
+				mx = x
+			}
+		}
+		if math.IsInf(float64(mx), -1) {
+			fillMasked(out, in)
+			continue
+		}
+		var sum float64
+		for i, x := range in {
+			d := float64(x) - float64(mx)
+			var e float32
+			switch {
+			case d != d:
+				e = float32(d)
+			case d < expLo:
+				e = 0
+			default:
+				p, n := expParts(d)
+				e = float32(p * pow2(n))
+			}
+			out[i] = e
+			sum += float64(e)
+		}
+		inv := float32(1 / sum)
+		for i := range out {
+			out[i] *= inv
+		}
+	}
+}
+
+// fillMasked handles a row whose maximum is -Inf: every entry is -Inf or
+// NaN. Fully masked rows become uniform; any NaN poisons the row as it would
+// in the general path.
+func fillMasked(out, in []float32) {
+	v := 1 / float32(len(in))
+	for _, x := range in {
+		if x != x {
+			v = x
+			break
+		}
+	}
+	for i := range out {
+		out[i] = v
+	}
+}

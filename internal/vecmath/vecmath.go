@@ -1,0 +1,131 @@
+package vecmath
+
+import (
+	"runtime"
+	"sync"
+)
+
+// useSIMD selects the archsimd kernels. It is a variable rather than a
+// constant so the tests can force the scalar path on machines that have
+// AVX2+FMA.
+var useSIMD = simdSupported
+
+// GeluTanh sets dst[i] = 0.5*x*(1+tanh(sqrt(2/π)*(x+0.044715x³))) for
+// x = src[i]. dst and src must have the same length; they may be the same
+// slice. GeluTanh(+Inf) = +Inf, GeluTanh(-Inf) = -0 and NaN propagates.
+func GeluTanh(dst, src []float32) {
+	if len(dst) != len(src) {
+		panic("vecmath.GeluTanh: len(dst) != len(src)")
+	}
+	if useSIMD {
+		geluSIMD(dst, src)
+		return
+	}
+	geluScalarSlice(dst, src)
+}
+
+// Exp sets dst[i] = e^src[i] in float32: results below the smallest
+// subnormal round to 0, those above math.MaxFloat32 become +Inf, and NaN
+// propagates. dst and src must have the same length; they may be the same
+// slice.
+func Exp(dst, src []float32) {
+	if len(dst) != len(src) {
+		panic("vecmath.Exp: len(dst) != len(src)")
+	}
+	if useSIMD {
+		expSIMD(dst, src)
+		return
+	}
+	expScalarSlice(dst, src)
+}
+
+// SoftmaxRows applies a numerically stable softmax to each consecutive row of
+// rowLen elements of src, writing dst. len(src) must be a multiple of rowLen
+// and len(dst) must equal len(src); dst may be the same slice as src.
+//
+// Masked entries (-Inf, or a very negative finite value such as -3.4e38)
+// get probability 0; a row in which every entry is masked the same way comes
+// out uniform, 1/rowLen per entry, instead of NaN. A NaN anywhere in a row,
+// or a +Inf, makes the whole row NaN.
+func SoftmaxRows(dst, src []float32, rowLen int) {
+	if len(dst) != len(src) {
+		panic("vecmath.SoftmaxRows: len(dst) != len(src)")
+	}
+	if len(src) == 0 {
+		return
+	}
+	if rowLen <= 0 || len(src)%rowLen != 0 {
+		panic("vecmath.SoftmaxRows: len(src) is not a positive multiple of rowLen")
+	}
+	if useSIMD {
+		softmaxSIMD(dst, src, rowLen)
+		return
+	}
+	softmaxScalar(dst, src, rowLen)
+}
+
+// ParallelFor calls fn over contiguous chunks that exactly cover [0, n):
+// at most runtime.GOMAXPROCS(0) chunks, each of at least minChunk elements
+// (minChunk < 1 counts as 1). Chunks run concurrently on new goroutines
+// except one, which runs on the calling goroutine; ParallelFor returns once
+// all have finished. When n < 2*minChunk there is nothing to gain, and
+// fn(0, n) runs inline. Nothing runs when n ≤ 0.
+//
+// A panic in any chunk is re-raised on the calling goroutine after every
+// chunk has returned, so callers can recover it as if fn had run inline.
+func ParallelFor(n, minChunk int, fn func(lo, hi int)) {
+	if n <= 0 {
+		return
+	}
+	if minChunk < 1 {
+		minChunk = 1
+	}
+	chunks := min(runtime.GOMAXPROCS(0), n/minChunk)
+	if n < 2*minChunk || chunks < 2 {
+		fn(0, n)
+		return
+	}
+	// Spread the remainder one element at a time over the first chunks so
+	// sizes differ by at most one.
+	size, extra := n/chunks, n%chunks
+	bounds := func(c int) (int, int) {
+		lo := c*size + min(c, extra)
+		hi := lo + size
+		if c < extra {
+			hi++
+		}
+		return lo, hi
+	}
+
+	var (
+		wg       sync.WaitGroup
+		panicMu  sync.Mutex
+		panicVal any
+		panicked bool
+	)
+	run := func(lo, hi int) {
+		defer func() {
+			if r := recover(); r != nil {
+				panicMu.Lock()
+				if !panicked {
+					panicked, panicVal = true, r
+				}
+				panicMu.Unlock()
+			}
+		}()
+		fn(lo, hi)
+	}
+	wg.Add(chunks - 1)
+	for c := 1; c < chunks; c++ {
+		lo, hi := bounds(c)
+		go func() {
+			defer wg.Done()
+			run(lo, hi)
+		}()
+	}
+	run(bounds(0))
+	wg.Wait()
+	if panicked {
+		panic(panicVal)
+	}
+}
