@@ -18,6 +18,7 @@ import (
 	"github.com/glia-dev/glia/arch"
 	"github.com/glia-dev/glia/format"
 	"github.com/glia-dev/glia/hook"
+	"github.com/glia-dev/glia/internal/kernels"
 	"github.com/gomlx/compute"
 	"github.com/gomlx/compute/dtypes"
 	"github.com/gomlx/compute/shapes"
@@ -67,11 +68,19 @@ type HookInfo struct {
 // Backend returns the shared backend, created from $GOMLX_BACKEND, else the
 // pure-Go CPU backend ("go"). The XLA backend is compiled in for GPUs but
 // never chosen implicitly: it would try to download a CPU plugin.
+//
+// glia's CPU kernels (internal/kernels) are installed into the Go backend
+// first, so every graph built on it uses them.
 var Backend = sync.OnceValues(func() (compute.Backend, error) {
-	if cfg := os.Getenv("GOMLX_BACKEND"); cfg != "" {
-		return compute.NewWithConfig(cfg)
+	cfg := os.Getenv("GOMLX_BACKEND")
+	if cfg == "" {
+		cfg = "go"
 	}
-	return compute.NewWithConfig("go")
+	be, err := compute.NewWithConfig(cfg)
+	if err == nil {
+		kernels.Install(be)
+	}
+	return be, err
 })
 
 // FromSource builds a model from a config and a tensor source, reading every

@@ -4,9 +4,11 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/glia-dev/glia/engine"
+	"github.com/glia-dev/glia/internal/kernels"
 	"github.com/glia-dev/glia/internal/peak"
 )
 
@@ -127,51 +129,68 @@ func runBench(args []string) error {
 			ids[i][j] = int32((i*7919 + j*104729) % m.Dims().Vocab)
 		}
 	}
-	req := engine.Request{IDs: ids, Hooks: hooks, NoLogits: !*withLogits}
-	var pk peak.Result
-	if onCPU {
-		fmt.Fprintf(Stderr, "measuring peak FLOP/s...\n")
-		pk = peak.Measure(time.Second)
+	if *iters < 1 {
+		return fmt.Errorf("--iters %d: need at least one timed forward", *iters)
 	}
+	req := engine.Request{IDs: ids, Hooks: hooks, NoLogits: !*withLogits}
 	fmt.Fprintf(Stderr, "warm-up (compiles the graph)...\n")
 	t0 := time.Now()
 	if _, err := m.Run(req); err != nil {
 		return err
 	}
 	warm := time.Since(t0)
-	var best, total time.Duration
-	for i := range *iters {
-		t0 := time.Now()
-		if _, err := m.Run(req); err != nil {
-			return err
-		}
-		d := time.Since(t0)
-		total += d
-		if i == 0 || d < best {
-			best = d
+	f := flops(m, *batch, *seq, *withLogits)
+	// On CPU the peak is measured right before every timed forward (see
+	// peak.Interleaved) and the median ratio is reported.
+	run := func() error { _, err := m.Run(req); return err }
+	var samples []peak.Sample
+	if onCPU {
+		samples, err = peak.Interleaved(*iters, 400*time.Millisecond, run)
+	} else {
+		for range *iters {
+			t0 := time.Now()
+			if err = run(); err != nil {
+				break
+			}
+			samples = append(samples, peak.Sample{Seconds: time.Since(t0).Seconds()})
 		}
 	}
-	mean := total / time.Duration(*iters)
-	f := flops(m, *batch, *seq, *withLogits)
+	if err != nil {
+		return err
+	}
+	var total, best float64
+	var peaks, ratios []float64
+	for i, s := range samples {
+		total += s.Seconds
+		if i == 0 || s.Seconds < best {
+			best = s.Seconds
+		}
+		peaks, ratios = append(peaks, s.Peak.FLOPS), append(ratios, s.Ratio(f))
+	}
+	pk := samples[0].Peak
+	mean := time.Duration(total / float64(*iters) * float64(time.Second))
+	bestD := time.Duration(best * float64(time.Second))
 	tokens := float64(*batch * *seq)
 	out := map[string]any{
 		"model": name, "shape": *shape, "backend": engine.BackendName(), "dtype": engine.DTypeName(m.DType()), "tf32": mf.tf32, "batch": *batch, "seq": *seq, "hooks_cached": len(hooks), "logits": *withLogits,
-		"gflop_per_forward": f / 1e9, "first_run_s": warm.Seconds(), "mean_s": mean.Seconds(), "best_s": best.Seconds(),
+		"gflop_per_forward": f / 1e9, "first_run_s": warm.Seconds(), "mean_s": mean.Seconds(), "best_s": bestD.Seconds(),
 		"tokens_per_s": tokens / mean.Seconds(), "gflops": f / mean.Seconds() / 1e9,
 	}
 	if onCPU {
-		out["peak_gflops"], out["peak_kernel"], out["threads"] = pk.FLOPS/1e9, pk.Kernel, pk.Threads
-		out["pct_of_peak"], out["pct_of_peak_best"] = 100*f/mean.Seconds()/pk.FLOPS, 100*f/best.Seconds()/pk.FLOPS
+		out["peak_gflops"], out["peak_kernel"], out["threads"] = peak.Median(peaks)/1e9, pk.Kernel, pk.Threads
+		out["kernels"] = kernels.Installed().String()
+		out["pct_of_peak"], out["pct_of_peak_best"] = 100*peak.Median(ratios), 100*slices.Max(ratios)
 	}
 	if *asJSON {
 		return json.NewEncoder(Stdout).Encode(out)
 	}
 	fmt.Fprintf(Stdout, "%s\nbatch %d x %d tokens, %d mlp.hook_post cached, logits %v: %.1f GFLOP per forward\n", name, *batch, *seq, len(hooks), *withLogits, f/1e9)
-	fmt.Fprintf(Stdout, "forward: mean %.3fs (best %.3fs) = %.0f tokens/s, %.1f GFLOP/s\n", mean.Seconds(), best.Seconds(), tokens/mean.Seconds(), f/mean.Seconds()/1e9)
+	fmt.Fprintf(Stdout, "forward: mean %.3fs (best %.3fs) = %.0f tokens/s, %.1f GFLOP/s\n", mean.Seconds(), bestD.Seconds(), tokens/mean.Seconds(), f/mean.Seconds()/1e9)
 	if !onCPU {
 		return nil
 	}
-	fmt.Fprintf(Stdout, "peak:    %.1f GFLOP/s measured (%s, %d threads)\n", pk.FLOPS/1e9, pk.Kernel, pk.Threads)
-	fmt.Fprintf(Stdout, "=> %.1f%% of peak (best run %.1f%%)\n", out["pct_of_peak"], out["pct_of_peak_best"])
+	fmt.Fprintf(Stdout, "kernels: %s\n", kernels.Installed())
+	fmt.Fprintf(Stdout, "peak:    %.1f GFLOP/s measured before each forward (median; %s, %d threads)\n", out["peak_gflops"], pk.Kernel, pk.Threads)
+	fmt.Fprintf(Stdout, "=> %.1f%% of peak (median of %d forwards, each against its own peak; best %.1f%%)\n", out["pct_of_peak"], *iters, out["pct_of_peak_best"])
 	return nil
 }

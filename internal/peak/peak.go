@@ -5,6 +5,7 @@ package peak
 
 import (
 	"runtime"
+	"slices"
 	"sync"
 	"time"
 )
@@ -44,4 +45,42 @@ func Measure(d time.Duration) Result {
 		total += f
 	}
 	return Result{FLOPS: total, Threads: threads, Kernel: kernelName}
+}
+
+// Sample is one timed run next to the peak measured just before it.
+type Sample struct {
+	Seconds float64
+	Peak    Result
+}
+
+// Ratio is the fraction of its own peak a run of flop operations reached.
+func (s Sample) Ratio(flop float64) float64 { return flop / s.Seconds / s.Peak.FLOPS }
+
+// Interleaved times n runs of fn, measuring the peak for d right before
+// each. Shared machines change clock speed from second to second; a run
+// compared with the peak of its own moment gives a ratio that a single
+// peak measurement at the start would not.
+func Interleaved(n int, d time.Duration, fn func() error) ([]Sample, error) {
+	out := make([]Sample, 0, n)
+	for range n {
+		pk := Measure(d)
+		t0 := time.Now()
+		if err := fn(); err != nil {
+			return out, err
+		}
+		out = append(out, Sample{Seconds: time.Since(t0).Seconds(), Peak: pk})
+	}
+	return out, nil
+}
+
+// Median of x (0 for none).
+func Median(x []float64) float64 {
+	if len(x) == 0 {
+		return 0
+	}
+	s := slices.Sorted(slices.Values(x))
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
 }

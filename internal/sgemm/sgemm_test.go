@@ -104,9 +104,9 @@ func TestMatMulBadSizes(t *testing.T) {
 func BenchmarkMatMul(b *testing.B) {
 	pk := peak.Measure(300 * time.Millisecond)
 	for _, s := range []struct {
-		name          string
+		name           string
 		batch, m, n, k int
-		transB        bool
+		transB         bool
 	}{
 		{"mlp_in_1024x768x3072", 1, 1024, 3072, 768, false},
 		{"mlp_out_1024x3072x768", 1, 1024, 768, 3072, false},

@@ -1,0 +1,100 @@
+package kernels_test
+
+import (
+	"math"
+	"math/rand/v2"
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/glia-dev/glia/internal/kernels"
+	"github.com/gomlx/compute"
+	"github.com/gomlx/compute/dtypes"
+	"github.com/gomlx/compute/shapes"
+	_ "github.com/gomlx/gomlx/backends/default"
+	. "github.com/gomlx/gomlx/core/graph"
+	"github.com/gomlx/gomlx/core/tensors"
+)
+
+func TestInstall(t *testing.T) {
+	be, err := compute.NewWithConfig("go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := kernels.Install(be)
+	t.Logf("kernels: %s", r)
+	if len(r.Installed) == 0 {
+		t.Skipf("nothing installed: %s", r.Skipped)
+	}
+	rng := rand.New(rand.NewPCG(3, 4))
+	rnd := func(dims ...int) (*tensors.Tensor, []float32) {
+		s := shapes.Make(dtypes.Float32, dims...)
+		v := make([]float32, s.Size())
+		for i := range v {
+			v[i] = float32(rng.NormFloat64())
+		}
+		return tensors.FromFlatDataAndDimensions(v, dims...), v
+	}
+	for _, c := range []struct {
+		name       string
+		b, m, n, k int
+		transB     bool
+	}{
+		{"rows", 1, 100, 70, 50, false},
+		{"transposed", 1, 100, 70, 50, true},
+		{"batched", 5, 33, 40, 17, false},
+		{"few rows (stock)", 1, 3, 70, 50, false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			x, xv := rnd(c.b, c.m, c.k)
+			var w *tensors.Tensor
+			var wv []float32
+			if c.transB {
+				w, wv = rnd(c.b, c.n, c.k)
+			} else {
+				w, wv = rnd(c.b, c.k, c.n)
+			}
+			before := kernels.Handled(compute.OpTypeDotGeneral)
+			e := MustNewExec(be, func(x, w *Node) *Node {
+				if c.transB {
+					return DotGeneral(x, []int{2}, []int{0}, w, []int{2}, []int{0})
+				}
+				return DotGeneral(x, []int{2}, []int{0}, w, []int{1}, []int{0})
+			})
+			got := e.MustExec(x, w)[0].Value().([][][]float32)
+			var maxDiff float64
+			for b := range c.b {
+				for i := range c.m {
+					for j := range c.n {
+						var s float64
+						for p := range c.k {
+							wij := wv[b*c.k*c.n+p*c.n+j]
+							if c.transB {
+								wij = wv[b*c.k*c.n+j*c.k+p]
+							}
+							s += float64(xv[b*c.m*c.k+i*c.k+p]) * float64(wij)
+						}
+						maxDiff = max(maxDiff, math.Abs(s-float64(got[b][i][j])))
+					}
+				}
+			}
+			t.Logf("max |diff| vs float64: %.3g", maxDiff)
+			if ran := kernels.Handled(compute.OpTypeDotGeneral) > before; ran != (c.m >= 16) {
+				t.Errorf("glia's matmul ran: %v, want %v (rows %d)", ran, c.m >= 16, c.m)
+			}
+			if maxDiff > 1e-4 {
+				t.Errorf("max |diff| %.3g", maxDiff)
+			}
+		})
+	}
+}
+
+func TestComputeVersionPinned(t *testing.T) {
+	mod, err := os.ReadFile("../../go.mod")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := "github.com/gomlx/compute " + kernels.ComputeVersion; !strings.Contains(string(mod), want) {
+		t.Fatalf("go.mod does not pin %q: the kernels reach into that version's internals", want)
+	}
+}

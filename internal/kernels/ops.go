@@ -1,0 +1,417 @@
+package kernels
+
+import (
+	"math"
+	"reflect"
+	"sync"
+	"sync/atomic"
+	"unsafe"
+
+	"github.com/glia-dev/glia/internal/vecmath"
+	"github.com/gomlx/compute"
+	"github.com/gomlx/compute/dtypes"
+)
+
+// The stock executors, kept for every case glia's kernels leave alone.
+
+//go:linkname stockGelu github.com/gomlx/compute/internal/gobackend/fusedops.execFusedGelu
+func stockGelu(backend unsafe.Pointer, n *node, inputs []*buffer, owned []bool) (*buffer, error)
+
+//go:linkname stockSoftmax github.com/gomlx/compute/internal/gobackend/fusedops.execFusedSoftmax
+func stockSoftmax(backend unsafe.Pointer, n *node, inputs []*buffer, owned []bool) (*buffer, error)
+
+//go:linkname stockAdd github.com/gomlx/compute/internal/gobackend/ops.execAdd
+func stockAdd(backend unsafe.Pointer, n *node, inputs []*buffer, owned []bool) (*buffer, error)
+
+//go:linkname stockLayerNorm github.com/gomlx/compute/internal/gobackend/fusedops.execFusedLayerNorm
+func stockLayerNorm(backend unsafe.Pointer, n *node, inputs []*buffer, owned []bool) (*buffer, error)
+
+//go:linkname stockSlice github.com/gomlx/compute/internal/gobackend/ops.execSlice
+func stockSlice(backend unsafe.Pointer, n *node, inputs []*buffer, owned []bool) (*buffer, error)
+
+//go:linkname stockTranspose github.com/gomlx/compute/internal/gobackend/ops.execTranspose
+func stockTranspose(backend unsafe.Pointer, n *node, inputs []*buffer, owned []bool) (*buffer, error)
+
+func init() { installers = append(installers, installOps) }
+
+// installOps needs a backend to check the mirrors against; Install passes
+// it through backendForCheck.
+var backendForCheck compute.Backend
+
+func installOps() (string, error) {
+	if backendForCheck == nil {
+		return "", errorString("element-wise ops: no Go backend given")
+	}
+	if err := checkMirrors(backendForCheck); err != nil {
+		return "", errorString("element-wise ops: " + err.Error())
+	}
+	for op, fn := range ours {
+		setNodeExecutor(op, priorityUser, fn)
+	}
+	return "gelu-tanh, softmax, layer norm, add, transpose, slice f32: glia", nil
+}
+
+type errorString string
+
+func (e errorString) Error() string { return string(e) }
+
+var ours = map[compute.OpType]executor{
+	compute.OpTypeFusedGelu:      gelu,
+	compute.OpTypeFusedSoftmax:   softmax,
+	compute.OpTypeAdd:            add,
+	compute.OpTypeTranspose:      transpose,
+	compute.OpTypeFusedLayerNorm: layerNorm,
+	compute.OpTypeSlice:          slice,
+}
+
+// handled counts, per op, the runs glia's kernels took (not the stock
+// fallbacks), so tests can see them work.
+var handled [compute.OpTypeLast]atomic.Int64
+
+// Handled returns how many times glia's kernel ran op in this process.
+func Handled(op compute.OpType) int64 {
+	if op < 0 || op >= compute.OpTypeLast {
+		return 0
+	}
+	return handled[op].Load()
+}
+
+// elementsPerTask keeps a goroutine's share of an element-wise op well
+// above the cost of starting it.
+const elementsPerTask = 32 << 10
+
+// gelu: tanh-GELU on float32 with vecmath's SIMD tanh (the stock one calls
+// float64 math.Tanh per element).
+func gelu(backend unsafe.Pointer, n *node, inputs []*buffer, owned []bool) (*buffer, error) {
+	d, ok := dataAs[geluData](n.Data, "*fusedops.nodeFusedGelu", &geluType)
+	if !ok || d.exact || n.Shape.DType != dtypes.Float32 {
+		return stockGelu(backend, n, inputs, owned)
+	}
+	x, ok := float32s(inputs[0])
+	if !ok {
+		return stockGelu(backend, n, inputs, owned)
+	}
+	out, err := output(backend, n, inputs, owned, 0)
+	if err != nil {
+		return nil, err
+	}
+	y, _ := float32s(out)
+	vecmath.ParallelFor(len(x), elementsPerTask, func(lo, hi int) { vecmath.GeluTanh(y[lo:hi], x[lo:hi]) })
+	handled[n.OpType].Add(1)
+	return out, nil
+}
+
+// softmax over the last axis of a float32 tensor, rows in parallel.
+func softmax(backend unsafe.Pointer, n *node, inputs []*buffer, owned []bool) (*buffer, error) {
+	d, ok := dataAs[softmaxData](n.Data, "*fusedops.nodeFusedSoftmax", &softmaxType)
+	if !ok {
+		return stockSoftmax(backend, n, inputs, owned)
+	}
+	axis := d.axis
+	if n.Shape.DType != dtypes.Float32 || axis != n.Shape.Rank()-1 || n.Shape.Dimensions[axis] == 0 {
+		return stockSoftmax(backend, n, inputs, owned)
+	}
+	x, ok := float32s(inputs[0])
+	if !ok {
+		return stockSoftmax(backend, n, inputs, owned)
+	}
+	out, err := output(backend, n, inputs, owned, 0)
+	if err != nil {
+		return nil, err
+	}
+	y, _ := float32s(out)
+	row := n.Shape.Dimensions[axis]
+	rows := len(x) / row
+	vecmath.ParallelFor(rows, max(1, elementsPerTask/row), func(lo, hi int) {
+		vecmath.SoftmaxRows(y[lo*row:hi*row], x[lo*row:hi*row], row)
+	})
+	handled[n.OpType].Add(1)
+	return out, nil
+}
+
+// add of two float32 tensors of the output's shape, or of one and a
+// bias broadcast along its last axis ([1, ..., 1, n] — every Linear's
+// bias), in parallel. The stock executor walks a broadcasting index
+// iterator per element, 3x slower and on one core.
+func add(backend unsafe.Pointer, n *node, inputs []*buffer, owned []bool) (*buffer, error) {
+	if n.Shape.DType != dtypes.Float32 || len(inputs) != 2 {
+		return stockAdd(backend, n, inputs, owned)
+	}
+	a, okA := float32s(inputs[0])
+	b, okB := float32s(inputs[1])
+	if !okA || !okB {
+		return stockAdd(backend, n, inputs, owned)
+	}
+	full, bias := -1, -1
+	switch {
+	case inputs[0].RawShape.Equal(n.Shape) && inputs[1].RawShape.Equal(n.Shape):
+		full = 0
+	case inputs[0].RawShape.Equal(n.Shape) && isRowBroadcast(inputs[1], n):
+		full, bias = 0, 1
+	case inputs[1].RawShape.Equal(n.Shape) && isRowBroadcast(inputs[0], n):
+		full, bias = 1, 0
+	default:
+		return stockAdd(backend, n, inputs, owned)
+	}
+	out, err := output(backend, n, inputs, owned, 0, 1)
+	if err != nil {
+		return nil, err
+	}
+	y, _ := float32s(out)
+	if bias < 0 {
+		vecmath.ParallelFor(len(y), elementsPerTask, func(lo, hi int) { addTo(y[lo:hi], a[lo:hi], b[lo:hi]) })
+		handled[n.OpType].Add(1)
+		return out, nil
+	}
+	x, v := a, b
+	if full == 1 {
+		x, v = b, a
+	}
+	row := len(v)
+	rows := len(y) / row
+	vecmath.ParallelFor(rows, max(1, elementsPerTask/row), func(lo, hi int) {
+		for r := lo; r < hi; r++ {
+			addTo(y[r*row:(r+1)*row], x[r*row:(r+1)*row], v)
+		}
+	})
+	handled[n.OpType].Add(1)
+	return out, nil
+}
+
+// isRowBroadcast: b has n's rank, ones everywhere but the last axis, and
+// n's last dimension there.
+func isRowBroadcast(b *buffer, n *node) bool {
+	d, o := b.RawShape.Dimensions, n.Shape.Dimensions
+	if len(d) != len(o) || len(d) == 0 || d[len(d)-1] != o[len(o)-1] || b.RawShape.DType != n.Shape.DType {
+		return false
+	}
+	for _, x := range d[:len(d)-1] {
+		if x != 1 {
+			return false
+		}
+	}
+	return true
+}
+
+// transpose of a float32 tensor whose last axis stays last: copies of
+// whole rows instead of the stock per-element index iterator. The
+// attention heads' [batch, pos, head, d_head] <-> [batch, head, pos, d_head]
+// moves are all of this kind.
+func transpose(backend unsafe.Pointer, n *node, inputs []*buffer, owned []bool) (*buffer, error) {
+	perm, ok := n.Data.([]int)
+	in := inputs[0].RawShape.Dimensions
+	if !ok || n.Shape.DType != dtypes.Float32 || len(perm) != len(in) || len(perm) < 2 || perm[len(perm)-1] != len(perm)-1 || n.Shape.Size() == 0 {
+		return stockTranspose(backend, n, inputs, owned)
+	}
+	x, ok := float32s(inputs[0])
+	if !ok {
+		return stockTranspose(backend, n, inputs, owned)
+	}
+	out, err := getBuffer(backend, n.Shape)
+	if err != nil {
+		return nil, err
+	}
+	y, _ := float32s(out)
+	rank := len(in)
+	row := in[rank-1]
+	// Input strides, in elements, of the output's axes.
+	inStride := make([]int, rank)
+	s := 1
+	for ax := rank - 1; ax >= 0; ax-- {
+		inStride[ax] = s
+		s *= in[ax]
+	}
+	outDims := n.Shape.Dimensions
+	strides := make([]int, rank)
+	for ax, p := range perm {
+		strides[ax] = inStride[p]
+	}
+	copyRows(y, x, outDims, strides, make([]int, rank), row)
+	handled[n.OpType].Add(1)
+	return out, nil
+}
+
+// Mirrors of the backend's node data for the ops handled here.
+type (
+	geluData      struct{ exact bool }
+	softmaxData   struct{ axis int }
+	layerNormData struct {
+		axes    []int
+		epsilon float64
+	}
+	sliceData struct{ starts, limits, strides []int }
+)
+
+// dataType caches, per op, the backend's node-data type once its layout
+// was found equal to the mirror's.
+type dataType struct {
+	once sync.Once
+	typ  reflect.Type
+}
+
+var geluType, softmaxType, layerNormType, sliceType dataType
+
+// dataAs views a node's data (a pointer to an unexported struct of the
+// backend) as *M, after checking, once per op, that the struct is the
+// named type with exactly M's fields, types and offsets.
+func dataAs[M any](data any, typeName string, dt *dataType) (*M, bool) {
+	t := reflect.TypeOf(data)
+	dt.once.Do(func() {
+		if t == nil || t.String() != typeName || t.Kind() != reflect.Pointer {
+			return
+		}
+		r, m := t.Elem(), reflect.TypeFor[M]()
+		if r.Kind() != reflect.Struct || r.NumField() != m.NumField() || r.Size() != m.Size() {
+			return
+		}
+		for i := range r.NumField() {
+			a, b := r.Field(i), m.Field(i)
+			if a.Name != b.Name || a.Type != b.Type || a.Offset != b.Offset {
+				return
+			}
+		}
+		dt.typ = t
+	})
+	if t == nil || t != dt.typ {
+		return nil, false
+	}
+	return (*M)((*eface)(unsafe.Pointer(&data)).data), true
+}
+
+func addTo(y, a, b []float32) {
+	a, b = a[:len(y)], b[:len(y)]
+	for i := range y {
+		y[i] = a[i] + b[i]
+	}
+}
+
+// layerNorm over trailing axes, rows in parallel, with the stock kernel's
+// arithmetic (float32 sums in the same order), so results are bit-equal.
+func layerNorm(backend unsafe.Pointer, n *node, inputs []*buffer, owned []bool) (*buffer, error) {
+	d, ok := dataAs[layerNormData](n.Data, "*fusedops.nodeFusedLayerNorm", &layerNormType)
+	if !ok || n.Shape.DType != dtypes.Float32 || len(inputs) == 0 {
+		return stockLayerNorm(backend, n, inputs, owned)
+	}
+	dims, size := n.Shape.Dimensions, 1
+	for i, a := range d.axes {
+		if a != len(dims)-len(d.axes)+i {
+			return stockLayerNorm(backend, n, inputs, owned)
+		}
+		size *= dims[a]
+	}
+	x, ok := float32s(inputs[0])
+	var gamma, beta []float32
+	if ok && len(inputs) > 1 {
+		gamma, ok = float32s(inputs[1])
+	}
+	if ok && len(inputs) > 2 {
+		beta, ok = float32s(inputs[2])
+	}
+	if !ok || size == 0 || (gamma != nil && len(gamma) != size) || (beta != nil && len(beta) != size) {
+		return stockLayerNorm(backend, n, inputs, owned)
+	}
+	out, err := getBuffer(backend, n.Shape)
+	if err != nil {
+		return nil, err
+	}
+	y, _ := float32s(out)
+	eps := d.epsilon
+	vecmath.ParallelFor(len(x)/size, max(1, elementsPerTask/size), func(lo, hi int) {
+		for r := lo; r < hi; r++ {
+			normRow(y[r*size:(r+1)*size], x[r*size:(r+1)*size], gamma, beta, eps)
+		}
+	})
+	handled[n.OpType].Add(1)
+	return out, nil
+}
+
+func normRow(y, x, gamma, beta []float32, eps float64) {
+	n := float32(len(x))
+	var sum float32
+	for _, v := range x {
+		sum += v
+	}
+	mean := sum / n
+	var ss float32
+	for _, v := range x {
+		d := v - mean
+		ss += d * d
+	}
+	inv := float32(1 / math.Sqrt(float64(ss/n)+eps))
+	y = y[:len(x)]
+	for i, v := range x {
+		z := (v - mean) * inv
+		if gamma != nil {
+			z *= gamma[i]
+		}
+		if beta != nil {
+			z += beta[i]
+		}
+		y[i] = z
+	}
+}
+
+// slice of a float32 tensor with unit strides: one copy per output row.
+// The fused q/k/v projections are split this way on every layer.
+func slice(backend unsafe.Pointer, n *node, inputs []*buffer, owned []bool) (*buffer, error) {
+	d, ok := dataAs[sliceData](n.Data, "*ops.sliceNode", &sliceType)
+	in := inputs[0].RawShape.Dimensions
+	rank := len(in)
+	if !ok || n.Shape.DType != dtypes.Float32 || rank == 0 || len(d.starts) != rank || len(d.strides) != rank || n.Shape.Size() == 0 {
+		return stockSlice(backend, n, inputs, owned)
+	}
+	for _, s := range d.strides {
+		if s != 1 {
+			return stockSlice(backend, n, inputs, owned)
+		}
+	}
+	x, ok := float32s(inputs[0])
+	if !ok {
+		return stockSlice(backend, n, inputs, owned)
+	}
+	out, err := getBuffer(backend, n.Shape)
+	if err != nil {
+		return nil, err
+	}
+	y, _ := float32s(out)
+	outDims := n.Shape.Dimensions
+	row := outDims[rank-1]
+	inStride := make([]int, rank)
+	s := 1
+	for ax := rank - 1; ax >= 0; ax-- {
+		inStride[ax] = s
+		s *= in[ax]
+	}
+	copyRows(y, x, outDims, inStride, d.starts, row)
+	handled[n.OpType].Add(1)
+	return out, nil
+}
+
+// copyRows fills y (dims outDims, row-major) row by row from x, where
+// output row idx starts at x offset Σ (start[ax]+idx[ax])·stride[ax].
+func copyRows(y, x []float32, outDims, stride, start []int, row int) {
+	rank := len(outDims)
+	rows := len(y) / row
+	vecmath.ParallelFor(rows, max(1, elementsPerTask/row), func(lo, hi int) {
+		idx := make([]int, rank-1)
+		rem := lo
+		for ax := rank - 2; ax >= 0; ax-- {
+			idx[ax] = rem % outDims[ax]
+			rem /= outDims[ax]
+		}
+		for r := lo; r < hi; r++ {
+			src := start[rank-1] * stride[rank-1]
+			for ax, i := range idx {
+				src += (start[ax] + i) * stride[ax]
+			}
+			copy(y[r*row:(r+1)*row], x[src:src+row])
+			for ax := rank - 2; ax >= 0; ax-- {
+				idx[ax]++
+				if idx[ax] < outDims[ax] {
+					break
+				}
+				idx[ax] = 0
+			}
+		}
+	})
+}

@@ -1,0 +1,126 @@
+package kernels_test
+
+import (
+	"math"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/glia-dev/glia/internal/kernels"
+	"github.com/gomlx/compute"
+	"github.com/gomlx/compute/dtypes"
+	. "github.com/gomlx/gomlx/core/graph"
+	"github.com/gomlx/gomlx/core/tensors"
+)
+
+func backend(t *testing.T) compute.Backend {
+	t.Helper()
+	be, err := compute.NewWithConfig("go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := kernels.Install(be); len(r.Installed) < 2 {
+		t.Skipf("kernels not installed: %s", r)
+	}
+	return be
+}
+
+func randn(r *rand.Rand, scale float64, dims ...int) ([]float32, *tensors.Tensor) {
+	n := 1
+	for _, d := range dims {
+		n *= d
+	}
+	v := make([]float32, n)
+	for i := range v {
+		v[i] = float32(scale * r.NormFloat64())
+	}
+	return v, tensors.FromFlatDataAndDimensions(v, dims...)
+}
+
+// TestOps runs each op glia replaces through a GoMLX graph, compares it
+// with a float64 reference, and checks glia's kernel (not the stock
+// fallback) ran.
+func TestOps(t *testing.T) {
+	be := backend(t)
+	r := rand.New(rand.NewPCG(5, 6))
+	x, xt := randn(r, 3, 4, 6, 40)
+	bias, bt := randn(r, 1, 40)
+	y, yt := randn(r, 1, 4, 6, 40)
+	for _, c := range []struct {
+		name string
+		op   compute.OpType
+		fn   func(x, y, b *Node) *Node
+		want func(i int, idx []int) float64 // idx into [4,6,40] of the output, for same-shape outputs
+		dims []int
+	}{
+		{"gelu", compute.OpTypeFusedGelu, func(x, y, b *Node) *Node { return BackendFusedGelu(x, false) },
+			func(i int, _ []int) float64 {
+				v := float64(x[i])
+				return 0.5 * v * (1 + math.Tanh(math.Sqrt(2/math.Pi)*(v+0.044715*v*v*v)))
+			}, []int{4, 6, 40}},
+		{"add", compute.OpTypeAdd, func(x, y, b *Node) *Node { return Add(x, y) },
+			func(i int, _ []int) float64 { return float64(x[i]) + float64(y[i]) }, []int{4, 6, 40}},
+		{"add bias", compute.OpTypeAdd, func(x, y, b *Node) *Node { return Add(x, ExpandLeftToRank(b, 3)) },
+			func(i int, idx []int) float64 { return float64(x[i]) + float64(bias[idx[2]]) }, []int{4, 6, 40}},
+		{"bias add", compute.OpTypeAdd, func(x, y, b *Node) *Node { return Add(ExpandLeftToRank(b, 3), x) },
+			func(i int, idx []int) float64 { return float64(x[i]) + float64(bias[idx[2]]) }, []int{4, 6, 40}},
+		{"softmax", compute.OpTypeFusedSoftmax, func(x, y, b *Node) *Node { return Softmax(x, -1) },
+			func(i int, idx []int) float64 {
+				row := x[i-idx[2] : i-idx[2]+40]
+				m := math.Inf(-1)
+				for _, v := range row {
+					m = max(m, float64(v))
+				}
+				var s float64
+				for _, v := range row {
+					s += math.Exp(float64(v) - m)
+				}
+				return math.Exp(float64(x[i])-m) / s
+			}, []int{4, 6, 40}},
+		{"layer norm", compute.OpTypeFusedLayerNorm, func(x, y, b *Node) *Node {
+			return BackendFusedLayerNorm(x, []int{2}, 1e-5, OnePlus(b), b)
+		}, func(i int, idx []int) float64 {
+			row := x[i-idx[2] : i-idx[2]+40]
+			var mean, v float64
+			for _, e := range row {
+				mean += float64(e) / 40
+			}
+			for _, e := range row {
+				v += (float64(e) - mean) * (float64(e) - mean) / 40
+			}
+			return (float64(x[i])-mean)/math.Sqrt(v+1e-5)*(1+float64(bias[idx[2]])) + float64(bias[idx[2]])
+		}, []int{4, 6, 40}},
+		{"transpose", compute.OpTypeTranspose, func(x, y, b *Node) *Node { return TransposeAllAxes(x, 1, 0, 2) },
+			func(_ int, idx []int) float64 { return float64(x[idx[1]*6*40+idx[0]*40+idx[2]]) }, []int{6, 4, 40}},
+		{"slice", compute.OpTypeSlice, func(x, y, b *Node) *Node { return Slice(x, AxisRange(1, 3), AxisRange(2, 5), AxisRange(7, 30)) },
+			func(_ int, idx []int) float64 { return float64(x[(1+idx[0])*6*40+(2+idx[1])*40+7+idx[2]]) }, []int{2, 3, 23}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			before := kernels.Handled(c.op)
+			e := MustNewExec(be, c.fn)
+			out := e.MustExec(xt, yt, bt)[0]
+			if got := out.Shape().Dimensions; len(got) != len(c.dims) {
+				t.Fatalf("shape %v, want %v", got, c.dims)
+			}
+			got := tensors.MustCopyFlatData[float32](out)
+			var maxDiff float64
+			idx := make([]int, len(c.dims))
+			for i, g := range got {
+				rem := i
+				for ax := len(c.dims) - 1; ax >= 0; ax-- {
+					idx[ax] = rem % c.dims[ax]
+					rem /= c.dims[ax]
+				}
+				w := c.want(i, idx)
+				maxDiff = max(maxDiff, math.Abs(float64(g)-w)/max(1, math.Abs(w)))
+			}
+			t.Logf("max diff vs float64: %.3g", maxDiff)
+			if maxDiff > 2e-6 {
+				t.Errorf("max diff %.3g", maxDiff)
+			}
+			if kernels.Handled(c.op) == before {
+				t.Errorf("glia's %s kernel did not run (stock fallback taken)", c.name)
+			}
+		})
+	}
+	_ = dtypes.Float32
+}
