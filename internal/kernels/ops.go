@@ -159,7 +159,7 @@ func add(backend unsafe.Pointer, n *node, inputs []*buffer, owned []bool) (*buff
 	}
 	y, _ := float32s(out)
 	if bias < 0 {
-		vecmath.ParallelFor(len(y), elementsPerTask, func(lo, hi int) { addTo(y[lo:hi], a[lo:hi], b[lo:hi]) })
+		vecmath.ParallelFor(len(y), elementsPerTask, func(lo, hi int) { vecmath.Add(y[lo:hi], a[lo:hi], b[lo:hi]) })
 		handled[n.OpType].Add(1)
 		return out, nil
 	}
@@ -171,7 +171,7 @@ func add(backend unsafe.Pointer, n *node, inputs []*buffer, owned []bool) (*buff
 	rows := len(y) / row
 	vecmath.ParallelFor(rows, max(1, elementsPerTask/row), func(lo, hi int) {
 		for r := lo; r < hi; r++ {
-			addTo(y[r*row:(r+1)*row], x[r*row:(r+1)*row], v)
+			vecmath.Add(y[r*row:(r+1)*row], x[r*row:(r+1)*row], v)
 		}
 	})
 	handled[n.OpType].Add(1)
@@ -276,13 +276,6 @@ func dataAs[M any](data any, typeName string, dt *dataType) (*M, bool) {
 		return nil, false
 	}
 	return (*M)((*eface)(unsafe.Pointer(&data)).data), true
-}
-
-func addTo(y, a, b []float32) {
-	a, b = a[:len(y)], b[:len(y)]
-	for i := range y {
-		y[i] = a[i] + b[i]
-	}
 }
 
 // layerNorm over trailing axes, rows in parallel, with the stock kernel's

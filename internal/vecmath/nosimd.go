@@ -11,3 +11,5 @@ const simdSupported = false
 func geluSIMD(dst, src []float32)                { geluScalarSlice(dst, src) }
 func expSIMD(dst, src []float32)                 { expScalarSlice(dst, src) }
 func softmaxSIMD(dst, src []float32, rowLen int) { softmaxScalar(dst, src, rowLen) }
+
+func addSIMD(dst, a, b []float32) { addScalar(dst, a, b) }

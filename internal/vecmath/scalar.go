@@ -131,3 +131,10 @@ func fillMasked(out, in []float32) {
 		out[i] = v
 	}
 }
+
+func addScalar(dst, a, b []float32) {
+	a, b = a[:len(dst)], b[:len(dst)]
+	for i := range dst {
+		dst[i] = a[i] + b[i]
+	}
+}

@@ -129,3 +129,16 @@ func ParallelFor(n, minChunk int, fn func(lo, hi int)) {
 		panic(panicVal)
 	}
 }
+
+// Add sets dst[i] = a[i] + b[i]. All three slices must have the same
+// length; dst may be the same slice as a or b.
+func Add(dst, a, b []float32) {
+	if len(a) != len(dst) || len(b) != len(dst) {
+		panic("vecmath.Add: slices of different lengths")
+	}
+	if useSIMD {
+		addSIMD(dst, a, b)
+		return
+	}
+	addScalar(dst, a, b)
+}
