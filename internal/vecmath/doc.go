@@ -1,5 +1,6 @@
 // Package vecmath holds float32 element-wise kernels (tanh-approximated GELU,
-// exp and row softmax) for glia's use inside GoMLX's pure-Go CPU backend.
+// exp, row softmax, add and row layer norm) for glia's use inside GoMLX's
+// pure-Go CPU backend.
 //
 // It exists because that backend evaluates tanh-GELU element by element in
 // float64 with math.Tanh, about 5 ns per element, which came to roughly 8% of

@@ -13,3 +13,6 @@ func expSIMD(dst, src []float32)                 { expScalarSlice(dst, src) }
 func softmaxSIMD(dst, src []float32, rowLen int) { softmaxScalar(dst, src, rowLen) }
 
 func addSIMD(dst, a, b []float32) { addScalar(dst, a, b) }
+func layerNormSIMD(y, x, gamma, beta []float32, eps float32) {
+	layerNormScalar(y, x, gamma, beta, float64(eps))
+}

@@ -138,3 +138,29 @@ func addScalar(dst, a, b []float32) {
 		dst[i] = a[i] + b[i]
 	}
 }
+
+func layerNormScalar(y, x, gamma, beta []float32, eps float64) {
+	n := float64(len(x))
+	var sum float64
+	for _, v := range x {
+		sum += float64(v)
+	}
+	mean := sum / n
+	var ss float64
+	for _, v := range x {
+		d := float64(v) - mean
+		ss += d * d
+	}
+	inv := 1 / math.Sqrt(ss/n+eps)
+	y = y[:len(x)]
+	for i, v := range x {
+		z := (float64(v) - mean) * inv
+		if gamma != nil {
+			z *= float64(gamma[i])
+		}
+		if beta != nil {
+			z += float64(beta[i])
+		}
+		y[i] = float32(z)
+	}
+}

@@ -373,3 +373,101 @@ func addSIMD(dst, a, b []float32) {
 	}
 	archsimd.ClearAVXUpperBits()
 }
+
+// layerNormSIMD: three passes (sum, deviations, output), the first two
+// with four independent accumulators so the adds overlap; a row is small
+// enough to stay in L1 between passes. The statistics stay in vector
+// registers throughout.
+func layerNormSIMD(y, x, gamma, beta []float32, eps float32) {
+	n := len(x)
+	// No scalar float conversions here: the compiler may sink them past
+	// the first vector loop, where a legacy-SSE CVTSQ2SS or XORPS stalls.
+	nv := archsimd.BroadcastInt32x8(int32(n)).ConvertToFloat32()
+	epsv := bcast(eps)
+	one, zero := bcast(1), vf{}
+	y = y[:n]
+	full := n &^ 7
+	tail := n - full
+	tailMask := archsimd.LoadInt32x8(&laneIndex).Less(archsimd.BroadcastInt32x8(int32(tail)))
+	ld := func(s []float32, i int) vf { return archsimd.LoadFloat32x8((*[8]float32)(s[i : i+8])) }
+
+	var s0, s1, s2, s3 vf
+	i := 0
+	for ; i+32 <= full; i += 32 {
+		p := (*[32]float32)(x[i : i+32])
+		s0 = s0.Add(archsimd.LoadFloat32x8((*[8]float32)(p[0:8])))
+		s1 = s1.Add(archsimd.LoadFloat32x8((*[8]float32)(p[8:16])))
+		s2 = s2.Add(archsimd.LoadFloat32x8((*[8]float32)(p[16:24])))
+		s3 = s3.Add(archsimd.LoadFloat32x8((*[8]float32)(p[24:32])))
+	}
+	for ; i < full; i += 8 {
+		s0 = s0.Add(ld(x, i))
+	}
+	if tail > 0 {
+		s1 = s1.Add(archsimd.LoadFloat32x8SlicePart(x[full:]))
+	}
+	m0 := hsum(s0.Add(s1).Add(s2.Add(s3))).Div(nv)
+
+	// Second pass: the squared deviations from m0, and the deviations
+	// themselves, whose mean c corrects m0's rounding (the corrected
+	// two-pass algorithm of Chan, Golub and LeVeque): the mean is m0 + c,
+	// kept as that pair, and the sum of squares about it is ss - Σd·c.
+	// That keeps the result accurate relative to the row's spread even
+	// when its mean is large.
+	var c0, c1 vf
+	s0, s1, s2, s3 = vf{}, vf{}, vf{}, vf{}
+	i = 0
+	for ; i+32 <= full; i += 32 {
+		p := (*[32]float32)(x[i : i+32])
+		d0 := archsimd.LoadFloat32x8((*[8]float32)(p[0:8])).Sub(m0)
+		d1 := archsimd.LoadFloat32x8((*[8]float32)(p[8:16])).Sub(m0)
+		d2 := archsimd.LoadFloat32x8((*[8]float32)(p[16:24])).Sub(m0)
+		d3 := archsimd.LoadFloat32x8((*[8]float32)(p[24:32])).Sub(m0)
+		c0 = c0.Add(d0).Add(d2)
+		c1 = c1.Add(d1).Add(d3)
+		s0 = d0.MulAdd(d0, s0)
+		s1 = d1.MulAdd(d1, s1)
+		s2 = d2.MulAdd(d2, s2)
+		s3 = d3.MulAdd(d3, s3)
+	}
+	for ; i < full; i += 8 {
+		d0 := ld(x, i).Sub(m0)
+		c0 = c0.Add(d0)
+		s0 = d0.MulAdd(d0, s0)
+	}
+	if tail > 0 {
+		d := archsimd.LoadFloat32x8SlicePart(x[full:]).Sub(m0).Masked(tailMask)
+		c1 = c1.Add(d)
+		s1 = d.MulAdd(d, s1)
+	}
+	sd := hsum(c0.Add(c1))
+	corr := sd.Div(nv)
+	ss := hsum(s0.Add(s1).Add(s2.Add(s3)))
+	ss = zero.Sub(sd).MulAdd(corr, ss).Max(zero)
+	inv := one.Div(ss.Div(nv).Add(epsv).Sqrt())
+
+	switch {
+	case gamma != nil && beta != nil:
+		gamma, beta = gamma[:n], beta[:n]
+		for i = 0; i < full; i += 8 {
+			d := ld(x, i).Sub(m0).Sub(corr).Mul(inv)
+			d.MulAdd(ld(gamma, i), ld(beta, i)).Store((*[8]float32)(y[i : i+8]))
+		}
+		if tail > 0 {
+			d := archsimd.LoadFloat32x8SlicePart(x[full:]).Sub(m0).Sub(corr).Mul(inv)
+			d.MulAdd(archsimd.LoadFloat32x8SlicePart(gamma[full:]), archsimd.LoadFloat32x8SlicePart(beta[full:])).StoreSlicePart(y[full:])
+		}
+	default:
+		for i = 0; i < n; i += 8 {
+			d := archsimd.LoadFloat32x8SlicePart(x[i:]).Sub(m0).Sub(corr).Mul(inv)
+			if gamma != nil {
+				d = d.Mul(archsimd.LoadFloat32x8SlicePart(gamma[i:]))
+			}
+			if beta != nil {
+				d = d.Add(archsimd.LoadFloat32x8SlicePart(beta[i:]))
+			}
+			d.StoreSlicePart(y[i:])
+		}
+	}
+	archsimd.ClearAVXUpperBits()
+}
