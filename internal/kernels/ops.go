@@ -192,14 +192,15 @@ func isRowBroadcast(b *buffer, n *node) bool {
 	return true
 }
 
-// transpose of a float32 tensor whose last axis stays last: copies of
-// whole rows instead of the stock per-element index iterator. The
-// attention heads' [batch, pos, head, d_head] <-> [batch, head, pos, d_head]
-// moves are all of this kind.
+// transpose of a float32 tensor. When the last axis stays last: copies of
+// whole rows instead of the stock per-element index iterator (the
+// attention heads' [batch, pos, head, d_head] <-> [batch, head, pos,
+// d_head] moves). When it moves (the keys' [b, t, h, d] -> [b, h, d, t]):
+// blocked 2-D transposes, see transposeMoving.
 func transpose(backend unsafe.Pointer, n *node, inputs []*buffer, owned []bool) (*buffer, error) {
 	perm, ok := n.Data.([]int)
 	in := inputs[0].RawShape.Dimensions
-	if !ok || n.Shape.DType != dtypes.Float32 || len(perm) != len(in) || len(perm) < 2 || perm[len(perm)-1] != len(perm)-1 || n.Shape.Size() == 0 {
+	if !ok || n.Shape.DType != dtypes.Float32 || len(perm) != len(in) || len(perm) < 2 || n.Shape.Size() == 0 || !isPermutation(perm) {
 		return stockTranspose(backend, n, inputs, owned)
 	}
 	x, ok := float32s(inputs[0])
@@ -212,7 +213,6 @@ func transpose(backend unsafe.Pointer, n *node, inputs []*buffer, owned []bool) 
 	}
 	y, _ := float32s(out)
 	rank := len(in)
-	row := in[rank-1]
 	// Input strides, in elements, of the output's axes.
 	inStride := make([]int, rank)
 	s := 1
@@ -225,9 +225,74 @@ func transpose(backend unsafe.Pointer, n *node, inputs []*buffer, owned []bool) 
 	for ax, p := range perm {
 		strides[ax] = inStride[p]
 	}
-	copyRows(y, x, outDims, strides, make([]int, rank), row)
+	if perm[rank-1] == rank-1 {
+		copyRows(y, x, outDims, strides, make([]int, rank), in[rank-1])
+	} else {
+		transposeMoving(y, x, outDims, strides, perm)
+	}
 	handled[n.OpType].Add(1)
 	return out, nil
+}
+
+func isPermutation(perm []int) bool {
+	seen := make([]bool, len(perm))
+	for _, p := range perm {
+		if p < 0 || p >= len(perm) || seen[p] {
+			return false
+		}
+		seen[p] = true
+	}
+	return true
+}
+
+// transposeMoving fills y (dims outDims) from x when the input's last axis
+// moves, to output axis q. Fixing every output axis but q and the last
+// leaves a 2-D slab: a matrix whose rows run along the output's last axis
+// in x (stride strides[rank-1]) and whose columns are contiguous in x, to
+// be written transposed, rows of y contiguous along the last axis. Each
+// slab is cut into column blocks, and those blocks are transposed in
+// parallel 8x8 tiles at a time by vecmath.Transpose.
+func transposeMoving(y, x []float32, outDims, strides, perm []int) {
+	rank := len(outDims)
+	q := 0
+	for ax, p := range perm {
+		if p == rank-1 {
+			q = ax
+		}
+	}
+	outStride := make([]int, rank)
+	s := 1
+	for ax := rank - 1; ax >= 0; ax-- {
+		outStride[ax] = s
+		s *= outDims[ax]
+	}
+	rows, cols := outDims[rank-1], outDims[q] // of the slab, as read from x
+	srcStride, dstStride := strides[rank-1], outStride[q]
+	// The other axes, outermost first, enumerate the slabs.
+	var dims, inS, outS []int
+	for ax := 0; ax < rank-1; ax++ {
+		if ax != q {
+			dims = append(dims, outDims[ax])
+			inS = append(inS, strides[ax])
+			outS = append(outS, outStride[ax])
+		}
+	}
+	slabs := len(y) / (rows * cols)
+	const colBlock = 64
+	blocks := (cols + colBlock - 1) / colBlock
+	vecmath.ParallelFor(slabs*blocks, max(1, elementsPerTask/(rows*min(cols, colBlock))), func(lo, hi int) {
+		for u := lo; u < hi; u++ {
+			slab, c0 := u/blocks, (u%blocks)*colBlock
+			src, dst := c0, c0*dstStride
+			for k := len(dims) - 1; k >= 0; k-- {
+				i := slab % dims[k]
+				slab /= dims[k]
+				src += i * inS[k]
+				dst += i * outS[k]
+			}
+			vecmath.Transpose(y[dst:], dstStride, x[src:], srcStride, rows, min(colBlock, cols-c0))
+		}
+	})
 }
 
 // Mirrors of the backend's node data for the ops handled here.

@@ -1,6 +1,7 @@
 package kernels_test
 
 import (
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"testing"
@@ -123,4 +124,69 @@ func TestOps(t *testing.T) {
 		})
 	}
 	_ = dtypes.Float32
+}
+
+// TestTranspose compares every kind of transpose with a direct reference:
+// the last axis staying (row copies) or moving (blocked 2-D transposes),
+// odd sizes, and shapes glia's kernel leaves to the stock one.
+func TestTranspose(t *testing.T) {
+	be := backend(t)
+	r := rand.New(rand.NewPCG(7, 8))
+	for _, c := range []struct {
+		dims, perm []int
+		ours       bool // glia's kernel, not the stock fallback, should run
+	}{
+		{[]int{5, 7}, []int{1, 0}, true},
+		{[]int{16, 24}, []int{1, 0}, true},
+		{[]int{67, 130}, []int{1, 0}, true},
+		{[]int{5, 7, 3}, []int{0, 2, 1}, true},
+		{[]int{5, 7, 3}, []int{1, 0, 2}, true},
+		{[]int{5, 7, 3}, []int{1, 2, 0}, true},
+		{[]int{5, 7, 3}, []int{2, 0, 1}, true},
+		{[]int{5, 7, 3}, []int{2, 1, 0}, true},
+		{[]int{9, 17, 11}, []int{2, 1, 0}, true},
+		{[]int{2, 9, 3, 17}, []int{0, 2, 3, 1}, true},
+		{[]int{8, 128, 12, 64}, []int{0, 2, 3, 1}, true},
+		{[]int{8, 128, 12, 64}, []int{0, 2, 1, 3}, true},
+		{[]int{3, 10, 4, 9}, []int{3, 1, 0, 2}, true},
+		{[]int{3, 10, 4, 9}, []int{1, 3, 2, 0}, true},
+		{[]int{1, 1, 8, 1}, []int{3, 2, 1, 0}, true},
+		{[]int{2, 3, 2, 3, 5}, []int{4, 0, 3, 1, 2}, true},
+		{[]int{0, 5}, []int{1, 0}, false},
+		{[]int{6}, []int{0}, false},
+	} {
+		t.Run(fmt.Sprint(c.dims, c.perm), func(t *testing.T) {
+			x, xt := randn(r, 1, c.dims...)
+			before := kernels.Handled(compute.OpTypeTranspose)
+			e := MustNewExec(be, func(x *Node) *Node { return TransposeAllAxes(x, c.perm...) })
+			out := e.MustExec(xt)[0]
+			outDims := out.Shape().Dimensions
+			rank := len(c.dims)
+			inStride := make([]int, rank)
+			s := 1
+			for ax := rank - 1; ax >= 0; ax-- {
+				inStride[ax] = s
+				s *= c.dims[ax]
+			}
+			got := tensors.MustCopyFlatData[float32](out)
+			if len(got) != len(x) {
+				t.Fatalf("%d elements, want %d", len(got), len(x))
+			}
+			idx := make([]int, rank)
+			for i, g := range got {
+				rem, src := i, 0
+				for ax := rank - 1; ax >= 0; ax-- {
+					idx[ax] = rem % outDims[ax]
+					rem /= outDims[ax]
+					src += idx[ax] * inStride[c.perm[ax]]
+				}
+				if g != x[src] {
+					t.Fatalf("out%v = %v, want %v", idx, g, x[src])
+				}
+			}
+			if ran := kernels.Handled(compute.OpTypeTranspose) > before; ran != c.ours {
+				t.Errorf("glia's transpose ran: %v, want %v", ran, c.ours)
+			}
+		})
+	}
 }

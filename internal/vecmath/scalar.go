@@ -1,6 +1,9 @@
 package vecmath
 
-import "math"
+import (
+	"math"
+	"unsafe"
+)
 
 // The scalar kernels back builds without GOEXPERIMENT=simd, CPUs without
 // AVX2+FMA, and the tests' cross-path checks. They share the SIMD path's
@@ -162,5 +165,20 @@ func layerNormScalar(y, x, gamma, beta []float32, eps float64) {
 			z += float64(beta[i])
 		}
 		y[i] = float32(z)
+	}
+}
+
+// transposeScalar transposes rows x cols of src into dst, starting at dst
+// column dstCol.
+func transposeScalar(dst []float32, dstStride int, src []float32, srcStride int, rows, cols, dstCol int) {
+	// Integers rather than floats, so the copies compile to general-purpose
+	// moves (no SSE between the SIMD path's vector code).
+	d := unsafe.Slice((*uint32)(unsafe.Pointer(unsafe.SliceData(dst))), len(dst))
+	s := unsafe.Slice((*uint32)(unsafe.Pointer(unsafe.SliceData(src))), len(src))
+	for r := range rows {
+		row := s[r*srcStride : r*srcStride+cols]
+		for c, v := range row {
+			d[c*dstStride+dstCol+r] = v
+		}
 	}
 }

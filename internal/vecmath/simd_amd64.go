@@ -471,3 +471,49 @@ func layerNormSIMD(y, x, gamma, beta []float32, eps float32) {
 	}
 	archsimd.ClearAVXUpperBits()
 }
+
+// transposeSIMD transposes the 8x8 blocks of the rows&^7 x cols&^7 corner
+// and returns that corner's size; the caller does the edges.
+func transposeSIMD(dst []float32, dstStride int, src []float32, srcStride int, rows, cols int) (int, int) {
+	R, C := rows&^7, cols&^7
+	for c := 0; c < C; c += 8 {
+		for r := 0; r < R; r += 8 {
+			transpose8x8(dst[c*dstStride+r:], dstStride, src[r*srcStride+c:], srcStride)
+		}
+	}
+	archsimd.ClearAVXUpperBits()
+	return R, C
+}
+
+// transpose8x8: two rounds of VSHUFPS within 128-bit lanes, then
+// VPERM2F128 across them.
+func transpose8x8(dst []float32, ds int, src []float32, ss int) {
+	ld := func(i int) vf { return archsimd.LoadFloat32x8((*[8]float32)(src[i*ss : i*ss+8])) }
+	r0, r1, r2, r3 := ld(0), ld(1), ld(2), ld(3)
+	r4, r5, r6, r7 := ld(4), ld(5), ld(6), ld(7)
+	t0 := r0.SelectFromPairGrouped(0, 1, 4, 5, r1) // a0 a1 b0 b1 | a4 a5 b4 b5
+	t1 := r0.SelectFromPairGrouped(2, 3, 6, 7, r1) // a2 a3 b2 b3 | a6 a7 b6 b7
+	t2 := r2.SelectFromPairGrouped(0, 1, 4, 5, r3)
+	t3 := r2.SelectFromPairGrouped(2, 3, 6, 7, r3)
+	t4 := r4.SelectFromPairGrouped(0, 1, 4, 5, r5)
+	t5 := r4.SelectFromPairGrouped(2, 3, 6, 7, r5)
+	t6 := r6.SelectFromPairGrouped(0, 1, 4, 5, r7)
+	t7 := r6.SelectFromPairGrouped(2, 3, 6, 7, r7)
+	u0 := t0.SelectFromPairGrouped(0, 2, 4, 6, t2) // a0 b0 c0 d0 | a4 b4 c4 d4
+	u1 := t0.SelectFromPairGrouped(1, 3, 5, 7, t2) // a1 b1 c1 d1 | a5 ...
+	u2 := t1.SelectFromPairGrouped(0, 2, 4, 6, t3)
+	u3 := t1.SelectFromPairGrouped(1, 3, 5, 7, t3)
+	u4 := t4.SelectFromPairGrouped(0, 2, 4, 6, t6) // e0 f0 g0 h0 | e4 ...
+	u5 := t4.SelectFromPairGrouped(1, 3, 5, 7, t6)
+	u6 := t5.SelectFromPairGrouped(0, 2, 4, 6, t7)
+	u7 := t5.SelectFromPairGrouped(1, 3, 5, 7, t7)
+	st := func(i int, v vf) { v.Store((*[8]float32)(dst[i*ds : i*ds+8])) }
+	st(0, u0.Select128FromPair(0, 2, u4))
+	st(1, u1.Select128FromPair(0, 2, u5))
+	st(2, u2.Select128FromPair(0, 2, u6))
+	st(3, u3.Select128FromPair(0, 2, u7))
+	st(4, u0.Select128FromPair(1, 3, u4))
+	st(5, u1.Select128FromPair(1, 3, u5))
+	st(6, u2.Select128FromPair(1, 3, u6))
+	st(7, u3.Select128FromPair(1, 3, u7))
+}

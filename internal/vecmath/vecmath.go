@@ -166,3 +166,28 @@ func LayerNormRow(y, x, gamma, beta []float32, eps float64) {
 	}
 	layerNormScalar(y, x, gamma, beta, eps)
 }
+
+// Transpose sets dst[c*dstStride+r] = src[r*srcStride+c] for every
+// r < rows and c < cols: it writes the transpose of a rows x cols block of
+// src (row stride srcStride) into dst (row stride dstStride). The blocks
+// must not overlap. Nothing happens when rows or cols is 0.
+func Transpose(dst []float32, dstStride int, src []float32, srcStride int, rows, cols int) {
+	if rows <= 0 || cols <= 0 {
+		return
+	}
+	if srcStride < cols || dstStride < rows || len(src) < (rows-1)*srcStride+cols || len(dst) < (cols-1)*dstStride+rows {
+		panic("vecmath.Transpose: block does not fit its slice")
+	}
+	r0, c0 := 0, 0
+	if useSIMD && rows >= 8 && cols >= 8 {
+		r0, c0 = transposeSIMD(dst, dstStride, src, srcStride, rows, cols)
+	}
+	// What the SIMD path left: the bottom rows [r0, rows) across every
+	// column, and the right columns [c0, cols) of rows [0, r0).
+	if r0 < rows {
+		transposeScalar(dst, dstStride, src[r0*srcStride:], srcStride, rows-r0, cols, r0)
+	}
+	if c0 < cols && r0 > 0 {
+		transposeScalar(dst[c0*dstStride:], dstStride, src[c0:], srcStride, r0, cols-c0, 0)
+	}
+}
