@@ -34,6 +34,11 @@ func abExec(b *testing.B, op compute.OpType, data any, outShape shapes.Shape, st
 				f[j] = float32(j%97) * 0.25
 			}
 		}
+		if f, ok := ins[i].Flat.([]bool); ok {
+			for j := range f {
+				f[j] = j%128 <= (j/128)%128 // a causal mask's pattern
+			}
+		}
 	}
 	n := &node{OpType: op, Shape: outShape, Data: data}
 	run := func(fn executor) time.Duration {
@@ -62,4 +67,12 @@ func abExec(b *testing.B, op compute.OpType, data any, outShape shapes.Shape, st
 func BenchmarkABTransposeKeys(b *testing.B) {
 	abExec(b, compute.OpTypeTranspose, []int{0, 2, 3, 1}, shapes.Make(dtypes.Float32, 8, 12, 64, 128),
 		stockTranspose, transpose, shapes.Make(dtypes.Float32, 8, 128, 12, 64))
+}
+
+// The attention mask in a GPT-2-small forward over 8 x 128 tokens:
+// Where(mask, scores, -big).
+func BenchmarkABWhereMask(b *testing.B) {
+	s := shapes.Make(dtypes.Float32, 8, 12, 128, 128)
+	abExec(b, compute.OpTypeWhere, nil, s, stockWhere, where,
+		shapes.Make(dtypes.Bool, 8, 12, 128, 128), s, shapes.Make(dtypes.Float32))
 }

@@ -2,6 +2,7 @@ package kernels
 
 import (
 	"reflect"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"unsafe"
@@ -31,6 +32,9 @@ func stockSlice(backend unsafe.Pointer, n *node, inputs []*buffer, owned []bool)
 //go:linkname stockTranspose github.com/gomlx/compute/internal/gobackend/ops.execTranspose
 func stockTranspose(backend unsafe.Pointer, n *node, inputs []*buffer, owned []bool) (*buffer, error)
 
+//go:linkname stockWhere github.com/gomlx/compute/internal/gobackend/ops.execWhere
+func stockWhere(backend unsafe.Pointer, n *node, inputs []*buffer, owned []bool) (*buffer, error)
+
 func init() { installers = append(installers, installOps) }
 
 // installOps needs a backend to check the mirrors against; Install passes
@@ -47,7 +51,7 @@ func installOps() (string, error) {
 	for op, fn := range ours {
 		setNodeExecutor(op, priorityUser, fn)
 	}
-	return "gelu-tanh, softmax, layer norm, add, transpose, slice f32: glia", nil
+	return "gelu-tanh, softmax, layer norm, add, transpose, slice, where f32: glia", nil
 }
 
 type errorString string
@@ -61,6 +65,7 @@ var ours = map[compute.OpType]executor{
 	compute.OpTypeTranspose:      transpose,
 	compute.OpTypeFusedLayerNorm: layerNorm,
 	compute.OpTypeSlice:          slice,
+	compute.OpTypeWhere:          where,
 }
 
 // handled counts, per op, the runs glia's kernels took (not the stock
@@ -172,6 +177,46 @@ func add(backend unsafe.Pointer, n *node, inputs []*buffer, owned []bool) (*buff
 		for r := lo; r < hi; r++ {
 			vecmath.Add(y[r*row:(r+1)*row], x[r*row:(r+1)*row], v)
 		}
+	})
+	handled[n.OpType].Add(1)
+	return out, nil
+}
+
+// where(condition, onTrue, onFalse) for float32, with a bool condition of
+// the output's shape and each value either of that shape or a scalar (the
+// attention mask's Where(mask, scores, -big)), blended 8 lanes at a time
+// in parallel. The output buffer is chosen as the stock executor does.
+func where(backend unsafe.Pointer, n *node, inputs []*buffer, owned []bool) (*buffer, error) {
+	if n.Shape.DType != dtypes.Float32 || len(inputs) != 3 || n.Shape.Rank() == 0 || n.Shape.Size() == 0 {
+		return stockWhere(backend, n, inputs, owned)
+	}
+	c := inputs[0].RawShape
+	cond, ok := inputs[0].Flat.([]bool)
+	if !ok || c.DType != dtypes.Bool || !slices.Equal(c.Dimensions, n.Shape.Dimensions) || len(cond) < n.Shape.Size() {
+		return stockWhere(backend, n, inputs, owned)
+	}
+	vals := [2][]float32{}
+	for k, in := range inputs[1:] {
+		v, ok := float32s(in)
+		if !ok || in.RawShape.DType != dtypes.Float32 || !(in.RawShape.Equal(n.Shape) || (in.RawShape.IsScalar() && len(v) == 1)) {
+			return stockWhere(backend, n, inputs, owned)
+		}
+		vals[k] = v
+	}
+	out, err := output(backend, n, inputs, owned, 1, 2)
+	if err != nil {
+		return nil, err
+	}
+	y, _ := float32s(out)
+	cond = cond[:len(y)]
+	part := func(v []float32, lo, hi int) []float32 {
+		if len(v) == 1 {
+			return v
+		}
+		return v[lo:hi]
+	}
+	vecmath.ParallelFor(len(y), elementsPerTask, func(lo, hi int) {
+		vecmath.Select(y[lo:hi], cond[lo:hi], part(vals[0], lo, hi), part(vals[1], lo, hi))
 	})
 	handled[n.OpType].Add(1)
 	return out, nil

@@ -190,3 +190,74 @@ func TestTranspose(t *testing.T) {
 		})
 	}
 }
+
+// TestWhere checks Where(condition, onTrue, onFalse) on float32 against a
+// direct reference, with full and scalar values, and that a scalar
+// condition is left to the stock executor.
+func TestWhere(t *testing.T) {
+	be := backend(t)
+	r := rand.New(rand.NewPCG(9, 10))
+	for _, c := range []struct {
+		name                   string
+		dims                   []int
+		scalarT, scalarF, cond bool // scalar onTrue / onFalse / condition
+		ours                   bool
+	}{
+		{"mask", []int{2, 3, 17, 17}, false, true, false, true},
+		{"both full", []int{5, 7, 3}, false, false, false, true},
+		{"scalar onTrue", []int{5, 7, 3}, true, false, false, true},
+		{"both scalar", []int{4, 33}, true, true, false, true},
+		{"rank 1", []int{9}, false, true, false, true},
+		{"big", []int{8, 12, 64, 128}, false, true, false, true},
+		{"scalar condition (stock)", []int{5, 7}, false, false, true, false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			n := 1
+			for _, d := range c.dims {
+				n *= d
+			}
+			a, at := randn(r, 1, c.dims...)
+			b, bt := randn(r, 1, c.dims...)
+			cond := make([]bool, n)
+			for i := range cond {
+				cond[i] = r.IntN(2) == 0
+			}
+			ct := tensors.FromFlatDataAndDimensions(cond, c.dims...)
+			if c.cond {
+				ct = tensors.FromScalar(true)
+			}
+			before := kernels.Handled(compute.OpTypeWhere)
+			e := MustNewExec(be, func(cn, x, y *Node) *Node {
+				if c.scalarT {
+					x = Scalar(x.Graph(), dtypes.Float32, 2.5)
+				}
+				if c.scalarF {
+					y = Scalar(y.Graph(), dtypes.Float32, -3.4e38)
+				}
+				return Where(cn, x, y)
+			})
+			got := tensors.MustCopyFlatData[float32](e.MustExec(ct, at, bt)[0])
+			if len(got) != n {
+				t.Fatalf("%d elements, want %d", len(got), n)
+			}
+			for i, g := range got {
+				want := b[i]
+				if c.scalarF {
+					want = -3.4e38
+				}
+				if c.cond || cond[i] {
+					want = a[i]
+					if c.scalarT {
+						want = 2.5
+					}
+				}
+				if g != want {
+					t.Fatalf("out[%d] = %v, want %v", i, g, want)
+				}
+			}
+			if ran := kernels.Handled(compute.OpTypeWhere) > before; ran != c.ours {
+				t.Errorf("glia's where ran: %v, want %v", ran, c.ours)
+			}
+		})
+	}
+}

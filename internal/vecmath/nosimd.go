@@ -20,3 +20,7 @@ func layerNormSIMD(y, x, gamma, beta []float32, eps float32) {
 func transposeSIMD(dst []float32, dstStride int, src []float32, srcStride int, rows, cols int) (int, int) {
 	return 0, 0
 }
+
+func selectSIMD(dst []float32, cond []bool, onTrue, onFalse []float32) {
+	selectScalar(dst, cond, onTrue, onFalse, 0)
+}

@@ -182,3 +182,24 @@ func transposeScalar(dst []float32, dstStride int, src []float32, srcStride int,
 		}
 	}
 }
+
+// selectScalar does Select's elements from i on.
+func selectScalar(dst []float32, cond []bool, onTrue, onFalse []float32, i int) {
+	n := len(dst)
+	cond = cond[:n]
+	tv, fv := onTrue[0], onFalse[0]
+	tFull, fFull := len(onTrue) == n, len(onFalse) == n
+	for ; i < n; i++ {
+		if cond[i] {
+			if tFull {
+				tv = onTrue[i]
+			}
+			dst[i] = tv
+		} else {
+			if fFull {
+				fv = onFalse[i]
+			}
+			dst[i] = fv
+		}
+	}
+}

@@ -5,6 +5,7 @@ package vecmath
 import (
 	"math"
 	"simd/archsimd"
+	"unsafe"
 )
 
 // The kernels use FMA for exact residuals and AVX2 for the integer
@@ -516,4 +517,37 @@ func transpose8x8(dst []float32, ds int, src []float32, ss int) {
 	st(5, u1.Select128FromPair(1, 3, u5))
 	st(6, u2.Select128FromPair(1, 3, u6))
 	st(7, u3.Select128FromPair(1, 3, u7))
+}
+
+// selectSIMD widens eight condition bytes at a time to a lane mask
+// (VPMOVSXBD) and blends; the last len%8 elements go to selectScalar.
+func selectSIMD(dst []float32, cond []bool, onTrue, onFalse []float32) {
+	n := len(dst)
+	c8 := unsafe.Slice((*int8)(unsafe.Pointer(unsafe.SliceData(cond))), len(cond))[:n]
+	tFull, fFull := len(onTrue) == n, len(onFalse) == n
+	tv := archsimd.BroadcastFloat32x8(onTrue[0])
+	fv := archsimd.BroadcastFloat32x8(onFalse[0])
+	var zero vi
+	i := 0
+	for ; i+8 <= n; i += 8 {
+		var c archsimd.Int8x16
+		if i+16 <= n {
+			c = archsimd.LoadInt8x16((*[16]int8)(c8[i : i+16]))
+		} else {
+			c = archsimd.LoadInt8x16SlicePart(c8[i : i+8])
+		}
+		m := c.ExtendLo8ToInt32().NotEqual(zero)
+		t, f := tv, fv
+		if tFull {
+			t = archsimd.LoadFloat32x8((*[8]float32)(onTrue[i : i+8]))
+		}
+		if fFull {
+			f = archsimd.LoadFloat32x8((*[8]float32)(onFalse[i : i+8]))
+		}
+		t.Merge(f, m).Store((*[8]float32)(dst[i : i+8]))
+	}
+	archsimd.ClearAVXUpperBits()
+	if i < n {
+		selectScalar(dst, cond, onTrue, onFalse, i)
+	}
 }

@@ -191,3 +191,22 @@ func Transpose(dst []float32, dstStride int, src []float32, srcStride int, rows,
 		transposeScalar(dst[c0*dstStride:], dstStride, src[c0:], srcStride, r0, cols-c0, 0)
 	}
 }
+
+// Select sets dst[i] = onTrue[i] where cond[i] and onFalse[i] elsewhere.
+// cond must have dst's length; onTrue and onFalse either that length or
+// length 1, a scalar used for every element. dst may be the same slice as
+// a full-length onTrue or onFalse.
+func Select(dst []float32, cond []bool, onTrue, onFalse []float32) {
+	n := len(dst)
+	if len(cond) != n || (len(onTrue) != n && len(onTrue) != 1) || (len(onFalse) != n && len(onFalse) != 1) {
+		panic("vecmath.Select: slices of different lengths")
+	}
+	if n == 0 {
+		return
+	}
+	if useSIMD {
+		selectSIMD(dst, cond, onTrue, onFalse)
+		return
+	}
+	selectScalar(dst, cond, onTrue, onFalse, 0)
+}
