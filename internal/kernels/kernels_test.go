@@ -1,9 +1,11 @@
 package kernels_test
 
 import (
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"os"
+	"os/exec"
 	"strings"
 	"testing"
 
@@ -96,5 +98,28 @@ func TestComputeVersionPinned(t *testing.T) {
 	}
 	if want := "github.com/gomlx/compute " + kernels.ComputeVersion; !strings.Contains(string(mod), want) {
 		t.Fatalf("go.mod does not pin %q: the kernels reach into that version's internals", want)
+	}
+}
+
+// TestStockSwitch: GLIA_KERNELS=stock leaves the backend untouched (run in
+// a child process, since Install acts once per process).
+func TestStockSwitch(t *testing.T) {
+	if os.Getenv("GLIA_KERNELS") == "stock" {
+		be, err := compute.NewWithConfig("go")
+		if err != nil {
+			t.Fatal(err)
+		}
+		r := kernels.Install(be)
+		if len(r.Installed) != 0 || kernels.Handled(compute.OpTypeDotGeneral) != 0 {
+			t.Fatalf("GLIA_KERNELS=stock installed %v", r.Installed)
+		}
+		fmt.Println("REPORT:", r)
+		return
+	}
+	cmd := exec.Command(os.Args[0], "-test.run=^TestStockSwitch$", "-test.v")
+	cmd.Env = append(os.Environ(), "GLIA_KERNELS=stock")
+	out, err := cmd.CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "REPORT: stock GoMLX kernels (GLIA_KERNELS=stock)") {
+		t.Fatalf("child: %v\n%s", err, out)
 	}
 }
