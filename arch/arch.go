@@ -40,6 +40,21 @@ type Inputs struct {
 	IDs  *Node // [batch, pos] int32 token ids
 	Pos  *Node // [batch, pos] int32 position ids (they follow the attention mask)
 	Mask *Node // [batch, pos] bool: true for real tokens, false for padding
+
+	// Cache, when set, makes the pass incremental (generation with a KV
+	// cache): IDs and Pos hold only the new tokens, which sit at positions
+	// [Cache.Len, Cache.Len+pos) of unpadded sequences (Mask is ignored).
+	Cache *KVCache
+}
+
+// KVCache holds every layer's keys (after rotary) and values, slot i for
+// position i. Attention writes the new tokens' keys and values into K[l]
+// and V[l] (replacing the nodes with the updated cache, which the caller
+// returns from the graph) and attends over all slots up to each query's
+// position.
+type KVCache struct {
+	K, V []*Node // per layer, [batch, capacity, kv_heads, d_head]
+	Len  *Node   // int32 scalar: positions already in the cache
 }
 
 // Weights looks a weight up by its Hugging Face name; it panics (inside graph

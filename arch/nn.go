@@ -181,15 +181,23 @@ const minScore = -math.MaxFloat32
 // order), recording blocks.{l}.attn.hook_attn_scores, hook_pattern and
 // hook_z. It returns z [batch, pos, heads, d_head].
 func Attention(hp *hook.Points, l int, q, k, v *Node, in Inputs, o AttnOpts) *Node {
+	if c := in.Cache; c != nil {
+		// Write the new keys and values at their positions; attend over
+		// the whole cache (slots past each query's position are masked).
+		c.K[l] = writeSlots(c.K[l], convertTo(k, c.K[l].DType()), c.Len) // [batch, capacity, kv_heads, d_head]
+		c.V[l] = writeSlots(c.V[l], convertTo(v, c.V[l].DType()), c.Len) // [batch, capacity, kv_heads, d_head]
+		k, v = convertTo(c.K[l], k.DType()), convertTo(c.V[l], v.DType())
+	}
 	heads, kvHeads := q.Shape().Dimensions[2], k.Shape().Dimensions[2]
 	k, v = repeatKV(k, heads/kvHeads), repeatKV(v, heads/kvHeads)
 	// Batched over (batch·head) with k transposed to [d_head, k]: the
 	// layout the CPU backend's matmul kernels run fastest (a contraction
 	// over the short d_head axis as dot products is ~50x slower).
 	b, t, d := q.Shape().Dimensions[0], q.Shape().Dimensions[1], q.Shape().Dimensions[3]
-	qh := Reshape(TransposeAllAxes(q, 0, 2, 1, 3), b*heads, t, d)                                 // [batch·head, q, d_head]
-	kt := Reshape(TransposeAllAxes(k, 0, 2, 3, 1), b*heads, d, t)                                 // [batch·head, d_head, k]
-	scores := Reshape(DotGeneral(qh, []int{2}, []int{0}, kt, []int{1}, []int{0}), b, heads, t, t) // [batch, head, q, k]
+	tk := k.Shape().Dimensions[1]                                                                  // keys: t, or the cache's capacity
+	qh := Reshape(TransposeAllAxes(q, 0, 2, 1, 3), b*heads, t, d)                                  // [batch·head, q, d_head]
+	kt := Reshape(TransposeAllAxes(k, 0, 2, 3, 1), b*heads, d, tk)                                 // [batch·head, d_head, k]
+	scores := Reshape(DotGeneral(qh, []int{2}, []int{0}, kt, []int{1}, []int{0}), b, heads, t, tk) // [batch, head, q, k]
 	scores = MulScalar(scores, o.Scale)
 	if o.SoftCap > 0 {
 		scores = MulScalar(Tanh(DivScalar(scores, o.SoftCap)), o.SoftCap)
@@ -198,12 +206,27 @@ func Attention(hp *hook.Points, l int, q, k, v *Node, in Inputs, o AttnOpts) *No
 	// transformers' eager attention does), the pattern back in the compute dtype.
 	dt := scores.DType()
 	scores = toFloat32(scores)
-	scores = Where(BroadcastToDims(attentionMask(in, o.Window), scores.Shape().Dimensions...), scores, Scalar(scores.Graph(), scores.DType(), minScore))
+	scores = Where(BroadcastToDims(attentionMask(in, o.Window, tk), scores.Shape().Dimensions...), scores, Scalar(scores.Graph(), scores.DType(), minScore))
 	scores = hp.At(scores, "blocks.%d.attn.hook_attn_scores", l)                                       // [batch, head, q, k]
 	pattern := hp.At(convertTo(Softmax(scores, -1), dt), "blocks.%d.attn.hook_pattern", l)             // [batch, head, q, k]
-	vh := Reshape(TransposeAllAxes(v, 0, 2, 1, 3), b*heads, t, d)                                      // [batch·head, k, d_head]
-	z := DotGeneral(Reshape(pattern, b*heads, t, t), []int{2}, []int{0}, vh, []int{1}, []int{0})       // [batch·head, q, d_head]
+	vh := Reshape(TransposeAllAxes(v, 0, 2, 1, 3), b*heads, tk, d)                                     // [batch·head, k, d_head]
+	z := DotGeneral(Reshape(pattern, b*heads, t, tk), []int{2}, []int{0}, vh, []int{1}, []int{0})      // [batch·head, q, d_head]
 	return hp.At(TransposeAllAxes(Reshape(z, b, heads, t, d), 0, 2, 1, 3), "blocks.%d.attn.hook_z", l) // [batch, pos, head, d_head]
+}
+
+// writeSlots returns cache [batch, capacity, h, d] with x [batch, t, h, d]
+// written at slots [at, at+t). (The Go backend has no DynamicUpdateSlice:
+// each slot picks its row of x by a gather, and a mask keeps the others.)
+func writeSlots(cache, x, at *Node) *Node {
+	g := cache.Graph()
+	dims := cache.Shape().Dimensions
+	c, t := dims[1], x.Shape().Dimensions[1]
+	rel := Sub(Iota(g, shapeI32(c), 0), at) // slot - at
+	inside := LogicalAnd(GreaterOrEqual(rel, ScalarZero(g, dtypes.Int32)), LessThan(rel, Scalar(g, dtypes.Int32, t)))
+	idx := Min(Max(rel, ScalarZero(g, dtypes.Int32)), Scalar(g, dtypes.Int32, t-1))
+	rows := Gather(TransposeAllAxes(x, 1, 0, 2, 3), Reshape(idx, c, 1)) // [capacity, batch, h, d]
+	rows = TransposeAllAxes(rows, 1, 0, 2, 3)                           // [batch, capacity, h, d]
+	return Where(BroadcastToDims(Reshape(inside, 1, c, 1, 1), dims...), rows, cache)
 }
 
 // repeatKV gives each of the rep query heads of a group its kv head:
@@ -217,18 +240,25 @@ func repeatKV(x *Node, rep int) *Node {
 	return Reshape(x, d[0], d[1], d[2]*rep, d[3])
 }
 
-// attentionMask is [batch, 1, q, k] bool: causal, within the window, and
-// only onto real (unpadded) keys.
-func attentionMask(in Inputs, window int) *Node {
+// attentionMask is [batch, 1, q, k] bool over tk keys: causal, within the
+// window, and only onto real (unpadded) keys. With a cache, query i is at
+// position Len+i and key slot j at position j.
+func attentionMask(in Inputs, window, tk int) *Node {
 	g := in.IDs.Graph()
 	b, t := in.IDs.Shape().Dimensions[0], in.IDs.Shape().Dimensions[1]
-	qi := Iota(g, shapeI32(t, t), 0)
-	ki := Iota(g, shapeI32(t, t), 1)
+	qi := Iota(g, shapeI32(t, tk), 0)
+	if in.Cache != nil {
+		qi = Add(qi, in.Cache.Len)
+	}
+	ki := Iota(g, shapeI32(t, tk), 1)
 	m := GreaterOrEqual(qi, ki)
-	if window > 0 && window < t {
+	if window > 0 && (window < tk || in.Cache != nil) {
 		m = LogicalAnd(m, LessThan(Sub(qi, ki), Scalar(g, dtypes.Int32, window)))
 	}
-	m = BroadcastToDims(Reshape(m, 1, 1, t, t), b, 1, t, t)
+	m = BroadcastToDims(Reshape(m, 1, 1, t, tk), b, 1, t, tk)
+	if in.Cache != nil {
+		return m
+	}
 	keys := BroadcastToDims(Reshape(in.Mask, b, 1, 1, t), b, 1, t, t)
 	return LogicalAnd(m, keys)
 }

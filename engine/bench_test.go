@@ -54,3 +54,35 @@ func BenchmarkForwardGPT2Small(b *testing.B) {
 	b.ReportMetric(100*peak.Median(ratios), "%peak")
 	b.ReportMetric(peak.Median(peaks)/1e9, "peakGFLOP/s")
 }
+
+// BenchmarkGenerateGPT2Small: 64 new tokens after a 32-token prompt on the
+// GPT-2-small shape, with the KV cache and rerunning the whole sequence.
+//
+//	GOEXPERIMENT=simd go test ./engine -run '^$' -bench GenerateGPT2Small -benchtime 1x
+func BenchmarkGenerateGPT2Small(b *testing.B) {
+	cfg := map[string]any{"model_type": "gpt2", "n_layer": 12, "n_embd": 768, "n_head": 12, "n_inner": 3072,
+		"vocab_size": 50257, "n_positions": 1024, "activation_function": "gelu_new"}
+	m, err := engine.RandomModel("gpt2-small-random", cfg, 1)
+	if err != nil {
+		b.Fatal(err)
+	}
+	prompt := make([]int32, 32)
+	for i := range prompt {
+		prompt[i] = int32(i * 997 % 50257)
+	}
+	for _, noCache := range []bool{false, true} {
+		b.Run(fmt.Sprintf("no-cache=%v", noCache), func(b *testing.B) {
+			o := engine.GenerateOptions{MaxNew: 64, NoCache: noCache}
+			if _, err := m.Generate(prompt, o); err != nil { // compile
+				b.Fatal(err)
+			}
+			b.ResetTimer()
+			for range b.N {
+				if _, err := m.Generate(prompt, o); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(64*float64(b.N)/b.Elapsed().Seconds(), "new-tokens/s")
+		})
+	}
+}

@@ -367,13 +367,19 @@ func (m *Model) exec(b, t int, req Request) (*Exec, error) {
 		}
 		return outs
 	}
+	in := []shapes.Shape{shapes.Make(dtypes.Int32, b, t), shapes.Make(dtypes.Int32, b, t), shapes.Make(dtypes.Int32, b, t)}
+	return m.compileLocked(k, fn, in)
+}
+
+// compileLocked compiles fn for the given inputs followed by the weights,
+// and caches it under key. The caller holds m.mu.
+func (m *Model) compileLocked(key string, fn func([]*Node) []*Node, in []shapes.Shape) (*Exec, error) {
 	e, err := NewExec(m.backend, fn)
 	if err != nil {
 		return nil, fmt.Errorf("engine: %w", err)
 	}
 	// Build once now, so a bad hook name or intervention is an error here.
 	if err := Catch(func() error {
-		in := []shapes.Shape{shapes.Make(dtypes.Int32, b, t), shapes.Make(dtypes.Int32, b, t), shapes.Make(dtypes.Int32, b, t)}
 		for _, w := range m.weights {
 			in = append(in, w.Shape())
 		}
@@ -388,7 +394,7 @@ func (m *Model) exec(b, t int, req Request) (*Exec, error) {
 		// running one; the garbage collector frees them once unused.
 		clear(m.execs)
 	}
-	m.execs[k] = e
+	m.execs[key] = e
 	return e, nil
 }
 
@@ -402,19 +408,23 @@ func (m *Model) build(inputs []*Node, ivs []Intervention, differentiate bool, ho
 		hp.On(iv.Hook, float32Fn(iv.Fn))
 	}
 	in := arch.Inputs{IDs: inputs[0], Pos: inputs[1], Mask: NotEqual(inputs[2], ScalarZero(inputs[2].Graph(), dtypes.Int32))}
-	ws := inputs[3:]
-	w := func(name string) *Node {
+	logits := m.Family.Forward(m.weightNodes(inputs[3:]), in, hp)
+	if u := hp.Unused(); len(u) > 0 {
+		exceptions.Panicf("intervention on unknown hook point(s) %s (%s)", strings.Join(u, ", "), suggest(u[0], hp.Names()))
+	}
+	return logits, hp
+}
+
+// weightNodes looks the family's weights up among the graph inputs ws (in
+// m.weights order).
+func (m *Model) weightNodes(ws []*Node) arch.Weights {
+	return func(name string) *Node {
 		i, ok := m.index[name]
 		if !ok {
 			exceptions.Panicf("family reads undeclared weight %q", name)
 		}
 		return ws[i]
 	}
-	logits := m.Family.Forward(w, in, hp)
-	if u := hp.Unused(); len(u) > 0 {
-		exceptions.Panicf("intervention on unknown hook point(s) %s (%s)", strings.Join(u, ", "), suggest(u[0], hp.Names()))
-	}
-	return logits, hp
 }
 
 // Catch turns a panic in graph code into an error: the one place glia does

@@ -15,12 +15,16 @@ type GenerateOptions struct {
 	StopAtEOS     bool
 	Interventions []Intervention
 	OnToken       func(id int32) // called as each token is chosen (streaming)
+	// NoCache reruns the whole sequence at every step instead of using a
+	// KV cache (generation with interventions always does).
+	NoCache bool
 }
 
 // Generate extends prompt by up to MaxNew tokens and returns the new ids.
 //
-// TODO(perf): each step reruns the whole prefix (no KV cache); fine for the
-// interpretability-sized generations glia does, quadratic for long ones.
+// Without interventions it keeps a KV cache: the prompt runs once, then one
+// token per step. With interventions every step reruns the whole sequence,
+// so an intervention sees (and changes) every position as in a plain run.
 func (m *Model) Generate(prompt []int32, o GenerateOptions) ([]int32, error) {
 	if len(prompt) == 0 {
 		return nil, fmt.Errorf("engine: generate needs at least one prompt token")
@@ -31,25 +35,21 @@ func (m *Model) Generate(prompt []int32, o GenerateOptions) ([]int32, error) {
 	if m.Tokenizer != nil {
 		eos = m.Tokenizer.EOS()
 	}
+	next := func(seq []int32) ([]float32, error) { return m.lastLogits(seq, o) }
+	if len(o.Interventions) == 0 && !o.NoCache && o.MaxNew > 1 {
+		r := m.newKVRun(len(prompt) + o.MaxNew)
+		defer r.close()
+		next = r.next
+	}
 	var out []int32
 	for range o.MaxNew {
 		if d := m.Dims(); d.MaxCtx > 0 && len(seq) >= d.MaxCtx {
 			break
 		}
-		// Right-pad to a bucket so one compiled graph serves many steps:
-		// causal attention keeps padding from reaching real positions. With
-		// interventions, run unpadded, so positions in their specs (-1 is
-		// the last token) mean what they say.
-		ids, mask := []int32(seq), []bool(nil)
-		if len(o.Interventions) == 0 {
-			ids, mask = m.PadToBucket(seq)
-		}
-		res, err := m.Run(Request{IDs: [][]int32{ids}, Mask: maskRows(mask), Interventions: o.Interventions})
+		last, err := next(seq)
 		if err != nil {
 			return out, err
 		}
-		v := m.Dims().Vocab
-		last := res.Logits.Data[(len(seq)-1)*v : len(seq)*v]
 		id := sample(last, o.Temperature, rng)
 		seq = append(seq, id)
 		out = append(out, id)
@@ -61,6 +61,25 @@ func (m *Model) Generate(prompt []int32, o GenerateOptions) ([]int32, error) {
 		}
 	}
 	return out, nil
+}
+
+// lastLogits runs the whole sequence and returns the logits after its last
+// token.
+func (m *Model) lastLogits(seq []int32, o GenerateOptions) ([]float32, error) {
+	// Right-pad to a bucket so one compiled graph serves many steps: causal
+	// attention keeps padding from reaching real positions. With
+	// interventions, run unpadded, so positions in their specs (-1 is the
+	// last token) mean what they say.
+	ids, mask := []int32(seq), []bool(nil)
+	if len(o.Interventions) == 0 {
+		ids, mask = m.PadToBucket(seq)
+	}
+	res, err := m.Run(Request{IDs: [][]int32{ids}, Mask: maskRows(mask), Interventions: o.Interventions})
+	if err != nil {
+		return nil, err
+	}
+	v := m.Dims().Vocab
+	return res.Logits.Data[(len(seq)-1)*v : len(seq)*v], nil
 }
 
 func sample(logits []float32, temp float64, rng *rand.Rand) int32 {

@@ -23,6 +23,7 @@ func runGenerate(args []string) error {
 	seed := fs.Uint64("seed", 0, "random seed for sampling")
 	stop := fs.Bool("stop-at-eos", false, "stop at the end-of-sequence token")
 	asJSON := fs.Bool("json", false, "print the generated ids as one JSON array instead of text")
+	noCache := fs.Bool("no-cache", false, "rerun the whole sequence at every step instead of using a KV cache (the same tokens, slower; for checking)")
 	var specs stringList
 	fs.Var(&specs, "intervene", "clamp or steer while generating: HOOK[pos][units] OP VALUE (repeatable; docs/interventions.md)")
 	if err := fs.Parse(args); err != nil {
@@ -60,7 +61,7 @@ func runGenerate(args []string) error {
 	if err != nil {
 		return err
 	}
-	opts := engine.GenerateOptions{MaxNew: *maxNew, Temperature: *temp, Seed: *seed, StopAtEOS: *stop, Interventions: ivs}
+	opts := engine.GenerateOptions{MaxNew: *maxNew, Temperature: *temp, Seed: *seed, StopAtEOS: *stop, Interventions: ivs, NoCache: *noCache}
 	stream := !*asJSON && m.Tokenizer != nil
 	var printed string
 	var all []int
