@@ -223,9 +223,13 @@ func writeSlots(cache, x, at *Node) *Node {
 	c, t := dims[1], x.Shape().Dimensions[1]
 	rel := Sub(Iota(g, shapeI32(c), 0), at) // slot - at
 	inside := LogicalAnd(GreaterOrEqual(rel, ScalarZero(g, dtypes.Int32)), LessThan(rel, Scalar(g, dtypes.Int32, t)))
-	idx := Min(Max(rel, ScalarZero(g, dtypes.Int32)), Scalar(g, dtypes.Int32, t-1))
-	rows := Gather(TransposeAllAxes(x, 1, 0, 2, 3), Reshape(idx, c, 1)) // [capacity, batch, h, d]
-	rows = TransposeAllAxes(rows, 1, 0, 2, 3)                           // [batch, capacity, h, d]
+	var rows *Node // [batch, capacity, h, d]: each slot's candidate row of x
+	if t == 1 {
+		rows = BroadcastToDims(x, dims...) // a generation step: no gather needed
+	} else {
+		idx := Min(Max(rel, ScalarZero(g, dtypes.Int32)), Scalar(g, dtypes.Int32, t-1))
+		rows = TransposeAllAxes(Gather(TransposeAllAxes(x, 1, 0, 2, 3), Reshape(idx, c, 1)), 1, 0, 2, 3)
+	}
 	return Where(BroadcastToDims(Reshape(inside, 1, c, 1, 1), dims...), rows, cache)
 }
 

@@ -129,13 +129,9 @@ func checkDotSignature(fn any) error {
 	return nil
 }
 
-// Shapes with few rows (a generation step, a single position) are
-// bandwidth-bound matrix-vector products: packing B would cost as much as
-// the product, and compute's small kernel reads B once.
-const minRows = 16
-
 func gliaDot(backend unsafe.Pointer, layout int, lhs, rhs []float32, batch, m, n, k int, out []float32) {
-	if m < minRows || n < 16 || k < 8 {
+	if n < 16 || k < 8 {
+		// Too thin for either of sgemm's paths to pay off.
 		stockDot[layout](backend, layout, lhs, rhs, batch, m, n, k, out)
 		return
 	}

@@ -20,3 +20,41 @@ func microKernel(k int, a, b, c []float32, ldc int, acc bool) {
 	}
 	kernelGo(k, a, b, c, ldc, acc)
 }
+
+//go:noescape
+func axpy(n int, alpha float32, x, y *float32)
+
+//go:noescape
+func dot(n int, x, y *float32) float32
+
+// axpyTo sets y += alpha·x.
+func axpyTo(alpha float32, x, y []float32) {
+	n := len(y)
+	x = x[:n]
+	v := n &^ 7
+	if useAsm && v > 0 {
+		axpy(v, alpha, &x[0], &y[0])
+	} else {
+		v = 0
+	}
+	for i := v; i < n; i++ {
+		y[i] += alpha * x[i]
+	}
+}
+
+// dotOf returns Σ x·y.
+func dotOf(x, y []float32) float32 {
+	n := len(x)
+	y = y[:n]
+	v := n &^ 7
+	var s float32
+	if useAsm && v > 0 {
+		s = dot(v, &x[0], &y[0])
+	} else {
+		v = 0
+	}
+	for i := v; i < n; i++ {
+		s += x[i] * y[i]
+	}
+	return s
+}

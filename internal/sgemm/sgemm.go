@@ -53,6 +53,12 @@ func MatMul(lhs, rhs, out []float32, batch, m, n, k int, transB bool) {
 		clear(out[:batch*m*n])
 		return
 	}
+	if m < smallRows {
+		for i := range batch {
+			matmulSmall(lhs[i*m*k:], rhs[i*k*n:], out[i*m*n:], m, n, k, transB)
+		}
+		return
+	}
 	workers := runtime.GOMAXPROCS(0)
 	if batch*m*n*k < minParallel {
 		workers = 1
