@@ -15,12 +15,7 @@ import (
 //
 //	GOEXPERIMENT=simd go test ./engine -run '^$' -bench ForwardGPT2Small -benchtime 3x
 func BenchmarkForwardGPT2Small(b *testing.B) {
-	cfg := map[string]any{"model_type": "gpt2", "n_layer": 12, "n_embd": 768, "n_head": 12, "n_inner": 3072,
-		"vocab_size": 50257, "n_positions": 1024, "activation_function": "gelu_new"}
-	m, err := engine.RandomModel("gpt2-small-random", cfg, 1)
-	if err != nil {
-		b.Fatal(err)
-	}
+	m := gpt2SmallRandom(b)
 	const B, T = 8, 128
 	ids := make([][]int32, B)
 	for i := range ids {
@@ -60,12 +55,7 @@ func BenchmarkForwardGPT2Small(b *testing.B) {
 //
 //	GOEXPERIMENT=simd go test ./engine -run '^$' -bench GenerateGPT2Small -benchtime 1x
 func BenchmarkGenerateGPT2Small(b *testing.B) {
-	cfg := map[string]any{"model_type": "gpt2", "n_layer": 12, "n_embd": 768, "n_head": 12, "n_inner": 3072,
-		"vocab_size": 50257, "n_positions": 1024, "activation_function": "gelu_new"}
-	m, err := engine.RandomModel("gpt2-small-random", cfg, 1)
-	if err != nil {
-		b.Fatal(err)
-	}
+	m := gpt2SmallRandom(b)
 	prompt := make([]int32, 32)
 	for i := range prompt {
 		prompt[i] = int32(i * 997 % 50257)
@@ -85,4 +75,15 @@ func BenchmarkGenerateGPT2Small(b *testing.B) {
 			b.ReportMetric(64*float64(b.N)/b.Elapsed().Seconds(), "new-tokens/s")
 		})
 	}
+}
+
+// gpt2SmallRandom is the GPT-2-small shape (as glia bench) with random weights.
+func gpt2SmallRandom(b *testing.B) *engine.Model {
+	cfg := map[string]any{"model_type": "gpt2", "n_layer": 12, "n_embd": 768, "n_head": 12, "n_inner": 3072,
+		"vocab_size": 50257, "n_positions": 1024, "activation_function": "gelu_new"}
+	m, err := engine.RandomModel("gpt2-small-random", cfg, 1)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return m
 }
