@@ -76,3 +76,9 @@ func BenchmarkABWhereMask(b *testing.B) {
 	abExec(b, compute.OpTypeWhere, nil, s, stockWhere, where,
 		shapes.Make(dtypes.Bool, 8, 12, 128, 128), s, shapes.Make(dtypes.Float32))
 }
+
+// SiLU's sigmoid on a Llama-3.2-1B MLP activation over 512 tokens.
+func BenchmarkABSigmoid(b *testing.B) {
+	s := shapes.Make(dtypes.Float32, 512, 8192)
+	abExec(b, compute.OpTypeLogistic, nil, s, stockLogistic, sigmoid, s)
+}

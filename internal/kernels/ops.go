@@ -23,6 +23,9 @@ func stockSoftmax(backend unsafe.Pointer, n *node, inputs []*buffer, owned []boo
 //go:linkname stockAdd github.com/gomlx/compute/internal/gobackend/ops.execAdd
 func stockAdd(backend unsafe.Pointer, n *node, inputs []*buffer, owned []bool) (*buffer, error)
 
+//go:linkname stockLogistic github.com/gomlx/compute/internal/gobackend/ops.execLogistic
+func stockLogistic(backend unsafe.Pointer, n *node, inputs []*buffer, owned []bool) (*buffer, error)
+
 //go:linkname stockLayerNorm github.com/gomlx/compute/internal/gobackend/fusedops.execFusedLayerNorm
 func stockLayerNorm(backend unsafe.Pointer, n *node, inputs []*buffer, owned []bool) (*buffer, error)
 
@@ -51,7 +54,7 @@ func installOps() (string, error) {
 	for op, fn := range ours {
 		setNodeExecutor(op, priorityUser, fn)
 	}
-	return "gelu-tanh, softmax, layer norm, add, transpose, slice, where f32: glia", nil
+	return "gelu-tanh, sigmoid, softmax, layer norm, add, transpose, slice, where f32: glia", nil
 }
 
 type errorString string
@@ -62,6 +65,7 @@ var ours = map[compute.OpType]executor{
 	compute.OpTypeFusedGelu:      gelu,
 	compute.OpTypeFusedSoftmax:   softmax,
 	compute.OpTypeAdd:            add,
+	compute.OpTypeLogistic:       sigmoid,
 	compute.OpTypeTranspose:      transpose,
 	compute.OpTypeFusedLayerNorm: layerNorm,
 	compute.OpTypeSlice:          slice,
@@ -101,6 +105,26 @@ func gelu(backend unsafe.Pointer, n *node, inputs []*buffer, owned []bool) (*buf
 	}
 	y, _ := float32s(out)
 	vecmath.ParallelFor(len(x), elementsPerTask, func(lo, hi int) { vecmath.GeluTanh(y[lo:hi], x[lo:hi]) })
+	handled[n.OpType].Add(1)
+	return out, nil
+}
+
+// sigmoid (the backend's Logistic, half of every SiLU) on float32 with
+// vecmath's SIMD exp; the stock one calls float64 math.Exp per element.
+func sigmoid(backend unsafe.Pointer, n *node, inputs []*buffer, owned []bool) (*buffer, error) {
+	if n.Shape.DType != dtypes.Float32 || len(inputs) != 1 {
+		return stockLogistic(backend, n, inputs, owned)
+	}
+	x, ok := float32s(inputs[0])
+	if !ok || !inputs[0].RawShape.Equal(n.Shape) {
+		return stockLogistic(backend, n, inputs, owned)
+	}
+	out, err := output(backend, n, inputs, owned, 0)
+	if err != nil {
+		return nil, err
+	}
+	y, _ := float32s(out)
+	vecmath.ParallelFor(len(x), elementsPerTask, func(lo, hi int) { vecmath.Sigmoid(y[lo:hi], x[lo:hi]) })
 	handled[n.OpType].Add(1)
 	return out, nil
 }

@@ -64,6 +64,10 @@ func TestOps(t *testing.T) {
 			func(i int, idx []int) float64 { return float64(x[i]) + float64(bias[idx[2]]) }, []int{4, 6, 40}},
 		{"bias add", compute.OpTypeAdd, func(x, y, b *Node) *Node { return Add(ExpandLeftToRank(b, 3), x) },
 			func(i int, idx []int) float64 { return float64(x[i]) + float64(bias[idx[2]]) }, []int{4, 6, 40}},
+		{"sigmoid", compute.OpTypeLogistic, func(x, y, b *Node) *Node { return Sigmoid(x) },
+			func(i int, _ []int) float64 { return 1 / (1 + math.Exp(-float64(x[i]))) }, []int{4, 6, 40}},
+		{"silu", compute.OpTypeLogistic, func(x, y, b *Node) *Node { return Mul(x, Logistic(x)) },
+			func(i int, _ []int) float64 { v := float64(x[i]); return v / (1 + math.Exp(-v)) }, []int{4, 6, 40}},
 		{"softmax", compute.OpTypeFusedSoftmax, func(x, y, b *Node) *Node { return Softmax(x, -1) },
 			func(i int, idx []int) float64 {
 				row := x[i-idx[2] : i-idx[2]+40]

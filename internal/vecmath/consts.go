@@ -50,3 +50,8 @@ const (
 	// clamping the argument changes nothing while keeping it finite.
 	geluClamp = 12.0
 )
+
+// Sigmoid clamps |x| here: e^-sigmoidClamp is below half the smallest
+// subnormal, so sigmoid(-x) rounds to 0 and sigmoid(x) to 1 beyond it,
+// and the exponent stays inside scaleNonPos's range.
+const sigmoidClamp = 110.0

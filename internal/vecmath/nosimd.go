@@ -12,7 +12,9 @@ func geluSIMD(dst, src []float32)                { geluScalarSlice(dst, src) }
 func expSIMD(dst, src []float32)                 { expScalarSlice(dst, src) }
 func softmaxSIMD(dst, src []float32, rowLen int) { softmaxScalar(dst, src, rowLen) }
 
-func addSIMD(dst, a, b []float32) { addScalar(dst, a, b) }
+func addSIMD(dst, a, b []float32)    { addScalar(dst, a, b) }
+func mulSIMD(dst, a, b []float32)    { mulScalar(dst, a, b) }
+func sigmoidSIMD(dst, src []float32) { sigmoidScalarSlice(dst, src) }
 func layerNormSIMD(y, x, gamma, beta []float32, eps float32) {
 	layerNormScalar(y, x, gamma, beta, float64(eps))
 }

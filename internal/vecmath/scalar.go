@@ -142,6 +142,42 @@ func addScalar(dst, a, b []float32) {
 	}
 }
 
+// mulScalar: b has dst's length, or is one value for every element.
+func mulScalar(dst, a, b []float32) {
+	a = a[:len(dst)]
+	if len(b) != len(dst) {
+		v := b[0]
+		for i := range dst {
+			dst[i] = a[i] * v
+		}
+		return
+	}
+	b = b[:len(dst)]
+	for i := range dst {
+		dst[i] = a[i] * b[i]
+	}
+}
+
+func sigmoidScalar(x float32) float32 {
+	if x != x {
+		return x
+	}
+	a := min(math.Abs(float64(x)), sigmoidClamp)
+	p, n := expParts(-a)
+	e := p * pow2(n)
+	if x < 0 {
+		return float32(e / (1 + e))
+	}
+	return float32(1 / (1 + e))
+}
+
+func sigmoidScalarSlice(dst, src []float32) {
+	dst = dst[:len(src)]
+	for i, x := range src {
+		dst[i] = sigmoidScalar(x)
+	}
+}
+
 func layerNormScalar(y, x, gamma, beta []float32, eps float64) {
 	n := float64(len(x))
 	var sum float64

@@ -375,6 +375,101 @@ func addSIMD(dst, a, b []float32) {
 	archsimd.ClearAVXUpperBits()
 }
 
+// mulSIMD is addSIMD with multiplies, plus b of length 1: one value for
+// every element.
+func mulSIMD(dst, a, b []float32) {
+	n := len(dst)
+	a = a[:n]
+	if len(b) != n {
+		bv := archsimd.BroadcastFloat32x8(b[0])
+		for i := 0; i < n; i += 8 {
+			archsimd.LoadFloat32x8SlicePart(a[i:]).Mul(bv).StoreSlicePart(dst[i:])
+		}
+		archsimd.ClearAVXUpperBits()
+		return
+	}
+	i := 0
+	for ; i+32 <= n; i += 32 {
+		pa := (*[32]float32)(a[i : i+32])
+		pb := (*[32]float32)(b[i : i+32])
+		pd := (*[32]float32)(dst[i : i+32])
+		for j := 0; j < 32; j += 8 {
+			archsimd.LoadFloat32x8((*[8]float32)(pa[j : j+8])).Mul(archsimd.LoadFloat32x8((*[8]float32)(pb[j : j+8]))).Store((*[8]float32)(pd[j : j+8]))
+		}
+	}
+	for ; i < n; i += 8 {
+		archsimd.LoadFloat32x8SlicePart(a[i:]).Mul(archsimd.LoadFloat32x8SlicePart(b[i:])).StoreSlicePart(dst[i:])
+	}
+	archsimd.ClearAVXUpperBits()
+}
+
+// sigmoidFinish computes sigmoid(x) from E = e^-a = p*s*2^-100, a =
+// min(|x|, sigmoidClamp), p = q*r+1: 1/(1+E) for x ≥ 0 and E/(1+E) for
+// x < 0. As in geluFinish, the quotient of the unscaled numerator (1, or
+// p) by d = fl(1+E) is corrected with the exact remainders of numerator
+// and denominator (dl = 1+E-d), and the negative lanes are scaled last so
+// a subnormal E costs no precision in a normal result. NaN is put back at
+// the end: the numerators here are finite.
+func sigmoidFinish(x, r, q, s vf, k *expVec) vf {
+	p := q.MulAdd(r, k.one)
+	e := p.Mul(s).Mul(k.twoM100)
+	d := e.Add(k.one)
+	dl := k.one.Sub(d).Add(e)
+	isNeg := x.Less(k.zero)
+	q0 := p.Merge(k.one, isNeg).Div(d)
+	nq0 := k.zero.Sub(q0)
+	rem := nq0.MulAdd(d, k.one).Add(q.Mul(r).Masked(isNeg))
+	rem = nq0.MulAdd(dl, rem)
+	y := rem.MulAdd(d.Reciprocal(), q0)
+	y = y.Mul(s).Mul(k.twoM100).Merge(y, isNeg)
+	return x.Merge(y, x.IsNaN())
+}
+
+// sigmoidArg returns -min(|x|, sigmoidClamp).
+func sigmoidArg(x vf, absMask vi, clamp vf, k *expVec) vf {
+	return k.zero.Sub(x.AsInt32x8().And(absMask).AsFloat32x8().Min(clamp))
+}
+
+func sigmoid8(x vf, absMask vi, clamp vf, k *expVec) vf {
+	r, q, t := k.reduce(sigmoidArg(x, absMask, clamp, k), k.zero)
+	return sigmoidFinish(x, r, q, k.scaleNonPos(t), k)
+}
+
+func sigmoidSIMD(dst, src []float32) {
+	var k expVec
+	k.init()
+	absMask := archsimd.BroadcastInt32x8(0x7fffffff)
+	clamp := bcast(sigmoidClamp)
+	n := len(src)
+	dst = dst[:n]
+	i := 0
+	// Four vectors per iteration, stage by stage, as in geluSIMD.
+	for ; i+32 <= n; i += 32 {
+		ps := (*[32]float32)(src[i : i+32])
+		pd := (*[32]float32)(dst[i : i+32])
+		x0 := archsimd.LoadFloat32x8((*[8]float32)(ps[0:8]))
+		x1 := archsimd.LoadFloat32x8((*[8]float32)(ps[8:16]))
+		x2 := archsimd.LoadFloat32x8((*[8]float32)(ps[16:24]))
+		x3 := archsimd.LoadFloat32x8((*[8]float32)(ps[24:32]))
+		r0, q0, t0 := k.reduce(sigmoidArg(x0, absMask, clamp, &k), k.zero)
+		r1, q1, t1 := k.reduce(sigmoidArg(x1, absMask, clamp, &k), k.zero)
+		r2, q2, t2 := k.reduce(sigmoidArg(x2, absMask, clamp, &k), k.zero)
+		r3, q3, t3 := k.reduce(sigmoidArg(x3, absMask, clamp, &k), k.zero)
+		sigmoidFinish(x0, r0, q0, k.scaleNonPos(t0), &k).Store((*[8]float32)(pd[0:8]))
+		sigmoidFinish(x1, r1, q1, k.scaleNonPos(t1), &k).Store((*[8]float32)(pd[8:16]))
+		sigmoidFinish(x2, r2, q2, k.scaleNonPos(t2), &k).Store((*[8]float32)(pd[16:24]))
+		sigmoidFinish(x3, r3, q3, k.scaleNonPos(t3), &k).Store((*[8]float32)(pd[24:32]))
+	}
+	for ; i < n; i += 8 {
+		if n-i >= 8 {
+			sigmoid8(archsimd.LoadFloat32x8((*[8]float32)(src[i:i+8])), absMask, clamp, &k).Store((*[8]float32)(dst[i : i+8]))
+		} else {
+			sigmoid8(archsimd.LoadFloat32x8SlicePart(src[i:]), absMask, clamp, &k).StoreSlicePart(dst[i:])
+		}
+	}
+	archsimd.ClearAVXUpperBits()
+}
+
 // layerNormSIMD: three passes (sum, deviations, output), the first two
 // with four independent accumulators so the adds overlap; a row is small
 // enough to stay in L1 between passes. The statistics stay in vector

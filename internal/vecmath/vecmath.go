@@ -143,6 +143,39 @@ func Add(dst, a, b []float32) {
 	addScalar(dst, a, b)
 }
 
+// Mul sets dst[i] = a[i] * b[i]. a must have dst's length; b that length,
+// or length 1 for one value multiplying every element. dst may be the same
+// slice as a, or as a full-length b.
+func Mul(dst, a, b []float32) {
+	if len(a) != len(dst) || (len(b) != len(dst) && len(b) != 1) {
+		panic("vecmath.Mul: slices of different lengths")
+	}
+	if len(dst) == 0 {
+		return
+	}
+	if useSIMD {
+		mulSIMD(dst, a, b)
+		return
+	}
+	mulScalar(dst, a, b)
+}
+
+// Sigmoid sets dst[i] = 1/(1+e^-src[i]) in float32, within 3e-7 relative
+// of the exact value wherever that is a normal float32 (results for
+// x < -87 are subnormal and round to 0 below about -104). Sigmoid(+Inf) =
+// 1, Sigmoid(-Inf) = 0 and NaN propagates. dst and src must have the same
+// length; they may be the same slice.
+func Sigmoid(dst, src []float32) {
+	if len(dst) != len(src) {
+		panic("vecmath.Sigmoid: len(dst) != len(src)")
+	}
+	if useSIMD {
+		sigmoidSIMD(dst, src)
+		return
+	}
+	sigmoidScalarSlice(dst, src)
+}
+
 // LayerNormRow sets y = (x - mean(x)) / sqrt(var(x) + eps) * gamma + beta
 // over one row, where var is the population variance and a nil gamma or
 // beta leaves out that step. y and x must have the same length (y may be

@@ -1,0 +1,145 @@
+package vecmath
+
+import (
+	"math"
+	"math/rand/v2"
+	"testing"
+)
+
+func refSigmoid(x float64) float64 {
+	if x >= 0 {
+		return 1 / (1 + math.Exp(-x))
+	}
+	e := math.Exp(x)
+	return e / (1 + e)
+}
+
+func TestSigmoidAccuracy(t *testing.T) {
+	rng := rand.New(rand.NewPCG(13, 14))
+	inputs := []struct {
+		name string
+		xs   []float32
+	}{
+		{"sweep[-120,40]", sweep(-120, 40, 2_000_001)},
+		{"sweep[-2,2]", sweep(-2, 2, 1_000_001)},
+		{"random bits", randomMagnitudes(rng, 1_000_000)},
+		{"random N(0,4)", func() []float32 {
+			xs := make([]float32, 1_000_000)
+			for i := range xs {
+				xs[i] = float32(rng.NormFloat64() * 4)
+			}
+			return xs
+		}()},
+	}
+	forEachPath(t, func(t *testing.T) {
+		for _, in := range inputs {
+			got := make([]float32, len(in.xs))
+			Sigmoid(got, in.xs)
+			var s errStats
+			for i, x := range in.xs {
+				s.add(x, got[i], refSigmoid(float64(x)))
+			}
+			// Below 2^-126 allow one subnormal ulp.
+			s.check(t, "Sigmoid "+in.name, 3e-7, 0x1p-149)
+		}
+	})
+}
+
+func TestSigmoidSpecial(t *testing.T) {
+	inf := float32(math.Inf(1))
+	nan := float32(math.NaN())
+	cases := []struct{ x, want float32 }{
+		{0, 0.5}, {inf, 1}, {-inf, 0}, {200, 1}, {-200, 0}, {3.4e38, 1}, {-3.4e38, 0},
+		{float32(math.Copysign(0, -1)), 0.5},
+	}
+	forEachPath(t, func(t *testing.T) {
+		for _, n := range []int{1, 9, 40} { // tail, vector, unrolled
+			for _, c := range cases {
+				xs := make([]float32, n)
+				for i := range xs {
+					xs[i] = c.x
+				}
+				Sigmoid(xs, xs) // in place
+				for i, g := range xs {
+					if g != c.want {
+						t.Fatalf("n=%d: Sigmoid(%g)[%d] = %g, want %g", n, c.x, i, g, c.want)
+					}
+				}
+			}
+			xs := make([]float32, n)
+			for i := range xs {
+				xs[i] = float32(i) - 4
+			}
+			xs[n/2] = nan
+			got := make([]float32, n)
+			Sigmoid(got, xs)
+			for i, g := range got {
+				if (i == n/2) != (g != g) {
+					t.Fatalf("n=%d: Sigmoid(%g) = %g", n, xs[i], g)
+				}
+			}
+		}
+	})
+}
+
+func TestMul(t *testing.T) {
+	rng := rand.New(rand.NewPCG(15, 16))
+	forEachPath(t, func(t *testing.T) {
+		for _, n := range []int{0, 1, 7, 8, 9, 31, 32, 33, 63, 100, 768, 1029} {
+			a, b := make([]float32, n), make([]float32, n)
+			for i := range a {
+				a[i] = float32(rng.NormFloat64() * 10)
+				b[i] = float32(rng.NormFloat64())
+			}
+			dst := make([]float32, n+1)
+			dst[n] = 42
+			Mul(dst[:n], a, b)
+			for i := range n {
+				if dst[i] != a[i]*b[i] {
+					t.Fatalf("n=%d: dst[%d] = %v, want %v", n, i, dst[i], a[i]*b[i])
+				}
+			}
+			if dst[n] != 42 {
+				t.Fatalf("n=%d: wrote past the end", n)
+			}
+			// In place, dst aliasing b; and b a single value.
+			c := append([]float32(nil), b...)
+			Mul(c, a, c)
+			s := []float32{-1.5}
+			Mul(dst[:n], a, s)
+			for i := range n {
+				if c[i] != a[i]*b[i] {
+					t.Fatalf("n=%d in place: c[%d] = %v, want %v", n, i, c[i], a[i]*b[i])
+				}
+				if dst[i] != a[i]*s[0] {
+					t.Fatalf("n=%d scalar: dst[%d] = %v, want %v", n, i, dst[i], a[i]*s[0])
+				}
+			}
+			if dst[n] != 42 {
+				t.Fatalf("n=%d scalar: wrote past the end", n)
+			}
+		}
+	})
+}
+
+func TestMulPanics(t *testing.T) {
+	defer func() {
+		if recover() == nil {
+			t.Fatal("no panic on mismatched lengths")
+		}
+	}()
+	Mul(make([]float32, 3), make([]float32, 3), make([]float32, 2))
+}
+
+func BenchmarkSigmoid(b *testing.B) {
+	src := benchInput(geluBenchN)
+	dst := make([]float32, len(src))
+	benchPaths(b, len(src), func() { Sigmoid(dst, src) })
+}
+
+func BenchmarkMul(b *testing.B) {
+	a := benchInput(addBenchN)
+	c := benchInput(addBenchN)
+	dst := make([]float32, len(a))
+	benchPaths(b, len(a), func() { Mul(dst, a, c) })
+}
