@@ -82,3 +82,15 @@ func BenchmarkABSigmoid(b *testing.B) {
 	s := shapes.Make(dtypes.Float32, 512, 8192)
 	abExec(b, compute.OpTypeLogistic, nil, s, stockLogistic, sigmoid, s)
 }
+
+// SiLU's product x*sigmoid(x), same shape.
+func BenchmarkABMul(b *testing.B) {
+	s := shapes.Make(dtypes.Float32, 512, 8192)
+	abExec(b, compute.OpTypeMul, nil, s, stockMul, mul, s, s)
+}
+
+// RMSNorm's scale: hidden states times a weight row.
+func BenchmarkABMulRow(b *testing.B) {
+	s := shapes.Make(dtypes.Float32, 512, 2048)
+	abExec(b, compute.OpTypeMul, nil, s, stockMul, mul, s, shapes.Make(dtypes.Float32, 1, 2048))
+}

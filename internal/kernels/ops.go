@@ -26,6 +26,9 @@ func stockAdd(backend unsafe.Pointer, n *node, inputs []*buffer, owned []bool) (
 //go:linkname stockLogistic github.com/gomlx/compute/internal/gobackend/ops.execLogistic
 func stockLogistic(backend unsafe.Pointer, n *node, inputs []*buffer, owned []bool) (*buffer, error)
 
+//go:linkname stockMul github.com/gomlx/compute/internal/gobackend/ops.execMul
+func stockMul(backend unsafe.Pointer, n *node, inputs []*buffer, owned []bool) (*buffer, error)
+
 //go:linkname stockLayerNorm github.com/gomlx/compute/internal/gobackend/fusedops.execFusedLayerNorm
 func stockLayerNorm(backend unsafe.Pointer, n *node, inputs []*buffer, owned []bool) (*buffer, error)
 
@@ -54,7 +57,7 @@ func installOps() (string, error) {
 	for op, fn := range ours {
 		setNodeExecutor(op, priorityUser, fn)
 	}
-	return "gelu-tanh, sigmoid, softmax, layer norm, add, transpose, slice, where f32: glia", nil
+	return "gelu-tanh, sigmoid, softmax, layer norm, add, mul, transpose, slice, where f32: glia", nil
 }
 
 type errorString string
@@ -65,6 +68,7 @@ var ours = map[compute.OpType]executor{
 	compute.OpTypeFusedGelu:      gelu,
 	compute.OpTypeFusedSoftmax:   softmax,
 	compute.OpTypeAdd:            add,
+	compute.OpTypeMul:            mul,
 	compute.OpTypeLogistic:       sigmoid,
 	compute.OpTypeTranspose:      transpose,
 	compute.OpTypeFusedLayerNorm: layerNorm,
@@ -162,44 +166,69 @@ func softmax(backend unsafe.Pointer, n *node, inputs []*buffer, owned []bool) (*
 // bias), in parallel. The stock executor walks a broadcasting index
 // iterator per element, 3x slower and on one core.
 func add(backend unsafe.Pointer, n *node, inputs []*buffer, owned []bool) (*buffer, error) {
-	if n.Shape.DType != dtypes.Float32 || len(inputs) != 2 {
-		return stockAdd(backend, n, inputs, owned)
+	return binary(backend, n, inputs, owned, stockAdd, vecmath.Add, false)
+}
+
+// mul: add's cases for a product (RMSNorm's scale, rotary embeddings,
+// SiLU's x*sigmoid(x)), and a scalar factor of any tensor.
+func mul(backend unsafe.Pointer, n *node, inputs []*buffer, owned []bool) (*buffer, error) {
+	return binary(backend, n, inputs, owned, stockMul, vecmath.Mul, true)
+}
+
+// binary runs a commutative element-wise op f (vecmath.Add or .Mul) on two
+// float32 operands: both of the output's shape, or one of it and the other
+// a row broadcast along the last axis, or (when scalarOK: f accepts a
+// length-1 operand) of size 1. Anything else goes to stock. The output
+// reuses an owned input of the output's shape, as the stock executors do.
+func binary(backend unsafe.Pointer, n *node, inputs []*buffer, owned []bool, stock executor, f func(dst, a, b []float32), scalarOK bool) (*buffer, error) {
+	if n.Shape.DType != dtypes.Float32 || len(inputs) != 2 || n.Shape.Size() == 0 {
+		return stock(backend, n, inputs, owned)
 	}
 	a, okA := float32s(inputs[0])
 	b, okB := float32s(inputs[1])
 	if !okA || !okB {
-		return stockAdd(backend, n, inputs, owned)
+		return stock(backend, n, inputs, owned)
 	}
-	full, bias := -1, -1
+	full, other := -1, -1 // other: the broadcast operand, if any
+	isFull := func(i int) bool { return inputs[i].RawShape.Equal(n.Shape) }
+	isSmall := func(i int) bool {
+		return isRowBroadcast(inputs[i], n) || (scalarOK && inputs[i].RawShape.DType == dtypes.Float32 && inputs[i].RawShape.Size() == 1)
+	}
 	switch {
-	case inputs[0].RawShape.Equal(n.Shape) && inputs[1].RawShape.Equal(n.Shape):
+	case isFull(0) && isFull(1):
 		full = 0
-	case inputs[0].RawShape.Equal(n.Shape) && isRowBroadcast(inputs[1], n):
-		full, bias = 0, 1
-	case inputs[1].RawShape.Equal(n.Shape) && isRowBroadcast(inputs[0], n):
-		full, bias = 1, 0
+	case isFull(0) && isSmall(1):
+		full, other = 0, 1
+	case isFull(1) && isSmall(0):
+		full, other = 1, 0
 	default:
-		return stockAdd(backend, n, inputs, owned)
+		return stock(backend, n, inputs, owned)
 	}
 	out, err := output(backend, n, inputs, owned, 0, 1)
 	if err != nil {
 		return nil, err
 	}
 	y, _ := float32s(out)
-	if bias < 0 {
-		vecmath.ParallelFor(len(y), elementsPerTask, func(lo, hi int) { vecmath.Add(y[lo:hi], a[lo:hi], b[lo:hi]) })
-		handled[n.OpType].Add(1)
-		return out, nil
-	}
 	x, v := a, b
 	if full == 1 {
 		x, v = b, a
+	}
+	if other < 0 || (scalarOK && len(v) == 1) {
+		part := func(lo, hi int) []float32 {
+			if len(v) == 1 {
+				return v
+			}
+			return v[lo:hi]
+		}
+		vecmath.ParallelFor(len(y), elementsPerTask, func(lo, hi int) { f(y[lo:hi], x[lo:hi], part(lo, hi)) })
+		handled[n.OpType].Add(1)
+		return out, nil
 	}
 	row := len(v)
 	rows := len(y) / row
 	vecmath.ParallelFor(rows, max(1, elementsPerTask/row), func(lo, hi int) {
 		for r := lo; r < hi; r++ {
-			vecmath.Add(y[r*row:(r+1)*row], x[r*row:(r+1)*row], v)
+			f(y[r*row:(r+1)*row], x[r*row:(r+1)*row], v)
 		}
 	})
 	handled[n.OpType].Add(1)

@@ -68,6 +68,14 @@ func TestOps(t *testing.T) {
 			func(i int, _ []int) float64 { return 1 / (1 + math.Exp(-float64(x[i]))) }, []int{4, 6, 40}},
 		{"silu", compute.OpTypeLogistic, func(x, y, b *Node) *Node { return Mul(x, Logistic(x)) },
 			func(i int, _ []int) float64 { v := float64(x[i]); return v / (1 + math.Exp(-v)) }, []int{4, 6, 40}},
+		{"mul", compute.OpTypeMul, func(x, y, b *Node) *Node { return Mul(x, y) },
+			func(i int, _ []int) float64 { return float64(x[i]) * float64(y[i]) }, []int{4, 6, 40}},
+		{"mul bias", compute.OpTypeMul, func(x, y, b *Node) *Node { return Mul(x, ExpandLeftToRank(b, 3)) },
+			func(i int, idx []int) float64 { return float64(x[i]) * float64(bias[idx[2]]) }, []int{4, 6, 40}},
+		{"bias mul", compute.OpTypeMul, func(x, y, b *Node) *Node { return Mul(ExpandLeftToRank(b, 3), x) },
+			func(i int, idx []int) float64 { return float64(x[i]) * float64(bias[idx[2]]) }, []int{4, 6, 40}},
+		{"scalar mul", compute.OpTypeMul, func(x, y, b *Node) *Node { return Mul(Scalar(x.Graph(), dtypes.Float32, 0.125), x) },
+			func(i int, _ []int) float64 { return float64(x[i]) * 0.125 }, []int{4, 6, 40}},
 		{"softmax", compute.OpTypeFusedSoftmax, func(x, y, b *Node) *Node { return Softmax(x, -1) },
 			func(i int, idx []int) float64 {
 				row := x[i-idx[2] : i-idx[2]+40]
