@@ -292,11 +292,12 @@ func softmaxSIMD(dst, src []float32, rowLen int) {
 		m0, m1 := negInf, negInf
 		i := 0
 		for ; i+16 <= full; i += 16 {
-			m0 = m0.Max(archsimd.LoadFloat32x8Slice(in[i:]))
-			m1 = m1.Max(archsimd.LoadFloat32x8Slice(in[i+8:]))
+			p := (*[16]float32)(in[i : i+16])
+			m0 = m0.Max(archsimd.LoadFloat32x8((*[8]float32)(p[0:8])))
+			m1 = m1.Max(archsimd.LoadFloat32x8((*[8]float32)(p[8:16])))
 		}
 		if i < full {
-			m0 = m0.Max(archsimd.LoadFloat32x8Slice(in[i:]))
+			m0 = m0.Max(archsimd.LoadFloat32x8((*[8]float32)(in[i : i+8])))
 		}
 		if tail > 0 {
 			m1 = m1.Max(archsimd.LoadFloat32x8SlicePart(in[full:]).Merge(negInf, tailMask))
@@ -314,19 +315,21 @@ func softmaxSIMD(dst, src []float32, rowLen int) {
 		s0, s1 := k.zero, k.zero
 		i = 0
 		for ; i+32 <= full; i += 32 {
-			e0 := softExp(archsimd.LoadFloat32x8Slice(in[i:]), nm, lo, &k)
-			e1 := softExp(archsimd.LoadFloat32x8Slice(in[i+8:]), nm, lo, &k)
-			e2 := softExp(archsimd.LoadFloat32x8Slice(in[i+16:]), nm, lo, &k)
-			e3 := softExp(archsimd.LoadFloat32x8Slice(in[i+24:]), nm, lo, &k)
-			e0.StoreSlice(out[i:])
-			e1.StoreSlice(out[i+8:])
-			e2.StoreSlice(out[i+16:])
-			e3.StoreSlice(out[i+24:])
+			p := (*[32]float32)(in[i : i+32])
+			po := (*[32]float32)(out[i : i+32])
+			e0 := softExp(archsimd.LoadFloat32x8((*[8]float32)(p[0:8])), nm, lo, &k)
+			e1 := softExp(archsimd.LoadFloat32x8((*[8]float32)(p[8:16])), nm, lo, &k)
+			e2 := softExp(archsimd.LoadFloat32x8((*[8]float32)(p[16:24])), nm, lo, &k)
+			e3 := softExp(archsimd.LoadFloat32x8((*[8]float32)(p[24:32])), nm, lo, &k)
+			e0.Store((*[8]float32)(po[0:8]))
+			e1.Store((*[8]float32)(po[8:16]))
+			e2.Store((*[8]float32)(po[16:24]))
+			e3.Store((*[8]float32)(po[24:32]))
 			s0, s1 = s0.Add(e0).Add(e2), s1.Add(e1).Add(e3)
 		}
 		for ; i < full; i += 8 {
-			e0 := softExp(archsimd.LoadFloat32x8Slice(in[i:]), nm, lo, &k)
-			e0.StoreSlice(out[i:])
+			e0 := softExp(archsimd.LoadFloat32x8((*[8]float32)(in[i:i+8])), nm, lo, &k)
+			e0.Store((*[8]float32)(out[i : i+8]))
 			s0 = s0.Add(e0)
 		}
 		if tail > 0 {
@@ -337,7 +340,8 @@ func softmaxSIMD(dst, src []float32, rowLen int) {
 
 		inv := k.one.Div(hsum(s0.Add(s1)))
 		for i = 0; i < full; i += 8 {
-			archsimd.LoadFloat32x8Slice(out[i:]).Mul(inv).StoreSlice(out[i:])
+			p := (*[8]float32)(out[i : i+8])
+			archsimd.LoadFloat32x8(p).Mul(inv).Store(p)
 		}
 		if tail > 0 {
 			archsimd.LoadFloat32x8SlicePart(out[full:]).Mul(inv).StoreSlicePart(out[full:])
