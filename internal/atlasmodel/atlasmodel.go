@@ -10,6 +10,7 @@ import (
 	"github.com/glia-dev/glia/atlas"
 	"github.com/glia-dev/glia/engine"
 	"github.com/glia-dev/glia/hook"
+	"github.com/gomlx/compute/dtypes"
 )
 
 var _ atlas.Model = (*Model)(nil)
@@ -33,9 +34,19 @@ func (a *Model) trace() ([]engine.HookInfo, error) {
 	return a.hooks, a.err
 }
 
-func (a *Model) Fingerprint() string { return a.m.Fingerprint() }
-func (a *Model) Name() string        { return a.m.Name }
+// Fingerprint and Name carry the compute dtype when it is not float32: an
+// atlas recorded in bf16 has other activations, so --resume must not mix
+// the two (float32 atlases keep the plain fingerprint).
+func (a *Model) Fingerprint() string { return a.m.Fingerprint() + a.dtypeSuffix("/") }
+func (a *Model) Name() string        { return a.m.Name + a.dtypeSuffix(" ") }
 func (a *Model) MaxContext() int     { return a.m.Dims().MaxCtx }
+
+func (a *Model) dtypeSuffix(sep string) string {
+	if dt := a.m.DType(); dt != dtypes.Float32 {
+		return sep + engine.DTypeName(dt)
+	}
+	return ""
+}
 
 func (a *Model) MatchHooks(pattern string) ([]string, error) {
 	hs, err := a.trace()

@@ -70,7 +70,8 @@ func parseInterleaved(fs *flag.FlagSet, args []string) ([]string, error) {
 
 func atlasBuild(args []string) error {
 	fs := newFlags("atlas build")
-	model := fs.String("model", "", "model (default: the embedded stories260K); see glia run -h")
+	var mf modelFlags
+	mf.register(fs)
 	var paths stringList
 	fs.Var(&paths, "corpus", "corpus path: a text file, a directory of them, or .jsonl; .gz works (repeatable; more paths may follow as arguments; default: the embedded stories)")
 	out := fs.String("out", "atlas.db", "output SQLite database")
@@ -100,7 +101,7 @@ func atlasBuild(args []string) error {
 	}
 	var shards []corpus.Shard
 	if len(paths) == 0 {
-		if *model != "" {
+		if mf.model != "" {
 			fmt.Fprintln(Stderr, "glia atlas build: note: no --corpus given; using the embedded story corpus, which suits the embedded model")
 		}
 		sh, err := corpus.FSShard(defaultcorpus.FS(), defaultcorpus.Name)
@@ -116,7 +117,7 @@ func atlasBuild(args []string) error {
 			return err
 		}
 	}
-	m, err := atlasModelOpener(*model)
+	m, err := atlasModelOpener(&mf)
 	if err != nil {
 		return err
 	}

@@ -16,7 +16,7 @@ import (
 // forward passes (same model, windows and batch) over the embedded corpus:
 // go test ./internal/cli -run ^$ -bench AtlasVsForward -benchtime 1x
 func BenchmarkAtlasVsForward(b *testing.B) {
-	m, err := openAtlasModel("")
+	m, err := openAtlasModel(&modelFlags{dtype: "f32"})
 	if err != nil {
 		b.Fatal(err)
 	}

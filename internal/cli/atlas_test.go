@@ -28,9 +28,9 @@ func atlasCLI(t *testing.T, args ...string) (int, string, string) {
 
 func fakeAtlasModel(t *testing.T) {
 	old := atlasModelOpener
-	atlasModelOpener = func(spec string) (atlas.Model, error) {
-		if spec == "missing" {
-			return nil, fmt.Errorf("no model %q", spec)
+	atlasModelOpener = func(mf *modelFlags) (atlas.Model, error) {
+		if mf.model == "missing" {
+			return nil, fmt.Errorf("no model %q", mf.model)
 		}
 		return atlastest.New(2, 12), nil
 	}
@@ -168,5 +168,28 @@ func TestAtlasDefaultBuild(t *testing.T) {
 	code, out, errs = atlasCLI(t, "atlas", "show", "blocks.4.mlp.hook_post:0")
 	if code != 0 || !strings.Contains(out, "Top activations") {
 		t.Fatalf("show: %d %q %q", code, out, errs)
+	}
+}
+
+// TestAtlasBuildDType: --dtype reaches the model, is recorded in the
+// atlas's model name, and a float32 atlas refuses to resume in bf16.
+func TestAtlasBuildDType(t *testing.T) {
+	out := filepath.Join(t.TempDir(), "a.db")
+	code, stdout, stderr := atlasCLI(t, "atlas", "build", "--out", out, "--max-tokens", "256", "--json")
+	if code != 0 {
+		t.Fatalf("f32 build: %d %s", code, stderr)
+	}
+	code, stdout, stderr = atlasCLI(t, "atlas", "build", "--out", out, "--resume", "--dtype", "bf16", "--max-tokens", "512", "--json")
+	if code == 0 || !strings.Contains(stderr, "another model") {
+		t.Fatalf("bf16 resume of an f32 atlas: code %d\n%s%s", code, stdout, stderr)
+	}
+	out = filepath.Join(t.TempDir(), "b.db")
+	code, stdout, stderr = atlasCLI(t, "atlas", "build", "--out", out, "--dtype", "bf16", "--max-tokens", "256", "--json")
+	if code != 0 {
+		t.Fatalf("bf16 build: %d %s", code, stderr)
+	}
+	var sum map[string]any
+	if err := json.Unmarshal([]byte(stdout), &sum); err != nil || !strings.HasSuffix(fmt.Sprint(sum["model"]), " bf16") {
+		t.Fatalf("summary %q (%v): model should carry bf16", stdout, err)
 	}
 }

@@ -17,7 +17,7 @@ import (
 func fakeAtlas(t *testing.T) string {
 	t.Helper()
 	old := atlasModelOpener
-	atlasModelOpener = func(string) (atlas.Model, error) { return atlastest.New(2, 6), nil }
+	atlasModelOpener = func(*modelFlags) (atlas.Model, error) { return atlastest.New(2, 6), nil }
 	defer func() { atlasModelOpener = old }()
 	dir := t.TempDir()
 	text := strings.Repeat("the cat sat on the mat. a dog ran to the red ball. ", 40)

@@ -128,8 +128,8 @@ func encodePrompt(m *engine.Model, text string) ([]int32, error) {
 }
 
 // openAtlasModel loads the model for atlas commands ("" = embedded default).
-func openAtlasModel(spec string) (atlas.Model, error) {
-	m, err := engine.Load(spec)
+func openAtlasModel(mf *modelFlags) (atlas.Model, error) {
+	m, err := mf.load()
 	if err != nil {
 		return nil, err
 	}
