@@ -1,6 +1,7 @@
 package arch
 
 import (
+	"fmt"
 	"math"
 
 	"github.com/glia-dev/glia/hook"
@@ -194,9 +195,41 @@ func Attention(hp *hook.Points, l int, q, k, v *Node, in Inputs, o AttnOpts) *No
 	// layout the CPU backend's matmul kernels run fastest (a contraction
 	// over the short d_head axis as dot products is ~50x slower).
 	b, t, d := q.Shape().Dimensions[0], q.Shape().Dimensions[1], q.Shape().Dimensions[3]
-	tk := k.Shape().Dimensions[1]                                                                  // keys: t, or the cache's capacity
-	qh := Reshape(TransposeAllAxes(q, 0, 2, 1, 3), b*heads, t, d)                                  // [batch·head, q, d_head]
-	kt := Reshape(TransposeAllAxes(k, 0, 2, 3, 1), b*heads, d, tk)                                 // [batch·head, d_head, k]
+	tk := k.Shape().Dimensions[1]                                  // keys: t, or the cache's capacity
+	qh := Reshape(TransposeAllAxes(q, 0, 2, 1, 3), b*heads, t, d)  // [batch·head, q, d_head]
+	kt := Reshape(TransposeAllAxes(k, 0, 2, 3, 1), b*heads, d, tk) // [batch·head, d_head, k]
+	vh := Reshape(TransposeAllAxes(v, 0, 2, 1, 3), b*heads, tk, d) // [batch·head, k, d_head]
+	mask := attentionMask(in, o.Window, tk)                        // [batch, 1, q, k]
+	scoresHook, patternHook := fmt.Sprintf("blocks.%d.attn.hook_attn_scores", l), fmt.Sprintf("blocks.%d.attn.hook_pattern", l)
+	var z *Node // [batch·head, q, d_head]
+	if t <= AttnChunk || hp.Needed(scoresHook) || hp.Needed(patternHook) {
+		z = attend(hp, scoresHook, patternHook, qh, kt, vh, mask, b, heads, o)
+	} else {
+		// Long sequences whose patterns nobody reads: queries in chunks, so
+		// only a chunk's [batch, head, chunk, k] scores live at once.
+		var zs []*Node
+		for q0 := 0; q0 < t; q0 += AttnChunk {
+			q1 := min(t, q0+AttnChunk)
+			zs = append(zs, attend(nil, "", "", Slice(qh, AxisRange(), AxisRange(q0, q1), AxisRange()), kt, vh,
+				Slice(mask, AxisRange(), AxisRange(), AxisRange(q0, q1), AxisRange()), b, heads, o))
+		}
+		z = Concatenate(zs, 1)
+	}
+	return hp.At(TransposeAllAxes(Reshape(z, b, heads, t, d), 0, 2, 1, 3), "blocks.%d.attn.hook_z", l) // [batch, pos, head, d_head]
+}
+
+// AttnChunk is the query count above which attention runs in chunks of it
+// when neither hook_attn_scores nor hook_pattern is read: a 4096-token
+// GPT-2 forward otherwise holds three [1, 12, 4096, 4096] float32 tensors
+// per layer (2.4 GB).
+var AttnChunk = 512
+
+// attend is softmax attention of qh [batch·head, q, d_head] over kt
+// [batch·head, d_head, k] and vh [batch·head, k, d_head] under mask
+// [batch, 1, q, k], returning z [batch·head, q, d_head]; with hp it records
+// the scores and pattern hooks.
+func attend(hp *hook.Points, scoresHook, patternHook string, qh, kt, vh, mask *Node, b, heads int, o AttnOpts) *Node {
+	t, tk := qh.Shape().Dimensions[1], kt.Shape().Dimensions[2]
 	scores := Reshape(DotGeneral(qh, []int{2}, []int{0}, kt, []int{1}, []int{0}), b, heads, t, tk) // [batch, head, q, k]
 	scores = MulScalar(scores, o.Scale)
 	if o.SoftCap > 0 {
@@ -206,12 +239,15 @@ func Attention(hp *hook.Points, l int, q, k, v *Node, in Inputs, o AttnOpts) *No
 	// transformers' eager attention does), the pattern back in the compute dtype.
 	dt := scores.DType()
 	scores = toFloat32(scores)
-	scores = Where(BroadcastToDims(attentionMask(in, o.Window, tk), scores.Shape().Dimensions...), scores, Scalar(scores.Graph(), scores.DType(), minScore))
-	scores = hp.At(scores, "blocks.%d.attn.hook_attn_scores", l)                                       // [batch, head, q, k]
-	pattern := hp.At(convertTo(Softmax(scores, -1), dt), "blocks.%d.attn.hook_pattern", l)             // [batch, head, q, k]
-	vh := Reshape(TransposeAllAxes(v, 0, 2, 1, 3), b*heads, tk, d)                                     // [batch·head, k, d_head]
-	z := DotGeneral(Reshape(pattern, b*heads, t, tk), []int{2}, []int{0}, vh, []int{1}, []int{0})      // [batch·head, q, d_head]
-	return hp.At(TransposeAllAxes(Reshape(z, b, heads, t, d), 0, 2, 1, 3), "blocks.%d.attn.hook_z", l) // [batch, pos, head, d_head]
+	scores = Where(BroadcastToDims(mask, scores.Shape().Dimensions...), scores, Scalar(scores.Graph(), scores.DType(), minScore))
+	if hp != nil {
+		scores = hp.At(scores, "%s", scoresHook) // [batch, head, q, k]
+	}
+	pattern := convertTo(Softmax(scores, -1), dt)
+	if hp != nil {
+		pattern = hp.At(pattern, "%s", patternHook) // [batch, head, q, k]
+	}
+	return DotGeneral(Reshape(pattern, b*heads, t, tk), []int{2}, []int{0}, vh, []int{1}, []int{0}) // [batch·head, q, d_head]
 }
 
 // writeSlots returns cache [batch, capacity, h, d] with x [batch, t, h, d]

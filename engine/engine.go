@@ -342,7 +342,7 @@ func (m *Model) exec(b, t int, req Request) (*Exec, error) {
 	grad := req.Grad
 	noLogits := req.NoLogits
 	fn := func(inputs []*Node) []*Node {
-		logits, hp := m.build(inputs, ivs, grad != nil, hooks)
+		logits, hp := m.build(inputs, ivs, grad != nil, hooks, false)
 		logits = asFloat32(logits) // outputs leave the graph as float32 whatever the compute dtype
 		var outs []*Node
 		if !noLogits {
@@ -399,8 +399,15 @@ func (m *Model) compileLocked(key string, fn func([]*Node) []*Node, in []shapes.
 }
 
 // build runs the family's forward pass on graph inputs [ids, pos, mask, weights...].
-func (m *Model) build(inputs []*Node, ivs []Intervention, differentiate bool, hooks []string) (*Node, *hook.Points) {
+//
+// hooks are the hook points the caller will read; trace records every hook
+// point (for listing them) whatever the sequence length.
+func (m *Model) build(inputs []*Node, ivs []Intervention, differentiate bool, hooks []string, trace bool) (*Node, *hook.Points) {
 	hp := hook.NewPoints()
+	hp.Want(hooks...)
+	if trace {
+		hp.WantAll()
+	}
 	if differentiate {
 		hp.MarkExact(hooks...)
 	}
@@ -477,7 +484,7 @@ func (m *Model) Hooks(seq int) ([]HookInfo, error) {
 		for _, s := range m.specs {
 			inputs = append(inputs, Parameter(g, s.Name, shapes.Make(m.DType(), s.Shape...)))
 		}
-		_, hp := m.build(inputs, nil, false, nil)
+		_, hp := m.build(inputs, nil, false, nil, true)
 		for _, n := range hp.Names() {
 			node, _ := hp.Node(n)
 			out = append(out, HookInfo{Name: n, Shape: node.Shape().Dimensions})

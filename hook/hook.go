@@ -27,12 +27,29 @@ type Points struct {
 	order   []string
 	replace map[string][]Fn
 	exact   map[string]bool
+	wanted  map[string]bool
+	all     bool
 }
 
 // NewPoints returns an empty recorder.
 func NewPoints() *Points {
-	return &Points{nodes: map[string]*Node{}, replace: map[string][]Fn{}, exact: map[string]bool{}}
+	return &Points{nodes: map[string]*Node{}, replace: map[string][]Fn{}, exact: map[string]bool{}, wanted: map[string]bool{}}
 }
+
+// Want says these hooks will be read from the graph. WantAll says every hook
+// will (tracing). Families may skip materialising a hook nobody needs (see
+// Needed), e.g. full attention patterns of long sequences.
+func (p *Points) Want(names ...string) {
+	for _, n := range names {
+		p.wanted[n] = true
+	}
+}
+
+// WantAll marks every hook as read.
+func (p *Points) WantAll() { p.all = true }
+
+// Needed reports whether name is read, replaced or differentiated.
+func (p *Points) Needed(name string) bool { return p.all || p.wanted[name] || p.Exact(name) }
 
 // On registers fn to replace the value of hook name. Several functions on one
 // hook apply in registration order.
