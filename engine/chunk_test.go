@@ -37,7 +37,7 @@ func TestChunkedAttentionMatches(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer func(c int) { arch.AttnChunk = c }(arch.AttnChunk)
-			arch.AttnChunk = 5 // 12 queries: chunks of 5, 5, 2
+			arch.AttnChunk = 5        // 12 queries: chunks of 5, 5, 2
 			m, err = engine.Load(dir) // a fresh model: compiled graphs are cached per model
 			if err != nil {
 				t.Fatal(err)
@@ -66,4 +66,3 @@ func TestChunkedAttentionMatches(t *testing.T) {
 		})
 	}
 }
-
