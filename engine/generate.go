@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"context"
 	"fmt"
 	"math"
 	"math/rand/v2"
@@ -18,6 +19,9 @@ type GenerateOptions struct {
 	// NoCache reruns the whole sequence at every step instead of using a
 	// KV cache (generation with interventions always does).
 	NoCache bool
+	// Context, when set, is checked before every step: Generate returns
+	// the tokens so far and its error once it is done.
+	Context context.Context
 }
 
 // Generate extends prompt by up to MaxNew tokens and returns the new ids.
@@ -45,6 +49,11 @@ func (m *Model) Generate(prompt []int32, o GenerateOptions) ([]int32, error) {
 	for range o.MaxNew {
 		if d := m.Dims(); d.MaxCtx > 0 && len(seq) >= d.MaxCtx {
 			break
+		}
+		if o.Context != nil {
+			if err := o.Context.Err(); err != nil {
+				return out, err
+			}
 		}
 		last, err := next(seq)
 		if err != nil {

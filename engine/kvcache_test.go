@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"context"
 	"encoding/json"
 	"math"
 	"os"
@@ -128,5 +129,22 @@ func TestGenerateCachedEqualsUncached(t *testing.T) {
 		if !slices.Equal(cached, full) {
 			t.Errorf("temperature %g: cached %v\nfull   %v", temp, cached, full)
 		}
+	}
+}
+
+func TestGenerateStopsOnContext(t *testing.T) {
+	m, err := LoadDefault()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	n := 0
+	out, err := m.Generate([]int32{1}, GenerateOptions{MaxNew: 50, Context: ctx, OnToken: func(int32) {
+		if n++; n == 3 {
+			cancel()
+		}
+	}})
+	if err != context.Canceled || len(out) != 3 {
+		t.Fatalf("got %d tokens, err %v; want 3 and context.Canceled", len(out), err)
 	}
 }

@@ -553,33 +553,10 @@ func (s *Server) intervene(w http.ResponseWriter, r *http.Request) (any, error) 
 	return out, nil
 }
 
-// generate is greedy decoding that checks the request's deadline between
-// tokens, through the engine's own generator one token at a time.
+// generate is greedy decoding that stops at the request's deadline (checked
+// between tokens) and after the end-of-sequence token.
 func generate(ctx context.Context, m *engine.Model, prompt []int32, maxNew int, ivs []engine.Intervention) ([]int32, error) {
-	seq := append([]int32(nil), prompt...)
-	var out []int32
-	eos := -1
-	if m.Tokenizer != nil {
-		eos = m.Tokenizer.EOS()
-	}
-	for range maxNew {
-		if err := ctx.Err(); err != nil {
-			return out, err
-		}
-		next, err := m.Generate(seq, engine.GenerateOptions{MaxNew: 1, Interventions: ivs})
-		if err != nil {
-			return out, err
-		}
-		if len(next) == 0 {
-			break
-		}
-		seq = append(seq, next[0])
-		out = append(out, next[0])
-		if int(next[0]) == eos {
-			break
-		}
-	}
-	return out, nil
+	return m.Generate(prompt, engine.GenerateOptions{MaxNew: maxNew, Interventions: ivs, StopAtEOS: true, Context: ctx})
 }
 
 // PatchRequest is POST /api/patch: an activation-patching sweep of one
