@@ -12,6 +12,7 @@ import (
 	"sort"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/glia-dev/glia/atlas/atlastest"
 	"github.com/glia-dev/glia/corpus"
@@ -417,4 +418,27 @@ func TestResumeAfterCancel(t *testing.T) {
 	if !r.AlreadyComplete {
 		t.Fatal("resume of a complete build should say so")
 	}
+}
+
+// TestIncrementalCheckpoints: a build that checkpoints after every batch
+// (rewriting only the units whose examples changed) ends with the same
+// database as one that writes once at the end.
+func TestIncrementalCheckpoints(t *testing.T) {
+	dir := t.TempDir()
+	c := writeCorpus(t, filepath.Join(dir, "c"), 3, 2, 30, 40)
+	m := atlastest.New(2, 64)
+	once := testOpts(t, filepath.Join(dir, "once.db"), c)
+	once.CheckpointEvery = time.Hour
+	mustBuild(t, m, once)
+	defer func(f float64) { rewriteFraction = f }(rewriteFraction)
+	rewriteFraction = 2 // unit by unit, however many changed
+	every := testOpts(t, filepath.Join(dir, "every.db"), c)
+	every.CheckpointBatches = 1
+	var checkpoints int
+	every.OnCheckpoint = func(int64, int64) { checkpoints++ }
+	mustBuild(t, m, every)
+	if checkpoints < 5 {
+		t.Fatalf("only %d checkpoints", checkpoints)
+	}
+	diffDumps(t, dump(t, filepath.Join(dir, "once.db"), true), dump(t, filepath.Join(dir, "every.db"), true))
 }

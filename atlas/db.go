@@ -353,24 +353,56 @@ func nullableF32(x float32) any {
 
 // writeState replaces the units, examples and tokens tables and the
 // progress row in one transaction, with the meta table.
+// rewriteFraction of a hook's units with changed examples above which a
+// checkpoint rewrites all of the hook's examples (one DELETE) rather than
+// unit by unit.
+var rewriteFraction = 0.5
+
 func writeState(db *sql.DB, meta *Meta, hooks []*hookState, prog progressRow, tokenText func(int32) string) error {
 	tx, err := db.Begin()
 	if err != nil {
 		return err
 	}
 	defer tx.Rollback()
-	for _, q := range []string{"DELETE FROM units", "DELETE FROM examples", "DELETE FROM tokens"} {
+	for _, q := range []string{"DELETE FROM units", "DELETE FROM tokens"} {
 		if _, err := tx.Exec(q); err != nil {
 			return err
+		}
+	}
+	// Examples are rewritten only for units whose examples changed since
+	// the last checkpoint, or for a whole hook when most did.
+	delUnit, err := tx.Prepare("DELETE FROM examples WHERE hook = ? AND unit = ?")
+	if err != nil {
+		return err
+	}
+	defer delUnit.Close()
+	rewrite := make([]bool, len(hooks))
+	for i, hs := range hooks {
+		n := 0
+		for _, d := range hs.dirty {
+			if d {
+				n++
+			}
+		}
+		if rewrite[i] = hs.allDirty || float64(n) > rewriteFraction*float64(hs.spec.Width); rewrite[i] {
+			if _, err := tx.Exec("DELETE FROM examples WHERE hook = ?", hs.spec.Name); err != nil {
+				return err
+			}
 		}
 	}
 	units := newRowWriter(tx, "units", 14)
 	examples := newRowWriter(tx, "examples", 15)
 	var sum checksum
 	ids := map[int32]bool{}
-	for _, hs := range hooks {
+	for i, hs := range hooks {
 		name := hs.spec.Name
 		for u := 0; u < hs.spec.Width; u++ {
+			write := rewrite[i] || hs.dirty[u]
+			if write && !rewrite[i] {
+				if _, err := delUnit.Exec(name, u); err != nil {
+					return err
+				}
+			}
 			st := hs.stats(u)
 			v, sd, dens, densA := unitRow(st)
 			hb := u64Blob(st.hist)
@@ -382,9 +414,11 @@ func writeState(db *sql.DB, meta *Meta, hooks []*hookState, prog progressRow, to
 			for _, e := range hs.examples(u) {
 				shard, win, pos := splitKey(e.s.key)
 				tb, ab := i32Blob(e.tokens), f32Blob(e.acts)
-				if err := examples.add(name, u, e.kind, int64(e.band), e.rank, float64(e.s.act), shard, win, pos,
-					e.doc, e.start, pos-int(e.start), int64(e.s.h), tb, ab); err != nil {
-					return err
+				if write {
+					if err := examples.add(name, u, e.kind, int64(e.band), e.rank, float64(e.s.act), shard, win, pos,
+						e.doc, e.start, pos-int(e.start), int64(e.s.h), tb, ab); err != nil {
+						return err
+					}
 				}
 				sum.add(name, int64(u), e.kind, int64(e.band), int64(e.rank), float64(e.s.act), int64(e.s.key),
 					e.doc, int64(e.start), int64(e.s.h), tb, ab)
@@ -425,7 +459,14 @@ func writeState(db *sql.DB, meta *Meta, hooks []*hookState, prog progressRow, to
 			return err
 		}
 	}
-	return tx.Commit()
+	if err := tx.Commit(); err != nil {
+		return err
+	}
+	for _, hs := range hooks {
+		clear(hs.dirty)
+		hs.allDirty = false
+	}
+	return nil
 }
 
 // createSchema makes the tables in an empty database.

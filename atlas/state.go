@@ -119,11 +119,19 @@ type hookState struct {
 	spanStart    []int32
 	spanLen      []int32
 	spanDoc      []int64
+
+	// Units whose examples changed since the last checkpoint (each unit is
+	// only touched by the worker that owns it), and whether the database
+	// has none of this state's examples yet: checkpoints then rewrite only
+	// what changed, which on wide models is most of their cost.
+	dirty    []bool
+	allDirty bool
 }
 
 func newHookState(spec HookSpec, set *Settings) *hookState {
 	d := spec.Width
-	s := &hookState{spec: spec, set: set, span: set.span(), slots: set.slots()}
+	s := &hookState{spec: spec, set: set, span: set.span(), slots: set.slots(), allDirty: true}
+	s.dirty = make([]bool, d)
 	s.mean = make([]float64, d)
 	s.m2 = make([]float64, d)
 	s.bsum = make([]float64, d)
@@ -290,6 +298,7 @@ func mod32(a, n int32) int32 {
 func (s *hookState) raiseOct(u int, o int32) {
 	nb := int32(s.set.Bands)
 	s.maxOct[u] = o
+	s.dirty[u] = true
 	for p := int32(0); p < nb; p++ {
 		i := u*int(nb) + int(p)
 		if s.bandOct[i] != noOct && o-s.bandOct[i] >= nb {
@@ -307,6 +316,7 @@ func (s *hookState) offerTop(u int, c sample, acts []float32, r int, bt *batch) 
 	if slot < 0 {
 		return
 	}
+	s.dirty[u] = true
 	if int(s.topN[u]) == k {
 		s.topMin[u] = h[0].act
 	}
@@ -322,6 +332,7 @@ func (s *hookState) offerRnd(u int, c sample, acts []float32, r int, bt *batch) 
 	if slot < 0 {
 		return
 	}
+	s.dirty[u] = true
 	if int(s.rndN[u]) == k {
 		s.rndMax[u] = h[0].h
 	}
@@ -334,11 +345,15 @@ func (s *hookState) offerBand(u, p int, o int32, c sample, acts []float32, r int
 	k := s.set.BandK
 	ring := p - u*s.set.Bands
 	h := s.band[p*k : p*k+k]
+	if s.bandOct[p] != o {
+		s.dirty[u] = true
+	}
 	s.bandOct[p] = o
 	slot := heapInsert(h, &s.bandN[p], c, int32(u*s.slots+s.set.TopK+s.set.RandomK+ring*k), worseHash)
 	if slot < 0 {
 		return
 	}
+	s.dirty[u] = true
 	if int(s.bandN[p]) == k {
 		s.bandMax[p] = h[0].h
 	}
