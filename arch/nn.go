@@ -202,7 +202,13 @@ func Attention(hp *hook.Points, l int, q, k, v *Node, in Inputs, o AttnOpts) *No
 	mask := attentionMask(in, o.Window, tk)                        // [batch, 1, q, k]
 	scoresHook, patternHook := fmt.Sprintf("blocks.%d.attn.hook_attn_scores", l), fmt.Sprintf("blocks.%d.attn.hook_pattern", l)
 	var z *Node // [batch·head, q, d_head]
-	if t <= AttnChunk || hp.Needed(scoresHook) || hp.Needed(patternHook) {
+	// Chunks only in float32 without soft-capping: every op on the chunked
+	// branches is then one of glia's CPU kernels (internal/kernels), which
+	// use their own goroutines. Some of compute's stock kernels wait for
+	// its worker pool from inside a pool worker, and enough parallel
+	// branches of them deadlock.
+	chunk := t > AttnChunk && q.DType() == dtypes.Float32 && o.SoftCap == 0
+	if !chunk || hp.Needed(scoresHook) || hp.Needed(patternHook) {
 		z = attend(hp, scoresHook, patternHook, qh, kt, vh, mask, b, heads, o)
 	} else {
 		// Long sequences whose patterns nobody reads: queries in chunks, so

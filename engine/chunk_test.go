@@ -10,7 +10,8 @@ import (
 
 // TestChunkedAttentionMatches: attention over query chunks (long
 // sequences whose patterns are not read) gives the logits and activations
-// of the one-piece computation, with left padding in the batch; reading
+// of the one-piece computation (and their gradients), with left padding
+// in the batch; reading
 // the pattern still works and returns it whole.
 func TestChunkedAttentionMatches(t *testing.T) {
 	dirs, _ := filepath.Glob("../testdata/hf-tiny/*")
@@ -31,7 +32,7 @@ func TestChunkedAttentionMatches(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			req := engine.Request{IDs: [][]int32{long, short}, Mask: mask, Hooks: hooks}
+			req := engine.Request{IDs: [][]int32{long, short}, Mask: mask, Hooks: hooks, Grad: &engine.GradTarget{Batch: 1, Pos: 10, Token: 3}}
 			whole, err := m.Run(req)
 			if err != nil {
 				t.Fatal(err)
@@ -49,7 +50,8 @@ func TestChunkedAttentionMatches(t *testing.T) {
 			worst, _ := maxDiff(chunked.Logits.Data, whole.Logits.Data)
 			for _, h := range hooks {
 				d, _ := maxDiff(chunked.Acts[h].Data, whole.Acts[h].Data)
-				worst = max(worst, d)
+				g, _ := maxDiff(chunked.Grads[h].Data, whole.Grads[h].Data)
+				worst = max(worst, d, g)
 			}
 			if worst > 1e-5 {
 				t.Errorf("chunked attention differs by %.3g", worst)

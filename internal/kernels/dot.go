@@ -129,12 +129,11 @@ func checkDotSignature(fn any) error {
 	return nil
 }
 
+// gliaDot takes every float32 product: besides being faster, it keeps
+// compute's own kernels, which wait for the backend's worker pool from
+// inside a pool worker, off the graph's parallel branches, where they can
+// deadlock once every worker waits.
 func gliaDot(backend unsafe.Pointer, layout int, lhs, rhs []float32, batch, m, n, k int, out []float32) {
-	if n < 16 || k < 8 {
-		// Too thin for either of sgemm's paths to pay off.
-		stockDot[layout](backend, layout, lhs, rhs, batch, m, n, k, out)
-		return
-	}
 	sgemm.MatMul(lhs, rhs, out, batch, m, n, k, layout == layoutTransposed)
 	handled[compute.OpTypeDotGeneral].Add(1)
 }
