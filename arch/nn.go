@@ -207,7 +207,7 @@ func Attention(hp *hook.Points, l int, q, k, v *Node, in Inputs, o AttnOpts) *No
 	// use their own goroutines. Some of compute's stock kernels wait for
 	// its worker pool from inside a pool worker, and enough parallel
 	// branches of them deadlock.
-	chunk := t > AttnChunk && q.DType() == dtypes.Float32 && o.SoftCap == 0
+	chunk := AttnChunk > 0 && t > AttnChunk && q.DType() == dtypes.Float32 && o.SoftCap == 0
 	if !chunk || hp.Needed(scoresHook) || hp.Needed(patternHook) {
 		z = attend(hp, scoresHook, patternHook, qh, kt, vh, mask, b, heads, o)
 	} else {
@@ -225,7 +225,7 @@ func Attention(hp *hook.Points, l int, q, k, v *Node, in Inputs, o AttnOpts) *No
 }
 
 // AttnChunk is the query count above which attention runs in chunks of it
-// when neither hook_attn_scores nor hook_pattern is read: a 4096-token
+// (0: never) when neither hook_attn_scores nor hook_pattern is read: a 4096-token
 // GPT-2 forward otherwise holds three [1, 12, 4096, 4096] float32 tensors
 // per layer (2.4 GB).
 var AttnChunk = 512

@@ -6,6 +6,7 @@ import (
 
 	"github.com/glia-dev/glia/arch"
 	"github.com/glia-dev/glia/engine"
+	"github.com/glia-dev/glia/internal/kernels"
 )
 
 // TestChunkedAttentionMatches: attention over query chunks (long
@@ -36,6 +37,9 @@ func TestChunkedAttentionMatches(t *testing.T) {
 			whole, err := m.Run(req)
 			if err != nil {
 				t.Fatal(err)
+			}
+			if !kernels.Installed().Matmul {
+				t.Skip("chunked attention needs glia's matmul (see arch.AttnChunk)")
 			}
 			defer func(c int) { arch.AttnChunk = c }(arch.AttnChunk)
 			arch.AttnChunk = 5        // 12 queries: chunks of 5, 5, 2

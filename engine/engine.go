@@ -77,8 +77,10 @@ var Backend = sync.OnceValues(func() (compute.Backend, error) {
 		cfg = "go"
 	}
 	be, err := compute.NewWithConfig(cfg)
-	if err == nil {
-		kernels.Install(be)
+	if err == nil && kernels.IsGoBackend(be) && !kernels.Install(be).Matmul {
+		// Chunked attention's parallel branches would run compute's own
+		// matmul, which can deadlock waiting for its worker pool.
+		arch.AttnChunk = 0
 	}
 	return be, err
 })

@@ -33,6 +33,7 @@ const ComputeVersion = "v0.1.2"
 type Report struct {
 	Installed []string // e.g. "matmul f32: glia sgemm avx2 6x16"
 	Skipped   string   // why nothing (more) was installed, if so
+	Matmul    bool     // glia's sgemm takes every float32 DotGeneral
 }
 
 func (r Report) String() string {
@@ -56,7 +57,7 @@ var once sync.Once
 // Call it before building any graph: a DotGeneral picks its
 // implementation when it is built. Other backends (XLA) are left alone.
 func Install(be compute.Backend) Report {
-	if t := reflect.TypeOf(be); t == nil || t.Kind() != reflect.Pointer || t.Elem().PkgPath() != goBackendPkg {
+	if !IsGoBackend(be) {
 		return Report{Skipped: "not the Go backend"}
 	}
 	once.Do(func() {
@@ -65,6 +66,12 @@ func Install(be compute.Backend) Report {
 		backendForCheck = nil
 	})
 	return installed
+}
+
+// IsGoBackend reports whether be is compute's pure-Go backend.
+func IsGoBackend(be compute.Backend) bool {
+	t := reflect.TypeOf(be)
+	return t != nil && t.Kind() == reflect.Pointer && t.Elem().PkgPath() == goBackendPkg
 }
 
 // Installed returns what Install did, or a zero Report before it ran.
@@ -91,6 +98,7 @@ func install() (r Report) {
 			continue
 		}
 		r.Installed = append(r.Installed, name)
+		r.Matmul = r.Matmul || strings.HasPrefix(name, "matmul")
 	}
 	r.Skipped = strings.Join(why, "; ")
 	return r
