@@ -6,7 +6,13 @@ import (
 )
 
 func TestAdd(t *testing.T) {
-	rng := rand.New(rand.NewPCG(11, 12))
+	checkBinary(t, Add, func(a, b float32) float32 { return a + b }, 11)
+}
+
+// checkBinary checks an element-wise kernel on both paths against want,
+// out of place (not writing past dst) and in place (dst aliasing a).
+func checkBinary(t *testing.T, f func(dst, a, b []float32), want func(a, b float32) float32, seed uint64) {
+	rng := rand.New(rand.NewPCG(seed, seed+1))
 	forEachPath(t, func(t *testing.T) {
 		for _, n := range []int{0, 1, 7, 8, 9, 31, 32, 33, 63, 100, 768, 1029} {
 			a, b := make([]float32, n), make([]float32, n)
@@ -16,22 +22,16 @@ func TestAdd(t *testing.T) {
 			}
 			dst := make([]float32, n+1)
 			dst[n] = 42
-			Add(dst[:n], a, b)
+			f(dst[:n], a, b)
+			c := append([]float32(nil), a...)
+			f(c, c, b)
 			for i := range n {
-				if dst[i] != a[i]+b[i] {
-					t.Fatalf("n=%d: dst[%d] = %v, want %v", n, i, dst[i], a[i]+b[i])
+				if w := want(a[i], b[i]); dst[i] != w || c[i] != w {
+					t.Fatalf("n=%d: [%d] = %v (in place %v), want %v", n, i, dst[i], c[i], w)
 				}
 			}
 			if dst[n] != 42 {
 				t.Fatalf("n=%d: wrote past the end", n)
-			}
-			// In place, dst aliasing a.
-			c := append([]float32(nil), a...)
-			Add(c, c, b)
-			for i := range n {
-				if c[i] != a[i]+b[i] {
-					t.Fatalf("n=%d in place: c[%d] = %v, want %v", n, i, c[i], a[i]+b[i])
-				}
 			}
 		}
 	})

@@ -83,40 +83,15 @@ func TestSigmoidSpecial(t *testing.T) {
 }
 
 func TestMul(t *testing.T) {
-	rng := rand.New(rand.NewPCG(15, 16))
+	checkBinary(t, Mul, func(a, b float32) float32 { return a * b }, 15)
+	// b a single value: a scale.
 	forEachPath(t, func(t *testing.T) {
-		for _, n := range []int{0, 1, 7, 8, 9, 31, 32, 33, 63, 100, 768, 1029} {
-			a, b := make([]float32, n), make([]float32, n)
-			for i := range a {
-				a[i] = float32(rng.NormFloat64() * 10)
-				b[i] = float32(rng.NormFloat64())
-			}
-			dst := make([]float32, n+1)
-			dst[n] = 42
-			Mul(dst[:n], a, b)
-			for i := range n {
-				if dst[i] != a[i]*b[i] {
-					t.Fatalf("n=%d: dst[%d] = %v, want %v", n, i, dst[i], a[i]*b[i])
-				}
-			}
-			if dst[n] != 42 {
-				t.Fatalf("n=%d: wrote past the end", n)
-			}
-			// In place, dst aliasing b; and b a single value.
-			c := append([]float32(nil), b...)
-			Mul(c, a, c)
-			s := []float32{-1.5}
-			Mul(dst[:n], a, s)
-			for i := range n {
-				if c[i] != a[i]*b[i] {
-					t.Fatalf("n=%d in place: c[%d] = %v, want %v", n, i, c[i], a[i]*b[i])
-				}
-				if dst[i] != a[i]*s[0] {
-					t.Fatalf("n=%d scalar: dst[%d] = %v, want %v", n, i, dst[i], a[i]*s[0])
-				}
-			}
-			if dst[n] != 42 {
-				t.Fatalf("n=%d scalar: wrote past the end", n)
+		a := []float32{1, -2, 3.5, 4, 5, 6, 7, 8, 9, -10}
+		dst := make([]float32, len(a))
+		Mul(dst, a, []float32{-1.5})
+		for i := range a {
+			if dst[i] != a[i]*-1.5 {
+				t.Fatalf("scalar: dst[%d] = %v, want %v", i, dst[i], a[i]*-1.5)
 			}
 		}
 	})
