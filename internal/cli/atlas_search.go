@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 
-	"github.com/glia-dev/glia/atlas"
 	"github.com/glia-dev/glia/explain"
 )
 
@@ -26,15 +25,11 @@ func atlasSearch(args []string) error {
 		fmt.Fprintln(Stderr, `usage: glia atlas search --db atlas.db --token " dog" | --text "words"`)
 		return errUsage
 	}
-	a, err := atlas.Open(*dbPath)
+	a, store, err := openExplained(*dbPath)
 	if err != nil {
 		return err
 	}
 	defer a.Close()
-	store, err := explain.OpenStore(a.DB())
-	if err != nil {
-		return err
-	}
 	if store.Meta("explained_at") == "" {
 		fmt.Fprintf(Stderr, "glia atlas search: note: %s has no complete explain run; run glia explain --db %s --all first\n", *dbPath, *dbPath)
 	}

@@ -143,18 +143,11 @@ func runBench(args []string) error {
 	// On CPU the peak is measured right before every timed forward (see
 	// peak.Interleaved) and the median ratio is reported.
 	run := func() error { _, err := m.Run(req); return err }
-	var samples []peak.Sample
+	peakTime := time.Duration(0)
 	if onCPU {
-		samples, err = peak.Interleaved(*iters, 400*time.Millisecond, run)
-	} else {
-		for range *iters {
-			t0 := time.Now()
-			if err = run(); err != nil {
-				break
-			}
-			samples = append(samples, peak.Sample{Seconds: time.Since(t0).Seconds()})
-		}
+		peakTime = 400 * time.Millisecond
 	}
+	samples, err := peak.Interleaved(*iters, peakTime, run)
 	if err != nil {
 		return err
 	}

@@ -70,15 +70,11 @@ func runExplain(args []string) error {
 		fmt.Fprintln(Stderr, "usage: glia explain --db atlas.db [--model M] [--llm URL] HOOK:UNIT...  |  glia explain --db atlas.db --all")
 		return errUsage
 	}
-	a, err := atlas.Open(*dbPath)
+	a, store, err := openExplained(*dbPath)
 	if err != nil {
 		return err
 	}
 	defer a.Close()
-	store, err := explain.OpenStore(a.DB())
-	if err != nil {
-		return err
-	}
 	x := &explain.Explainer{Opt: explain.Options{Seed: *seed}}
 	if !*noModel {
 		m, err := explainModel(a, &mf)
@@ -253,4 +249,18 @@ func explainAll(ctx context.Context, a *atlas.Atlas, store *explain.Store, x *ex
 		fmt.Fprintf(Stdout, "LLM label scores: %s; %d units with LLM errors\n", explain.Distribute(llmScores), llmErrors)
 	}
 	return nil
+}
+
+// openExplained opens an atlas and its explanations store.
+func openExplained(path string) (*atlas.Atlas, *explain.Store, error) {
+	a, err := atlas.Open(path)
+	if err != nil {
+		return nil, nil, err
+	}
+	store, err := explain.OpenStore(a.DB())
+	if err != nil {
+		a.Close()
+		return nil, nil, err
+	}
+	return a, store, nil
 }

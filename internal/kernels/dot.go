@@ -32,9 +32,10 @@ const (
 	layoutTransposed    = 1 // lhs [b, m, k], rhs [b, n, k]
 )
 
-// stockDot keeps the implementation each layout had, for the shapes glia's
-// kernel leaves to it.
-var stockDot [2]dotFn
+// stockDot is the float32 DotGeneral compute had registered (the same
+// router serves both layouts), kept for the start-up race on AVX-512
+// machines.
+var stockDot dotFn
 
 func init() { installers = append(installers, installDot) }
 
@@ -64,20 +65,18 @@ func installDot() (string, error) {
 		}
 		regs[layout] = reg
 	}
+	*(*unsafe.Pointer)(unsafe.Pointer(&stockDot)) = (*eface)(unsafe.Pointer(&regs[0].implFn)).data
 	note := ""
 	if race {
-		var stock dotFn
-		*(*unsafe.Pointer)(unsafe.Pointer(&stock)) = (*eface)(unsafe.Pointer(&regs[0].implFn)).data
 		be := backendForCheck
-		ours, theirs := raceDot(stock, (*eface)(unsafe.Pointer(&be)).data) // an interface's second word is its pointer
+		ours, theirs := raceDot(stockDot, (*eface)(unsafe.Pointer(&be)).data) // an interface's second word is its pointer
 		if ours >= theirs {
 			return "", fmt.Errorf("matmul: kept compute's AVX-512 kernel (glia's AVX2 one took %.2fx its time here)", float64(ours)/float64(theirs))
 		}
 		note = fmt.Sprintf(" (%.2fx the speed of compute's AVX-512 kernel here)", float64(theirs)/float64(ours))
 	}
-	for layout, reg := range regs {
+	for _, reg := range regs {
 		e := (*eface)(unsafe.Pointer(&reg.implFn))
-		*(*unsafe.Pointer)(unsafe.Pointer(&stockDot[layout])) = e.data
 		ours := dotFn(gliaDot)
 		e.data = *(*unsafe.Pointer)(unsafe.Pointer(&ours))
 	}

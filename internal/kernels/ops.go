@@ -95,40 +95,35 @@ const elementsPerTask = 32 << 10
 // gelu: tanh-GELU on float32 with vecmath's SIMD tanh (the stock one calls
 // float64 math.Tanh per element).
 func gelu(backend unsafe.Pointer, n *node, inputs []*buffer, owned []bool) (*buffer, error) {
-	d, ok := dataAs[geluData](n.Data, "*fusedops.nodeFusedGelu", &geluType)
-	if !ok || d.exact || n.Shape.DType != dtypes.Float32 {
+	if d, ok := dataAs[geluData](n.Data, "*fusedops.nodeFusedGelu", &geluType); !ok || d.exact {
 		return stockGelu(backend, n, inputs, owned)
 	}
-	x, ok := float32s(inputs[0])
-	if !ok {
-		return stockGelu(backend, n, inputs, owned)
-	}
-	out, err := output(backend, n, inputs, owned, 0)
-	if err != nil {
-		return nil, err
-	}
-	y, _ := float32s(out)
-	vecmath.ParallelFor(len(x), elementsPerTask, func(lo, hi int) { vecmath.GeluTanh(y[lo:hi], x[lo:hi]) })
-	handled[n.OpType].Add(1)
-	return out, nil
+	return elementwise(backend, n, inputs, owned, stockGelu, vecmath.GeluTanh)
 }
 
 // sigmoid (the backend's Logistic, half of every SiLU) on float32 with
 // vecmath's SIMD exp; the stock one calls float64 math.Exp per element.
 func sigmoid(backend unsafe.Pointer, n *node, inputs []*buffer, owned []bool) (*buffer, error) {
+	return elementwise(backend, n, inputs, owned, stockLogistic, vecmath.Sigmoid)
+}
+
+// elementwise runs f over a float32 tensor of the output's shape in
+// parallel chunks, in place when the backend lets it; anything else goes to
+// stock.
+func elementwise(backend unsafe.Pointer, n *node, inputs []*buffer, owned []bool, stock executor, f func(dst, src []float32)) (*buffer, error) {
 	if n.Shape.DType != dtypes.Float32 || len(inputs) != 1 {
-		return stockLogistic(backend, n, inputs, owned)
+		return stock(backend, n, inputs, owned)
 	}
 	x, ok := float32s(inputs[0])
 	if !ok || !inputs[0].RawShape.Equal(n.Shape) {
-		return stockLogistic(backend, n, inputs, owned)
+		return stock(backend, n, inputs, owned)
 	}
 	out, err := output(backend, n, inputs, owned, 0)
 	if err != nil {
 		return nil, err
 	}
 	y, _ := float32s(out)
-	vecmath.ParallelFor(len(x), elementsPerTask, func(lo, hi int) { vecmath.Sigmoid(y[lo:hi], x[lo:hi]) })
+	vecmath.ParallelFor(len(x), elementsPerTask, func(lo, hi int) { f(y[lo:hi], x[lo:hi]) })
 	handled[n.OpType].Add(1)
 	return out, nil
 }

@@ -57,13 +57,16 @@ type Sample struct {
 func (s Sample) Ratio(flop float64) float64 { return flop / s.Seconds / s.Peak.FLOPS }
 
 // Interleaved times n runs of fn, measuring the peak for d right before
-// each. Shared machines change clock speed from second to second; a run
-// compared with the peak of its own moment gives a ratio that a single
-// peak measurement at the start would not.
+// each (d = 0: no peak, as on a GPU). Shared machines change clock speed
+// from second to second; a run compared with the peak of its own moment
+// gives a ratio that a single peak measurement at the start would not.
 func Interleaved(n int, d time.Duration, fn func() error) ([]Sample, error) {
 	out := make([]Sample, 0, n)
 	for range n {
-		pk := Measure(d)
+		var pk Result
+		if d > 0 {
+			pk = Measure(d)
+		}
 		t0 := time.Now()
 		if err := fn(); err != nil {
 			return out, err

@@ -13,31 +13,13 @@ var useSIMD = simdSupported
 // GeluTanh sets dst[i] = 0.5*x*(1+tanh(sqrt(2/π)*(x+0.044715x³))) for
 // x = src[i]. dst and src must have the same length; they may be the same
 // slice. GeluTanh(+Inf) = +Inf, GeluTanh(-Inf) = -0 and NaN propagates.
-func GeluTanh(dst, src []float32) {
-	if len(dst) != len(src) {
-		panic("vecmath.GeluTanh: len(dst) != len(src)")
-	}
-	if useSIMD {
-		geluSIMD(dst, src)
-		return
-	}
-	geluScalarSlice(dst, src)
-}
+func GeluTanh(dst, src []float32) { unary("GeluTanh", dst, src, geluSIMD, geluScalarSlice) }
 
 // Exp sets dst[i] = e^src[i] in float32: results below the smallest
 // subnormal round to 0, those above math.MaxFloat32 become +Inf, and NaN
 // propagates. dst and src must have the same length; they may be the same
 // slice.
-func Exp(dst, src []float32) {
-	if len(dst) != len(src) {
-		panic("vecmath.Exp: len(dst) != len(src)")
-	}
-	if useSIMD {
-		expSIMD(dst, src)
-		return
-	}
-	expScalarSlice(dst, src)
-}
+func Exp(dst, src []float32) { unary("Exp", dst, src, expSIMD, expScalarSlice) }
 
 // SoftmaxRows applies a numerically stable softmax to each consecutive row of
 // rowLen elements of src, writing dst. len(src) must be a multiple of rowLen
@@ -62,6 +44,19 @@ func SoftmaxRows(dst, src []float32, rowLen int) {
 		return
 	}
 	softmaxScalar(dst, src, rowLen)
+}
+
+// unary checks an element-wise kernel's lengths and runs its SIMD or its
+// scalar form.
+func unary(name string, dst, src []float32, simd, scalar func(dst, src []float32)) {
+	if len(dst) != len(src) {
+		panic("vecmath." + name + ": len(dst) != len(src)")
+	}
+	if useSIMD {
+		simd(dst, src)
+		return
+	}
+	scalar(dst, src)
 }
 
 // ParallelFor calls fn over contiguous chunks that exactly cover [0, n):
@@ -165,16 +160,7 @@ func Mul(dst, a, b []float32) {
 // x < -87 are subnormal and round to 0 below about -104). Sigmoid(+Inf) =
 // 1, Sigmoid(-Inf) = 0 and NaN propagates. dst and src must have the same
 // length; they may be the same slice.
-func Sigmoid(dst, src []float32) {
-	if len(dst) != len(src) {
-		panic("vecmath.Sigmoid: len(dst) != len(src)")
-	}
-	if useSIMD {
-		sigmoidSIMD(dst, src)
-		return
-	}
-	sigmoidScalarSlice(dst, src)
-}
+func Sigmoid(dst, src []float32) { unary("Sigmoid", dst, src, sigmoidSIMD, sigmoidScalarSlice) }
 
 // LayerNormRow sets y = (x - mean(x)) / sqrt(var(x) + eps) * gamma + beta
 // over one row, where var is the population variance and a nil gamma or
