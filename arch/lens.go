@@ -1,12 +1,13 @@
 package arch
 
-// Lens is implemented by families whose MLP neurons can be read through the
-// unembedding (the "logit lens" of a neuron's output weights). It names the
-// weights on the direct path from neuron i of layer l to the logits:
+import "fmt"
+
+// Lens names the weights on the direct path from neuron i of layer l's MLP
+// to the logits (the "logit lens" of a neuron's output weights):
 //
 //	v      = W_out[:, i]                        the neuron's writing vector (d_model)
 //	v     ← (o + g_post) ⊙ v                    MLPPostNorm, where the family has one
-//	v     ← v - mean(v)                         if FinalNorm is centred (LayerNorm)
+//	v     ← v - mean(v)                         if the final norm is Centred (LayerNorm)
 //	logits = W_U · ((o + g) ⊙ v)                FinalNorm gain g with offset o
 //
 // Everything above is exact and linear. What it leaves out is per-token: the
@@ -16,20 +17,46 @@ package arch
 // neuron promotes is exact; their magnitudes are in units of "one residual
 // scale". A final logit soft-cap (Gemma 2) is monotone, so rankings through
 // it are exact as well.
-type Lens interface {
-	// MLPOut names layer l's MLP output projection and the axis of its
-	// stored weight that is d_model: 1 for a Conv1D [d_mlp, d_model], 0 for
-	// a Linear [d_model, d_mlp].
-	MLPOut(layer int) (name string, dModelAxis int)
-	// MLPPostNorm names the gain of a norm applied to the MLP output before
-	// it joins the residual (Gemma 2/3, OLMo 2), with its offset; "" if none.
-	MLPPostNorm(layer int) (gain string, offset float64)
-	// Unembedding names the unembedding ([vocab, d_model]: lm_head or the
-	// tied embedding) and which axis is d_model.
-	Unembedding() (name string, dModelAxis int)
-	// FinalNorm names the final norm's gain, its offset (1 for Gemma's
-	// zero-centred gains, else 0), and whether it centres (LayerNorm).
-	FinalNorm() (gain string, offset float64, centred bool)
+//
+// It is data, not behaviour: families differ only in names, layouts and
+// two constants, so each describes itself with one literal.
+type Lens struct {
+	// MLPOut names the MLP output projection, with %d for the layer.
+	MLPOut string
+	// MLPOutAxis is the axis of MLPOut's stored weight that is d_model: 1
+	// for a Conv1D [d_mlp, d_model], 0 for a Linear [d_model, d_mlp].
+	MLPOutAxis int
+	// MLPPostNorm names, with %d for the layer, the gain of a norm applied to
+	// the MLP output before it joins the residual (Gemma 2/3, OLMo 2); "" if
+	// none.
+	MLPPostNorm string
+	// Unembedding names the unembedding, stored [vocab, d_model]: lm_head or
+	// the tied embedding.
+	Unembedding string
+	// FinalNorm names the final norm's gain.
+	FinalNorm string
+	// GainOffset is added to every norm gain: 1 for Gemma's zero-centred
+	// gains (stored w, applied as 1+w), else 0.
+	GainOffset float64
+	// Centred: the final norm subtracts the mean (LayerNorm, not RMSNorm).
+	Centred bool
 	// LogitSoftCap is the final logit soft-cap, 0 if none.
-	LogitSoftCap() float64
+	LogitSoftCap float64
+}
+
+// Lensed is implemented by families whose MLP neurons can be read through
+// the unembedding.
+type Lensed interface {
+	Lens() Lens
+}
+
+// MLPOutName is layer's MLP output projection.
+func (l Lens) MLPOutName(layer int) string { return fmt.Sprintf(l.MLPOut, layer) }
+
+// MLPPostNormName is layer's MLP post-norm gain, "" if the family has none.
+func (l Lens) MLPPostNormName(layer int) string {
+	if l.MLPPostNorm == "" {
+		return ""
+	}
+	return fmt.Sprintf(l.MLPPostNorm, layer)
 }

@@ -58,11 +58,22 @@ func LlamaWeights(d Dims, tied bool, layer func(add func(name string, shape ...i
 // result [batch, pos, d_vocab].
 func LlamaUnembed(hp *hook.Points, w Weights, x *Node, eps, offset float64, tied bool) *Node {
 	x = RMSNorm(hp, "ln_final", x, w("model.norm.weight"), eps, offset)
-	unembed := "lm_head.weight"
+	return Linear(x, w(llamaUnembedding(tied)), nil)
+}
+
+// llamaUnembedding is lm_head, or the embedding when tied to it.
+func llamaUnembedding(tied bool) string {
 	if tied {
-		unembed = "model.embed_tokens.weight"
+		return "model.embed_tokens.weight"
 	}
-	return Linear(x, w(unembed), nil)
+	return "lm_head.weight"
+}
+
+// LlamaLens is a Llama-style model's logit lens: down_proj, a Linear
+// [d_model, d_mlp]; model.norm, an RMSNorm; and the unembedding of
+// LlamaUnembed. Families with a post-norm or a soft-cap add theirs.
+func LlamaLens(tied bool) Lens {
+	return Lens{MLPOut: "model.layers.%d.mlp.down_proj.weight", Unembedding: llamaUnembedding(tied), FinalNorm: "model.norm.weight"}
 }
 
 // LlamaAttnWeights adds a layer's q_proj, k_proj, v_proj and o_proj weights

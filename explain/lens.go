@@ -55,8 +55,7 @@ type LensPlan struct {
 	lens     arch.Lens
 	wu       engine.Array // [vocab, d_model]
 	gain     []float32    // final gain with its offset (d_model)
-	centred  bool
-	Notes    []string // what is exact and what approximate, for people
+	Notes    []string     // what is exact and what approximate, for people
 	Layers   int
 	DMLP     int
 	Vocab    int
@@ -86,10 +85,11 @@ func ParseMLPHook(hook string) (layer int, ok bool) {
 // NewLensPlan prepares the logit lens of m's MLP neurons. tokText gives a
 // token's display form (nil: the model's tokenizer, else "#id").
 func NewLensPlan(m *engine.Model, tokText func(int32) string) (*LensPlan, error) {
-	lens, ok := m.Family.(arch.Lens)
+	f, ok := m.Family.(arch.Lensed)
 	if !ok {
-		return nil, fmt.Errorf("explain: the %T family does not describe its logit lens (arch.Lens)", m.Family)
+		return nil, fmt.Errorf("explain: the %T family does not describe its logit lens (arch.Lensed)", m.Family)
 	}
+	lens := f.Lens()
 	d := m.Dims()
 	p := &LensPlan{m: m, lens: lens, Layers: d.Layers, DMLP: d.DMLP, Vocab: d.Vocab, DModel: d.DModel, tokText: tokText}
 	if p.tokText == nil {
@@ -100,38 +100,27 @@ func NewLensPlan(m *engine.Model, tokText func(int32) string) (*LensPlan, error)
 			return m.Tokenizer.TokenString(int(id))
 		}
 	}
-	name, axis := lens.Unembedding()
-	wu, err := m.Weight(name)
+	wu, err := m.Weight(lens.Unembedding)
 	if err != nil {
 		return nil, err
 	}
-	if axis == 0 {
-		wu = transpose2(wu)
-	}
 	if len(wu.Shape) != 2 || wu.Shape[1] != d.DModel {
-		return nil, fmt.Errorf("explain: unembedding %s has shape %v, want [vocab, %d]", name, wu.Shape, d.DModel)
+		return nil, fmt.Errorf("explain: unembedding %s has shape %v, want [vocab, %d]", lens.Unembedding, wu.Shape, d.DModel)
 	}
 	p.Vocab = wu.Shape[0]
 	p.wu = wu
-	gname, off, centred := lens.FinalNorm()
-	g, err := m.Weight(gname)
-	if err != nil {
+	if p.gain, err = p.normGain(lens.FinalNorm); err != nil {
 		return nil, err
 	}
-	p.gain = make([]float32, len(g.Data))
-	for i, v := range g.Data {
-		p.gain[i] = v + float32(off)
-	}
-	p.centred = centred
-	if centred {
+	if lens.Centred {
 		p.Notes = append(p.Notes, "the final LayerNorm's centring and gain are folded in exactly; its per-token scale (1/std of the residual) is left out")
 	} else {
 		p.Notes = append(p.Notes, "the final RMSNorm's gain is folded in exactly; its per-token scale (1/RMS of the residual) is left out")
 	}
-	if pn, _ := lens.MLPPostNorm(0); pn != "" {
+	if lens.MLPPostNorm != "" {
 		p.Notes = append(p.Notes, "the MLP post-norm's gain is folded in exactly; its per-token scale (1/RMS of the MLP output, which depends on every neuron of the layer) is left out")
 	}
-	if c := lens.LogitSoftCap(); c > 0 {
+	if c := lens.LogitSoftCap; c > 0 {
 		p.Notes = append(p.Notes, fmt.Sprintf("logits are soft-capped (%g·tanh(x/%g)); the lens shows pre-cap logits; the cap is monotone, so rankings are exact", c, c))
 	}
 	p.Notes = append(p.Notes, "both per-token scales are positive, so the ranking of promoted and suppressed tokens is exact for the direct path; only magnitudes are in units of one residual scale")
@@ -149,6 +138,19 @@ func transpose2(a engine.Array) engine.Array {
 	return engine.Array{Shape: []int{c, r}, Data: out}
 }
 
+// normGain reads a norm's gain with the family's offset added.
+func (p *LensPlan) normGain(name string) ([]float32, error) {
+	g, err := p.m.Weight(name)
+	if err != nil {
+		return nil, err
+	}
+	gain := make([]float32, len(g.Data))
+	for i, v := range g.Data {
+		gain[i] = v + float32(p.lens.GainOffset)
+	}
+	return gain, nil
+}
+
 // Writing returns the folded writing vectors of layer l's neurons in units
 // (nil: all), as rows [len(units), d_model]: W_out column, times the
 // post-norm gain, centred if the final norm centres, times the final gain.
@@ -156,7 +158,7 @@ func (p *LensPlan) Writing(layer int, units []int) ([][]float32, error) {
 	if layer < 0 || layer >= p.Layers {
 		return nil, fmt.Errorf("explain: layer %d is outside 0..%d", layer, p.Layers-1)
 	}
-	name, axis := p.lens.MLPOut(layer)
+	name, axis := p.lens.MLPOutName(layer), p.lens.MLPOutAxis
 	w, err := p.m.Weight(name)
 	if err != nil {
 		return nil, err
@@ -166,14 +168,9 @@ func (p *LensPlan) Writing(layer int, units []int) ([][]float32, error) {
 	}
 	dmlp := w.Shape[1-axis]
 	var post []float32
-	if pn, off := p.lens.MLPPostNorm(layer); pn != "" {
-		g, err := p.m.Weight(pn)
-		if err != nil {
+	if pn := p.lens.MLPPostNormName(layer); pn != "" {
+		if post, err = p.normGain(pn); err != nil {
 			return nil, err
-		}
-		post = make([]float32, len(g.Data))
-		for i, v := range g.Data {
-			post[i] = v + float32(off)
 		}
 	}
 	if units == nil {
@@ -198,7 +195,7 @@ func (p *LensPlan) Writing(layer int, units []int) ([][]float32, error) {
 				v[d] *= post[d]
 			}
 		}
-		if p.centred {
+		if p.lens.Centred {
 			var s float64
 			for _, x := range v {
 				s += float64(x)

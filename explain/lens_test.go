@@ -33,7 +33,7 @@ func TestLensMatchesEngine(t *testing.T) {
 			last := d.Layers - 1
 			const c = 3.0
 			unit := 5 % d.DMLP
-			lens := m.Family.(arch.Lens)
+			lens := m.Family.(arch.Lensed).Lens()
 			run := func(scale float32) []float32 {
 				onehot := make([]float32, d.DMLP)
 				onehot[unit] = scale
@@ -43,7 +43,7 @@ func TestLensMatchesEngine(t *testing.T) {
 					}},
 					{Hook: "ln_final.hook_scale", Key: "ones", Fn: OnesLike},
 				}
-				if pn, _ := lens.MLPPostNorm(last); pn != "" {
+				if lens.MLPPostNorm != "" {
 					ivs = append(ivs, engine.Intervention{Hook: fmt.Sprintf("blocks.%d.ln2_post.hook_scale", last), Key: "ones", Fn: OnesLike})
 				}
 				res, err := m.Run(engine.Request{IDs: [][]int32{{1, 2, 3}}, Interventions: ivs})
@@ -51,7 +51,7 @@ func TestLensMatchesEngine(t *testing.T) {
 					t.Fatal(err)
 				}
 				row := res.Logits.Data[2*d.Vocab : 3*d.Vocab]
-				if cap := lens.LogitSoftCap(); cap > 0 {
+				if cap := lens.LogitSoftCap; cap > 0 {
 					for i, v := range row {
 						row[i] = float32(float64(cap) * math.Atanh(float64(v)/cap))
 					}

@@ -31,6 +31,7 @@ package gemma
 import (
 	"fmt"
 	"math"
+	"strings"
 
 	"github.com/glia-dev/glia/arch"
 	"github.com/glia-dev/glia/hook"
@@ -73,23 +74,13 @@ func common(c *arch.Config, actKey string) (*Model, error) {
 	if c.Bool("use_bidirectional_attention", false) {
 		return nil, fmt.Errorf("use_bidirectional_attention (EmbeddingGemma) is not supported: glia runs causal language models")
 	}
-	heads := c.Require("num_attention_heads")
-	d := arch.Dims{
-		Layers:  c.Require("num_hidden_layers"),
-		DModel:  c.Require("hidden_size"),
-		Heads:   heads,
-		KVHeads: c.Int("num_key_value_heads", heads),
-		DHead:   c.Int("head_dim", 256),
-		DMLP:    c.Require("intermediate_size"),
-		Vocab:   c.Require("vocab_size"),
-		MaxCtx:  c.Int("max_position_embeddings", 8192),
-	}
-	if err := c.Err(); err != nil {
+	d, err := arch.LlamaDims(c, 8192)
+	if err != nil {
 		return nil, err
 	}
-	if d.KVHeads <= 0 || heads%d.KVHeads != 0 {
-		return nil, fmt.Errorf("num_attention_heads %d is not a multiple of num_key_value_heads %d", heads, d.KVHeads)
-	}
+	// Gemma's head_dim is not hidden_size / num_attention_heads by default
+	// (Gemma 7B: 3072 / 16 heads, 256 per head).
+	d.DHead = c.Int("head_dim", 256)
 	if d.DHead <= 0 {
 		return nil, fmt.Errorf("head_dim must be positive, got %d", d.DHead)
 	}
@@ -189,8 +180,22 @@ func (m *Model) Weights() []arch.WeightSpec {
 // exporters store (glia recomputes them), and lm_head when tied to the
 // embedding (transformers overwrites it with the embedding).
 func (m *Model) Unused(name string) bool {
-	return hasSuffix(name, "rotary_emb.inv_freq") || hasSuffix(name, "rotary_emb_local.inv_freq") ||
+	return strings.HasSuffix(name, "rotary_emb.inv_freq") || strings.HasSuffix(name, "rotary_emb_local.inv_freq") ||
 		name == "model.embed_tokens.embed_scale" || (m.tied && name == "lm_head.weight")
+}
+
+// Lens: Gemma's norms store w and apply 1+w. Gemma 2 and 3 normalise the MLP
+// output (post_feedforward_layernorm) before adding it to the residual, and
+// Gemma 2 soft-caps the logits. The √d_model scale applies to the
+// embedding's input use only, not to the tied unembedding.
+func (m *Model) Lens() arch.Lens {
+	l := arch.LlamaLens(m.tied)
+	l.GainOffset = 1
+	if m.sandwich {
+		l.MLPPostNorm = "model.layers.%d.post_feedforward_layernorm.weight"
+	}
+	l.LogitSoftCap = m.finalCap
+	return l
 }
 
 func (m *Model) Forward(w arch.Weights, in arch.Inputs, hp *hook.Points) *Node {
@@ -253,5 +258,3 @@ func (m *Model) Forward(w arch.Weights, in arch.Inputs, hp *hook.Points) *Node {
 	}
 	return logits
 }
-
-func hasSuffix(s, suf string) bool { return len(s) >= len(suf) && s[len(s)-len(suf):] == suf }

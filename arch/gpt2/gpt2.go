@@ -92,6 +92,16 @@ func (m *Model) Unused(name string) bool {
 		(m.tied && name == "lm_head.weight")
 }
 
+// Lens: the MLP output is the Conv1D c_proj, stored [d_mlp, d_model]; ln_f
+// is a LayerNorm, so it centres.
+func (m *Model) Lens() arch.Lens {
+	l := arch.Lens{MLPOut: "transformer.h.%d.mlp.c_proj.weight", MLPOutAxis: 1, Unembedding: "transformer.wte.weight", FinalNorm: "transformer.ln_f.weight", Centred: true}
+	if !m.tied {
+		l.Unembedding = "lm_head.weight"
+	}
+	return l
+}
+
 func (m *Model) Forward(w arch.Weights, in arch.Inputs, hp *hook.Points) *Node {
 	d := m.dims
 	t := func(name string) *Node { return w("transformer." + name) }

@@ -10,6 +10,7 @@ package llama
 import (
 	"fmt"
 	"math"
+	"strings"
 
 	"github.com/glia-dev/glia/arch"
 	"github.com/glia-dev/glia/hook"
@@ -85,8 +86,11 @@ func (m *Model) Weights() []arch.WeightSpec {
 
 // Unused: rotary tables some exporters store; glia recomputes them.
 func (m *Model) Unused(name string) bool {
-	return hasSuffix(name, "rotary_emb.inv_freq") || (m.tied && name == "lm_head.weight")
+	return strings.HasSuffix(name, "rotary_emb.inv_freq") || (m.tied && name == "lm_head.weight")
 }
+
+// Lens: Llama, Mistral and Qwen read out as every Llama-style model does.
+func (m *Model) Lens() arch.Lens { return arch.LlamaLens(m.tied) }
 
 func (m *Model) Forward(w arch.Weights, in arch.Inputs, hp *hook.Points) *Node {
 	d := m.dims
@@ -129,5 +133,3 @@ func (m *Model) Forward(w arch.Weights, in arch.Inputs, hp *hook.Points) *Node {
 	}
 	return arch.LlamaUnembed(hp, w, x, m.eps, 0, m.tied) // [batch, pos, d_vocab]
 }
-
-func hasSuffix(s, suf string) bool { return len(s) >= len(suf) && s[len(s)-len(suf):] == suf }

@@ -160,6 +160,17 @@ func (m *Model) Unused(name string) bool {
 	return strings.HasSuffix(name, "rotary_emb.inv_freq") || (m.tied && name == "embed_out.weight")
 }
 
+// Lens: the MLP output is dense_4h_to_h, a Linear [d_model, d_mlp]; with the
+// parallel residual it joins the residual directly all the same.
+// final_layer_norm is a LayerNorm, so it centres.
+func (m *Model) Lens() arch.Lens {
+	l := arch.Lens{MLPOut: "gpt_neox.layers.%d.mlp.dense_4h_to_h.weight", Unembedding: "embed_out.weight", FinalNorm: "gpt_neox.final_layer_norm.weight", Centred: true}
+	if m.tied {
+		l.Unembedding = "gpt_neox.embed_in.weight"
+	}
+	return l
+}
+
 func (m *Model) Forward(w arch.Weights, in arch.Inputs, hp *hook.Points) *Node {
 	d := m.dims
 	bias := func(name string) *Node {

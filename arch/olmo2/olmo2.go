@@ -80,6 +80,15 @@ func (m *Model) Unused(name string) bool {
 	return strings.HasSuffix(name, "rotary_emb.inv_freq") || (m.tied && name == "lm_head.weight")
 }
 
+// Lens: OLMo 2 normalises the MLP output (post_feedforward_layernorm, an
+// RMSNorm) before it joins the residual. Its gain folds in exactly; its
+// per-token scale does not.
+func (m *Model) Lens() arch.Lens {
+	l := arch.LlamaLens(m.tied)
+	l.MLPPostNorm = "model.layers.%d.post_feedforward_layernorm.weight"
+	return l
+}
+
 func (m *Model) Forward(w arch.Weights, in arch.Inputs, hp *hook.Points) *Node {
 	d := m.dims
 	bias := func(name string) *Node {

@@ -19,6 +19,7 @@ package phi3
 import (
 	"fmt"
 	"math"
+	"strings"
 
 	"github.com/glia-dev/glia/arch"
 	"github.com/glia-dev/glia/hook"
@@ -84,9 +85,11 @@ func (m *Model) Weights() []arch.WeightSpec {
 // Unused: rotary tables some exporters store (glia recomputes them), and
 // lm_head when tied to the embedding.
 func (m *Model) Unused(name string) bool {
-	const inv = "rotary_emb.inv_freq"
-	return (len(name) >= len(inv) && name[len(name)-len(inv):] == inv) || (m.tied && name == "lm_head.weight")
+	return strings.HasSuffix(name, "rotary_emb.inv_freq") || (m.tied && name == "lm_head.weight")
 }
+
+// Lens: Phi-3 fuses gate and up (gate_up_proj) but keeps Llama's down_proj.
+func (m *Model) Lens() arch.Lens { return arch.LlamaLens(m.tied) }
 
 func (m *Model) Forward(w arch.Weights, in arch.Inputs, hp *hook.Points) *Node {
 	d := m.dims
