@@ -1,10 +1,12 @@
 // Package hook implements TransformerLens-named hook points on GoMLX graphs.
 //
 // A family's forward pass routes every intermediate it exposes through
-// Points.At. At records the node under its exact TransformerLens name (and as
-// a GoMLX node alias), and applies any replacement registered for that name,
-// so a hook can be read, replaced by a function of its value, and
-// differentiated, all in one compiled graph.
+// Points.At. At applies any replacement registered for that name and records
+// the resulting node under its exact TransformerLens name in the Points
+// itself (a map, not GoMLX node aliases); the engine looks the requested
+// names up with Node and returns those nodes as extra graph outputs. So a
+// hook can be read, replaced by a function of its value, and differentiated,
+// all in one compiled graph.
 package hook
 
 import (
@@ -113,8 +115,10 @@ func (p *Points) Unused() []string {
 
 // Match reports whether a hook name matches a pattern in which each
 // dot-separated segment is a path.Match glob: "blocks.*.mlp.hook_post".
-// A pattern without dots that names no segment matches as a suffix, so
-// "hook_post" alone matches every layer's blocks.{l}.mlp.hook_post.
+// A pattern with no '*' and fewer segments than the name matches the name's
+// last segments, so "hook_post" alone matches every layer's
+// blocks.{l}.mlp.hook_post; a pattern with '*' must name every segment. A
+// malformed glob matches nothing.
 func Match(pattern, name string) bool {
 	ps, ns := strings.Split(pattern, "."), strings.Split(name, ".")
 	if len(ps) < len(ns) && !strings.Contains(pattern, "*") {
