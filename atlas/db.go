@@ -334,7 +334,7 @@ func (c *checksum) add(parts ...any) {
 
 func (c checksum) String() string { return fmt.Sprintf("%016x", uint64(c)) }
 
-// unitRowValues computes the stored columns of a unit.
+// unitRow computes the stored columns of a unit.
 func unitRow(st unitStats) (variance, std, density, densityAbove float64) {
 	if st.count > 0 {
 		variance = st.m2 / float64(st.count)
@@ -351,13 +351,13 @@ func nullableF32(x float32) any {
 	return float64(x)
 }
 
-// writeState replaces the units, examples and tokens tables and the
-// progress row in one transaction, with the meta table.
-// rewriteFraction of a hook's units with changed examples above which a
-// checkpoint rewrites all of the hook's examples (one DELETE) rather than
-// unit by unit.
+// rewriteFraction is the fraction of a hook's units with changed examples
+// above which a checkpoint rewrites all of the hook's examples (one DELETE)
+// rather than unit by unit.
 var rewriteFraction = 0.5
 
+// writeState replaces the units, examples and tokens tables and the
+// progress row in one transaction, with the meta table.
 func writeState(db *sql.DB, meta *Meta, hooks []*hookState, prog progressRow, tokenText func(int32) string) error {
 	tx, err := db.Begin()
 	if err != nil {

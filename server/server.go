@@ -1,7 +1,8 @@
 // Package server is glia's web UI and JSON API: `glia serve` browses a neuron
 // atlas and runs the loaded model live (prompt explorer, interventions,
 // activation patching). The pages (package web) use the same JSON API that
-// api/openapi.yaml documents.
+// server/openapi.yaml documents (served at /api/openapi.yaml; docs/serve.md
+// walks through it).
 //
 // Security: the server listens on loopback unless given a bearer token;
 // bodies, prompts, generations and patch sweeps are bounded; every request
