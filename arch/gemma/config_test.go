@@ -68,3 +68,37 @@ func TestLayerTypesErrors(t *testing.T) {
 		t.Error("bidirectional attention: no error")
 	}
 }
+
+// TestHeadDim: Gemma reads arch.LlamaDims but keeps its own head_dim
+// default, 256, rather than hidden_size / num_attention_heads.
+func TestHeadDim(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		headDim any // nil: absent
+		want    int
+	}{
+		{"absent", nil, 256},
+		{"set", 8, 8},
+		{"set to hidden/heads", 16, 16},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := map[string]any{"num_hidden_layers": 2, "hidden_size": 64, "num_attention_heads": 4, "intermediate_size": 48, "vocab_size": 64}
+			if tc.headDim != nil {
+				c["head_dim"] = tc.headDim
+			}
+			for i, ctor := range []arch.Constructor{NewGemma, NewGemma2, NewGemma3} {
+				f, err := ctor(arch.NewConfig("test", c))
+				if err != nil {
+					t.Fatal(err)
+				}
+				if got := f.Dims().DHead; got != tc.want {
+					t.Errorf("gemma %d: d_head %d, want %d", i+1, got, tc.want)
+				}
+			}
+		})
+	}
+	bad := map[string]any{"num_hidden_layers": 2, "hidden_size": 64, "num_attention_heads": 4, "intermediate_size": 48, "vocab_size": 64, "head_dim": 0}
+	if _, err := NewGemma(arch.NewConfig("test", bad)); err == nil {
+		t.Error("head_dim 0: no error")
+	}
+}

@@ -78,9 +78,11 @@ func common(c *arch.Config, actKey string) (*Model, error) {
 	if err != nil {
 		return nil, err
 	}
-	// Gemma's head_dim is not hidden_size / num_attention_heads by default
-	// (Gemma 7B: 3072 / 16 heads, 256 per head).
-	d.DHead = c.Int("head_dim", 256)
+	if !c.Has("head_dim") {
+		// Gemma's default is 256, not hidden_size / num_attention_heads
+		// (Gemma 7B: 3072 / 16 heads, 256 per head).
+		d.DHead = 256
+	}
 	if d.DHead <= 0 {
 		return nil, fmt.Errorf("head_dim must be positive, got %d", d.DHead)
 	}
