@@ -26,7 +26,7 @@ func runGenerate(args []string) error {
 	noCache := fs.Bool("no-cache", false, "rerun the whole sequence at every step instead of using a KV cache (the same tokens, slower; for checking)")
 	var specs stringList
 	fs.Var(&specs, "intervene", "clamp or steer while generating: HOOK[pos][units] OP VALUE (repeatable; docs/interventions.md)")
-	if err := fs.Parse(args); err != nil {
+	if _, err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if *prompt != "" && *idsFlag != "" {

@@ -26,7 +26,7 @@ func runRun(args []string) error {
 	grad := fs.String("grad", "", `"B,POS,TOKEN": also save the gradient of logits[B,POS,TOKEN] wrt each hook, as grad:NAME`)
 	top := fs.Int("top", 10, "how many next tokens to show")
 	asJSON := fs.Bool("json", false, "machine-readable output")
-	if err := fs.Parse(args); err != nil {
+	if _, err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if (*prompt == "") == (*idsFlag == "") {
