@@ -269,6 +269,13 @@ func parseInterleaved(fs *flag.FlagSet, args []string) ([]string, error) {
 	}
 }
 
+// isSet says whether the flag was given on the command line (even empty).
+func isSet(fs *flag.FlagSet, name string) bool {
+	set := false
+	fs.Visit(func(f *flag.Flag) { set = set || f.Name == name })
+	return set
+}
+
 // nearest returns the candidates closest to s by edit distance, when close
 // enough to be a typo: at most 2 edits, and fewer than half of s.
 func nearest(s string, candidates []string) []string {

@@ -22,6 +22,9 @@ func TestUsageMistakes(t *testing.T) {
 		{[]string{"run", "--promt", "hi"}, []string{"unknown flag --promt; did you mean --prompt?", "usage: glia run"}, 3},
 		{[]string{"generate", "--max-nwe", "3"}, []string{"did you mean --max-new?"}, 3},
 		{[]string{"run", "--prompt", "hi", "extra"}, []string{`unexpected argument "extra"`, "usage: glia run"}, 3},
+		{[]string{"run", "--prompt", ""}, []string{"--prompt is empty"}, 3},
+		{[]string{"run"}, []string{"missing the input: give --prompt TEXT or --ids"}, 3},
+		{[]string{"generate", "--max-new", "-5"}, []string{"--max-new must be at least 1 (got -5)"}, 3},
 		{[]string{"inspect", "--zzzzzz"}, []string{"unknown flag --zzzzzz", "usage: glia inspect"}, 3},
 	} {
 		_, errs, code := runCLI(t, "", tc.args...)

@@ -129,3 +129,16 @@ func TestHFCacheLookup(t *testing.T) {
 		t.Fatalf("exit %d: %s %s", code, out, errs)
 	}
 }
+
+// TestGenerateContextNote: asking for more tokens than the context holds says
+// so in one line; the tokens stop at the context.
+func TestGenerateContextNote(t *testing.T) {
+	out, errs, code := runCLI(t, "", "generate", "--ids", "1", "--max-new", "600", "--json")
+	var ids []int
+	if err := json.Unmarshal([]byte(out), &ids); code != 0 || err != nil {
+		t.Fatalf("exit %d: %v %s", code, err, errs)
+	}
+	if len(ids) != 511 || !strings.Contains(errs, "context is 512 tokens and the prompt has 1: generating at most 511, not 600") {
+		t.Errorf("%d ids, stderr %q", len(ids), errs)
+	}
+}

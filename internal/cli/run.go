@@ -29,8 +29,13 @@ func runRun(args []string) error {
 	if _, err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	if (*prompt == "") == (*idsFlag == "") {
-		return fmt.Errorf("give exactly one of --prompt or --ids")
+	switch {
+	case *prompt != "" && *idsFlag != "":
+		return usagef("give --prompt or --ids, not both")
+	case *prompt == "" && *idsFlag == "" && isSet(fs, "prompt"):
+		return usagef("--prompt is empty: give some text")
+	case *prompt == "" && *idsFlag == "":
+		return usagef(`missing the input: give --prompt TEXT or --ids "1 2 3"`)
 	}
 	m, err := mf.load()
 	if err != nil {

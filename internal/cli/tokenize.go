@@ -185,6 +185,7 @@ func runDetokenize(args []string) error {
 	fs, tf := tokFlagSet("detokenize")
 	skip := fs.Bool("skip-special", false, "drop special tokens (BOS, EOS, ...)")
 	jsonOut := fs.Bool("json-out", false, "print each text as a JSON string (keeps newlines inside one line)")
+	raw := fs.Bool("raw", false, `print texts as decoded: a newline inside a text starts a new output line (default: \n, \r and \\ are escaped, one line per input line)`)
 	return tf.eachLine(fs, args, func(tk *tokenizer.Tokenizer, w *bufio.Writer, line string, n int) error {
 		if strings.TrimSpace(line) == "" {
 			return nil
@@ -199,14 +200,20 @@ func runDetokenize(args []string) error {
 			}
 		}
 		text := tk.Decode(ids, *skip)
-		if *jsonOut {
+		switch {
+		case *jsonOut:
 			b, _ := json.Marshal(text)
 			text = string(b)
+		case !*raw:
+			text = lineEscaper.Replace(text)
 		}
 		_, err := fmt.Fprintln(w, text)
 		return err
 	})
 }
+
+// lineEscaper keeps one decoded text on one line, reversibly.
+var lineEscaper = strings.NewReplacer(`\`, `\\`, "\n", `\n`, "\r", `\r`)
 
 // tokFlagSet is the flag set of command name with --model and --tokenizer.
 func tokFlagSet(name string) (*flag.FlagSet, *tokFlags) {
