@@ -142,3 +142,21 @@ func TestGenerateContextNote(t *testing.T) {
 		t.Errorf("%d ids, stderr %q", len(ids), errs)
 	}
 }
+
+// TestGraphErrorsReadable: an intervention that fails while the graph is
+// built reads like the other spec errors, with no Go names, and starts on its
+// own line after streamed text.
+func TestGraphErrorsReadable(t *testing.T) {
+	out, errs, code := runCLI(t, "", "generate", "--prompt", "Once upon a time", "--intervene", "blocks.0.mlp.hook_post[99,1]=0")
+	if code != 1 || !strings.Contains(errs, "position index 99 is out of range [0,5)") {
+		t.Fatalf("exit %d, stderr %q", code, errs)
+	}
+	for _, bad := range []string{"panicked", "github.com", "func1", "Exec"} {
+		if strings.Contains(errs, bad) {
+			t.Errorf("stderr shows %q: %q", bad, errs)
+		}
+	}
+	if !strings.HasSuffix(out, "\n") {
+		t.Errorf("streamed text does not end its line before the error: %q", out)
+	}
+}
