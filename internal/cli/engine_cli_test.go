@@ -160,3 +160,21 @@ func TestGraphErrorsReadable(t *testing.T) {
 		t.Errorf("streamed text does not end its line before the error: %q", out)
 	}
 }
+
+// TestRunHookSummaryAndIntervene: hooks without --save are summarised, not
+// dropped; --intervene changes what run computes.
+func TestRunHookSummaryAndIntervene(t *testing.T) {
+	out, errs, code := runCLI(t, "", "run", "--prompt", "Once upon a time", "--hook", "blocks.0.mlp.hook_post", "--top", "1")
+	if code != 0 || !strings.Contains(out, "blocks.0.mlp.hook_post [1 5 172]  top units at the last position: ") || !strings.Contains(errs, "--save") {
+		t.Fatalf("exit %d stdout %q stderr %q", code, out, errs)
+	}
+	base, _, _ := runCLI(t, "", "run", "--prompt", "Once upon a time", "--json")
+	ablated, errs, code := runCLI(t, "", "run", "--prompt", "Once upon a time", "--json", "--intervene", "blocks.4.mlp.hook_post[-1,:]=0")
+	if code != 0 || base == ablated {
+		t.Errorf("--intervene left the output unchanged (exit %d, %s)", code, errs)
+	}
+	_, errs, code = runCLI(t, "", "run", "--prompt", "Once upon a time", "--intervene", "blocks.0.mlp.hook_post[99,1]=0")
+	if code != 1 || !strings.Contains(errs, "position index 99") {
+		t.Errorf("out-of-range intervention: exit %d, %q", code, errs)
+	}
+}
