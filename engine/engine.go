@@ -376,7 +376,18 @@ func (m *Model) exec(b, t int, req Request) (*Exec, error) {
 // compileLocked compiles fn for the given inputs followed by the weights,
 // and caches it under key. The caller holds m.mu.
 func (m *Model) compileLocked(key string, fn func([]*Node) []*Node, in []shapes.Shape) (*Exec, error) {
-	e, err := NewExec(m.backend, fn)
+	// GoMLX wraps a panic in graph code in its own words (the Exec's Go
+	// function name, "panicked"); users get the panic's own message.
+	var cause error
+	e, err := NewExec(m.backend, func(in []*Node) []*Node {
+		defer func() {
+			if r := recover(); r != nil {
+				cause = panicError(r)
+				panic(r)
+			}
+		}()
+		return fn(in)
+	})
 	if err != nil {
 		return nil, fmt.Errorf("engine: %w", err)
 	}
@@ -388,6 +399,9 @@ func (m *Model) compileLocked(key string, fn func([]*Node) []*Node, in []shapes.
 		_, err := e.Compile(in...)
 		return err
 	}); err != nil {
+		if cause != nil {
+			err = cause
+		}
 		return nil, fmt.Errorf("engine: %w", err)
 	}
 	if len(m.execs) > 64 {
@@ -441,14 +455,18 @@ func (m *Model) weightNodes(ws []*Node) arch.Weights {
 func Catch(f func() error) (err error) {
 	defer func() {
 		if r := recover(); r != nil {
-			if e, ok := r.(error); ok {
-				err = e
-			} else {
-				err = fmt.Errorf("%v", r)
-			}
+			err = panicError(r)
 		}
 	}()
 	return f()
+}
+
+// panicError is a recovered panic value as an error.
+func panicError(r any) error {
+	if e, ok := r.(error); ok {
+		return e
+	}
+	return fmt.Errorf("%v", r)
 }
 
 // suggest names the hook points closest to a mistyped one.

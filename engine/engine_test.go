@@ -306,3 +306,28 @@ func TestLayerNormScaleHookIsLive(t *testing.T) {
 		t.Fatal("replacing hook_scale did not change the normalized output")
 	}
 }
+
+// TestResolveHints: a name that is neither here nor cached says where it
+// looked and how to get it; a missing file is just missing.
+func TestResolveHints(t *testing.T) {
+	t.Setenv("HF_HUB_CACHE", t.TempDir())
+	for _, tc := range []struct{ spec, want string }{
+		{"gpt2", "huggingface-cli download gpt2"},
+		{"openai-community/gpt2", "models--openai-community--gpt2"},
+		{"model.gguf", "no such file or directory"},
+		{"./nothing", "no such file or directory"},
+	} {
+		_, err := engine.Resolve(tc.spec)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("engine.Resolve(%q) = %v, want an error containing %q", tc.spec, err, tc.want)
+		}
+	}
+	// A bare name found in the cache resolves to its snapshot.
+	snap := filepath.Join(os.Getenv("HF_HUB_CACHE"), "models--gpt2", "snapshots", "abc")
+	if err := os.MkdirAll(snap, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := engine.Resolve("gpt2"); err != nil || got != snap {
+		t.Errorf("engine.Resolve(gpt2) = %q, %v; want %q", got, err, snap)
+	}
+}

@@ -53,12 +53,14 @@ func loadHFDir(dir string) (*Model, error) {
 
 // Resolve turns a model spec into a path: an existing path is returned as is;
 // ORG/NAME is looked up in the Hugging Face hub cache ($HF_HUB_CACHE, else
-// $HF_HOME/hub, else ~/.cache/huggingface/hub), offline.
+// $HF_HOME/hub, else ~/.cache/huggingface/hub), offline, and so is a bare
+// NAME, as the hub's oldest models are named ("gpt2").
 func Resolve(spec string) (string, error) {
 	if _, err := os.Stat(spec); err == nil {
 		return spec, nil
 	}
-	if strings.Count(spec, "/") != 1 || strings.HasPrefix(spec, ".") || strings.HasPrefix(spec, "/") {
+	if strings.Count(spec, "/") > 1 || strings.HasPrefix(spec, ".") || strings.HasPrefix(spec, "/") ||
+		strings.ContainsAny(spec, `\`) || (!strings.Contains(spec, "/") && looksLikeFile(spec)) {
 		return "", fmt.Errorf("engine: model %q: no such file or directory", spec)
 	}
 	cache := os.Getenv("HF_HUB_CACHE")
@@ -79,11 +81,21 @@ func Resolve(spec string) (string, error) {
 	}
 	snaps, _ := filepath.Glob(filepath.Join(repo, "snapshots", "*"))
 	if len(snaps) == 0 {
-		return "", fmt.Errorf("engine: model %q is neither a path nor in the Hugging Face cache (looked in %s; glia works offline: download it with huggingface-cli first)", spec, repo)
+		return "", fmt.Errorf("engine: model %q is neither a file or directory here nor in the Hugging Face cache (looked in %s); glia works offline: download it first (huggingface-cli download %s) or give a model directory", spec, repo, spec)
 	}
 	// Newest snapshot when refs/main is absent.
 	sort.Slice(snaps, func(i, j int) bool { return modTime(snaps[i]) > modTime(snaps[j]) })
 	return snaps[0], nil
+}
+
+// looksLikeFile says whether a bare name that does not exist was meant as a
+// file ("model.gguf") rather than a hub name ("gpt2").
+func looksLikeFile(name string) bool {
+	switch strings.ToLower(filepath.Ext(name)) {
+	case ".gguf", ".bin", ".safetensors", ".json", ".pt", ".pth", ".gz":
+		return true
+	}
+	return false
 }
 
 func modTime(p string) int64 {

@@ -330,7 +330,7 @@ type SearchHit struct {
 	Density float64  `json:"density"`
 	TopTok  string   `json:"top_token"`         // center token of the top example
 	Matches int      `json:"matches,omitempty"` // top examples on the searched token
-	Label   string   `json:"label,omitempty"`   // glia explain's label (label searches)
+	Label   string   `json:"label,omitempty"`   // glia explain's label, once explained
 }
 
 // SearchResponse is GET /api/search.
@@ -445,13 +445,21 @@ func (s *Server) search(w http.ResponseWriter, r *http.Request) (any, error) {
 		if x.idxErr != nil {
 			return nil, fmt.Errorf("token index: %w", x.idxErr)
 		}
-		ids := x.matchTokens(token)
-		for _, id := range ids {
+		// Several vocabulary entries can match (" dog", "Dog"): one hit a
+		// unit, its matches summed.
+		at := map[[2]int32]int{}
+		for _, id := range x.matchTokens(token) {
 			resp.Tokens = append(resp.Tokens, x.tokenText(id))
 			for _, th := range x.byToken[id] {
 				if !inScope(int(th.hook)) {
 					continue
 				}
+				k := [2]int32{int32(th.hook), int32(th.unit)}
+				if i, ok := at[k]; ok {
+					hits[i].Matches += int(th.n)
+					continue
+				}
+				at[k] = len(hits)
 				hh := x.hit(int(th.hook), int(th.unit))
 				hh.Matches = int(th.n)
 				hits = append(hits, hh)
@@ -500,6 +508,15 @@ func (s *Server) search(w http.ResponseWriter, r *http.Request) (any, error) {
 	resp.Total = len(hits)
 	if offset < len(hits) {
 		resp.Hits = hits[offset:min(len(hits), offset+limit)]
+	}
+	if x.store != nil { // labels for the page shown, once explained
+		for i := range resp.Hits {
+			if h := &resp.Hits[i]; h.Label == "" {
+				if e, err := x.store.Explanation(h.Hook, h.Unit); err == nil && e != nil {
+					h.Label = e.Label
+				}
+			}
+		}
 	}
 	return resp, nil
 }

@@ -90,7 +90,7 @@ func runAblate(args []string) error {
 	batch := fs.Int("batch", 8, "windows per forward")
 	top := fs.Int("top", 10, "most affected tokens to list per corpus")
 	asJSON := fs.Bool("json", false, "machine-readable output")
-	if err := fs.Parse(args); err != nil {
+	if _, err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if len(iv.specs) == 0 {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -24,9 +23,9 @@ var atlasModelOpener = openAtlasModel
 
 func init() {
 	Register(&Command{Name: "atlas", Summary: "neuron atlas: build, merge, show, export (glia atlas -h)", Run: atlasUsage})
-	Register(&Command{Name: "atlas build", Summary: "build a neuron atlas (what makes each unit fire) into SQLite", Run: atlasBuild})
-	Register(&Command{Name: "atlas merge", Summary: "merge atlases built over corpus shards", Run: atlasMerge})
-	Register(&Command{Name: "atlas show", Summary: "show one unit of an atlas: statistics and examples", Run: atlasShow})
+	Register(&Command{Name: "atlas build", Summary: "build a neuron atlas (what makes each unit fire) into SQLite", Args: "[CORPUS...]", Run: atlasBuild})
+	Register(&Command{Name: "atlas merge", Summary: "merge atlases built over corpus shards", Args: "A.db B.db [C.db...]", Run: atlasMerge})
+	Register(&Command{Name: "atlas show", Summary: "show one unit of an atlas: statistics and examples", Args: "HOOK:UNIT...", Run: atlasShow})
 	Register(&Command{Name: "atlas export", Summary: "export an atlas as jsonl, csv or parquet", Run: atlasExport})
 }
 
@@ -49,23 +48,6 @@ over the embedded story corpus into ./atlas.db. See docs/atlas.md.`)
 		return errUsage
 	}
 	return nil
-}
-
-// parseInterleaved parses flags that may come before or after positional
-// arguments, returning the positional ones.
-func parseInterleaved(fs *flag.FlagSet, args []string) ([]string, error) {
-	var pos []string
-	for {
-		if err := fs.Parse(args); err != nil {
-			return nil, err
-		}
-		rest := fs.Args()
-		if len(rest) == 0 {
-			return pos, nil
-		}
-		pos = append(pos, rest[0])
-		args = rest[1:]
-	}
 }
 
 func atlasBuild(args []string) error {
@@ -257,7 +239,7 @@ func atlasExport(args []string) error {
 	dbPath := fs.String("db", "atlas.db", "atlas database")
 	format := fs.String("format", "jsonl", "jsonl (one unit per line, everything), csv (unit statistics) or parquet")
 	out := fs.String("out", "", "output file (default: standard output)")
-	if _, err := parseInterleaved(fs, args); err != nil {
+	if _, err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	a, err := atlas.Open(*dbPath)

@@ -18,7 +18,7 @@ func atlasSearch(args []string) error {
 	text := fs.String("text", "", "words: units whose labels contain them")
 	limit := fs.Int("limit", 20, "units to list (0: all)")
 	asJSON := fs.Bool("json", false, "print JSON lines")
-	if _, err := parseInterleaved(fs, args); err != nil {
+	if _, err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if (*token == "") == (*text == "") {

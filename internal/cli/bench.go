@@ -82,7 +82,7 @@ func runBench(args []string) error {
 	iters := fs.Int("iters", 5, "timed forwards (after one warm-up)")
 	withLogits := fs.Bool("logits", false, "also compute and copy out the logits (an atlas does not need them)")
 	asJSON := fs.Bool("json", false, "machine-readable output")
-	if err := fs.Parse(args); err != nil {
+	if _, err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	var m *engine.Model

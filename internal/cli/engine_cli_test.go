@@ -129,3 +129,52 @@ func TestHFCacheLookup(t *testing.T) {
 		t.Fatalf("exit %d: %s %s", code, out, errs)
 	}
 }
+
+// TestGenerateContextNote: asking for more tokens than the context holds says
+// so in one line; the tokens stop at the context.
+func TestGenerateContextNote(t *testing.T) {
+	out, errs, code := runCLI(t, "", "generate", "--ids", "1", "--max-new", "600", "--json")
+	var ids []int
+	if err := json.Unmarshal([]byte(out), &ids); code != 0 || err != nil {
+		t.Fatalf("exit %d: %v %s", code, err, errs)
+	}
+	if len(ids) != 511 || !strings.Contains(errs, "context is 512 tokens and the prompt has 1: generating at most 511, not 600") {
+		t.Errorf("%d ids, stderr %q", len(ids), errs)
+	}
+}
+
+// TestGraphErrorsReadable: an intervention that fails while the graph is
+// built reads like the other spec errors, with no Go names, and starts on its
+// own line after streamed text.
+func TestGraphErrorsReadable(t *testing.T) {
+	out, errs, code := runCLI(t, "", "generate", "--prompt", "Once upon a time", "--intervene", "blocks.0.mlp.hook_post[99,1]=0")
+	if code != 1 || !strings.Contains(errs, "position index 99 is out of range [0,5)") {
+		t.Fatalf("exit %d, stderr %q", code, errs)
+	}
+	for _, bad := range []string{"panicked", "github.com", "func1", "Exec"} {
+		if strings.Contains(errs, bad) {
+			t.Errorf("stderr shows %q: %q", bad, errs)
+		}
+	}
+	if !strings.HasSuffix(out, "\n") {
+		t.Errorf("streamed text does not end its line before the error: %q", out)
+	}
+}
+
+// TestRunHookSummaryAndIntervene: hooks without --save are summarised, not
+// dropped; --intervene changes what run computes.
+func TestRunHookSummaryAndIntervene(t *testing.T) {
+	out, errs, code := runCLI(t, "", "run", "--prompt", "Once upon a time", "--hook", "blocks.0.mlp.hook_post", "--top", "1")
+	if code != 0 || !strings.Contains(out, "blocks.0.mlp.hook_post [1 5 172]  top units at the last position: ") || !strings.Contains(errs, "--save") {
+		t.Fatalf("exit %d stdout %q stderr %q", code, out, errs)
+	}
+	base, _, _ := runCLI(t, "", "run", "--prompt", "Once upon a time", "--json")
+	ablated, errs, code := runCLI(t, "", "run", "--prompt", "Once upon a time", "--json", "--intervene", "blocks.4.mlp.hook_post[-1,:]=0")
+	if code != 0 || base == ablated {
+		t.Errorf("--intervene left the output unchanged (exit %d, %s)", code, errs)
+	}
+	_, errs, code = runCLI(t, "", "run", "--prompt", "Once upon a time", "--intervene", "blocks.0.mlp.hook_post[99,1]=0")
+	if code != 1 || !strings.Contains(errs, "position index 99") {
+		t.Errorf("out-of-range intervention: exit %d, %q", code, errs)
+	}
+}

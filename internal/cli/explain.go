@@ -19,7 +19,7 @@ import (
 )
 
 func init() {
-	Register(&Command{Name: "explain", Summary: "explain atlas units: logit lens, input tokens, facets, a label and its simulation score", Run: runExplain})
+	Register(&Command{Name: "explain", Summary: "explain atlas units: logit lens, input tokens, facets, a label and its simulation score", Args: "[HOOK:UNIT...]", Run: runExplain})
 }
 
 // explainModel loads the model an atlas was built with: --model, else the

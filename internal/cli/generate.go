@@ -26,11 +26,14 @@ func runGenerate(args []string) error {
 	noCache := fs.Bool("no-cache", false, "rerun the whole sequence at every step instead of using a KV cache (the same tokens, slower; for checking)")
 	var specs stringList
 	fs.Var(&specs, "intervene", "clamp or steer while generating: HOOK[pos][units] OP VALUE (repeatable; docs/interventions.md)")
-	if err := fs.Parse(args); err != nil {
+	if _, err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if *prompt != "" && *idsFlag != "" {
-		return fmt.Errorf("give --prompt or --ids, not both")
+		return usagef("give --prompt or --ids, not both")
+	}
+	if *maxNew < 1 {
+		return usagef("--max-new must be at least 1 (got %d)", *maxNew)
 	}
 	m, err := mf.load()
 	if err != nil {
@@ -61,6 +64,10 @@ func runGenerate(args []string) error {
 	if err != nil {
 		return err
 	}
+	if ctx := m.Dims().MaxCtx; ctx > 0 && len(ids)+*maxNew > ctx {
+		fmt.Fprintf(Stderr, "glia generate: note: the model's context is %d tokens and the prompt has %d: generating at most %d, not %d\n",
+			ctx, len(ids), max(ctx-len(ids), 0), *maxNew)
+	}
 	opts := engine.GenerateOptions{MaxNew: *maxNew, Temperature: *temp, Seed: *seed, StopAtEOS: *stop, Interventions: ivs, NoCache: *noCache}
 	stream := !*asJSON && m.Tokenizer != nil
 	var printed string
@@ -89,6 +96,9 @@ func runGenerate(args []string) error {
 	}
 	out, err := m.Generate(ids, opts)
 	if err != nil {
+		if stream {
+			fmt.Fprintln(Stdout) // the error starts on its own line
+		}
 		return err
 	}
 	if *asJSON {

@@ -16,7 +16,7 @@ func runInspect(args []string) error {
 	mf.register(fs)
 	seq := fs.Int("seq", 8, "sequence length to show hook shapes for")
 	asJSON := fs.Bool("json", false, "machine-readable output")
-	if err := fs.Parse(args); err != nil {
+	if _, err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	m, err := mf.load()

@@ -34,7 +34,7 @@ func runParity(args []string) error {
 	asJSON := fs.Bool("json", false, "one JSON object per fixture")
 	save := fs.String("save-logits", "", "write each fixture's logits to DIR/FIXTURE.DTYPE.f32 (raw little-endian float32)")
 	compare := fs.String("compare-logits", "", "compare logits with those --save-logits wrote in DIR (another device's run), judged at 1e-2")
-	if err := fs.Parse(args); err != nil {
+	if _, err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if err := mf.setDevice(); err != nil {

@@ -139,7 +139,7 @@ func runPatch(args []string) error {
 	batch := fs.Int("batch", 16, "patched rows per forward")
 	out := fs.String("out", "patch", "write OUT.json, OUT.svg and OUT.png")
 	asJSON := fs.Bool("json", false, "print the JSON result instead of a table")
-	if err := fs.Parse(args); err != nil {
+	if _, err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	m, err := mf.load()
@@ -345,7 +345,7 @@ func runPathPatch(args []string) error {
 	senders := fs.String("senders", "", "sender sets, ';'-separated, each LAYER.HEAD,... (default: every single head below the first receiver layer)")
 	batch := fs.Int("batch", 16, "rows per forward")
 	out := fs.String("out", "pathpatch", "write OUT.json, OUT.svg and OUT.png")
-	if err := fs.Parse(args); err != nil {
+	if _, err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	m, err := mf.load()

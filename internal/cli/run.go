@@ -3,6 +3,7 @@ package cli
 import (
 	"encoding/json"
 	"fmt"
+	"sort"
 	"strconv"
 	"strings"
 
@@ -26,11 +27,18 @@ func runRun(args []string) error {
 	grad := fs.String("grad", "", `"B,POS,TOKEN": also save the gradient of logits[B,POS,TOKEN] wrt each hook, as grad:NAME`)
 	top := fs.Int("top", 10, "how many next tokens to show")
 	asJSON := fs.Bool("json", false, "machine-readable output")
-	if err := fs.Parse(args); err != nil {
+	var specs stringList
+	fs.Var(&specs, "intervene", "run under an intervention: HOOK[pos][units] OP VALUE (repeatable; docs/interventions.md); logits and hooks are saved as intervened")
+	if _, err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	if (*prompt == "") == (*idsFlag == "") {
-		return fmt.Errorf("give exactly one of --prompt or --ids")
+	switch {
+	case *prompt != "" && *idsFlag != "":
+		return usagef("give --prompt or --ids, not both")
+	case *prompt == "" && *idsFlag == "" && isSet(fs, "prompt"):
+		return usagef("--prompt is empty: give some text")
+	case *prompt == "" && *idsFlag == "":
+		return usagef(`missing the input: give --prompt TEXT or --ids "1 2 3"`)
 	}
 	m, err := mf.load()
 	if err != nil {
@@ -52,7 +60,11 @@ func runRun(args []string) error {
 	if err != nil {
 		return err
 	}
-	req := engine.Request{IDs: ids, Hooks: names}
+	ivs, err := interventionsFor(m, specs)
+	if err != nil {
+		return err
+	}
+	req := engine.Request{IDs: ids, Hooks: names, Interventions: ivs}
 	if *grad != "" {
 		g, err := parseGrad(*grad)
 		if err != nil {
@@ -75,7 +87,40 @@ func runRun(args []string) error {
 			fmt.Fprintf(Stderr, "wrote %s: logits %v and %d hook tensor(s)\n", *save, res.Logits.Shape, len(names)*(1+boolInt(req.Grad != nil)))
 		}
 	}
-	return printTop(m, res, ids, *top, *asJSON, *save == "")
+	if err := printTop(m, res, ids, *top, *asJSON, *save == ""); err != nil {
+		return err
+	}
+	if *save == "" && !*asJSON && len(names) > 0 {
+		printHookSummary(names, res, len(ids[0]))
+		fmt.Fprintln(Stderr, "(pass --save FILE.safetensors to keep the hook values)")
+	}
+	return nil
+}
+
+// printHookSummary shows each hook's shape and, for hooks with a position
+// axis, its largest units at the last position of the first sequence.
+func printHookSummary(names []string, res *engine.Result, seq int) {
+	fmt.Fprintln(Stdout)
+	for _, n := range names {
+		a := res.Acts[n]
+		fmt.Fprintf(Stdout, "%s %v", n, a.Shape)
+		if len(a.Shape) < 3 || a.Shape[1] != seq || strings.HasSuffix(n, "hook_pattern") || strings.HasSuffix(n, "hook_attn_scores") {
+			fmt.Fprintln(Stdout) // [batch, head, q, k]: no unit axis to rank
+			continue
+		}
+		width := len(a.Data) / (a.Shape[0] * seq)
+		last := a.Data[(seq-1)*width : seq*width]
+		order := make([]int, width)
+		for i := range order {
+			order[i] = i
+		}
+		sort.Slice(order, func(i, j int) bool { return last[order[i]] > last[order[j]] })
+		fmt.Fprintf(Stdout, "  top units at the last position:")
+		for _, u := range order[:min(5, width)] {
+			fmt.Fprintf(Stdout, " %d (%.3g)", u, last[u])
+		}
+		fmt.Fprintln(Stdout)
+	}
 }
 
 func boolInt(b bool) int {

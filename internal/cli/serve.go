@@ -41,11 +41,8 @@ func runServe(args []string) error {
 	timeout := fs.Duration("timeout", 60*time.Second, "limit per request, queueing included")
 	maxBody := fs.Int64("max-body", 64<<10, "request body limit in bytes")
 	maxTokens := fs.Int("max-prompt-tokens", 128, "prompt length limit in tokens")
-	if err := fs.Parse(args); err != nil {
+	if _, err := parseFlags(fs, args); err != nil {
 		return err
-	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	}
 	if *token == "" {
 		*token = os.Getenv("GLIA_TOKEN")

@@ -28,7 +28,7 @@ func runSteerBuild(args []string) error {
 	docSep := fs.String("doc-sep", "\n", "one example per piece of text between separators (default: one per line)")
 	ctx := fs.Int("ctx", 128, "tokens per example at most")
 	batch := fs.Int("batch", 16, "examples per forward")
-	if err := fs.Parse(args); err != nil {
+	if _, err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if len(pos) == 0 || len(neg) == 0 || *hookName == "" || *out == "" {

@@ -19,11 +19,13 @@ func init() {
 	Register(&Command{
 		Name:    "tokenize",
 		Summary: "text (one per line on stdin) to token ids (one JSON array per line)",
+		Help:    "Prints one JSON array of token ids per input line. Without --model or --tokenizer it uses the embedded default model's tokenizer.",
 		Run:     runTokenize,
 	})
 	Register(&Command{
 		Name:    "detokenize",
 		Summary: "token ids (one JSON array per line on stdin) back to text",
+		Help:    "Reads one JSON array of token ids per line and prints the decoded text, one per line.",
 		Run:     runDetokenize,
 	})
 }
@@ -154,9 +156,8 @@ func runTokenize(args []string) error {
 	fs, tf := tokFlagSet("tokenize")
 	addSpecial := fs.Bool("add-special", false, "apply the tokenizer's template (e.g. BOS)")
 	jsonIn := fs.Bool("json-in", false, "each input line is a JSON string (for texts with newlines or invalid bytes)")
-	usage := "Usage: glia tokenize [--model M | --tokenizer FILE] [--add-special] [--json-in] < texts\n\nPrints one JSON array of token ids per input line. Without --model or --tokenizer it uses the embedded default model's tokenizer."
 	buf := make([]byte, 0, 1024)
-	return tf.eachLine(fs, usage, args, func(tk *tokenizer.Tokenizer, w *bufio.Writer, line string, n int) error {
+	return tf.eachLine(fs, args, func(tk *tokenizer.Tokenizer, w *bufio.Writer, line string, n int) error {
 		text := line
 		if *jsonIn {
 			if strings.TrimSpace(line) == "" {
@@ -184,8 +185,8 @@ func runDetokenize(args []string) error {
 	fs, tf := tokFlagSet("detokenize")
 	skip := fs.Bool("skip-special", false, "drop special tokens (BOS, EOS, ...)")
 	jsonOut := fs.Bool("json-out", false, "print each text as a JSON string (keeps newlines inside one line)")
-	usage := "Usage: glia detokenize [--model M | --tokenizer FILE] [--skip-special] [--json-out] < ids\n\nReads one JSON array of token ids per line and prints the decoded text, one per line."
-	return tf.eachLine(fs, usage, args, func(tk *tokenizer.Tokenizer, w *bufio.Writer, line string, n int) error {
+	raw := fs.Bool("raw", false, `print texts as decoded: a newline inside a text starts a new output line (default: \n, \r and \\ are escaped, one line per input line)`)
+	return tf.eachLine(fs, args, func(tk *tokenizer.Tokenizer, w *bufio.Writer, line string, n int) error {
 		if strings.TrimSpace(line) == "" {
 			return nil
 		}
@@ -199,14 +200,20 @@ func runDetokenize(args []string) error {
 			}
 		}
 		text := tk.Decode(ids, *skip)
-		if *jsonOut {
+		switch {
+		case *jsonOut:
 			b, _ := json.Marshal(text)
 			text = string(b)
+		case !*raw:
+			text = lineEscaper.Replace(text)
 		}
 		_, err := fmt.Fprintln(w, text)
 		return err
 	})
 }
+
+// lineEscaper keeps one decoded text on one line, reversibly.
+var lineEscaper = strings.NewReplacer(`\`, `\\`, "\n", `\n`, "\r", `\r`)
 
 // tokFlagSet is the flag set of command name with --model and --tokenizer.
 func tokFlagSet(name string) (*flag.FlagSet, *tokFlags) {
@@ -216,19 +223,11 @@ func tokFlagSet(name string) (*flag.FlagSet, *tokFlags) {
 	return fs, tf
 }
 
-// eachLine parses args into fs (usage heads its help), loads the tokenizer
+// eachLine parses args into fs, loads the tokenizer
 // and calls each for every stdin line, writing through a buffered Stdout.
-func (f *tokFlags) eachLine(fs *flag.FlagSet, usage string, args []string, each func(tk *tokenizer.Tokenizer, w *bufio.Writer, line string, n int) error) error {
-	fs.Usage = func() {
-		fmt.Fprintln(Stderr, usage)
-		fs.PrintDefaults()
-	}
-	if err := fs.Parse(args); err != nil {
+func (f *tokFlags) eachLine(fs *flag.FlagSet, args []string, each func(tk *tokenizer.Tokenizer, w *bufio.Writer, line string, n int) error) error {
+	if _, err := parseFlags(fs, args); err != nil {
 		return err
-	}
-	if fs.NArg() > 0 {
-		fs.Usage()
-		return errUsage
 	}
 	tk, err := f.load()
 	if err != nil {

@@ -71,3 +71,16 @@ func TestTokenizeFiles(t *testing.T) {
 		t.Errorf("bad id: exit %d stderr %q", code, errs)
 	}
 }
+
+// TestDetokenizeOneLine: a text holding a newline stays on its input's line,
+// escaped; --raw prints it as decoded.
+func TestDetokenizeOneLine(t *testing.T) {
+	out, errs, code := runCLI(t, "[13,403,407]\n[403]\n", "detokenize")
+	if code != 0 || out != "\\n Once upon\nOnce\n" {
+		t.Errorf("detokenize: exit %d stdout %q stderr %q", code, out, errs)
+	}
+	out, _, _ = runCLI(t, "[13,403,407]\n", "detokenize", "--raw")
+	if out != "\n Once upon\n" {
+		t.Errorf("detokenize --raw: %q", out)
+	}
+}
