@@ -73,7 +73,7 @@ func (m *Model) MatchHooks(patterns ...string) ([]string, error) {
 			}
 		}
 		if n == 0 {
-			return nil, fmt.Errorf("engine: no hook point of %s matches %q (%s)", m.Name, p, suggest(p, hookNames(infos)))
+			return nil, fmt.Errorf("engine: no hook point matches %q in %s (%s)", p, m.Name, suggest(p, hookNames(infos)))
 		}
 	}
 	return out, nil

@@ -28,7 +28,7 @@ func TestMatchHooks(t *testing.T) {
 		{"patterns in order, no repeats", []string{"blocks.1.mlp.hook_post", "blocks.*.mlp.hook_post", "hook_embed"},
 			[]string{"blocks.1.mlp.hook_post", "blocks.0.mlp.hook_post", "hook_embed"}, ""},
 		{"no match names the pattern", []string{"blocks.*.mlp.hook_post", "blocks.*.mlp.hook_postt"}, nil, `matches "blocks.*.mlp.hook_postt"`},
-		{"layer out of range", []string{"blocks.9.mlp.hook_post"}, nil, `no hook point of ../testdata/hf-tiny/gpt2 matches "blocks.9.mlp.hook_post"`},
+		{"layer out of range", []string{"blocks.9.mlp.hook_post"}, nil, `no hook point matches "blocks.9.mlp.hook_post" in ../testdata/hf-tiny/gpt2`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			got, err := m.MatchHooks(tc.patterns...)

@@ -20,7 +20,7 @@ var ErrNoTokenizer = errors.New("no tokenizer")
 // place that converts.
 func (m *Model) Encode(text string, bos bool) ([]int32, error) {
 	if m.Tokenizer == nil {
-		return nil, fmt.Errorf("engine: %s: %w", m.Name, ErrNoTokenizer)
+		return nil, fmt.Errorf("engine: %s has %w", m.Name, ErrNoTokenizer)
 	}
 	ids := m.Tokenizer.Encode(text, bos)
 	out := make([]int32, len(ids))

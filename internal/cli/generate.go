@@ -52,10 +52,10 @@ func runGenerate(args []string) error {
 			return err
 		}
 	default:
-		if m.Tokenizer == nil || m.Tokenizer.BOS() < 0 {
+		if m.BOS() < 0 {
 			return fmt.Errorf("give --prompt or --ids")
 		}
-		ids = []int32{int32(m.Tokenizer.BOS())}
+		ids = []int32{m.BOS()}
 	}
 	ivs, err := interventionsFor(m, specs)
 	if err != nil {
