@@ -109,7 +109,7 @@ func (s *Spec) Compile(m *engine.Model, o Options) (engine.Intervention, error) 
 	switch s.Value.Kind {
 	case ValMean:
 		if o.Means == nil {
-			return fail("mean ablation needs a reference: --mean-corpus PATH or --atlas atlas.db")
+			return engine.Intervention{}, fmt.Errorf("intervention %q: %w", s.Text, ErrNoMeans)
 		}
 		perPos, err = o.Means.Mean(m, s.Hook)
 		if err != nil {

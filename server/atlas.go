@@ -261,7 +261,7 @@ func (x *atlasIndex) explanation(hook string, unit int) (*Explanation, error) {
 
 func (s *Server) needAtlas() (*atlasIndex, error) {
 	if s.idx == nil {
-		return nil, apiErr(http.StatusNotFound, "this server was started without an atlas (--db)")
+		return nil, apiErr(http.StatusNotFound, "this server was started without an atlas")
 	}
 	return s.idx, nil
 }

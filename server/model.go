@@ -376,7 +376,7 @@ func (s *Server) run(w http.ResponseWriter, r *http.Request) (any, error) {
 // InterveneRequest is POST /api/intervene: the playground.
 type InterveneRequest struct {
 	Prompt string   `json:"prompt"`
-	Specs  []string `json:"specs"`   // the CLI's --intervene language
+	Specs  []string `json:"specs"`   // the intervention language (docs/interventions.md)
 	MaxNew *int     `json:"max_new"` // greedy tokens to generate (default 16; 0 for none)
 	Top    int      `json:"top"`     // next tokens listed (default 10)
 }
@@ -419,7 +419,7 @@ func (s *Server) compileSpecs(m *engine.Model, specs []string) ([]engine.Interve
 		var o intervene.Options
 		if sp.Value.Kind == intervene.ValMean {
 			if s.idx == nil {
-				return nil, nil, apiErr(http.StatusBadRequest, "intervention %q: mean ablation needs the server's atlas (--db)", text)
+				return nil, nil, apiErr(http.StatusBadRequest, "intervention %q: mean ablation needs an atlas, and this server has none", text)
 			}
 			if s.model.means == nil {
 				s.model.means = &intervene.AtlasMeans{Path: s.idx.a.Path}
@@ -710,7 +710,7 @@ type PatchFileResponse struct {
 
 func (s *Server) patchFile(w http.ResponseWriter, r *http.Request) (any, error) {
 	if s.cfg.PatchJSON == nil {
-		return nil, apiErr(http.StatusNotFound, "no patch result was given at start-up (glia serve --patch result.json)")
+		return nil, apiErr(http.StatusNotFound, "no patch result was given at start-up")
 	}
 	out := &PatchFileResponse{Name: s.cfg.PatchName, Result: s.cfg.PatchJSON}
 	var f struct {

@@ -57,7 +57,7 @@ func Main(args []string) int {
 			case errors.Is(err, errUsage):
 				return 2
 			default:
-				fmt.Fprintf(Stderr, "glia %s: %v\n", name, err)
+				fmt.Fprintf(Stderr, "glia %s: %s\n", name, withFlags(err))
 				return 1
 			}
 		}
