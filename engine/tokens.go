@@ -66,24 +66,25 @@ func DisplayToken(s string) string {
 	}
 	var sb strings.Builder
 	for i := 0; i < len(s); {
-		switch {
-		case s[i] == '\n' || strings.HasPrefix(s[i:], "<0x0A>"):
+		n := 1
+		switch c := s[i]; {
+		case c == '\n':
 			sb.WriteString("↵")
-		case s[i] == '\t' || strings.HasPrefix(s[i:], "<0x09>"):
+		case c == '\t':
 			sb.WriteString("⇥")
-		case s[i] < 0x20 || s[i] == 0x7F:
-			fmt.Fprintf(&sb, "<0x%02X>", s[i])
+		case strings.HasPrefix(s[i:], "<0x0A>"):
+			sb.WriteString("↵")
+			n = len("<0x0A>")
+		case strings.HasPrefix(s[i:], "<0x09>"):
+			sb.WriteString("⇥")
+			n = len("<0x09>")
+		case c < 0x20 || c == 0x7F:
+			fmt.Fprintf(&sb, "<0x%02X>", c)
 		default:
-			_, n := utf8.DecodeRuneInString(s[i:])
+			_, n = utf8.DecodeRuneInString(s[i:])
 			sb.WriteString(s[i : i+n])
-			i += n
-			continue
 		}
-		if s[i] == '<' {
-			i += len("<0x0A>")
-		} else {
-			i++
-		}
+		i += n
 	}
 	return sb.String()
 }
