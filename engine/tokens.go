@@ -16,8 +16,8 @@ var ErrNoTokenizer = errors.New("no tokenizer")
 // that starts a prompt); corpora pack their own BOS at document starts and
 // pass false.
 //
-// The tokenizer speaks []int; the engine runs []int32. This is the one
-// place that converts.
+// The tokenizer speaks []int; the engine runs []int32. Encode and Decode
+// are the one place that converts.
 func (m *Model) Encode(text string, bos bool) ([]int32, error) {
 	if m.Tokenizer == nil {
 		return nil, fmt.Errorf("engine: %s has %w", m.Name, ErrNoTokenizer)
@@ -28,6 +28,19 @@ func (m *Model) Encode(text string, bos bool) ([]int32, error) {
 		out[i] = int32(v)
 	}
 	return out, nil
+}
+
+// Decode turns ids back into text; skipSpecial drops special tokens (BOS,
+// EOS, ...).
+func (m *Model) Decode(ids []int32, skipSpecial bool) (string, error) {
+	if m.Tokenizer == nil {
+		return "", fmt.Errorf("engine: %s has %w", m.Name, ErrNoTokenizer)
+	}
+	in := make([]int, len(ids))
+	for i, v := range ids {
+		in[i] = int(v)
+	}
+	return m.Tokenizer.Decode(in, skipSpecial), nil
 }
 
 // BOS is the tokenizer's beginning-of-sequence id, -1 without one (or

@@ -116,12 +116,33 @@ func TestEncode(t *testing.T) {
 			t.Fatalf("id %d: tokenizer %d, Encode %d", i, raw[i], plain[i])
 		}
 	}
+	withBOS, _ := m.Encode("Once upon a time", true)
+	for _, tc := range []struct {
+		ids         []int32
+		skipSpecial bool
+		want        string
+	}{
+		{plain, false, m.Tokenizer.Decode(raw, false)},
+		{withBOS, true, m.Tokenizer.Decode(raw, false)},
+		{withBOS, false, m.Tokenizer.Decode(append([]int{int(m.BOS())}, raw...), false)},
+	} {
+		got, err := m.Decode(tc.ids, tc.skipSpecial)
+		if err != nil || got != tc.want {
+			t.Errorf("Decode(%v, %v) = %q, %v; want %q", tc.ids, tc.skipSpecial, got, err, tc.want)
+		}
+	}
+	if text, _ := m.Decode(plain, true); strings.TrimSpace(text) != "Once upon a time" {
+		t.Errorf("Encode then Decode gives %q", text)
+	}
 	if got := m.TokenText(plain[0]); strings.TrimSpace(got) != "Once" {
 		t.Errorf("first token shows as %q", got)
 	}
 	bare := &engine.Model{Name: "bare"}
 	if _, err := bare.Encode("Once", true); !errors.Is(err, engine.ErrNoTokenizer) || !strings.Contains(err.Error(), "no tokenizer") {
 		t.Errorf("Encode without a tokenizer: %v", err)
+	}
+	if _, err := bare.Decode([]int32{1}, true); !errors.Is(err, engine.ErrNoTokenizer) {
+		t.Errorf("Decode without a tokenizer: %v", err)
 	}
 	if bare.BOS() != -1 {
 		t.Errorf("BOS without a tokenizer = %d, want -1", bare.BOS())

@@ -525,11 +525,8 @@ func (s *Server) intervene(w http.ResponseWriter, r *http.Request) (any, error) 
 	sort.SliceStable(out.Changes, func(i, j int) bool { return math.Abs(out.Changes[i].Delta) > math.Abs(out.Changes[j].Delta) })
 	if m.Tokenizer != nil {
 		dec := func(g []int32) string {
-			all := make([]int, 0, len(g))
-			for _, id := range g {
-				all = append(all, int(id))
-			}
-			return m.Tokenizer.Decode(all, true)
+			text, _ := m.Decode(g, true) // no error: the tokenizer is there
+			return text
 		}
 		out.BaseText, out.AfterText = dec(genBase), dec(genAfter)
 	}
