@@ -525,13 +525,14 @@ func (s *Server) search(w http.ResponseWriter, r *http.Request) (any, error) {
 
 // matchTokens finds token ids whose text equals the query, ignoring case and
 // surrounding space (and the Ġ/▁ space markers of byte-level and
-// SentencePiece vocabularies).
+// SentencePiece vocabularies); the query is read as engine.DisplayToken
+// shows it.
 func (x *atlasIndex) matchTokens(q string) []int32 {
 	norm := func(s string) string {
 		s = strings.NewReplacer("Ġ", " ", "▁", " ").Replace(s)
 		return strings.ToLower(strings.TrimSpace(s))
 	}
-	want := norm(q)
+	want := norm(engine.DisplayToken(q)) // "<0x0A>" and "\n" find ↵ as stored
 	var ids []int32
 	for id, t := range x.toks {
 		if norm(t) == want {
