@@ -40,6 +40,9 @@ type Options struct {
 	DocSep string
 }
 
+// ErrNoField: a JSON Lines record lacks the text field (Options.TextField).
+var ErrNoField = errors.New("no field")
+
 func (o Options) textField() string {
 	if o.TextField == "" {
 		return "text"
@@ -271,7 +274,7 @@ func (d *DocReader) nextJSON() (string, error) {
 		}
 		raw, ok := obj[d.opt.textField()]
 		if !ok {
-			return "", fmt.Errorf("corpus: %s:%d: no field %q (set --text-field)", d.file.Path, d.line, d.opt.textField())
+			return "", fmt.Errorf("corpus: %s:%d: %w %q", d.file.Path, d.line, ErrNoField, d.opt.textField())
 		}
 		var s string
 		if err := json.Unmarshal(raw, &s); err != nil {

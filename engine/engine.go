@@ -11,7 +11,6 @@ import (
 	"fmt"
 	"math"
 	"os"
-	"sort"
 	"strings"
 	"sync"
 
@@ -35,7 +34,7 @@ type Model struct {
 	Name      string       // where it came from, for people
 	Family    arch.Family  // the architecture
 	Config    *arch.Config // its config.json (or the equivalent read from GGUF / llama2.c)
-	Tokenizer Tokenizer    // nil when the checkpoint has none; --ids still works
+	Tokenizer Tokenizer    // nil when the checkpoint has none; token ids still work
 
 	backend     compute.Backend
 	specs       []arch.WeightSpec
@@ -46,7 +45,9 @@ type Model struct {
 
 	mu    sync.Mutex
 	execs map[string]*Exec
-	hooks []HookInfo // lazily traced
+
+	hooksOnce sync.Once
+	hooks     *hookTable // see HookPoints
 }
 
 // Tokenizer is what the engine and its commands need of a tokenizer
@@ -469,28 +470,8 @@ func panicError(r any) error {
 	return fmt.Errorf("%v", r)
 }
 
-// suggest names the hook points closest to a mistyped one.
-func suggest(name string, names []string) string {
-	var close []string
-	for _, n := range names {
-		if strings.HasSuffix(n, lastSegment(name)) || strings.HasSuffix(name, lastSegment(n)) {
-			close = append(close, n)
-		}
-	}
-	if len(close) == 0 {
-		return fmt.Sprintf("%d hook points; see glia inspect", len(names))
-	}
-	sort.Strings(close)
-	if len(close) > 4 {
-		close = append(close[:4], "...")
-	}
-	return "did you mean " + strings.Join(close, ", ") + "?"
-}
-
-func lastSegment(s string) string { return s[strings.LastIndex(s, ".")+1:] }
-
 // Hooks traces the forward pass at sequence length seq and lists every hook
-// point with its shape.
+// point with its shape. HookPoints is the same at length 1, traced once.
 func (m *Model) Hooks(seq int) ([]HookInfo, error) {
 	var out []HookInfo
 	err := Catch(func() error {

@@ -1,7 +1,6 @@
 package engine
 
 import (
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -105,5 +104,3 @@ func modTime(p string) int64 {
 	}
 	return st.ModTime().UnixNano()
 }
-
-var errNoTokenizer = errors.New("no tokenizer")

@@ -83,7 +83,7 @@ func ParseMLPHook(hook string) (layer int, ok bool) {
 }
 
 // NewLensPlan prepares the logit lens of m's MLP neurons. tokText gives a
-// token's display form (nil: the model's tokenizer, else "#id").
+// token's display form (nil: the model's, engine.Model.TokenText).
 func NewLensPlan(m *engine.Model, tokText func(int32) string) (*LensPlan, error) {
 	f, ok := m.Family.(arch.Lensed)
 	if !ok {
@@ -93,12 +93,7 @@ func NewLensPlan(m *engine.Model, tokText func(int32) string) (*LensPlan, error)
 	d := m.Dims()
 	p := &LensPlan{m: m, lens: lens, Layers: d.Layers, DMLP: d.DMLP, Vocab: d.Vocab, DModel: d.DModel, tokText: tokText}
 	if p.tokText == nil {
-		p.tokText = func(id int32) string {
-			if m.Tokenizer == nil {
-				return "#" + strconv.Itoa(int(id))
-			}
-			return m.Tokenizer.TokenString(int(id))
-		}
+		p.tokText = m.TokenText
 	}
 	wu, err := m.Weight(lens.Unembedding)
 	if err != nil {

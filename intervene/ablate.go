@@ -50,10 +50,7 @@ func LossOnCorpus(m *engine.Model, name string, windows [][]int32, ivs []engine.
 	if len(windows) == 0 {
 		return nil, fmt.Errorf("corpus %s: no windows", name)
 	}
-	bos := int32(-1)
-	if m.Tokenizer != nil {
-		bos = int32(m.Tokenizer.BOS())
-	}
+	bos := m.BOS()
 	var before, after [][]float64
 	collect := func(dst *[][]float64) func(res *engine.Result, rows [][]int32, width int) error {
 		return func(res *engine.Result, rows [][]int32, width int) error {
@@ -111,11 +108,7 @@ func LossOnCorpus(m *engine.Model, name string, windows [][]int32, ivs []engine.
 	e.WindowStdErr = stderr(wmeans)
 	for _, te := range tok {
 		te.MeanDelta = te.SumDelta / float64(te.Count)
-		if m.Tokenizer != nil {
-			te.Token = m.Tokenizer.TokenString(te.ID)
-		} else {
-			te.Token = fmt.Sprintf("#%d", te.ID)
-		}
+		te.Token = m.TokenText(int32(te.ID))
 	}
 	all := make([]*TokenEffect, 0, len(tok))
 	for _, te := range tok {

@@ -25,7 +25,7 @@ func (a *AtlasMeans) Mean(m *engine.Model, hook string) ([]float32, error) {
 		return nil, err
 	}
 	if len(lay.Rest()) != 1 {
-		return nil, fmt.Errorf("atlas means cover [batch,pos,unit] hooks; for %s (shape %v) use --mean-corpus", hook, lay.Shape)
+		return nil, fmt.Errorf("atlas means cover [batch,pos,unit] hooks, not %s (shape %v): %w", hook, lay.Shape, ErrUseCorpusMeans)
 	}
 	db, err := atlas.Open(a.Path)
 	if err != nil {
@@ -59,7 +59,7 @@ func (a *AtlasMeans) Mean(m *engine.Model, hook string) ([]float32, error) {
 		return nil, fmt.Errorf("atlas %s: %w", a.Path, err)
 	}
 	if got == 0 {
-		return nil, fmt.Errorf("atlas %s holds no statistics for %s (built for other hooks? use --mean-corpus)", a.Path, hook)
+		return nil, fmt.Errorf("atlas %s holds no statistics for %s (built for other hooks?): %w", a.Path, hook, ErrUseCorpusMeans)
 	}
 	if got < n {
 		return nil, fmt.Errorf("atlas %s holds means for %d of the %d units of %s", a.Path, got, n, hook)

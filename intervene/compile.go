@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"math"
 	"strings"
-	"sync"
 
 	"github.com/glia-dev/glia/engine"
 	"github.com/glia-dev/glia/format/safetensors"
@@ -71,60 +70,14 @@ func layoutOf(name string, shape []int) (Layout, error) {
 	return l, nil
 }
 
-var hookCache sync.Map // *engine.Model → map[string][]int
-
 // HookLayout finds a hook of m and its layout, or says it does not exist
 // (naming close matches).
 func HookLayout(m *engine.Model, name string) (Layout, error) {
-	v, ok := hookCache.Load(m)
-	if !ok {
-		infos, err := m.Hooks(1)
-		if err != nil {
-			return Layout{}, err
-		}
-		mp := map[string][]int{}
-		var order []string
-		for _, h := range infos {
-			mp[h.Name] = h.Shape
-			order = append(order, h.Name)
-		}
-		mp["\x00order"] = nil
-		hookCache.Store(m, hookTable{mp, order})
-		v = hookTable{mp, order}
-	}
-	t := v.(hookTable)
-	shape, ok := t.shapes[name]
-	if !ok || name == "\x00order" {
-		return Layout{}, fmt.Errorf("no hook point %q in %s (%s)", name, m.Name, closeNames(name, t.order))
+	shape, err := m.HookShape(name)
+	if err != nil {
+		return Layout{}, err
 	}
 	return layoutOf(name, shape)
-}
-
-type hookTable struct {
-	shapes map[string][]int
-	order  []string
-}
-
-func closeNames(name string, names []string) string {
-	last := name[strings.LastIndex(name, ".")+1:]
-	prefix := name
-	if i := strings.LastIndex(name, "."); i >= 0 {
-		prefix = name[:i]
-	}
-	var close []string
-	for _, n := range names {
-		if strings.HasSuffix(n, "."+last) || strings.HasPrefix(n, prefix+".") {
-			close = append(close, n)
-		}
-		if len(close) == 4 {
-			close = append(close, "...")
-			break
-		}
-	}
-	if len(close) == 0 {
-		return "see glia inspect"
-	}
-	return "did you mean " + strings.Join(close, ", ") + "?"
 }
 
 // Compile checks s against m (the hook exists, units are in range, vectors
@@ -156,7 +109,7 @@ func (s *Spec) Compile(m *engine.Model, o Options) (engine.Intervention, error) 
 	switch s.Value.Kind {
 	case ValMean:
 		if o.Means == nil {
-			return fail("mean ablation needs a reference: --mean-corpus PATH or --atlas atlas.db")
+			return engine.Intervention{}, fmt.Errorf("intervention %q: %w", s.Text, ErrNoMeans)
 		}
 		perPos, err = o.Means.Mean(m, s.Hook)
 		if err != nil {

@@ -25,13 +25,9 @@ func encoder(m *engine.Model) (func(string) []int32, int32, error) {
 		return nil, -1, fmt.Errorf("%s has no tokenizer: corpora need one", m.Name)
 	}
 	return func(s string) []int32 {
-		ids := m.Tokenizer.Encode(s, false)
-		out := make([]int32, len(ids))
-		for i, v := range ids {
-			out[i] = int32(v)
-		}
-		return out
-	}, int32(m.Tokenizer.BOS()), nil
+		ids, _ := m.Encode(s, false) // no error: the tokenizer is there
+		return ids
+	}, m.BOS(), nil
 }
 
 // Windows packs a corpus the way the atlas does (corpus.PackingRule: BOS

@@ -3,6 +3,7 @@ package intervene
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"math"
 	"sort"
@@ -247,10 +248,10 @@ func Sweep(m *engine.Model, pairs []Pair, o PatchOptions) (*PatchResult, error) 
 		name := hook.ActName(hookKind(o.Kind), l)
 		ly, err := HookLayout(m, name)
 		if err != nil {
-			return nil, fmt.Errorf("--hook %s: %w", o.Kind, err)
+			return nil, &OptionError{"hook", o.Kind, err}
 		}
 		if ly.PosAxis != 1 {
-			return nil, fmt.Errorf("--hook %s: %s is not laid out [batch,pos,...]", o.Kind, name)
+			return nil, &OptionError{"hook", o.Kind, fmt.Errorf("%s is not laid out [batch,pos,...]", name)}
 		}
 		hooks, lay = append(hooks, name), ly
 	}
@@ -264,18 +265,18 @@ func Sweep(m *engine.Model, pairs []Pair, o PatchOptions) (*PatchResult, error) 
 		cols = T
 	case "head":
 		if len(rest) != 2 {
-			return nil, fmt.Errorf("--per head needs a [batch,pos,head,d_head] hook (z, q, k, v), not %s", o.Kind)
+			return nil, &OptionError{"per", o.Per, fmt.Errorf("needs a [batch,pos,head,d_head] hook (z, q, k, v), not %s", o.Kind)}
 		}
 		cols = rest[0]
 	case "neuron":
 		cols = rest[len(rest)-1]
 		if len(rest) != 1 {
-			return nil, fmt.Errorf("--per neuron needs a [batch,pos,unit] hook (mlp_post, resid_pre, ...), not %s", o.Kind)
+			return nil, &OptionError{"per", o.Per, fmt.Errorf("needs a [batch,pos,unit] hook (mlp_post, resid_pre, ...), not %s", o.Kind)}
 		}
 	case "layer":
 		cols = 1
 	default:
-		return nil, fmt.Errorf("--per %q: want pos, head, neuron or layer", o.Per)
+		return nil, &OptionError{"per", o.Per, errors.New("want pos, head, neuron or layer")}
 	}
 	base, err := baseRun(m, pairs, a, hooks, o.Batch)
 	if err != nil {

@@ -12,6 +12,7 @@ import (
 	"sync"
 
 	"github.com/glia-dev/glia/atlas"
+	"github.com/glia-dev/glia/engine"
 	"github.com/glia-dev/glia/explain"
 )
 
@@ -70,7 +71,7 @@ func newAtlasIndex(a *atlas.Atlas) (*atlasIndex, error) {
 			rows.Close()
 			return nil, err
 		}
-		x.toks[id] = t
+		x.toks[id] = engine.DisplayToken(t) // atlases built before engine.TokenText stored <0x0A>
 	}
 	rows.Close()
 	rows, err = db.Query("SELECT hook, unit, mean, max, density FROM units")
@@ -155,7 +156,24 @@ func (x *atlasIndex) tokenText(id int32) string {
 	if t, ok := x.toks[id]; ok {
 		return t
 	}
-	return "<" + strconv.Itoa(int(id)) + ">"
+	return engine.UnknownToken(id)
+}
+
+// displayExamples renders the stored token text of a unit's examples the
+// way engine.TokenText does (older atlases stored <0x0A>).
+func displayExamples(rep *atlas.UnitReport) {
+	each := func(es []atlas.Example) {
+		for i := range es {
+			for j, t := range es[i].Text {
+				es[i].Text[j] = engine.DisplayToken(t)
+			}
+		}
+	}
+	each(rep.Top)
+	each(rep.Random)
+	for _, b := range rep.Bands {
+		each(b.Examples)
+	}
 }
 
 // maxOf is a unit's atlas maximum (NaN when unknown).
@@ -232,10 +250,10 @@ func (x *atlasIndex) explanation(hook string, unit int) (*Explanation, error) {
 	}
 	if lens != nil {
 		for _, t := range lens.Promoted[:min(10, len(lens.Promoted))] {
-			out.LensTop = append(out.LensTop, LensItem{Token: t.Text, Value: float64(t.Logit)})
+			out.LensTop = append(out.LensTop, LensItem{Token: engine.DisplayToken(t.Text), Value: float64(t.Logit)})
 		}
 		for _, t := range lens.Suppressed[:min(10, len(lens.Suppressed))] {
-			out.LensBottom = append(out.LensBottom, LensItem{Token: t.Text, Value: float64(t.Logit)})
+			out.LensBottom = append(out.LensBottom, LensItem{Token: engine.DisplayToken(t.Text), Value: float64(t.Logit)})
 		}
 	}
 	return out, nil
@@ -243,7 +261,7 @@ func (x *atlasIndex) explanation(hook string, unit int) (*Explanation, error) {
 
 func (s *Server) needAtlas() (*atlasIndex, error) {
 	if s.idx == nil {
-		return nil, apiErr(http.StatusNotFound, "this server was started without an atlas (--db)")
+		return nil, apiErr(http.StatusNotFound, "this server was started without an atlas")
 	}
 	return s.idx, nil
 }
@@ -271,6 +289,7 @@ func (s *Server) neuron(w http.ResponseWriter, r *http.Request) (any, error) {
 	if err != nil {
 		return nil, apiErr(http.StatusNotFound, "%v", err)
 	}
+	displayExamples(rep)
 	out := &NeuronResponse{ID: fmt.Sprintf("%s:%d", hook, unit), Report: rep, Hist: histBins(rep.Hist),
 		Neighbours: map[string]string{}, ModelName: x.a.Meta.ModelName, Tokens: x.a.Meta.Tokens, Hooks: x.hooks}
 	if unit > 0 {
@@ -523,13 +542,14 @@ func (s *Server) search(w http.ResponseWriter, r *http.Request) (any, error) {
 
 // matchTokens finds token ids whose text equals the query, ignoring case and
 // surrounding space (and the Ġ/▁ space markers of byte-level and
-// SentencePiece vocabularies).
+// SentencePiece vocabularies); the query is read as engine.DisplayToken
+// shows it.
 func (x *atlasIndex) matchTokens(q string) []int32 {
 	norm := func(s string) string {
 		s = strings.NewReplacer("Ġ", " ", "▁", " ").Replace(s)
 		return strings.ToLower(strings.TrimSpace(s))
 	}
-	want := norm(q)
+	want := norm(engine.DisplayToken(q)) // "<0x0A>" and "\n" find ↵ as stored
 	var ids []int32
 	for id, t := range x.toks {
 		if norm(t) == want {

@@ -14,33 +14,27 @@ import (
 	"github.com/glia-dev/glia/arch"
 	"github.com/glia-dev/glia/atlas"
 	"github.com/glia-dev/glia/engine"
-	"github.com/glia-dev/glia/hook"
 	"github.com/glia-dev/glia/intervene"
 )
 
-// modelInfo is traced once at start-up.
+// modelInfo is what the server keeps beside its model.
 type modelInfo struct {
-	hooks  []engine.HookInfo // at sequence length 8
-	byName map[string]engine.HookInfo
-	means  *intervene.AtlasMeans
+	means *intervene.AtlasMeans
 }
 
+// newModelInfo traces the model's hook points now, so that a model that
+// cannot be traced fails at start-up rather than on the first request.
 func newModelInfo(m *engine.Model) (*modelInfo, error) {
-	hs, err := m.Hooks(8)
-	if err != nil {
+	if _, err := m.HookPoints(); err != nil {
 		return nil, fmt.Errorf("serve: tracing %s: %w", m.Name, err)
 	}
-	mi := &modelInfo{hooks: hs, byName: map[string]engine.HookInfo{}}
-	for _, h := range hs {
-		mi.byName[h.Name] = h
-	}
-	return mi, nil
+	return &modelInfo{}, nil
 }
 
 // HookRow is one hook point in the overview.
 type HookRow struct {
 	Name    string `json:"name"`
-	Shape   []int  `json:"shape,omitempty"` // traced at batch 1, 8 tokens
+	Shape   []int  `json:"shape,omitempty"` // at batch 1, one position (engine.Model.HookPoints)
 	InAtlas bool   `json:"in_atlas"`
 	Units   int    `json:"units,omitempty"` // atlas units of this hook
 }
@@ -101,7 +95,11 @@ func (s *Server) overview(w http.ResponseWriter, r *http.Request) (any, error) {
 	if m := s.cfg.Model; m != nil {
 		o.Model = &ModelSummary{Name: m.Name, Type: m.Config.String("model_type", "?"), Dims: m.Dims(), Params: m.NumParams(),
 			Fingerprint: m.Fingerprint(), Tokenizer: m.Tokenizer != nil}
-		for _, h := range s.model.hooks {
+		hs, err := m.HookPoints()
+		if err != nil {
+			return nil, err
+		}
+		for _, h := range hs {
 			w, ok := inAtlas[h.Name]
 			o.Hooks = append(o.Hooks, HookRow{Name: h.Name, Shape: h.Shape, InAtlas: ok, Units: w})
 			delete(inAtlas, h.Name)
@@ -131,13 +129,6 @@ type NextToken struct {
 	Logit float32 `json:"logit"`
 }
 
-func (s *Server) tokenString(m *engine.Model, id int) string {
-	if m.Tokenizer == nil {
-		return "#" + strconv.Itoa(id)
-	}
-	return m.Tokenizer.TokenString(id)
-}
-
 // encode checks and tokenises a prompt (BOS added) within the limits.
 func (s *Server) encode(m *engine.Model, what, text string, maxTokens int) ([]int32, error) {
 	if text == "" {
@@ -149,21 +140,17 @@ func (s *Server) encode(m *engine.Model, what, text string, maxTokens int) ([]in
 	if n := utf8.RuneCountInString(text); n > s.lim.MaxPromptChars {
 		return nil, apiErr(http.StatusRequestEntityTooLarge, "%s has %d characters; the limit is %d", what, n, s.lim.MaxPromptChars)
 	}
-	if m.Tokenizer == nil {
-		return nil, apiErr(http.StatusBadRequest, "%s has no tokenizer", m.Name)
+	ids, err := m.Encode(text, true)
+	if err != nil {
+		return nil, apiErr(http.StatusBadRequest, "%v", err)
 	}
-	ids := m.Tokenizer.Encode(text, true)
 	if len(ids) == 0 {
 		return nil, apiErr(http.StatusBadRequest, "%s encodes to no tokens", what)
 	}
 	if len(ids) > maxTokens {
 		return nil, apiErr(http.StatusRequestEntityTooLarge, "%s is %d tokens; the limit is %d", what, len(ids), maxTokens)
 	}
-	out := make([]int32, len(ids))
-	for i, v := range ids {
-		out[i] = int32(v)
-	}
-	return out, nil
+	return ids, nil
 }
 
 // padded runs ids right-padded to a bucket; causal attention keeps the
@@ -176,7 +163,7 @@ func padded(m *engine.Model, ids []int32, hooks []string) (*engine.Result, error
 func topK(s *Server, m *engine.Model, logits []float32, k int) []NextToken {
 	var out []NextToken
 	for _, r := range engine.TopTokens(logits, k) {
-		out = append(out, NextToken{ID: r.ID, Token: s.tokenString(m, r.ID), Prob: r.Prob, Logit: r.Logit})
+		out = append(out, NextToken{ID: r.ID, Token: m.TokenText(int32(r.ID)), Prob: r.Prob, Logit: r.Logit})
 	}
 	return out
 }
@@ -221,21 +208,17 @@ type RunResponse struct {
 
 // topHooks are the hooks whose units the explorer ranks: the atlas' hooks
 // that the model has, else every mlp.hook_post.
-func (s *Server) topHooks() []string {
+func (s *Server) topHooks(m *engine.Model) []string {
 	var out []string
 	if s.idx != nil {
 		for _, h := range s.idx.hooks {
-			if _, ok := s.model.byName[h.Name]; ok {
+			if _, err := m.HookShape(h.Name); err == nil {
 				out = append(out, h.Name)
 			}
 		}
 	}
 	if len(out) == 0 {
-		for _, h := range s.model.hooks {
-			if hook.Match("blocks.*.mlp.hook_post", h.Name) {
-				out = append(out, h.Name)
-			}
-		}
+		out, _ = m.MatchHooks("blocks.*.mlp.hook_post") // none: nothing to rank
 	}
 	return out
 }
@@ -285,7 +268,7 @@ func (s *Server) run(w http.ResponseWriter, r *http.Request) (any, error) {
 		unit     int
 	}
 	var units []chosen
-	hooks := s.topHooks()
+	hooks := s.topHooks(m)
 	seen := map[string]bool{}
 	for _, h := range hooks {
 		seen[h] = true
@@ -295,12 +278,12 @@ func (s *Server) run(w http.ResponseWriter, r *http.Request) (any, error) {
 		if err != nil {
 			return nil, apiErr(http.StatusBadRequest, "%v", err)
 		}
-		info, ok := s.model.byName[h]
-		if !ok || len(info.Shape) != 3 {
+		shape, err := m.HookShape(h)
+		if err != nil || len(shape) != 3 {
 			return nil, apiErr(http.StatusBadRequest, "%s is not a [batch,pos,unit] hook point of %s", h, m.Name)
 		}
-		if i < 0 || i >= info.Shape[2] {
-			return nil, apiErr(http.StatusBadRequest, "%s has units 0..%d", h, info.Shape[2]-1)
+		if i < 0 || i >= shape[2] {
+			return nil, apiErr(http.StatusBadRequest, "%s has units 0..%d", h, shape[2]-1)
 		}
 		units = append(units, chosen{fmt.Sprintf("%s:%d", h, i), h, i})
 		if !seen[h] {
@@ -311,7 +294,7 @@ func (s *Server) run(w http.ResponseWriter, r *http.Request) (any, error) {
 	pat := ""
 	if layer >= 0 {
 		pat = fmt.Sprintf("blocks.%d.attn.hook_pattern", layer)
-		if _, ok := s.model.byName[pat]; !ok {
+		if _, err := m.HookShape(pat); err != nil {
 			pat = ""
 		} else if !seen[pat] {
 			hooks = append(hooks, pat)
@@ -327,9 +310,9 @@ func (s *Server) run(w http.ResponseWriter, r *http.Request) (any, error) {
 		return nil, err
 	}
 	n := len(ids)
-	out := &RunResponse{TopHooks: s.topHooks(), Units: []UnitTrace{}}
+	out := &RunResponse{TopHooks: s.topHooks(m), Units: []UnitTrace{}}
 	for _, id := range ids {
-		out.Tokens = append(out.Tokens, Token{ID: id, Text: s.tokenString(m, int(id))})
+		out.Tokens = append(out.Tokens, Token{ID: id, Text: m.TokenText(id)})
 	}
 	for _, u := range units {
 		a := res.Acts[u.hook]
@@ -393,7 +376,7 @@ func (s *Server) run(w http.ResponseWriter, r *http.Request) (any, error) {
 // InterveneRequest is POST /api/intervene: the playground.
 type InterveneRequest struct {
 	Prompt string   `json:"prompt"`
-	Specs  []string `json:"specs"`   // the CLI's --intervene language
+	Specs  []string `json:"specs"`   // the intervention language (docs/interventions.md)
 	MaxNew *int     `json:"max_new"` // greedy tokens to generate (default 16; 0 for none)
 	Top    int      `json:"top"`     // next tokens listed (default 10)
 }
@@ -436,7 +419,7 @@ func (s *Server) compileSpecs(m *engine.Model, specs []string) ([]engine.Interve
 		var o intervene.Options
 		if sp.Value.Kind == intervene.ValMean {
 			if s.idx == nil {
-				return nil, nil, apiErr(http.StatusBadRequest, "intervention %q: mean ablation needs the server's atlas (--db)", text)
+				return nil, nil, apiErr(http.StatusBadRequest, "intervention %q: mean ablation needs an atlas, and this server has none", text)
 			}
 			if s.model.means == nil {
 				s.model.means = &intervene.AtlasMeans{Path: s.idx.a.Path}
@@ -487,7 +470,7 @@ func (s *Server) intervene(w http.ResponseWriter, r *http.Request) (any, error) 
 	}
 	out := &InterveneResponse{}
 	for _, id := range ids {
-		out.Tokens = append(out.Tokens, Token{ID: id, Text: s.tokenString(m, int(id))})
+		out.Tokens = append(out.Tokens, Token{ID: id, Text: m.TokenText(id)})
 	}
 	var base, after []float32
 	var genBase, genAfter []int32
@@ -542,11 +525,8 @@ func (s *Server) intervene(w http.ResponseWriter, r *http.Request) (any, error) 
 	sort.SliceStable(out.Changes, func(i, j int) bool { return math.Abs(out.Changes[i].Delta) > math.Abs(out.Changes[j].Delta) })
 	if m.Tokenizer != nil {
 		dec := func(g []int32) string {
-			all := make([]int, 0, len(g))
-			for _, id := range g {
-				all = append(all, int(id))
-			}
-			return m.Tokenizer.Decode(all, true)
+			text, _ := m.Decode(g, true) // no error: the tokenizer is there
+			return text
 		}
 		out.BaseText, out.AfterText = dec(genBase), dec(genAfter)
 	}
@@ -607,14 +587,14 @@ func (s *Server) metricToken(m *engine.Model, t string) (int32, error) {
 		}
 		return int32(v), nil
 	}
-	if m.Tokenizer == nil {
-		return 0, apiErr(http.StatusBadRequest, "metric: %s has no tokenizer: give tokens as #ID", m.Name)
+	ids, err := m.Encode(t, false)
+	if err != nil {
+		return 0, apiErr(http.StatusBadRequest, "metric: %v: give tokens as #ID", err)
 	}
-	ids := m.Tokenizer.Encode(t, false)
 	if len(ids) != 1 {
 		return 0, apiErr(http.StatusBadRequest, "metric: %q is %d tokens; give one token, or #ID", t, len(ids))
 	}
-	return int32(ids[0]), nil
+	return ids[0], nil
 }
 
 func (s *Server) patch(w http.ResponseWriter, r *http.Request) (any, error) {
@@ -703,9 +683,9 @@ func (s *Server) patch(w http.ResponseWriter, r *http.Request) (any, error) {
 			lab := strconv.Itoa(c)
 			ci, ki := c-(p.Len-len(clean)), c-(p.Len-len(corrupt))
 			if ci >= 0 && ci < len(clean) {
-				lab += " " + s.tokenString(m, int(clean[ci]))
+				lab += " " + m.TokenText(clean[ci])
 				if ki >= 0 && ki < len(corrupt) && corrupt[ki] != clean[ci] {
-					lab += "/" + s.tokenString(m, int(corrupt[ki]))
+					lab += "/" + m.TokenText(corrupt[ki])
 				}
 			}
 			g.Cols = append(g.Cols, lab)
@@ -727,7 +707,7 @@ type PatchFileResponse struct {
 
 func (s *Server) patchFile(w http.ResponseWriter, r *http.Request) (any, error) {
 	if s.cfg.PatchJSON == nil {
-		return nil, apiErr(http.StatusNotFound, "no patch result was given at start-up (glia serve --patch result.json)")
+		return nil, apiErr(http.StatusNotFound, "no patch result was given at start-up")
 	}
 	out := &PatchFileResponse{Name: s.cfg.PatchName, Result: s.cfg.PatchJSON}
 	var f struct {

@@ -54,14 +54,8 @@ func flops(d *engine.Model, b, t int, logits bool) float64 {
 
 // mlpMatrices is 3 for gated MLPs (gate, up, down), else 2.
 func mlpMatrices(m *engine.Model) float64 {
-	hs, err := m.Hooks(1)
-	if err != nil {
-		return 2
-	}
-	for _, h := range hs {
-		if h.Name == "blocks.0.mlp.hook_pre_linear" {
-			return 3
-		}
+	if _, err := m.HookShape("blocks.0.mlp.hook_pre_linear"); err == nil {
+		return 3
 	}
 	return 2
 }
@@ -118,7 +112,7 @@ func runBench(args []string) error {
 		return err
 	}
 	onCPU := engine.BackendName() == "go"
-	hooks, err := expandHooks(m, []string{"blocks.*.mlp.hook_post"})
+	hooks, err := m.MatchHooks("blocks.*.mlp.hook_post")
 	if err != nil {
 		return err
 	}

@@ -110,7 +110,7 @@ func finish(c *Command, err error) int {
 		fmt.Fprintf(Stderr, "glia %s: %s\nusage: %s\nRun 'glia %s -h' for its flags.\n", c.Name, ue.msg, c.Synopsis(), c.Name)
 		return 2
 	default:
-		fmt.Fprintf(Stderr, "glia %s: %v\n", c.Name, err)
+		fmt.Fprintf(Stderr, "glia %s: %s\n", c.Name, withFlags(err))
 		return 1
 	}
 }

@@ -55,10 +55,10 @@ func runGenerate(args []string) error {
 			return err
 		}
 	default:
-		if m.Tokenizer == nil || m.Tokenizer.BOS() < 0 {
+		if m.BOS() < 0 {
 			return fmt.Errorf("give --prompt or --ids")
 		}
-		ids = []int32{int32(m.Tokenizer.BOS())}
+		ids = []int32{m.BOS()}
 	}
 	ivs, err := interventionsFor(m, specs)
 	if err != nil {
@@ -71,23 +71,22 @@ func runGenerate(args []string) error {
 	opts := engine.GenerateOptions{MaxNew: *maxNew, Temperature: *temp, Seed: *seed, StopAtEOS: *stop, Interventions: ivs, NoCache: *noCache}
 	stream := !*asJSON && m.Tokenizer != nil
 	var printed string
-	var all []int
-	for _, id := range ids {
-		all = append(all, int(id))
-	}
+	all := append([]int32(nil), ids...)
+	// Streaming needs the tokenizer, so Decode cannot fail there.
+	decode := func() string { text, _ := m.Decode(all, true); return text }
 	if stream {
 		if *prompt != "" {
 			fmt.Fprint(Stdout, *prompt)
-			printed = m.Tokenizer.Decode(all, true)
+			printed = decode()
 		} else {
-			printed = m.Tokenizer.Decode(all, true)
+			printed = decode()
 			fmt.Fprint(Stdout, printed)
 		}
 		opts.OnToken = func(id int32) {
 			// Decode the whole text and print what is new, so multi-byte
 			// characters split across tokens come out whole.
-			all = append(all, int(id))
-			text := m.Tokenizer.Decode(all, true)
+			all = append(all, id)
+			text := decode()
 			if strings.HasPrefix(text, printed) {
 				fmt.Fprint(Stdout, text[len(printed):])
 				printed = text

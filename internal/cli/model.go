@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"errors"
 	"flag"
 	"fmt"
 	"strconv"
@@ -8,7 +9,6 @@ import (
 
 	"github.com/glia-dev/glia/atlas"
 	"github.com/glia-dev/glia/engine"
-	"github.com/glia-dev/glia/hook"
 	"github.com/glia-dev/glia/internal/atlasmodel"
 )
 
@@ -59,33 +59,6 @@ func (f *modelFlags) load() (*engine.Model, error) {
 	return m, f.setDType(m)
 }
 
-// expandHooks resolves names and globs ("blocks.*.mlp.hook_post") against a
-// model's hook points, in forward order.
-func expandHooks(m *engine.Model, patterns []string) ([]string, error) {
-	infos, err := m.Hooks(1)
-	if err != nil {
-		return nil, err
-	}
-	var out []string
-	seen := map[string]bool{}
-	for _, p := range patterns {
-		n := 0
-		for _, h := range infos {
-			if hook.Match(p, h.Name) {
-				n++
-				if !seen[h.Name] {
-					seen[h.Name] = true
-					out = append(out, h.Name)
-				}
-			}
-		}
-		if n == 0 {
-			return nil, fmt.Errorf("no hook point matches %q (see glia inspect)", p)
-		}
-	}
-	return out, nil
-}
-
 // parseIDs reads "3 17 42;5 6 7": sequences separated by ';'.
 func parseIDs(s string) ([][]int32, error) {
 	var out [][]int32
@@ -113,18 +86,17 @@ func parseIDs(s string) ([][]int32, error) {
 
 // encodePrompt tokenizes text with the model's special tokens (BOS).
 func encodePrompt(m *engine.Model, text string) ([]int32, error) {
-	if m.Tokenizer == nil {
+	ids, err := m.Encode(text, true)
+	if errors.Is(err, engine.ErrNoTokenizer) {
 		return nil, fmt.Errorf("%s has no tokenizer: pass --ids", m.Name)
 	}
-	ids := m.Tokenizer.Encode(text, true)
+	if err != nil {
+		return nil, err
+	}
 	if len(ids) == 0 {
 		return nil, fmt.Errorf("the prompt encodes to no tokens")
 	}
-	out := make([]int32, len(ids))
-	for i, v := range ids {
-		out[i] = int32(v)
-	}
-	return out, nil
+	return ids, nil
 }
 
 // openAtlasModel loads the model for atlas commands ("" = embedded default).

@@ -106,27 +106,21 @@ func tokenID(m *engine.Model, s string) (int32, error) {
 		}
 		return int32(v), nil
 	}
-	if m.Tokenizer == nil {
-		return 0, fmt.Errorf("--metric: %s has no tokenizer: give tokens as #ID", m.Name)
+	ids, err := m.Encode(s, false)
+	if err != nil {
+		return 0, fmt.Errorf("--metric: %w: give tokens as #ID", err)
 	}
-	ids := m.Tokenizer.Encode(s, false)
 	if len(ids) != 1 {
 		var pieces []string
 		for _, id := range ids {
-			pieces = append(pieces, fmt.Sprintf("%q=#%d", m.Tokenizer.TokenString(id), id))
+			pieces = append(pieces, fmt.Sprintf("%q=#%d", m.TokenText(id), id))
 		}
 		return 0, fmt.Errorf("--metric: %q is %d tokens (%s); give one token, or #ID", s, len(ids), strings.Join(pieces, " "))
 	}
-	return int32(ids[0]), nil
+	return ids[0], nil
 }
 
-func tokLabel(m *engine.Model, id int32) string {
-	if m.Tokenizer == nil {
-		return "#" + strconv.Itoa(int(id))
-	}
-	s := strings.TrimSpace(m.Tokenizer.TokenString(int(id)))
-	return strings.NewReplacer("\n", `\n`, "\t", `\t`).Replace(s)
-}
+func tokLabel(m *engine.Model, id int32) string { return strings.TrimSpace(m.TokenText(id)) }
 
 func runPatch(args []string) error {
 	fs := newFlags("patch")

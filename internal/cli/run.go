@@ -56,9 +56,9 @@ func runRun(args []string) error {
 		}
 		ids = [][]int32{p}
 	}
-	names, err := expandHooks(m, hooks)
+	names, err := m.MatchHooks(hooks...)
 	if err != nil {
-		return err
+		return fmt.Errorf("--hook: %w", err)
 	}
 	ivs, err := interventionsFor(m, specs)
 	if err != nil {
@@ -198,11 +198,7 @@ func printTop(m *engine.Model, res *engine.Result, ids [][]int32, k int, asJSON,
 func topK(m *engine.Model, logits []float32, k int) []topToken {
 	var out []topToken
 	for _, r := range engine.TopTokens(logits, k) {
-		tok := fmt.Sprintf("#%d", r.ID)
-		if m.Tokenizer != nil {
-			tok = m.Tokenizer.TokenString(r.ID)
-		}
-		out = append(out, topToken{ID: r.ID, Token: tok, Prob: r.Prob, Logit: r.Logit})
+		out = append(out, topToken{ID: r.ID, Token: m.TokenText(int32(r.ID)), Prob: r.Prob, Logit: r.Logit})
 	}
 	return out
 }
