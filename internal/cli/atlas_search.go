@@ -3,6 +3,7 @@ package cli
 import (
 	"encoding/json"
 	"fmt"
+	"sort"
 
 	"github.com/glia-dev/glia/explain"
 )
@@ -18,6 +19,8 @@ func atlasSearch(args []string) error {
 	text := fs.String("text", "", "words: units whose labels contain them")
 	limit := fs.Int("limit", 20, "units to list (0: all)")
 	asJSON := fs.Bool("json", false, "print JSON lines")
+	var tf tokFlags // to split a --token that is several tokens
+	tf.register(fs)
 	if _, err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -42,6 +45,11 @@ func atlasSearch(args []string) error {
 	if err != nil {
 		return err
 	}
+	if len(hits) == 0 && *token != "" {
+		if hits, err = searchPieces(store, &tf, *token, *limit); err != nil {
+			return err
+		}
+	}
 	if *asJSON {
 		enc := json.NewEncoder(Stdout)
 		for _, h := range hits {
@@ -63,4 +71,40 @@ func atlasSearch(args []string) error {
 		fmt.Fprintf(Stdout, "%-34s score %s  %s\n    %s\n", fmt.Sprintf("%s:%d", h.Hook, h.Unit), sc, h.Why, h.Label)
 	}
 	return nil
+}
+
+// searchPieces searches each token of a --token text that is not one
+// vocabulary entry (" dog" can be " d", "o", "g"), saying so on stderr.
+func searchPieces(store *explain.Store, tf *tokFlags, text string, limit int) ([]explain.Hit, error) {
+	tk, err := tf.load()
+	if err != nil {
+		return nil, fmt.Errorf("splitting %q into tokens: %w", text, err)
+	}
+	ids := tk.Encode(text, false)
+	if len(ids) < 2 {
+		return nil, nil // one token, and no unit has it
+	}
+	pieces := make([]string, len(ids))
+	for i, id := range ids {
+		pieces[i] = tk.TokenString(id)
+	}
+	fmt.Fprintf(Stderr, "glia atlas search: note: %q is %d tokens in this vocabulary (%q); searching each\n", text, len(ids), pieces)
+	var hits []explain.Hit
+	seen := map[string]bool{}
+	for _, p := range pieces {
+		if seen[p] {
+			continue
+		}
+		seen[p] = true
+		hs, err := store.SearchToken(p, limit)
+		if err != nil {
+			return nil, err
+		}
+		hits = append(hits, hs...)
+	}
+	sort.SliceStable(hits, func(i, j int) bool { return hits[i].Rank > hits[j].Rank })
+	if limit > 0 && len(hits) > limit {
+		hits = hits[:limit]
+	}
+	return hits, nil
 }

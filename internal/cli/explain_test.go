@@ -83,3 +83,16 @@ func TestExplainCLILLMErrors(t *testing.T) {
 		t.Fatalf("exit %d\n%s\n%s", code, out, errs)
 	}
 }
+
+// TestSearchSplitsToken: a --token that is several tokens of the vocabulary
+// says so and searches its pieces instead of answering "no unit found".
+func TestSearchSplitsToken(t *testing.T) {
+	db := fakeAtlas(t)
+	if _, errs, code := runCLI(t, "", "explain", "--db", db, "--no-model", "--all"); code != 0 {
+		t.Fatalf("explain: %s", errs)
+	}
+	out, errs, code := runCLI(t, "", "atlas", "search", "--db", db, "--token", "ta", "--json")
+	if code != 0 || !strings.Contains(errs, `"ta" is 2 tokens in this vocabulary ([" t" "a"])`) || !strings.Contains(out, `fires on \"a\"`) {
+		t.Fatalf("exit %d\nstdout %s\nstderr %s", code, out, errs)
+	}
+}
