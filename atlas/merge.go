@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/glia-dev/glia/corpus"
+	"github.com/glia-dev/glia/tokenizer"
 )
 
 // Merge combines complete atlases of the same model and settings into out.
@@ -106,7 +107,7 @@ func Merge(out string, inputs ...string) error {
 		if s, ok := toks[id]; ok {
 			return s
 		}
-		return fmt.Sprintf("<%d>", id)
+		return tokenizer.Unknown(id)
 	}
 	if err := writeState(db, meta, hooks, prog, text); err != nil {
 		return fail(err)

@@ -7,6 +7,8 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+
+	"github.com/glia-dev/glia/tokenizer"
 )
 
 // Atlas is an open atlas database, for reading.
@@ -136,7 +138,7 @@ func (a *Atlas) TokenText(id int32) string {
 	if s, ok := a.toks[id]; ok {
 		return s
 	}
-	return fmt.Sprintf("<%d>", id)
+	return tokenizer.Unknown(id)
 }
 
 // Unit reads one unit.

@@ -8,6 +8,8 @@ import (
 	"math"
 	"strconv"
 	"strings"
+
+	"github.com/glia-dev/glia/tokenizer"
 )
 
 // RenderOptions control Render.
@@ -83,21 +85,13 @@ func Render(w io.Writer, r *UnitReport, o RenderOptions) {
 	}
 }
 
-// displayToken shows whitespace control characters as arrows, whether the
-// tokenizer gave them raw or as byte tokens (<0x0A>).
-func displayToken(s string) string {
-	return tokenArrows.Replace(s)
-}
-
-var tokenArrows = strings.NewReplacer("\n", "↵", "<0x0A>", "↵", "\t", "⇥", "<0x09>", "⇥")
-
 // renderTokens shows an example's span; the example's own token is
 // underlined (colour) or in [[double brackets]], and tokens at least half as
 // active as the unit's max are coloured or [bracketed].
 func renderTokens(e Example, maxAct float32, color bool) string {
 	var sb strings.Builder
 	for i, id := range e.Tokens {
-		t := displayToken(e.Text[i])
+		t := tokenizer.Display(e.Text[i])
 		_ = id
 		a := e.Acts[i]
 		if color {

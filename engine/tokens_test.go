@@ -24,30 +24,6 @@ func (v vocabTokenizer) TokenString(id int) string {
 	return v[id]
 }
 
-func TestDisplayToken(t *testing.T) {
-	for _, tc := range []struct{ in, want string }{
-		{"hello", "hello"},
-		{" the", " the"},
-		{"\n", "↵"},
-		{"<0x0A>", "↵"},
-		{"\n\n", "↵↵"},
-		{"<0x0A><0x0A>", "↵↵"},
-		{"\t", "⇥"},
-		{"<0x09>", "⇥"},
-		{"a\tb\nc", "a⇥b↵c"},
-		{"\r", "<0x0D>"},
-		{"<0x0D>", "<0x0D>"}, // the tokenizer's escape of other control bytes is kept
-		{"\x00\x1b\x7f", "<0x00><0x1B><0x7F>"},
-		{"<0xE2>", "<0xE2>"}, // a lone byte of a longer UTF-8 sequence
-		{"é↵", "é↵"},
-		{"<0x0", "<0x0"},
-	} {
-		if got := engine.DisplayToken(tc.in); got != tc.want {
-			t.Errorf("DisplayToken(%q) = %q, want %q", tc.in, got, tc.want)
-		}
-	}
-}
-
 // TestTokenText: one rendering of control bytes, and one fallback for ids
 // the model cannot spell, with or without a tokenizer.
 func TestTokenText(t *testing.T) {

@@ -12,8 +12,8 @@ import (
 	"sync"
 
 	"github.com/glia-dev/glia/atlas"
-	"github.com/glia-dev/glia/engine"
 	"github.com/glia-dev/glia/explain"
+	"github.com/glia-dev/glia/tokenizer"
 )
 
 // unitSummary is what search lists about a unit, kept in memory (a few
@@ -71,7 +71,7 @@ func newAtlasIndex(a *atlas.Atlas) (*atlasIndex, error) {
 			rows.Close()
 			return nil, err
 		}
-		x.toks[id] = engine.DisplayToken(t) // atlases built before engine.TokenText stored <0x0A>
+		x.toks[id] = tokenizer.Display(t) // atlases built before engine.TokenText stored <0x0A>
 	}
 	rows.Close()
 	rows, err = db.Query("SELECT hook, unit, mean, max, density FROM units")
@@ -156,7 +156,7 @@ func (x *atlasIndex) tokenText(id int32) string {
 	if t, ok := x.toks[id]; ok {
 		return t
 	}
-	return engine.UnknownToken(id)
+	return tokenizer.Unknown(id)
 }
 
 // displayExamples renders the stored token text of a unit's examples the
@@ -165,7 +165,7 @@ func displayExamples(rep *atlas.UnitReport) {
 	each := func(es []atlas.Example) {
 		for i := range es {
 			for j, t := range es[i].Text {
-				es[i].Text[j] = engine.DisplayToken(t)
+				es[i].Text[j] = tokenizer.Display(t)
 			}
 		}
 	}
@@ -250,10 +250,10 @@ func (x *atlasIndex) explanation(hook string, unit int) (*Explanation, error) {
 	}
 	if lens != nil {
 		for _, t := range lens.Promoted[:min(10, len(lens.Promoted))] {
-			out.LensTop = append(out.LensTop, LensItem{Token: engine.DisplayToken(t.Text), Value: float64(t.Logit)})
+			out.LensTop = append(out.LensTop, LensItem{Token: tokenizer.Display(t.Text), Value: float64(t.Logit)})
 		}
 		for _, t := range lens.Suppressed[:min(10, len(lens.Suppressed))] {
-			out.LensBottom = append(out.LensBottom, LensItem{Token: engine.DisplayToken(t.Text), Value: float64(t.Logit)})
+			out.LensBottom = append(out.LensBottom, LensItem{Token: tokenizer.Display(t.Text), Value: float64(t.Logit)})
 		}
 	}
 	return out, nil
@@ -542,14 +542,14 @@ func (s *Server) search(w http.ResponseWriter, r *http.Request) (any, error) {
 
 // matchTokens finds token ids whose text equals the query, ignoring case and
 // surrounding space (and the Ġ/▁ space markers of byte-level and
-// SentencePiece vocabularies); the query is read as engine.DisplayToken
+// SentencePiece vocabularies); the query is read as tokenizer.Display
 // shows it.
 func (x *atlasIndex) matchTokens(q string) []int32 {
 	norm := func(s string) string {
 		s = strings.NewReplacer("Ġ", " ", "▁", " ").Replace(s)
 		return strings.ToLower(strings.TrimSpace(s))
 	}
-	want := norm(engine.DisplayToken(q)) // "<0x0A>" and "\n" find ↵ as stored
+	want := norm(tokenizer.Display(q)) // "<0x0A>" and "\n" find ↵ as stored
 	var ids []int32
 	for id, t := range x.toks {
 		if norm(t) == want {
