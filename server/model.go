@@ -14,6 +14,7 @@ import (
 	"github.com/glia-dev/glia/arch"
 	"github.com/glia-dev/glia/atlas"
 	"github.com/glia-dev/glia/engine"
+	"github.com/glia-dev/glia/experiment"
 	"github.com/glia-dev/glia/hook"
 	"github.com/glia-dev/glia/intervene"
 )
@@ -676,10 +677,10 @@ func (s *Server) patch(w http.ResponseWriter, r *http.Request) (any, error) {
 	if cells := d.Layers * cols; cells > s.lim.MaxPatchCells {
 		return nil, apiErr(http.StatusRequestEntityTooLarge, "the sweep has %d cells (%d layers × %d); the limit is %d", cells, d.Layers, cols, s.lim.MaxPatchCells)
 	}
-	var res *intervene.PatchResult
+	var res *experiment.PatchResult
 	err = s.withModel(r.Context(), func(m *engine.Model) error {
 		var err error
-		res, err = intervene.Sweep(m, []intervene.Pair{{Clean: clean, Corrupt: corrupt, A: a, B: b}}, intervene.PatchOptions{Kind: req.Hook, Per: req.Per})
+		res, err = experiment.Sweep(m, []experiment.Pair{{Clean: clean, Corrupt: corrupt, A: a, B: b}}, experiment.PatchOptions{Kind: req.Hook, Per: req.Per})
 		if err != nil {
 			return apiErr(http.StatusBadRequest, "%v", err)
 		}

@@ -11,7 +11,8 @@ import (
 	"strings"
 
 	"github.com/glia-dev/glia/engine"
-	"github.com/glia-dev/glia/intervene"
+	"github.com/glia-dev/glia/experiment"
+	"github.com/glia-dev/glia/plot"
 )
 
 func init() {
@@ -35,7 +36,7 @@ func (f *pairFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.metric, "metric", "", "logit-diff:TOKA,TOKB: logit[A] − logit[B] at the last position (tokens as text, or #ID)")
 }
 
-func (f *pairFlags) pairs(m *engine.Model) ([]intervene.Pair, error) {
+func (f *pairFlags) pairs(m *engine.Model) ([]experiment.Pair, error) {
 	var clean, corrupt [][]int32
 	read := func(texts, ids []string, what string) ([][]int32, error) {
 		if len(texts) > 0 && len(ids) > 0 {
@@ -73,9 +74,9 @@ func (f *pairFlags) pairs(m *engine.Model) ([]intervene.Pair, error) {
 	if err != nil {
 		return nil, err
 	}
-	var out []intervene.Pair
+	var out []experiment.Pair
 	for i := range clean {
-		out = append(out, intervene.Pair{Clean: clean[i], Corrupt: corrupt[i], A: a, B: b})
+		out = append(out, experiment.Pair{Clean: clean[i], Corrupt: corrupt[i], A: a, B: b})
 	}
 	return out, nil
 }
@@ -150,7 +151,7 @@ func runPatch(args []string) error {
 	if err != nil {
 		return err
 	}
-	res, err := intervene.Sweep(m, pairs, intervene.PatchOptions{Kind: *kind, Per: *per, Batch: *batch})
+	res, err := experiment.Sweep(m, pairs, experiment.PatchOptions{Kind: *kind, Per: *per, Batch: *batch})
 	if err != nil {
 		return err
 	}
@@ -168,7 +169,7 @@ func runPatch(args []string) error {
 	for l := range grid {
 		rows = append(rows, "L"+strconv.Itoa(l))
 	}
-	hm := &intervene.Heatmap{
+	hm := &plot.Heatmap{
 		Title: fmt.Sprintf("%s patching (%s, per %s), %s: normalised effect", *kind, m.Name, *per, note),
 		Rows:  rows, Cols: cols, RowTitle: "layer", ColTitle: map[string]string{"pos": "position", "head": "head", "neuron": "unit", "layer": ""}[*per],
 		Values: grid,
@@ -202,7 +203,7 @@ func trimCols(g [][]float64, n int) [][]float64 {
 	return out
 }
 
-func colLabels(m *engine.Model, res *intervene.PatchResult, p intervene.Pair) []string {
+func colLabels(m *engine.Model, res *experiment.PatchResult, p experiment.Pair) []string {
 	var out []string
 	switch res.Per {
 	case "pos":
@@ -307,7 +308,7 @@ func replaceNaN(v reflect.Value) any {
 	return v.Interface()
 }
 
-func writeOutputs(prefix string, result any, hm *intervene.Heatmap) error {
+func writeOutputs(prefix string, result any, hm *plot.Heatmap) error {
 	j, err := json.MarshalIndent(result, "", " ")
 	if err != nil {
 		return err
@@ -356,11 +357,11 @@ func runPathPatch(args []string) error {
 	if err != nil {
 		return err
 	}
-	rs, err := intervene.ParseReceivers(*recv)
+	rs, err := experiment.ParseReceivers(*recv)
 	if err != nil {
 		return fmt.Errorf("--receivers: %w", err)
 	}
-	var sets [][]intervene.Head
+	var sets [][]experiment.Head
 	d := m.Dims()
 	if *senders == "" {
 		low := d.Layers
@@ -369,7 +370,7 @@ func runPathPatch(args []string) error {
 		}
 		for l := range low {
 			for h := range d.Heads {
-				sets = append(sets, []intervene.Head{{Layer: l, Head: h}})
+				sets = append(sets, []experiment.Head{{Layer: l, Head: h}})
 			}
 		}
 		if len(sets) == 0 {
@@ -377,9 +378,9 @@ func runPathPatch(args []string) error {
 		}
 	} else {
 		for _, grp := range strings.Split(*senders, ";") {
-			var set []intervene.Head
+			var set []experiment.Head
 			for _, f := range strings.Split(grp, ",") {
-				h, err := intervene.ParseHead(strings.TrimSpace(f))
+				h, err := experiment.ParseHead(strings.TrimSpace(f))
 				if err != nil {
 					return fmt.Errorf("--senders: %w", err)
 				}
@@ -388,7 +389,7 @@ func runPathPatch(args []string) error {
 			sets = append(sets, set)
 		}
 	}
-	res, err := intervene.PathPatch(m, pairs, sets, rs, *batch)
+	res, err := experiment.PathPatch(m, pairs, sets, rs, *batch)
 	if err != nil {
 		return err
 	}
@@ -411,7 +412,7 @@ func runPathPatch(args []string) error {
 	for h := range d.Heads {
 		cols = append(cols, strconv.Itoa(h))
 	}
-	hm := &intervene.Heatmap{Title: fmt.Sprintf("path patching to %s (%s): normalised effect per sender head", *recv, m.Name),
+	hm := &plot.Heatmap{Title: fmt.Sprintf("path patching to %s (%s): normalised effect per sender head", *recv, m.Name),
 		Rows: rows, Cols: cols, RowTitle: "sender layer", ColTitle: "sender head", Values: grid}
 	if err := writeOutputs(*out, jsonGrid(res), hm); err != nil {
 		return err

@@ -1,7 +1,8 @@
-package intervene
+package experiment
 
 import (
 	"crypto/sha256"
+	"encoding/binary"
 	"encoding/hex"
 	"fmt"
 	"math"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/glia-dev/glia/engine"
 	"github.com/glia-dev/glia/hook"
+	"github.com/glia-dev/glia/intervene"
 	. "github.com/gomlx/gomlx/core/graph"
 	"github.com/gomlx/gomlx/core/tensors"
 )
@@ -203,7 +205,7 @@ func setRows(hookName string, rows, per int, mask []bool, value []float32, value
 		}
 	}
 	h.Write(mb)
-	hashFloats(h, value)
+	binary.Write(h, binary.LittleEndian, value)
 	key := "set:" + hex.EncodeToString(h.Sum(nil))[:24]
 	return engine.Intervention{Hook: hookName, Key: key, Fn: func(x *Node) *Node {
 		g := x.Graph()
@@ -242,10 +244,10 @@ func Sweep(m *engine.Model, pairs []Pair, o PatchOptions) (*PatchResult, error) 
 	}
 	L := m.Dims().Layers
 	var hooks []string
-	var lay Layout
+	var lay intervene.Layout
 	for l := range L {
 		name := hook.ActName(hookKind(o.Kind), l)
-		ly, err := HookLayout(m, name)
+		ly, err := intervene.HookLayout(m, name)
 		if err != nil {
 			return nil, fmt.Errorf("--hook %s: %w", o.Kind, err)
 		}
@@ -255,7 +257,7 @@ func Sweep(m *engine.Model, pairs []Pair, o PatchOptions) (*PatchResult, error) 
 		hooks, lay = append(hooks, name), ly
 	}
 	rest := lay.Rest()
-	per := prod(rest)
+	per := lay.PosSize()
 	a := align(pairs)
 	T := a.t
 	var cols int

@@ -1,4 +1,4 @@
-package intervene
+package plot
 
 import (
 	"fmt"
