@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/glia-dev/glia/engine"
-	"github.com/glia-dev/glia/hook"
 	"github.com/glia-dev/glia/intervene"
 	. "github.com/gomlx/gomlx/core/graph"
 	"github.com/gomlx/gomlx/core/tensors"
@@ -25,14 +24,10 @@ type Pair struct {
 
 // PatchOptions select what a sweep patches.
 type PatchOptions struct {
-	// Kind is the hook of every layer to patch, as TransformerLens's
-	// get_act_name: resid_pre, resid_mid, resid_post, attn_out, mlp_out,
-	// z, mlp_post (= post).
-	Kind string
-	// Per is the cell: pos (layer × position, all units), head (layer ×
-	// head, all positions; z), neuron (layer × unit, all positions) or
-	// layer (every position and unit of a layer).
-	Per string
+	// Kind is the hook of every layer to patch (default resid_pre).
+	Kind Kind
+	// Per is the cell (default pos).
+	Per Per
 	// Batch is the number of patched rows per forward (default 16).
 	Batch int
 }
@@ -48,8 +43,8 @@ type PairPatch struct {
 
 // PatchResult is a sweep over every layer × column.
 type PatchResult struct {
-	Kind     string      `json:"kind"`
-	Per      string      `json:"per"`
+	Kind     Kind        `json:"kind"`
+	Per      Per         `json:"per"`
 	Hooks    []string    `json:"hooks"`
 	Cols     int         `json:"cols"` // positions (the longest pair), heads, units, or 1
 	Pairs    []PairPatch `json:"pairs"`
@@ -58,17 +53,6 @@ type PatchResult struct {
 	Rows     int         `json:"rows"`                  // patched rows (cells × pairs)
 	Skipped  int         `json:"skipped"`               // cells before the prompts differ: the corrupt metric, not run
 	Seconds  float64     `json:"seconds"`
-}
-
-// hookKind maps a CLI kind to get_act_name's.
-func hookKind(kind string) string {
-	switch kind {
-	case "mlp_post":
-		return "post"
-	case "mlp_pre":
-		return "pre"
-	}
-	return kind
 }
 
 // aligned is a batch of pairs left-padded to one length T: each pair's
@@ -228,218 +212,312 @@ type cell struct{ pair, layer, col int }
 // layer's hook is replaced by a constant of the clean values under a
 // per-row mask, so the sweep costs rows/Batch forwards plus one clean and
 // corrupt pass.
+//
+// It plans (planSweep: hooks, columns, cells), runs every prompt once
+// (baseRun), cuts the cells into forwards (chunks), runs them (run) and
+// normalises (finish).
 func Sweep(m *engine.Model, pairs []Pair, o PatchOptions) (*PatchResult, error) {
 	t0 := time.Now()
-	if err := checkPairs(m, pairs); err != nil {
-		return nil, err
-	}
-	if o.Batch <= 0 {
-		o.Batch = 16
-	}
-	if o.Kind == "" {
-		o.Kind = "resid_pre"
-	}
-	if o.Per == "" {
-		o.Per = "pos"
-	}
-	L := m.Dims().Layers
-	var hooks []string
-	var lay intervene.Layout
-	for l := range L {
-		name := hook.ActName(hookKind(o.Kind), l)
-		ly, err := intervene.HookLayout(m, name)
-		if err != nil {
-			return nil, fmt.Errorf("--hook %s: %w", o.Kind, err)
-		}
-		if ly.PosAxis != 1 {
-			return nil, fmt.Errorf("--hook %s: %s is not laid out [batch,pos,...]", o.Kind, name)
-		}
-		hooks, lay = append(hooks, name), ly
-	}
-	rest := lay.Rest()
-	per := lay.PosSize()
-	a := align(pairs)
-	T := a.t
-	var cols int
-	switch o.Per {
-	case "pos":
-		cols = T
-	case "head":
-		if len(rest) != 2 {
-			return nil, fmt.Errorf("--per head needs a [batch,pos,head,d_head] hook (z, q, k, v), not %s", o.Kind)
-		}
-		cols = rest[0]
-	case "neuron":
-		cols = rest[len(rest)-1]
-		if len(rest) != 1 {
-			return nil, fmt.Errorf("--per neuron needs a [batch,pos,unit] hook (mlp_post, resid_pre, ...), not %s", o.Kind)
-		}
-	case "layer":
-		cols = 1
-	default:
-		return nil, fmt.Errorf("--per %q: want pos, head, neuron or layer", o.Per)
-	}
-	base, err := baseRun(m, pairs, a, hooks, o.Batch)
+	s, err := planSweep(m, pairs, o)
 	if err != nil {
 		return nil, err
 	}
-	res := &PatchResult{Kind: o.Kind, Per: o.Per, Hooks: hooks, Cols: cols}
-	var cells []cell
-	for i := range pairs {
-		pp := PairPatch{Len: T - a.pOff[i], Clean: base.clean[i], Corrupt: base.corrupt[i]}
-		for range L {
-			row := make([]float64, cols)
-			for c := range row {
-				row[c] = math.NaN()
-			}
-			pp.Patched = append(pp.Patched, row)
+	base, err := baseRun(m, pairs, s.a, s.hooks, s.o.Batch)
+	if err != nil {
+		return nil, err
+	}
+	res := s.result(base)
+	if err := s.run(m, base, res); err != nil {
+		return nil, err
+	}
+	s.finish(res)
+	res.Seconds = time.Since(t0).Seconds()
+	return res, nil
+}
+
+// sweep is a planned sweep.
+type sweep struct {
+	o     PatchOptions
+	pairs []Pair
+	a     aligned
+	hooks []string // the patched hook of each layer
+	rest  []int    // a hook's shape at one position
+	per   int      // its size
+	cols  int      // the grid's columns
+	cells []cell   // to run
+	skip  []cell   // before the prompts differ: the corrupt metric, not run
+	// whole: each row sets its layer's whole hook. Residual-stream hooks
+	// carry everything downstream: a row patched at layer l can take the
+	// whole hook from the corrupt cache (with its cell from the clean one),
+	// which makes layers below l dead code that the backend never runs.
+	whole bool
+}
+
+// planSweep checks the options against the model and the pairs, and lists
+// the cells.
+func planSweep(m *engine.Model, pairs []Pair, o PatchOptions) (*sweep, error) {
+	if err := checkPairs(m, pairs); err != nil {
+		return nil, err
+	}
+	o, err := o.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	s := &sweep{o: o, pairs: pairs, a: align(pairs)}
+	if err := s.layout(m); err != nil {
+		return nil, err
+	}
+	if err := s.columns(); err != nil {
+		return nil, err
+	}
+	s.listCells()
+	s.whole = o.Kind.residual() && (o.Per == PerPos || o.Per == PerLayer)
+	return s, nil
+}
+
+// withDefaults fills in the zero options and checks the others.
+func (o PatchOptions) withDefaults() (PatchOptions, error) {
+	if o.Batch <= 0 {
+		o.Batch = 16
+	}
+	var err error
+	if o.Kind, err = ParseKind(string(o.Kind)); err != nil {
+		return o, err
+	}
+	o.Per, err = ParsePer(string(o.Per))
+	return o, err
+}
+
+// layout finds each layer's hook, which must be laid out [batch,pos,...].
+func (s *sweep) layout(m *engine.Model) error {
+	for l := range m.Dims().Layers {
+		name := s.o.Kind.Hook(l)
+		ly, err := intervene.HookLayout(m, name)
+		if err != nil {
+			return fmt.Errorf("experiment: kind %s: %w", s.o.Kind, err)
 		}
-		res.Pairs = append(res.Pairs, pp)
-		// Before the first position where the prompts differ (in token or
-		// padding), clean and corrupt activations are the same computation
-		// (attention is causal): patching there gives the corrupt metric.
+		if ly.PosAxis != 1 {
+			return fmt.Errorf("experiment: kind %s: %s is not laid out [batch,pos,...]", s.o.Kind, name)
+		}
+		s.hooks, s.rest, s.per = append(s.hooks, name), ly.Rest(), ly.PosSize()
+	}
+	return nil
+}
+
+// columns sizes the grid: positions, heads, units, or one column a layer.
+func (s *sweep) columns() error {
+	switch s.o.Per {
+	case PerPos:
+		s.cols = s.a.t
+	case PerHead:
+		if len(s.rest) != 2 {
+			return fmt.Errorf("experiment: per head needs a [batch,pos,head,d_head] hook (z, q, k, v), not %s", s.o.Kind)
+		}
+		s.cols = s.rest[0]
+	case PerNeuron:
+		if len(s.rest) != 1 {
+			return fmt.Errorf("experiment: per neuron needs a [batch,pos,unit] hook (mlp_post, resid_pre, ...), not %s", s.o.Kind)
+		}
+		s.cols = s.rest[0]
+	case PerLayer:
+		s.cols = 1
+	}
+	return nil
+}
+
+// listCells lists every pair's cells. Before the first position where a
+// pair's prompts differ (in token or padding), clean and corrupt
+// activations are the same computation (attention is causal): patching
+// there gives the corrupt metric, and those cells are not run.
+func (s *sweep) listCells() {
+	a, T := s.a, s.a.t
+	for i := range s.pairs {
 		same := 0
 		for same < T && a.cleanMask[i][same] == a.corruptMask[i][same] && a.clean[i][same] == a.corrupt[i][same] {
 			same++
 		}
-		for l := range L {
-			for c := range cols {
-				if o.Per == "pos" && (c < a.pOff[i] || !a.both(i, c)) {
-					continue
+		for l := range s.hooks {
+			for c := range s.cols {
+				x := cell{i, l, c}
+				switch {
+				case s.o.Per == PerPos && (c < a.pOff[i] || !a.both(i, c)):
+				case s.o.Per == PerPos && c < same:
+					s.skip = append(s.skip, x)
+				default:
+					s.cells = append(s.cells, x)
 				}
-				if o.Per == "pos" && c < same {
-					res.Pairs[i].Patched[l][c] = base.corrupt[i]
-					res.Skipped++
-					continue
-				}
-				cells = append(cells, cell{i, l, c})
 			}
 		}
 	}
-	// cellMask marks what cell x patches in one row's [T, rest] block.
-	cellMask := func(x cell, dst []bool) {
-		for g := range T {
-			if !a.both(x.pair, g) || (o.Per == "pos" && g != x.col) {
-				continue
-			}
-			blk := dst[g*per : (g+1)*per]
-			switch o.Per {
-			case "pos", "layer":
-				for j := range blk {
-					blk[j] = true
-				}
-			case "head":
-				dh := rest[1]
-				for j := x.col * dh; j < (x.col+1)*dh; j++ {
-					blk[j] = true
-				}
-			case "neuron":
-				blk[x.col] = true
-			}
+}
+
+// result is the sweep before any patched forward: NaN everywhere but in
+// the skipped cells.
+func (s *sweep) result(base *baseCache) *PatchResult {
+	res := &PatchResult{Kind: s.o.Kind, Per: s.o.Per, Hooks: s.hooks, Cols: s.cols, Rows: len(s.cells), Skipped: len(s.skip)}
+	for i := range s.pairs {
+		pp := PairPatch{Len: s.a.t - s.a.pOff[i], Clean: base.clean[i], Corrupt: base.corrupt[i]}
+		for range s.hooks {
+			pp.Patched = append(pp.Patched, nanRow(s.cols))
 		}
+		res.Pairs = append(res.Pairs, pp)
 	}
-	// Residual-stream hooks carry everything downstream: a row patched at
-	// layer l can take the whole hook from the corrupt cache (with its cell
-	// from the clean one), which makes layers below l dead code that the
-	// backend never runs. Such batches hold one layer each.
-	whole := (o.Kind == "resid_pre" || o.Kind == "resid_mid" || o.Kind == "resid_post") && (o.Per == "pos" || o.Per == "layer")
-	var chunks [][]cell
-	if whole {
-		sort.SliceStable(cells, func(i, j int) bool { return cells[i].layer < cells[j].layer })
-		for s := 0; s < len(cells); {
-			e := s
-			for e < len(cells) && e-s < o.Batch && cells[e].layer == cells[s].layer {
-				e++
-			}
-			chunks, s = append(chunks, cells[s:e]), e
-		}
-	} else {
-		for s := 0; s < len(cells); s += o.Batch {
-			chunks = append(chunks, cells[s:min(s+o.Batch, len(cells))])
-		}
+	for _, x := range s.skip {
+		res.Pairs[x.pair].Patched[x.layer][x.col] = base.corrupt[x.pair]
 	}
-	for _, chunk := range chunks {
-		B := len(chunk)
-		ids := make([][]int32, B)
-		masks := make([][]bool, B)
-		onePair := true
-		for r, x := range chunk {
-			ids[r], masks[r] = a.corrupt[x.pair], a.corruptMask[x.pair]
-			onePair = onePair && x.pair == chunk[0].pair
+	return res
+}
+
+// chunks cuts the cells into forwards of up to Batch rows; when rows set
+// their layer's whole hook, a forward holds one layer.
+func (s *sweep) chunks() [][]cell {
+	cells, size := s.cells, s.o.Batch
+	var out [][]cell
+	if !s.whole {
+		for i := 0; i < len(cells); i += size {
+			out = append(out, cells[i:min(i+size, len(cells))])
 		}
-		var ivs []engine.Intervention
-		if whole {
-			l := chunk[0].layer
-			value := make([]float32, B*T*per)
-			mask := make([]bool, T*per)
-			for r, x := range chunk {
-				blk := value[r*T*per : (r+1)*T*per]
-				copy(blk, base.corruptActs[hooks[l]][x.pair])
-				clear(mask)
-				cellMask(x, mask)
-				cl := base.cleanActs[hooks[l]][x.pair]
-				for j, on := range mask {
-					if on {
-						blk[j] = cl[j]
-					}
-				}
-			}
-			ivs = append(ivs, setRows(hooks[l], B, per, nil, value, B))
+		return out
+	}
+	sort.SliceStable(cells, func(i, j int) bool { return cells[i].layer < cells[j].layer })
+	for i := 0; i < len(cells); {
+		e := i
+		for e < len(cells) && e-i < size && cells[e].layer == cells[i].layer {
+			e++
 		}
-		for l := range L {
-			if whole {
-				break
-			}
-			var mask []bool
-			for r, x := range chunk {
-				if x.layer != l {
-					continue
-				}
-				if mask == nil {
-					mask = make([]bool, B*T*per)
-				}
-				cellMask(x, mask[r*T*per:(r+1)*T*per])
-			}
-			if mask == nil {
-				continue
-			}
-			var value []float32
-			vrows := 1
-			if onePair {
-				value = base.cleanActs[hooks[l]][chunk[0].pair]
-			} else {
-				vrows = B
-				value = make([]float32, B*T*per)
-				for r, x := range chunk {
-					copy(value[r*T*per:], base.cleanActs[hooks[l]][x.pair])
-				}
-			}
-			ivs = append(ivs, setRows(hooks[l], B, per, mask, value, vrows))
-		}
-		out, err := m.Run(engine.Request{IDs: ids, Mask: maskOrNil(masks), Interventions: ivs})
+		out, i = append(out, cells[i:e]), e
+	}
+	return out
+}
+
+// run runs every chunk and records each row's metric in its cell.
+func (s *sweep) run(m *engine.Model, base *baseCache, res *PatchResult) error {
+	for _, chunk := range s.chunks() {
+		out, err := m.Run(s.request(chunk, base))
 		if err != nil {
-			return nil, err
+			return err
 		}
 		res.Forwards++
 		for r, x := range chunk {
-			res.Pairs[x.pair].Patched[x.layer][x.col] = metricAt(out.Logits, r, pairs[x.pair])
+			res.Pairs[x.pair].Patched[x.layer][x.col] = metricAt(out.Logits, r, s.pairs[x.pair])
 		}
 	}
-	res.Rows = len(cells)
-	for i := range res.Pairs {
-		pp := &res.Pairs[i]
-		pp.Effect = normalise(pp.Patched, pp.Clean, pp.Corrupt)
-		// Report positions in the pair's own frame (0 = its first token).
-		if o.Per == "pos" && a.pOff[i] > 0 {
-			for l := range pp.Patched {
-				pp.Patched[l] = append(pp.Patched[l][a.pOff[i]:], nanRow(a.pOff[i])...)
-				pp.Effect[l] = append(pp.Effect[l][a.pOff[i]:], nanRow(a.pOff[i])...)
+	return nil
+}
+
+// request is one chunk's forward: the corrupt prompts, each row with its
+// cell patched.
+func (s *sweep) request(chunk []cell, base *baseCache) engine.Request {
+	ids := make([][]int32, len(chunk))
+	masks := make([][]bool, len(chunk))
+	for r, x := range chunk {
+		ids[r], masks[r] = s.a.corrupt[x.pair], s.a.corruptMask[x.pair]
+	}
+	ivs := s.byLayer(chunk, base)
+	if s.whole {
+		ivs = []engine.Intervention{s.wholeLayer(chunk, base)}
+	}
+	return engine.Request{IDs: ids, Mask: maskOrNil(masks), Interventions: ivs}
+}
+
+// wholeLayer sets the chunk's layer's hook, row by row, to the corrupt
+// values with the row's cell from the clean ones.
+func (s *sweep) wholeLayer(chunk []cell, base *baseCache) engine.Intervention {
+	B, n := len(chunk), s.a.t*s.per
+	h := s.hooks[chunk[0].layer]
+	value := make([]float32, B*n)
+	mask := make([]bool, n)
+	for r, x := range chunk {
+		blk := value[r*n : (r+1)*n]
+		copy(blk, base.corruptActs[h][x.pair])
+		clear(mask)
+		s.cellMask(x, mask)
+		cl := base.cleanActs[h][x.pair]
+		for j, on := range mask {
+			if on {
+				blk[j] = cl[j]
 			}
 		}
 	}
-	res.Mean = meanEffect(res.Pairs, o.Per == "pos")
-	res.Seconds = time.Since(t0).Seconds()
-	return res, nil
+	return setRows(h, B, s.per, nil, value, B)
+}
+
+// byLayer patches, at each layer, the clean values into the cells of the
+// rows at that layer; one row of values serves every row when the chunk
+// holds one pair.
+func (s *sweep) byLayer(chunk []cell, base *baseCache) []engine.Intervention {
+	if s.whole {
+		return nil
+	}
+	B, n := len(chunk), s.a.t*s.per
+	onePair := true
+	for _, x := range chunk {
+		onePair = onePair && x.pair == chunk[0].pair
+	}
+	var ivs []engine.Intervention
+	for l, h := range s.hooks {
+		var mask []bool
+		for r, x := range chunk {
+			if x.layer != l {
+				continue
+			}
+			if mask == nil {
+				mask = make([]bool, B*n)
+			}
+			s.cellMask(x, mask[r*n:(r+1)*n])
+		}
+		if mask == nil {
+			continue
+		}
+		value, vrows := base.cleanActs[h][chunk[0].pair], 1
+		if !onePair {
+			value, vrows = make([]float32, B*n), B
+			for r, x := range chunk {
+				copy(value[r*n:], base.cleanActs[h][x.pair])
+			}
+		}
+		ivs = append(ivs, setRows(h, B, s.per, mask, value, vrows))
+	}
+	return ivs
+}
+
+// cellMask marks what cell x patches in one row's [T, rest] block.
+func (s *sweep) cellMask(x cell, dst []bool) {
+	for g := range s.a.t {
+		if !s.a.both(x.pair, g) || (s.o.Per == PerPos && g != x.col) {
+			continue
+		}
+		blk := dst[g*s.per : (g+1)*s.per]
+		switch s.o.Per {
+		case PerPos, PerLayer:
+			for j := range blk {
+				blk[j] = true
+			}
+		case PerHead:
+			dh := s.rest[1]
+			for j := x.col * dh; j < (x.col+1)*dh; j++ {
+				blk[j] = true
+			}
+		case PerNeuron:
+			blk[x.col] = true
+		}
+	}
+}
+
+// finish normalises metrics into effects, reports positions in each
+// pair's own frame (0 = its first token) and averages over pairs.
+func (s *sweep) finish(res *PatchResult) {
+	for i := range res.Pairs {
+		pp := &res.Pairs[i]
+		pp.Effect = normalise(pp.Patched, pp.Clean, pp.Corrupt)
+		if off := s.a.pOff[i]; s.o.Per == PerPos && off > 0 {
+			for l := range pp.Patched {
+				pp.Patched[l] = append(pp.Patched[l][off:], nanRow(off)...)
+				pp.Effect[l] = append(pp.Effect[l][off:], nanRow(off)...)
+			}
+		}
+	}
+	res.Mean = meanEffect(res.Pairs, s.o.Per == PerPos)
 }
 
 func nanRow(n int) []float64 {

@@ -21,6 +21,8 @@ type Receiver struct {
 	Input       byte // 'q', 'k' or 'v'
 }
 
+func (r Receiver) String() string { return fmt.Sprintf("%d.%d%c", r.Layer, r.Head, r.Input) }
+
 func (r Receiver) hook() string { return fmt.Sprintf("blocks.%d.attn.hook_%c", r.Layer, r.Input) }
 
 // ParseReceivers reads "9.6q,9.9q,10.0" (LAYER.HEAD[q|k|v]; without a
@@ -242,19 +244,4 @@ func PathPatch(m *engine.Model, pairs []Pair, senders [][]Head, receivers []Rece
 	}
 	res.Seconds = time.Since(t0).Seconds()
 	return res, nil
-}
-
-// EffectGrid lays per-sender-head results out as layer × head (NaN where no
-// single-head sender set was run).
-func (r *PathResult) EffectGrid(layers, heads int) [][]float64 {
-	g := make([][]float64, layers)
-	for l := range g {
-		g[l] = nanRow(heads)
-	}
-	for s, set := range r.Senders {
-		if len(set) == 1 && set[0].Layer < layers && set[0].Head < heads {
-			g[set[0].Layer][set[0].Head] = r.Mean[s]
-		}
-	}
-	return g
 }

@@ -1,29 +1,182 @@
+// Package plot draws glia's figures with gonum.org/v1/plot, as PNG or SVG.
+//
+// It knows nothing of models: a figure is labelled numbers. Heat maps use
+// one diverging scale, blue (negative) – white (0) – red (positive),
+// symmetric about zero, the scale of the web pages (web/static/app.js).
 package plot
 
 import (
+	"bytes"
 	"fmt"
-	"html"
-	"image"
 	"image/color"
-	"image/png"
 	"io"
 	"math"
+	"os"
+	"path/filepath"
 	"strings"
+	"unicode/utf8"
+
+	gplot "gonum.org/v1/plot"
+	"gonum.org/v1/plot/palette"
+	"gonum.org/v1/plot/plotter"
+	"gonum.org/v1/plot/vg"
+	"gonum.org/v1/plot/vg/draw"
+	"gonum.org/v1/plot/vg/vgimg"
+	"gonum.org/v1/plot/vg/vgsvg"
 )
 
-// Heatmap is a grid of values with labelled rows and columns, drawn with a
-// diverging blue–white–red scale symmetric about zero.
-type Heatmap struct {
-	Title    string
-	Rows     []string // e.g. "L0".."L11"
-	Cols     []string // positions' tokens, heads, ...
-	RowTitle string
-	ColTitle string
-	Values   [][]float64 // [row][col]; NaN cells are drawn grey
-	Limit    float64     // |value| at full colour; 0 = max |value| (at least 1e-9)
+// HeatMap is a grid of values with labelled rows and columns.
+type HeatMap struct {
+	Title   string
+	XTitle  string      // the column axis, under the labels
+	YTitle  string      // the row axis
+	XLabels []string    // one per column: positions' tokens, heads, ...
+	YLabels []string    // one per row, top to bottom: "L0".."L11"
+	Values  [][]float64 // [row][col], row 0 at the top; NaN cells are grey
+	Value   string      // what the colour bar measures ("normalised effect")
+	// Limit is |value| at full colour (values beyond take the end colours);
+	// 0 means the largest finite |value| (at least 1e-9).
+	Limit float64
 }
 
-func (h *Heatmap) limit() float64 {
+// Error is a figure that could not be drawn or written.
+type Error struct {
+	Path string // the file, or "" when writing to a stream
+	Msg  string
+	Err  error
+}
+
+func (e *Error) Error() string {
+	s := "plot: "
+	if e.Path != "" {
+		s += e.Path + ": "
+	}
+	s += e.Msg
+	if e.Err != nil {
+		s += ": " + e.Err.Error()
+	}
+	return s
+}
+
+func (e *Error) Unwrap() error { return e.Err }
+
+// Formats are the formats Render writes: a file's extension without the dot.
+var Formats = []string{"png", "svg"}
+
+// Save writes the heat map to path, in the format its extension names
+// (.png or .svg). A figure that cannot be drawn leaves no file.
+func (h *HeatMap) Save(path string) error {
+	format := strings.TrimPrefix(strings.ToLower(filepath.Ext(path)), ".")
+	if !knownFormat(format) {
+		return &Error{Path: path, Msg: fmt.Sprintf("want a .png or .svg file name, not %q", filepath.Ext(path))}
+	}
+	var b bytes.Buffer
+	if err := h.Render(&b, format); err != nil {
+		if e, ok := err.(*Error); ok {
+			e.Path = path
+		}
+		return err
+	}
+	if err := os.WriteFile(path, b.Bytes(), 0o644); err != nil {
+		return &Error{Path: path, Msg: "cannot create", Err: err}
+	}
+	return nil
+}
+
+func knownFormat(f string) bool {
+	for _, k := range Formats {
+		if f == k {
+			return true
+		}
+	}
+	return false
+}
+
+// Sizes of a figure. gonum measures in points (1/72 inch); PNGs are drawn
+// at pngDPI.
+const (
+	maxCell   vg.Length = 24  // a cell's side, when the grid is small
+	minHeight vg.Length = 120 // the grid's height at least
+	maxData   vg.Length = 900 // the grid's width and height at most
+	strip     vg.Length = 14  // the colour bar's width
+	gap       vg.Length = 12  // between the cells and the colour bar's numbers
+	pngDPI              = 144
+	maxTicks            = 40 // labelled rows or columns at most; more are thinned
+)
+
+// Render writes the heat map as format ("png" or "svg") to w.
+func (h *HeatMap) Render(w io.Writer, format string) error {
+	if !knownFormat(format) {
+		return &Error{Msg: fmt.Sprintf("unknown format %q: want png or svg", format)}
+	}
+	nr, nc := len(h.Values), 0
+	if nr > 0 {
+		nc = len(h.Values[0])
+	}
+	for r, row := range h.Values {
+		if len(row) != nc {
+			return &Error{Msg: fmt.Sprintf("row %d has %d values, row 0 has %d", r, len(row), nc)}
+		}
+	}
+	if nr == 0 || nc == 0 {
+		return &Error{Msg: "no values to draw"}
+	}
+	cm := &diverging{lim: h.limit()}
+	// Cells are square up to maxCell, narrower when there are many
+	// columns, and the grid at least minHeight tall, for the colour bar.
+	cellW := min(maxCell, maxData/vg.Length(nc))
+	gridH := max(minHeight, vg.Length(nr)*min(maxCell, maxData/vg.Length(nr)))
+	hp, bp := h.grid(cm), h.bar(cm)
+
+	// The figure is the title over the cells, with the room the grid's
+	// axes take, then the colour bar: a strip as tall as the cells, its
+	// numbers and title to its left. A title wider than that widens the
+	// figure; the rest is centred under it.
+	left, bottom, top := margins(hp)
+	barLeft, barBottom, barTop := margins(bp)
+	gridW := left + vg.Length(nc)*cellW
+	contentW := gridW + gap + barLeft + strip + gap
+	title := hp.Title.TextStyle
+	title.Font.Size *= 1.15
+	titleSize := title.Rectangle(h.Title).Size()
+	width := max(contentW, titleSize.X+2*gap)
+	height := gap + titleSize.Y + gap + top + gridH + bottom
+	var c vg.CanvasWriterTo
+	if format == "svg" {
+		c = vgsvg.New(width, height)
+	} else {
+		c = vgimg.PngCanvas{Canvas: vgimg.NewWith(vgimg.UseWH(width, height), vgimg.UseDPI(pngDPI), vgimg.UseBackgroundColor(color.White))}
+	}
+	dc := draw.New(c)
+	dc.FillText(title, vg.Point{X: width / 2, Y: height - gap}, h.Title)
+	x0 := (width - contentW) / 2
+	gc := draw.Canvas{Canvas: dc.Canvas, Rectangle: vg.Rectangle{
+		Min: vg.Point{X: x0},
+		Max: vg.Point{X: x0 + gridW, Y: height - gap - titleSize.Y - gap},
+	}}
+	hp.Draw(gc)
+	data := hp.DataCanvas(gc)
+	bp.Draw(draw.Canvas{Canvas: dc.Canvas, Rectangle: vg.Rectangle{
+		Min: vg.Point{X: data.Max.X + gap, Y: data.Min.Y - barBottom},
+		Max: vg.Point{X: data.Max.X + gap + barLeft + strip, Y: data.Max.Y + barTop},
+	}})
+	if _, err := c.WriteTo(w); err != nil {
+		return &Error{Msg: "cannot write " + format, Err: err}
+	}
+	return nil
+}
+
+// margins measures the room around a plot's data: the y labels and title at
+// the left, the x labels and title below, and above.
+func margins(p *gplot.Plot) (left, bottom, top vg.Length) {
+	// A probe canvas of a known data size gives the axes' sizes.
+	const probe vg.Length = 1000
+	c := draw.New(vgimg.New(probe, probe))
+	d := p.DataCanvas(c)
+	return d.Min.X - c.Min.X, d.Min.Y - c.Min.Y, c.Max.Y - d.Max.Y
+}
+
+func (h *HeatMap) limit() float64 {
 	if h.Limit > 0 {
 		return h.Limit
 	}
@@ -38,10 +191,87 @@ func (h *Heatmap) limit() float64 {
 	return mx
 }
 
-// Colour maps v in [−lim, lim] to blue (negative) – white – red (positive).
+// grid is the plot of the cells, with its labels and titles.
+func (h *HeatMap) grid(cm *diverging) *gplot.Plot {
+	nr, nc := len(h.Values), len(h.Values[0])
+	p := gplot.New()
+	p.X.Label.Text = h.XTitle
+	p.Y.Label.Text = h.YTitle
+	p.X.Tick.Marker = labels(h.XLabels, nc, func(i int) float64 { return float64(i) })
+	p.Y.Tick.Marker = labels(h.YLabels, nr, func(i int) float64 { return float64(nr - 1 - i) })
+	if longest(h.XLabels) > 3 { // tokens: slanted, to fit under narrow cells
+		p.X.Tick.Label.Rotation = math.Pi / 3
+		p.X.Tick.Label.XAlign = draw.XRight
+		p.X.Tick.Label.YAlign = draw.YCenter
+	}
+	p.X.Padding, p.Y.Padding = 0, 0
+	hm := plotter.NewHeatMap(cells(h.Values), cm.Palette(255))
+	hm.Min, hm.Max = cm.Min(), cm.Max()
+	hm.NaN = nanGrey
+	hm.Underflow, hm.Overflow = Colour(-cm.lim, cm.lim), Colour(cm.lim, cm.lim)
+	hm.Rasterized = nr*nc > 20000 // an SVG of one rectangle per cell gets heavy
+	p.Add(hm)
+	return p
+}
+
+// bar is the colour bar: the scale from −limit to limit, with numbers.
+func (h *HeatMap) bar(cm *diverging) *gplot.Plot {
+	p := gplot.New()
+	p.Add(&plotter.ColorBar{ColorMap: cm, Vertical: true})
+	p.HideX()
+	p.X.Padding = 0
+	p.Y.Label.Text = h.Value
+	p.Y.Padding = 0
+	// Numbers at both ends and between, so the scale reads without
+	// guessing where it stops.
+	var ticks gplot.ConstantTicks
+	for i := -2; i <= 2; i++ {
+		v := cm.lim * float64(i) / 2
+		ticks = append(ticks, gplot.Tick{Value: v, Label: fmt.Sprintf("%.3g", v)})
+	}
+	p.Y.Tick.Marker = ticks
+	return p
+}
+
+// labels ticks every cell with its label, or every k-th when there are
+// more than maxTicks (a number, when names run out).
+func labels(names []string, n int, at func(int) float64) gplot.Ticker {
+	step := (n + maxTicks - 1) / maxTicks
+	var ts gplot.ConstantTicks
+	for i := 0; i < n; i += step {
+		s := fmt.Sprint(i)
+		if i < len(names) {
+			s = names[i]
+		}
+		ts = append(ts, gplot.Tick{Value: at(i), Label: s})
+	}
+	return ts
+}
+
+func longest(ss []string) int {
+	n := 0
+	for _, s := range ss {
+		n = max(n, utf8.RuneCountInString(s))
+	}
+	return n
+}
+
+// cells is Values as gonum's GridXYZ: column c, row r counted from the
+// bottom.
+type cells [][]float64
+
+func (g cells) Dims() (c, r int)   { return len(g[0]), len(g) }
+func (g cells) Z(c, r int) float64 { return g[len(g)-1-r][c] }
+func (g cells) X(c int) float64    { return float64(c) }
+func (g cells) Y(r int) float64    { return float64(r) }
+
+var nanGrey = color.RGBA{200, 200, 200, 255}
+
+// Colour maps v in [−lim, lim] to blue (negative) – white – red (positive);
+// NaN is grey.
 func Colour(v, lim float64) color.RGBA {
 	if math.IsNaN(v) {
-		return color.RGBA{200, 200, 200, 255}
+		return nanGrey
 	}
 	x := math.Max(-1, math.Min(1, v/lim))
 	lerp := func(a, b uint8, t float64) uint8 { return uint8(math.Round(float64(a) + (float64(b)-float64(a))*t)) }
@@ -51,139 +281,34 @@ func Colour(v, lim float64) color.RGBA {
 	return color.RGBA{lerp(255, 33, -x), lerp(255, 102, -x), lerp(255, 172, -x), 255} // → blue (33, 102, 172)
 }
 
-const (
-	cellPx   = 28
-	leftPx   = 60
-	topPx    = 40
-	bottomPx = 90
-	barPx    = 60
-)
+// diverging is Colour as gonum's palette.ColorMap over [−lim, lim], shared
+// by the cells and the colour bar.
+type diverging struct{ lim float64 }
 
-// SVG writes the heat map with labels and a colour bar.
-func (h *Heatmap) SVG(w io.Writer) error {
-	nr, nc := len(h.Values), 0
-	if nr > 0 {
-		nc = len(h.Values[0])
+func (d *diverging) At(v float64) (color.Color, error) {
+	switch {
+	case v < -d.lim:
+		return nil, palette.ErrUnderflow
+	case v > d.lim || math.IsNaN(v):
+		return nil, palette.ErrOverflow
 	}
-	lim := h.limit()
-	width := leftPx + nc*cellPx + barPx + 20
-	height := topPx + nr*cellPx + bottomPx
-	var b strings.Builder
-	fmt.Fprintf(&b, `<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" font-family="sans-serif" font-size="11">`+"\n", width, height)
-	fmt.Fprintf(&b, `<rect width="100%%" height="100%%" fill="white"/>`+"\n")
-	fmt.Fprintf(&b, `<text x="%d" y="20" font-size="14">%s</text>`+"\n", leftPx, html.EscapeString(h.Title))
-	for r, row := range h.Values {
-		y := topPx + r*cellPx
-		if r < len(h.Rows) {
-			fmt.Fprintf(&b, `<text x="%d" y="%d" text-anchor="end">%s</text>`+"\n", leftPx-6, y+cellPx/2+4, html.EscapeString(h.Rows[r]))
-		}
-		for c, v := range row {
-			col := Colour(v, lim)
-			label := "n/a"
-			if !math.IsNaN(v) {
-				label = fmt.Sprintf("%.3f", v)
-			}
-			fmt.Fprintf(&b, `<rect x="%d" y="%d" width="%d" height="%d" fill="rgb(%d,%d,%d)"><title>%s, %s: %s</title></rect>`+"\n",
-				leftPx+c*cellPx, y, cellPx, cellPx, col.R, col.G, col.B, html.EscapeString(get(h.Rows, r)), html.EscapeString(get(h.Cols, c)), label)
-		}
-	}
-	for c := range nc {
-		x := leftPx + c*cellPx + cellPx/2
-		y := topPx + nr*cellPx + 8
-		fmt.Fprintf(&b, `<text transform="translate(%d,%d) rotate(60)">%s</text>`+"\n", x-3, y, html.EscapeString(get(h.Cols, c)))
-	}
-	if h.RowTitle != "" {
-		fmt.Fprintf(&b, `<text transform="translate(14,%d) rotate(-90)" text-anchor="middle">%s</text>`+"\n", topPx+nr*cellPx/2, html.EscapeString(h.RowTitle))
-	}
-	if h.ColTitle != "" {
-		fmt.Fprintf(&b, `<text x="%d" y="%d" text-anchor="middle">%s</text>`+"\n", leftPx+nc*cellPx/2, height-8, html.EscapeString(h.ColTitle))
-	}
-	// Colour bar.
-	bx := leftPx + nc*cellPx + 20
-	bh := max(nr*cellPx, 100)
-	for i := range 50 {
-		v := lim * (1 - 2*float64(i)/49)
-		col := Colour(v, lim)
-		fmt.Fprintf(&b, `<rect x="%d" y="%.2f" width="14" height="%.2f" fill="rgb(%d,%d,%d)"/>`+"\n", bx, float64(topPx)+float64(i)*float64(bh)/50, float64(bh)/50+0.5, col.R, col.G, col.B)
-	}
-	fmt.Fprintf(&b, `<text x="%d" y="%d">%.3g</text>`+"\n", bx+18, topPx+8, lim)
-	fmt.Fprintf(&b, `<text x="%d" y="%d">0</text>`+"\n", bx+18, topPx+bh/2+4)
-	fmt.Fprintf(&b, `<text x="%d" y="%d">%.3g</text>`+"\n", bx+18, topPx+bh, -lim)
-	b.WriteString("</svg>\n")
-	_, err := io.WriteString(w, b.String())
-	return err
+	return Colour(v, d.lim), nil
 }
 
-func get(s []string, i int) string {
-	if i < len(s) {
-		return s[i]
+func (d *diverging) Max() float64       { return d.lim }
+func (d *diverging) Min() float64       { return -d.lim }
+func (d *diverging) SetMax(v float64)   { d.lim = math.Abs(v) }
+func (d *diverging) SetMin(v float64)   { d.lim = math.Abs(v) }
+func (d *diverging) Alpha() float64     { return 1 }
+func (d *diverging) SetAlpha(a float64) {}
+func (d *diverging) Palette(n int) palette.Palette {
+	cs := make([]color.Color, n)
+	for i := range cs {
+		cs[i] = Colour(-d.lim+2*d.lim*float64(i)/float64(max(n-1, 1)), d.lim)
 	}
-	return ""
+	return colours(cs)
 }
 
-// PNG draws the same cells (and the colour bar, and row and column numbers
-// in a small built-in digit font; token labels are in the SVG only).
-func (h *Heatmap) PNG(w io.Writer) error {
-	nr, nc := len(h.Values), 0
-	if nr > 0 {
-		nc = len(h.Values[0])
-	}
-	lim := h.limit()
-	const cell, left, top = 24, 36, 12
-	bottom := 30
-	width := left + nc*cell + 50
-	height := top + max(nr*cell, 100) + bottom
-	img := image.NewRGBA(image.Rect(0, 0, width, height))
-	fill := func(x0, y0, x1, y1 int, c color.RGBA) {
-		for y := y0; y < y1; y++ {
-			for x := x0; x < x1; x++ {
-				img.SetRGBA(x, y, c)
-			}
-		}
-	}
-	white := color.RGBA{255, 255, 255, 255}
-	black := color.RGBA{0, 0, 0, 255}
-	fill(0, 0, width, height, white)
-	for r, row := range h.Values {
-		for c, v := range row {
-			fill(left+c*cell, top+r*cell, left+(c+1)*cell, top+(r+1)*cell, Colour(v, lim))
-		}
-		drawNumber(img, 4, top+r*cell+cell/2-5, r, black)
-	}
-	for c := range nc {
-		drawNumber(img, left+c*cell+4, top+nr*cell+6, c, black)
-	}
-	bx, bh := left+nc*cell+16, max(nr*cell, 100)
-	for y := range bh {
-		fill(bx, top+y, bx+14, top+y+1, Colour(lim*(1-2*float64(y)/float64(bh-1)), lim))
-	}
-	return png.Encode(w, img)
-}
+type colours []color.Color
 
-// digits is a 3×5 pixel font for 0-9.
-var digits = [10][5]string{
-	{"###", "#.#", "#.#", "#.#", "###"}, {".#.", "##.", ".#.", ".#.", "###"},
-	{"###", "..#", "###", "#..", "###"}, {"###", "..#", "###", "..#", "###"},
-	{"#.#", "#.#", "###", "..#", "..#"}, {"###", "#..", "###", "..#", "###"},
-	{"###", "#..", "###", "#.#", "###"}, {"###", "..#", ".#.", ".#.", ".#."},
-	{"###", "#.#", "###", "#.#", "###"}, {"###", "#.#", "###", "..#", "###"},
-}
-
-// drawNumber draws n at (x, y) at 2× scale.
-func drawNumber(img *image.RGBA, x, y, n int, c color.RGBA) {
-	s := fmt.Sprint(n)
-	for i, ch := range s {
-		g := digits[ch-'0']
-		for gy, line := range g {
-			for gx, p := range line {
-				if p == '#' {
-					for dy := range 2 {
-						for dx := range 2 {
-							img.SetRGBA(x+i*8+gx*2+dx, y+gy*2+dy, c)
-						}
-					}
-				}
-			}
-		}
-	}
-}
+func (c colours) Colors() []color.Color { return c }
