@@ -50,19 +50,12 @@ var kinds = []Kind{ResidPre, ResidMid, ResidPost, AttnOut, MLPOut, Q, K, V, Z, M
 // "post" are mlp_pre and mlp_post.
 func ParseKind(s string) (Kind, error) {
 	switch s {
-	case "":
-		return ResidPre, nil
 	case "pre":
 		return MLPPre, nil
 	case "post":
 		return MLPPost, nil
 	}
-	for _, k := range kinds {
-		if string(k) == s {
-			return k, nil
-		}
-	}
-	return "", &ParseError{"kind", s, "want " + oneOf(kinds)}
+	return parse("kind", s, ResidPre, kinds)
 }
 
 func (k Kind) String() string { return string(k) }
@@ -95,17 +88,7 @@ const (
 var pers = []Per{PerPos, PerHead, PerNeuron, PerLayer}
 
 // ParsePer reads a cell; "" is pos.
-func ParsePer(s string) (Per, error) {
-	if s == "" {
-		return PerPos, nil
-	}
-	for _, p := range pers {
-		if string(p) == s {
-			return p, nil
-		}
-	}
-	return "", &ParseError{"per", s, "want " + oneOf(pers)}
-}
+func ParsePer(s string) (Per, error) { return parse("per", s, PerPos, pers) }
 
 func (p Per) String() string { return string(p) }
 
@@ -122,13 +105,19 @@ func (p Per) Axis() string {
 	return ""
 }
 
-// oneOf lists values as "a, b or c".
-func oneOf[T ~string](vs []T) string {
-	s := make([]string, len(vs))
-	for i, v := range vs {
-		s[i] = string(v)
+// parse finds s among values ("" is def), or says what the values are.
+func parse[T ~string](what, s string, def T, values []T) (T, error) {
+	if s == "" {
+		return def, nil
 	}
-	return strings.Join(s[:len(s)-1], ", ") + " or " + s[len(s)-1]
+	names := make([]string, len(values))
+	for i, v := range values {
+		if string(v) == s {
+			return v, nil
+		}
+		names[i] = string(v)
+	}
+	return "", &ParseError{what, s, "want " + strings.Join(names[:len(names)-1], ", ") + " or " + names[len(names)-1]}
 }
 
 // Metric is logit-diff:A,B: logit[A] − logit[B] at the last position. A and
