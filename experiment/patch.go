@@ -413,11 +413,13 @@ func (s *sweep) request(chunk []cell, base *baseCache) engine.Request {
 	for r, x := range chunk {
 		ids[r], masks[r] = s.a.corrupt[x.pair], s.a.corruptMask[x.pair]
 	}
-	ivs := s.byLayer(chunk, base)
+	req := engine.Request{IDs: ids, Mask: maskOrNil(masks)}
 	if s.whole {
-		ivs = []engine.Intervention{s.wholeLayer(chunk, base)}
+		req.Interventions = []engine.Intervention{s.wholeLayer(chunk, base)}
+	} else {
+		req.Interventions = s.byLayer(chunk, base)
 	}
-	return engine.Request{IDs: ids, Mask: maskOrNil(masks), Interventions: ivs}
+	return req
 }
 
 // wholeLayer sets the chunk's layer's hook, row by row, to the corrupt
@@ -446,9 +448,6 @@ func (s *sweep) wholeLayer(chunk []cell, base *baseCache) engine.Intervention {
 // rows at that layer; one row of values serves every row when the chunk
 // holds one pair.
 func (s *sweep) byLayer(chunk []cell, base *baseCache) []engine.Intervention {
-	if s.whole {
-		return nil
-	}
 	B, n := len(chunk), s.a.t*s.per
 	onePair := true
 	for _, x := range chunk {
