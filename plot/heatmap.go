@@ -145,9 +145,11 @@ func (h *HeatMap) Render(w io.Writer, format string) error {
 	if format == "svg" {
 		c = vgsvg.New(width, height)
 	} else {
-		c = vgimg.PngCanvas{Canvas: vgimg.NewWith(vgimg.UseWH(width, height), vgimg.UseDPI(pngDPI), vgimg.UseBackgroundColor(color.White))}
+		c = vgimg.PngCanvas{Canvas: vgimg.NewWith(vgimg.UseWH(width, height), vgimg.UseDPI(pngDPI))}
 	}
 	dc := draw.New(c)
+	dc.SetColor(color.White) // SVGs too: transparent ones vanish on dark pages
+	dc.Fill(dc.Rectangle.Path())
 	dc.FillText(title, vg.Point{X: width / 2, Y: height - gap}, h.Title)
 	x0 := (width - contentW) / 2
 	gc := draw.Canvas{Canvas: dc.Canvas, Rectangle: vg.Rectangle{
@@ -169,9 +171,9 @@ func (h *HeatMap) Render(w io.Writer, format string) error {
 // margins measures the room around a plot's data: the y labels and title at
 // the left, the x labels and title below, and above.
 func margins(p *gplot.Plot) (left, bottom, top vg.Length) {
-	// A probe canvas of a known data size gives the axes' sizes.
-	const probe vg.Length = 1000
-	c := draw.New(vgimg.New(probe, probe))
+	// A probe of a known size gives the axes' sizes; measuring text needs
+	// no canvas to draw on.
+	c := draw.Canvas{Rectangle: vg.Rectangle{Max: vg.Point{X: 1000, Y: 1000}}}
 	d := p.DataCanvas(c)
 	return d.Min.X - c.Min.X, d.Min.Y - c.Min.Y, c.Max.Y - d.Max.Y
 }
