@@ -55,6 +55,9 @@ func (l Layout) Rest() []int {
 // UnitCount is the size of the unit axis.
 func (l Layout) UnitCount() int { return l.Shape[l.UnitAxis] }
 
+// PosSize is the number of values the hook holds at one position of one row.
+func (l Layout) PosSize() int { return prod(l.Rest()) }
+
 func layoutOf(name string, shape []int) (Layout, error) {
 	l := Layout{Shape: shape}
 	switch {

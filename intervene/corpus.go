@@ -130,10 +130,10 @@ func Documents(m *engine.Model, t Text) ([][]int32, error) {
 	return out, nil
 }
 
-// batches runs rows of different lengths in right-padded batches of up to
+// Batches runs rows of different lengths in right-padded batches of up to
 // size rows (the mask hides the padding) and calls fn with each result and
 // the rows it holds.
-func batches(m *engine.Model, rows [][]int32, size int, req engine.Request, fn func(res *engine.Result, rows [][]int32, width int) error) error {
+func Batches(m *engine.Model, rows [][]int32, size int, req engine.Request, fn func(res *engine.Result, rows [][]int32, width int) error) error {
 	if size <= 0 {
 		size = 8
 	}
@@ -186,7 +186,7 @@ func HookMeans(m *engine.Model, rows [][]int32, hooks []string, batch int) (map[
 		sums[h] = make([]float64, prod(lay.Rest()))
 	}
 	count := 0
-	err := batches(m, rows, batch, engine.Request{Hooks: hooks, NoLogits: true}, func(res *engine.Result, chunk [][]int32, width int) error {
+	err := Batches(m, rows, batch, engine.Request{Hooks: hooks, NoLogits: true}, func(res *engine.Result, chunk [][]int32, width int) error {
 		for _, h := range hooks {
 			s, data := sums[h], res.Acts[h].Data
 			per := len(s)

@@ -2,7 +2,6 @@ package intervene
 
 import (
 	"errors"
-	"fmt"
 )
 
 // Errors that a front end can act on. Their text says what is wrong in the
@@ -15,15 +14,3 @@ var (
 	// over a reference corpus can.
 	ErrUseCorpusMeans = errors.New("use means over a reference corpus")
 )
-
-// OptionError is a PatchOptions value that Sweep cannot use. Option is the
-// option's name as the CLI flag and the API field share it: "hook" (Kind)
-// or "per".
-type OptionError struct {
-	Option string
-	Value  string
-	Err    error
-}
-
-func (e *OptionError) Error() string { return fmt.Sprintf("%s %s: %v", e.Option, e.Value, e.Err) }
-func (e *OptionError) Unwrap() error { return e.Err }

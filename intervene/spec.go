@@ -1,6 +1,6 @@
-// Package intervene is glia's intervention language and the experiments
-// built on it: ablations measured over corpora, steering vectors, and
-// activation and path patching.
+// Package intervene is glia's intervention language, with the values it
+// needs: per-unit means (of a corpus or an atlas) and steering vectors.
+// The experiments built on it are package experiment.
 //
 // A spec names a hook point, a selection of positions and units, an
 // operation and a value:

@@ -14,6 +14,7 @@ import (
 	"github.com/glia-dev/glia/arch"
 	"github.com/glia-dev/glia/atlas"
 	"github.com/glia-dev/glia/engine"
+	"github.com/glia-dev/glia/experiment"
 	"github.com/glia-dev/glia/intervene"
 )
 
@@ -545,56 +546,18 @@ type PatchRequest struct {
 	Clean   string `json:"clean"`
 	Corrupt string `json:"corrupt"`
 	Metric  string `json:"metric"` // logit-diff:TOKA,TOKB (tokens as text, or #ID)
-	Hook    string `json:"hook"`   // resid_pre (default), resid_mid, resid_post, attn_out, mlp_out, z, mlp_post
-	Per     string `json:"per"`    // pos (default), head, layer
+	Hook    string `json:"hook"`   // experiment.ParseKind: resid_pre (default), resid_mid, resid_post, attn_out, mlp_out, z, q, k, v, mlp_pre, mlp_post
+	Per     string `json:"per"`    // experiment.ParsePer: pos (default), head, neuron, layer
 }
 
-// Grid is a heat map: values [row][col], null where a cell does not exist.
-type Grid struct {
-	Title  string       `json:"title"`
-	Rows   []string     `json:"rows"`
-	Cols   []string     `json:"cols"`
-	Values [][]*float64 `json:"values"`
-}
-
-// PatchResponse is a sweep's result and its heat map.
+// PatchResponse is a sweep's result and its heat map (values null where a
+// cell does not exist).
 type PatchResponse struct {
-	Grid    Grid    `json:"grid"`
-	Clean   float64 `json:"clean_metric"`
-	Corrupt float64 `json:"corrupt_metric"`
-	Rows    int     `json:"patched_rows"`
-	Seconds float64 `json:"seconds"`
-}
-
-func nullable(g [][]float64) [][]*float64 {
-	out := make([][]*float64, len(g))
-	for i, r := range g {
-		out[i] = make([]*float64, len(r))
-		for j, v := range r {
-			if !math.IsNaN(v) && !math.IsInf(v, 0) {
-				out[i][j] = &v
-			}
-		}
-	}
-	return out
-}
-
-func (s *Server) metricToken(m *engine.Model, t string) (int32, error) {
-	if id, ok := strings.CutPrefix(t, "#"); ok {
-		v, err := strconv.Atoi(id)
-		if err != nil || v < 0 || v >= m.Dims().Vocab {
-			return 0, apiErr(http.StatusBadRequest, "metric: %q is not a token id in [0,%d)", t, m.Dims().Vocab)
-		}
-		return int32(v), nil
-	}
-	ids, err := m.Encode(t, false)
-	if err != nil {
-		return 0, apiErr(http.StatusBadRequest, "metric: %v: give tokens as #ID", err)
-	}
-	if len(ids) != 1 {
-		return 0, apiErr(http.StatusBadRequest, "metric: %q is %d tokens; give one token, or #ID", t, len(ids))
-	}
-	return ids[0], nil
+	Grid    experiment.Grid `json:"grid"`
+	Clean   float64         `json:"clean_metric"`
+	Corrupt float64         `json:"corrupt_metric"`
+	Rows    int             `json:"patched_rows"`
+	Seconds float64         `json:"seconds"`
 }
 
 func (s *Server) patch(w http.ResponseWriter, r *http.Request) (any, error) {
@@ -606,21 +569,17 @@ func (s *Server) patch(w http.ResponseWriter, r *http.Request) (any, error) {
 	if m == nil {
 		return nil, apiErr(http.StatusServiceUnavailable, "this server was started without a model")
 	}
-	if req.Hook == "" {
-		req.Hook = "resid_pre"
+	kind, err := experiment.ParseKind(req.Hook)
+	if err != nil {
+		return nil, apiErr(http.StatusBadRequest, "hook: %v", err)
 	}
-	if req.Per == "" {
-		req.Per = "pos"
+	per, err := experiment.ParsePer(req.Per)
+	if err != nil {
+		return nil, apiErr(http.StatusBadRequest, "%v", err)
 	}
-	switch req.Hook {
-	case "resid_pre", "resid_mid", "resid_post", "attn_out", "mlp_out", "z", "mlp_post":
-	default:
-		return nil, apiErr(http.StatusBadRequest, "hook must be resid_pre, resid_mid, resid_post, attn_out, mlp_out, z or mlp_post")
-	}
-	switch req.Per {
-	case "pos", "head", "layer", "neuron":
-	default:
-		return nil, apiErr(http.StatusBadRequest, "per must be pos, head, layer or neuron")
+	metric, err := experiment.ParseMetric(req.Metric)
+	if err != nil {
+		return nil, apiErr(http.StatusBadRequest, "%v", err)
 	}
 	clean, err := s.encode(m, "clean", req.Clean, s.lim.MaxPatchTokens)
 	if err != nil {
@@ -630,36 +589,28 @@ func (s *Server) patch(w http.ResponseWriter, r *http.Request) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	rest, ok := strings.CutPrefix(req.Metric, "logit-diff:")
-	ta, tb, ok2 := strings.Cut(rest, ",")
-	if !ok || !ok2 {
-		return nil, apiErr(http.StatusBadRequest, "metric: want logit-diff:TOKA,TOKB, got %q", req.Metric)
-	}
-	a, err := s.metricToken(m, ta)
+	a, b, err := metric.Tokens(m)
 	if err != nil {
-		return nil, err
-	}
-	b, err := s.metricToken(m, tb)
-	if err != nil {
-		return nil, err
+		return nil, apiErr(http.StatusBadRequest, "%v", err)
 	}
 	d := m.Dims()
 	cols := max(len(clean), len(corrupt))
-	switch req.Per {
-	case "head":
+	switch per {
+	case experiment.PerHead:
 		cols = d.Heads
-	case "layer":
+	case experiment.PerLayer:
 		cols = 1
-	case "neuron":
+	case experiment.PerNeuron:
 		cols = d.DMLP
 	}
 	if cells := d.Layers * cols; cells > s.lim.MaxPatchCells {
 		return nil, apiErr(http.StatusRequestEntityTooLarge, "the sweep has %d cells (%d layers × %d); the limit is %d", cells, d.Layers, cols, s.lim.MaxPatchCells)
 	}
-	var res *intervene.PatchResult
+	pair := experiment.Pair{Clean: clean, Corrupt: corrupt, A: a, B: b}
+	var res *experiment.PatchResult
 	err = s.withModel(r.Context(), func(m *engine.Model) error {
 		var err error
-		res, err = intervene.Sweep(m, []intervene.Pair{{Clean: clean, Corrupt: corrupt, A: a, B: b}}, intervene.PatchOptions{Kind: req.Hook, Per: req.Per})
+		res, err = experiment.Sweep(m, []experiment.Pair{pair}, experiment.PatchOptions{Kind: kind, Per: per})
 		if err != nil {
 			return apiErr(http.StatusBadRequest, "%v", err)
 		}
@@ -669,40 +620,15 @@ func (s *Server) patch(w http.ResponseWriter, r *http.Request) (any, error) {
 		return nil, err
 	}
 	p := res.Pairs[0]
-	g := Grid{Title: fmt.Sprintf("%s patching, per %s: normalised effect", req.Hook, req.Per), Values: nullable(p.Effect)}
-	for l := range p.Effect {
-		g.Rows = append(g.Rows, "L"+strconv.Itoa(l))
-	}
-	ncols := 0
-	if len(p.Effect) > 0 {
-		ncols = len(p.Effect[0])
-	}
-	for c := range ncols {
-		switch req.Per {
-		case "pos":
-			lab := strconv.Itoa(c)
-			ci, ki := c-(p.Len-len(clean)), c-(p.Len-len(corrupt))
-			if ci >= 0 && ci < len(clean) {
-				lab += " " + m.TokenText(clean[ci])
-				if ki >= 0 && ki < len(corrupt) && corrupt[ki] != clean[ci] {
-					lab += "/" + m.TokenText(corrupt[ki])
-				}
-			}
-			g.Cols = append(g.Cols, lab)
-		case "layer":
-			g.Cols = append(g.Cols, "all")
-		default:
-			g.Cols = append(g.Cols, strconv.Itoa(c))
-		}
-	}
+	g := res.Grid(pair, m.TokenText)
 	return &PatchResponse{Grid: g, Clean: p.Clean, Corrupt: p.Corrupt, Rows: res.Rows, Seconds: res.Seconds}, nil
 }
 
 // PatchFileResponse is GET /api/patch/file: the result given with --patch.
 type PatchFileResponse struct {
-	Name   string          `json:"name"`
-	Grid   *Grid           `json:"grid"` // null when the file is not an activation-patching sweep
-	Result json.RawMessage `json:"result"`
+	Name   string           `json:"name"`
+	Grid   *experiment.Grid `json:"grid"` // null when the file is not an activation-patching sweep
+	Result json.RawMessage  `json:"result"`
 }
 
 func (s *Server) patchFile(w http.ResponseWriter, r *http.Request) (any, error) {
@@ -711,11 +637,11 @@ func (s *Server) patchFile(w http.ResponseWriter, r *http.Request) (any, error) 
 	}
 	out := &PatchFileResponse{Name: s.cfg.PatchName, Result: s.cfg.PatchJSON}
 	var f struct {
-		Kind  string       `json:"kind"`
-		Per   string       `json:"per"`
-		Mean  [][]*float64 `json:"mean_effect"`
+		Kind  string            `json:"kind"`
+		Per   string            `json:"per"`
+		Mean  experiment.Values `json:"mean_effect"`
 		Pairs []struct {
-			Effect [][]*float64 `json:"effect"`
+			Effect experiment.Values `json:"effect"`
 		} `json:"pairs"`
 	}
 	if json.Unmarshal(s.cfg.PatchJSON, &f) == nil {
@@ -724,14 +650,8 @@ func (s *Server) patchFile(w http.ResponseWriter, r *http.Request) (any, error) 
 			vals = f.Pairs[0].Effect
 		}
 		if len(vals) > 0 {
-			g := &Grid{Title: fmt.Sprintf("%s patching, per %s (%s)", f.Kind, f.Per, s.cfg.PatchName), Values: vals}
-			for l := range vals {
-				g.Rows = append(g.Rows, "L"+strconv.Itoa(l))
-			}
-			for c := range vals[0] {
-				g.Cols = append(g.Cols, strconv.Itoa(c))
-			}
-			out.Grid = g
+			g := experiment.LayerGrid(fmt.Sprintf("%s patching, per %s (%s)", f.Kind, f.Per, s.cfg.PatchName), "", vals, nil)
+			out.Grid = &g
 		}
 	}
 	return out, nil

@@ -228,3 +228,24 @@ func TestLimitConcurrentRuns(t *testing.T) {
 	}
 	s.runs.release()
 }
+
+// TestPatchBadValues: the hook, per and metric of /api/patch are read by
+// package experiment's parsers; their messages name the field, no CLI flag.
+func TestPatchBadValues(t *testing.T) {
+	_, ts := newTestServer(t, Config{})
+	for _, c := range []struct {
+		req  PatchRequest
+		want string
+	}{
+		{PatchRequest{Clean: "Lily went", Corrupt: "Tim went", Metric: "logit-diff:Lily,Tim", Hook: "pattern"}, `hook: experiment: kind "pattern": want resid_pre`},
+		{PatchRequest{Clean: "Lily went", Corrupt: "Tim went", Metric: "logit-diff:Lily,Tim", Per: "unit"}, `experiment: per "unit": want pos, head, neuron or layer`},
+		{PatchRequest{Clean: "Lily went", Corrupt: "Tim went", Metric: "Lily,Tim"}, `experiment: metric "Lily,Tim": want logit-diff:TOKA,TOKB`},
+		{PatchRequest{Clean: "Lily went", Corrupt: "Tim went", Metric: "logit-diff:Tom,Lily"}, `experiment: metric "logit-diff:Tom,Lily": "Tom" is 2 tokens`},
+		{PatchRequest{Clean: "Lily went", Corrupt: "Tim went", Metric: "logit-diff:Lily,Tim", Hook: "q", Per: "neuron"}, "per neuron: needs a [batch,pos,unit] hook"},
+	} {
+		var e errorBody
+		if code := call(t, ts, "POST", "/api/patch", c.req, &e); code != 400 || !strings.Contains(e.Error, c.want) || strings.Contains(e.Error, "--") {
+			t.Errorf("%+v: %d %s", c.req, code, e.Error)
+		}
+	}
+}

@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/glia-dev/glia/engine"
+	"github.com/glia-dev/glia/experiment"
 	"github.com/glia-dev/glia/intervene"
 )
 
@@ -107,7 +108,7 @@ func runAblate(args []string) error {
 	if err != nil {
 		return err
 	}
-	var results []*intervene.LossEffect
+	var results []*experiment.LossEffect
 	for _, c := range corpora {
 		name, path, ok := strings.Cut(c, "=")
 		if !ok {
@@ -117,7 +118,7 @@ func runAblate(args []string) error {
 		if err != nil {
 			return fmt.Errorf("--corpus %s: %w", c, err)
 		}
-		r, err := intervene.LossOnCorpus(m, name, wins, ivs, intervene.AblateOptions{Batch: *batch, Top: *top})
+		r, err := experiment.LossOnCorpus(m, name, wins, ivs, experiment.AblateOptions{Batch: *batch, Top: *top})
 		if err != nil {
 			return err
 		}
@@ -141,11 +142,11 @@ func runAblate(args []string) error {
 }
 
 // jsonSafe replaces NaN standard errors (one window) by nil for JSON.
-func jsonSafe(rs []*intervene.LossEffect) []map[string]any {
+func jsonSafe(rs []*experiment.LossEffect) []map[string]any {
 	var out []map[string]any
 	for _, r := range rs {
 		b, _ := json.Marshal(struct {
-			intervene.LossEffect
+			experiment.LossEffect
 			WindowStdErr *float64 `json:"window_stderr"`
 		}{LossEffect: *r, WindowStdErr: finiteOrNil(r.WindowStdErr)})
 		var m map[string]any

@@ -2,9 +2,11 @@ package cli
 
 import (
 	"errors"
+	"fmt"
 	"strings"
 
 	"github.com/glia-dev/glia/corpus"
+	"github.com/glia-dev/glia/experiment"
 	"github.com/glia-dev/glia/intervene"
 )
 
@@ -24,8 +26,12 @@ var flagHints = []struct {
 // errors a flag fixes say which.
 func withFlags(err error) string {
 	msg := err.Error()
-	if oe, ok := errors.AsType[*intervene.OptionError](err); ok {
-		msg = strings.Replace(msg, oe.Error(), "--"+oe.Error(), 1)
+	if oe, ok := errors.AsType[*experiment.OptionError](err); ok {
+		flag := map[string]string{"kind": "hook"}[oe.Option]
+		if flag == "" {
+			flag = oe.Option
+		}
+		msg = strings.Replace(msg, oe.Error(), fmt.Sprintf("--%s %s: %v", flag, oe.Value, oe.Err), 1)
 	}
 	for _, h := range flagHints {
 		if errors.Is(err, h.err) {

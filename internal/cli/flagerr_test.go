@@ -9,11 +9,12 @@ import (
 	"testing"
 
 	"github.com/glia-dev/glia/corpus"
+	"github.com/glia-dev/glia/experiment"
 	"github.com/glia-dev/glia/intervene"
 )
 
 func TestWithFlags(t *testing.T) {
-	per := &intervene.OptionError{Option: "per", Value: "head", Err: errors.New("needs a [batch,pos,head,d_head] hook")}
+	per := &experiment.OptionError{Option: "per", Value: "head", Err: errors.New("needs a [batch,pos,head,d_head] hook")}
 	for _, tc := range []struct {
 		err  error
 		want string
@@ -21,6 +22,7 @@ func TestWithFlags(t *testing.T) {
 		{errors.New("plain"), "plain"},
 		{per, "--per head: needs a [batch,pos,head,d_head] hook"},
 		{fmt.Errorf("sweep: %w", per), "sweep: --per head: needs a [batch,pos,head,d_head] hook"},
+		{&experiment.OptionError{Option: "kind", Value: "zz", Err: errors.New("no hook")}, "--hook zz: no hook"},
 		{fmt.Errorf("intervention %q: %w", "x=mean", intervene.ErrNoMeans), `intervention "x=mean": ` + intervene.ErrNoMeans.Error() + " (pass --mean-corpus PATH or --atlas atlas.db)"},
 		{fmt.Errorf("atlas a.db holds no statistics for h: %w", intervene.ErrUseCorpusMeans), "atlas a.db holds no statistics for h: " + intervene.ErrUseCorpusMeans.Error() + " (pass --mean-corpus PATH)"},
 		{fmt.Errorf("corpus: x.jsonl:1: %w %q", corpus.ErrNoField, "text"), `corpus: x.jsonl:1: no field "text" (set --text-field)`},

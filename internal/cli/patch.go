@@ -6,12 +6,12 @@ import (
 	"fmt"
 	"math"
 	"os"
+	"path/filepath"
 	"reflect"
-	"strconv"
 	"strings"
 
 	"github.com/glia-dev/glia/engine"
-	"github.com/glia-dev/glia/intervene"
+	"github.com/glia-dev/glia/experiment"
 )
 
 func init() {
@@ -35,7 +35,7 @@ func (f *pairFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.metric, "metric", "", "logit-diff:TOKA,TOKB: logit[A] − logit[B] at the last position (tokens as text, or #ID)")
 }
 
-func (f *pairFlags) pairs(m *engine.Model) ([]intervene.Pair, error) {
+func (f *pairFlags) pairs(m *engine.Model) ([]experiment.Pair, error) {
 	var clean, corrupt [][]int32
 	read := func(texts, ids []string, what string) ([][]int32, error) {
 		if len(texts) > 0 && len(ids) > 0 {
@@ -69,55 +69,19 @@ func (f *pairFlags) pairs(m *engine.Model) ([]intervene.Pair, error) {
 	if len(clean) == 0 || len(clean) != len(corrupt) {
 		return nil, fmt.Errorf("give as many --corrupt as --clean prompts (got %d and %d)", len(clean), len(corrupt))
 	}
-	a, b, err := parseMetric(m, f.metric)
+	metric, err := experiment.ParseMetric(f.metric)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("--metric: %w", err)
 	}
-	var out []intervene.Pair
+	a, b, err := metric.Tokens(m)
+	if err != nil {
+		return nil, fmt.Errorf("--metric: %w", err)
+	}
+	var out []experiment.Pair
 	for i := range clean {
-		out = append(out, intervene.Pair{Clean: clean[i], Corrupt: corrupt[i], A: a, B: b})
+		out = append(out, experiment.Pair{Clean: clean[i], Corrupt: corrupt[i], A: a, B: b})
 	}
 	return out, nil
-}
-
-// parseMetric reads logit-diff:TOKA,TOKB.
-func parseMetric(m *engine.Model, s string) (int32, int32, error) {
-	rest, ok := strings.CutPrefix(s, "logit-diff:")
-	if !ok {
-		return 0, 0, fmt.Errorf("--metric: want logit-diff:TOKA,TOKB, got %q", s)
-	}
-	ta, tb, ok := strings.Cut(rest, ",")
-	if !ok {
-		return 0, 0, fmt.Errorf("--metric: want logit-diff:TOKA,TOKB, got %q", s)
-	}
-	a, err := tokenID(m, ta)
-	if err != nil {
-		return 0, 0, err
-	}
-	b, err := tokenID(m, tb)
-	return a, b, err
-}
-
-func tokenID(m *engine.Model, s string) (int32, error) {
-	if id, ok := strings.CutPrefix(s, "#"); ok {
-		v, err := strconv.Atoi(id)
-		if err != nil || v < 0 || v >= m.Dims().Vocab {
-			return 0, fmt.Errorf("--metric: %q is not a token id in [0,%d)", s, m.Dims().Vocab)
-		}
-		return int32(v), nil
-	}
-	ids, err := m.Encode(s, false)
-	if err != nil {
-		return 0, fmt.Errorf("--metric: %w: give tokens as #ID", err)
-	}
-	if len(ids) != 1 {
-		var pieces []string
-		for _, id := range ids {
-			pieces = append(pieces, fmt.Sprintf("%q=#%d", m.TokenText(id), id))
-		}
-		return 0, fmt.Errorf("--metric: %q is %d tokens (%s); give one token, or #ID", s, len(ids), strings.Join(pieces, " "))
-	}
-	return ids[0], nil
 }
 
 func tokLabel(m *engine.Model, id int32) string { return strings.TrimSpace(m.TokenText(id)) }
@@ -128,13 +92,21 @@ func runPatch(args []string) error {
 	mf.register(fs)
 	var pf pairFlags
 	pf.register(fs)
-	kind := fs.String("hook", "resid_pre", "what to patch at every layer: resid_pre, resid_mid, resid_post, attn_out, mlp_out, z, mlp_post")
-	per := fs.String("per", "pos", "cells: pos (layer × position), head (layer × head; --hook z), neuron (layer × unit), layer")
+	kindFlag := fs.String("hook", "resid_pre", "what to patch at every layer: resid_pre, resid_mid, resid_post, attn_out, mlp_out, z, q, k, v, mlp_pre, mlp_post")
+	perFlag := fs.String("per", "pos", "cells: pos (layer × position), head (layer × head; --hook z), neuron (layer × unit), layer")
 	batch := fs.Int("batch", 16, "patched rows per forward")
-	out := fs.String("out", "patch", "write OUT.json, OUT.svg and OUT.png")
+	out := fs.String("out", "patch", "write OUT.json, OUT.svg and OUT.png (OUT.json and OUT.png, or OUT.svg, when OUT ends in .png or .svg)")
 	asJSON := fs.Bool("json", false, "print the JSON result instead of a table")
 	if _, err := parseFlags(fs, args); err != nil {
 		return err
+	}
+	kind, err := experiment.ParseKind(*kindFlag)
+	if err != nil {
+		return fmt.Errorf("--hook: %w", err)
+	}
+	per, err := experiment.ParsePer(*perFlag)
+	if err != nil {
+		return fmt.Errorf("--per: %w", err)
 	}
 	m, err := mf.load()
 	if err != nil {
@@ -144,30 +116,14 @@ func runPatch(args []string) error {
 	if err != nil {
 		return err
 	}
-	res, err := intervene.Sweep(m, pairs, intervene.PatchOptions{Kind: *kind, Per: *per, Batch: *batch})
+	res, err := experiment.Sweep(m, pairs, experiment.PatchOptions{Kind: kind, Per: per, Batch: *batch})
 	if err != nil {
 		return err
 	}
-	grid := res.Mean
-	note := fmt.Sprintf("mean over %d pair(s)", len(pairs))
-	if grid == nil {
-		grid, note = res.Pairs[0].Effect, "pair 0 (pairs differ in length)"
-	}
-	cols := colLabels(m, res, pairs[0])
-	if *per == "pos" {
-		grid = trimCols(grid, res.Pairs[0].Len)
-		cols = cols[:min(len(cols), res.Pairs[0].Len)]
-	}
-	var rows []string
-	for l := range grid {
-		rows = append(rows, "L"+strconv.Itoa(l))
-	}
-	hm := &intervene.Heatmap{
-		Title: fmt.Sprintf("%s patching (%s, per %s), %s: normalised effect", *kind, m.Name, *per, note),
-		Rows:  rows, Cols: cols, RowTitle: "layer", ColTitle: map[string]string{"pos": "position", "head": "head", "neuron": "unit", "layer": ""}[*per],
-		Values: grid,
-	}
-	if err := writeOutputs(*out, jsonGrid(res), hm); err != nil {
+	grid := res.Grid(pairs[0], func(id int32) string { return tokLabel(m, id) })
+	grid.Title = m.Name + ": " + grid.Title
+	written, err := writeOutputs(*out, jsonGrid(res), grid)
+	if err != nil {
 		return err
 	}
 	if *asJSON {
@@ -181,59 +137,21 @@ func runPatch(args []string) error {
 		fmt.Fprintf(Stdout, "; %d cells before the prompts differ not run (they equal the corrupt run)", res.Skipped)
 	}
 	fmt.Fprintln(Stdout)
-	if len(cols) <= 40 {
-		printGrid(rows, cols, grid)
+	if len(grid.Cols) <= 40 {
+		printGrid(grid)
 	}
-	fmt.Fprintf(Stdout, "wrote %s.json, %s.svg, %s.png\n", *out, *out, *out)
+	fmt.Fprintf(Stdout, "wrote %s\n", strings.Join(written, ", "))
 	return nil
 }
 
-func trimCols(g [][]float64, n int) [][]float64 {
-	out := make([][]float64, len(g))
-	for i, r := range g {
-		out[i] = r[:min(n, len(r))]
-	}
-	return out
-}
-
-func colLabels(m *engine.Model, res *intervene.PatchResult, p intervene.Pair) []string {
-	var out []string
-	switch res.Per {
-	case "pos":
-		n := res.Pairs[0].Len
-		for c := range n {
-			ci, ki := c-(n-len(p.Clean)), c-(n-len(p.Corrupt))
-			var a, b string
-			if ci >= 0 {
-				a = tokLabel(m, p.Clean[ci])
-			}
-			if ki >= 0 {
-				b = tokLabel(m, p.Corrupt[ki])
-			}
-			lab := a
-			if a != b {
-				lab = a + "/" + b
-			}
-			out = append(out, fmt.Sprintf("%d %s", c, lab))
-		}
-	case "layer":
-		out = []string{"all"}
-	default:
-		for c := range res.Cols {
-			out = append(out, strconv.Itoa(c))
-		}
-	}
-	return out
-}
-
-func printGrid(rows, cols []string, g [][]float64) {
-	fmt.Fprintf(Stdout, "columns: %s\n%-5s", strings.Join(cols, " | "), "")
-	for c := range cols {
+func printGrid(g experiment.Grid) {
+	fmt.Fprintf(Stdout, "columns: %s\n%-5s", strings.Join(g.Cols, " | "), "")
+	for c := range g.Cols {
 		fmt.Fprintf(Stdout, " %6d", c)
 	}
 	fmt.Fprintln(Stdout)
-	for r, row := range g {
-		fmt.Fprintf(Stdout, "%-5s", rows[r])
+	for r, row := range g.Values {
+		fmt.Fprintf(Stdout, "%-5s", g.Rows[r])
 		for _, v := range row {
 			if math.IsNaN(v) {
 				fmt.Fprintf(Stdout, " %6s", "-")
@@ -301,32 +219,29 @@ func replaceNaN(v reflect.Value) any {
 	return v.Interface()
 }
 
-func writeOutputs(prefix string, result any, hm *intervene.Heatmap) error {
+// writeOutputs writes result as PREFIX.json and the grid as PREFIX.svg
+// and PREFIX.png; a prefix ending in .png or .svg names the one figure to
+// write. It returns the files written.
+func writeOutputs(prefix string, result any, g experiment.Grid) ([]string, error) {
+	figures := []string{".svg", ".png"}
+	if ext := filepath.Ext(prefix); ext == ".svg" || ext == ".png" {
+		prefix, figures = strings.TrimSuffix(prefix, ext), []string{ext}
+	}
 	j, err := json.MarshalIndent(result, "", " ")
 	if err != nil {
-		return err
+		return nil, err
 	}
-	if err := os.WriteFile(prefix+".json", append(j, '\n'), 0o644); err != nil {
-		return err
+	written := []string{prefix + ".json"}
+	if err := os.WriteFile(written[0], append(j, '\n'), 0o644); err != nil {
+		return nil, err
 	}
-	for _, ext := range []string{".svg", ".png"} {
-		f, err := os.Create(prefix + ext)
-		if err != nil {
-			return err
+	for _, ext := range figures {
+		if err := g.HeatMap().Save(prefix + ext); err != nil {
+			return nil, err
 		}
-		if ext == ".svg" {
-			err = hm.SVG(f)
-		} else {
-			err = hm.PNG(f)
-		}
-		if cerr := f.Close(); err == nil {
-			err = cerr
-		}
-		if err != nil {
-			return err
-		}
+		written = append(written, prefix+ext)
 	}
-	return nil
+	return written, nil
 }
 
 func runPathPatch(args []string) error {
@@ -338,7 +253,7 @@ func runPathPatch(args []string) error {
 	recv := fs.String("receivers", "", "receiver heads' inputs: LAYER.HEAD[q|k|v],... (no letter: q, k and v)")
 	senders := fs.String("senders", "", "sender sets, ';'-separated, each LAYER.HEAD,... (default: every single head below the first receiver layer)")
 	batch := fs.Int("batch", 16, "rows per forward")
-	out := fs.String("out", "pathpatch", "write OUT.json, OUT.svg and OUT.png")
+	out := fs.String("out", "pathpatch", "write OUT.json, OUT.svg and OUT.png (OUT.json and OUT.png, or OUT.svg, when OUT ends in .png or .svg)")
 	if _, err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -350,11 +265,11 @@ func runPathPatch(args []string) error {
 	if err != nil {
 		return err
 	}
-	rs, err := intervene.ParseReceivers(*recv)
+	rs, err := experiment.ParseReceivers(*recv)
 	if err != nil {
 		return fmt.Errorf("--receivers: %w", err)
 	}
-	var sets [][]intervene.Head
+	var sets [][]experiment.Head
 	d := m.Dims()
 	if *senders == "" {
 		low := d.Layers
@@ -363,7 +278,7 @@ func runPathPatch(args []string) error {
 		}
 		for l := range low {
 			for h := range d.Heads {
-				sets = append(sets, []intervene.Head{{Layer: l, Head: h}})
+				sets = append(sets, []experiment.Head{{Layer: l, Head: h}})
 			}
 		}
 		if len(sets) == 0 {
@@ -371,9 +286,9 @@ func runPathPatch(args []string) error {
 		}
 	} else {
 		for _, grp := range strings.Split(*senders, ";") {
-			var set []intervene.Head
+			var set []experiment.Head
 			for _, f := range strings.Split(grp, ",") {
-				h, err := intervene.ParseHead(strings.TrimSpace(f))
+				h, err := experiment.ParseHead(strings.TrimSpace(f))
 				if err != nil {
 					return fmt.Errorf("--senders: %w", err)
 				}
@@ -382,7 +297,7 @@ func runPathPatch(args []string) error {
 			sets = append(sets, set)
 		}
 	}
-	res, err := intervene.PathPatch(m, pairs, sets, rs, *batch)
+	res, err := experiment.PathPatch(m, pairs, sets, rs, *batch)
 	if err != nil {
 		return err
 	}
@@ -397,19 +312,12 @@ func runPathPatch(args []string) error {
 		}
 		fmt.Fprintf(Stdout, "  senders %-12s effect %8.4f\n", strings.Join(names, ","), res.Mean[s])
 	}
-	grid := res.EffectGrid(d.Layers, d.Heads)
-	var rows, cols []string
-	for l := range d.Layers {
-		rows = append(rows, "L"+strconv.Itoa(l))
-	}
-	for h := range d.Heads {
-		cols = append(cols, strconv.Itoa(h))
-	}
-	hm := &intervene.Heatmap{Title: fmt.Sprintf("path patching to %s (%s): normalised effect per sender head", *recv, m.Name),
-		Rows: rows, Cols: cols, RowTitle: "sender layer", ColTitle: "sender head", Values: grid}
-	if err := writeOutputs(*out, jsonGrid(res), hm); err != nil {
+	grid := res.Grid(d.Layers, d.Heads)
+	grid.Title = m.Name + ": " + grid.Title
+	written, err := writeOutputs(*out, jsonGrid(res), grid)
+	if err != nil {
 		return err
 	}
-	fmt.Fprintf(Stdout, "wrote %s.json, %s.svg, %s.png\n", *out, *out, *out)
+	fmt.Fprintf(Stdout, "wrote %s\n", strings.Join(written, ", "))
 	return nil
 }

@@ -124,3 +124,39 @@ func TestAblateAtlasMeans(t *testing.T) {
 		t.Errorf("atlas without the hook: exit %d %s", code, errs)
 	}
 }
+
+// TestPatchOutFormats: --out NAME.svg (or .png) writes NAME.json and that
+// one figure; bad values are refused with the flag's name.
+func TestPatchOutFormats(t *testing.T) {
+	dir := t.TempDir()
+	args := []string{"patch", "--clean", "Lily went home.", "--corrupt", "Tim went home.", "--metric", "logit-diff:Lily,Tim", "--per", "layer"}
+	for _, name := range []string{"a.svg", "b.png"} {
+		out := filepath.Join(dir, name)
+		base, ext := strings.TrimSuffix(out, filepath.Ext(out)), filepath.Ext(out)
+		stdout, errs, code := ivCLI(t, append(args, "--out", out)...)
+		if code != 0 {
+			t.Fatalf("%s: exit %d %s", name, code, errs)
+		}
+		if _, err := os.Stat(base + ".json"); err != nil || !strings.Contains(stdout, "wrote "+base+".json, "+out+"\n") {
+			t.Errorf("%s: %v\n%s", name, err, stdout)
+		}
+		other := map[string]string{".svg": ".png", ".png": ".svg"}[ext]
+		if _, err := os.Stat(base + other); err == nil {
+			t.Errorf("%s: wrote %s too", name, other)
+		}
+	}
+	svg, err := os.ReadFile(filepath.Join(dir, "a.svg"))
+	if err != nil || !bytes.Contains(svg, []byte(">layer<")) || !bytes.Contains(svg, []byte(">normalised effect<")) {
+		t.Errorf("svg: %v", err)
+	}
+	for _, c := range []struct{ flag, value, want string }{
+		{"--hook", "pattern", `--hook: experiment: kind "pattern": want resid_pre`},
+		{"--per", "unit", `--per: experiment: per "unit": want pos, head, neuron or layer`},
+		{"--metric", "Lily,Tim", `--metric: experiment: metric "Lily,Tim": want logit-diff:TOKA,TOKB`},
+	} {
+		_, errs, code := ivCLI(t, append(args, c.flag, c.value, "--out", filepath.Join(dir, "g"))...)
+		if code == 0 || !strings.Contains(errs, c.want) {
+			t.Errorf("%s %s: exit %d %s", c.flag, c.value, code, errs)
+		}
+	}
+}

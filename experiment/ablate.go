@@ -1,4 +1,4 @@
-package intervene
+package experiment
 
 import (
 	"fmt"
@@ -6,6 +6,7 @@ import (
 	"sort"
 
 	"github.com/glia-dev/glia/engine"
+	"github.com/glia-dev/glia/intervene"
 )
 
 // TokenEffect is how an intervention changed the loss of predicting one
@@ -60,10 +61,10 @@ func LossOnCorpus(m *engine.Model, name string, windows [][]int32, ivs []engine.
 			return nil
 		}
 	}
-	if err := batches(m, windows, o.Batch, engine.Request{}, collect(&before)); err != nil {
+	if err := intervene.Batches(m, windows, o.Batch, engine.Request{}, collect(&before)); err != nil {
 		return nil, err
 	}
-	if err := batches(m, windows, o.Batch, engine.Request{Interventions: ivs}, collect(&after)); err != nil {
+	if err := intervene.Batches(m, windows, o.Batch, engine.Request{Interventions: ivs}, collect(&after)); err != nil {
 		return nil, err
 	}
 	e := &LossEffect{Corpus: name, Windows: len(windows)}

@@ -1,4 +1,4 @@
-package intervene
+package experiment
 
 import (
 	"math"

@@ -1,4 +1,4 @@
-package intervene
+package experiment
 
 import (
 	"fmt"
@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/glia-dev/glia/engine"
+	"github.com/glia-dev/glia/intervene"
 )
 
 // Head names one attention head.
@@ -19,6 +20,8 @@ type Receiver struct {
 	Layer, Head int
 	Input       byte // 'q', 'k' or 'v'
 }
+
+func (r Receiver) String() string { return fmt.Sprintf("%d.%d%c", r.Layer, r.Head, r.Input) }
 
 func (r Receiver) hook() string { return fmt.Sprintf("blocks.%d.attn.hook_%c", r.Layer, r.Input) }
 
@@ -102,7 +105,7 @@ func PathPatch(m *engine.Model, pairs []Pair, senders [][]Head, receivers []Rece
 	d := m.Dims()
 	top := 0
 	for _, r := range receivers {
-		lay, err := HookLayout(m, r.hook())
+		lay, err := intervene.HookLayout(m, r.hook())
 		if err != nil {
 			return nil, err
 		}
@@ -131,7 +134,7 @@ func PathPatch(m *engine.Model, pairs []Pair, senders [][]Head, receivers []Rece
 		}
 	}
 	for _, h := range append(append([]string{}, zHooks...), mlpHooks...) {
-		if _, err := HookLayout(m, h); err != nil {
+		if _, err := intervene.HookLayout(m, h); err != nil {
 			return nil, err
 		}
 	}
@@ -163,8 +166,8 @@ func PathPatch(m *engine.Model, pairs []Pair, senders [][]Head, receivers []Rece
 		// Pass 1: freeze everything to clean, senders to corrupt.
 		var ivs []engine.Intervention
 		for l, h := range zHooks {
-			lay, _ := HookLayout(m, h)
-			per := prod(lay.Rest())
+			lay, _ := intervene.HookLayout(m, h)
+			per := lay.PosSize()
 			dh := lay.Rest()[1]
 			value := make([]float32, B*T*per)
 			for r, x := range chunk {
@@ -187,8 +190,8 @@ func PathPatch(m *engine.Model, pairs []Pair, senders [][]Head, receivers []Rece
 			ivs = append(ivs, setRows(h, B, per, nil, value, B))
 		}
 		for _, h := range mlpHooks {
-			lay, _ := HookLayout(m, h)
-			per := prod(lay.Rest())
+			lay, _ := intervene.HookLayout(m, h)
+			per := lay.PosSize()
 			value := make([]float32, B*T*per)
 			for r, x := range chunk {
 				copy(value[r*T*per:], base.cleanActs[h][x.pair])
@@ -202,8 +205,8 @@ func PathPatch(m *engine.Model, pairs []Pair, senders [][]Head, receivers []Rece
 		// Pass 2: clean run with the receivers' inputs replaced.
 		ivs = nil
 		for _, h := range recvHooks {
-			lay, _ := HookLayout(m, h)
-			per := prod(lay.Rest())
+			lay, _ := intervene.HookLayout(m, h)
+			per := lay.PosSize()
 			dh := lay.Rest()[1]
 			mask := make([]bool, B*T*per)
 			for r := range chunk {
@@ -241,19 +244,4 @@ func PathPatch(m *engine.Model, pairs []Pair, senders [][]Head, receivers []Rece
 	}
 	res.Seconds = time.Since(t0).Seconds()
 	return res, nil
-}
-
-// EffectGrid lays per-sender-head results out as layer × head (NaN where no
-// single-head sender set was run).
-func (r *PathResult) EffectGrid(layers, heads int) [][]float64 {
-	g := make([][]float64, layers)
-	for l := range g {
-		g[l] = nanRow(heads)
-	}
-	for s, set := range r.Senders {
-		if len(set) == 1 && set[0].Layer < layers && set[0].Head < heads {
-			g[set[0].Layer][set[0].Head] = r.Mean[s]
-		}
-	}
-	return g
 }

@@ -1,4 +1,4 @@
-package intervene
+package experiment
 
 import (
 	"math"
@@ -11,7 +11,10 @@ func TestPatchCleanIntoCleanChangesNothing(t *testing.T) {
 	for _, fam := range []string{"gpt2", "llama"} {
 		m := fixture(t, fam)
 		p := Pair{Clean: []int32{5, 6, 7, 8, 9}, Corrupt: []int32{5, 6, 7, 8, 9}, A: 3, B: 4}
-		for _, per := range []struct{ kind, per string }{{"resid_pre", "pos"}, {"z", "head"}, {"mlp_post", "neuron"}, {"attn_out", "layer"}} {
+		for _, per := range []struct {
+			kind Kind
+			per  Per
+		}{{"resid_pre", "pos"}, {"z", "head"}, {"mlp_post", "neuron"}, {"attn_out", "layer"}} {
 			r, err := Sweep(m, []Pair{p}, PatchOptions{Kind: per.kind, Per: per.per, Batch: 7})
 			if err != nil {
 				t.Fatal(err)
