@@ -76,6 +76,9 @@ func decodeObject(data []byte) (map[string]any, error) {
 // Values go through a JSON round trip so numbers read alike from either.
 func NewConfig(source string, m map[string]any) *Config {
 	c := &Config{Source: source, m: map[string]any{}}
+	if m == nil {
+		return c
+	}
 	b, err := json.Marshal(m)
 	if err == nil {
 		c.m, err = decodeObject(b)

@@ -20,11 +20,16 @@ type Rope struct {
 // rope_theta, rope_scaling and partial_rotary_factor at the top level.
 func RopeParams(c *Config, layerType string) *Config {
 	if c.Has("rope_parameters") {
+		// A value that is not an object is an error recorded in c; the
+		// parameters are then empty rather than nil, for NewRope.
 		p := c.Sub("rope_parameters")
 		if p != nil && layerType != "" && p.Has(layerType) {
 			sub := p.Sub(layerType)
 			c.Merge(p)
-			return sub
+			p = sub
+		}
+		if p == nil {
+			p = NewConfig(c.Source+":rope", nil)
 		}
 		return p
 	}
