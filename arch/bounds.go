@@ -16,13 +16,16 @@ import (
 // makeslice panic) before the weight shapes disagree.
 
 // MaxLayers and MaxDim bound every config, with weights or without (a model
-// of random weights): ten times the deepest and far beyond the widest
-// released models, yet small enough that per-layer tables and rotary tables
-// stay megabytes.
+// of random weights): far beyond the deepest and widest released models, yet
+// small enough that per-layer and rotary tables stay megabytes.
 const (
 	MaxLayers = 1 << 12
 	MaxDim    = 1 << 24
 )
+
+// maxCount bounds sizes that size no table (context lengths); the GGUF
+// reader clamps context_length to it too.
+const maxCount = 1 << 40
 
 // Limits are what the weights allow a config to declare.
 type Limits struct {
@@ -70,17 +73,17 @@ func isDigits(s string) bool {
 
 // Bound makes the config answer to the weights it will be loaded with: New
 // refuses a layer count or dimension that they cannot hold.
-func (c *Config) Bound(l Limits) { c.limits = l }
+func (c *Config) Bound(l Limits) { c.limits, c.bounded = l, true }
 
 func (c *Config) maxLayers() int {
-	if c.limits.Layers > 0 {
+	if c.bounded {
 		return min(c.limits.Layers, MaxLayers)
 	}
 	return MaxLayers
 }
 
 func (c *Config) maxDim() int {
-	if c.limits.Dim > 0 {
+	if c.bounded {
 		return min(c.limits.Dim, MaxDim)
 	}
 	return MaxDim
@@ -207,7 +210,7 @@ func (c *Config) checkValue(v any, r rule) (string, error) {
 		if hi = c.maxLayers(); f >= 1 && f <= float64(hi) {
 			return "", nil
 		}
-		if c.limits.Layers > 0 && f > float64(hi) {
+		if c.bounded && f > float64(hi) {
 			return fmt.Sprintf("is more than the %d layers the weights hold", hi), ErrConfigRange
 		}
 		return fmt.Sprintf("is out of range [1, %d]", hi), ErrConfigRange
@@ -215,13 +218,13 @@ func (c *Config) checkValue(v any, r rule) (string, error) {
 		if hi = c.maxDim(); f >= 1 && f <= float64(hi) {
 			return "", nil
 		}
-		if c.limits.Dim > 0 && f > float64(hi) {
+		if c.bounded && f > float64(hi) {
 			return fmt.Sprintf("is larger than any tensor dimension in the weights (at most %d)", hi), ErrConfigRange
 		}
 		return fmt.Sprintf("is out of range [1, %d]", hi), ErrConfigRange
 	default: // ruleCount
-		if f < 1 || f > math.MaxInt32 {
-			return fmt.Sprintf("is out of range [1, %d]", math.MaxInt32), ErrConfigRange
+		if f < 1 || f > maxCount {
+			return fmt.Sprintf("is out of range [1, %d]", maxCount), ErrConfigRange
 		}
 	}
 	return "", nil

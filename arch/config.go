@@ -19,10 +19,11 @@ import (
 // (vocab_size 1e300, not the integer it overflows to) and so that no value is
 // rounded before it is range-checked.
 type Config struct {
-	Source string // where it came from, for messages
-	m      map[string]any
-	errs   []error
-	limits Limits
+	Source  string // where it came from, for messages
+	m       map[string]any
+	errs    []error
+	limits  Limits // set by Bound
+	bounded bool
 }
 
 // maxConfigBytes bounds a config.json: real ones are a few kilobytes.
@@ -217,7 +218,7 @@ func (c *Config) Sub(key string) *Config {
 		c.fail("config key %q: want an object, got %v", key, v)
 		return nil
 	}
-	return &Config{Source: c.Source + ":" + key, m: m, limits: c.limits}
+	return &Config{Source: c.Source + ":" + key, m: m, limits: c.limits, bounded: c.bounded}
 }
 
 // Strings reads a list of strings (layer_types).
