@@ -205,29 +205,20 @@ func (c *Config) checkValue(v any, r rule) (string, error) {
 	if f != math.Trunc(f) {
 		return "is not an integer", ErrConfigType
 	}
-	switch hi := 0; r {
+	hi, beyond := maxCount, "" // beyond: the message when the weights set the bound
+	switch r {
 	case ruleLayers:
-		if hi = c.maxLayers(); f >= 1 && f <= float64(hi) {
-			return "", nil
-		}
-		if c.bounded && f > float64(hi) {
-			return fmt.Sprintf("is more than the %d layers the weights hold", hi), ErrConfigRange
-		}
-		return fmt.Sprintf("is out of range [1, %d]", hi), ErrConfigRange
+		hi, beyond = c.maxLayers(), "is more than the %d layers the weights hold"
 	case ruleDim:
-		if hi = c.maxDim(); f >= 1 && f <= float64(hi) {
-			return "", nil
-		}
-		if c.bounded && f > float64(hi) {
-			return fmt.Sprintf("is larger than any tensor dimension in the weights (at most %d)", hi), ErrConfigRange
-		}
-		return fmt.Sprintf("is out of range [1, %d]", hi), ErrConfigRange
-	default: // ruleCount
-		if f < 1 || f > maxCount {
-			return fmt.Sprintf("is out of range [1, %d]", maxCount), ErrConfigRange
-		}
+		hi, beyond = c.maxDim(), "is larger than any tensor dimension in the weights (at most %d)"
 	}
-	return "", nil
+	switch {
+	case f >= 1 && f <= float64(hi):
+		return "", nil
+	case c.bounded && beyond != "" && f > float64(hi):
+		return fmt.Sprintf(beyond, hi), ErrConfigRange
+	}
+	return fmt.Sprintf("is out of range [1, %d]", hi), ErrConfigRange
 }
 
 // checkProducts checks what each key allows alone but not together: the
