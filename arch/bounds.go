@@ -147,9 +147,6 @@ var ropeRules = map[string]rule{
 // family reads it.
 func (c *Config) check() error {
 	var errs []error
-	bad := func(key, value string, kind error, msg string, args ...any) {
-		errs = append(errs, &ConfigError{Path: c.Source, Key: key, Value: value, Kind: kind, Msg: fmt.Sprintf(msg, args...)})
-	}
 	apply := func(prefix string, m map[string]any, rules map[string]rule) {
 		for _, key := range sortedKeys(m) {
 			r, ok := rules[key]
@@ -157,7 +154,7 @@ func (c *Config) check() error {
 				continue
 			}
 			if msg, kind := c.checkValue(m[key], r); msg != "" {
-				bad(prefix+key, valueText(m[key]), kind, "%s", msg)
+				errs = append(errs, &ConfigError{Path: c.Source, Key: prefix + key, Value: valueText(m[key]), Kind: kind, Msg: msg})
 			}
 		}
 	}
