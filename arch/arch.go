@@ -120,12 +120,20 @@ func New(c *Config) (Family, error) {
 	if !ok {
 		return nil, fmt.Errorf("arch: %s: unsupported model_type %q (supported: %s)", c.Source, mt, strings.Join(Supported(), ", "))
 	}
+	// Sizes are checked before the constructor allocates from them, and what
+	// it derived before the engine lists the weights.
+	if err := c.check(); err != nil {
+		return nil, err
+	}
 	f, err := ctor(c)
 	if err == nil {
 		err = c.Err()
 	}
 	if err != nil {
 		return nil, fmt.Errorf("arch: %s (%s): %w", c.Source, mt, err)
+	}
+	if err := c.checkDims(f.Dims()); err != nil {
+		return nil, err
 	}
 	return f, nil
 }

@@ -90,6 +90,7 @@ var Backend = sync.OnceValues(func() (compute.Backend, error) {
 // tensor the family declares, checking its shape and finiteness, and
 // refusing tensors the family does not read.
 func FromSource(name string, cfg *arch.Config, src format.TensorSource) (m *Model, err error) {
+	cfg.Bound(arch.LimitsOf(src)) // no size in the config beyond what the weights hold
 	fam, err := arch.New(cfg)
 	if err != nil {
 		return nil, err

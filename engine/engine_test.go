@@ -2,12 +2,14 @@ package engine_test
 
 import (
 	"encoding/json"
+	"errors"
 	"math"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/glia-dev/glia/arch"
 	"github.com/glia-dev/glia/engine"
 	"github.com/glia-dev/glia/format/safetensors"
 	. "github.com/gomlx/gomlx/core/graph"
@@ -202,13 +204,14 @@ func TestBadModels(t *testing.T) {
 		name   string
 		damage func(t *testing.T, dir string)
 		want   []string
+		kind   error // if set, errors.Is(err, kind)
 	}{
 		{"unknown model_type", func(t *testing.T, dir string) {
 			editConfig(t, dir, func(c map[string]any) { c["model_type"] = "mamba9" })
-		}, []string{"mamba9", "supported", "llama"}},
+		}, []string{"mamba9", "supported", "llama"}, nil},
 		{"shape disagrees with config", func(t *testing.T, dir string) {
 			editConfig(t, dir, func(c map[string]any) { c["intermediate_size"] = 96 })
-		}, []string{"mlp.gate_proj.weight", "shape", "config.json"}},
+		}, []string{"mlp.gate_proj.weight", "shape", "config.json"}, nil},
 		{"missing tensor", func(t *testing.T, dir string) {
 			rewriteWeights(t, dir, func(ts []safetensors.Tensor) []safetensors.Tensor {
 				var out []safetensors.Tensor
@@ -219,12 +222,12 @@ func TestBadModels(t *testing.T) {
 				}
 				return out
 			})
-		}, []string{"missing", "model.layers.1.mlp.up_proj.weight"}},
+		}, []string{"missing", "model.layers.1.mlp.up_proj.weight"}, nil},
 		{"extra tensor", func(t *testing.T, dir string) {
 			rewriteWeights(t, dir, func(ts []safetensors.Tensor) []safetensors.Tensor {
 				return append(ts, safetensors.Tensor{Name: "model.layers.0.mystery.weight", Shape: []int{2}, Data: []float32{1, 2}})
 			})
-		}, []string{"does not read", "model.layers.0.mystery.weight"}},
+		}, []string{"does not read", "model.layers.0.mystery.weight"}, nil},
 		{"NaN weight", func(t *testing.T, dir string) {
 			rewriteWeights(t, dir, func(ts []safetensors.Tensor) []safetensors.Tensor {
 				for _, x := range ts {
@@ -234,21 +237,36 @@ func TestBadModels(t *testing.T) {
 				}
 				return ts
 			})
-		}, []string{"model.layers.0.self_attn.k_proj.weight", "NaN"}},
+		}, []string{"model.layers.0.self_attn.k_proj.weight", "NaN"}, nil},
 		{"truncated file", func(t *testing.T, dir string) {
 			p := filepath.Join(dir, "model.safetensors")
 			b, _ := os.ReadFile(p)
 			os.WriteFile(p, b[:len(b)/2], 0o644)
-		}, []string{"model.safetensors"}},
+		}, []string{"model.safetensors"}, nil},
 		{"header length past end", func(t *testing.T, dir string) {
 			p := filepath.Join(dir, "model.safetensors")
 			b, _ := os.ReadFile(p)
 			b[6] = 0x7f
 			os.WriteFile(p, b, 0o644)
-		}, []string{"model.safetensors", "header"}},
+		}, []string{"model.safetensors", "header"}, nil},
 		{"bad config json", func(t *testing.T, dir string) {
 			os.WriteFile(filepath.Join(dir, "config.json"), []byte("{\"model_type\": "), 0o644)
-		}, []string{"config.json"}},
+		}, []string{"config.json"}, nil},
+		// Sizes are checked against the weights before anything is allocated
+		// from them, and constants that make activations NaN are refused;
+		// numbers are quoted as written.
+		{"more layers than the weights", func(t *testing.T, dir string) {
+			editConfig(t, dir, func(c map[string]any) { c["num_hidden_layers"] = json.Number("3") })
+		}, []string{"config.json", "num_hidden_layers 3", "more than the 2 layers"}, arch.ErrConfigRange},
+		{"vocab_size 1e300", func(t *testing.T, dir string) {
+			editConfig(t, dir, func(c map[string]any) { c["vocab_size"] = json.Number("1e300") })
+		}, []string{"config.json", "vocab_size 1e300"}, arch.ErrConfigRange},
+		{"rope_theta 0", func(t *testing.T, dir string) {
+			editConfig(t, dir, func(c map[string]any) { c["rope_parameters"].(map[string]any)["rope_theta"] = 0 })
+		}, []string{"config.json", "rope_parameters.rope_theta 0", "positive"}, arch.ErrConfigRange},
+		{"rms_norm_eps -1", func(t *testing.T, dir string) {
+			editConfig(t, dir, func(c map[string]any) { c["rms_norm_eps"] = -1 })
+		}, []string{"config.json", "rms_norm_eps -1", "positive"}, arch.ErrConfigRange},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -262,6 +280,9 @@ func TestBadModels(t *testing.T) {
 				if !strings.Contains(err.Error(), w) {
 					t.Errorf("error %q does not mention %q", err, w)
 				}
+			}
+			if c.kind != nil && !errors.Is(err, c.kind) {
+				t.Errorf("error %q is not %v", err, c.kind)
 			}
 		})
 	}

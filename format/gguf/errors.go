@@ -13,6 +13,7 @@ var (
 	ErrNotFound    = errors.New("not found")              // absent tensor or required key
 	ErrUnsupported = errors.New("unsupported")            // version, endianness or tensor type not handled
 	ErrType        = errors.New("metadata type mismatch") // accessor used on a value of another type
+	ErrTooLarge    = errors.New("metadata too large")     // the header would take more than MaxMetadata bytes of memory
 )
 
 // Error is every error this package returns: a format.Error whose message

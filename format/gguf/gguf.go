@@ -7,6 +7,7 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/binary"
+	"fmt"
 	"io"
 	"math"
 	"math/bits"
@@ -25,6 +26,21 @@ const DefaultAlignment = 32
 const (
 	maxDims       = 4 // GGML_MAX_DIMS
 	maxArrayDepth = 8 // nesting limit for arrays of arrays
+)
+
+// MaxMetadata bounds the memory the parsed header (metadata and tensor
+// infos) may take. Counts are first bounded by the bytes left in the file,
+// at each entry's smallest encoding, but that is not enough: a sparse file
+// of zeros holds 2^30 empty strings in 8 GB, which take 16 GB as Go strings.
+// The largest real vocabularies take a few tens of MiB.
+const MaxMetadata = 256 << 20
+
+// What header entries cost in memory beyond their bytes, for the budget.
+const (
+	stringCost = 16  // a string header
+	anyCost    = 48  // an []any element holding a slice
+	kvCost     = 64  // a metadata key's map entries and key header
+	tensorCost = 256 // a TensorInfo, its slices, map entry and name header
 )
 
 // TensorInfo describes one tensor.
@@ -73,11 +89,23 @@ func OpenBytes(name string, data []byte) (*File, error) {
 
 // cursor reads sequentially with bounds checks against the file size.
 type cursor struct {
-	path string
-	br   *bufio.Reader
-	off  int64
-	size int64
-	tmp  [8]byte
+	path   string
+	br     *bufio.Reader
+	off    int64
+	size   int64
+	budget int64 // bytes of memory the header may still take (MaxMetadata at first)
+	tmp    [8]byte
+}
+
+// charge takes count entries of each bytes from the memory budget, at offset
+// at; key names the metadata key (empty for keys and tensor infos).
+func (c *cursor) charge(count, each uint64, key string, at int64, what string) error {
+	if each != 0 && count > uint64(c.budget)/each {
+		return keyErr(c.path, key, at, ErrTooLarge, nil, "%s would take %d MiB in memory, more than the %d MiB left of the %d MiB metadata limit",
+			what, min(count, math.MaxUint64/each)*each>>20, c.budget>>20, MaxMetadata>>20)
+	}
+	c.budget -= int64(count * each)
+	return nil
 }
 
 func (c *cursor) remaining() int64 { return c.size - c.off }
@@ -122,7 +150,8 @@ func (c *cursor) u64(what string) (uint64, error) {
 	return binary.LittleEndian.Uint64(b), nil
 }
 
-func (c *cursor) str(what string) (string, error) {
+// str reads a string, charging its bytes to the budget on behalf of key.
+func (c *cursor) str(key, what string) (string, error) {
 	start := c.off
 	n, err := c.u64(what + " length")
 	if err != nil {
@@ -130,6 +159,9 @@ func (c *cursor) str(what string) (string, error) {
 	}
 	if n > uint64(c.remaining()) {
 		return "", newErr(c.path, "", start, ErrTruncated, nil, "%s length %d past end of file (%d bytes left)", what, n, c.remaining())
+	}
+	if err := c.charge(n, 1, key, start, fmt.Sprintf("%s of %d bytes", what, n)); err != nil {
+		return "", err
 	}
 	if n == 0 {
 		return "", nil
@@ -145,7 +177,7 @@ func (c *cursor) str(what string) (string, error) {
 // used in errors. Close does not close r.
 func OpenReaderAt(name string, r io.ReaderAt, size int64) (*File, error) {
 	f := &File{path: name, r: r, size: size, kv: map[string]any{}, kvTypes: map[string]ValueType{}, tensors: map[string]*TensorInfo{}}
-	c := &cursor{path: name, br: bufio.NewReaderSize(io.NewSectionReader(r, 0, size), 1<<16), size: size}
+	c := &cursor{path: name, br: bufio.NewReaderSize(io.NewSectionReader(r, 0, size), 1<<16), size: size, budget: MaxMetadata}
 	magic, err := c.u32("magic")
 	if err != nil {
 		return nil, err
@@ -181,9 +213,15 @@ func OpenReaderAt(name string, r io.ReaderAt, size int64) (*File, error) {
 	if nTensors > uint64(c.remaining())/24 {
 		return nil, newErr(name, "", 8, ErrTruncated, nil, "tensor count %d cannot fit in %d bytes", nTensors, c.remaining())
 	}
+	if err := c.charge(nTensors, tensorCost, "", 8, fmt.Sprintf("tensor count %d", nTensors)); err != nil {
+		return nil, err
+	}
 	for range nKV {
 		at := c.off
-		key, err := c.str("metadata key")
+		if err := c.charge(1, kvCost, "", at, "metadata key"); err != nil {
+			return nil, err
+		}
+		key, err := c.str("", "metadata key")
 		if err != nil {
 			return nil, err
 		}
@@ -214,7 +252,7 @@ func OpenReaderAt(name string, r io.ReaderAt, size int64) (*File, error) {
 	infos := make([]*TensorInfo, 0, nTensors)
 	for range nTensors {
 		at := c.off
-		tn, err := c.str("tensor name")
+		tn, err := c.str("", "tensor name")
 		if err != nil {
 			return nil, err
 		}
@@ -325,7 +363,10 @@ func (f *File) readValue(c *cursor, key string, vt ValueType, depth int) (any, e
 	}
 	switch vt {
 	case TypeString:
-		return c.str("string value")
+		if err := c.charge(1, stringCost, key, at, "string"); err != nil {
+			return nil, err
+		}
+		return c.str(key, "string value")
 	case TypeArray:
 		if depth >= maxArrayDepth {
 			return nil, keyErr(f.path, key, at, ErrFormat, nil, "arrays nested deeper than %d", maxArrayDepth)
@@ -351,6 +392,16 @@ func (f *File) readValue(c *cursor, key string, vt ValueType, depth int) (any, e
 		}
 		if n > uint64(c.remaining())/minSize {
 			return nil, keyErr(f.path, key, at, ErrTruncated, nil, "array of %d %s past end of file (%d bytes left)", n, elem, c.remaining())
+		}
+		cost := minSize // scalars: their bytes
+		switch elem {
+		case TypeString:
+			cost = stringCost // headers; the bytes are charged as read
+		case TypeArray:
+			cost = anyCost
+		}
+		if err := c.charge(n, cost, key, at, fmt.Sprintf("array of %d %s", n, elem)); err != nil {
+			return nil, err
 		}
 		return f.readArray(c, key, elem, int(n), depth)
 	}
@@ -464,7 +515,7 @@ func (f *File) readArray(c *cursor, key string, elem ValueType, n, depth int) (a
 	case TypeString:
 		out := make([]string, n)
 		for i := range out {
-			s, err := c.str("string in array " + key)
+			s, err := c.str(key, "string in array "+key)
 			if err != nil {
 				return nil, err
 			}

@@ -92,6 +92,21 @@ func (f *File) LlamaView() (*LlamaView, map[string]any, error) {
 	if err != nil {
 		return nil, nil, err
 	}
+	// Sizes are bounded by the tensors, as a config.json's are (the engine
+	// checks the rest of the config the same way): no per-layer or rotary
+	// table is sized from a number the file does not back.
+	blocks, maxDim := map[string]bool{}, 0
+	for n, t := range f.tensors {
+		if m := blkRe.FindStringSubmatch(n); m != nil {
+			blocks[m[1]] = true
+		}
+		for _, d := range t.Shape {
+			maxDim = max(maxDim, d)
+		}
+	}
+	if layers > len(blocks) {
+		return nil, nil, keyErr(f.path, p+"block_count", -1, ErrFormat, nil, "%d blocks but the file has tensors for %d", layers, len(blocks))
+	}
 	heads, err := req("attention.head_count")
 	if err != nil {
 		return nil, nil, err
@@ -121,15 +136,17 @@ func (f *File) LlamaView() (*LlamaView, map[string]any, error) {
 	if arch == "mistral" {
 		cfg["architectures"] = []string{"MistralForCausalLM"}
 	}
-	if v, ok, err := f.Float(p + "attention.layer_norm_rms_epsilon"); err != nil {
-		return nil, nil, err
-	} else if ok {
-		cfg["rms_norm_eps"] = v
-	}
-	if v, ok, err := f.Float(p + "rope.freq_base"); err != nil {
-		return nil, nil, err
-	} else if ok {
-		cfg["rope_theta"] = v
+	for _, k := range []struct{ gguf, hf string }{
+		{"attention.layer_norm_rms_epsilon", "rms_norm_eps"},
+		{"rope.freq_base", "rope_theta"},
+	} {
+		if v, ok, err := f.Float(p + k.gguf); err != nil {
+			return nil, nil, err
+		} else if ok && !(v > 0 && !math.IsInf(v, 0)) { // zero, negative or NaN: every activation NaN
+			return nil, nil, keyErr(f.path, p+k.gguf, -1, ErrFormat, nil, "value %v must be a positive finite number", v)
+		} else if ok {
+			cfg[k.hf] = v
+		}
 	}
 	if v, ok, err := f.Uint(p + "context_length"); err != nil {
 		return nil, nil, err
@@ -138,8 +155,10 @@ func (f *File) LlamaView() (*LlamaView, map[string]any, error) {
 	}
 	if v, ok, err := f.Uint(p + "attention.key_length"); err != nil {
 		return nil, nil, err
+	} else if ok && (v == 0 || v > uint64(maxDim)) {
+		return nil, nil, keyErr(f.path, p+"attention.key_length", -1, ErrFormat, nil, "value %d is out of range [1, %d] (the largest tensor dimension)", v, maxDim)
 	} else if ok {
-		cfg["head_dim"] = int(min(v, 1<<31))
+		cfg["head_dim"] = int(v)
 	}
 	if v, ok, err := f.Uint(p + "attention.sliding_window"); err == nil && ok {
 		cfg["sliding_window"] = int(min(v, 1<<40))

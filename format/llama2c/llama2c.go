@@ -235,36 +235,45 @@ func (c *Checkpoint) layout(headerSize int64) error {
 	if !p.SharedClassifier {
 		order = append(order, wcls)
 	}
-	c.tensors = map[string]tensor{}
+	// Sizes first, so that a header the file does not back is refused
+	// before a map entry is made for each of its layers' tensors.
+	starts := make([]int64, len(order))
 	off := headerSize
-	for _, g := range order {
+	for i, g := range order {
 		per, ok := mul(g.shape...)
 		if !ok {
 			return newErr(c.path, g.name, off, ErrFormat, nil, "shape %v overflows", g.shape)
 		}
-		count := int64(1)
+		count := 1
 		if g.layers {
-			count = int64(L)
+			count = L
 		}
-		bytes, ok := mul(int(per), int(count), 4)
+		bytes, ok := mul(int(per), count, 4)
 		if !ok || off > math.MaxInt64/2-bytes {
 			return newErr(c.path, g.name, off, ErrFormat, nil, "checkpoint size overflows")
 		}
-		if !g.skip {
-			for i := range count {
-				name := g.name
-				if g.layers {
-					name = "model.layers." + strconv.Itoa(int(i)) + "." + g.name
-				}
-				c.tensors[name] = tensor{off: off + i*per*4, shape: g.shape, heads: g.heads}
-			}
-		}
+		starts[i] = off
 		off += bytes
 	}
 	if off != c.size {
 		return newErr(c.path, "", -1, ErrTruncated, nil,
 			"header (dim=%d hidden_dim=%d n_layers=%d n_heads=%d n_kv_heads=%d vocab_size=%d seq_len=%d shared=%v, version %d) expects %d bytes, file has %d",
 			p.Dim, p.HiddenDim, p.NLayers, p.NHeads, p.NKVHeads, p.VocabSize, p.SeqLen, p.SharedClassifier, p.Version, off, c.size)
+	}
+	c.tensors = map[string]tensor{}
+	for i, g := range order {
+		if g.skip {
+			continue
+		}
+		if !g.layers {
+			c.tensors[g.name] = tensor{off: starts[i], shape: g.shape, heads: g.heads}
+			continue
+		}
+		per, _ := mul(g.shape...)
+		for l := range L {
+			name := "model.layers." + strconv.Itoa(l) + "." + g.name
+			c.tensors[name] = tensor{off: starts[i] + int64(l)*per*4, shape: g.shape, heads: g.heads}
+		}
 	}
 	c.names = make([]string, 0, len(c.tensors))
 	for n := range c.tensors {
