@@ -517,6 +517,10 @@ func (b *builder) run(ctx context.Context) error {
 	}
 	prog := Progress{TotalBytes: before[len(b.opt.Shards)], MaxTokens: b.opt.MaxTokens,
 		StartTokens: b.prog.Tokens, StartBytes: before[min(b.prog.Cursor.Shard, len(b.opt.Shards))] + b.prog.Cursor.Bytes}
+	prog.Tokens, prog.Windows, prog.Bytes = prog.StartTokens, b.prog.Windows, prog.StartBytes
+	if b.opt.OnProgress != nil {
+		b.opt.OnProgress(prog) // where this run starts, before the first batch
+	}
 	b.lastCk = time.Now()
 	pctx, cancel := context.WithCancel(ctx)
 	defer cancel()

@@ -64,7 +64,7 @@ func (e *InterruptedError) Error() string {
 	if e.Tokens == 0 {
 		return fmt.Sprintf("atlas: interrupted before the first checkpoint; %s was removed (%v)", e.Path, e.Err)
 	}
-	return fmt.Sprintf("atlas: interrupted after %d tokens, checkpointed in %s; resume the build to continue (%v)", e.Tokens, e.Path, e.Err)
+	return fmt.Sprintf("atlas: interrupted after %d tokens, checkpointed in %s (%v)", e.Tokens, e.Path, e.Err)
 }
 
 func (e *InterruptedError) Unwrap() error { return e.Err }
@@ -85,9 +85,9 @@ type SettingsError struct {
 func (e *SettingsError) Error() string {
 	var parts []string
 	for _, d := range e.Diffs {
-		parts = append(parts, fmt.Sprintf("%s %s in %s, %s in %s", d.Setting, d.A, e.A, d.B, e.B))
+		parts = append(parts, fmt.Sprintf("%s is %s in %s, %s in %s", d.Setting, d.A, e.A, d.B, e.B))
 	}
-	return "they differ in " + strings.Join(parts, "; ")
+	return "they differ: " + strings.Join(parts, "; ")
 }
 
 // diffSettings compares the settings of two builds that decide how the

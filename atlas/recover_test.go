@@ -131,11 +131,13 @@ func TestResumeProgress(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	bytesAt := map[int64]int64{}
 	var last Progress
+	reports := 0
 	o.OnProgress = func(p Progress) {
-		if p.Bytes < last.Bytes || p.Tokens <= last.Tokens || p.StartTokens != 0 {
+		if reports > 0 && (p.Bytes < last.Bytes || p.Tokens <= last.Tokens) || p.StartTokens != 0 || reports == 0 && p.Tokens != 0 {
 			t.Errorf("progress %+v after %+v", p, last)
 		}
 		bytesAt[p.Tokens], last = p.Bytes, p
+		reports++
 	}
 	o.OnCheckpoint = func(tokens, _ int64) {
 		if tokens > 300 {
@@ -154,7 +156,7 @@ func TestResumeProgress(t *testing.T) {
 		end = &p
 	}
 	mustBuild(t, m, o)
-	if first.StartTokens == 0 || first.StartTokens >= first.Tokens || bytesAt[first.StartTokens] != first.StartBytes {
+	if first.StartTokens == 0 || first.StartTokens != first.Tokens || first.Bytes != first.StartBytes || bytesAt[first.StartTokens] != first.StartBytes {
 		t.Fatalf("resumed at %+v; the first run was at %d bytes after %d tokens", first, bytesAt[first.StartTokens], first.StartTokens)
 	}
 	if end.Bytes != end.TotalBytes || end.TotalBytes != o.Shards[0].TextBytes()+o.Shards[1].TextBytes() {
@@ -230,7 +232,7 @@ func TestMergeRefusesTwice(t *testing.T) {
 		{"a.db", "a.db and " + filepath.Join(dir, "a.db") + " are the same file"},
 		{"link.db", "link.db are the same file"},
 		{"copy.db", "were both built over corpus path"},
-		{"k.db", `top_k 5 in ` + a + `, 7 in ` + filepath.Join(dir, "k.db") + `; doc_sep "\n\n" in ` + a + `, none (one document per file) in`},
+		{"k.db", `top_k is 5 in ` + a + `, 7 in ` + filepath.Join(dir, "k.db") + `; doc_sep is "\n\n" in ` + a + `, none (one document per file) in`},
 	} {
 		out := filepath.Join(dir, "out.db")
 		err := Merge(out, a, filepath.Join(dir, tc.b))

@@ -143,7 +143,13 @@ func atlasBuild(args []string) error {
 		if opt.MaxTokens > 0 {
 			unit = "tokens"
 		}
-		bar = newBuildBar(Stderr, 0, unit)
+		var total int64 = opt.MaxTokens
+		if total == 0 {
+			for _, sh := range opt.Shards {
+				total += sh.TextBytes()
+			}
+		}
+		bar = newBuildBar(Stderr, total, unit)
 	}
 	opt.Out, opt.Log = *out, logWriter{bar}
 	opt.OnProgress = func(p atlas.Progress) { showBuildProgress(bar, p) }
