@@ -241,4 +241,3 @@ func TestMergeRefusesTwice(t *testing.T) {
 		}
 	}
 }
-

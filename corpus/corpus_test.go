@@ -103,24 +103,7 @@ func TestPackingAndCursors(t *testing.T) {
 		t.Fatal(err)
 	}
 	opt := Options{DocSep: "|"}
-	all := func(from Cursor) []*Window {
-		p, err := NewPacker(shards, opt, byteEncode, 1, 4, from)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer p.Close()
-		var ws []*Window
-		for {
-			w, err := p.Next()
-			if err == io.EOF {
-				return ws
-			}
-			if err != nil {
-				t.Fatal(err)
-			}
-			ws = append(ws, w)
-		}
-	}
+	all := func(from Cursor) []*Window { return packAll(t, shards, opt, 4, from, nil) }
 	ws := all(Cursor{})
 	var got []string
 	for _, w := range ws {
@@ -222,22 +205,9 @@ func TestWindowBytes(t *testing.T) {
 	if total != 400+14+40 {
 		t.Fatalf("text bytes %d", total)
 	}
-	p, err := NewPacker(shards, Options{DocSep: "|"}, byteEncode, 1, 16, Cursor{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer p.Close()
 	var last int64
-	var n int
-	for {
-		w, err := p.Next()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		n++
+	for i, w := range packAll(t, shards, Options{DocSep: "|"}, 16, Cursor{}, nil) {
+		n := i + 1
 		if w.Bytes <= last && n > 1 || w.Bytes > total {
 			t.Fatalf("window %d: %d bytes after %d (of %d)", n, w.Bytes, last, total)
 		}
@@ -261,19 +231,32 @@ func TestTokenizeNote(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	pk, _ := NewPacker(shards, Options{}, byteEncode, 1, 1<<20, Cursor{})
-	defer pk.Close()
 	var events []string
-	pk.OnTokenize = func(file string, n int, done bool) { events = append(events, fmt.Sprint(file, n, done)) }
-	for {
-		if _, err := pk.Next(); err == io.EOF {
-			break
-		} else if err != nil {
-			t.Fatal(err)
-		}
-	}
+	packAll(t, shards, Options{}, 1<<20, Cursor{}, func(file string, n int, done bool) { events = append(events, fmt.Sprint(file, n, done)) })
 	want := []string{fmt.Sprint(p, TokenizeNoteBytes+1, false), fmt.Sprint(p, TokenizeNoteBytes+1, true)}
 	if !reflect.DeepEqual(events, want) {
 		t.Fatalf("events %q, want %q", events, want)
+	}
+}
+
+// packAll packs shards from a cursor into ctx-token windows (BOS 1).
+func packAll(t *testing.T, shards []Shard, opt Options, ctx int, from Cursor, onTokenize func(string, int, bool)) []*Window {
+	t.Helper()
+	p, err := NewPacker(shards, opt, byteEncode, 1, ctx, from)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	p.OnTokenize = onTokenize
+	var ws []*Window
+	for {
+		w, err := p.Next()
+		if err == io.EOF {
+			return ws
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		ws = append(ws, w)
 	}
 }

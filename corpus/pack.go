@@ -26,6 +26,7 @@ type Cursor struct {
 	Offset int   `json:"offset"` // tokens of document Doc ([BOS]+tokens) already passed
 	DocID  int64 `json:"doc_id"` // document number within the shard of document Doc
 	Window int64 `json:"window"` // windows of this shard already produced
+	Bytes  int64 `json:"bytes"`  // text bytes of this shard passed (Window.Bytes; for progress only)
 }
 
 // Window is ctx (or fewer, at a shard's end) consecutive tokens.
@@ -207,6 +208,7 @@ func (p *Packer) Next() (*Window, error) {
 			continue
 		}
 		p.cur.Window++
+		p.cur.Bytes = p.pos
 		w.Next = p.cur
 		w.Bytes = p.pos
 		if p.reader == nil && p.cur.File >= len(p.shards[p.cur.Shard].Files) {

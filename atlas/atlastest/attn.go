@@ -2,7 +2,6 @@ package atlastest
 
 import (
 	"fmt"
-	"path"
 	"strconv"
 	"strings"
 )
@@ -24,18 +23,7 @@ func (f *AttnFake) hookNames() []string {
 	return n
 }
 
-func (f *AttnFake) MatchHooks(p string) ([]string, error) {
-	var out []string
-	for _, n := range f.hookNames() {
-		if ok, _ := path.Match(p, n); ok {
-			out = append(out, n)
-		}
-	}
-	if len(out) == 0 {
-		return nil, fmt.Errorf("no hook matches %q", p)
-	}
-	return out, nil
-}
+func (f *AttnFake) MatchHooks(p string) ([]string, error) { return matchHooks(f.hookNames(), p) }
 
 func (f *AttnFake) HookShape(name string, seq int) ([]int, error) {
 	switch {
