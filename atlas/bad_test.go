@@ -182,6 +182,9 @@ func TestBadInputs(t *testing.T) {
 			if _, serr := os.Stat(p); serr != nil {
 				t.Errorf("Force removed a file that is not an atlas: %v", serr)
 			}
+			if _, serr := os.Stat(p + "-wal"); serr == nil {
+				t.Error("probing a file that is not an atlas switched it to WAL")
+			}
 			return err
 		}, `not a glia atlas (it has a table "t"); it is left alone`},
 		{"ctx too long", func() error {

@@ -30,7 +30,14 @@ func (o *outState) what() string {
 	case o.meta.Status == StatusComplete:
 		return "a complete atlas"
 	}
-	return fmt.Sprintf("an unfinished build at %d tokens", o.prog.Tokens)
+	return fmt.Sprintf("an unfinished build at %d tokens", o.tokens())
+}
+
+func (o *outState) tokens() int64 {
+	if o.prog == nil {
+		return 0
+	}
+	return o.prog.Tokens
 }
 
 // atlasTables are the tables of an atlas database (schemaSQL).
@@ -50,7 +57,8 @@ func probeOut(path string) (*outState, error) {
 		o.notAtlas = errors.New("a directory")
 		return o, nil
 	}
-	db, err := openSQLite(path)
+	// Read-only, so that a file that is not ours is not switched to WAL.
+	db, err := sql.Open("sqlite", "file:"+path+"?mode=ro&_pragma=busy_timeout(10000)")
 	if err != nil {
 		return nil, fmt.Errorf("atlas: opening %s: %w", path, err)
 	}
@@ -101,7 +109,7 @@ func decide(old *outState, want *Meta, opt *BuildOptions, res *BuildResult) (boo
 		return false, nil
 	case complete && differs == nil:
 		res.AlreadyComplete = true
-		res.Tokens, res.Windows = old.prog.Tokens, old.prog.Windows
+		res.Tokens, res.Windows = old.meta.Tokens, old.meta.Windows
 		return false, nil
 	case opt.Resume && !complete:
 		if differs != nil {
@@ -109,7 +117,7 @@ func decide(old *outState, want *Meta, opt *BuildOptions, res *BuildResult) (boo
 		}
 		return true, nil
 	}
-	return false, &ExistsError{Path: old.path, Complete: complete, Tokens: old.prog.Tokens, Differs: differs}
+	return false, &ExistsError{Path: old.path, Complete: complete, Tokens: old.tokens(), Differs: differs}
 }
 
 // createDB makes a new atlas at path with its first (empty) checkpoint in
