@@ -114,7 +114,7 @@ func TestBadInputs(t *testing.T) {
 			o.TopK = 9
 			_, err := Build(context.Background(), m, o)
 			return err
-		}, "they differ: top_k is 5 in the stored build, 9 in the requested one"},
+		}, "different settings: top_k is 5 in the stored build, 9 in the requested one"},
 		{"changed corpus", func() error {
 			p := copyDB("changed.db")
 			sqlExec(t, p, "UPDATE meta SET value = 'building' WHERE key = 'status'")
@@ -170,7 +170,7 @@ func TestBadInputs(t *testing.T) {
 				t.Errorf("want a complete *ExistsError, got %v", err)
 			}
 			return err
-		}, "a complete atlas of another build (they differ: radius is 4 in the stored build, 2 in the requested one)"},
+		}, "a complete atlas of another build (different settings: radius is 4 in the stored build, 2 in the requested one)"},
 		{"existing file that is not an atlas", func() error {
 			p := filepath.Join(dir, "mine.db")
 			db, _ := sql.Open("sqlite", p)

@@ -87,7 +87,7 @@ func (e *SettingsError) Error() string {
 	for _, d := range e.Diffs {
 		parts = append(parts, fmt.Sprintf("%s is %s in %s, %s in %s", d.Setting, d.A, e.A, d.B, e.B))
 	}
-	return "they differ: " + strings.Join(parts, "; ")
+	return "different settings: " + strings.Join(parts, "; ")
 }
 
 // diffSettings compares the settings of two builds that decide how the

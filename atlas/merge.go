@@ -44,7 +44,7 @@ func Merge(out string, inputs ...string) error {
 			}
 			if d := diffSettings(meta, m); len(d) > 0 {
 				db.Close()
-				return fmt.Errorf("atlas: %s and %s have different settings, so they cannot merge: %w", inputs[0], in, &SettingsError{A: inputs[0], B: in, Diffs: d})
+				return fmt.Errorf("atlas: %s and %s cannot be merged: %w", inputs[0], in, &SettingsError{A: inputs[0], B: in, Diffs: d})
 			}
 		}
 		for _, sh := range m.Corpus {

@@ -132,7 +132,7 @@ func TestAtlasCommands(t *testing.T) {
 	})
 	t.Run("build errors", func(t *testing.T) {
 		code, _, errs := atlasCLI(t, "atlas", "build", "--corpus", a, "--out", db)
-		if code != 1 || !strings.Contains(errs, "a complete atlas of another build (they differ: ctx is 32 in the stored build, 128 in the requested one") || !strings.Contains(errs, "pass --force to rebuild it") {
+		if code != 1 || !strings.Contains(errs, "a complete atlas of another build (different settings: ctx is 32 in the stored build, 128 in the requested one") || !strings.Contains(errs, "pass --force to rebuild it") {
 			t.Fatalf("existing output: %d %q", code, errs)
 		}
 		code, out, _ := atlasCLI(t, append([]string{"atlas", "build", "--corpus", a, b, "--out", db, "--resume"}, flags...)...)
