@@ -404,8 +404,9 @@ func TestResumeAfterCancel(t *testing.T) {
 	if !errors.Is(err, context.Canceled) {
 		t.Fatalf("cancelled build: %v", err)
 	}
-	if _, err := Build(context.Background(), m, o); err == nil || !strings.Contains(err.Error(), "--resume") {
-		t.Fatalf("build over existing output without --resume: %v", err)
+	var ee *ExistsError
+	if _, err := Build(context.Background(), m, o); !errors.As(err, &ee) || ee.Complete || ee.Tokens == 0 || ee.Differs != nil {
+		t.Fatalf("build over an unfinished build without Resume: %v", err)
 	}
 	o.Resume = true
 	o.OnCheckpoint = nil
@@ -417,6 +418,10 @@ func TestResumeAfterCancel(t *testing.T) {
 	r = mustBuild(t, m, o)
 	if !r.AlreadyComplete {
 		t.Fatal("resume of a complete build should say so")
+	}
+	o.Resume = false
+	if r = mustBuild(t, m, o); !r.AlreadyComplete || r.Tokens == 0 {
+		t.Fatalf("a second build of a complete atlas should say it is complete: %+v", r)
 	}
 }
 

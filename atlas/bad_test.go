@@ -5,6 +5,7 @@ import (
 	"compress/gzip"
 	"context"
 	"database/sql"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -54,21 +55,19 @@ func TestBadInputs(t *testing.T) {
 			}
 			return err
 		}, "corpus is empty"},
+		// The corpus is checked when it is resolved, before any database.
 		{"binary file", func() error {
-			p := write("bin.dat", []byte("abc\x00\x00\xff\xfe"))
-			_, err := Build(context.Background(), m, testOpts(t, filepath.Join(dir, "bin.db"), p))
+			_, err := corpus.Resolve([]string{write("bin.dat", []byte("abc\x00\x00\xff\xfe"))})
 			return err
-		}, "bin.dat looks binary"},
+		}, "bin.dat looks binary (NUL byte at offset 3"},
 		{"binary inside gzip", func() error {
-			p := write("bin.txt.gz", gz.Bytes())
-			_, err := Build(context.Background(), m, testOpts(t, filepath.Join(dir, "bingz.db"), p))
+			_, err := corpus.Resolve([]string{write("bin.txt.gz", gz.Bytes())})
 			return err
-		}, "bin.txt.gz looks binary"},
+		}, "bin.txt.gz looks binary (NUL byte at offset 5 of its decompressed text"},
 		{"invalid utf-8", func() error {
-			p := write("latin1.txt", bytes.Repeat([]byte{'a', 0xe9, 0xe8}, 100))
-			_, err := Build(context.Background(), m, testOpts(t, filepath.Join(dir, "l1.db"), p))
+			_, err := corpus.Resolve([]string{write("latin1.txt", bytes.Repeat([]byte{'a', 0xe9, 0xe8}, 100))})
 			return err
-		}, "invalid UTF-8"},
+		}, "latin1.txt: invalid UTF-8 at byte offset 1 (line 1)"},
 		{"missing corpus", func() error {
 			_, err := corpus.Resolve([]string{filepath.Join(dir, "nope")})
 			return err
@@ -115,7 +114,7 @@ func TestBadInputs(t *testing.T) {
 			o.TopK = 9
 			_, err := Build(context.Background(), m, o)
 			return err
-		}, "settings differ"},
+		}, "different settings: top_k is 5 in the stored build, 9 in the requested one"},
 		{"changed corpus", func() error {
 			p := copyDB("changed.db")
 			sqlExec(t, p, "UPDATE meta SET value = 'building' WHERE key = 'status'")
@@ -162,10 +161,32 @@ func TestBadInputs(t *testing.T) {
 			_, err := Build(context.Background(), m, o)
 			return err
 		}, "checkpoint checksum"},
-		{"existing output", func() error {
-			_, err := Build(context.Background(), m, testOpts(t, goodDB, good))
+		{"existing atlas of other settings", func() error {
+			o := testOpts(t, goodDB, good)
+			o.Radius = 2
+			_, err := Build(context.Background(), m, o)
+			var ee *ExistsError
+			if !errors.As(err, &ee) || !ee.Complete {
+				t.Errorf("want a complete *ExistsError, got %v", err)
+			}
 			return err
-		}, "pass --resume"},
+		}, "a complete atlas of another build (different settings: radius is 4 in the stored build, 2 in the requested one)"},
+		{"existing file that is not an atlas", func() error {
+			p := filepath.Join(dir, "mine.db")
+			db, _ := sql.Open("sqlite", p)
+			db.Exec("CREATE TABLE t (x)")
+			db.Close()
+			o := testOpts(t, p, good)
+			o.Force = true
+			_, err := Build(context.Background(), m, o)
+			if _, serr := os.Stat(p); serr != nil {
+				t.Errorf("Force removed a file that is not an atlas: %v", serr)
+			}
+			if _, serr := os.Stat(p + "-wal"); serr == nil {
+				t.Error("probing a file that is not an atlas switched it to WAL")
+			}
+			return err
+		}, `not a glia atlas (it has a table "t"); it is left alone`},
 		{"ctx too long", func() error {
 			o := testOpts(t, filepath.Join(dir, "ctx.db"), good)
 			o.Ctx = 10000

@@ -8,9 +8,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
-	"reflect"
 	"runtime"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -23,31 +23,53 @@ var ErrEmptyCorpus = errors.New("atlas: the corpus is empty: no document holds t
 // DefaultHooks is the hook pattern recorded when none is given.
 const DefaultHooks = "blocks.*.mlp.hook_post"
 
-// BuildOptions configure Build. Zero values take the defaults noted.
+// BuildOptions configure Build. Zero values take the value in
+// DefaultBuildOptions (Ctx: that, capped at the model's MaxContext).
 type BuildOptions struct {
 	Out           string         // database path (required)
 	Shards        []corpus.Shard // resolved corpus (required)
 	CorpusOptions corpus.Options
-	Hooks         string  // hook pattern (DefaultHooks)
-	Ctx           int     // window length (128, capped at the model's MaxContext)
-	TopK          int     // 20
-	Radius        int     // 15: 31-token spans
-	Threshold     float32 // density threshold (ThresholdSet false: 0.5)
+	Hooks         string  // hook pattern
+	Ctx           int     // window length
+	TopK          int     // top activating examples per unit
+	Radius        int     // tokens kept either side of an example's token
+	Threshold     float32 // density threshold (used when ThresholdSet)
 	ThresholdSet  bool
-	RandomK       int   // 8
-	Bands         int   // 6
-	BandK         int   // 3
-	Batch         int   // windows per forward pass (8)
+	RandomK       int   // random examples per unit
+	Bands         int   // activation bands sampled per unit
+	BandK         int   // examples per band
+	Batch         int   // windows per forward pass
 	MaxTokens     int64 // stop after this many tokens (0: whole corpus)
-	Resume        bool  // continue an interrupted build in Out
+	Resume        bool  // continue an unfinished build in Out
+	Force         bool  // replace an atlas in Out, complete or not (wins over Resume)
 
 	Workers           int           // goroutines for the update (GOMAXPROCS)
-	CheckpointEvery   time.Duration // 15s (or 10x the last checkpoint's duration, if longer)
+	CheckpointEvery   time.Duration // or 10x the last checkpoint's duration, if longer
 	CheckpointBatches int           // if > 0, also checkpoint after this many batches (tests)
 
-	Log          io.Writer                   // notices (long documents, resume); nil: none
-	OnProgress   func(done, total int64)     // after each batch; total is an estimate
-	OnCheckpoint func(tokens, windows int64) // after each committed checkpoint
+	Log          io.Writer                               // notices (long documents, resume); nil: none
+	OnProgress   func(Progress)                          // after each batch
+	OnTokenize   func(file string, bytes int, done bool) // around encoding a large document (corpus.Packer.OnTokenize)
+	OnCheckpoint func(tokens, windows int64)             // after each committed checkpoint
+}
+
+// DefaultBuildOptions holds the default of every setting; Build fills zero
+// fields from it and the CLI's flags start from it.
+func DefaultBuildOptions() BuildOptions {
+	return BuildOptions{Hooks: DefaultHooks, Ctx: 128, TopK: 20, Radius: 15, Threshold: 0.5, ThresholdSet: true,
+		RandomK: 8, Bands: 6, BandK: 3, Batch: 8, CheckpointEvery: 15 * time.Second,
+		CorpusOptions: corpus.Options{TextField: "text"}}
+}
+
+// Progress is where a build stands, reported after each batch. Bytes count
+// corpus text (decompressed), so Bytes/TotalBytes is the true share done.
+type Progress struct {
+	Tokens, Windows int64 // done, a resumed build's earlier work included
+	Bytes           int64 // corpus text passed
+	TotalBytes      int64 // corpus text in all
+	StartTokens     int64 // where this run started: non-zero when resumed
+	StartBytes      int64
+	MaxTokens       int64 // the token limit (0: none)
 }
 
 // BuildResult summarises a build.
@@ -55,7 +77,8 @@ type BuildResult struct {
 	Tokens, Windows int64
 	Units           int
 	Resumed         bool
-	AlreadyComplete bool
+	AlreadyComplete bool // Out already held this atlas, complete: nothing was done
+	Replaced        bool // Out held an atlas that was replaced (Force, or one that never reached a checkpoint)
 	Elapsed         time.Duration
 	ForwardTime     time.Duration // time inside Model.Forward
 	UpdateTime      time.Duration // time folding activations into the state
@@ -69,55 +92,49 @@ func (o *BuildOptions) defaults(m Model) error {
 	if len(o.Shards) == 0 {
 		return errors.New("atlas: no corpus given")
 	}
+	d := DefaultBuildOptions()
 	if o.Hooks == "" {
-		o.Hooks = DefaultHooks
+		o.Hooks = d.Hooks
 	}
 	if o.Ctx == 0 {
-		o.Ctx = min(128, m.MaxContext())
+		o.Ctx = min(d.Ctx, m.MaxContext())
 	}
 	if o.Ctx < 1 || o.Ctx > m.MaxContext() {
-		return fmt.Errorf("atlas: --ctx %d is outside 1..%d (the model's longest context)", o.Ctx, m.MaxContext())
+		return &OptionError{"Ctx", o.Ctx, fmt.Sprintf("is outside 1..%d (the model's longest context)", m.MaxContext())}
 	}
 	if o.Ctx > MaxCtx {
-		return fmt.Errorf("atlas: --ctx %d is longer than the atlas supports (%d)", o.Ctx, MaxCtx)
+		return &OptionError{"Ctx", o.Ctx, fmt.Sprintf("is longer than the atlas supports (%d)", MaxCtx)}
 	}
-	if o.TopK == 0 {
-		o.TopK = 20
-	}
-	if o.Radius == 0 {
-		o.Radius = 15
+	for _, f := range []struct {
+		v   *int
+		def int
+	}{{&o.TopK, d.TopK}, {&o.Radius, d.Radius}, {&o.RandomK, d.RandomK}, {&o.Bands, d.Bands}, {&o.BandK, d.BandK}, {&o.Batch, d.Batch}} {
+		if *f.v == 0 {
+			*f.v = f.def
+		}
 	}
 	if !o.ThresholdSet {
-		o.Threshold = 0.5
-	}
-	if o.RandomK == 0 {
-		o.RandomK = 8
-	}
-	if o.Bands == 0 {
-		o.Bands = 6
-	}
-	if o.BandK == 0 {
-		o.BandK = 3
-	}
-	if o.Batch == 0 {
-		o.Batch = 8
+		o.Threshold = d.Threshold
 	}
 	if o.Workers == 0 {
 		o.Workers = runtime.GOMAXPROCS(0)
 	}
 	if o.CheckpointEvery == 0 {
-		o.CheckpointEvery = 15 * time.Second
+		o.CheckpointEvery = d.CheckpointEvery
+	}
+	if o.CorpusOptions.TextField == d.CorpusOptions.TextField {
+		o.CorpusOptions.TextField = "" // stored as "" (the default) in every atlas
 	}
 	for _, v := range []struct {
 		name string
 		v    int
-	}{{"top-k", o.TopK}, {"window radius", o.Radius}, {"random-k", o.RandomK}, {"bands", o.Bands}, {"band-k", o.BandK}, {"batch", o.Batch}} {
+	}{{"TopK", o.TopK}, {"Radius", o.Radius}, {"RandomK", o.RandomK}, {"Bands", o.Bands}, {"BandK", o.BandK}, {"Batch", o.Batch}} {
 		if v.v < 0 || v.v > 1<<16 {
-			return fmt.Errorf("atlas: %s %d out of range", v.name, v.v)
+			return &OptionError{v.name, v.v, fmt.Sprintf("is outside 0..%d", 1<<16)}
 		}
 	}
 	if o.Batch < 1 {
-		return errors.New("atlas: batch must be at least 1")
+		return &OptionError{"Batch", o.Batch, "must be at least 1"}
 	}
 	return nil
 }
@@ -131,27 +148,24 @@ func shardSeed(hash string) uint64 {
 }
 
 // Build computes the atlas of m over the corpus into opt.Out, checkpointing
-// as it goes. Cancelling ctx checkpoints and returns an error wrapping
-// ctx.Err(); a build killed at any moment continues with Resume.
+// as it goes. Cancelling ctx checkpoints and returns an *InterruptedError; a
+// build killed at any moment continues with Resume.
+//
+// Everything that can be checked is checked before Out is created: the
+// options, the hooks and their shapes. A database this call created is
+// removed again if the build fails before its first checkpoint with tokens
+// in it, and one left by an earlier build that never got that far is
+// replaced: only a database holding work is kept. An existing complete atlas
+// of the same build is reported (AlreadyComplete) and left as it is; other
+// existing files are an *ExistsError unless Resume or Force says what to do.
 func Build(ctx context.Context, m Model, opt BuildOptions) (*BuildResult, error) {
 	start := time.Now()
 	if err := opt.defaults(m); err != nil {
 		return nil, err
 	}
-	names, err := m.MatchHooks(opt.Hooks)
+	set, units, err := buildSettings(m, &opt)
 	if err != nil {
-		return nil, fmt.Errorf("atlas: hooks %q: %w", opt.Hooks, err)
-	}
-	set := &Settings{Ctx: opt.Ctx, TopK: opt.TopK, Radius: opt.Radius, Threshold: opt.Threshold,
-		RandomK: opt.RandomK, Bands: opt.Bands, BandK: opt.BandK}
-	units := 0
-	for _, n := range names {
-		w, err := m.HookWidth(n)
-		if err != nil {
-			return nil, fmt.Errorf("atlas: hook %s: %w", n, err)
-		}
-		set.Hooks = append(set.Hooks, HookSpec{Name: n, Width: w})
-		units += w
+		return nil, err
 	}
 	if len(opt.Shards) >= 1<<16 {
 		return nil, fmt.Errorf("atlas: %d corpus paths; at most %d", len(opt.Shards), 1<<16-1)
@@ -162,76 +176,174 @@ func Build(ctx context.Context, m Model, opt BuildOptions) (*BuildResult, error)
 		Status: StatusBuilding, CreatedAt: time.Now().UTC().Format(time.RFC3339)}
 
 	res := &BuildResult{Units: units}
+	old, err := probeOut(opt.Out)
+	if err != nil {
+		return nil, err
+	}
+	resume := false
+	if old != nil {
+		resume, err = decide(old, meta, &opt, res)
+		if err != nil || res.AlreadyComplete {
+			return res.orNil(err)
+		}
+		if !resume {
+			if err := removeDB(opt.Out); err != nil {
+				return nil, fmt.Errorf("atlas: replacing %s: %w", opt.Out, err)
+			}
+			res.Replaced = true
+			if opt.Log != nil {
+				fmt.Fprintf(opt.Log, "atlas: replacing %s (%s)\n", opt.Out, old.what())
+			}
+		}
+	}
 	var db *sql.DB
 	var hooks []*hookState
 	var prog progressRow
-	exists := false
-	if st, err := os.Stat(opt.Out); err == nil && st.Size() > 0 {
-		exists = true
-	}
-	if exists && !opt.Resume {
-		return nil, fmt.Errorf("atlas: %s already exists; pass --resume to continue that build, or delete it", opt.Out)
-	}
-	if exists {
-		var old *Meta
-		db, old, err = openExisting(opt.Out)
+	if resume {
+		var stored *Meta
+		db, stored, err = openExisting(opt.Out)
 		if err != nil {
 			return nil, err
 		}
 		defer db.Close()
-		if err := sameBuild(old, meta); err != nil {
-			return nil, fmt.Errorf("atlas: cannot resume %s: %w", opt.Out, err)
-		}
 		p, err := readProgress(db)
 		if err != nil {
 			return nil, fmt.Errorf("atlas: cannot resume %s: %w", opt.Out, err)
 		}
 		prog = *p
-		if old.Status == StatusComplete {
-			res.AlreadyComplete = true
-			res.Tokens, res.Windows = prog.Tokens, prog.Windows
-			return res, nil
-		}
 		hooks, _, err = loadState(db, set, 0, prog.Checksum)
 		if err != nil {
 			return nil, fmt.Errorf("atlas: cannot resume %s: %w", opt.Out, err)
 		}
-		meta.CreatedAt = old.CreatedAt
-		meta.Corpus = old.Corpus
+		meta.CreatedAt = stored.CreatedAt
+		meta.Corpus = stored.Corpus
 		res.Resumed = true
 		if opt.Log != nil {
 			fmt.Fprintf(opt.Log, "atlas: resuming %s at %d tokens (%d windows)\n", opt.Out, prog.Tokens, prog.Windows)
 		}
 	} else {
-		db, err = openSQLite(opt.Out)
-		if err != nil {
-			return nil, fmt.Errorf("atlas: creating %s: %w", opt.Out, err)
-		}
-		defer db.Close()
-		if err := createSchema(db); err != nil {
-			return nil, fmt.Errorf("atlas: creating %s: %w", opt.Out, err)
-		}
 		hooks = make([]*hookState, len(set.Hooks))
 		for i, h := range set.Hooks {
 			hooks[i] = newHookState(h, set)
 		}
-		// An initial checkpoint makes the file a resumable atlas at once.
-		if err := writeState(db, meta, hooks, prog, m.TokenString); err != nil {
-			return nil, fmt.Errorf("atlas: writing %s: %w", opt.Out, err)
+		if db, err = createDB(opt.Out, meta, hooks, m.TokenString); err != nil {
+			return nil, err
 		}
+		defer db.Close()
 	}
 
-	b := &builder{m: m, opt: &opt, set: set, hooks: hooks, db: db, meta: meta, prog: prog, res: res}
+	b := &builder{m: m, opt: &opt, set: set, hooks: hooks, db: db, meta: meta, prog: prog, res: res, ckTokens: prog.Tokens}
 	err = b.run(ctx)
-	if errors.Is(err, ErrEmptyCorpus) && !exists {
+	if err != nil && b.ckTokens == 0 {
+		// Nothing worth resuming: leave no file to trip the next build.
 		db.Close()
-		for _, suf := range []string{"", "-wal", "-shm"} {
-			os.Remove(opt.Out + suf)
-		}
+		removeDB(opt.Out)
 	}
 	res.Tokens, res.Windows = b.prog.Tokens, b.prog.Windows
 	res.Elapsed = time.Since(start)
 	return res, err
+}
+
+func (r *BuildResult) orNil(err error) (*BuildResult, error) {
+	if err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+// buildSettings resolves the hooks and their widths. Hooks without a
+// position axis are left out of a glob that matches others too, and refused
+// when named alone or when nothing else is left.
+func buildSettings(m Model, opt *BuildOptions) (*Settings, int, error) {
+	names, err := m.MatchHooks(opt.Hooks)
+	if err != nil {
+		return nil, 0, fmt.Errorf("atlas: hooks %q: %w", opt.Hooks, err)
+	}
+	set := &Settings{Ctx: opt.Ctx, TopK: opt.TopK, Radius: opt.Radius, Threshold: opt.Threshold,
+		RandomK: opt.RandomK, Bands: opt.Bands, BandK: opt.BandK}
+	units := 0
+	var skipped []error
+	for _, n := range names {
+		h, err := hookSpec(m, n)
+		var pe *PairHookError
+		if errors.As(err, &pe) && len(names) > 1 {
+			skipped = append(skipped, err)
+			continue
+		}
+		if err != nil {
+			return nil, 0, err
+		}
+		set.Hooks = append(set.Hooks, h)
+		units += h.Width
+	}
+	if len(set.Hooks) == 0 {
+		return nil, 0, skipped[0]
+	}
+	if len(skipped) > 0 && opt.Log != nil {
+		fmt.Fprintf(opt.Log, "atlas: note: leaving out %d hooks of %q that have no position axis (attention patterns and scores), e.g. %v\n", len(skipped), opt.Hooks, skipped[0])
+	}
+	return set, units, nil
+}
+
+// PairHookError is a hook whose values belong to pairs of positions
+// ([batch, head, q, k]): no one token of a window is its example.
+type PairHookError struct {
+	Hook  string
+	Shape []int // traced on one sequence; position axes shown as "pos"
+	Pos   []int // the axes that grow with the sequence
+}
+
+func (e *PairHookError) Error() string {
+	dims := make([]string, len(e.Shape))
+	for i, d := range e.Shape {
+		dims[i] = fmt.Sprint(d)
+		if i == 0 {
+			dims[i] = "batch"
+		}
+		if slices.Contains(e.Pos, i) {
+			dims[i] = "pos"
+		}
+	}
+	return fmt.Sprintf("atlas: hook %s is [%s]: the atlas records hooks with one value vector per token ([batch, pos, ...]), "+
+		"and attention patterns and scores belong to pairs of tokens; record the heads' outputs instead (attn.hook_z, units head*d_head+i)",
+		e.Hook, strings.Join(dims, ", "))
+}
+
+// hookSpec finds a hook's units: the product of its axes after [batch, pos].
+func hookSpec(m Model, name string) (HookSpec, error) {
+	hs, ok := m.(HookShaper)
+	if !ok {
+		w, err := m.HookWidth(name)
+		if err != nil {
+			return HookSpec{}, fmt.Errorf("atlas: hook %s: %w", name, err)
+		}
+		return HookSpec{Name: name, Width: w}, nil
+	}
+	a, err := hs.HookShape(name, 2)
+	if err != nil {
+		return HookSpec{}, fmt.Errorf("atlas: hook %s: %w", name, err)
+	}
+	b, err := hs.HookShape(name, 3)
+	if err != nil {
+		return HookSpec{}, fmt.Errorf("atlas: hook %s: %w", name, err)
+	}
+	var grow []int
+	for i := range min(len(a), len(b)) {
+		if a[i] != b[i] {
+			grow = append(grow, i)
+		}
+	}
+	if len(a) != len(b) || len(a) < 2 || a[0] != 1 || len(grow) != 1 || grow[0] != 1 {
+		return HookSpec{}, &PairHookError{Hook: name, Shape: b, Pos: grow}
+	}
+	h := HookSpec{Name: name, Width: 1}
+	for _, d := range a[2:] {
+		h.Width *= d
+	}
+	if len(a) > 3 {
+		h.Axes = a[2:]
+	}
+	return h, nil
 }
 
 // sameBuild reports how a stored build differs from the requested one.
@@ -239,8 +351,12 @@ func sameBuild(old, want *Meta) error {
 	if old.ModelFingerprint != want.ModelFingerprint {
 		return fmt.Errorf("it was built with another model (%s, fingerprint %.16s), not %s (%.16s)", old.ModelName, old.ModelFingerprint, want.ModelName, want.ModelFingerprint)
 	}
-	if !reflect.DeepEqual(old.Settings, want.Settings) {
-		return fmt.Errorf("its settings differ: stored %+v, requested %+v", old.Settings, want.Settings)
+	d := diffSettings(old, want)
+	if old.MaxTokens != want.MaxTokens {
+		d = append(d, SettingDiff{"max_tokens", fmt.Sprint(old.MaxTokens), fmt.Sprint(want.MaxTokens)})
+	}
+	if len(d) > 0 {
+		return &SettingsError{A: "the stored build", B: "the requested one", Diffs: d}
 	}
 	if len(old.Corpus) != len(want.Corpus) {
 		return fmt.Errorf("it was built over %d corpus paths, not %d", len(old.Corpus), len(want.Corpus))
@@ -249,9 +365,6 @@ func sameBuild(old, want *Meta) error {
 		if old.Corpus[i].Hash != want.Corpus[i].Hash {
 			return fmt.Errorf("corpus path %d (%s) has changed since the build started", i+1, want.Corpus[i].Name)
 		}
-	}
-	if old.TextField != want.TextField || old.DocSep != want.DocSep || old.MaxTokens != want.MaxTokens {
-		return errors.New("its --text-field, --doc-sep or --max-tokens differ")
 	}
 	return nil
 }
@@ -268,18 +381,20 @@ type builder struct {
 
 	lastCk    time.Time
 	ckCost    time.Duration
+	ckTokens  int64 // tokens of the last committed checkpoint
 	sinceCk   int
 	textBytes int64
 	seeds     []uint64
 }
 
 type fwdResult struct {
-	bt   *batch
-	next corpus.Cursor
-	acts map[string][]float32
-	err  error
-	dur  time.Duration
-	last bool
+	bt    *batch
+	next  corpus.Cursor
+	bytes int64 // shard text passed after the batch (corpus.Window.Bytes)
+	acts  map[string][]float32
+	err   error
+	dur   time.Duration
+	last  bool
 }
 
 // produce packs windows into batches and runs the model, one batch ahead
@@ -301,6 +416,7 @@ func (b *builder) produce(ctx context.Context, out chan<- fwdResult) {
 	}
 	defer p.Close()
 	longDocs := 0
+	p.OnTokenize = b.opt.OnTokenize
 	p.OnLongDoc = func(shard, file string, doc int64, n int) {
 		longDocs++
 		if b.opt.Log != nil && longDocs == 1 && !b.res.Resumed {
@@ -313,6 +429,7 @@ func (b *builder) produce(ctx context.Context, out chan<- fwdResult) {
 	for !done {
 		var ws []*corpus.Window
 		var next corpus.Cursor
+		var bytes int64
 		for len(ws) < b.opt.Batch {
 			w := pending
 			pending = nil
@@ -342,6 +459,7 @@ func (b *builder) produce(ctx context.Context, out chan<- fwdResult) {
 			}
 			ws = append(ws, w)
 			next = w.Next
+			bytes = w.Bytes
 		}
 		if len(ws) == 0 {
 			break
@@ -350,7 +468,7 @@ func (b *builder) produce(ctx context.Context, out chan<- fwdResult) {
 		ids := bt.ids
 		t0 := time.Now()
 		acts, err := b.m.Forward(ids, b.hookNames())
-		r := fwdResult{bt: bt, next: next, acts: acts, err: err, dur: time.Since(t0), last: done && pending == nil}
+		r := fwdResult{bt: bt, next: next, bytes: bytes, acts: acts, err: err, dur: time.Since(t0), last: done && pending == nil}
 		if err == nil {
 			for _, h := range b.set.Hooks {
 				if a, ok := acts[h.Name]; !ok || len(a) != bt.b*bt.t*h.Width {
@@ -392,9 +510,16 @@ func (b *builder) run(ctx context.Context) error {
 	for _, s := range b.opt.Shards {
 		b.seeds = append(b.seeds, shardSeed(s.Hash))
 	}
-	var totalBytes int64
-	for _, s := range b.opt.Shards {
-		totalBytes += s.Bytes()
+	// before[i] is the corpus text before shard i.
+	before := make([]int64, len(b.opt.Shards)+1)
+	for i, s := range b.opt.Shards {
+		before[i+1] = before[i] + s.TextBytes()
+	}
+	prog := Progress{TotalBytes: before[len(b.opt.Shards)], MaxTokens: b.opt.MaxTokens,
+		StartTokens: b.prog.Tokens, StartBytes: before[min(b.prog.Cursor.Shard, len(b.opt.Shards))] + b.prog.Cursor.Bytes}
+	prog.Tokens, prog.Windows, prog.Bytes = prog.StartTokens, b.prog.Windows, prog.StartBytes
+	if b.opt.OnProgress != nil {
+		b.opt.OnProgress(prog) // where this run starts, before the first batch
 	}
 	b.lastCk = time.Now()
 	pctx, cancel := context.WithCancel(ctx)
@@ -421,10 +546,12 @@ func (b *builder) run(ctx context.Context) error {
 		}
 		if !ok {
 			if ctx.Err() != nil {
-				if err := b.checkpoint(false); err != nil {
-					return err
+				if b.prog.Tokens > b.ckTokens {
+					if err := b.checkpoint(false); err != nil {
+						return err
+					}
 				}
-				return fmt.Errorf("atlas: interrupted after %d tokens; run again with --resume to continue: %w", b.prog.Tokens, ctx.Err())
+				return &InterruptedError{Path: b.opt.Out, Tokens: b.prog.Tokens, Err: ctx.Err()}
 			}
 			break
 		}
@@ -446,14 +573,8 @@ func (b *builder) run(ctx context.Context) error {
 		}
 		b.sinceCk++
 		if b.opt.OnProgress != nil {
-			total := b.prog.Tokens
-			if frac := b.fraction(); frac > 0 {
-				total = max(total, int64(float64(b.prog.Tokens)/frac))
-			}
-			if b.opt.MaxTokens > 0 {
-				total = min(total, b.opt.MaxTokens)
-			}
-			b.opt.OnProgress(b.prog.Tokens, total)
+			prog.Tokens, prog.Windows, prog.Bytes = b.prog.Tokens, b.prog.Windows, before[sh]+r.bytes
+			b.opt.OnProgress(prog)
 		}
 		if r.last {
 			break
@@ -474,38 +595,17 @@ func (b *builder) run(ctx context.Context) error {
 	return b.checkpoint(true)
 }
 
-// fraction estimates the share of the corpus done, from the cursor.
-func (b *builder) fraction() float64 {
-	var total, done int64
-	c := b.prog.Cursor
-	for i, s := range b.opt.Shards {
-		for j, f := range s.Files {
-			total += f.Size
-			if i < c.Shard || (i == c.Shard && j < c.File) {
-				done += f.Size
-			}
-		}
-	}
-	if total == 0 {
-		return 0
-	}
-	// Within the current file, count half of it as a rough guess.
-	if c.Shard < len(b.opt.Shards) && c.File < len(b.opt.Shards[c.Shard].Files) {
-		done += b.opt.Shards[c.Shard].Files[c.File].Size / 2
-	}
-	return float64(done) / float64(total)
-}
-
 func (b *builder) checkpoint(final bool) error {
 	t0 := time.Now()
 	if final {
 		b.meta.Status = StatusComplete
 	}
 	b.meta.Tokens, b.meta.Windows = b.prog.Tokens, b.prog.Windows
-	if err := writeState(b.db, b.meta, b.hooks, b.prog, b.m.TokenString); err != nil {
+	if err := writeState(b.db, b.meta, b.hooks, b.prog, b.m.TokenString, false); err != nil {
 		return fmt.Errorf("atlas: checkpoint to %s: %w", b.opt.Out, err)
 	}
 	b.ckCost = time.Since(t0)
+	b.ckTokens = b.prog.Tokens
 	b.res.CheckpointTime += b.ckCost
 	b.lastCk = time.Now()
 	b.sinceCk = 0

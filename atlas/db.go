@@ -334,7 +334,7 @@ func (c *checksum) add(parts ...any) {
 
 func (c checksum) String() string { return fmt.Sprintf("%016x", uint64(c)) }
 
-// unitRow computes the stored columns of a unit.
+// unitRowValues computes the stored columns of a unit.
 func unitRow(st unitStats) (variance, std, density, densityAbove float64) {
 	if st.count > 0 {
 		variance = st.m2 / float64(st.count)
@@ -351,19 +351,26 @@ func nullableF32(x float32) any {
 	return float64(x)
 }
 
-// rewriteFraction is the fraction of a hook's units with changed examples
-// above which a checkpoint rewrites all of the hook's examples (one DELETE)
-// rather than unit by unit.
+// rewriteFraction of a hook's units with changed examples above which a
+// checkpoint rewrites all of the hook's examples (one DELETE) rather than
+// unit by unit.
 var rewriteFraction = 0.5
 
 // writeState replaces the units, examples and tokens tables and the
-// progress row in one transaction, with the meta table.
-func writeState(db *sql.DB, meta *Meta, hooks []*hookState, prog progressRow, tokenText func(int32) string) error {
+// progress row in one transaction, with the meta table. With create, the
+// same transaction first makes the tables, so that a new database is either
+// a complete first checkpoint or has no tables at all.
+func writeState(db *sql.DB, meta *Meta, hooks []*hookState, prog progressRow, tokenText func(int32) string, create bool) error {
 	tx, err := db.Begin()
 	if err != nil {
 		return err
 	}
 	defer tx.Rollback()
+	if create {
+		if _, err := tx.Exec(schemaSQL); err != nil {
+			return err
+		}
+	}
 	for _, q := range []string{"DELETE FROM units", "DELETE FROM tokens"} {
 		if _, err := tx.Exec(q); err != nil {
 			return err
@@ -467,12 +474,6 @@ func writeState(db *sql.DB, meta *Meta, hooks []*hookState, prog progressRow, to
 		hs.allDirty = false
 	}
 	return nil
-}
-
-// createSchema makes the tables in an empty database.
-func createSchema(db *sql.DB) error {
-	_, err := db.Exec(schemaSQL)
-	return err
 }
 
 // loadState reads the units and examples of db into fresh hook states,

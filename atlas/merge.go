@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"reflect"
 	"time"
 
 	"github.com/glia-dev/glia/corpus"
@@ -20,9 +19,13 @@ func Merge(out string, inputs ...string) error {
 		return errors.New("atlas: merge needs at least two atlases")
 	}
 	if _, err := os.Stat(out); err == nil {
-		return fmt.Errorf("atlas: %s already exists; choose another --out or delete it", out)
+		return fmt.Errorf("atlas: %s already exists; merge into a new file", out)
+	}
+	if err := distinctInputs(inputs); err != nil {
+		return err
 	}
 	var meta *Meta
+	shardOf := map[string]string{} // shard content hash → the input holding it
 	var hooks []*hookState
 	toks := map[int32]string{}
 	var cursorShards int
@@ -33,21 +36,24 @@ func Merge(out string, inputs ...string) error {
 		}
 		if m.Status != StatusComplete {
 			db.Close()
-			return fmt.Errorf("atlas: %s is an unfinished build; finish it with glia atlas build --resume first", in)
+			return fmt.Errorf("atlas: %s is an unfinished build; resume its build to finish it first", in)
 		}
 		if i > 0 {
 			if m.ModelFingerprint != meta.ModelFingerprint {
 				db.Close()
 				return fmt.Errorf("atlas: %s was built with another model (%s) than %s (%s)", in, m.ModelName, inputs[0], meta.ModelName)
 			}
-			if !reflect.DeepEqual(m.Settings, meta.Settings) {
+			if d := diffSettings(meta, m); len(d) > 0 {
 				db.Close()
-				return fmt.Errorf("atlas: %s and %s have different settings (hooks, ctx, top-k, radius, threshold or sampling); they cannot merge", in, inputs[0])
+				return fmt.Errorf("atlas: %s and %s cannot be merged: %w", inputs[0], in, &SettingsError{A: inputs[0], B: in, Diffs: d})
 			}
-			if m.TextField != meta.TextField || m.DocSep != meta.DocSep {
+		}
+		for _, sh := range m.Corpus {
+			if prev, ok := shardOf[sh.Hash]; ok {
 				db.Close()
-				return fmt.Errorf("atlas: %s and %s read their corpora with different --text-field or --doc-sep", in, inputs[0])
+				return fmt.Errorf("atlas: %s and %s were both built over corpus path %s (the same content, sha256 %.12s); merging would count its tokens twice", prev, in, sh.Name, sh.Hash)
 			}
+			shardOf[sh.Hash] = in
 		}
 		p, err := readProgress(db)
 		if err != nil {
@@ -94,13 +100,8 @@ func Merge(out string, inputs ...string) error {
 	}
 	fail := func(err error) error {
 		db.Close()
-		os.Remove(out)
-		os.Remove(out + "-wal")
-		os.Remove(out + "-shm")
+		removeDB(out)
 		return fmt.Errorf("atlas: writing %s: %w", out, err)
-	}
-	if err := createSchema(db); err != nil {
-		return fail(err)
 	}
 	prog := progressRow{Cursor: corpus.Cursor{Shard: len(meta.Corpus)}, Windows: meta.Windows, Tokens: meta.Tokens}
 	text := func(id int32) string {
@@ -109,10 +110,29 @@ func Merge(out string, inputs ...string) error {
 		}
 		return tokenizer.Unknown(id)
 	}
-	if err := writeState(db, meta, hooks, prog, text); err != nil {
+	if err := writeState(db, meta, hooks, prog, text, true); err != nil {
 		return fail(err)
 	}
 	return db.Close()
+}
+
+// distinctInputs refuses an atlas given twice, by name or through another
+// path to the same file.
+func distinctInputs(inputs []string) error {
+	stats := make([]os.FileInfo, len(inputs))
+	for i, in := range inputs {
+		st, err := os.Stat(in)
+		if err != nil {
+			return fmt.Errorf("atlas: %w", err)
+		}
+		for j := range i {
+			if os.SameFile(stats[j], st) {
+				return fmt.Errorf("atlas: %s and %s are the same file; each atlas can be merged once", inputs[j], in)
+			}
+		}
+		stats[i] = st
+	}
+	return nil
 }
 
 // mergeHook folds src (a later part of the corpus) into dst.

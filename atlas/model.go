@@ -14,3 +14,13 @@ type Model interface {
 	BOS() int32                  // -1 if the model has none
 	TokenString(id int32) string // display form of one token
 }
+
+// HookShaper is implemented by a Model whose hooks may have more than one
+// axis after [batch, pos] (attention's hook_q/k/v/z: [batch, pos, head,
+// d_head]) or no position axis (hook_pattern, hook_attn_scores: [batch,
+// head, q, k]). HookShape returns a hook's shape on one sequence of seq
+// tokens; Build asks for two lengths to find the position axis. A Model
+// without it has [batch, pos, HookWidth] hooks only.
+type HookShaper interface {
+	HookShape(name string, seq int) ([]int, error)
+}

@@ -78,6 +78,8 @@ type Band struct {
 type UnitReport struct {
 	Hook         string    `json:"hook"`
 	Unit         int       `json:"unit"`
+	Index        []int     `json:"index,omitempty"` // Unit per axis, for hooks with several (HookSpec.Axes): [head, i]
+	Axes         []int     `json:"axes,omitempty"`
 	Count        int64     `json:"count"`
 	Mean         float64   `json:"mean"`
 	Var          float64   `json:"var"`
@@ -151,7 +153,7 @@ func (a *Atlas) Unit(hook string, unit int) (*UnitReport, error) {
 		return nil, fmt.Errorf("atlas: %s has units 0..%d; %d does not exist", hook, h.Width-1, unit)
 	}
 	a.TokenText(0) // loads the token table before the examples query holds the connection
-	r := &UnitReport{Hook: hook, Unit: unit, Threshold: a.Meta.Settings.Threshold}
+	r := &UnitReport{Hook: hook, Unit: unit, Index: h.Index(unit), Axes: h.Axes, Threshold: a.Meta.Settings.Threshold}
 	var mn, mx sql.NullFloat64
 	var hb []byte
 	err = a.db.QueryRow("SELECT count, mean, var, std, min, max, n_pos, n_above, density, density_above, hist FROM units WHERE hook = ? AND unit = ?", hook, unit).

@@ -34,6 +34,11 @@ func Render(w io.Writer, r *UnitReport, o RenderOptions) {
 		return s
 	}
 	fmt.Fprintf(w, "%s", bold(fmt.Sprintf("%s:%d", r.Hook, r.Unit)))
+	if len(r.Index) == 2 {
+		fmt.Fprintf(w, "  (head %d, index %d of %d)", r.Index[0], r.Index[1], r.Axes[1])
+	} else if len(r.Index) > 2 {
+		fmt.Fprintf(w, "  (index %v of %v)", r.Index, r.Axes)
+	}
 	if o.ModelTag != "" {
 		fmt.Fprintf(w, "  (%s)", o.ModelTag)
 	}

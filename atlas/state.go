@@ -22,6 +22,24 @@ type Settings struct {
 type HookSpec struct {
 	Name  string `json:"name"`
 	Width int    `json:"width"`
+	// Axes are the hook's axes after [batch, pos] when it has more than one
+	// (attention's [n_heads, d_head]); unit u is then the row-major flat
+	// index, u = head*d_head + i for [batch, pos, head, d_head].
+	Axes []int `json:"axes,omitempty"`
+}
+
+// Index splits a flat unit number into one index per axis (nil for a hook
+// with one feature axis).
+func (h HookSpec) Index(unit int) []int {
+	if len(h.Axes) < 2 {
+		return nil
+	}
+	idx := make([]int, len(h.Axes))
+	for i := len(h.Axes) - 1; i >= 0; i-- {
+		idx[i] = unit % h.Axes[i]
+		unit /= h.Axes[i]
+	}
+	return idx
 }
 
 func (s Settings) span() int  { return 2*s.Radius + 1 }

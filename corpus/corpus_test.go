@@ -3,10 +3,13 @@ package corpus
 import (
 	"bytes"
 	"compress/gzip"
+	"errors"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
 	"reflect"
+	"strings"
 	"testing"
 )
 
@@ -100,24 +103,7 @@ func TestPackingAndCursors(t *testing.T) {
 		t.Fatal(err)
 	}
 	opt := Options{DocSep: "|"}
-	all := func(from Cursor) []*Window {
-		p, err := NewPacker(shards, opt, byteEncode, 1, 4, from)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer p.Close()
-		var ws []*Window
-		for {
-			w, err := p.Next()
-			if err == io.EOF {
-				return ws
-			}
-			if err != nil {
-				t.Fatal(err)
-			}
-			ws = append(ws, w)
-		}
-	}
+	all := func(from Cursor) []*Window { return packAll(t, shards, opt, 4, from, nil) }
 	ws := all(Cursor{})
 	var got []string
 	for _, w := range ws {
@@ -147,5 +133,130 @@ func TestPackingAndCursors(t *testing.T) {
 		if !reflect.DeepEqual(rest, ws[i+1:]) && !(len(rest) == 0 && i == len(ws)-1) {
 			t.Fatalf("resuming after window %d (cursor %+v) gives different windows", i, ws[i].Next)
 		}
+	}
+}
+
+// TestTextCheck: Resolve refuses a file that is not UTF-8 text, naming the
+// file, the byte offset and the line, however the reads cut the text.
+func TestTextCheck(t *testing.T) {
+	gzipped := func(b []byte) []byte {
+		var buf bytes.Buffer
+		zw := gzip.NewWriter(&buf)
+		zw.Write(b)
+		zw.Close()
+		return buf.Bytes()
+	}
+	long := bytes.Repeat([]byte("héllo wörld\n"), 20000) // runes cut by 32 KiB reads
+	for _, tc := range []struct {
+		name string
+		data []byte
+		want *TextError // nil: valid
+	}{
+		{"valid.txt", long, nil},
+		{"nul.bin", []byte("ab\ncd\x00ef"), &TextError{Offset: 5, Line: 2, NUL: true}},
+		{"latin1.txt", append(append([]byte{}, long...), 'x', '\n', 'y', 0xe9, 'z'), &TextError{Offset: int64(len(long)) + 3, Line: 20002}},
+		{"cut.txt", []byte("ok \xe2\x82"), &TextError{Offset: 3, Line: 1}},
+		{"in.txt.gz", gzipped([]byte("a\nb\xff")), &TextError{Offset: 3, Line: 2, GZ: true}},
+		{"ok.jsonl.gz", gzipped([]byte(`{"text":"é"}` + "\n")), nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := filepath.Join(t.TempDir(), tc.name)
+			if err := os.WriteFile(p, tc.data, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			sh, err := Resolve([]string{p})
+			if tc.want == nil {
+				if err != nil {
+					t.Fatal(err)
+				}
+				if sh[0].Files[0].Size != int64(len(tc.data)) {
+					t.Fatalf("size %d, want %d", sh[0].Files[0].Size, len(tc.data))
+				}
+				return
+			}
+			var te *TextError
+			if !errors.As(err, &te) {
+				t.Fatalf("error %v, want a *TextError", err)
+			}
+			tc.want.File = p
+			if *te != *tc.want {
+				t.Fatalf("got %+v, want %+v", *te, *tc.want)
+			}
+			if !strings.Contains(err.Error(), p) || !strings.Contains(err.Error(), fmt.Sprintf("offset %d", tc.want.Offset)) {
+				t.Fatalf("message %q does not name the file and offset", err)
+			}
+		})
+	}
+}
+
+// TestWindowBytes: windows count the shard's text bytes, rising to the
+// whole shard at its last window, for plain text, separated documents and
+// JSON Lines.
+func TestWindowBytes(t *testing.T) {
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "a.txt"), bytes.Repeat([]byte("abcdefghij"), 40), 0o644)
+	os.WriteFile(filepath.Join(dir, "b.txt"), []byte("one|two|three|"), 0o644)
+	os.WriteFile(filepath.Join(dir, "c.jsonl"), []byte("{\"text\":\"hello there\"}\n\n{\"text\":\"more\"}\n"), 0o644)
+	shards, err := Resolve([]string{dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	total := shards[0].TextBytes()
+	if total != 400+14+40 {
+		t.Fatalf("text bytes %d", total)
+	}
+	var last int64
+	for i, w := range packAll(t, shards, Options{DocSep: "|"}, 16, Cursor{}, nil) {
+		n := i + 1
+		if w.Bytes <= last && n > 1 || w.Bytes > total {
+			t.Fatalf("window %d: %d bytes after %d (of %d)", n, w.Bytes, last, total)
+		}
+		if n == 13 && (w.Bytes < 150 || w.Bytes > 250) { // a.txt is 401 tokens in 16-token windows
+			t.Fatalf("window 13 of a 400-byte file at %d bytes", w.Bytes)
+		}
+		last = w.Bytes
+	}
+	if last != total {
+		t.Fatalf("last window at %d bytes, want %d", last, total)
+	}
+}
+
+// TestTokenizeNote: a large document is announced before it is encoded.
+func TestTokenizeNote(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "big.txt")
+	os.WriteFile(p, bytes.Repeat([]byte("x"), TokenizeNoteBytes+1), 0o644)
+	small := filepath.Join(t.TempDir(), "small.txt")
+	os.WriteFile(small, []byte("tiny"), 0o644)
+	shards, err := Resolve([]string{small, p})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var events []string
+	packAll(t, shards, Options{}, 1<<20, Cursor{}, func(file string, n int, done bool) { events = append(events, fmt.Sprint(file, n, done)) })
+	want := []string{fmt.Sprint(p, TokenizeNoteBytes+1, false), fmt.Sprint(p, TokenizeNoteBytes+1, true)}
+	if !reflect.DeepEqual(events, want) {
+		t.Fatalf("events %q, want %q", events, want)
+	}
+}
+
+// packAll packs shards from a cursor into ctx-token windows (BOS 1).
+func packAll(t *testing.T, shards []Shard, opt Options, ctx int, from Cursor, onTokenize func(string, int, bool)) []*Window {
+	t.Helper()
+	p, err := NewPacker(shards, opt, byteEncode, 1, ctx, from)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	p.OnTokenize = onTokenize
+	var ws []*Window
+	for {
+		w, err := p.Next()
+		if err == io.EOF {
+			return ws
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		ws = append(ws, w)
 	}
 }

@@ -26,6 +26,7 @@ type Cursor struct {
 	Offset int   `json:"offset"` // tokens of document Doc ([BOS]+tokens) already passed
 	DocID  int64 `json:"doc_id"` // document number within the shard of document Doc
 	Window int64 `json:"window"` // windows of this shard already produced
+	Bytes  int64 `json:"bytes"`  // text bytes of this shard passed (Window.Bytes; for progress only)
 }
 
 // Window is ctx (or fewer, at a shard's end) consecutive tokens.
@@ -35,7 +36,17 @@ type Window struct {
 	IDs   []int32 // token ids
 	Docs  []int64 // document number within the shard of each token
 	Next  Cursor  // the cursor just after this window
+	// Bytes is how much of the shard's text lies before the end of this
+	// window: whole files and documents, and the share of the current
+	// document's bytes that its tokens so far make up. It is what progress
+	// counts, and the same whether packing started at the shard's start or
+	// resumed from a Cursor.
+	Bytes int64
 }
+
+// TokenizeNoteBytes is the document size from which the Packer reports
+// tokenization (OnTokenize): one large file can take seconds to encode.
+const TokenizeNoteBytes = 256 << 10
 
 // Packer produces windows from shards.
 type Packer struct {
@@ -50,8 +61,16 @@ type Packer struct {
 	seq     []int32 // current document's [BOS]+tokens
 	seqDoc  int64
 	seqLeft []int32 // not yet packed part of seq
+
+	fileBase         int64 // text bytes of the shard's files before cur.File
+	docStart, docEnd int64 // the current document's bytes within its file
+	pos              int64 // text bytes of the shard passed (Window.Bytes)
+
 	// OnLongDoc, when set, is called once per document longer than ctx.
 	OnLongDoc func(shard, file string, doc int64, tokens int)
+	// OnTokenize, when set, is called before (done false) and after (done
+	// true) encoding a document of at least TokenizeNoteBytes bytes.
+	OnTokenize func(file string, bytes int, done bool)
 }
 
 // NewPacker starts packing at from (the zero Cursor is the start).
@@ -62,7 +81,14 @@ func NewPacker(shards []Shard, opt Options, encode func(string) []int32, bos int
 	if from.Shard < 0 || from.Shard > len(shards) {
 		return nil, fmt.Errorf("corpus: cursor shard %d out of range", from.Shard)
 	}
-	return &Packer{shards: shards, opt: opt, encode: encode, bos: bos, ctx: ctx, cur: from}, nil
+	p := &Packer{shards: shards, opt: opt, encode: encode, bos: bos, ctx: ctx, cur: from}
+	if from.Shard < len(shards) {
+		for _, f := range shards[from.Shard].Files[:min(from.File, len(shards[from.Shard].Files))] {
+			p.fileBase += f.TextSize
+		}
+		p.pos = p.fileBase
+	}
+	return p, nil
 }
 
 // loadDoc makes seqLeft the next non-empty document at or after the cursor,
@@ -72,6 +98,7 @@ func (p *Packer) loadDoc() error {
 	sh := p.shards[p.cur.Shard]
 	for {
 		if p.cur.File >= len(sh.Files) {
+			p.pos = p.fileBase
 			return io.EOF
 		}
 		if p.reader == nil {
@@ -90,10 +117,12 @@ func (p *Packer) loadDoc() error {
 				}
 			}
 		}
+		p.docStart = p.reader.Consumed()
 		text, err := p.reader.Next()
 		if err == io.EOF {
 			p.reader.Close()
 			p.reader = nil
+			p.fileBase += sh.Files[p.cur.File].TextSize
 			p.cur.File++
 			p.cur.Doc = 0
 			p.cur.Offset = 0
@@ -102,7 +131,15 @@ func (p *Packer) loadDoc() error {
 		if err != nil {
 			return err
 		}
+		p.docEnd = p.reader.Consumed()
+		big := len(text) >= TokenizeNoteBytes && p.OnTokenize != nil
+		if big {
+			p.OnTokenize(sh.Files[p.cur.File].name, len(text), false)
+		}
 		toks := p.encode(text)
+		if big {
+			p.OnTokenize(sh.Files[p.cur.File].name, len(text), true)
+		}
 		if len(toks) == 0 {
 			p.cur.Doc++
 			p.cur.DocID++
@@ -159,6 +196,7 @@ func (p *Packer) Next() (*Window, error) {
 			}
 			p.seqLeft = p.seqLeft[n:]
 			p.cur.Offset += n
+			p.pos = p.fileBase + p.docStart + (p.docEnd-p.docStart)*int64(p.cur.Offset)/int64(len(p.seq))
 			if len(p.seqLeft) == 0 {
 				p.advanceDoc()
 			}
@@ -166,10 +204,13 @@ func (p *Packer) Next() (*Window, error) {
 		if len(w.IDs) == 0 {
 			// End of shard.
 			p.cur = Cursor{Shard: p.cur.Shard + 1}
+			p.fileBase, p.pos = 0, 0
 			continue
 		}
 		p.cur.Window++
+		p.cur.Bytes = p.pos
 		w.Next = p.cur
+		w.Bytes = p.pos
 		if p.reader == nil && p.cur.File >= len(p.shards[p.cur.Shard].Files) {
 			w.Next = Cursor{Shard: p.cur.Shard + 1}
 		}

@@ -64,6 +64,10 @@ type Tokenizer interface {
 type HookInfo struct {
 	Name  string
 	Shape []int // with batch 1 and the traced sequence length
+	// PosAxes are the axes whose length is the sequence length ([1] for
+	// [batch, pos, ...], [2 3] for [batch, head, q, k]); HookPoints fills
+	// them by tracing two lengths, Hooks(seq) leaves them nil.
+	PosAxes []int
 }
 
 // Backend returns the shared backend, created from $GOMLX_BACKEND, else the

@@ -15,7 +15,7 @@ type hookTable struct {
 }
 
 // HookPoints lists every hook point with its shape at batch 1 and one
-// position, in forward order. Names do not depend on the sequence length and
+// position and its position axes, in forward order. Names do not depend on the sequence length and
 // only the position axes of a shape do, so the model traces once and every
 // caller shares the result; the slice must not be modified. Hooks(seq)
 // traces afresh at another length.
@@ -28,12 +28,38 @@ func (m *Model) hookTable() *hookTable {
 	m.hooksOnce.Do(func() {
 		t := &hookTable{index: map[string]int{}}
 		t.infos, t.err = m.Hooks(1)
+		var two []HookInfo
+		if t.err == nil {
+			// A second length shows which axes are positions.
+			two, t.err = m.Hooks(2)
+		}
 		for i, h := range t.infos {
 			t.index[h.Name] = i
+			if t.err == nil && i < len(two) && two[i].Name == h.Name {
+				for ax := range h.Shape {
+					if two[i].Shape[ax] != h.Shape[ax] {
+						t.infos[i].PosAxes = append(t.infos[i].PosAxes, ax)
+					}
+				}
+			}
 		}
 		m.hooks = t
 	})
 	return m.hooks
+}
+
+// HookShapeAt is a hook point's shape on one sequence of seq tokens: its
+// HookShape with every position axis (HookInfo.PosAxes) of length seq.
+func (m *Model) HookShapeAt(name string, seq int) ([]int, error) {
+	if _, err := m.HookShape(name); err != nil {
+		return nil, err
+	}
+	h := m.hooks.infos[m.hooks.index[name]]
+	shape := append([]int(nil), h.Shape...)
+	for _, ax := range h.PosAxes {
+		shape[ax] = seq
+	}
+	return shape, nil
 }
 
 // HookShape is a hook point's shape at batch 1 and one position; an unknown

@@ -107,3 +107,32 @@ func TestHookPointsCached(t *testing.T) {
 		}
 	}
 }
+
+// TestHookShapeAt: position axes found by tracing two lengths; a shape at
+// any length equals a fresh trace at that length.
+func TestHookShapeAt(t *testing.T) {
+	m, err := engine.Load("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	fresh, err := m.Hooks(7)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, h := range fresh {
+		got, err := m.HookShapeAt(h.Name, 7)
+		if err != nil || !slices.Equal(got, h.Shape) {
+			t.Errorf("%s: HookShapeAt(7) = %v, %v; a trace at 7 gives %v", h.Name, got, err, h.Shape)
+		}
+	}
+	infos, _ := m.HookPoints()
+	want := map[string][]int{"blocks.0.mlp.hook_post": {1}, "blocks.0.attn.hook_pattern": {2, 3}, "blocks.0.attn.hook_z": {1}}
+	for _, h := range infos {
+		if w, ok := want[h.Name]; ok && !slices.Equal(h.PosAxes, w) {
+			t.Errorf("%s: position axes %v, want %v", h.Name, h.PosAxes, w)
+		}
+	}
+	if _, err := m.HookShapeAt("blocks.0.mlp.hook_pst", 3); err == nil {
+		t.Error("HookShapeAt of an unknown hook: no error")
+	}
+}

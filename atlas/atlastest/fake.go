@@ -44,9 +44,11 @@ func (f *Fake) hookNames() []string {
 	return n
 }
 
-func (f *Fake) MatchHooks(p string) ([]string, error) {
+func (f *Fake) MatchHooks(p string) ([]string, error) { return matchHooks(f.hookNames(), p) }
+
+func matchHooks(names []string, p string) ([]string, error) {
 	var out []string
-	for _, n := range f.hookNames() {
+	for _, n := range names {
 		if ok, _ := path.Match(p, n); ok {
 			out = append(out, n)
 		}

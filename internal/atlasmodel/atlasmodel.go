@@ -8,7 +8,10 @@ import (
 	"github.com/gomlx/compute/dtypes"
 )
 
-var _ atlas.Model = (*Model)(nil)
+var (
+	_ atlas.Model      = (*Model)(nil)
+	_ atlas.HookShaper = (*Model)(nil)
+)
 
 // Model adapts an engine model to what the atlas needs.
 type Model struct {
@@ -44,6 +47,10 @@ func (a *Model) HookWidth(name string) (int, error) {
 	}
 	return shape[len(shape)-1], nil
 }
+
+// HookShape is the engine's shape of a hook on one sequence of seq tokens
+// (atlas.HookShaper: attention hooks get a unit per head and index).
+func (a *Model) HookShape(name string, seq int) ([]int, error) { return a.m.HookShapeAt(name, seq) }
 
 func (a *Model) Forward(ids [][]int32, hooks []string) (map[string][]float32, error) {
 	res, err := a.m.Run(engine.Request{IDs: ids, Hooks: hooks, NoLogits: true})

@@ -8,18 +8,23 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
-	"time"
 
 	defaultcorpus "github.com/glia-dev/glia/assets/corpus"
 	"github.com/glia-dev/glia/atlas"
 	"github.com/glia-dev/glia/corpus"
+	"github.com/glia-dev/glia/engine"
 	"github.com/glia-dev/glia/internal/progress"
 )
 
 // atlasModelOpener is swapped by tests for a fake model.
 var atlasModelOpener = openAtlasModel
+
+// newBuildBar is swapped by tests for a bar that draws on a buffer.
+var newBuildBar = progress.New
 
 func init() {
 	Register(&Command{Name: "atlas", Summary: "neuron atlas: build, merge, show, export (glia atlas -h)", Run: atlasUsage})
@@ -37,7 +42,7 @@ func atlasUsage(args []string) error {
 	}
 	fmt.Fprintln(w, `Usage:
   glia atlas build [--model M] [--corpus PATH [PATH...]] [--out atlas.db] [--hooks PATTERN] [--ctx 128]
-                   [--top-k 20] [--max-tokens N] [--batch B] [--resume]
+                   [--top-k 20] [--max-tokens N] [--batch B] [--resume | --force]
   glia atlas merge A.db B.db [C.db...] --out OUT.db
   glia atlas show --db atlas.db HOOK:UNIT [--json]
   glia atlas export --db atlas.db --format jsonl|csv|parquet [--out FILE]
@@ -50,38 +55,44 @@ over the embedded story corpus into ./atlas.db. See docs/atlas.md.`)
 	return nil
 }
 
+// atlasBuildFlags names the flag of each atlas.BuildOptions field that an
+// atlas error may name (atlas.OptionError.Option).
+var atlasBuildFlags = map[string]string{"Ctx": "--ctx", "TopK": "--top-k", "Radius": "--window", "RandomK": "--random-k",
+	"Bands": "--bands", "BandK": "--band-k", "Batch": "--batch"}
+
 func atlasBuild(args []string) error {
 	fs := newFlags("atlas build")
 	var mf modelFlags
 	mf.register(fs)
+	opt := atlas.DefaultBuildOptions()
 	var paths stringList
 	fs.Var(&paths, "corpus", "corpus path: a text file, a directory of them, or .jsonl; .gz works (repeatable; more paths may follow as arguments; default: the embedded stories)")
 	out := fs.String("out", "atlas.db", "output SQLite database")
-	hooks := fs.String("hooks", atlas.DefaultHooks, "hook pattern (glob) whose units to record")
-	ctxLen := fs.Int("ctx", 128, "window length in tokens")
-	topK := fs.Int("top-k", 20, "top activating examples kept per unit")
-	radius := fs.Int("window", 15, "tokens kept on each side of an example's token")
-	threshold := fs.Float64("threshold", 0.5, "activation density is also counted above this value")
-	randomK := fs.Int("random-k", 8, "random examples kept per unit")
-	bands := fs.Int("bands", 6, "activation bands (octaves below the unit's max) sampled per unit")
-	bandK := fs.Int("band-k", 3, "examples sampled per band")
-	maxTokens := fs.Int64("max-tokens", 0, "stop after this many tokens (0: the whole corpus)")
-	batch := fs.Int("batch", 8, "windows per forward pass")
-	resume := fs.Bool("resume", false, "continue an interrupted build of --out")
-	textField := fs.String("text-field", "text", "JSON field holding the text in .jsonl files")
-	docSep := fs.String("doc-sep", "", `split plain text files into documents at this string (e.g. "<|endoftext|>"); default: one document per file`)
-	ckEvery := fs.Duration("checkpoint-every", 15*time.Second, "checkpoint interval")
+	fs.StringVar(&opt.Hooks, "hooks", opt.Hooks, "hook pattern (glob) whose units to record; attention's hook_q/k/v/z record a unit per head and index (head*d_head+i)")
+	fs.IntVar(&opt.Ctx, "ctx", opt.Ctx, "window length in tokens")
+	fs.IntVar(&opt.TopK, "top-k", opt.TopK, "top activating examples kept per unit")
+	fs.IntVar(&opt.Radius, "window", opt.Radius, "tokens kept on each side of an example's token")
+	fs.Var((*float32Flag)(&opt.Threshold), "threshold", "activation density is also counted above this value")
+	fs.IntVar(&opt.RandomK, "random-k", opt.RandomK, "random examples kept per unit")
+	fs.IntVar(&opt.Bands, "bands", opt.Bands, "activation bands (octaves below the unit's max) sampled per unit")
+	fs.IntVar(&opt.BandK, "band-k", opt.BandK, "examples sampled per band")
+	fs.Int64Var(&opt.MaxTokens, "max-tokens", opt.MaxTokens, "stop after this many tokens (0: the whole corpus)")
+	fs.IntVar(&opt.Batch, "batch", opt.Batch, "windows per forward pass")
+	fs.BoolVar(&opt.Resume, "resume", false, "continue an unfinished build of --out")
+	fs.BoolVar(&opt.Force, "force", false, "replace the atlas in --out, complete or not, with a new build")
+	fs.StringVar(&opt.CorpusOptions.TextField, "text-field", opt.CorpusOptions.TextField, "JSON field holding the text in .jsonl files")
+	fs.StringVar(&opt.CorpusOptions.DocSep, "doc-sep", opt.CorpusOptions.DocSep, `split plain text files into documents at this string (e.g. "<|endoftext|>"); default: one document per file`)
+	fs.DurationVar(&opt.CheckpointEvery, "checkpoint-every", opt.CheckpointEvery, "checkpoint interval")
 	asJSON := fs.Bool("json", false, "print the summary as JSON")
 	rest, err := parseInterleaved(fs, args)
 	if err != nil {
 		return err
 	}
-	paths = append(paths, rest...)
-	copt := corpus.Options{TextField: *textField, DocSep: *docSep}
-	if *textField == "text" {
-		copt.TextField = ""
+	if opt.Resume && opt.Force {
+		fmt.Fprintln(Stderr, "glia atlas build: give --resume (continue the build in --out) or --force (replace it), not both")
+		return errUsage
 	}
-	var shards []corpus.Shard
+	paths = append(paths, rest...)
 	if len(paths) == 0 {
 		if mf.model != "" {
 			fmt.Fprintln(Stderr, "glia atlas build: note: no --corpus given; using the embedded story corpus, which suits the embedded model")
@@ -90,44 +101,62 @@ func atlasBuild(args []string) error {
 		if err != nil {
 			return err
 		}
-		shards = []corpus.Shard{sh}
-		if copt.DocSep == "" {
-			copt.DocSep = defaultcorpus.DocSep
+		opt.Shards = []corpus.Shard{sh}
+		if opt.CorpusOptions.DocSep == "" {
+			opt.CorpusOptions.DocSep = defaultcorpus.DocSep
 		}
-	} else {
-		if shards, err = corpus.Resolve(paths); err != nil {
-			return err
-		}
+	} else if opt.Shards, err = corpus.Resolve(paths); err != nil {
+		return err
 	}
 	m, err := atlasModelOpener(&mf)
 	if err != nil {
 		return err
 	}
+	if eng, ok := m.(interface{ Engine() *engine.Model }); ok {
+		if eng.Engine().Tokenizer == nil {
+			return fmt.Errorf("%s has no tokenizer (no tokenizer.json or tokenizer.model beside its weights), so it cannot read a text corpus; give a model with one", eng.Engine().Name)
+		}
+	}
 	var bar *progress.Bar
 	if !*asJSON {
-		bar = progress.New(Stderr, 0, "tokens")
+		unit := "bytes"
+		if opt.MaxTokens > 0 {
+			unit = "tokens"
+		}
+		var total int64 = opt.MaxTokens
+		if total == 0 {
+			for _, sh := range opt.Shards {
+				total += sh.TextBytes()
+			}
+		}
+		bar = newBuildBar(Stderr, total, unit)
 	}
-	opt := atlas.BuildOptions{Out: *out, Shards: shards, CorpusOptions: copt, Hooks: *hooks, Ctx: *ctxLen,
-		TopK: *topK, Radius: *radius, Threshold: float32(*threshold), ThresholdSet: true, RandomK: *randomK,
-		Bands: *bands, BandK: *bandK, Batch: *batch, MaxTokens: *maxTokens, Resume: *resume,
-		CheckpointEvery: *ckEvery, Log: logWriter{bar},
-		OnProgress: func(done, total int64) { bar.SetTotal(total); bar.Set(done, 0) }}
+	opt.Out, opt.Log = *out, logWriter{bar}
+	opt.OnProgress = func(p atlas.Progress) { showBuildProgress(bar, p) }
+	opt.OnTokenize = func(file string, n int, done bool) {
+		if done {
+			bar.Status("")
+		} else {
+			bar.Status(fmt.Sprintf("tokenizing %s (%s bytes)", filepath.Base(file), progress.Human(int64(n))))
+		}
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	res, err := atlas.Build(ctx, m, opt)
 	bar.Done()
 	if err != nil {
-		return err
+		return atlasBuildHint(err)
 	}
 	if *asJSON {
 		return json.NewEncoder(Stdout).Encode(map[string]any{
 			"out": *out, "model": m.Name(), "units": res.Units, "tokens": res.Tokens, "windows": res.Windows,
-			"resumed": res.Resumed, "already_complete": res.AlreadyComplete, "seconds": res.Elapsed.Seconds(),
+			"resumed": res.Resumed, "already_complete": res.AlreadyComplete, "replaced": res.Replaced, "seconds": res.Elapsed.Seconds(),
 			"forward_seconds": res.ForwardTime.Seconds(), "update_seconds": res.UpdateTime.Seconds(),
 			"checkpoint_seconds": res.CheckpointTime.Seconds()})
 	}
 	if res.AlreadyComplete {
-		fmt.Fprintf(Stdout, "%s is already complete (%d tokens); nothing to do\n", *out, res.Tokens)
+		fmt.Fprintf(Stdout, "%s is already complete (%d tokens, the same model, corpus and settings); nothing to do (--force rebuilds it)\n", *out, res.Tokens)
+		printNextSteps(*out)
 		return nil
 	}
 	s := res.Elapsed.Seconds()
@@ -135,6 +164,61 @@ func atlasBuild(args []string) error {
 		*out, res.Units, m.Name(), res.Tokens, progress.Duration(res.Elapsed), progress.Human(int64(float64(res.Tokens)/max(s, 1e-9))),
 		res.ForwardTime.Seconds(), res.UpdateTime.Seconds(), res.CheckpointTime.Seconds())
 	printNextSteps(*out)
+	return nil
+}
+
+// showBuildProgress draws a build's progress: corpus bytes against their
+// real total (tokens against --max-tokens when that is given), the tokens,
+// and rate and ETA of this run's work only.
+func showBuildProgress(bar *progress.Bar, p atlas.Progress) {
+	if p.MaxTokens > 0 {
+		bar.SetBase(p.StartTokens)
+		bar.SetTotal(p.MaxTokens)
+		bar.SetCount(progress.Count{})
+		bar.Set(p.Tokens, 0)
+		return
+	}
+	bar.SetBase(p.StartBytes)
+	bar.SetTotal(p.TotalBytes)
+	bar.SetCount(progress.Count{N: p.Tokens, Base: p.StartTokens, Unit: "tokens"})
+	bar.Set(p.Bytes, 0)
+}
+
+// atlasBuildHint adds to an atlas error the flags that resolve it.
+func atlasBuildHint(err error) error {
+	var oe *atlas.OptionError
+	var ee *atlas.ExistsError
+	var ie *atlas.InterruptedError
+	var se *atlas.SettingsError
+	switch {
+	case errors.As(err, &oe) && atlasBuildFlags[oe.Option] != "":
+		return fmt.Errorf("%s: %w", atlasBuildFlags[oe.Option], err)
+	case errors.As(err, &ee) && ee.NotAtlas != nil:
+		return fmt.Errorf("%w; choose another --out", err)
+	case errors.As(err, &ee) && ee.Complete:
+		return fmt.Errorf("%w; pass --force to rebuild it, or choose another --out", err)
+	case errors.As(err, &ee) && ee.Differs != nil:
+		return fmt.Errorf("%w; pass --force to start over with these settings, or --resume with the ones it was started with", err)
+	case errors.As(err, &ee):
+		return fmt.Errorf("%w; pass --resume to continue it, or --force to start over", err)
+	case errors.As(err, &ie) && ie.Tokens > 0:
+		return fmt.Errorf("%w; run the same command with --resume to continue", err)
+	case errors.As(err, &se):
+		return fmt.Errorf("%w; pass --force to start over with these settings", err)
+	}
+	return err
+}
+
+// float32Flag is a float32 flag.
+type float32Flag float32
+
+func (f *float32Flag) String() string { return strconv.FormatFloat(float64(*f), 'g', -1, 32) }
+func (f *float32Flag) Set(v string) error {
+	x, err := strconv.ParseFloat(v, 32)
+	if err != nil {
+		return errors.New("not a number")
+	}
+	*f = float32Flag(x)
 	return nil
 }
 

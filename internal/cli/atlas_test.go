@@ -2,6 +2,7 @@ package cli
 
 import (
 	"bytes"
+	"database/sql"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -12,6 +13,8 @@ import (
 
 	"github.com/glia-dev/glia/atlas"
 	"github.com/glia-dev/glia/atlas/atlastest"
+	"github.com/glia-dev/glia/corpus"
+	"github.com/glia-dev/glia/internal/progress"
 )
 
 // runCLI runs glia with args, returning exit code, stdout and stderr.
@@ -129,7 +132,7 @@ func TestAtlasCommands(t *testing.T) {
 	})
 	t.Run("build errors", func(t *testing.T) {
 		code, _, errs := atlasCLI(t, "atlas", "build", "--corpus", a, "--out", db)
-		if code != 1 || !strings.Contains(errs, "--resume") {
+		if code != 1 || !strings.Contains(errs, "a complete atlas of another build (different settings: ctx is 32 in the stored build, 128 in the requested one") || !strings.Contains(errs, "pass --force to rebuild it") {
 			t.Fatalf("existing output: %d %q", code, errs)
 		}
 		code, out, _ := atlasCLI(t, append([]string{"atlas", "build", "--corpus", a, b, "--out", db, "--resume"}, flags...)...)
@@ -165,6 +168,10 @@ func TestAtlasDefaultBuild(t *testing.T) {
 	if !strings.Contains(out, "wrote atlas.db: 860 units") {
 		t.Fatalf("output %q", out)
 	}
+	// Run twice, the main job says it is done (issue 13, item 4).
+	if code, out, errs := atlasCLI(t, "atlas", "build"); code != 0 || !strings.Contains(out, "atlas.db is already complete") {
+		t.Fatalf("second glia atlas build: %d %q %q", code, out, errs)
+	}
 	code, out, errs = atlasCLI(t, "atlas", "show", "blocks.4.mlp.hook_post:0")
 	if code != 0 || !strings.Contains(out, "Top activations") {
 		t.Fatalf("show: %d %q %q", code, out, errs)
@@ -191,5 +198,120 @@ func TestAtlasBuildDType(t *testing.T) {
 	var sum map[string]any
 	if err := json.Unmarshal([]byte(stdout), &sum); err != nil || !strings.HasSuffix(fmt.Sprint(sum["model"]), " bf16") {
 		t.Fatalf("summary %q (%v): model should carry bf16", stdout, err)
+	}
+}
+
+// TestAtlasBuildProgress (issue 13, items 1 and 2): one large file shows
+// progress by bytes against the file's real size, and a spinner while it
+// is tokenized; a resumed run's rate counts only its own work.
+func TestAtlasBuildProgress(t *testing.T) {
+	fakeAtlasModel(t)
+	old := newBuildBar
+	newBuildBar = progress.NewForced
+	t.Cleanup(func() { newBuildBar = old })
+	dir := t.TempDir()
+	big := filepath.Join(dir, "big.txt")
+	text := strings.Repeat("the cat sat on the mat. ", corpus.TokenizeNoteBytes/24+1)
+	os.WriteFile(big, []byte(text), 0o644)
+	code, out, errs := atlasCLI(t, "atlas", "build", "--corpus", big, "--out", filepath.Join(dir, "a.db"), "--ctx", "256", "--batch", "64", "--top-k", "2")
+	if code != 0 {
+		t.Fatalf("build: %d %q %q", code, out, errs)
+	}
+	size := progress.Human(int64(len(text)))
+	for _, want := range []string{"tokenizing big.txt (" + size + " bytes)", "/" + size + " bytes", size + "/" + size + " bytes 100%"} {
+		if !strings.Contains(errs, want) {
+			t.Errorf("progress lacks %q:\n%s", want, errs)
+		}
+	}
+	if strings.Contains(errs, "tokens 50%") {
+		t.Errorf("a guessed total: %q", errs)
+	}
+
+	var buf bytes.Buffer
+	bar := progress.NewForced(&buf, 0, "bytes")
+	showBuildProgress(bar, atlas.Progress{Tokens: 490_500, StartTokens: 490_500, Bytes: 4_200_000, StartBytes: 4_200_000, TotalBytes: 12_000_000})
+	bar.Done()
+	if want := "4.20M/12.00M bytes  35%  490.5k tokens  0 tokens/s"; !strings.Contains(buf.String(), want) {
+		t.Fatalf("resumed, nothing done yet: %q, want %q (no rate from earlier work)", buf.String(), want)
+	}
+}
+
+// TestAtlasBuildRecovers (issue 13, items 3-5): inputs are checked before a
+// database is made, a database without work does not block the next build,
+// a second build of a complete atlas succeeds, --force rebuilds it, and a
+// model without a tokenizer says so.
+func TestAtlasBuildRecovers(t *testing.T) {
+	dir := t.TempDir()
+	run := func(args ...string) (int, string, string) {
+		return atlasCLI(t, append([]string{"atlas", "build", "--max-tokens", "256"}, args...)...)
+	}
+	bin := filepath.Join(dir, "bin.txt")
+	os.WriteFile(bin, []byte("Once upon a time\n\xe9t\xe9"), 0o644)
+	db := filepath.Join(dir, "a.db")
+	code, _, errs := run("--corpus", bin, "--out", db)
+	if _, err := os.Stat(db); code != 1 || err == nil || !strings.Contains(errs, bin+": invalid UTF-8 at byte offset 17 (line 2)") {
+		t.Fatalf("invalid UTF-8: %d %q; database made: %v", code, errs, err == nil)
+	}
+	code, _, errs = run("--model", filepath.Join("..", "..", "testdata", "hf-tiny", "llama"), "--out", db)
+	if _, err := os.Stat(db); code != 1 || err == nil || !strings.Contains(errs, "has no tokenizer") {
+		t.Fatalf("model without a tokenizer: %d %q; database made: %v", code, errs, err == nil)
+	}
+	// A kill while the file was made leaves a database without tables.
+	if sdb, err := sql.Open("sqlite", db); err != nil {
+		t.Fatal(err)
+	} else if _, err := sdb.Exec("PRAGMA journal_mode=WAL"); err != nil {
+		t.Fatal(err)
+	} else {
+		sdb.Close()
+	}
+	if code, out, errs := run("--out", db); code != 0 || !strings.Contains(errs, "replacing "+db) || !strings.Contains(out, "wrote "+db) {
+		t.Fatalf("over a database without work: %d %q %q", code, out, errs)
+	}
+	if code, out, errs := run("--out", db); code != 0 || !strings.Contains(out, db+" is already complete (256 tokens") {
+		t.Fatalf("second build: %d %q %q", code, out, errs)
+	}
+	if code, out, errs := run("--out", db, "--top-k", "3"); code != 1 || !strings.Contains(errs, "top_k is 20 in the stored build, 3 in the requested one); pass --force") {
+		t.Fatalf("other settings: %d %q %q", code, out, errs)
+	}
+	if code, out, errs := run("--out", db, "--top-k", "3", "--force"); code != 0 || !strings.Contains(out, "wrote "+db) {
+		t.Fatalf("--force: %d %q %q", code, out, errs)
+	}
+	if code, _, errs := run("--out", db, "--ctx", "9999"); code != 1 || !strings.Contains(errs, "--ctx: atlas: window length 9999 is outside 1..512") {
+		t.Fatalf("--ctx: %d %q", code, errs)
+	}
+}
+
+// TestAtlasAttentionHooks (issue 13, item 6): hook_z records a unit per head
+// and index, numbered head*d_head+i; hook_pattern is refused before a
+// database is made.
+func TestAtlasAttentionHooks(t *testing.T) {
+	dir := t.TempDir()
+	db := filepath.Join(dir, "z.db")
+	code, out, errs := atlasCLI(t, "atlas", "build", "--hooks", "blocks.0.attn.hook_z", "--max-tokens", "512", "--out", db)
+	if code != 0 || !strings.Contains(out, "wrote "+db+": 64 units") {
+		t.Fatalf("hook_z: %d %q %q", code, out, errs)
+	}
+	code, out, errs = atlasCLI(t, "atlas", "show", "--db", db, "blocks.0.attn.hook_z:25")
+	if code != 0 || !strings.Contains(out, "blocks.0.attn.hook_z:25  (head 3, index 1 of 8)") {
+		t.Fatalf("show: %d %q %q", code, out, errs)
+	}
+	p := filepath.Join(dir, "p.db")
+	code, _, errs = atlasCLI(t, "atlas", "build", "--hooks", "blocks.0.attn.hook_pattern", "--out", p)
+	if _, err := os.Stat(p); code != 1 || err == nil || !strings.Contains(errs, "hook blocks.0.attn.hook_pattern is [batch, 8, pos, pos]") {
+		t.Fatalf("hook_pattern: %d %q; database made: %v", code, errs, err == nil)
+	}
+}
+
+// TestAtlasMergeTwice (issue 13, item 7).
+func TestAtlasMergeTwice(t *testing.T) {
+	fakeAtlasModel(t)
+	dir := t.TempDir()
+	a := filepath.Join(dir, "a.db")
+	if code, _, errs := atlasCLI(t, "atlas", "build", "--corpus", writeStories(t, filepath.Join(dir, "s"), 3), "--out", a, "--ctx", "32"); code != 0 {
+		t.Fatal(errs)
+	}
+	code, _, errs := atlasCLI(t, "atlas", "merge", a, a, "--out", filepath.Join(dir, "m.db"))
+	if code != 1 || !strings.Contains(errs, a+" and "+a+" are the same file") {
+		t.Fatalf("merge a a: %d %q", code, errs)
 	}
 }

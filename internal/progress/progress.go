@@ -1,5 +1,8 @@
 // Package progress draws a one-line progress bar on a terminal: done and
-// total, rate and ETA. It draws nothing when its writer is not a terminal.
+// total, rate and ETA, an optional second count (tokens while the bar
+// measures bytes), and a status with a spinner for work that has no count
+// yet. Rate and ETA count only this run's work (SetBase). It draws nothing
+// when its writer is not a terminal.
 package progress
 
 import (
@@ -22,11 +25,23 @@ type Bar struct {
 	unit  string
 	total int64
 	done  int64
+	base  int64 // done before this run: not in the rate
+	count Count
 	start time.Time
 	last  time.Time
 	width int
 	drawn bool
 	now   func() time.Time
+
+	status     string
+	statusFrom time.Time
+	stopTick   chan struct{}
+}
+
+// Count is a second count shown after the bar's own, with its rate.
+type Count struct {
+	N, Base int64 // done, and done before this run
+	Unit    string
 }
 
 // IsTerminal reports whether w is a terminal.
@@ -63,6 +78,74 @@ func (b *Bar) SetTotal(total int64) {
 	b.mu.Lock()
 	b.total = total
 	b.mu.Unlock()
+}
+
+// SetBase records work done before this run (a resumed job), so that rate
+// and ETA count only what this run does.
+func (b *Bar) SetBase(done int64) {
+	if b == nil {
+		return
+	}
+	b.mu.Lock()
+	b.base = done
+	b.mu.Unlock()
+}
+
+// SetCount sets the second count.
+func (b *Bar) SetCount(c Count) {
+	if b == nil {
+		return
+	}
+	b.mu.Lock()
+	b.count = c
+	b.mu.Unlock()
+}
+
+// Status shows msg with a spinner and its age in place of rate and ETA,
+// redrawn ten times a second until Status("") or Done: for work that moves
+// no count, such as tokenizing one large file.
+func (b *Bar) Status(msg string) {
+	if b == nil {
+		return
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.quiet || msg == b.status {
+		return
+	}
+	b.status, b.statusFrom = msg, b.now()
+	if msg != "" && b.stopTick == nil {
+		stop := make(chan struct{})
+		b.stopTick = stop
+		go b.tick(stop)
+	} else if msg == "" {
+		b.stopTicker()
+	}
+	b.draw(b.now(), false)
+}
+
+func (b *Bar) tick(stop chan struct{}) {
+	t := time.NewTicker(100 * time.Millisecond)
+	defer t.Stop()
+	for {
+		select {
+		case <-stop:
+			return
+		case <-t.C:
+			b.mu.Lock()
+			b.draw(b.now(), false)
+			b.mu.Unlock()
+		}
+	}
+}
+
+// stopTicker ends the status redraws; b.mu is held.
+func (b *Bar) stopTicker() {
+	if b.stopTick != nil {
+		close(b.stopTick)
+		b.stopTick = nil
+	}
+	b.status = ""
 }
 
 // Add counts n more units done.
@@ -104,6 +187,7 @@ func (b *Bar) Done() {
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	b.stopTicker()
 	if b.quiet || !b.drawn {
 		return
 	}
@@ -127,29 +211,63 @@ func (b *Bar) Clear() {
 
 // Line renders the bar's text (without the bar graphic) for a given state.
 func Line(done, total int64, unit string, elapsed time.Duration) string {
-	rate := 0.0
-	if s := elapsed.Seconds(); s > 0 {
-		rate = float64(done) / s
+	return State{Done: done, Total: total, Unit: unit, Elapsed: elapsed}.Line()
+}
+
+// State is what a bar shows.
+type State struct {
+	Done, Total, Base int64 // Base: done before this run
+	Unit              string
+	Count             Count
+	Elapsed           time.Duration // of this run
+	Status            string        // shown in place of rate and ETA
+	StatusAge         time.Duration
+	Spin              int // spinner frame
+}
+
+var spinner = []string{"⠋", "⠙", "⠹", "⠸", "⠼", "⠴", "⠦", "⠧", "⠇", "⠏"}
+
+// Line renders the state's text: counts, then rate and ETA of this run's
+// work (or the status).
+func (s State) Line() string {
+	perSec := func(n int64) float64 {
+		if sec := s.Elapsed.Seconds(); sec > 0 && n > 0 {
+			return float64(n) / sec
+		}
+		return 0
 	}
 	var sb strings.Builder
-	if total > 0 {
-		fmt.Fprintf(&sb, "%s/%s %s", Human(done), Human(total), unit)
-		fmt.Fprintf(&sb, " %3.0f%%", 100*float64(min(done, total))/float64(total))
+	if s.Total > 0 {
+		fmt.Fprintf(&sb, "%s/%s %s", Human(s.Done), Human(s.Total), s.Unit)
+		fmt.Fprintf(&sb, " %3.0f%%", 100*float64(min(s.Done, s.Total))/float64(s.Total))
 	} else {
-		fmt.Fprintf(&sb, "%s %s", Human(done), unit)
+		fmt.Fprintf(&sb, "%s %s", Human(s.Done), s.Unit)
 	}
-	fmt.Fprintf(&sb, "  %s/s", Human(int64(rate)))
-	if total > 0 && rate > 0 && done < total {
-		eta := time.Duration(float64(total-done) / rate * float64(time.Second))
+	if s.Status != "" {
+		fmt.Fprintf(&sb, "  %s %s %s", spinner[s.Spin%len(spinner)], s.Status, Duration(s.StatusAge))
+		return sb.String()
+	}
+	if s.Count.Unit != "" {
+		fmt.Fprintf(&sb, "  %s %s  %s %s/s", Human(s.Count.N), s.Count.Unit, Human(int64(perSec(s.Count.N-s.Count.Base))), s.Count.Unit)
+	} else {
+		fmt.Fprintf(&sb, "  %s/s", Human(int64(perSec(s.Done-s.Base))))
+	}
+	if rate := perSec(s.Done - s.Base); s.Total > 0 && rate > 0 && s.Done < s.Total {
+		eta := time.Duration(float64(s.Total-s.Done) / rate * float64(time.Second))
 		fmt.Fprintf(&sb, "  ETA %s", Duration(eta))
 	} else {
-		fmt.Fprintf(&sb, "  %s", Duration(elapsed))
+		fmt.Fprintf(&sb, "  %s", Duration(s.Elapsed))
 	}
 	return sb.String()
 }
 
 func (b *Bar) draw(now time.Time, final bool) {
-	text := Line(b.done, b.total, b.unit, now.Sub(b.start))
+	st := State{Done: b.done, Total: b.total, Base: b.base, Unit: b.unit, Count: b.count, Elapsed: now.Sub(b.start)}
+	if b.status != "" && !final {
+		st.Status, st.StatusAge = b.status, now.Sub(b.statusFrom)
+		st.Spin = int(st.StatusAge / (100 * time.Millisecond))
+	}
+	text := st.Line()
 	barW := b.width - len(text) - 4
 	var sb strings.Builder
 	sb.WriteString("\r")

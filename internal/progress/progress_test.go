@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"os"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -66,4 +67,61 @@ func TestRedrawRate(t *testing.T) {
 	if !strings.Contains(buf.String(), "1000/1000 tokens 100%") {
 		t.Fatalf("final line missing: %q", buf.String())
 	}
+}
+
+// TestStateLine: a resumed run's rate and ETA count only its own work; a
+// second count shows its own rate; a status replaces rate and ETA.
+func TestStateLine(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		s    State
+		want string
+	}{
+		{"resumed: 400 of 1000 done before, 100 in 10 s", State{Done: 500, Total: 1000, Base: 400, Unit: "tokens", Elapsed: 10 * time.Second},
+			"500/1000 tokens  50%  10/s  ETA 50.0s"},
+		{"bytes with tokens", State{Done: 4_200_000, Total: 12_000_000, Base: 1_200_000, Unit: "bytes",
+			Count: Count{N: 490_500, Base: 100_500, Unit: "tokens"}, Elapsed: 30 * time.Second},
+			"4.20M/12.00M bytes  35%  490.5k tokens  13.0k tokens/s  ETA 1m18s"},
+		{"tokenizing", State{Total: 12_000_000, Unit: "bytes", Status: "tokenizing big.txt (12.00M bytes)", StatusAge: 3200 * time.Millisecond, Spin: 32},
+			"0/12.00M bytes   0%  ⠹ tokenizing big.txt (12.00M bytes) 3.2s"},
+	} {
+		if got := tc.s.Line(); got != tc.want {
+			t.Errorf("%s:\n got %q\nwant %q", tc.name, got, tc.want)
+		}
+	}
+}
+
+// TestStatusRedraws: a status is redrawn with its age while nothing else
+// moves, and stops with Done.
+func TestStatusRedraws(t *testing.T) {
+	var mu sync.Mutex
+	var buf bytes.Buffer
+	b := NewForced(lockedWriter{&mu, &buf}, 100, "bytes")
+	b.Status("tokenizing x.txt")
+	time.Sleep(350 * time.Millisecond)
+	b.Status("")
+	b.Done()
+	mu.Lock()
+	out := buf.String()
+	mu.Unlock()
+	if n := strings.Count(out, "tokenizing x.txt"); n < 3 {
+		t.Fatalf("status drawn %d times in 0.35 s: %q", n, out)
+	}
+	time.Sleep(150 * time.Millisecond)
+	mu.Lock()
+	defer mu.Unlock()
+	if buf.String() != out {
+		t.Fatal("redrawn after Done")
+	}
+}
+
+type lockedWriter struct {
+	mu *sync.Mutex
+	w  *bytes.Buffer
+}
+
+func (l lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
 }
