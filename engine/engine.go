@@ -48,6 +48,9 @@ type Model struct {
 
 	hooksOnce sync.Once
 	hooks     *hookTable // see HookPoints
+
+	vocabOnce sync.Once
+	vocab     map[string]int32 // see TokenID
 }
 
 // Tokenizer is what the engine and its commands need of a tokenizer

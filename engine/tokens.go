@@ -63,3 +63,24 @@ func (m *Model) TokenText(id int32) string {
 	}
 	return tokenizer.Unknown(id)
 }
+
+// TokenID finds the vocabulary entry whose text is s, as the tokenizer
+// spells it (TokenString) or as TokenText shows it: " she" is one token even
+// where encoding " she" as text gives two (SentencePiece adds a space).
+// Special tokens count; the lowest id wins when two entries share a text.
+func (m *Model) TokenID(s string) (int32, bool) {
+	m.vocabOnce.Do(func() {
+		m.vocab = map[string]int32{}
+		if m.Tokenizer == nil {
+			return
+		}
+		for id := m.Dims().Vocab - 1; id >= 0; id-- {
+			if t := m.Tokenizer.TokenString(id); t != "" {
+				m.vocab[t] = int32(id)
+				m.vocab[tokenizer.Display(t)] = int32(id)
+			}
+		}
+	})
+	id, ok := m.vocab[s]
+	return id, ok
+}

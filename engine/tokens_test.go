@@ -124,3 +124,27 @@ func TestEncode(t *testing.T) {
 		t.Errorf("BOS without a tokenizer = %d, want -1", bare.BOS())
 	}
 }
+
+// TestTokenID: vocabulary entries are found by their text as spelled or as
+// shown, before any encoding.
+func TestTokenID(t *testing.T) {
+	m, err := engine.LoadDefault()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		text string
+		id   int32
+		ok   bool
+	}{
+		{" Tim", 326, true}, {"↵", 13, true}, {"<0x0A>", 13, true}, {" no such token", 0, false},
+	} {
+		id, ok := m.TokenID(tc.text)
+		if ok != tc.ok || (ok && id != tc.id) {
+			t.Errorf("TokenID(%q) = %d, %v; want %d, %v", tc.text, id, ok, tc.id, tc.ok)
+		}
+		if ok && m.TokenText(id) != tc.text && tc.text != "<0x0A>" {
+			t.Errorf("TokenText(%d) = %q, want %q", id, m.TokenText(id), tc.text)
+		}
+	}
+}

@@ -181,6 +181,9 @@ func (mt Metric) token(m *engine.Model, s string) (int32, error) {
 	if m.Tokenizer == nil {
 		return fail("%s has no tokenizer: give tokens as #ID", m.Name)
 	}
+	if id, ok := m.TokenID(s); ok { // a vocabulary entry, before encoding text
+		return id, nil
+	}
 	ids := m.Tokenizer.Encode(s, false)
 	if len(ids) != 1 {
 		pieces := make([]string, len(ids))

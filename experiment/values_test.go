@@ -117,6 +117,9 @@ func TestMetricTokens(t *testing.T) {
 		{tiny, "logit-diff:#x,#1", 0, 0, `experiment: metric "logit-diff:#x,#1": "#x" is not a token id in [0,` + strconv.Itoa(v) + `)`},
 		{tiny, "logit-diff:Lily,#1", 0, 0, `experiment: metric "logit-diff:Lily,#1": ` + tiny.Name + ` has no tokenizer: give tokens as #ID`},
 		{stories, "logit-diff:Lily,#7", int32(lily[0]), 7, ""},
+		// " Tim" is one vocabulary entry (#326) although encoding the text
+		// " Tim" gives two tokens (SentencePiece's added space).
+		{stories, "logit-diff: Tim,#7", 326, 7, ""},
 	} {
 		mt, err := ParseMetric(c.metric)
 		if err != nil {

@@ -25,6 +25,10 @@ func TestUsageMistakes(t *testing.T) {
 		{[]string{"run", "--prompt", ""}, []string{"--prompt is empty"}, 3},
 		{[]string{"run"}, []string{"missing the input: give --prompt TEXT or --ids"}, 3},
 		{[]string{"generate", "--max-new", "-5"}, []string{"--max-new must be at least 1 (got -5)"}, 3},
+		{[]string{"patch"}, []string{"missing the prompts: give --clean TEXT and --corrupt TEXT", "usage: glia patch"}, 3},
+		{[]string{"patch", "--clean", "a", "--corrupt", "b"}, []string{"missing --metric: give logit-diff:A,B"}, 3},
+		{[]string{"patch", "--clean", "a", "--clean", "c", "--corrupt", "b", "--metric", "logit-diff:#1,#2"}, []string{"give as many --corrupt as --clean prompts (got 2 --clean and 1 --corrupt)"}, 3},
+		{[]string{"patch", "path", "--clean", "a", "--corrupt", "b", "--metric", "logit-diff:#1,#2"}, []string{"missing --receivers: give the receiver heads' inputs"}, 3},
 		{[]string{"inspect", "--zzzzzz"}, []string{"unknown flag --zzzzzz", "usage: glia inspect"}, 3},
 	} {
 		_, errs, code := runCLI(t, "", tc.args...)

@@ -66,8 +66,8 @@ func (f *pairFlags) pairs(m *engine.Model) ([]experiment.Pair, error) {
 	if err != nil {
 		return nil, err
 	}
-	if len(clean) == 0 || len(clean) != len(corrupt) {
-		return nil, fmt.Errorf("give as many --corrupt as --clean prompts (got %d and %d)", len(clean), len(corrupt))
+	if len(clean) != len(corrupt) {
+		return nil, usagef("give as many --corrupt as --clean prompts (got %d --clean and %d --corrupt)", len(clean), len(corrupt))
 	}
 	metric, err := experiment.ParseMetric(f.metric)
 	if err != nil {
@@ -79,9 +79,28 @@ func (f *pairFlags) pairs(m *engine.Model) ([]experiment.Pair, error) {
 	}
 	var out []experiment.Pair
 	for i := range clean {
+		if len(clean[i]) != len(corrupt[i]) {
+			fmt.Fprintf(Stderr, "glia patch: note: pair %d: the clean prompt has %d tokens and the corrupt one %d; they are aligned at their last token, and positions only one of them has are not patched\n",
+				i+1, len(clean[i]), len(corrupt[i]))
+		}
 		out = append(out, experiment.Pair{Clean: clean[i], Corrupt: corrupt[i], A: a, B: b})
 	}
 	return out, nil
+}
+
+// check says what is missing before anything is loaded.
+func (f *pairFlags) check() error {
+	switch {
+	case len(f.clean)+len(f.cleanIDs) == 0 && len(f.corrupt)+len(f.corruptIDs) == 0:
+		return usagef(`missing the prompts: give --clean TEXT and --corrupt TEXT (or --clean-ids and --corrupt-ids), and --metric logit-diff:A,B`)
+	case len(f.clean)+len(f.cleanIDs) == 0:
+		return usagef("missing --clean: give the clean prompt(s), one --clean for each --corrupt")
+	case len(f.corrupt)+len(f.corruptIDs) == 0:
+		return usagef("missing --corrupt: give the corrupt prompt(s), one --corrupt for each --clean")
+	case f.metric == "":
+		return usagef(`missing --metric: give logit-diff:A,B (the logit of token A minus that of B at the last position; tokens as text, e.g. " Tim", or #ID)`)
+	}
+	return nil
 }
 
 func tokLabel(m *engine.Model, id int32) string { return strings.TrimSpace(m.TokenText(id)) }
@@ -98,6 +117,9 @@ func runPatch(args []string) error {
 	out := fs.String("out", "patch", "write OUT.json, OUT.svg and OUT.png (OUT.json and OUT.png, or OUT.svg, when OUT ends in .png or .svg)")
 	asJSON := fs.Bool("json", false, "print the JSON result instead of a table")
 	if _, err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if err := pf.check(); err != nil {
 		return err
 	}
 	kind, err := experiment.ParseKind(*kindFlag)
@@ -256,6 +278,12 @@ func runPathPatch(args []string) error {
 	out := fs.String("out", "pathpatch", "write OUT.json, OUT.svg and OUT.png (OUT.json and OUT.png, or OUT.svg, when OUT ends in .png or .svg)")
 	if _, err := parseFlags(fs, args); err != nil {
 		return err
+	}
+	if err := pf.check(); err != nil {
+		return err
+	}
+	if strings.TrimSpace(*recv) == "" {
+		return usagef("missing --receivers: give the receiver heads' inputs as LAYER.HEAD[q|k|v],... (e.g. 3.0q,3.1)")
 	}
 	m, err := mf.load()
 	if err != nil {

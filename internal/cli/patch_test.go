@@ -160,3 +160,17 @@ func TestPatchOutFormats(t *testing.T) {
 		}
 	}
 }
+
+// TestPatchNotesAndVocabularyTokens: prompts of different lengths are noted
+// (aligned at their last token), and a metric token that is one vocabulary
+// entry (" Tim") is taken as it is, not encoded into two.
+func TestPatchNotesAndVocabularyTokens(t *testing.T) {
+	out := filepath.Join(t.TempDir(), "p")
+	_, errs, code := runCLI(t, "", "patch", "--clean", "Lily went to the park", "--corrupt", "Tim went", "--metric", "logit-diff: Tim, Lily", "--per", "layer", "--out", out)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	if !strings.Contains(errs, "pair 1: the clean prompt has 9 tokens and the corrupt one 4; they are aligned at their last token") {
+		t.Errorf("no note of the alignment: %q", errs)
+	}
+}
