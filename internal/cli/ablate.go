@@ -130,7 +130,7 @@ func runAblate(args []string) error {
 	fmt.Fprintf(Stdout, "model %s; interventions: %s\n", m.Name, strings.Join(iv.specs, "; "))
 	fmt.Fprintf(Stdout, "%-14s %7s %7s %12s %11s %9s %9s %9s\n", "corpus", "windows", "tokens", "loss before", "loss after", "delta", "se(pos)", "se(win)")
 	for _, r := range results {
-		fmt.Fprintf(Stdout, "%-14s %7d %7d %12.4f %11.4f %+9.4f %9.4f %9.4f\n", r.Corpus, r.Windows, r.Tokens, r.Before, r.After, r.Delta, r.StdErr, r.WindowStdErr)
+		fmt.Fprintf(Stdout, "%-14s %7d %7d %12.4f %11.4f %+9.4f %9s %9s\n", r.Corpus, r.Windows, r.Tokens, r.Before, r.After, r.Delta, stdErr(r.StdErr), stdErr(r.WindowStdErr))
 	}
 	for _, r := range results {
 		fmt.Fprintf(Stdout, "\nmost affected target tokens in %s (sum of loss change):\n", r.Corpus)
@@ -139,6 +139,14 @@ func runAblate(args []string) error {
 		}
 	}
 	return nil
+}
+
+// stdErr prints a standard error, "n/a" where it is undefined (one window).
+func stdErr(v float64) string {
+	if math.IsNaN(v) || math.IsInf(v, 0) {
+		return "n/a"
+	}
+	return fmt.Sprintf("%.4f", v)
 }
 
 // jsonSafe replaces NaN standard errors (one window) by nil for JSON.

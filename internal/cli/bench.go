@@ -64,6 +64,7 @@ func runBench(args []string) error {
 	fs := newFlags("bench")
 	var mf modelFlags
 	mf.register(fs)
+	fs.Lookup("model").Usage = "a model to measure instead of random weights: a Hugging Face directory, ORG/NAME in the local HF cache, a .gguf file or a llama2.c .bin (default: random weights of --shape)"
 	s := benchShape{}
 	shape := fs.String("shape", "gpt2-small", "random model shape: gpt2-small (sized by --layers, --d-model, ...) or llama-3.2-1b (16 layers unless --layers)")
 	fs.IntVar(&s.Layers, "layers", 12, "random model: layers")

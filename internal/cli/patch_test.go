@@ -174,3 +174,23 @@ func TestPatchNotesAndVocabularyTokens(t *testing.T) {
 		t.Errorf("no note of the alignment: %q", errs)
 	}
 }
+
+// TestAblateOneWindow: a standard error over one window is undefined and
+// printed n/a, not NaN.
+func TestAblateOneWindow(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "one.txt")
+	if err := os.WriteFile(p, []byte("Once upon a time, there was a little girl named Lily."), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	stdout, errs, code := ivCLI(t, "ablate", "--intervene", "blocks.0.mlp.hook_post=0", "--corpus", "one="+p)
+	if code != 0 || strings.Contains(stdout, "NaN") || !strings.Contains(stdout, "n/a") {
+		t.Errorf("exit %d, stdout:\n%s\n%s", code, stdout, errs)
+	}
+}
+
+func TestBenchHelpModel(t *testing.T) {
+	_, errs, _ := runCLI(t, "", "bench", "-h")
+	if strings.Contains(errs, "stories260K") || !strings.Contains(errs, "default: random weights of --shape") {
+		t.Errorf("bench -h on --model: %s", errs)
+	}
+}
