@@ -1,6 +1,7 @@
 package experiment
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
@@ -30,6 +31,9 @@ type PatchOptions struct {
 	Per Per
 	// Batch is the number of patched rows per forward (default 16).
 	Batch int
+	// Context, when set, stops the sweep between forwards once it is done
+	// (a server's request deadline); Sweep then returns its error.
+	Context context.Context
 }
 
 // PairPatch is one pair's sweep.
@@ -392,7 +396,11 @@ func (s *sweep) chunks() [][]cell {
 
 // run runs every chunk and records each row's metric in its cell.
 func (s *sweep) run(m *engine.Model, base *baseCache, res *PatchResult) error {
-	for _, chunk := range s.chunks() {
+	chunks := s.chunks()
+	for _, chunk := range chunks {
+		if ctx := s.o.Context; ctx != nil && ctx.Err() != nil {
+			return fmt.Errorf("experiment: sweep stopped after %d of %d forwards: %w", res.Forwards, len(chunks), context.Cause(ctx))
+		}
 		out, err := m.Run(s.request(chunk, base))
 		if err != nil {
 			return err

@@ -1,7 +1,10 @@
 package experiment
 
 import (
+	"context"
+	"errors"
 	"math"
+	"strings"
 	"testing"
 
 	"github.com/glia-dev/glia/engine"
@@ -125,5 +128,21 @@ func TestPatchSkipIsExact(t *testing.T) {
 	}
 	if got := metricAt(out.Logits, 0, p); math.Abs(got-r.Pairs[0].Patched[1][2]) > 1e-5 || math.Abs(got-r.Pairs[0].Corrupt) > 1e-5 {
 		t.Errorf("run %g, sweep %g, corrupt %g", got, r.Pairs[0].Patched[1][2], r.Pairs[0].Corrupt)
+	}
+}
+
+// TestSweepStopsOnContext: a sweep whose context is done stops between
+// forwards and says how far it got.
+func TestSweepStopsOnContext(t *testing.T) {
+	m := fixture(t, "gpt2")
+	p := Pair{Clean: []int32{5, 6, 7, 8, 9}, Corrupt: []int32{5, 6, 70, 8, 9}, A: 3, B: 4}
+	ctx, cancel := context.WithCancelCause(context.Background())
+	cancel(errors.New("deadline of the test"))
+	_, err := Sweep(m, []Pair{p}, PatchOptions{Kind: MLPPost, Per: PerNeuron, Batch: 2, Context: ctx})
+	if err == nil || !strings.Contains(err.Error(), "sweep stopped after 0 of") || !strings.Contains(err.Error(), "deadline of the test") {
+		t.Fatalf("err = %v", err)
+	}
+	if _, err := Sweep(m, []Pair{p}, PatchOptions{Kind: MLPPost, Per: PerLayer, Context: context.Background()}); err != nil {
+		t.Fatal(err)
 	}
 }
