@@ -6,7 +6,7 @@ import (
 
 	"github.com/glia-dev/glia/arch"
 	"github.com/glia-dev/glia/engine"
-	"github.com/glia-dev/glia/internal/kernels"
+	"github.com/glia-dev/glia/engine/cpu/kernels"
 )
 
 // TestChunkedAttentionMatches: attention over query chunks (long

@@ -18,7 +18,7 @@ import (
 	"github.com/glia-dev/glia/arch"
 	"github.com/glia-dev/glia/format"
 	"github.com/glia-dev/glia/hook"
-	"github.com/glia-dev/glia/internal/kernels"
+	"github.com/glia-dev/glia/engine/cpu/kernels"
 	"github.com/gomlx/compute"
 	"github.com/gomlx/compute/dtypes"
 	"github.com/gomlx/compute/shapes"

@@ -8,8 +8,8 @@ import (
 	"time"
 
 	"github.com/glia-dev/glia/engine"
-	"github.com/glia-dev/glia/internal/kernels"
-	"github.com/glia-dev/glia/internal/peak"
+	"github.com/glia-dev/glia/engine/cpu/kernels"
+	"github.com/glia-dev/glia/engine/cpu/peak"
 )
 
 func init() {

@@ -8,7 +8,7 @@ import (
 	"time"
 	"unsafe"
 
-	"github.com/glia-dev/glia/internal/sgemm"
+	"github.com/glia-dev/glia/engine/cpu/sgemm"
 	"github.com/gomlx/compute"
 	"github.com/gomlx/compute/dtypes"
 )

@@ -7,7 +7,7 @@ import (
 	"sync/atomic"
 	"unsafe"
 
-	"github.com/glia-dev/glia/internal/vecmath"
+	"github.com/glia-dev/glia/engine/cpu/vecmath"
 	"github.com/gomlx/compute"
 	"github.com/gomlx/compute/dtypes"
 )

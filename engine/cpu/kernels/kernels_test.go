@@ -9,7 +9,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/glia-dev/glia/internal/kernels"
+	"github.com/glia-dev/glia/engine/cpu/kernels"
 	"github.com/gomlx/compute"
 	"github.com/gomlx/compute/dtypes"
 	"github.com/gomlx/compute/shapes"
@@ -93,7 +93,7 @@ func TestInstall(t *testing.T) {
 }
 
 func TestComputeVersionPinned(t *testing.T) {
-	mod, err := os.ReadFile("../../go.mod")
+	mod, err := os.ReadFile("../../../go.mod")
 	if err != nil {
 		t.Fatal(err)
 	}
