@@ -40,7 +40,12 @@ func TestHFParity(t *testing.T) {
 	}
 }
 
-func TestMain(m *testing.M) { os.Exit(m.Run()) }
+// TestMain runs the tests on glia's CPU kernels, as the CLI does
+// (chunk_test.go needs their matmul).
+func TestMain(m *testing.M) {
+	engine.UseCPUKernels(true)
+	os.Exit(m.Run())
+}
 
 // Shorthands the other engine tests share.
 var maxDiff = engine.MaxDiff

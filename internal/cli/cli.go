@@ -10,6 +10,8 @@ import (
 	"os"
 	"sort"
 	"strings"
+
+	"github.com/glia-dev/glia/engine"
 )
 
 // Command is one subcommand ("run") or one sub-subcommand ("atlas build").
@@ -44,6 +46,11 @@ var errUsage = errors.New("usage")
 // Main runs the command named by args and returns the process exit code.
 func Main(args []string) int {
 	warnIfSlowBuild()
+	// The command owns its process, so it may put glia's kernels under
+	// GoMLX's backend (a library importing engine gets the stock ones).
+	if err := engine.UseCPUKernels(true); err != nil {
+		fmt.Fprintf(Stderr, "glia: %v\n", err)
+	}
 	// Longest match: "atlas build" before "atlas".
 	for n := min(len(args), 2); n >= 1; n-- {
 		name := strings.Join(args[:n], " ")

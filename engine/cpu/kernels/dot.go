@@ -1,3 +1,5 @@
+//go:build !nokernels
+
 package kernels
 
 import (
@@ -36,8 +38,6 @@ const (
 // router serves both layouts), kept for the start-up race on AVX-512
 // machines.
 var stockDot dotFn
-
-func init() { installers = append(installers, installDot) }
 
 func installDot() (string, error) {
 	if !sgemm.Accelerated() {
