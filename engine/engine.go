@@ -1,6 +1,11 @@
 // Package engine runs model families on a GoMLX backend: it owns the loaded
 // weights, compiles one graph per (input shape, hooks, interventions) and
 // caches it, and is the one place where graph-building panics become errors.
+//
+// glia's CPU kernels (engine/cpu) go under GoMLX's Go backend only when the
+// program calls UseCPUKernels(true) before its first model loads: they
+// replace that backend's kernels for the whole process, which a library
+// must not do to the program that imports it (kernels.go says more).
 package engine
 
 import (
