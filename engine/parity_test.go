@@ -41,9 +41,12 @@ func TestHFParity(t *testing.T) {
 }
 
 // TestMain runs the tests on glia's CPU kernels, as the CLI does
-// (chunk_test.go needs their matmul).
+// (chunk_test.go needs their matmul), except in the child process of
+// TestCPUKernelsOptIn, which checks a library's default.
 func TestMain(m *testing.M) {
-	engine.UseCPUKernels(true)
+	if os.Getenv(libraryDefaultEnv) == "" {
+		engine.UseCPUKernels(true)
+	}
 	os.Exit(m.Run())
 }
 
