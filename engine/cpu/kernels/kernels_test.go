@@ -123,8 +123,15 @@ func TestStockSwitch(t *testing.T) {
 	case kernels.RaceBuild():
 		want = " (GLIA_KERNELS=stock but a race build keeps glia's matmul: compute's fails checkptr)\nINSTALLED: 1, ran 0"
 	}
-	cmd := exec.Command(os.Args[0], "-test.run=^TestStockSwitch$", "-test.v")
-	cmd.Env = append(os.Environ(), "GLIA_KERNELS=stock")
+	inChild(t, "TestStockSwitch", "GLIA_KERNELS=stock", want)
+}
+
+// inChild runs test alone in a child process with env added and checks its
+// output contains want.
+func inChild(t *testing.T, test, env, want string) {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^"+test+"$", "-test.v")
+	cmd.Env = append(os.Environ(), env)
 	out, err := cmd.CombinedOutput()
 	if err != nil || !strings.Contains(string(out), want) {
 		t.Fatalf("child: %v\n%s\nwant %q", err, out, want)
@@ -148,10 +155,5 @@ func TestRequired(t *testing.T) {
 	if kernels.RaceBuild() && kernels.NotLinked() == "" {
 		want = "INSTALLED: 1, matmul true"
 	}
-	cmd := exec.Command(os.Args[0], "-test.run=^TestRequired$", "-test.v")
-	cmd.Env = append(os.Environ(), "GLIA_KERNELS_REQUIRED=1")
-	out, err := cmd.CombinedOutput()
-	if err != nil || !strings.Contains(string(out), want) {
-		t.Fatalf("child: %v\n%s\nwant %q", err, out, want)
-	}
+	inChild(t, "TestRequired", "GLIA_KERNELS_REQUIRED=1", want)
 }
