@@ -17,6 +17,9 @@ func TestRaceDot(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if raceBuild {
+		t.Skip("compute's matmul fails checkptr in race builds")
+	}
 	if r := Install(be); stockDot == nil {
 		t.Skipf("glia's matmul not installed: %s", r)
 	}
