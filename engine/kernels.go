@@ -16,12 +16,12 @@ import (
 // by glia or by anything else the program runs, then uses them. A library
 // must not do that to the program that imports it, so they are off unless
 // the program asks with UseCPUKernels(true) before its first model loads;
-// cmd/glia does. Off, the backend runs compute's stock kernels (several
-// times slower on a forward pass) and attention is not chunked, since
-// compute's matmul can deadlock on chunked attention's parallel branches.
+// glia's CLI does (cli.Main). Off, the backend runs compute's stock
+// kernels and attention is not chunked, since compute's matmul can
+// deadlock on chunked attention's parallel branches.
 //
-// Race builds are the exception: compute's float32 matmul fails checkptr,
-// so glia's replaces it even when the kernels are off (kernels.InstallRequired).
+// Race builds are the exception: compute's matmuls fail checkptr,
+// so glia's replaces them even when the kernels are off (kernels.InstallRequired).
 
 // defaultAttnChunk is the query chunk of long attention (arch.Inputs.AttnChunk)
 // where glia's matmul or another backend runs it.

@@ -17,8 +17,8 @@
 // kernels and changes nothing.
 //
 // In race builds (go build -race) the element-wise kernels run vecmath's
-// scalar path, and compute's own float32 matmul, whose AVX2 loads fail
-// checkptr, is never left in place: InstallRequired installs glia's even
+// scalar path, and compute's own float32 and bfloat16 matmuls, which fail
+// checkptr, are never left in place: InstallRequired installs glia's even
 // when nothing else is wanted, and GLIA_KERNELS=stock keeps it.
 package kernels
 
