@@ -45,6 +45,13 @@ type Inputs struct {
 	// cache): IDs and Pos hold only the new tokens, which sit at positions
 	// [Cache.Len, Cache.Len+pos) of unpadded sequences (Mask is ignored).
 	Cache *KVCache
+
+	// AttnChunk is the query count above which attention runs in chunks
+	// of it (0: never) when neither hook_attn_scores nor hook_pattern is
+	// read: a 4096-token GPT-2 forward otherwise holds three
+	// [1, 12, 4096, 4096] float32 tensors per layer (2.4 GB). The engine
+	// chooses it for its backend.
+	AttnChunk int
 }
 
 // KVCache holds every layer's keys (after rotary) and values, slot i for

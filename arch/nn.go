@@ -203,19 +203,21 @@ func Attention(hp *hook.Points, l int, q, k, v *Node, in Inputs, o AttnOpts) *No
 	scoresHook, patternHook := fmt.Sprintf("blocks.%d.attn.hook_attn_scores", l), fmt.Sprintf("blocks.%d.attn.hook_pattern", l)
 	var z *Node // [batch·head, q, d_head]
 	// Chunks only in float32 without soft-capping: every op on the chunked
-	// branches is then one of glia's CPU kernels (internal/kernels), which
+	// branches is then one of glia's CPU kernels (engine/cpu/kernels), which
 	// use their own goroutines. Some of compute's stock kernels wait for
 	// its worker pool from inside a pool worker, and enough parallel
-	// branches of them deadlock.
-	chunk := AttnChunk > 0 && t > AttnChunk && q.DType() == dtypes.Float32 && o.SoftCap == 0
+	// branches of them deadlock; the engine sets in.AttnChunk to 0 where
+	// they would run.
+	n := in.AttnChunk
+	chunk := n > 0 && t > n && q.DType() == dtypes.Float32 && o.SoftCap == 0
 	if !chunk || hp.Needed(scoresHook) || hp.Needed(patternHook) {
 		z = attend(hp, scoresHook, patternHook, qh, kt, vh, mask, b, heads, o)
 	} else {
 		// Long sequences whose patterns nobody reads: queries in chunks, so
 		// only a chunk's [batch, head, chunk, k] scores live at once.
 		var zs []*Node
-		for q0 := 0; q0 < t; q0 += AttnChunk {
-			q1 := min(t, q0+AttnChunk)
+		for q0 := 0; q0 < t; q0 += n {
+			q1 := min(t, q0+n)
 			zs = append(zs, attend(nil, "", "", Slice(qh, AxisRange(), AxisRange(q0, q1), AxisRange()), kt, vh,
 				Slice(mask, AxisRange(), AxisRange(), AxisRange(q0, q1), AxisRange()), b, heads, o))
 		}
@@ -223,12 +225,6 @@ func Attention(hp *hook.Points, l int, q, k, v *Node, in Inputs, o AttnOpts) *No
 	}
 	return hp.At(TransposeAllAxes(Reshape(z, b, heads, t, d), 0, 2, 1, 3), "blocks.%d.attn.hook_z", l) // [batch, pos, head, d_head]
 }
-
-// AttnChunk is the query count above which attention runs in chunks of it
-// (0: never) when neither hook_attn_scores nor hook_pattern is read: a 4096-token
-// GPT-2 forward otherwise holds three [1, 12, 4096, 4096] float32 tensors
-// per layer (2.4 GB).
-var AttnChunk = 512
 
 // attend is softmax attention of qh [batch·head, q, d_head] over kt
 // [batch·head, d_head, k] and vh [batch·head, k, d_head] under mask

@@ -6,7 +6,7 @@ import (
 	"time"
 
 	"github.com/glia-dev/glia/engine"
-	"github.com/glia-dev/glia/internal/peak"
+	"github.com/glia-dev/glia/engine/cpu/peak"
 )
 
 // BenchmarkForwardGPT2Small: GPT-2-small shape, random weights, batch 8 x

@@ -4,9 +4,7 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/glia-dev/glia/arch"
 	"github.com/glia-dev/glia/engine"
-	"github.com/glia-dev/glia/internal/kernels"
 )
 
 // TestChunkedAttentionMatches: attention over query chunks (long
@@ -38,12 +36,11 @@ func TestChunkedAttentionMatches(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if !kernels.Installed().Matmul {
-				t.Skip("chunked attention needs glia's matmul (see arch.AttnChunk)")
+			if !engine.CPUKernels().Matmul {
+				t.Skipf("chunked attention needs glia's matmul: %s", engine.CPUKernels())
 			}
-			defer func(c int) { arch.AttnChunk = c }(arch.AttnChunk)
-			arch.AttnChunk = 5        // 12 queries: chunks of 5, 5, 2
-			m, err = engine.Load(dir) // a fresh model: compiled graphs are cached per model
+			defer engine.SetAttnChunk(5)() // 12 queries: chunks of 5, 5, 2
+			m, err = engine.Load(dir)      // a fresh model: compiled graphs are cached per model
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -21,7 +21,7 @@ func SetDevice(device string) error {
 		if err != nil {
 			return err
 		}
-		return os.Setenv("GOMLX_BACKEND", "xla:"+p+TF32Option()) // TF32 off unless AllowTF32 (dtype.go)
+		return os.Setenv("GOMLX_BACKEND", "xla:"+p+TF32Option()) // TF32 off unless AllowTF32 (below)
 	}
 	return fmt.Errorf("engine: unknown device %q (want cpu or cuda)", device)
 }
@@ -48,4 +48,37 @@ func FindCUDAPlugin() (string, error) {
 		}
 	}
 	return "", fmt.Errorf("engine: no PJRT CUDA plugin found: install JAX's CUDA plugin (pip install 'jax[cuda13]') or set PJRT_PLUGIN_LIBRARY_PATH to a xla_cuda_plugin.so; the NVIDIA libraries (site-packages/nvidia/*/lib) must be on LD_LIBRARY_PATH")
+}
+
+// BackendName is the kind of backend $GOMLX_BACKEND selects (SetDevice sets
+// it): "go" for the pure-Go CPU backend, else the part before ':' ("xla").
+func BackendName() string {
+	cfg := os.Getenv("GOMLX_BACKEND")
+	if cfg == "" {
+		return "go"
+	}
+	name, _, _ := strings.Cut(cfg, ":")
+	return name
+}
+
+// TF32.
+//
+// XLA on CUDA runs float32 matmuls in TF32 (10-bit mantissa inputs) unless
+// told otherwise; glia turns that off so float32 runs match the CPU and
+// transformers to 1e-4. SetDevice("cuda") appends TF32Option() to the
+// backend config, e.g. GOMLX_BACKEND="xla:/…/xla_cuda_plugin.so,tf32=false",
+// which makes go-xla give every float32 DotGeneral precision_config HIGHEST.
+
+var allowTF32 bool
+
+// AllowTF32 lets float32 matmuls on CUDA use TF32 (faster, ~1e-3 relative).
+// Call it before SetDevice.
+func AllowTF32(on bool) { allowTF32 = on }
+
+// TF32Option is the backend-config suffix SetDevice adds for CUDA.
+func TF32Option() string {
+	if allowTF32 {
+		return ",tf32=true"
+	}
+	return ",tf32=false"
 }

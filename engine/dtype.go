@@ -2,11 +2,7 @@ package engine
 
 import (
 	"fmt"
-	"os"
-	"path/filepath"
-	"sort"
 	"strings"
-	"syscall"
 
 	"github.com/glia-dev/glia/hook"
 	"github.com/gomlx/compute"
@@ -147,116 +143,4 @@ func float32Fn(fn hook.Fn) hook.Fn {
 		}
 		return ConvertDType(fn(ConvertDType(x, dtypes.Float32)), dt)
 	}
-}
-
-// TF32.
-//
-// XLA on CUDA runs float32 matmuls in TF32 (10-bit mantissa inputs) unless
-// told otherwise; glia turns that off so float32 runs match the CPU and
-// transformers to 1e-4. SetDevice("cuda") appends TF32Option() to the
-// backend config, e.g. GOMLX_BACKEND="xla:/…/xla_cuda_plugin.so,tf32=false",
-// which makes go-xla give every float32 DotGeneral precision_config HIGHEST.
-
-var allowTF32 bool
-
-// AllowTF32 lets float32 matmuls on CUDA use TF32 (faster, ~1e-3 relative).
-// Call it before SetDevice.
-func AllowTF32(on bool) { allowTF32 = on }
-
-// TF32Option is the backend-config suffix SetDevice adds for CUDA.
-func TF32Option() string {
-	if allowTF32 {
-		return ",tf32=true"
-	}
-	return ",tf32=false"
-}
-
-// CUDA libraries.
-//
-// The PJRT CUDA plugin links against the NVIDIA libraries that pip wheels
-// install as site-packages/nvidia/*/lib. The dynamic loader reads
-// LD_LIBRARY_PATH once, at process start, so a process that finds them
-// missing re-executes itself once with them added (ReexecWithCUDALibs).
-
-// reexecEnv marks the re-executed process, so it never loops.
-const reexecEnv = "GLIA_CUDA_REEXEC"
-
-// CUDALibDirs lists the site-packages/nvidia/*/lib directories beside a
-// plugin installed as site-packages/jax_plugins/NAME/xla_cuda_plugin.so,
-// sorted.
-func CUDALibDirs(plugin string) []string {
-	site := filepath.Dir(filepath.Dir(filepath.Dir(plugin)))
-	m, _ := filepath.Glob(filepath.Join(site, "nvidia", "*", "lib"))
-	var out []string
-	for _, d := range m {
-		if st, err := os.Stat(d); err == nil && st.IsDir() {
-			out = append(out, d)
-		}
-	}
-	sort.Strings(out)
-	return out
-}
-
-// ExtendLibraryPath returns ldPath with the dirs it lacks appended, and
-// whether any were missing.
-func ExtendLibraryPath(ldPath string, dirs []string) (string, bool) {
-	have := map[string]bool{}
-	var parts []string
-	for _, p := range filepath.SplitList(ldPath) {
-		if p != "" {
-			have[filepath.Clean(p)] = true
-			parts = append(parts, p)
-		}
-	}
-	changed := false
-	for _, d := range dirs {
-		if !have[filepath.Clean(d)] {
-			parts = append(parts, d)
-			have[filepath.Clean(d)] = true
-			changed = true
-		}
-	}
-	return strings.Join(parts, string(filepath.ListSeparator)), changed
-}
-
-// ReexecWithCUDALibs re-executes the running program with LD_LIBRARY_PATH
-// extended by the CUDA plugin's NVIDIA library directories when some are
-// missing from it; it returns nil without doing anything when none are
-// missing, no plugin is found, or the process is already the re-executed
-// one. On success it does not return.
-func ReexecWithCUDALibs() error {
-	if os.Getenv(reexecEnv) != "" {
-		return nil
-	}
-	plugin, err := FindCUDAPlugin()
-	if err != nil {
-		return nil // SetDevice reports it
-	}
-	ld, changed := ExtendLibraryPath(os.Getenv("LD_LIBRARY_PATH"), CUDALibDirs(plugin))
-	if !changed {
-		return nil
-	}
-	exe, err := os.Executable()
-	if err != nil {
-		return fmt.Errorf("engine: re-executing with the CUDA libraries on LD_LIBRARY_PATH: %w", err)
-	}
-	var env []string
-	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "LD_LIBRARY_PATH=") { // the loader takes the first; keep one
-			env = append(env, kv)
-		}
-	}
-	env = append(env, reexecEnv+"=1", "LD_LIBRARY_PATH="+ld)
-	return fmt.Errorf("engine: re-executing %s with the CUDA libraries on LD_LIBRARY_PATH: %w", exe, syscall.Exec(exe, os.Args, env))
-}
-
-// BackendName is the kind of backend $GOMLX_BACKEND selects (SetDevice sets
-// it): "go" for the pure-Go CPU backend, else the part before ':' ("xla").
-func BackendName() string {
-	cfg := os.Getenv("GOMLX_BACKEND")
-	if cfg == "" {
-		return "go"
-	}
-	name, _, _ := strings.Cut(cfg, ":")
-	return name
 }

@@ -2,9 +2,7 @@ package engine_test
 
 import (
 	"math"
-	"os"
 	"path/filepath"
-	"strings"
 	"testing"
 
 	"github.com/glia-dev/glia/engine"
@@ -125,49 +123,5 @@ func TestBF16MatchesF32(t *testing.T) {
 				t.Errorf("f32 from bf16-rounded weights: maxdiff %.3g vs the bf16 run", d)
 			}
 		})
-	}
-}
-
-func TestCUDALibDirs(t *testing.T) {
-	site := t.TempDir()
-	for _, d := range []string{"jax_plugins/xla_cuda13", "nvidia/cublas/lib", "nvidia/cudnn/lib", "nvidia/cu13/lib", "nvidia/nolib/include"} {
-		if err := os.MkdirAll(filepath.Join(site, d), 0o755); err != nil {
-			t.Fatal(err)
-		}
-	}
-	os.WriteFile(filepath.Join(site, "nvidia/stray/lib"), nil, 0o644) // a file, not a directory
-	plugin := filepath.Join(site, "jax_plugins/xla_cuda13/xla_cuda_plugin.so")
-	if err := os.WriteFile(plugin, nil, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	got := engine.CUDALibDirs(plugin)
-	want := []string{filepath.Join(site, "nvidia/cu13/lib"), filepath.Join(site, "nvidia/cublas/lib"), filepath.Join(site, "nvidia/cudnn/lib")}
-	if strings.Join(got, ":") != strings.Join(want, ":") {
-		t.Fatalf("CUDALibDirs = %v, want %v", got, want)
-	}
-	ld, changed := engine.ExtendLibraryPath("/usr/lib:"+want[1]+"/", want)
-	if !changed || ld != "/usr/lib:"+want[1]+"/:"+want[0]+":"+want[2] {
-		t.Errorf("ExtendLibraryPath = %q, %v", ld, changed)
-	}
-	if again, changed := engine.ExtendLibraryPath(ld, want); changed || again != ld {
-		t.Errorf("ExtendLibraryPath on a complete path = %q, %v; want unchanged", again, changed)
-	}
-	if ld, changed := engine.ExtendLibraryPath("", want[:1]); !changed || ld != want[0] {
-		t.Errorf("ExtendLibraryPath from empty = %q, %v", ld, changed)
-	}
-	// SetDevice("cuda") finds the plugin and turns TF32 off in the config.
-	t.Setenv("PJRT_PLUGIN_LIBRARY_PATH", plugin)
-	t.Setenv("GOMLX_BACKEND", "")
-	if err := engine.SetDevice("cuda"); err != nil {
-		t.Fatal(err)
-	}
-	if got := os.Getenv("GOMLX_BACKEND"); got != "xla:"+plugin+",tf32=false" {
-		t.Errorf("GOMLX_BACKEND = %q, want xla:PLUGIN,tf32=false", got)
-	}
-	engine.AllowTF32(true)
-	defer engine.AllowTF32(false)
-	engine.SetDevice("cuda")
-	if got := os.Getenv("GOMLX_BACKEND"); !strings.HasSuffix(got, ",tf32=true") {
-		t.Errorf("GOMLX_BACKEND with AllowTF32 = %q", got)
 	}
 }

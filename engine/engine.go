@@ -1,6 +1,11 @@
 // Package engine runs model families on a GoMLX backend: it owns the loaded
 // weights, compiles one graph per (input shape, hooks, interventions) and
 // caches it, and is the one place where graph-building panics become errors.
+//
+// glia's CPU kernels (engine/cpu) go under GoMLX's Go backend only when the
+// program calls UseCPUKernels(true) before its first model loads: they
+// replace that backend's kernels for the whole process, which a library
+// must not do to the program that imports it (kernels.go says more).
 package engine
 
 import (
@@ -17,7 +22,6 @@ import (
 	"github.com/glia-dev/glia/arch"
 	"github.com/glia-dev/glia/format"
 	"github.com/glia-dev/glia/hook"
-	"github.com/glia-dev/glia/internal/kernels"
 	"github.com/gomlx/compute"
 	"github.com/gomlx/compute/dtypes"
 	"github.com/gomlx/compute/shapes"
@@ -77,18 +81,17 @@ type HookInfo struct {
 // pure-Go CPU backend ("go"). The XLA backend is compiled in for GPUs but
 // never chosen implicitly: it would try to download a CPU plugin.
 //
-// glia's CPU kernels (internal/kernels) are installed into the Go backend
-// first, so every graph built on it uses them.
+// glia's CPU kernels (engine/cpu/kernels) are installed into the Go
+// backend first when the program asked for them (UseCPUKernels), so every
+// graph built on it uses them.
 var Backend = sync.OnceValues(func() (compute.Backend, error) {
 	cfg := os.Getenv("GOMLX_BACKEND")
 	if cfg == "" {
 		cfg = "go"
 	}
 	be, err := compute.NewWithConfig(cfg)
-	if err == nil && kernels.IsGoBackend(be) && !kernels.Install(be).Matmul {
-		// Chunked attention's parallel branches would run compute's own
-		// matmul, which can deadlock waiting for its worker pool.
-		arch.AttnChunk = 0
+	if err == nil {
+		setUpCPU(be)
 	}
 	return be, err
 })
@@ -439,7 +442,7 @@ func (m *Model) build(inputs []*Node, ivs []Intervention, differentiate bool, ho
 	for _, iv := range ivs {
 		hp.On(iv.Hook, float32Fn(iv.Fn))
 	}
-	in := arch.Inputs{IDs: inputs[0], Pos: inputs[1], Mask: NotEqual(inputs[2], ScalarZero(inputs[2].Graph(), dtypes.Int32))}
+	in := arch.Inputs{IDs: inputs[0], Pos: inputs[1], Mask: NotEqual(inputs[2], ScalarZero(inputs[2].Graph(), dtypes.Int32)), AttnChunk: attnChunk()}
 	logits := m.Family.Forward(m.weightNodes(inputs[3:]), in, hp)
 	if u := hp.Unused(); len(u) > 0 {
 		exceptions.Panicf("intervention on unknown hook point(s) %s (%s)", strings.Join(u, ", "), suggest(u[0], hp.Names()))

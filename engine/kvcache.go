@@ -111,7 +111,7 @@ func (m *Model) kvExec(t, capacity int) (*Exec, error) {
 			V:   append([]*Node(nil), inputs[3+d.Layers:3+2*d.Layers]...),
 			Len: inputs[2],
 		}
-		in := arch.Inputs{IDs: inputs[0], Pos: inputs[1], Mask: GreaterOrEqual(inputs[1], ScalarZero(inputs[1].Graph(), dtypes.Int32)), Cache: c}
+		in := arch.Inputs{IDs: inputs[0], Pos: inputs[1], Mask: GreaterOrEqual(inputs[1], ScalarZero(inputs[1].Graph(), dtypes.Int32)), Cache: c, AttnChunk: attnChunk()}
 		logits := m.Family.Forward(m.weightNodes(inputs[3+2*d.Layers:]), in, hook.NewPoints()) // [1, t, vocab]
 		last := Reshape(Slice(logits, AxisRange(), AxisElem(t-1), AxisRange()), 1, d.Vocab)
 		return append(append([]*Node{asFloat32(last)}, c.K...), c.V...)

@@ -40,7 +40,15 @@ func TestHFParity(t *testing.T) {
 	}
 }
 
-func TestMain(m *testing.M) { os.Exit(m.Run()) }
+// TestMain runs the tests on glia's CPU kernels, as the CLI does
+// (chunk_test.go needs their matmul), except in the child process of
+// TestCPUKernelsOptIn, which checks a library's default.
+func TestMain(m *testing.M) {
+	if os.Getenv(libraryDefaultEnv) == "" {
+		engine.UseCPUKernels(true)
+	}
+	os.Exit(m.Run())
+}
 
 // Shorthands the other engine tests share.
 var maxDiff = engine.MaxDiff

@@ -8,8 +8,7 @@ import (
 	"time"
 
 	"github.com/glia-dev/glia/engine"
-	"github.com/glia-dev/glia/internal/kernels"
-	"github.com/glia-dev/glia/internal/peak"
+	"github.com/glia-dev/glia/engine/cpu/peak"
 )
 
 func init() {
@@ -166,7 +165,7 @@ func runBench(args []string) error {
 	}
 	if onCPU {
 		out["peak_gflops"], out["peak_kernel"], out["threads"] = peak.Median(peaks)/1e9, pk.Kernel, pk.Threads
-		out["kernels"] = kernels.Installed().String()
+		out["kernels"] = engine.CPUKernels().String()
 		out["pct_of_peak"], out["pct_of_peak_best"] = 100*peak.Median(ratios), 100*slices.Max(ratios)
 	}
 	if *asJSON {
@@ -177,7 +176,7 @@ func runBench(args []string) error {
 	if !onCPU {
 		return nil
 	}
-	fmt.Fprintf(Stdout, "kernels: %s\n", kernels.Installed())
+	fmt.Fprintf(Stdout, "kernels: %s\n", engine.CPUKernels())
 	fmt.Fprintf(Stdout, "peak:    %.1f GFLOP/s measured before each forward (median; %s, %d threads)\n", out["peak_gflops"], pk.Kernel, pk.Threads)
 	fmt.Fprintf(Stdout, "=> %.1f%% of peak (median of %d forwards, each against its own peak; best %.1f%%)\n", out["pct_of_peak"], *iters, out["pct_of_peak_best"])
 	return nil

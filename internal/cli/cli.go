@@ -10,6 +10,8 @@ import (
 	"os"
 	"sort"
 	"strings"
+
+	"github.com/glia-dev/glia/engine"
 )
 
 // Command is one subcommand ("run") or one sub-subcommand ("atlas build").
@@ -70,6 +72,10 @@ func usagef(format string, args ...any) error {
 // Main runs the command named by args and returns the process exit code.
 func Main(args []string) int {
 	warnIfSlowBuild()
+	// The command owns its process, so it may put glia's kernels under
+	// GoMLX's backend (a library importing engine gets the stock ones). It
+	// fails only where a test built the backend before calling Main.
+	_ = engine.UseCPUKernels(true)
 	if len(args) == 1 && (args[0] == "--version" || args[0] == "-version" || args[0] == "-v") {
 		args = []string{"version"}
 	}

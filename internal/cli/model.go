@@ -32,7 +32,7 @@ func (f *modelFlags) register(fs *flag.FlagSet) {
 func (f *modelFlags) setDevice() error {
 	engine.AllowTF32(f.tf32)
 	if d := strings.ToLower(f.device); d == "cuda" || d == "gpu" {
-		if err := engine.ReexecWithCUDALibs(); err != nil {
+		if err := reexecWithCUDALibs(); err != nil {
 			return err
 		}
 	}

@@ -7,7 +7,6 @@ import (
 	"runtime/debug"
 
 	"github.com/glia-dev/glia/engine"
-	"github.com/glia-dev/glia/internal/kernels"
 )
 
 func init() {
@@ -69,7 +68,7 @@ func runVersion(args []string) error {
 	if _, err := engine.Backend(); err != nil {
 		v.Kernels = "none: " + err.Error()
 	} else {
-		v.Kernels = kernels.Installed().String()
+		v.Kernels = engine.CPUKernels().String()
 	}
 	if *asJSON {
 		return json.NewEncoder(Stdout).Encode(v)

@@ -1,3 +1,5 @@
+//go:build !nokernels
+
 package kernels
 
 import (

@@ -12,7 +12,14 @@
 // go.mod pins), checks every signature it relies on with reflect before
 // touching anything, keeps the stock implementation for every case it
 // does not handle, and can be switched off with GLIA_KERNELS=stock. When
-// any check fails the backend is left exactly as it was.
+// any check fails the backend is left exactly as it was. Building with
+// -tags nokernels leaves out every go:linkname: Install then reports stock
+// kernels and changes nothing.
+//
+// In race builds (go build -race) the element-wise kernels run vecmath's
+// scalar path, and compute's own float32 and bfloat16 matmuls, which fail
+// checkptr, are never left in place: InstallRequired installs glia's even
+// when nothing else is wanted, and GLIA_KERNELS=stock keeps it.
 package kernels
 
 import (
@@ -23,6 +30,7 @@ import (
 	"runtime/debug"
 	"strings"
 	"sync"
+	"sync/atomic"
 )
 
 // ComputeVersion is the github.com/gomlx/compute release whose internals
@@ -53,19 +61,55 @@ var installed Report
 
 var once sync.Once
 
-// Install swaps glia's kernels into the Go backend be, once per process.
-// Call it before building any graph: a DotGeneral picks its
-// implementation when it is built. Other backends (XLA) are left alone.
-func Install(be compute.Backend) Report {
+// Install swaps glia's kernels into the Go backend be, once per process
+// (the first of Install and InstallRequired decides). Call it before
+// building any graph: a DotGeneral picks its implementation when it is
+// built. Other backends (XLA) are left alone.
+func Install(be compute.Backend) Report { return installOnce(be, false) }
+
+// InstallRequired installs only what this build cannot run without: in a
+// race build glia's float32 matmul (compute's fails checkptr), elsewhere
+// nothing. It is what a program that did not ask for glia's kernels gets.
+func InstallRequired(be compute.Backend) Report {
+	if !raceBuild {
+		return Report{Skipped: "not requested"}
+	}
+	return installOnce(be, true)
+}
+
+func installOnce(be compute.Backend, matmulOnly bool) Report {
 	if !IsGoBackend(be) {
 		return Report{Skipped: "not the Go backend"}
 	}
 	once.Do(func() {
 		backendForCheck = be
-		installed = install()
+		installed = install(matmulOnly)
 		backendForCheck = nil
 	})
 	return installed
+}
+
+// raceBuild is set in race builds (race.go); notLinked says why, in builds
+// without the go:linkname half (nokernels.go).
+var (
+	raceBuild bool
+	notLinked string
+)
+
+// backendForCheck is the backend Install was given, for the installers
+// that check their mirrors of its types against it.
+var backendForCheck compute.Backend
+
+// handled counts, per op, the runs glia's kernels took (not the stock
+// fallbacks), so tests can see them work.
+var handled [compute.OpTypeLast]atomic.Int64
+
+// Handled returns how many times glia's kernel ran op in this process.
+func Handled(op compute.OpType) int64 {
+	if op < 0 || op >= compute.OpTypeLast {
+		return 0
+	}
+	return handled[op].Load()
 }
 
 // IsGoBackend reports whether be is compute's pure-Go backend.
@@ -77,9 +121,16 @@ func IsGoBackend(be compute.Backend) bool {
 // Installed returns what Install did, or a zero Report before it ran.
 func Installed() Report { return installed }
 
-func install() (r Report) {
+func install(matmulOnly bool) (r Report) {
+	if notLinked != "" {
+		return Report{Skipped: notLinked}
+	}
+	note := ""
 	if v := os.Getenv("GLIA_KERNELS"); v == "stock" || v == "off" {
-		return Report{Skipped: "GLIA_KERNELS=" + v}
+		if !raceBuild {
+			return Report{Skipped: "GLIA_KERNELS=" + v}
+		}
+		matmulOnly, note = true, "GLIA_KERNELS="+v+" but a race build keeps glia's matmul: compute's fails checkptr"
 	}
 	if v := computeVersion(); v != ComputeVersion && v != "" {
 		return Report{Skipped: fmt.Sprintf("github.com/gomlx/compute is %s, kernels are written for %s", v, ComputeVersion)}
@@ -90,7 +141,14 @@ func install() (r Report) {
 			r.Skipped = fmt.Sprint("install stopped: ", p)
 		}
 	}()
-	var why []string
+	why := []string{}
+	if note != "" {
+		why = append(why, note)
+	}
+	installers := []func() (string, error){installDot, installOps}
+	if matmulOnly {
+		installers = installers[:1]
+	}
 	for _, k := range installers {
 		name, err := k()
 		if err != nil {
@@ -103,9 +161,6 @@ func install() (r Report) {
 	r.Skipped = strings.Join(why, "; ")
 	return r
 }
-
-// installers run in order; each returns what it installed or why not.
-var installers []func() (string, error)
 
 // computeVersion returns the linked compute version, or "" where the
 // binary does not record its modules (test binaries): there go.mod's pin,

@@ -4,7 +4,7 @@
 // unrolled by four over k so the loop branch and pointer bumps cost
 // nothing next to 48 FMAs.
 //
-//	go generate ./internal/sgemm
+//	go generate ./engine/cpu/sgemm
 package main
 
 import (

@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/glia-dev/glia/internal/peak"
+	"github.com/glia-dev/glia/engine/cpu/peak"
 )
 
 func naive(lhs, rhs []float32, batch, m, n, k int, transB bool) []float64 {
@@ -101,7 +101,7 @@ func TestMatMulBadSizes(t *testing.T) {
 // right before each product (the median ratio), for the GPT-2-small
 // projection shapes (batch 8 x 128).
 //
-//	GOEXPERIMENT=simd go test ./internal/sgemm -run '^$' -bench MatMul
+//	GOEXPERIMENT=simd go test ./engine/cpu/sgemm -run '^$' -bench MatMul
 func BenchmarkMatMul(b *testing.B) {
 	for _, s := range []struct {
 		name           string

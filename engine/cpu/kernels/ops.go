@@ -1,13 +1,14 @@
+//go:build !nokernels
+
 package kernels
 
 import (
 	"reflect"
 	"slices"
 	"sync"
-	"sync/atomic"
 	"unsafe"
 
-	"github.com/glia-dev/glia/internal/vecmath"
+	"github.com/glia-dev/glia/engine/cpu/vecmath"
 	"github.com/gomlx/compute"
 	"github.com/gomlx/compute/dtypes"
 )
@@ -41,12 +42,8 @@ func stockTranspose(backend unsafe.Pointer, n *node, inputs []*buffer, owned []b
 //go:linkname stockWhere github.com/gomlx/compute/internal/gobackend/ops.execWhere
 func stockWhere(backend unsafe.Pointer, n *node, inputs []*buffer, owned []bool) (*buffer, error)
 
-func init() { installers = append(installers, installOps) }
-
 // installOps needs a backend to check the mirrors against; Install passes
 // it through backendForCheck.
-var backendForCheck compute.Backend
-
 func installOps() (string, error) {
 	if backendForCheck == nil {
 		return "", errorString("element-wise ops: no Go backend given")
@@ -74,18 +71,6 @@ var ours = map[compute.OpType]executor{
 	compute.OpTypeFusedLayerNorm: layerNorm,
 	compute.OpTypeSlice:          slice,
 	compute.OpTypeWhere:          where,
-}
-
-// handled counts, per op, the runs glia's kernels took (not the stock
-// fallbacks), so tests can see them work.
-var handled [compute.OpTypeLast]atomic.Int64
-
-// Handled returns how many times glia's kernel ran op in this process.
-func Handled(op compute.OpType) int64 {
-	if op < 0 || op >= compute.OpTypeLast {
-		return 0
-	}
-	return handled[op].Load()
 }
 
 // elementsPerTask keeps a goroutine's share of an element-wise op well

@@ -4,7 +4,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/glia-dev/glia/internal/peak"
+	"github.com/glia-dev/glia/engine/cpu/peak"
 )
 
 // BenchmarkKernel runs the micro-kernel alone on L1-resident panels: the

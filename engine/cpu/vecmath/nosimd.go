@@ -1,10 +1,11 @@
-//go:build !(goexperiment.simd && amd64)
+//go:build !(goexperiment.simd && amd64) || race
 
 package vecmath
 
 // Without GOEXPERIMENT=simd on amd64 there is no archsimd, so only the
 // scalar kernels exist; these stubs keep the dispatch in vecmath.go
-// identical across builds.
+// identical across builds. Race builds take this path too: archsimd's
+// partial loads (LoadFloat32x8SlicePart) fail checkptr.
 
 const simdSupported = false
 

@@ -7,7 +7,8 @@
 // a GPT-2-small forward pass. The kernels here stay in float32, use
 // polynomial approximations that are accurate to a few float32 ulps, and, when
 // built with GOEXPERIMENT=simd on an amd64 CPU with AVX2 and FMA, process
-// eight lanes at a time through simd/archsimd. Every other build, and CPUs
+// eight lanes at a time through simd/archsimd. Every other build (race
+// builds included: archsimd's partial loads fail checkptr), and CPUs
 // without those features, get a scalar path built from the same
 // approximations, so results agree across paths to within a couple of ulps.
 //
