@@ -84,7 +84,8 @@ func newTestServer(t testing.TB, cfg Config) (*Server, *httptest.Server) {
 	return s, ts
 }
 
-// call does one request and decodes the JSON answer into out (if non-nil).
+// call does one request (a body is sent as application/json) and decodes
+// the JSON answer into out (if non-nil).
 func call(t testing.TB, ts *httptest.Server, method, path string, body any, out any, hdr ...string) int {
 	t.Helper()
 	var rd io.Reader
@@ -97,6 +98,9 @@ func call(t testing.TB, ts *httptest.Server, method, path string, body any, out 
 		rd = bytes.NewReader(j)
 	}
 	req, _ := http.NewRequest(method, ts.URL+path, rd)
+	if rd != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
 	for i := 0; i+1 < len(hdr); i += 2 {
 		req.Header.Set(hdr[i], hdr[i+1])
 	}
