@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"encoding/json"
 	"io"
 	"log"
 	"net"
@@ -226,35 +225,6 @@ func TestMeansRace(t *testing.T) {
 	}
 }
 
-// callRaw is call with the headers exactly as given (no Content-Type added).
-func callRaw(t testing.TB, ts *httptest.Server, method, path string, body any, out any, hdr ...string) int {
-	t.Helper()
-	var rd io.Reader
-	if b, ok := body.([]byte); ok {
-		rd = bytes.NewReader(b)
-	}
-	req, _ := http.NewRequestWithContext(context.Background(), method, ts.URL+path, rd)
-	for i := 0; i+1 < len(hdr); i += 2 {
-		if hdr[i] == "Host" {
-			req.Host = hdr[i+1]
-			continue
-		}
-		req.Header.Set(hdr[i], hdr[i+1])
-	}
-	res, err := ts.Client().Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer res.Body.Close()
-	data, _ := io.ReadAll(res.Body)
-	if e, ok := out.(*errorBody); ok && res.StatusCode != 200 {
-		if err := json.Unmarshal(data, e); err != nil {
-			t.Errorf("%s %s: %d with a body that is not a JSON error: %q", method, path, res.StatusCode, data)
-		}
-	}
-	return res.StatusCode
-}
-
 // TestAllowHosts: the --addr host and --allow-host names are answered to,
 // in any case and with a trailing dot; other names are not.
 func TestAllowHosts(t *testing.T) {
@@ -272,16 +242,10 @@ func TestAllowHosts(t *testing.T) {
 func TestConnLimit(t *testing.T) {
 	const limit = 3
 	s, _ := newTestServer(t, Config{Limits: Limits{MaxConns: limit}})
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	hs := s.HTTPServer()
-	go hs.Serve(s.Listener(ln))
-	defer hs.Close()
+	addr := serveLoopback(t, s)
 	var held []net.Conn
 	for range limit {
-		c, err := net.Dial("tcp", ln.Addr().String())
+		c, err := net.Dial("tcp", addr)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -290,7 +254,7 @@ func TestConnLimit(t *testing.T) {
 	}
 	get := func(d time.Duration) error {
 		client := &http.Client{Timeout: d, Transport: &http.Transport{DisableKeepAlives: true}}
-		res, err := client.Get("http://" + ln.Addr().String() + "/api/health")
+		res, err := client.Get("http://" + addr + "/api/health")
 		if err == nil {
 			res.Body.Close()
 		}

@@ -3,7 +3,6 @@ package server
 import (
 	"flag"
 	"fmt"
-	"net"
 	"net/http"
 	"sort"
 	"sync"
@@ -30,14 +29,7 @@ func TestSoakRuns(t *testing.T) {
 		t.Skip("soak: skipped with -short")
 	}
 	s, _ := newTestServer(t, Config{Limits: Limits{MaxRuns: 2}})
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	hs := s.HTTPServer()
-	go hs.Serve(s.Listener(ln))
-	defer hs.Close()
-	base := "http://" + ln.Addr().String()
+	base := "http://" + serveLoopback(t, s)
 	client := &http.Client{Timeout: 2 * time.Minute, Transport: &http.Transport{MaxIdleConnsPerHost: *soakClients}}
 	defer client.CloseIdleConnections()
 	mk := func(i int) soakJob {
