@@ -306,11 +306,13 @@ func canonicalHost(h string) string {
 }
 
 // refuse answers an error before the body was read (or after reading it
-// failed), closing the connection: otherwise net/http would read the rest
-// of the body, at the client's pace, before sending the answer.
+// failed) and closes the connection. Otherwise net/http would read the rest
+// of the body at the client's pace, before sending the answer (unless told
+// Connection: close) and again after it (unless reads fail at once).
 func (s *Server) refuse(w http.ResponseWriter, r *http.Request, err error) {
 	w.Header().Set("Connection", "close")
 	s.fail(w, r, err)
+	http.NewResponseController(w).SetReadDeadline(time.Now())
 }
 
 // readBody reads the whole body, at most MaxBody bytes within BodyTimeout:
