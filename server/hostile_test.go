@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"log"
 	"net"
@@ -348,4 +349,24 @@ func TestReadOnlyAtlas(t *testing.T) {
 	if after, _ := os.ReadFile(path); !bytes.Equal(after, before) {
 		t.Errorf("serving changed the atlas file")
 	}
+}
+
+// TestSearchWhileIndexing: searches by layer right after start-up, while
+// the token index is still being built, under -race: the summaries they
+// read are the ones the index build writes.
+func TestSearchWhileIndexing(t *testing.T) {
+	_, ts := newTestServer(t, Config{})
+	var wg sync.WaitGroup
+	for i := range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range 5 {
+				if code := call(t, ts, "GET", fmt.Sprintf("/api/search?layer=%d&sort=max&limit=200", i), nil, nil); code != 200 {
+					t.Errorf("search by layer %d: %d", i, code)
+				}
+			}
+		}()
+	}
+	wg.Wait()
 }
