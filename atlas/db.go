@@ -4,6 +4,7 @@ import (
 	"database/sql"
 	"encoding/binary"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math"
 	"os"
@@ -140,8 +141,50 @@ func (m *Meta) kv() map[string]string {
 // TimingMetaKeys are the meta keys that differ between otherwise identical builds.
 var TimingMetaKeys = []string{"created_at", "updated_at", "glia_version"}
 
-func openSQLite(path string) (*sql.DB, error) {
-	db, err := sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)")
+// sqliteURI is the URI that opens path with SQLite query params. The
+// characters that the URI syntax reserves (%, ? and #) are escaped, so that
+// `--out 'q?mode=ro.db'` names that file rather than q opened read-only; an
+// absolute path gets an empty authority, so that //x is not read as a host.
+func sqliteURI(path, params string) string {
+	var b strings.Builder
+	b.WriteString("file:")
+	if strings.HasPrefix(path, "/") {
+		b.WriteString("//")
+	}
+	for i := 0; i < len(path); i++ {
+		switch c := path[i]; c {
+		case '%', '?', '#':
+			fmt.Fprintf(&b, "%%%02X", c)
+		default:
+			b.WriteByte(c)
+		}
+	}
+	b.WriteString("?")
+	b.WriteString(params)
+	return b.String()
+}
+
+// openMode is how an existing atlas is opened.
+type openMode int
+
+const (
+	modeReadWrite openMode = iota
+	modeReadOnly           // mode=ro: no writes; still needs the -shm file of a WAL database, or to create it
+	modeImmutable          // immutable=1: no locks and no -wal/-shm; only for files nobody is writing
+)
+
+var openParams = [...]string{
+	modeReadWrite: "_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)",
+	modeReadOnly:  "mode=ro&_pragma=busy_timeout(10000)",
+	modeImmutable: "mode=ro&immutable=1",
+}
+
+func (m openMode) String() string { return [...]string{"read-write", "read-only", "immutable"}[m] }
+
+func openSQLite(path string) (*sql.DB, error) { return openSQLiteMode(path, modeReadWrite) }
+
+func openSQLiteMode(path string, mode openMode) (*sql.DB, error) {
+	db, err := sql.Open("sqlite", sqliteURI(path, openParams[mode]))
 	if err != nil {
 		return nil, err
 	}
@@ -149,21 +192,66 @@ func openSQLite(path string) (*sql.DB, error) {
 	return db, nil
 }
 
-// openExisting opens an atlas database and checks that it is intact and of
-// this schema version.
+// openExisting opens an atlas database for writing (resuming a build,
+// merging) and checks that it is intact and of this schema version.
 func openExisting(path string) (*sql.DB, *Meta, error) {
+	return openFirst(path, modeReadWrite)
+}
+
+// openFirst opens an existing atlas in the first of modes that works. A
+// mode that fails because SQLite cannot open or write a file (a read-only
+// mount, a directory without write permission: the -wal and -shm files
+// cannot be created) falls through to the next; corruption does not.
+func openFirst(path string, modes ...openMode) (*sql.DB, *Meta, error) {
 	if _, err := os.Stat(path); err != nil {
 		return nil, nil, fmt.Errorf("atlas: %w", err)
 	}
-	db, err := openSQLite(path)
+	var tried []string
+	for _, mode := range modes {
+		db, m, err := openChecked(path, mode)
+		if err == nil {
+			return db, m, nil
+		}
+		if !cannotOpen(err) {
+			return nil, nil, err
+		}
+		tried = append(tried, fmt.Sprintf("%s: %v", mode, err))
+	}
+	return nil, nil, fmt.Errorf("atlas: cannot open %s (%s); a database in WAL mode needs its -wal and -shm files, or a directory where they can be created",
+		path, strings.Join(tried, "; "))
+}
+
+// cannotOpen reports whether err is SQLite failing to open, lock or write
+// a file, rather than finding a damaged or foreign database.
+func cannotOpen(err error) bool {
+	var se interface{ Code() int }
+	if !errors.As(err, &se) {
+		return false
+	}
+	switch se.Code() & 0xff {
+	case 3, 8, 10, 14: // SQLITE_PERM, SQLITE_READONLY, SQLITE_IOERR, SQLITE_CANTOPEN
+		return true
+	}
+	return false
+}
+
+// openChecked opens path in one mode and checks it.
+func openChecked(path string, mode openMode) (*sql.DB, *Meta, error) {
+	db, err := openSQLiteMode(path, mode)
 	if err != nil {
 		return nil, nil, fmt.Errorf("atlas: opening %s: %w", path, err)
 	}
 	fail := func(err error) (*sql.DB, *Meta, error) { db.Close(); return nil, nil, err }
+	unreadable := func(err error) (*sql.DB, *Meta, error) {
+		if cannotOpen(err) {
+			return fail(err)
+		}
+		return fail(fmt.Errorf("atlas: %s is not a readable SQLite database (corrupted or not an atlas): %w", path, err))
+	}
 	var res []string
 	rows, err := db.Query("PRAGMA quick_check")
 	if err != nil {
-		return fail(fmt.Errorf("atlas: %s is not a readable SQLite database (corrupted or not an atlas): %v", path, err))
+		return unreadable(err)
 	}
 	for rows.Next() {
 		var s string
@@ -172,7 +260,7 @@ func openExisting(path string) (*sql.DB, *Meta, error) {
 	}
 	if err := rows.Err(); err != nil {
 		rows.Close()
-		return fail(fmt.Errorf("atlas: %s is not a readable SQLite database (corrupted or not an atlas): %v", path, err))
+		return unreadable(err)
 	}
 	rows.Close()
 	if len(res) != 1 || res[0] != "ok" {

@@ -19,10 +19,24 @@ type Atlas struct {
 	toks map[int32]string
 }
 
-// Open opens an atlas for reading after checking that the file is an intact
-// SQLite database of this schema version.
+// Open opens an atlas after checking that the file is an intact SQLite
+// database of this schema version. It opens it read-write (glia explain
+// adds its tables through DB), and read-only where it cannot write: on a
+// read-only mount or in a directory the user cannot write.
 func Open(path string) (*Atlas, error) {
-	db, m, err := openExisting(path)
+	return open(path, modeReadWrite, modeReadOnly, modeImmutable)
+}
+
+// OpenReadOnly opens an atlas for reading only, as Open does; writes
+// through DB fail. Where even the -shm file of the database cannot be
+// created it opens the file as immutable, which is right only while no one
+// is writing it.
+func OpenReadOnly(path string) (*Atlas, error) {
+	return open(path, modeReadOnly, modeImmutable)
+}
+
+func open(path string, modes ...openMode) (*Atlas, error) {
+	db, m, err := openFirst(path, modes...)
 	if err != nil {
 		return nil, err
 	}

@@ -2,6 +2,7 @@ package intervene
 
 import (
 	"fmt"
+	"sync"
 
 	"github.com/glia-dev/glia/atlas"
 	"github.com/glia-dev/glia/engine"
@@ -11,12 +12,15 @@ import (
 // for mean ablation without rereading a corpus.
 type AtlasMeans struct {
 	Path  string
+	mu    sync.Mutex // Mean may be called from concurrent runs (glia serve --max-runs 2)
 	cache map[string][]float32
 }
 
 func (a *AtlasMeans) Name() string { return "atlas:" + a.Path }
 
 func (a *AtlasMeans) Mean(m *engine.Model, hook string) ([]float32, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
 	if v, ok := a.cache[hook]; ok {
 		return v, nil
 	}

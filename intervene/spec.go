@@ -16,7 +16,9 @@
 package intervene
 
 import (
+	"errors"
 	"fmt"
+	"math"
 	"strconv"
 	"strings"
 )
@@ -506,9 +508,13 @@ func (p *parser) value(v *Value) {
 		case pre == "-":
 			factor = -1
 		case strings.HasSuffix(pre, "*"):
-			f, err := strconv.ParseFloat(strings.TrimSpace(strings.TrimSuffix(pre, "*")), 64)
-			if err != nil {
+			num := strings.TrimSpace(strings.TrimSuffix(pre, "*"))
+			f, err := strconv.ParseFloat(num, 64)
+			if err != nil && !isRangeErr(err) {
 				p.fail(p.i, "the factor before @ must be a number followed by *, as in 4*@vec.safetensors:dog")
+				return
+			}
+			if !p.finite(f, num) {
 				return
 			}
 			factor = f
@@ -537,11 +543,31 @@ func (p *parser) value(v *Value) {
 		p.i = len(p.s)
 		return
 	}
-	f, err := strconv.ParseFloat(strings.TrimSpace(rest), 64)
-	if err != nil {
-		p.fail(p.i, "%q is not a value: want a number, zero, mean, resample or @file.safetensors:tensor", strings.TrimSpace(rest))
+	num := strings.TrimSpace(rest)
+	f, err := strconv.ParseFloat(num, 64)
+	if err != nil && !isRangeErr(err) {
+		p.fail(p.i, "%q is not a value: want a number, zero, mean, resample or @file.safetensors:tensor", num)
+		return
+	}
+	if !p.finite(f, num) {
 		return
 	}
 	v.Kind, v.Number = ValNumber, f
 	p.i = len(p.s)
+}
+
+// finite checks that a value is a finite float32, the type activations
+// have: NaN, ±Inf and numbers beyond ±3.4e38 would make every output NaN
+// (and unencodable as JSON).
+func (p *parser) finite(f float64, text string) bool {
+	if math.IsNaN(f) || math.Abs(f) > math.MaxFloat32 {
+		p.fail(p.i, "%s is not a finite float32 (NaN, ±Inf and magnitudes over 3.4e38 are refused)", text)
+		return false
+	}
+	return true
+}
+
+func isRangeErr(err error) bool {
+	var ne *strconv.NumError
+	return errors.As(err, &ne) && ne.Err == strconv.ErrRange
 }

@@ -54,6 +54,17 @@ func TestParseErrors(t *testing.T) {
 		{"blocks..hook_post=0", 1, "malformed hook name"},
 		{"blocks.3.mlp.hook_post[:,1]=0 junk", 29, "\"0 junk\" is not a value"},
 		{"blocks.3.mlp.hook_post[-]=0", 24, "digits after the sign"},
+		{"blocks.3.mlp.hook_post[:,1]=NaN", 29, "not a finite float32"},
+		{"blocks.3.mlp.hook_post[:,1] = nan", 31, "not a finite float32"},
+		{"blocks.3.mlp.hook_post[:,1]*=Inf", 30, "not a finite float32"},
+		{"blocks.3.mlp.hook_post[:,1]+=-Inf", 30, "not a finite float32"},
+		{"blocks.3.mlp.hook_post[:,1]-=infinity", 30, "not a finite float32"},
+		{"blocks.3.mlp.hook_post[:,1]*=1e308", 30, "not a finite float32"},
+		{"blocks.3.mlp.hook_post[:,1]=-3.5e38", 29, "not a finite float32"},
+		{"blocks.3.mlp.hook_post[:,1]=0x1p200", 29, "not a finite float32"},
+		{"blocks.3.mlp.hook_post[:,1]=1e400", 29, "not a finite float32"},
+		{"blocks.3.mlp.hook_post[:,1]+=NaN*@v.safetensors", 30, "not a finite float32"},
+		{"blocks.3.mlp.hook_post[:,1]+=1e39*@v.safetensors:dog", 30, "not a finite float32"},
 	} {
 		_, err := Parse(tc.in)
 		var se *SyntaxError

@@ -362,14 +362,20 @@ type SearchResponse struct {
 }
 
 func (x *atlasIndex) hit(h, u int) SearchHit {
-	s := x.units[h][u]
+	s := &x.units[h][u]
 	out := SearchHit{ID: fmt.Sprintf("%s:%d", x.hooks[h].Name, u), Hook: x.hooks[h].Name, Unit: u, Mean: float64(s.Mean), Density: float64(s.Density)}
 	if !math.IsNaN(float64(s.Max)) {
 		m := float64(s.Max)
 		out.Max = &m
 	}
-	if s.TopTok >= 0 {
-		out.TopTok = x.tokenText(s.TopTok)
+	// buildTokenIndex writes TopTok: read it once that is done (a search
+	// by layer may come first).
+	select {
+	case <-x.ready:
+		if s.TopTok >= 0 {
+			out.TopTok = x.tokenText(s.TopTok)
+		}
+	default:
 	}
 	return out
 }

@@ -49,6 +49,7 @@ func TestErrorsNameNoFlags(t *testing.T) {
 				rd = bytes.NewReader(b)
 			}
 			req, _ := http.NewRequest(tc.method, tc.ts.URL+tc.path, rd)
+			req.Header.Set("Content-Type", "application/json")
 			res, err := tc.ts.Client().Do(req)
 			if err != nil {
 				t.Fatal(err)

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -84,8 +85,19 @@ func newTestServer(t testing.TB, cfg Config) (*Server, *httptest.Server) {
 	return s, ts
 }
 
-// call does one request and decodes the JSON answer into out (if non-nil).
+// call does one request (a body is sent as application/json) and decodes
+// the JSON answer into out (if non-nil).
 func call(t testing.TB, ts *httptest.Server, method, path string, body any, out any, hdr ...string) int {
+	t.Helper()
+	if body != nil {
+		hdr = append([]string{"Content-Type", "application/json"}, hdr...)
+	}
+	return callRaw(t, ts, method, path, body, out, hdr...)
+}
+
+// callRaw is call with only the headers given ("Host" sets the request's
+// host). A body is []byte as is, or anything else as JSON.
+func callRaw(t testing.TB, ts *httptest.Server, method, path string, body any, out any, hdr ...string) int {
 	t.Helper()
 	var rd io.Reader
 	switch b := body.(type) {
@@ -98,7 +110,11 @@ func call(t testing.TB, ts *httptest.Server, method, path string, body any, out 
 	}
 	req, _ := http.NewRequest(method, ts.URL+path, rd)
 	for i := 0; i+1 < len(hdr); i += 2 {
-		req.Header.Set(hdr[i], hdr[i+1])
+		if hdr[i] == "Host" {
+			req.Host = hdr[i+1]
+		} else {
+			req.Header.Set(hdr[i], hdr[i+1])
+		}
 	}
 	res, err := ts.Client().Do(req)
 	if err != nil {
@@ -106,15 +122,30 @@ func call(t testing.TB, ts *httptest.Server, method, path string, body any, out 
 	}
 	defer res.Body.Close()
 	data, _ := io.ReadAll(res.Body)
-	if out != nil && res.StatusCode == 200 {
+	e, isErr := out.(*errorBody)
+	if out != nil && !isErr && res.StatusCode == 200 {
 		if err := json.Unmarshal(data, out); err != nil {
 			t.Fatalf("%s %s: %v in %s", method, path, err, data)
 		}
 	}
-	if out != nil && res.StatusCode != 200 {
-		if e, ok := out.(*errorBody); ok {
-			json.Unmarshal(data, e)
+	if isErr && res.StatusCode != 200 {
+		if err := json.Unmarshal(data, e); err != nil {
+			t.Errorf("%s %s: %d with a body that is not a JSON error: %q", method, path, res.StatusCode, data)
 		}
 	}
 	return res.StatusCode
+}
+
+// serveLoopback serves s on a loopback port as glia serve does (HTTPServer
+// behind Listener) and returns the address.
+func serveLoopback(t testing.TB, s *Server) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := s.HTTPServer()
+	go hs.Serve(s.Listener(ln))
+	t.Cleanup(func() { hs.Close() })
+	return ln.Addr().String()
 }

@@ -422,10 +422,7 @@ func (s *Server) compileSpecs(m *engine.Model, specs []string) ([]engine.Interve
 			if s.idx == nil {
 				return nil, nil, apiErr(http.StatusBadRequest, "intervention %q: mean ablation needs an atlas, and this server has none", text)
 			}
-			if s.model.means == nil {
-				s.model.means = &intervene.AtlasMeans{Path: s.idx.a.Path}
-			}
-			o.Means = s.model.means
+			o.Means = s.model.means // built in New
 		}
 		iv, err := sp.Compile(m, o)
 		if err != nil {

@@ -4,13 +4,17 @@
 // server/openapi.yaml documents (served at /api/openapi.yaml; docs/serve.md
 // walks through it).
 //
-// Security: the server listens on loopback unless given a bearer token;
-// bodies, prompts, generations and patch sweeps are bounded; every request
-// has a deadline; model runs go through a bounded queue; and no request ever
-// names a file (intervention specs that read files are refused).
+// Security: the server listens on loopback unless given a bearer token; it
+// answers only to its own host names (no DNS rebinding) and refuses what a
+// browser marks as cross-site; POST bodies must be JSON; connections,
+// bodies (in size and in the time to send them), prompts, generations and
+// patch sweeps are bounded; every request has a deadline; model runs go
+// through a bounded queue; and no request ever names a file (intervention
+// specs that read files are refused).
 package server
 
 import (
+	"bytes"
 	"context"
 	"crypto/subtle"
 	_ "embed"
@@ -19,15 +23,20 @@ import (
 	"fmt"
 	"io"
 	"log"
+	"mime"
 	"net"
 	"net/http"
+	"net/url"
 	"runtime/debug"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
 	"github.com/glia-dev/glia/atlas"
 	"github.com/glia-dev/glia/engine"
+	"github.com/glia-dev/glia/intervene"
 	"github.com/glia-dev/glia/web"
 )
 
@@ -46,6 +55,8 @@ type Limits struct {
 	MaxPatchCells   int           // layers × columns of a patching sweep (4096)
 	MaxSpecs        int           // intervention specs per request (16)
 	Timeout         time.Duration // per request, queueing included (60s)
+	BodyTimeout     time.Duration // to receive a request body, counted from its headers (10s, at most Timeout)
+	MaxConns        int           // connections at once, through Listener (128); the rest wait to be accepted
 	MaxRuns         int           // model runs at once (1)
 	MaxQueue        int           // model requests waiting for a run slot before 429 (256)
 }
@@ -72,6 +83,11 @@ func (l *Limits) defaults() {
 	if l.Timeout <= 0 {
 		l.Timeout = 60 * time.Second
 	}
+	if l.BodyTimeout <= 0 {
+		l.BodyTimeout = 10 * time.Second
+	}
+	l.BodyTimeout = min(l.BodyTimeout, l.Timeout)
+	set(&l.MaxConns, 128)
 }
 
 // Config is what a server serves.
@@ -83,6 +99,12 @@ type Config struct {
 	PatchName string        // its file name, for display
 	Limits    Limits
 	Log       *log.Logger // nil: no request errors logged
+
+	// The host names the server answers to (any other Host header gets 403,
+	// against DNS rebinding) are loopback names, IP literals, Addr's host
+	// and AllowHosts (--allow-host, e.g. a name the machine has on the LAN).
+	Addr       string // the listen address
+	AllowHosts []string
 }
 
 // Server is an http.Handler.
@@ -93,6 +115,7 @@ type Server struct {
 	runs    *limiter
 	idx     *atlasIndex
 	model   *modelInfo
+	hosts   map[string]bool // host names answered to, besides loopback names and IP literals
 	handler http.Handler
 }
 
@@ -100,8 +123,17 @@ type Server struct {
 // the model's hook points once, and starts indexing top-example tokens for
 // search in the background.
 func New(cfg Config) (*Server, error) {
-	s := &Server{cfg: cfg, lim: cfg.Limits, mux: http.NewServeMux()}
+	s := &Server{cfg: cfg, lim: cfg.Limits, mux: http.NewServeMux(), hosts: map[string]bool{}}
 	s.lim.defaults()
+	if host, _, err := net.SplitHostPort(cfg.Addr); err == nil && host != "" {
+		s.hosts[canonicalHost(host)] = true
+	}
+	for _, h := range cfg.AllowHosts {
+		if hh, _, err := net.SplitHostPort(h); err == nil {
+			h = hh
+		}
+		s.hosts[canonicalHost(h)] = true
+	}
 	if m := cfg.Model; m != nil && m.Dims().MaxCtx > 0 {
 		s.lim.MaxPromptTokens = min(s.lim.MaxPromptTokens, m.Dims().MaxCtx)
 	}
@@ -122,6 +154,11 @@ func New(cfg Config) (*Server, error) {
 			return nil, err
 		}
 		s.model = mi
+		if cfg.Atlas != nil {
+			// Built here, not on first use: with --max-runs above 1,
+			// requests compile specs concurrently.
+			mi.means = &intervene.AtlasMeans{Path: cfg.Atlas.Path}
+		}
 	}
 	if cfg.PatchJSON != nil && !json.Valid(cfg.PatchJSON) {
 		return nil, fmt.Errorf("serve: the patch result %s is not valid JSON", cfg.PatchName)
@@ -152,7 +189,7 @@ func (s *Server) routes() {
 				s.fail(w, r, err)
 				return
 			}
-			writeJSON(w, http.StatusOK, v)
+			s.writeJSON(w, r, http.StatusOK, v)
 		})
 	}
 	api("GET /api/health", func(w http.ResponseWriter, r *http.Request) (any, error) {
@@ -175,8 +212,9 @@ func (s *Server) routes() {
 	s.mux.Handle("/", web.Handler())
 }
 
-// middleware adds security headers, the bearer check, the request deadline
-// and panic recovery.
+// middleware adds security headers, panic recovery, the checks of host,
+// origin, bearer token and content type (all before the body is read), the
+// body's size and time limits, and the request deadline.
 func (s *Server) middleware(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h := w.Header()
@@ -192,23 +230,113 @@ func (s *Server) middleware(next http.Handler) http.Handler {
 				if s.cfg.Log != nil {
 					s.cfg.Log.Printf("panic serving %s: %v\n%s", r.URL.Path, p, debug.Stack())
 				}
-				writeJSON(w, http.StatusInternalServerError, errorBody{Error: fmt.Sprintf("internal error: %v", p), Status: 500})
+				s.writeJSON(w, r, http.StatusInternalServerError, errorBody{Error: fmt.Sprintf("internal error: %v", p), Status: 500})
 			}
 		}()
-		if strings.HasPrefix(r.URL.Path, "/api/") {
-			if s.cfg.Token != "" && !s.authorized(r) {
+		if err := s.check(r); err != nil {
+			if e, ok := err.(*apiError); ok && e.status == http.StatusUnauthorized {
 				h.Set("WWW-Authenticate", `Bearer realm="glia"`)
-				writeJSON(w, http.StatusUnauthorized, errorBody{Error: "this server needs a bearer token: Authorization: Bearer TOKEN", Status: 401})
+			}
+			s.refuse(w, r, err)
+			return
+		}
+		if r.Body != nil && r.Body != http.NoBody {
+			body, err := s.readBody(w, r)
+			if err != nil {
+				s.refuse(w, r, err)
 				return
 			}
-			if r.Body != nil {
-				r.Body = http.MaxBytesReader(w, r.Body, s.lim.MaxBody)
-			}
+			r.Body = io.NopCloser(bytes.NewReader(body))
 		}
 		ctx, cancel := context.WithTimeout(r.Context(), s.lim.Timeout)
 		defer cancel()
 		next.ServeHTTP(w, r.WithContext(ctx))
 	})
+}
+
+// check refuses, before the body is read, requests for another host (DNS
+// rebinding), API calls that a browser sends from another site, without the
+// token, or with a POST body that is not JSON.
+func (s *Server) check(r *http.Request) error {
+	if !s.answersTo(r.Host) {
+		return apiErr(http.StatusForbidden, "this server does not answer to the host name %q (a web page may be trying DNS rebinding); "+
+			"if it is one of this machine's names, start glia serve with --allow-host %s", r.Host, hostOnly(r.Host))
+	}
+	if !strings.HasPrefix(r.URL.Path, "/api/") {
+		return nil // pages hold no data; another site may link to them
+	}
+	switch site := r.Header.Get("Sec-Fetch-Site"); site {
+	case "", "same-origin", "none":
+	default:
+		return apiErr(http.StatusForbidden, "refused: the browser marks this request as %s (Sec-Fetch-Site: %s); only this server's own pages may call the API", site, site)
+	}
+	if o := r.Header.Get("Origin"); o != "" {
+		if u, err := url.Parse(o); o == "null" || err != nil || !strings.EqualFold(u.Host, r.Host) {
+			return apiErr(http.StatusForbidden, "refused: a page from origin %s may not call this API; only this server's own pages (%s) may", o, r.Host)
+		}
+	}
+	if s.cfg.Token != "" && !s.authorized(r) {
+		return apiErr(http.StatusUnauthorized, "this server needs a bearer token: Authorization: Bearer TOKEN")
+	}
+	if r.Method == http.MethodPost {
+		if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != "application/json" {
+			return apiErr(http.StatusUnsupportedMediaType, "POST bodies must be sent as Content-Type: application/json (got %q)", r.Header.Get("Content-Type"))
+		}
+	}
+	return nil
+}
+
+// answersTo reports whether host (a Host header) names this server:
+// loopback names, the --addr host, --allow-host names, and IP literals,
+// which DNS rebinding cannot produce (a page's Host is its own origin's).
+func (s *Server) answersTo(host string) bool {
+	h := canonicalHost(hostOnly(host))
+	return h == "" || h == "localhost" || strings.HasSuffix(h, ".localhost") || net.ParseIP(h) != nil || s.hosts[h]
+}
+
+// hostOnly drops the port of a Host header, if any.
+func hostOnly(host string) string {
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		return h
+	}
+	return host
+}
+
+func canonicalHost(h string) string {
+	return strings.TrimSuffix(strings.ToLower(strings.Trim(h, "[]")), ".")
+}
+
+// refuse answers an error before the body was read (or after reading it
+// failed) and closes the connection. Otherwise net/http would read the rest
+// of the body at the client's pace, before sending the answer (unless told
+// Connection: close) and again after it (unless reads fail at once).
+func (s *Server) refuse(w http.ResponseWriter, r *http.Request, err error) {
+	w.Header().Set("Connection", "close")
+	s.fail(w, r, err)
+	http.NewResponseController(w).SetReadDeadline(time.Now())
+}
+
+// readBody reads the whole body, at most MaxBody bytes within BodyTimeout:
+// a client that trickles its body cannot hold a connection for longer.
+func (s *Server) readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
+	rc := http.NewResponseController(w)
+	deadline := rc.SetReadDeadline(time.Now().Add(s.lim.BodyTimeout)) == nil
+	b, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.lim.MaxBody))
+	var mb *http.MaxBytesError
+	var ne net.Error
+	switch {
+	case err == nil:
+		if deadline {
+			rc.SetReadDeadline(time.Time{})
+		}
+		return b, nil
+	case errors.As(err, &mb):
+		return nil, err
+	case errors.As(err, &ne) && ne.Timeout():
+		return nil, apiErr(http.StatusRequestTimeout, "the request body did not arrive within %s", s.lim.BodyTimeout)
+	default:
+		return nil, apiErr(http.StatusBadRequest, "reading the request body: %v", err)
+	}
 }
 
 func (s *Server) authorized(r *http.Request) bool {
@@ -255,21 +383,41 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 	if status >= 500 && s.cfg.Log != nil {
 		s.cfg.Log.Printf("%s %s: %d %v", r.Method, r.URL.Path, status, err)
 	}
-	writeJSON(w, status, errorBody{Error: err.Error(), Status: status})
+	s.writeJSON(w, r, status, errorBody{Error: err.Error(), Status: status})
 }
 
-func writeJSON(w http.ResponseWriter, status int, v any) {
+// writeJSON encodes v before writing the status, so that a value JSON
+// cannot hold (NaN, ±Inf) is a 500 that says so, not a 200 with an empty
+// body.
+func (s *Server) writeJSON(w http.ResponseWriter, r *http.Request, status int, v any) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		if s.cfg.Log != nil {
+			s.cfg.Log.Printf("%s %s: 500 encoding the response: %v", r.Method, r.URL.Path, err)
+		}
+		status = http.StatusInternalServerError
+		buf.Reset()
+		enc.Encode(errorBody{Error: fmt.Sprintf("internal error: the response could not be encoded as JSON: %v", err), Status: status})
+	}
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(status)
-	enc := json.NewEncoder(w)
-	enc.SetEscapeHTML(false)
-	enc.Encode(v)
+	w.Write(buf.Bytes())
 }
 
-// decode reads a JSON body into v, strictly.
+// decode reads a JSON body into v, strictly. Invalid UTF-8 is refused
+// rather than read as U+FFFD.
 func decode(r *http.Request, v any) error {
-	dec := json.NewDecoder(r.Body)
+	body, err := io.ReadAll(r.Body)
+	if err != nil {
+		return apiErr(http.StatusBadRequest, "reading the request body: %v", err)
+	}
+	if !utf8.Valid(body) {
+		return apiErr(http.StatusBadRequest, "bad JSON body: not valid UTF-8")
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
 		var mb *http.MaxBytesError
@@ -337,15 +485,88 @@ func (s *Server) withModel(ctx context.Context, fn func(m *engine.Model) error) 
 	return fn(s.cfg.Model)
 }
 
-// IsLoopback reports whether addr (host:port) listens only on loopback.
+// IsLoopback reports whether addr (host:port) listens only on loopback: an
+// IP literal must be a loopback address, and a name must resolve only to
+// loopback addresses (whatever its spelling: "localhost" included).
 func IsLoopback(addr string) bool {
+	return isLoopback(context.Background(), net.DefaultResolver, addr)
+}
+
+type ipResolver interface {
+	LookupIPAddr(ctx context.Context, host string) ([]net.IPAddr, error)
+}
+
+func isLoopback(ctx context.Context, res ipResolver, addr string) bool {
 	host, _, err := net.SplitHostPort(addr)
-	if err != nil {
+	if err != nil || host == "" {
 		return false
 	}
-	if host == "localhost" {
-		return true
+	if ip := net.ParseIP(host); ip != nil {
+		return ip.IsLoopback()
 	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	ips, err := res.LookupIPAddr(ctx, host)
+	if err != nil || len(ips) == 0 {
+		return false
+	}
+	for _, ip := range ips {
+		if !ip.IP.IsLoopback() {
+			return false
+		}
+	}
+	return true
+}
+
+// HTTPServer returns an http.Server for s. It sets no ReadTimeout: that
+// deadline would stay on the connection while a long model run is going
+// and cancel its context; the middleware bounds the time to read a body
+// instead.
+func (s *Server) HTTPServer() *http.Server {
+	return &http.Server{Handler: s, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute, MaxHeaderBytes: 64 << 10}
+}
+
+// Listener caps ln at Limits.MaxConns connections at once; further clients
+// wait in the kernel's accept queue until one closes.
+func (s *Server) Listener(ln net.Listener) net.Listener {
+	return &limitListener{Listener: ln, slots: make(chan struct{}, s.lim.MaxConns), done: make(chan struct{})}
+}
+
+type limitListener struct {
+	net.Listener
+	slots     chan struct{}
+	done      chan struct{}
+	closeOnce sync.Once
+}
+
+func (l *limitListener) Accept() (net.Conn, error) {
+	select {
+	case l.slots <- struct{}{}:
+	case <-l.done:
+		return nil, net.ErrClosed
+	}
+	c, err := l.Listener.Accept()
+	if err != nil {
+		<-l.slots
+		return nil, err
+	}
+	return &limitConn{Conn: c, release: func() { <-l.slots }}, nil
+}
+
+func (l *limitListener) Close() error {
+	err := l.Listener.Close()
+	l.closeOnce.Do(func() { close(l.done) })
+	return err
+}
+
+type limitConn struct {
+	net.Conn
+	once    sync.Once
+	release func()
+}
+
+func (c *limitConn) Close() error {
+	err := c.Conn.Close()
+	c.once.Do(c.release)
+	return err
 }

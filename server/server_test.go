@@ -214,6 +214,7 @@ func TestLimitConcurrentRuns(t *testing.T) {
 	}
 	var e errorBody
 	req, _ := http.NewRequest("POST", ts.URL+"/api/run", strings.NewReader(`{"prompt":"Once"}`))
+	req.Header.Set("Content-Type", "application/json")
 	res, err := ts.Client().Do(req)
 	if err != nil {
 		t.Fatal(err)

@@ -34,36 +34,8 @@ func TestSoak(t *testing.T) {
 	base := "http://" + ln.Addr().String()
 	client := &http.Client{Timeout: 60 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 200}}
 
-	type job = soakJob
-	prompts := []string{"Once upon a time", "The cat sat on the mat and", "Lily and Tim went to the park.", "One day, a little bird"}
-	mk := func(i int) job {
-		p := prompts[i%len(prompts)]
-		switch i % 5 {
-		case 0, 1:
-			return job{"neuron", "GET", fmt.Sprintf("/api/neurons/blocks.%d.mlp.hook_post/%d", i%5, i%172), nil}
-		case 2:
-			return job{"search", "GET", []string{"/api/search?token=the", "/api/search?layer=3&sort=max", "/api/search?hook=blocks.1.mlp.hook_post&sort=density&limit=20"}[i%3], nil}
-		case 3:
-			return job{"run", "POST", "/api/run", map[string]any{"prompt": p, "units": []string{fmt.Sprintf("blocks.2.mlp.hook_post:%d", i%172)}}}
-		default:
-			return job{"intervene", "POST", "/api/intervene", map[string]any{"prompt": p, "specs": []string{fmt.Sprintf("blocks.3.mlp.hook_post[:,%d]=0", i%172)}, "max_new": 3}}
-		}
-	}
-	do := func(j job) (int, error) {
-		var rd io.Reader
-		if j.body != nil {
-			b, _ := json.Marshal(j.body)
-			rd = bytes.NewReader(b)
-		}
-		req, _ := http.NewRequest(j.method, base+j.path, rd)
-		res, err := client.Do(req)
-		if err != nil {
-			return 0, err
-		}
-		defer res.Body.Close()
-		_, err = io.Copy(io.Discard, res.Body)
-		return res.StatusCode, err
-	}
+	mk := soakMix
+	do := func(j soakJob) (int, error) { return soakDo(client, base, j) }
 	// Warm up: compile the graphs the soak uses, so the heap baseline
 	// includes them.
 	for i := range 10 {
@@ -113,6 +85,44 @@ func TestSoak(t *testing.T) {
 type soakJob struct {
 	kind, method, path string
 	body               any
+}
+
+var soakPrompts = []string{"Once upon a time", "The cat sat on the mat and", "Lily and Tim went to the park.", "One day, a little bird"}
+
+// soakMix is the i-th request of the soak's mix: 2/5 neuron pages, 1/5
+// searches, explorer runs and interventions.
+func soakMix(i int) soakJob {
+	p := soakPrompts[i%len(soakPrompts)]
+	switch i % 5 {
+	case 0, 1:
+		return soakJob{"neuron", "GET", fmt.Sprintf("/api/neurons/blocks.%d.mlp.hook_post/%d", i%5, i%172), nil}
+	case 2:
+		return soakJob{"search", "GET", []string{"/api/search?token=the", "/api/search?layer=3&sort=max", "/api/search?hook=blocks.1.mlp.hook_post&sort=density&limit=20"}[i%3], nil}
+	case 3:
+		return soakJob{"run", "POST", "/api/run", map[string]any{"prompt": p, "units": []string{fmt.Sprintf("blocks.2.mlp.hook_post:%d", i%172)}}}
+	default:
+		return soakJob{"intervene", "POST", "/api/intervene", map[string]any{"prompt": p, "specs": []string{fmt.Sprintf("blocks.3.mlp.hook_post[:,%d]=0", i%172)}, "max_new": 3}}
+	}
+}
+
+// soakDo sends j as the pages do and reads the whole answer.
+func soakDo(client *http.Client, base string, j soakJob) (int, error) {
+	var rd io.Reader
+	if j.body != nil {
+		b, _ := json.Marshal(j.body)
+		rd = bytes.NewReader(b)
+	}
+	req, _ := http.NewRequest(j.method, base+j.path, rd)
+	if rd != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	res, err := client.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	defer res.Body.Close()
+	_, err = io.Copy(io.Discard, res.Body)
+	return res.StatusCode, err
 }
 
 func soakRound(t *testing.T, n int, mk func(int) soakJob, do func(soakJob) (int, error)) (time.Duration, int, map[string][]time.Duration) {

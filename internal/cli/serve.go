@@ -41,6 +41,10 @@ func runServe(args []string) error {
 	timeout := fs.Duration("timeout", 60*time.Second, "limit per request, queueing included")
 	maxBody := fs.Int64("max-body", 64<<10, "request body limit in bytes")
 	maxTokens := fs.Int("max-prompt-tokens", 128, "prompt length limit in tokens")
+	bodyTimeout := fs.Duration("body-timeout", 10*time.Second, "limit on the time to receive a request body (at most --timeout)")
+	maxConns := fs.Int("max-conns", 128, "connections at once; more clients wait to be accepted")
+	var allowHosts stringList
+	fs.Var(&allowHosts, "allow-host", "a host name to answer to besides loopback names, IP literals and the --addr host (repeatable; e.g. the machine's LAN name)")
 	if _, err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -53,13 +57,14 @@ func runServe(args []string) error {
 	if *db == "" && *noModel {
 		return fmt.Errorf("nothing to serve: give --db, or drop --no-model")
 	}
-	cfg := server.Config{Token: *token, Log: log.New(Stderr, "glia serve: ", log.LstdFlags),
-		Limits: server.Limits{MaxRuns: *maxRuns, MaxQueue: *maxQueue, Timeout: *timeout, MaxBody: *maxBody, MaxPromptTokens: *maxTokens}}
+	cfg := server.Config{Token: *token, Log: log.New(Stderr, "glia serve: ", log.LstdFlags), Addr: *addr, AllowHosts: allowHosts,
+		Limits: server.Limits{MaxRuns: *maxRuns, MaxQueue: *maxQueue, Timeout: *timeout, MaxBody: *maxBody, MaxPromptTokens: *maxTokens,
+			BodyTimeout: *bodyTimeout, MaxConns: *maxConns}}
 	if *maxQueue == 0 {
 		cfg.Limits.MaxQueue = -1 // refuse at once when every slot is busy
 	}
 	if *db != "" {
-		a, err := atlas.Open(*db)
+		a, err := atlas.OpenReadOnly(*db)
 		if err != nil {
 			return err
 		}
@@ -93,7 +98,12 @@ func runServe(args []string) error {
 	if err != nil {
 		return err
 	}
-	hs := &http.Server{Handler: s, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
+	// What was bound, whatever the name resolved to when it was checked.
+	if tcp, ok := ln.Addr().(*net.TCPAddr); *token == "" && (!ok || !tcp.IP.IsLoopback()) {
+		ln.Close()
+		return fmt.Errorf("--addr %s is bound to %s, not a loopback address: give --token (or $GLIA_TOKEN)", *addr, ln.Addr())
+	}
+	hs := s.HTTPServer()
 	url := "http://" + ln.Addr().String() + "/"
 	fmt.Fprintf(Stderr, "glia serve: %s on %s\n", describe(cfg), url)
 	if *token != "" {
@@ -103,7 +113,7 @@ func runServe(args []string) error {
 		serveReady(ln.Addr().String())
 	}
 	errc := make(chan error, 1)
-	go func() { errc <- hs.Serve(ln) }()
+	go func() { errc <- hs.Serve(s.Listener(ln)) }()
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
 	defer signal.Stop(sig)
