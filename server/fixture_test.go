@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/glia-dev/glia/api"
 	defaultcorpus "github.com/glia-dev/glia/assets/corpus"
 	"github.com/glia-dev/glia/atlas"
 	"github.com/glia-dev/glia/corpus"
@@ -112,7 +113,7 @@ func call(t testing.TB, ts *httptest.Server, method, path string, body any, out 
 		}
 	}
 	if out != nil && res.StatusCode != 200 {
-		if e, ok := out.(*errorBody); ok {
+		if e, ok := out.(*api.Error); ok {
 			json.Unmarshal(data, e)
 		}
 	}

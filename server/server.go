@@ -26,6 +26,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/glia-dev/glia/api"
 	"github.com/glia-dev/glia/atlas"
 	"github.com/glia-dev/glia/engine"
 	"github.com/glia-dev/glia/web"
@@ -50,27 +51,35 @@ type Limits struct {
 	MaxQueue        int           // model requests waiting for a run slot before 429 (256)
 }
 
+// DefaultLimits are the limits `glia serve` starts with; its flags bind to
+// them, and New fills a zero field from them.
+func DefaultLimits() Limits {
+	return Limits{MaxBody: 64 << 10, MaxPromptChars: 2000, MaxPromptTokens: 128, MaxNew: 48, MaxPatchTokens: 24,
+		MaxPatchCells: 4096, MaxSpecs: 16, Timeout: 60 * time.Second, MaxRuns: 1, MaxQueue: 256}
+}
+
 func (l *Limits) defaults() {
+	d := DefaultLimits()
 	set := func(p *int, v int) {
 		if *p <= 0 {
 			*p = v
 		}
 	}
 	if l.MaxBody <= 0 {
-		l.MaxBody = 64 << 10
+		l.MaxBody = d.MaxBody
 	}
-	set(&l.MaxPromptChars, 2000)
-	set(&l.MaxPromptTokens, 128)
-	set(&l.MaxNew, 48)
-	set(&l.MaxPatchTokens, 24)
-	set(&l.MaxPatchCells, 4096)
-	set(&l.MaxSpecs, 16)
-	set(&l.MaxRuns, 1)
+	set(&l.MaxPromptChars, d.MaxPromptChars)
+	set(&l.MaxPromptTokens, d.MaxPromptTokens)
+	set(&l.MaxNew, d.MaxNew)
+	set(&l.MaxPatchTokens, d.MaxPatchTokens)
+	set(&l.MaxPatchCells, d.MaxPatchCells)
+	set(&l.MaxSpecs, d.MaxSpecs)
+	set(&l.MaxRuns, d.MaxRuns)
 	if l.MaxQueue == 0 {
-		l.MaxQueue = 256
+		l.MaxQueue = d.MaxQueue
 	}
 	if l.Timeout <= 0 {
-		l.Timeout = 60 * time.Second
+		l.Timeout = d.Timeout
 	}
 }
 
@@ -155,9 +164,7 @@ func (s *Server) routes() {
 			writeJSON(w, http.StatusOK, v)
 		})
 	}
-	api("GET /api/health", func(w http.ResponseWriter, r *http.Request) (any, error) {
-		return map[string]any{"ok": true, "atlas": s.idx != nil, "model": s.model != nil}, nil
-	})
+	api("GET /api/health", s.health)
 	api("GET /api/overview", s.overview)
 	api("GET /api/neurons/{hook}/{unit}", s.neuron)
 	api("GET /api/search", s.search)
@@ -192,13 +199,13 @@ func (s *Server) middleware(next http.Handler) http.Handler {
 				if s.cfg.Log != nil {
 					s.cfg.Log.Printf("panic serving %s: %v\n%s", r.URL.Path, p, debug.Stack())
 				}
-				writeJSON(w, http.StatusInternalServerError, errorBody{Error: fmt.Sprintf("internal error: %v", p), Status: 500})
+				writeJSON(w, http.StatusInternalServerError, api.Error{Error: fmt.Sprintf("internal error: %v", p), Status: 500})
 			}
 		}()
 		if strings.HasPrefix(r.URL.Path, "/api/") {
 			if s.cfg.Token != "" && !s.authorized(r) {
 				h.Set("WWW-Authenticate", `Bearer realm="glia"`)
-				writeJSON(w, http.StatusUnauthorized, errorBody{Error: "this server needs a bearer token: Authorization: Bearer TOKEN", Status: 401})
+				writeJSON(w, http.StatusUnauthorized, api.Error{Error: "this server needs a bearer token: Authorization: Bearer TOKEN", Status: 401})
 				return
 			}
 			if r.Body != nil {
@@ -228,11 +235,6 @@ func apiErr(status int, format string, args ...any) error {
 	return &apiError{status, fmt.Sprintf(format, args...)}
 }
 
-type errorBody struct {
-	Error  string `json:"error"`
-	Status int    `json:"status"`
-}
-
 func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 	status := http.StatusInternalServerError
 	var ae *apiError
@@ -255,7 +257,7 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 	if status >= 500 && s.cfg.Log != nil {
 		s.cfg.Log.Printf("%s %s: %d %v", r.Method, r.URL.Path, status, err)
 	}
-	writeJSON(w, status, errorBody{Error: err.Error(), Status: status})
+	writeJSON(w, status, api.Error{Error: err.Error(), Status: status})
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
