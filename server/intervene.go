@@ -44,6 +44,8 @@ func (s *Server) compileSpecs(m *engine.Model, specs []string) ([]engine.Interve
 	return ivs, canon, nil
 }
 
+// intervene is POST /api/intervene, the playground: api.InterveneRequest in,
+// api.InterveneResponse out.
 func (s *Server) intervene(w http.ResponseWriter, r *http.Request) (any, error) {
 	var req api.InterveneRequest
 	if err := decode(r, &req); err != nil {

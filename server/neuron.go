@@ -63,6 +63,7 @@ func (x *atlasIndex) explanation(hook string, unit int) (*api.Explanation, error
 	return out, nil
 }
 
+// neuron is GET /api/neurons/{hook}/{unit} (api.NeuronResponse).
 func (s *Server) neuron(w http.ResponseWriter, r *http.Request) (any, error) {
 	x, err := s.needAtlas()
 	if err != nil {

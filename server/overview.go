@@ -10,6 +10,7 @@ func (s *Server) health(w http.ResponseWriter, r *http.Request) (any, error) {
 	return api.Health{OK: true, Atlas: s.idx != nil, Model: s.model != nil}, nil
 }
 
+// overview is GET /api/overview (api.Overview).
 func (s *Server) overview(w http.ResponseWriter, r *http.Request) (any, error) {
 	o := &api.Overview{Hooks: []api.HookRow{}, Limit: s.lim.wire(), Patch: s.cfg.PatchName}
 	inAtlas := map[string]int{}

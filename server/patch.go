@@ -10,6 +10,7 @@ import (
 	"github.com/glia-dev/glia/experiment"
 )
 
+// patch is POST /api/patch: api.PatchRequest in, api.PatchResponse out.
 func (s *Server) patch(w http.ResponseWriter, r *http.Request) (any, error) {
 	var req api.PatchRequest
 	if err := decode(r, &req); err != nil {
@@ -74,6 +75,7 @@ func (s *Server) patch(w http.ResponseWriter, r *http.Request) (any, error) {
 	return &api.PatchResponse{Grid: wireGrid(g), Clean: p.Clean, Corrupt: p.Corrupt, Rows: res.Rows, Seconds: res.Seconds}, nil
 }
 
+// patchFile is GET /api/patch/file (api.PatchFileResponse).
 func (s *Server) patchFile(w http.ResponseWriter, r *http.Request) (any, error) {
 	if s.cfg.PatchJSON == nil {
 		return nil, apiErr(http.StatusNotFound, "no patch result was given at start-up")

@@ -41,6 +41,7 @@ func (s *Server) atlasMax(hook string, unit int) *float64 {
 	return &v
 }
 
+// run is POST /api/run, the prompt explorer: api.RunRequest in, api.RunResponse out.
 func (s *Server) run(w http.ResponseWriter, r *http.Request) (any, error) {
 	var req api.RunRequest
 	if err := decode(r, &req); err != nil {

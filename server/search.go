@@ -39,8 +39,9 @@ func layerOf(hook string) int {
 	return l
 }
 
-// search finds units by token (the center of their top examples), by label
-// text (once explained), or lists a layer's or hook's units ranked.
+// search is GET /api/search (api.SearchResponse): it finds units by token
+// (the center of their top examples), by label text (once explained), or
+// lists a layer's or hook's units ranked.
 func (s *Server) search(w http.ResponseWriter, r *http.Request) (any, error) {
 	x, err := s.needAtlas()
 	if err != nil {
