@@ -113,7 +113,7 @@ func TestBrowser(t *testing.T) {
 
 	// Overview: architecture and hook points with atlas coverage.
 	step(t, ctx, "overview", chromedp.Navigate(u+"/"), ready(), chromedp.WaitVisible(chromedp.CSS("#atlas-card")))
-	if got := eval[string](t, ctx, `document.querySelector("#model-card").innerText`); !strings.Contains(got, "260,032") {
+	if got := eval[string](t, ctx, `document.querySelector("#model-card").innerText`); !strings.Contains(got, "260,032") || strings.Contains(got, "undefined") {
 		t.Errorf("model card: %q", got)
 	}
 	if n := eval[int](t, ctx, `[...document.querySelectorAll("main tbody tr")].filter(r => r.innerText.includes("mlp.hook_post")).length`); n < 5 {

@@ -8,6 +8,8 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+
+	"github.com/glia-dev/glia/api"
 )
 
 // TestErrorsNameNoFlags: errors that reach an HTTP body, whether the
@@ -23,8 +25,8 @@ func TestErrorsNameNoFlags(t *testing.T) {
 	noAtlas := httptest.NewServer(bare)
 	t.Cleanup(func() { noAtlas.Close(); bare.Close() })
 
-	patch := func(hook, per string) PatchRequest {
-		return PatchRequest{Clean: "Once upon a time", Corrupt: "Once upon a dog", Metric: "logit-diff:#1,#2", Hook: hook, Per: per}
+	patch := func(hook, per string) api.PatchRequest {
+		return api.PatchRequest{Clean: "Once upon a time", Corrupt: "Once upon a dog", Metric: "logit-diff:#1,#2", Hook: hook, Per: per}
 	}
 	for _, tc := range []struct {
 		name   string
@@ -36,9 +38,9 @@ func TestErrorsNameNoFlags(t *testing.T) {
 		want   string // what the body must say instead
 	}{
 		{"per head on a hook without heads", withAtlas, "POST", "/api/patch", patch("mlp_post", "head"), 400, "per head: needs a [batch,pos,head,d_head] hook"},
-		{"unknown hook point", withAtlas, "POST", "/api/intervene", InterveneRequest{Prompt: "Once", Specs: []string{"blocks.9.mlp.hook_post[:,1]=0"}}, 400, `no hook point "blocks.9.mlp.hook_post"`},
-		{"mean of a hook the atlas lacks", withAtlas, "POST", "/api/intervene", InterveneRequest{Prompt: "Once", Specs: []string{"blocks.0.hook_resid_post=mean"}}, 400, "holds no statistics for blocks.0.hook_resid_post"},
-		{"mean without an atlas", noAtlas, "POST", "/api/intervene", InterveneRequest{Prompt: "Once", Specs: []string{"blocks.0.mlp.hook_post=mean"}}, 400, "mean ablation needs an atlas"},
+		{"unknown hook point", withAtlas, "POST", "/api/intervene", api.InterveneRequest{Prompt: "Once", Specs: []string{"blocks.9.mlp.hook_post[:,1]=0"}}, 400, `no hook point "blocks.9.mlp.hook_post"`},
+		{"mean of a hook the atlas lacks", withAtlas, "POST", "/api/intervene", api.InterveneRequest{Prompt: "Once", Specs: []string{"blocks.0.hook_resid_post=mean"}}, 400, "holds no statistics for blocks.0.hook_resid_post"},
+		{"mean without an atlas", noAtlas, "POST", "/api/intervene", api.InterveneRequest{Prompt: "Once", Specs: []string{"blocks.0.mlp.hook_post=mean"}}, 400, "mean ablation needs an atlas"},
 		{"atlas pages without an atlas", noAtlas, "GET", "/api/neurons/blocks.0.mlp.hook_post/1", nil, 404, "without an atlas"},
 		{"no patch file", withAtlas, "GET", "/api/patch/file", nil, 404, "no patch result"},
 	} {
@@ -55,7 +57,7 @@ func TestErrorsNameNoFlags(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer res.Body.Close()
-			var e errorBody
+			var e api.Error
 			if err := json.NewDecoder(res.Body).Decode(&e); err != nil {
 				t.Fatal(err)
 			}

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/glia-dev/glia/api"
 	defaultcorpus "github.com/glia-dev/glia/assets/corpus"
 	"github.com/glia-dev/glia/atlas"
 	"github.com/glia-dev/glia/corpus"
@@ -122,7 +123,7 @@ func callRaw(t testing.TB, ts *httptest.Server, method, path string, body any, o
 	}
 	defer res.Body.Close()
 	data, _ := io.ReadAll(res.Body)
-	e, isErr := out.(*errorBody)
+	e, isErr := out.(*api.Error)
 	if out != nil && !isErr && res.StatusCode == 200 {
 		if err := json.Unmarshal(data, out); err != nil {
 			t.Fatalf("%s %s: %v in %s", method, path, err, data)

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/glia-dev/glia/api"
 	"github.com/glia-dev/glia/atlas"
 )
 
@@ -54,7 +55,7 @@ func FuzzAPI(f *testing.F) {
 		if rec.Code == 200 {
 			return
 		}
-		var e errorBody
+		var e api.Error
 		if json.Unmarshal(out, &e) != nil || e.Error == "" || e.Status != rec.Code {
 			t.Fatalf("POST %s %q: %d with %q, want an error body", path, body, rec.Code, out)
 		}

@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/glia-dev/glia/api"
 	"github.com/glia-dev/glia/atlas"
 	"github.com/glia-dev/glia/explain"
 )
@@ -145,7 +146,7 @@ func TestHostAndCrossSite(t *testing.T) {
 			if tc.method == "POST" {
 				b = body
 			}
-			var e errorBody
+			var e api.Error
 			if code := callRaw(t, ts, tc.method, tc.path, b, &e, tc.hdr...); code != tc.want || !strings.Contains(e.Error, tc.msg) {
 				t.Errorf("%d %q, want %d and a message containing %q", code, e.Error, tc.want, tc.msg)
 			}
@@ -157,7 +158,7 @@ func TestHostAndCrossSite(t *testing.T) {
 // U+FFFD in place of the bad bytes.
 func TestInvalidUTF8Body(t *testing.T) {
 	_, ts := newTestServer(t, Config{})
-	var e errorBody
+	var e api.Error
 	for _, b := range []string{"{\"prompt\":\"Once \xff upon\"}", "{\"prompt\":\"Once\",\"units\":[\"\xc3\"]}", "{\"prompt\":\"\xed\xa0\x80\"}"} {
 		if code := call(t, ts, "POST", "/api/run", []byte(b), &e); code != 400 || !strings.Contains(e.Error, "UTF-8") {
 			t.Errorf("%q: %d %s, want 400 naming UTF-8", b, code, e.Error)
@@ -173,14 +174,14 @@ func TestNonFinite(t *testing.T) {
 	var logs bytes.Buffer
 	var mu sync.Mutex
 	_, ts := newTestServer(t, Config{Log: log.New(lockedWriter{&mu, &logs}, "", 0)})
-	var e errorBody
+	var e api.Error
 	for _, spec := range []string{"blocks.0.mlp.hook_post[:,0:20]=NaN", "blocks.0.mlp.hook_post[:,0:20]*=Inf", "blocks.0.mlp.hook_post[:,0:20]+=-Inf", "blocks.0.mlp.hook_post[:,0:20]*=1e308"} {
-		e = errorBody{}
+		e = api.Error{}
 		if code := call(t, ts, "POST", "/api/intervene", map[string]any{"prompt": "Once", "specs": []string{spec}, "max_new": 0}, &e); code != 400 || !strings.Contains(e.Error, "finite") {
 			t.Errorf("%s: %d %q, want 400 naming finite values", spec, code, e.Error)
 		}
 	}
-	e = errorBody{}
+	e = api.Error{}
 	code := call(t, ts, "POST", "/api/intervene", map[string]any{"prompt": "Once upon a time", "specs": []string{"blocks.0.hook_resid_post[:,0:64]*=3e38"}, "max_new": 0}, &e)
 	mu.Lock()
 	logged := logs.String()
@@ -231,7 +232,7 @@ func TestAllowHosts(t *testing.T) {
 	_, ts := newTestServer(t, Config{Addr: "glia-box.lan:8765", AllowHosts: []string{"glia.example", "Other.Example:9000"}})
 	for host, want := range map[string]int{"glia-box.lan:8765": 200, "GLIA-BOX.lan": 200, "glia.example.": 200, "other.example:1": 200,
 		"glia.example.evil.example": 403, "evil.example": 403, "foo.localhost:8765": 200} {
-		if code := callRaw(t, ts, "GET", "/api/health", nil, &errorBody{}, "Host", host); code != want {
+		if code := callRaw(t, ts, "GET", "/api/health", nil, &api.Error{}, "Host", host); code != want {
 			t.Errorf("Host %s: %d, want %d", host, code, want)
 		}
 	}
@@ -342,7 +343,7 @@ func TestReadOnlyAtlas(t *testing.T) {
 	defer s.Close()
 	ts := httptest.NewServer(s)
 	defer ts.Close()
-	var n NeuronResponse
+	var n api.NeuronResponse
 	if code := call(t, ts, "GET", "/api/neurons/blocks.1.mlp.hook_post/3", nil, &n); code != 200 || n.Report == nil {
 		t.Fatalf("neuron page from a read-only atlas: %d", code)
 	}
@@ -369,4 +370,27 @@ func TestSearchWhileIndexing(t *testing.T) {
 		}()
 	}
 	wg.Wait()
+}
+
+// TestPatchDeadline: a sweep stops at the request's deadline (checked
+// between forwards) instead of running to the end.
+func TestPatchDeadline(t *testing.T) {
+	req := api.PatchRequest{Clean: "Once upon a time, there was a little girl named Lily. She",
+		Corrupt: "Once upon a time, there was a little boy named Tim. She", Metric: "logit-diff: Lily, Tim", Hook: "mlp_post", Per: "neuron"}
+	_, full := newTestServer(t, Config{})
+	t0 := time.Now()
+	var ok api.PatchResponse
+	if code := call(t, full, "POST", "/api/patch", req, &ok); code != 200 {
+		t.Fatalf("full sweep: %d", code)
+	}
+	whole := time.Since(t0)
+	_, short := newTestServer(t, Config{Limits: Limits{Timeout: whole / 10}})
+	t0 = time.Now()
+	var e api.Error
+	code := call(t, short, "POST", "/api/patch", req, &e)
+	took := time.Since(t0)
+	t.Logf("whole sweep %v; with a %v limit: %d after %v (%s)", whole, whole/10, code, took, e.Error)
+	if code != 503 || !strings.Contains(e.Error, "took longer than") || took > whole/2 {
+		t.Errorf("with a %v limit: %d %q after %v (the whole sweep takes %v)", whole/10, code, e.Error, took, whole)
+	}
 }

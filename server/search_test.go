@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/glia-dev/glia/api"
 	"github.com/glia-dev/glia/atlas"
 	"github.com/glia-dev/glia/explain"
 )
@@ -14,7 +15,7 @@ import (
 // entries (" the", "The", ...) lists each unit once, its matches summed.
 func TestSearchTokenOneHitPerUnit(t *testing.T) {
 	_, ts := newTestServer(t, Config{})
-	var sr SearchResponse
+	var sr api.SearchResponse
 	if code := call(t, ts, "GET", "/api/search?token=the&limit=500", nil, &sr); code != 200 || sr.Total == 0 {
 		t.Fatalf("search: %d %+v", code, sr)
 	}
@@ -67,7 +68,7 @@ func TestSearchShowsLabels(t *testing.T) {
 	defer s.Close()
 	ts := httptest.NewServer(s)
 	defer ts.Close()
-	var sr SearchResponse
+	var sr api.SearchResponse
 	if code := call(t, ts, "GET", "/api/search?hook=blocks.2.mlp.hook_post&limit=10", nil, &sr); code != 200 || len(sr.Hits) < 6 {
 		t.Fatalf("search: %d %+v", code, sr)
 	}

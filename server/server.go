@@ -34,6 +34,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/glia-dev/glia/api"
 	"github.com/glia-dev/glia/atlas"
 	"github.com/glia-dev/glia/engine"
 	"github.com/glia-dev/glia/intervene"
@@ -61,33 +62,42 @@ type Limits struct {
 	MaxQueue        int           // model requests waiting for a run slot before 429 (256)
 }
 
+// DefaultLimits are the limits `glia serve` starts with; its flags bind to
+// them, and New fills a zero field from them.
+func DefaultLimits() Limits {
+	return Limits{MaxBody: 64 << 10, MaxPromptChars: 2000, MaxPromptTokens: 128, MaxNew: 48, MaxPatchTokens: 24,
+		MaxPatchCells: 4096, MaxSpecs: 16, Timeout: 60 * time.Second, MaxRuns: 1, MaxQueue: 256,
+		BodyTimeout: 10 * time.Second, MaxConns: 128}
+}
+
 func (l *Limits) defaults() {
+	d := DefaultLimits()
 	set := func(p *int, v int) {
 		if *p <= 0 {
 			*p = v
 		}
 	}
 	if l.MaxBody <= 0 {
-		l.MaxBody = 64 << 10
+		l.MaxBody = d.MaxBody
 	}
-	set(&l.MaxPromptChars, 2000)
-	set(&l.MaxPromptTokens, 128)
-	set(&l.MaxNew, 48)
-	set(&l.MaxPatchTokens, 24)
-	set(&l.MaxPatchCells, 4096)
-	set(&l.MaxSpecs, 16)
-	set(&l.MaxRuns, 1)
+	set(&l.MaxPromptChars, d.MaxPromptChars)
+	set(&l.MaxPromptTokens, d.MaxPromptTokens)
+	set(&l.MaxNew, d.MaxNew)
+	set(&l.MaxPatchTokens, d.MaxPatchTokens)
+	set(&l.MaxPatchCells, d.MaxPatchCells)
+	set(&l.MaxSpecs, d.MaxSpecs)
+	set(&l.MaxRuns, d.MaxRuns)
 	if l.MaxQueue == 0 {
-		l.MaxQueue = 256
+		l.MaxQueue = d.MaxQueue
 	}
 	if l.Timeout <= 0 {
-		l.Timeout = 60 * time.Second
+		l.Timeout = d.Timeout
 	}
 	if l.BodyTimeout <= 0 {
-		l.BodyTimeout = 10 * time.Second
+		l.BodyTimeout = d.BodyTimeout
 	}
 	l.BodyTimeout = min(l.BodyTimeout, l.Timeout)
-	set(&l.MaxConns, 128)
+	set(&l.MaxConns, d.MaxConns)
 }
 
 // Config is what a server serves.
@@ -192,9 +202,7 @@ func (s *Server) routes() {
 			s.writeJSON(w, r, http.StatusOK, v)
 		})
 	}
-	api("GET /api/health", func(w http.ResponseWriter, r *http.Request) (any, error) {
-		return map[string]any{"ok": true, "atlas": s.idx != nil, "model": s.model != nil}, nil
-	})
+	api("GET /api/health", s.health)
 	api("GET /api/overview", s.overview)
 	api("GET /api/neurons/{hook}/{unit}", s.neuron)
 	api("GET /api/search", s.search)
@@ -230,7 +238,7 @@ func (s *Server) middleware(next http.Handler) http.Handler {
 				if s.cfg.Log != nil {
 					s.cfg.Log.Printf("panic serving %s: %v\n%s", r.URL.Path, p, debug.Stack())
 				}
-				s.writeJSON(w, r, http.StatusInternalServerError, errorBody{Error: fmt.Sprintf("internal error: %v", p), Status: 500})
+				s.writeJSON(w, r, http.StatusInternalServerError, api.Error{Error: fmt.Sprintf("internal error: %v", p), Status: 500})
 			}
 		}()
 		if err := s.check(r); err != nil {
@@ -356,11 +364,6 @@ func apiErr(status int, format string, args ...any) error {
 	return &apiError{status, fmt.Sprintf(format, args...)}
 }
 
-type errorBody struct {
-	Error  string `json:"error"`
-	Status int    `json:"status"`
-}
-
 func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 	status := http.StatusInternalServerError
 	var ae *apiError
@@ -383,7 +386,7 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 	if status >= 500 && s.cfg.Log != nil {
 		s.cfg.Log.Printf("%s %s: %d %v", r.Method, r.URL.Path, status, err)
 	}
-	s.writeJSON(w, r, status, errorBody{Error: err.Error(), Status: status})
+	s.writeJSON(w, r, status, api.Error{Error: err.Error(), Status: status})
 }
 
 // writeJSON encodes v before writing the status, so that a value JSON
@@ -399,7 +402,7 @@ func (s *Server) writeJSON(w http.ResponseWriter, r *http.Request, status int, v
 		}
 		status = http.StatusInternalServerError
 		buf.Reset()
-		enc.Encode(errorBody{Error: fmt.Sprintf("internal error: the response could not be encoded as JSON: %v", err), Status: status})
+		enc.Encode(api.Error{Error: fmt.Sprintf("internal error: the response could not be encoded as JSON: %v", err), Status: status})
 	}
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store")

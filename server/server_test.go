@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/glia-dev/glia/api"
 )
 
 func TestPagesAndAPI(t *testing.T) {
@@ -19,7 +21,7 @@ func TestPagesAndAPI(t *testing.T) {
 	if code := call(t, ts, "GET", "/nope", nil, nil); code != 404 {
 		t.Errorf("GET /nope: %d, want 404", code)
 	}
-	var o Overview
+	var o api.Overview
 	if code := call(t, ts, "GET", "/api/overview", nil, &o); code != 200 {
 		t.Fatalf("overview: %d", code)
 	}
@@ -36,7 +38,7 @@ func TestPagesAndAPI(t *testing.T) {
 		t.Errorf("overview lists %d hooks, %d in the atlas", len(o.Hooks), in)
 	}
 
-	var n NeuronResponse
+	var n api.NeuronResponse
 	if code := call(t, ts, "GET", "/api/neurons/blocks.1.mlp.hook_post/3", nil, &n); code != 200 {
 		t.Fatalf("neuron: %d", code)
 	}
@@ -44,30 +46,30 @@ func TestPagesAndAPI(t *testing.T) {
 		n.Neighbours["up"] != "blocks.0.mlp.hook_post:3" || n.Explanation != nil || n.ExplainNote == "" {
 		t.Fatalf("neuron: %d top, %d bins, %v, %q", len(n.Report.Top), len(n.Hist), n.Neighbours, n.ExplainNote)
 	}
-	var e errorBody
+	var e api.Error
 	for p, want := range map[string]int{"/api/neurons/blocks.1.mlp.hook_post/172": 404, "/api/neurons/nohook/1": 404, "/api/neurons/blocks.1.mlp.hook_post/x": 400, "/api/nothing": 404} {
 		if code := call(t, ts, "GET", p, nil, &e); code != want {
 			t.Errorf("GET %s: %d (%s), want %d", p, code, e.Error, want)
 		}
 	}
 
-	sr := SearchResponse{}
+	sr := api.SearchResponse{}
 	if code := call(t, ts, "GET", "/api/search?token=the", nil, &sr); code != 200 || sr.Total == 0 || sr.Hits[0].Matches == 0 {
 		t.Fatalf("search by token: %d %+v", code, sr)
 	}
-	sr = SearchResponse{}
+	sr = api.SearchResponse{}
 	if code := call(t, ts, "GET", "/api/search?layer=2&sort=max&limit=10", nil, &sr); code != 200 || sr.Total != 172 || len(sr.Hits) != 10 ||
 		sr.Hits[0].Hook != "blocks.2.mlp.hook_post" || *sr.Hits[0].Max < *sr.Hits[9].Max {
 		t.Fatalf("search by layer: %d %+v", code, sr)
 	}
-	sr = SearchResponse{}
+	sr = api.SearchResponse{}
 	if code := call(t, ts, "GET", "/api/search?label=animals", nil, &sr); code != 200 || !strings.Contains(sr.Note, "not explained") {
 		t.Fatalf("search by label: %d %+v", code, sr)
 	}
 
-	var rr RunResponse
+	var rr api.RunResponse
 	attn := 1
-	if code := call(t, ts, "POST", "/api/run", RunRequest{Prompt: "Once upon a time", Units: []string{"blocks.1.mlp.hook_post:3"}, AttnLayer: &attn}, &rr); code != 200 {
+	if code := call(t, ts, "POST", "/api/run", api.RunRequest{Prompt: "Once upon a time", Units: []string{"blocks.1.mlp.hook_post:3"}, AttnLayer: &attn}, &rr); code != 200 {
 		t.Fatalf("run: %d", code)
 	}
 	nt := len(rr.Tokens)
@@ -84,7 +86,7 @@ func TestPagesAndAPI(t *testing.T) {
 		t.Errorf("attention row sums to %v", sum)
 	}
 
-	var ir InterveneResponse
+	var ir api.InterveneResponse
 	if code := call(t, ts, "POST", "/api/intervene", map[string]any{"prompt": "Once upon a time, there was a little", "specs": []string{"blocks.4.mlp.hook_post[:,0:20]*=8"}, "max_new": 6}, &ir); code != 200 {
 		t.Fatalf("intervene: %d", code)
 	}
@@ -98,8 +100,8 @@ func TestPagesAndAPI(t *testing.T) {
 		t.Fatalf("bad spec: %d %s", code, e.Error)
 	}
 
-	var pr PatchResponse
-	if code := call(t, ts, "POST", "/api/patch", PatchRequest{Clean: "Lily and Tim went to the park. Tim gave the ball to", Corrupt: "Lily and Tim went to the park. Lily gave the ball to", Metric: "logit-diff:Lily,Tim"}, &pr); code != 200 {
+	var pr api.PatchResponse
+	if code := call(t, ts, "POST", "/api/patch", api.PatchRequest{Clean: "Lily and Tim went to the park. Tim gave the ball to", Corrupt: "Lily and Tim went to the park. Lily gave the ball to", Metric: "logit-diff:Lily,Tim"}, &pr); code != 200 {
 		t.Fatalf("patch: %d", code)
 	}
 	if len(pr.Grid.Values) != 5 || len(pr.Grid.Cols) != len(pr.Grid.Values[0]) || pr.Clean == pr.Corrupt {
@@ -111,7 +113,7 @@ func TestPagesAndAPI(t *testing.T) {
 // endpoint takes a path.
 func TestNoFilePathFromRequests(t *testing.T) {
 	_, ts := newTestServer(t, Config{})
-	var e errorBody
+	var e api.Error
 	for _, spec := range []string{"blocks.1.hook_resid_post[-1]+=4*@/etc/passwd", "blocks.1.hook_resid_post[-1]=@vec.safetensors:dog"} {
 		code := call(t, ts, "POST", "/api/intervene", map[string]any{"prompt": "Once", "specs": []string{spec}}, &e)
 		if code != 400 || !strings.Contains(e.Error, "never takes a file path") {
@@ -128,14 +130,14 @@ func TestNoFilePathFromRequests(t *testing.T) {
 
 func TestLimitToken(t *testing.T) {
 	_, ts := newTestServer(t, Config{Token: "s3cret"})
-	var e errorBody
+	var e api.Error
 	if code := call(t, ts, "GET", "/api/overview", nil, &e); code != 401 {
 		t.Fatalf("no token: %d", code)
 	}
 	if code := call(t, ts, "GET", "/api/overview", nil, nil, "Authorization", "Bearer wrong"); code != 401 {
 		t.Fatalf("wrong token: %d", code)
 	}
-	if code := call(t, ts, "POST", "/api/run", RunRequest{Prompt: "Once"}, nil); code != 401 {
+	if code := call(t, ts, "POST", "/api/run", api.RunRequest{Prompt: "Once"}, nil); code != 401 {
 		t.Fatalf("run without token: %d", code)
 	}
 	if code := call(t, ts, "GET", "/api/overview", nil, nil, "Authorization", "Bearer s3cret"); code != 200 {
@@ -154,19 +156,19 @@ func TestLimitToken(t *testing.T) {
 
 func TestLimitBodyAndPrompt(t *testing.T) {
 	s, ts := newTestServer(t, Config{Limits: Limits{MaxBody: 1024, MaxPromptChars: 300, MaxPromptTokens: 16, MaxPatchCells: 500}})
-	var e errorBody
+	var e api.Error
 	call := func(t *testing.T, ts *httptest.Server, method, path string, body any, out any) int {
-		e = errorBody{}
+		e = api.Error{}
 		return call(t, ts, method, path, body, out)
 	}
 	big := `{"prompt":"` + strings.Repeat("a", 2000) + `"}`
 	if code := call(t, ts, "POST", "/api/run", []byte(big), &e); code != 413 || !strings.Contains(e.Error, "1024 bytes") {
 		t.Errorf("body limit: %d %s", code, e.Error)
 	}
-	if code := call(t, ts, "POST", "/api/run", RunRequest{Prompt: strings.Repeat("é", 301)}, &e); code != 413 || !strings.Contains(e.Error, "characters") {
+	if code := call(t, ts, "POST", "/api/run", api.RunRequest{Prompt: strings.Repeat("é", 301)}, &e); code != 413 || !strings.Contains(e.Error, "characters") {
 		t.Errorf("prompt chars: %d %s", code, e.Error)
 	}
-	if code := call(t, ts, "POST", "/api/run", RunRequest{Prompt: strings.Repeat("the cat sat. ", 10)}, &e); code != 413 || !strings.Contains(e.Error, "tokens; the limit is 16") {
+	if code := call(t, ts, "POST", "/api/run", api.RunRequest{Prompt: strings.Repeat("the cat sat. ", 10)}, &e); code != 413 || !strings.Contains(e.Error, "tokens; the limit is 16") {
 		t.Errorf("prompt tokens: %d %s", code, e.Error)
 	}
 	if code := call(t, ts, "POST", "/api/intervene", map[string]any{"prompt": "Once", "specs": []string{"blocks.1.mlp.hook_post[:,3]=0"}, "max_new": s.Limits().MaxNew + 1}, &e); code != 413 {
@@ -175,7 +177,7 @@ func TestLimitBodyAndPrompt(t *testing.T) {
 	if code := call(t, ts, "POST", "/api/run", []byte(`{"prompt":"a","path":"/etc/passwd"}`), &e); code != 400 {
 		t.Errorf("unknown field: %d %s", code, e.Error)
 	}
-	if code := call(t, ts, "POST", "/api/patch", PatchRequest{Clean: "Lily and Tim went to the park. Tim gave the ball to", Corrupt: "x", Metric: "logit-diff:Lily,Tim", Per: "neuron"}, &e); code != 413 || !strings.Contains(e.Error, "cells") {
+	if code := call(t, ts, "POST", "/api/patch", api.PatchRequest{Clean: "Lily and Tim went to the park. Tim gave the ball to", Corrupt: "x", Metric: "logit-diff:Lily,Tim", Per: "neuron"}, &e); code != 413 || !strings.Contains(e.Error, "cells") {
 		t.Errorf("patch cells: %d %s", code, e.Error)
 	}
 }
@@ -188,9 +190,9 @@ func TestLimitTimeout(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.runs.release()
-	var e errorBody
+	var e api.Error
 	t0 := time.Now()
-	code := call(t, ts, "POST", "/api/run", RunRequest{Prompt: "Once"}, &e)
+	code := call(t, ts, "POST", "/api/run", api.RunRequest{Prompt: "Once"}, &e)
 	if code != 503 || !strings.Contains(e.Error, "limit of 300ms") {
 		t.Fatalf("timeout: %d %s", code, e.Error)
 	}
@@ -212,7 +214,7 @@ func TestLimitConcurrentRuns(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	var e errorBody
+	var e api.Error
 	req, _ := http.NewRequest("POST", ts.URL+"/api/run", strings.NewReader(`{"prompt":"Once"}`))
 	req.Header.Set("Content-Type", "application/json")
 	res, err := ts.Client().Do(req)
@@ -224,7 +226,7 @@ func TestLimitConcurrentRuns(t *testing.T) {
 		t.Fatalf("busy: %d", res.StatusCode)
 	}
 	s.runs.release()
-	if code := call(t, ts, "POST", "/api/run", RunRequest{Prompt: "Once"}, &e); code != 200 {
+	if code := call(t, ts, "POST", "/api/run", api.RunRequest{Prompt: "Once"}, &e); code != 200 {
 		t.Fatalf("after a slot frees: %d %s", code, e.Error)
 	}
 	s.runs.release()
@@ -235,16 +237,16 @@ func TestLimitConcurrentRuns(t *testing.T) {
 func TestPatchBadValues(t *testing.T) {
 	_, ts := newTestServer(t, Config{})
 	for _, c := range []struct {
-		req  PatchRequest
+		req  api.PatchRequest
 		want string
 	}{
-		{PatchRequest{Clean: "Lily went", Corrupt: "Tim went", Metric: "logit-diff:Lily,Tim", Hook: "pattern"}, `hook: experiment: kind "pattern": want resid_pre`},
-		{PatchRequest{Clean: "Lily went", Corrupt: "Tim went", Metric: "logit-diff:Lily,Tim", Per: "unit"}, `experiment: per "unit": want pos, head, neuron or layer`},
-		{PatchRequest{Clean: "Lily went", Corrupt: "Tim went", Metric: "Lily,Tim"}, `experiment: metric "Lily,Tim": want logit-diff:TOKA,TOKB`},
-		{PatchRequest{Clean: "Lily went", Corrupt: "Tim went", Metric: "logit-diff:Tom,Lily"}, `experiment: metric "logit-diff:Tom,Lily": "Tom" is 2 tokens`},
-		{PatchRequest{Clean: "Lily went", Corrupt: "Tim went", Metric: "logit-diff:Lily,Tim", Hook: "q", Per: "neuron"}, "per neuron: needs a [batch,pos,unit] hook"},
+		{api.PatchRequest{Clean: "Lily went", Corrupt: "Tim went", Metric: "logit-diff:Lily,Tim", Hook: "pattern"}, `hook: experiment: kind "pattern": want resid_pre`},
+		{api.PatchRequest{Clean: "Lily went", Corrupt: "Tim went", Metric: "logit-diff:Lily,Tim", Per: "unit"}, `experiment: per "unit": want pos, head, neuron or layer`},
+		{api.PatchRequest{Clean: "Lily went", Corrupt: "Tim went", Metric: "Lily,Tim"}, `experiment: metric "Lily,Tim": want logit-diff:TOKA,TOKB`},
+		{api.PatchRequest{Clean: "Lily went", Corrupt: "Tim went", Metric: "logit-diff:Tom,Lily"}, `experiment: metric "logit-diff:Tom,Lily": "Tom" is 2 tokens`},
+		{api.PatchRequest{Clean: "Lily went", Corrupt: "Tim went", Metric: "logit-diff:Lily,Tim", Hook: "q", Per: "neuron"}, "per neuron: needs a [batch,pos,unit] hook"},
 	} {
-		var e errorBody
+		var e api.Error
 		if code := call(t, ts, "POST", "/api/patch", c.req, &e); code != 400 || !strings.Contains(e.Error, c.want) || strings.Contains(e.Error, "--") {
 			t.Errorf("%+v: %d %s", c.req, code, e.Error)
 		}

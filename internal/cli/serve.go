@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"log"
 	"net"
@@ -36,13 +37,7 @@ func runServe(args []string) error {
 	token := fs.String("token", "", "bearer token every API call must carry (default $GLIA_TOKEN); required off loopback")
 	patch := fs.String("patch", "", "a glia patch result (OUT.json) to show on the patching page")
 	noModel := fs.Bool("no-model", false, "serve the atlas only: no prompt explorer, interventions or patching")
-	maxRuns := fs.Int("max-runs", 1, "model runs at once (the rest queue)")
-	maxQueue := fs.Int("max-queue", 256, "model requests allowed to wait; beyond this the server answers 429")
-	timeout := fs.Duration("timeout", 60*time.Second, "limit per request, queueing included")
-	maxBody := fs.Int64("max-body", 64<<10, "request body limit in bytes")
-	maxTokens := fs.Int("max-prompt-tokens", 128, "prompt length limit in tokens")
-	bodyTimeout := fs.Duration("body-timeout", 10*time.Second, "limit on the time to receive a request body (at most --timeout)")
-	maxConns := fs.Int("max-conns", 128, "connections at once; more clients wait to be accepted")
+	lim := limitFlags(fs)
 	var allowHosts stringList
 	fs.Var(&allowHosts, "allow-host", "a host name to answer to besides loopback names, IP literals and the --addr host (repeatable; e.g. the machine's LAN name)")
 	if _, err := parseFlags(fs, args); err != nil {
@@ -57,10 +52,8 @@ func runServe(args []string) error {
 	if *db == "" && *noModel {
 		return fmt.Errorf("nothing to serve: give --db, or drop --no-model")
 	}
-	cfg := server.Config{Token: *token, Log: log.New(Stderr, "glia serve: ", log.LstdFlags), Addr: *addr, AllowHosts: allowHosts,
-		Limits: server.Limits{MaxRuns: *maxRuns, MaxQueue: *maxQueue, Timeout: *timeout, MaxBody: *maxBody, MaxPromptTokens: *maxTokens,
-			BodyTimeout: *bodyTimeout, MaxConns: *maxConns}}
-	if *maxQueue == 0 {
+	cfg := server.Config{Token: *token, Log: log.New(Stderr, "glia serve: ", log.LstdFlags), Addr: *addr, AllowHosts: allowHosts, Limits: *lim}
+	if lim.MaxQueue == 0 {
 		cfg.Limits.MaxQueue = -1 // refuse at once when every slot is busy
 	}
 	if *db != "" {
@@ -130,6 +123,20 @@ func runServe(args []string) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	return hs.Shutdown(ctx)
+}
+
+// limitFlags binds the limit flags to server.DefaultLimits, so that the
+// defaults live in one place; limits without a flag keep their default.
+func limitFlags(fs *flag.FlagSet) *server.Limits {
+	lim := server.DefaultLimits()
+	fs.IntVar(&lim.MaxRuns, "max-runs", lim.MaxRuns, "model runs at once (the rest queue)")
+	fs.IntVar(&lim.MaxQueue, "max-queue", lim.MaxQueue, "model requests allowed to wait; beyond this the server answers 429")
+	fs.DurationVar(&lim.Timeout, "timeout", lim.Timeout, "limit per request, queueing included")
+	fs.Int64Var(&lim.MaxBody, "max-body", lim.MaxBody, "request body limit in bytes")
+	fs.IntVar(&lim.MaxPromptTokens, "max-prompt-tokens", lim.MaxPromptTokens, "prompt length limit in tokens")
+	fs.DurationVar(&lim.BodyTimeout, "body-timeout", lim.BodyTimeout, "limit on the time to receive a request body (at most --timeout)")
+	fs.IntVar(&lim.MaxConns, "max-conns", lim.MaxConns, "connections at once; more clients wait to be accepted")
+	return &lim
 }
 
 func describe(cfg server.Config) string {

@@ -3,6 +3,8 @@ package cli
 import (
 	"bytes"
 	"encoding/json"
+	"flag"
+	"fmt"
 	"io"
 	"net/http"
 	"os"
@@ -10,6 +12,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/glia-dev/glia/server"
 )
 
 func TestServeRefusesOpenAddressWithoutToken(t *testing.T) {
@@ -83,5 +87,48 @@ func TestServeCommand(t *testing.T) {
 	}
 	if !strings.Contains(errb.String(), "#token=<token>") {
 		t.Errorf("stderr: %s", errb.String())
+	}
+}
+
+// TestServeLimitFlagDefaults: the serve flags default to
+// server.DefaultLimits, and each sets its own limit.
+func TestServeLimitFlagDefaults(t *testing.T) {
+	def := server.DefaultLimits()
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	lim := limitFlags(fs)
+	if err := fs.Parse(nil); err != nil {
+		t.Fatal(err)
+	}
+	if *lim != def {
+		t.Fatalf("limits after no flags: %+v, want DefaultLimits %+v", *lim, def)
+	}
+	for _, c := range []struct {
+		flag, arg string
+		def       any
+		got       func(server.Limits) any
+		want      any
+	}{
+		{"max-runs", "3", def.MaxRuns, func(l server.Limits) any { return l.MaxRuns }, 3},
+		{"max-queue", "7", def.MaxQueue, func(l server.Limits) any { return l.MaxQueue }, 7},
+		{"timeout", "2s", def.Timeout, func(l server.Limits) any { return l.Timeout }, 2 * time.Second},
+		{"max-body", "1000", def.MaxBody, func(l server.Limits) any { return l.MaxBody }, int64(1000)},
+		{"max-prompt-tokens", "9", def.MaxPromptTokens, func(l server.Limits) any { return l.MaxPromptTokens }, 9},
+	} {
+		f := fs.Lookup(c.flag)
+		if f == nil {
+			t.Errorf("--%s: no such flag", c.flag)
+			continue
+		}
+		if want := fmt.Sprint(c.def); f.DefValue != want {
+			t.Errorf("--%s defaults to %s, DefaultLimits has %s", c.flag, f.DefValue, want)
+		}
+		fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+		lim := limitFlags(fs)
+		if err := fs.Parse([]string{"--" + c.flag, c.arg}); err != nil {
+			t.Fatal(err)
+		}
+		if got := c.got(*lim); got != c.want {
+			t.Errorf("--%s %s: limit is %v, want %v", c.flag, c.arg, got, c.want)
+		}
 	}
 }

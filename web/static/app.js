@@ -146,8 +146,8 @@ async function pageOverview() {
     const d = o.model.dims;
     cards.append(h("div.card#model-card", {}, h("h3", {}, "Model"), table(["", ""], [
       ["type", o.model.model_type], ["parameters", o.model.params.toLocaleString()],
-      ["layers", d.Layers], ["d_model", d.DModel], ["heads", `${d.Heads} (kv ${d.KVHeads}), d_head ${d.DHead}`],
-      ["d_mlp", d.DMLP], ["vocab", d.Vocab], ["context", d.MaxCtx], ["fingerprint", o.model.fingerprint],
+      ["layers", d.n_layers], ["d_model", d.d_model], ["heads", `${d.n_heads} (kv ${d.n_key_value_heads}), d_head ${d.d_head}`],
+      ["d_mlp", d.d_mlp], ["vocab", d.d_vocab], ["context", d.n_ctx], ["fingerprint", o.model.fingerprint],
     ].map(([k, v]) => h("tr", {}, h("th", {}, k), h("td.mono", {}, v))))));
   } else cards.append(h("div.card", {}, h("p.muted", {}, "No model loaded: atlas pages only.")));
   if (o.atlas) {
@@ -265,7 +265,7 @@ async function pageSearch() {
 async function pageExplore() {
   const q = new URLSearchParams(location.search);
   const o = await overview();
-  const layers = o.model ? o.model.dims.Layers : 0;
+  const layers = o.model ? o.model.dims.n_layers : 0;
   const prompt = h("textarea#prompt", { rows: 3 });
   prompt.value = q.get("prompt") || "Once upon a time, there was a little girl named Lily.";
   const units = h("input#units", { size: 48, value: q.get("units") || "", placeholder: "blocks.0.mlp.hook_post:5, …" });
