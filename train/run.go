@@ -110,12 +110,10 @@ func Run(ctx context.Context, config map[string]any, task Task, opt Options) (*R
 		s := time.Since(start).Seconds()
 		return Event{Kind: kind, Step: t.Step, Steps: opt.Hyper.Steps, Tokens: tokens, Seconds: s, TokensPerSec: float64(tokens) / max(s, 1e-9)}
 	}
-	saved := -1 // step of the last checkpoint written by this invocation
 	save := func() error {
 		if err := t.SaveCheckpoint(ckpt, state); err != nil {
 			return err
 		}
-		saved = t.Step
 		e := ev("checkpoint")
 		e.Path = ckpt
 		log(e)
@@ -145,7 +143,7 @@ func Run(ctx context.Context, config map[string]any, task Task, opt Options) (*R
 		if err != nil {
 			var nf *NonFiniteError
 			if errors.As(err, &nf) {
-				return res, fmt.Errorf("%w; %s", err, lastGood(ckpt, saved))
+				return res, fmt.Errorf("%w; %s", err, lastGood(ckpt))
 			}
 			return res, err
 		}
@@ -189,7 +187,7 @@ func Run(ctx context.Context, config map[string]any, task Task, opt Options) (*R
 }
 
 // lastGood says which checkpoint survives a failed step.
-func lastGood(ckpt string, saved int) string {
+func lastGood(ckpt string) string {
 	if st, err := ReadRunState(ckpt); err == nil {
 		return fmt.Sprintf("the last good checkpoint, step %d, is %s", st.Step, ckpt)
 	}
