@@ -90,8 +90,14 @@ type Batch struct {
 	Mask    []float32
 }
 
-func (b Batch) tensors() []any {
-	return []any{tensors.FromFlatDataAndDimensions(b.IDs, b.B, b.T), tensors.FromFlatDataAndDimensions(b.Targets, b.B, b.T), tensors.FromFlatDataAndDimensions(b.Mask, b.B, b.T)}
+// tensors are the batch's graph inputs; done releases them (on an
+// accelerator they hold device memory until finalized).
+func (b Batch) tensors() (args []any, done func()) {
+	ts := []*tensors.Tensor{tensors.FromFlatDataAndDimensions(b.IDs, b.B, b.T), tensors.FromFlatDataAndDimensions(b.Targets, b.B, b.T), tensors.FromFlatDataAndDimensions(b.Mask, b.B, b.T)}
+	for _, t := range ts {
+		args = append(args, t)
+	}
+	return args, func() { finalize(ts) }
 }
 
 // Trainer holds a model's weights and AdamW state on the backend and runs
@@ -164,7 +170,11 @@ func (t *Trainer) TrainStep(b Batch) (StepResult, error) {
 	n := float64(t.Step + 1)
 	// Bias corrections in float64 on the host, as PyTorch computes them.
 	sched := []float32{float32(lr), float32(1 - math.Pow(h.Beta1, n)), float32(1 - math.Pow(h.Beta2, n))}
-	args := append(b.tensors(), tensors.FromFlatDataAndDimensions(sched, 3))
+	args, done := b.tensors()
+	defer done()
+	st := tensors.FromFlatDataAndDimensions(sched, 3)
+	defer st.FinalizeAll()
+	args = append(args, st)
 	for _, s := range [][]*tensors.Tensor{t.w, t.m, t.v} {
 		for _, x := range s {
 			args = append(args, x)
@@ -345,11 +355,12 @@ func (t *Trainer) Evaluate(batches []Batch) (EvalResult, error) {
 		if err != nil {
 			return EvalResult{}, err
 		}
-		args := b.tensors()
+		args, done := b.tensors()
 		for _, x := range t.w {
 			args = append(args, x)
 		}
 		outs, err := e.Call(args...)
+		done()
 		if err != nil {
 			return EvalResult{}, fmt.Errorf("train: evaluating: %w", err)
 		}

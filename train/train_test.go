@@ -131,7 +131,8 @@ func TestGradient(t *testing.T) {
 				w[i] = tensors.MustCopyFlatData[float32](x)
 			}
 			call := func() []*tensors.Tensor {
-				args := b.tensors()
+				args, done := b.tensors()
+				defer done()
 				for i, s := range tr.specs {
 					args = append(args, tensors.FromFlatDataAndDimensions(w[i], s.Shape...))
 				}
