@@ -34,20 +34,35 @@ const (
 
 func rng(seed, stream uint64) *rand.Rand { return rand.New(rand.NewPCG(seed, stream)) }
 
-// Induction is TransformerLens's induction task: BOS (id 0), then random
-// tokens from [1, vocab), then the same tokens again, cut to seq inputs.
-// The first half is unpredictable (loss ≈ ln(vocab-1)); the repeat is
-// predictable by an induction circuit. Eval measures the repeat alone.
+// Induction is TransformerLens's induction task: random tokens from
+// [1, vocab) repeated once, after BOS (id 0). Each sequence draws its period
+// h from [MinHalf, Half()] and starts with seq-2h random filler tokens, so
+// the repeat sits at a different offset every time: with one fixed period a
+// layer-0 head learns to attend to position q-h+1 by position alone, and
+// no induction circuit forms. The filler and the first copy are
+// unpredictable (loss ≈ ln(vocab-1)); the second copy is predictable by an
+// induction circuit. Eval measures the second copy alone.
 type Induction struct {
 	Seed          uint64
 	Batch, Seq    int
 	VocabSize     int
+	MinHalf       int // shortest period (0: Half()/2)
 	EvalSequences int // held-out sequences (default 64)
 }
 
-// Half is the length of the random half: the inputs are
-// [BOS, r₁…r_h, r₁…r_{seq-1-h}].
+// Span is where a sequence's copies lie: the first at inputs [Start,
+// Start+Half), the second from Start+Half.
+type Span struct{ Start, Half int }
+
+// Half is the longest period: ⌈seq/2⌉.
 func (t *Induction) Half() int { return (t.Seq + 1) / 2 }
+
+func (t *Induction) minHalf() int {
+	if t.MinHalf > 0 {
+		return min(t.MinHalf, t.Half())
+	}
+	return max(1, t.Half()/2)
+}
 
 func (t *Induction) check() error {
 	if t.Seq < 4 {
@@ -62,43 +77,56 @@ func (t *Induction) check() error {
 	return nil
 }
 
-func (t *Induction) batch(r *rand.Rand, n int, repeatOnly bool) Batch {
-	T, h := t.Seq, t.Half()
+func (t *Induction) batch(r *rand.Rand, n int, repeatOnly bool) (Batch, []Span) {
+	T := t.Seq
 	b := Batch{B: n, T: T, IDs: make([]int32, n*T), Targets: make([]int32, n*T), Mask: make([]float32, n*T)}
+	spans := make([]Span, n)
 	full := make([]int32, T+1)
+	lo, hi := t.minHalf(), t.Half()
 	for i := range n {
+		h := lo + r.IntN(hi-lo+1)
+		start := 1 + max(0, T-2*h)
 		full[0] = 0
-		for j := 1; j <= h; j++ {
+		for j := 1; j < start+h; j++ {
 			full[j] = int32(1 + r.IntN(t.VocabSize-1))
 		}
-		copy(full[h+1:], full[1:])
+		copy(full[start+h:], full[start:start+h])
 		copy(b.IDs[i*T:], full[:T])
 		copy(b.Targets[i*T:], full[1:])
+		spans[i] = Span{Start: start, Half: h}
 		for j := range T {
-			if !repeatOnly || j > h { // input j>h is a repeated token; its successor is known
+			if !repeatOnly || j > start+h-1 { // input j ≥ start+h is a repeated token; its successor is known
 				b.Mask[i*T+j] = 1
 			}
 		}
 	}
-	return b
+	return b, spans
 }
 
 func (t *Induction) Train(step int) Batch {
-	return t.batch(rng(t.Seed, streamTrain+uint64(step)), t.Batch, false)
+	b, _ := t.batch(rng(t.Seed, streamTrain+uint64(step)), t.Batch, false)
+	return b
 }
 
-func (t *Induction) Eval() []Batch {
+// EvalSpans is the held-out batch (the second copies weighted) and each
+// sequence's span.
+func (t *Induction) EvalSpans() (Batch, []Span) {
 	n := t.EvalSequences
 	if n <= 0 {
 		n = 64
 	}
-	return []Batch{t.batch(rng(t.Seed, streamEval), n, true)}
+	return t.batch(rng(t.Seed, streamEval), n, true)
+}
+
+func (t *Induction) Eval() []Batch {
+	b, _ := t.EvalSpans()
+	return []Batch{b}
 }
 
 func (t *Induction) Vocab() int { return t.VocabSize }
 func (t *Induction) BOS() int   { return 0 }
 func (t *Induction) Describe() string {
-	return fmt.Sprintf("induction: %d random tokens from [1,%d) then repeated, %d inputs per sequence", t.Half(), t.VocabSize, t.Seq)
+	return fmt.Sprintf("induction: %d-%d random tokens from [1,%d) repeated once after random filler, %d inputs per sequence", t.minHalf(), t.Half(), t.VocabSize, t.Seq)
 }
 
 // ModAdd is the grokking set-up: inputs [a, b, =] with a, b in [0, P) and

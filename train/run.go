@@ -62,6 +62,11 @@ func Run(ctx context.Context, config map[string]any, task Task, opt Options) (*R
 	if opt.Out == "" {
 		return nil, errors.New("train: no output directory")
 	}
+	if c, ok := task.(interface{ check() error }); ok {
+		if err := c.check(); err != nil {
+			return nil, err
+		}
+	}
 	m, err := NewModel(opt.Out, config, opt.Seed)
 	if err != nil {
 		return nil, err

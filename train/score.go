@@ -15,7 +15,7 @@ type HeadScores struct {
 // InductionScores measures every head of m on the task's held-out
 // sequences (TransformerLens's induction and previous-token scores).
 func InductionScores(m *engine.Model, task *Induction) (HeadScores, error) {
-	b := task.Eval()[0]
+	b, spans := task.EvalSpans()
 	ids := make([][]int32, b.B)
 	for i := range ids {
 		ids[i] = b.IDs[i*b.T : (i+1)*b.T]
@@ -29,7 +29,7 @@ func InductionScores(m *engine.Model, task *Induction) (HeadScores, error) {
 	if err != nil {
 		return HeadScores{}, err
 	}
-	T, h := b.T, task.Half()
+	T := b.T
 	var s HeadScores
 	for _, name := range hooks {
 		p := res.Acts[name] // [batch, head, q, k]
@@ -38,15 +38,19 @@ func InductionScores(m *engine.Model, task *Induction) (HeadScores, error) {
 		ind, prev := make([]float64, heads), make([]float64, heads)
 		for hd := range heads {
 			var si, sp float64
-			for bi := range b.B {
-				for q := h + 1; q < T; q++ {
-					si += at(bi, hd, q, q-h+1)
+			ni := 0
+			for bi, s := range spans {
+				// A repeated token at q first occurred at q-Half; the
+				// token after that occurrence is at q-Half+1.
+				for q := s.Start + s.Half; q < T; q++ {
+					si += at(bi, hd, q, q-s.Half+1)
+					ni++
 				}
 				for q := 1; q < T; q++ {
 					sp += at(bi, hd, q, q-1)
 				}
 			}
-			ind[hd] = si / float64(b.B*(T-h-1))
+			ind[hd] = si / float64(max(ni, 1))
 			prev[hd] = sp / float64(b.B*(T-1))
 		}
 		s.Induction = append(s.Induction, ind)

@@ -381,3 +381,33 @@ func TestModAdd(t *testing.T) {
 		t.Errorf("%d distinct pairs, want all 25", len(seen))
 	}
 }
+
+func TestInductionBatch(t *testing.T) {
+	for _, seq := range []int{7, 8, 48} {
+		task := &Induction{Seed: 4, Batch: 1, Seq: seq, VocabSize: 9, EvalSequences: 50}
+		b, spans := task.EvalSpans()
+		periods := map[int]bool{}
+		for i, s := range spans {
+			ids, tg, m := b.IDs[i*seq:(i+1)*seq], b.Targets[i*seq:(i+1)*seq], b.Mask[i*seq:(i+1)*seq]
+			periods[s.Half] = true
+			if ids[0] != 0 || s.Half < task.minHalf() || s.Half > task.Half() || s.Start+s.Half > seq {
+				t.Fatalf("seq %d: sequence %d: span %+v, ids %v", seq, i, s, ids)
+			}
+			for q := range seq {
+				if q+1 < seq && tg[q] != ids[q+1] {
+					t.Errorf("seq %d: target %d is %d, next input %d", seq, q, tg[q], ids[q+1])
+				}
+				repeat := q >= s.Start+s.Half
+				if repeat && (ids[q] != ids[q-s.Half] || tg[q] != ids[q-s.Half+1]) {
+					t.Errorf("seq %d: sequence %d position %d does not repeat position %d: %v", seq, i, q, q-s.Half, ids)
+				}
+				if (m[q] == 1) != repeat {
+					t.Errorf("seq %d: position %d weighted %g, repeat %v", seq, q, m[q], repeat)
+				}
+			}
+		}
+		if seq == 48 && len(periods) < 5 {
+			t.Errorf("seq 48: only %d distinct periods in 50 sequences", len(periods))
+		}
+	}
+}
