@@ -13,9 +13,7 @@ package train
 import (
 	"encoding/json"
 	"fmt"
-	"hash/fnv"
 	"math"
-	"math/rand/v2"
 	"os"
 	"slices"
 	"strings"
@@ -119,84 +117,45 @@ func ReadConfig(path string) (map[string]any, error) {
 }
 
 // NewModel builds a freshly initialised model of the family config
-// describes (see Init), seeded.
+// describes (see initSource), seeded.
 func NewModel(name string, config map[string]any, seed uint64) (*engine.Model, error) {
 	cfg := arch.NewConfig(name, config)
 	fam, err := arch.New(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("train: %w", err)
 	}
-	return engine.FromSource(name, cfg, &initSource{specs: fam.Weights(), layers: fam.Dims().Layers, seed: seed})
+	src, err := engine.NewRandomSource(cfg, seed)
+	if err != nil {
+		return nil, fmt.Errorf("train: %w", err)
+	}
+	return engine.FromSource(name, cfg, initSource{src, fam.Dims().Layers})
 }
 
-// initSource is GPT-2's initialisation as a tensor source: matrices
-// N(0, 0.02²), the projections that write into the residual stream
-// (attention output, MLP output) scaled by 1/√(2·layers), norm gains 1,
-// biases 0. Each tensor draws from its own stream (seed, name), so the
-// result does not depend on the order tensors are read.
+// initSource is GPT-2's initialisation: engine.RandomSource's N(0, 0.02²)
+// matrices, unit norm gains and zero biases (each tensor from its own
+// stream (seed, name), whatever the order they are read in), with the
+// projections that write into the residual stream (attention output, MLP
+// output) scaled by 1/√(2·layers).
 type initSource struct {
-	specs  []arch.WeightSpec
+	*engine.RandomSource
 	layers int
-	seed   uint64
 }
 
 // residualOut are the weights that write into the residual stream.
 var residualOut = []string{"attn.c_proj.weight", "mlp.c_proj.weight", "self_attn.o_proj.weight", "mlp.down_proj.weight"}
 
-func (s *initSource) spec(name string) (arch.WeightSpec, bool) {
-	for _, w := range s.specs {
-		if w.Name == name {
-			return w, true
-		}
+func (s initSource) Float32(name string) ([]float32, error) {
+	data, err := s.RandomSource.Float32(name)
+	if err != nil {
+		return nil, err
 	}
-	return arch.WeightSpec{}, false
-}
-
-func (s *initSource) Names() []string {
-	out := make([]string, len(s.specs))
-	for i, w := range s.specs {
-		out[i] = w.Name
-	}
-	slices.Sort(out)
-	return out
-}
-
-func (s *initSource) Shape(name string) ([]int, bool) {
-	w, ok := s.spec(name)
-	return w.Shape, ok
-}
-
-func (s *initSource) Float32(name string) ([]float32, error) {
-	w, ok := s.spec(name)
-	if !ok {
-		return nil, fmt.Errorf("train: init: no tensor %q", name)
-	}
-	n := 1
-	for _, d := range w.Shape {
-		n *= d
-	}
-	out := make([]float32, n)
-	switch {
-	case strings.HasSuffix(name, ".bias"):
-	case len(w.Shape) == 1:
-		for i := range out {
-			out[i] = 1
-		}
-	default:
-		std := 0.02
-		for _, r := range residualOut {
-			if strings.HasSuffix(name, r) {
-				std /= math.Sqrt(2 * float64(max(s.layers, 1)))
+	for _, r := range residualOut {
+		if strings.HasSuffix(name, r) {
+			scale := float32(1 / math.Sqrt(2*float64(max(s.layers, 1))))
+			for i := range data {
+				data[i] *= scale
 			}
 		}
-		h := fnv.New64a()
-		h.Write([]byte(name))
-		rng := rand.New(rand.NewPCG(s.seed, h.Sum64()))
-		for i := range out {
-			out[i] = float32(rng.NormFloat64() * std)
-		}
 	}
-	return out, nil
+	return data, nil
 }
-
-func (s *initSource) Close() error { return nil }

@@ -61,7 +61,7 @@ func runTrain(args []string) error {
 	decayAll := fs.Bool("decay-all", false, "decay norm gains, biases and embeddings too (modadd default true)")
 	beta2 := fs.Float64("beta2", 0.999, "AdamW β₂ (modadd default 0.98)")
 	clip := fs.Float64("clip", 1, "global gradient-norm clip (0: off)")
-	minLR := fs.Float64("min-lr-frac", 0.1, "the cosine decays to lr·this")
+	minLR := fs.Float64("min-lr-frac", 0.1, "the cosine decays to lr·this (modadd default 1: constant)")
 	seed := fs.Uint64("seed", 0, "seed for the initial weights and the data")
 	evalEvery := fs.Int("eval-every", 100, "held-out evaluation every N steps")
 	ckptEvery := fs.Int("checkpoint-every", 500, "checkpoint every N steps")
@@ -88,10 +88,10 @@ func runTrain(args []string) error {
 	}
 	if *task == "modadd" {
 		// The grokking set-up (Nanda et al.): AdamW with weight decay 1 on
-		// every weight, β₂ 0.98, a short warm-up.
+		// every weight, β₂ 0.98, a short warm-up, then a constant rate.
 		for name, set := range map[string]func(){
 			"weight-decay": func() { *wd = 1 }, "decay-all": func() { *decayAll = true },
-			"beta2": func() { *beta2 = 0.98 }, "warmup": func() { *warmup = 10 },
+			"beta2": func() { *beta2 = 0.98 }, "warmup": func() { *warmup = 10 }, "min-lr-frac": func() { *minLR = 1 },
 		} {
 			if !isSet(fs, name) {
 				set()
