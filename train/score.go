@@ -2,6 +2,8 @@ package train
 
 import (
 	"fmt"
+	"math"
+	"sort"
 
 	"github.com/glia-dev/glia/engine"
 )
@@ -57,4 +59,65 @@ func InductionScores(m *engine.Model, task *Induction) (HeadScores, error) {
 		s.PrevToken = append(s.PrevToken, prev)
 	}
 	return s, nil
+}
+
+// Fourier is how a modular-addition model's token embedding spreads over
+// the frequencies of ℤ_p: the embedding rows of tokens 0…p-1, Fourier
+// transformed along the token axis, with the power of frequencies k and
+// p-k summed (k = 1…⌊p/2⌋; k = 0 is the mean row).
+type Fourier struct {
+	Power []float64 // by frequency k = 0…⌊p/2⌋, fractions of the total
+	Top   []int     // frequencies by power, highest first
+	Top5  float64   // fraction of the power in the five strongest non-zero frequencies
+}
+
+// EmbeddingFourier measures m's token embedding over tokens 0…p-1.
+func EmbeddingFourier(m *engine.Model, p int) (Fourier, error) {
+	var e engine.Array
+	var err error
+	for _, name := range []string{"transformer.wte.weight", "model.embed_tokens.weight"} {
+		if e, err = m.Weight(name); err == nil {
+			break
+		}
+	}
+	if err != nil {
+		return Fourier{}, err
+	}
+	if len(e.Shape) != 2 || e.Shape[0] < p {
+		return Fourier{}, fmt.Errorf("train: embedding %v has fewer than p=%d rows", e.Shape, p)
+	}
+	d := e.Shape[1]
+	power := make([]float64, p/2+1)
+	var total float64
+	for k := range power {
+		for j := range d {
+			var re, im float64
+			for a := range p {
+				x := float64(e.Data[a*d+j])
+				angle := 2 * math.Pi * float64(k*a) / float64(p)
+				re += x * math.Cos(angle)
+				im -= x * math.Sin(angle)
+			}
+			pw := re*re + im*im
+			if k != 0 && 2*k != p {
+				pw *= 2 // frequency p-k carries the same power
+			}
+			power[k] += pw
+		}
+	}
+	for _, pw := range power {
+		total += pw
+	}
+	f := Fourier{Power: make([]float64, len(power))}
+	for k, pw := range power {
+		f.Power[k] = pw / total
+		if k > 0 {
+			f.Top = append(f.Top, k)
+		}
+	}
+	sort.Slice(f.Top, func(i, j int) bool { return f.Power[f.Top[i]] > f.Power[f.Top[j]] })
+	for _, k := range f.Top[:min(5, len(f.Top))] {
+		f.Top5 += f.Power[k]
+	}
+	return f, nil
 }

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/glia-dev/glia/arch"
 	"github.com/glia-dev/glia/corpus"
 	"github.com/glia-dev/glia/engine"
 	. "github.com/gomlx/gomlx/core/graph"
@@ -410,4 +411,49 @@ func TestInductionBatch(t *testing.T) {
 			t.Errorf("seq 48: only %d distinct periods in 50 sequences", len(periods))
 		}
 	}
+}
+
+// TestEmbeddingFourier: an embedding made of two frequencies of ℤ_p has all
+// of its power in them, in proportion to their squared amplitudes (cos 3x
+// and sin 3x: 1+1; 2 cos 5x: 4).
+func TestEmbeddingFourier(t *testing.T) {
+	const p, d = 13, 4
+	cfg, err := Spec{Family: "gpt2", Layers: 1, DModel: d, Heads: 1, Ctx: 3, Vocab: p + 1}.Config()
+	if err != nil {
+		t.Fatal(err)
+	}
+	src, err := engine.NewRandomSource(arch.NewConfig("f", cfg), 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wte := make([]float32, (p+1)*d)
+	for a := range p {
+		x := 2 * math.Pi * float64(a) / p
+		copy(wte[a*d:], []float32{float32(math.Cos(3 * x)), float32(math.Sin(3 * x)), float32(2 * math.Cos(5*x)), 0})
+	}
+	m, err := engine.FromSource("f", arch.NewConfig("f", cfg), override{src, "transformer.wte.weight", wte})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := EmbeddingFourier(m, p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f.Top[0] != 5 || f.Top[1] != 3 || math.Abs(f.Top5-1) > 1e-6 || math.Abs(f.Power[5]-2.0/3) > 1e-6 {
+		t.Errorf("top frequencies %v, power %v, top-5 fraction %g", f.Top[:2], f.Power, f.Top5)
+	}
+}
+
+// override replaces one tensor of a source.
+type override struct {
+	*engine.RandomSource
+	name string
+	data []float32
+}
+
+func (o override) Float32(name string) ([]float32, error) {
+	if name == o.name {
+		return o.data, nil
+	}
+	return o.RandomSource.Float32(name)
 }

@@ -232,18 +232,33 @@ func runTrain(args []string) error {
 	}
 	summary := map[string]any{"event": "summary", "out": res.Dir, "steps": res.Steps, "loss": res.Loss, "eval_loss": res.Eval.Loss, "eval_accuracy": res.Eval.Accuracy,
 		"steps_per_s": res.StepsPerSec, "tokens_per_s": res.TokensPerSec, "params": res.Trainer.Model.NumParams()}
-	if ind, ok := tk.(*train.Induction); ok {
+	// The known answers, measured on the model as written.
+	switch tk := tk.(type) {
+	case *train.Induction:
 		m, err := engine.Load(res.Dir)
 		if err != nil {
 			return err
 		}
-		s, err := train.InductionScores(m, ind)
+		s, err := train.InductionScores(m, tk)
 		if err != nil {
 			return err
 		}
 		summary["induction_score"], summary["prev_token_score"] = s.Induction, s.PrevToken
 		if !*asJSON {
 			printHeadScores(Stdout, s)
+		}
+	case *train.ModAdd:
+		m, err := engine.Load(res.Dir)
+		if err != nil {
+			return err
+		}
+		f, err := train.EmbeddingFourier(m, tk.P)
+		if err != nil {
+			return err
+		}
+		summary["fourier_top5"], summary["fourier_top"] = f.Top5, f.Top[:min(5, len(f.Top))]
+		if !*asJSON {
+			fmt.Fprintf(Stdout, "embedding: %.1f%% of its power in the five strongest frequencies %v\n", 100*f.Top5, f.Top[:min(5, len(f.Top))])
 		}
 	}
 	emit(summary)

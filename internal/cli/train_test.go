@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/glia-dev/glia/train"
 )
 
 // TestTrain: glia train writes a directory that glia run loads, logs JSON
@@ -43,6 +45,31 @@ func TestTrain(t *testing.T) {
 	}
 	if _, errs, code := runCLI(t, "", args...); code == 0 || !strings.Contains(errs, "already holds a checkpoint") {
 		t.Errorf("second run into the same directory: exit %d: %s", code, errs)
+	}
+}
+
+func TestTrainModAdd(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "m")
+	out, errs, code := runCLI(t, "", "train", "--task", "modadd", "--p", "7", "--layers", "1", "--d-model", "16", "--heads", "2", "--steps", "3", "--out", dir, "--json")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	var start, last map[string]any
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	json.Unmarshal([]byte(lines[0]), &start)
+	json.Unmarshal([]byte(lines[len(lines)-1]), &last)
+	cfg := start["config"].(map[string]any)
+	if cfg["vocab_size"] != 8.0 || cfg["n_positions"] != 3.0 || last["fourier_top5"] == nil {
+		t.Errorf("config %v, summary %v", cfg, last)
+	}
+	// The grokking defaults apply unless given.
+	st, err := train.ReadRunState(filepath.Join(dir, train.CheckpointFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := st.Run["hyper"].(map[string]any)
+	if h["WeightDecay"] != 1.0 || h["Beta2"] != 0.98 || h["DecayAll"] != true || h["MinLRFrac"] != 1.0 || h["Warmup"] != 10.0 {
+		t.Errorf("modadd hyper-parameters %v", h)
 	}
 }
 
