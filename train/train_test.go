@@ -217,8 +217,8 @@ func runOpts(dir string, steps int) Options {
 	return Options{Hyper: h, Seed: 5, Out: dir, EvalEvery: 2, Run: map[string]any{"task": "induction"}}
 }
 
-// TestResume: a run stopped after 3 steps and resumed reaches the same
-// bits as one run straight through, and its export loads with
+// TestResume: a run stopped after 3 steps, resumed, interrupted after 4 and
+// resumed again reaches the same bits as one run straight through, and its export loads with
 // engine.Load and gives the trainer's logits.
 func TestResume(t *testing.T) {
 	cfg, err := tinySpec("llama").Config()
@@ -236,7 +236,18 @@ func TestResume(t *testing.T) {
 	if r, err := Run(context.Background(), cfg, task, o); err != nil || r.Dir != "" || r.Steps != 3 {
 		t.Fatalf("stopped run: %+v, %v", r, err)
 	}
+	// Interrupted (Ctrl-C) after step 4: it checkpoints and says so.
+	ctx, cancel := context.WithCancel(context.Background())
 	o.StopAfter, o.Resume = 0, true
+	o.Log = func(e Event) {
+		if e.Kind == "step" && e.Step == 4 {
+			cancel()
+		}
+	}
+	if _, err := Run(ctx, cfg, task, o); !errors.Is(err, context.Canceled) || !strings.Contains(err.Error(), "interrupted at step 4") {
+		t.Fatalf("interrupted run: %v", err)
+	}
+	o.Log = nil
 	if _, err := Run(context.Background(), cfg, task, o); err != nil {
 		t.Fatal(err)
 	}
