@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# train-known-answers.sh: the seeded commands that train glia's known-answer
+# models (docs/train.md). Each writes a Hugging Face directory with its
+# train_log.jsonl; the summary line carries the figures (induction and
+# previous-token scores per head; modadd held-out accuracy and the embedding's
+# Fourier concentration).
+#
+#   GOEXPERIMENT=simd go build -o bin/glia ./cmd/glia && scripts/train-known-answers.sh [OUTDIR]
+set -eu
+cd "$(dirname "$0")/.."
+OUT="${1:-models}"
+GLIA="${GLIA:-bin/glia}"
+
+# Two-layer attention-only GPT-2 on repeated random tokens (varying period
+# and offset, so the repeat cannot be found by position alone).
+"$GLIA" train --family gpt2 --attn-only --layers 2 --d-model 64 --heads 4 --vocab 64 \
+  --seq 32 --batch 64 --steps 5000 --warmup 200 --lr 3e-3 --min-lr-frac 0.3 --weight-decay 0.01 \
+  --eval-every 200 --seed 1 --out "$OUT/induction"
+
+# Modular addition, p = 53 (p = 113 is ~25x slower per step on 2 CPU cores):
+# 30% of pairs, full batch, AdamW weight decay 1 on every weight, β₂ 0.98.
+"$GLIA" train --task modadd --p 53 --layers 1 --d-model 64 --heads 4 --d-mlp 256 --lr 3e-3 \
+  --steps 6000 --eval-every 250 --seed 1 --out "$OUT/modadd53"
