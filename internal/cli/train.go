@@ -28,6 +28,10 @@ receives config.json, model.safetensors, generation_config.json, tokenizer.json
 (with a tokenizer), checkpoint.safetensors and train_log.jsonl. See docs/train.md.`})
 }
 
+// trainBackend is the CPU backend configuration glia train uses unless
+// $GOMLX_BACKEND names options.
+const trainBackend = "go:ops_sequential"
+
 // trainLogFile is the run's log in the output directory: one JSON object
 // per line, appended to by resumed runs.
 const trainLogFile = "train_log.jsonl"
@@ -100,6 +104,13 @@ func runTrain(args []string) error {
 	}
 	if err := mf.setDevice(); err != nil {
 		return err
+	}
+	if b := os.Getenv("GOMLX_BACKEND"); b == "" || b == "go" {
+		// The backward pass has many independent matmuls, some of them in
+		// layouts only compute's stock kernels run; run in parallel, those
+		// wait for the worker pool from inside it and can deadlock (seen
+		// at step 680 of a vocab-512 model). One op at a time is as fast here.
+		os.Setenv("GOMLX_BACKEND", trainBackend)
 	}
 	spec := train.Spec{Family: *family, Layers: *layers, DModel: *dModel, Heads: *heads, DMLP: *dMLP, Ctx: *ctxLen, Vocab: *vocab, AttnOnly: *attnOnly, BOS: -1, EOS: -1}
 	run := map[string]any{"task": *task, "batch": *batch, "seq": *seq}
