@@ -18,6 +18,9 @@ GLIA="${GLIA:-bin/glia}"
   --eval-every 200 --seed 1 --out "$OUT/induction"
 
 # Modular addition, p = 53 (p = 113 is ~25x slower per step on 2 CPU cores):
-# 30% of pairs, full batch, AdamW weight decay 1 on every weight, β₂ 0.98.
-"$GLIA" train --task modadd --p 53 --layers 1 --d-model 64 --heads 4 --d-mlp 256 --lr 3e-3 \
+# 30% of pairs, full batch, AdamW weight decay 1 on every weight, β₂ 0.98, a
+# constant rate. Llama (untied embedding and unembedding): the tied GPT-2 of
+# the same size memorised its 842 pairs and stayed at 29% held-out after
+# 6000 steps. Committed as testdata/trained/modadd53 (TestModAddKnownAnswer).
+"$GLIA" train --task modadd --p 53 --family llama --layers 1 --d-model 64 --heads 4 --d-mlp 256 --lr 3e-3 \
   --steps 6000 --eval-every 250 --seed 1 --out "$OUT/modadd53"
