@@ -31,7 +31,7 @@ type Spec struct {
 	DMLP     int  // 0: 4·DModel
 	Ctx      int  // longest sequence (position table size for gpt2)
 	Vocab    int  // token ids [0, Vocab)
-	AttnOnly bool // no MLP blocks (gpt2 only: the "attn_only" config key)
+	AttnOnly bool // no MLP blocks (the glia config key "attn_only")
 	BOS, EOS int  // special token ids written to config.json; -1: none
 }
 
@@ -83,9 +83,6 @@ func (s Spec) Config() (map[string]any, error) {
 			c["attn_only"] = true
 		}
 	case "llama":
-		if s.AttnOnly {
-			return nil, fmt.Errorf("train: attention-only models are gpt2 only")
-		}
 		maps(c, map[string]any{
 			"model_type": "llama", "architectures": []string{"LlamaForCausalLM"},
 			"num_hidden_layers": s.Layers, "hidden_size": s.DModel, "num_attention_heads": s.Heads,
@@ -93,6 +90,9 @@ func (s Spec) Config() (map[string]any, error) {
 			"vocab_size": s.Vocab, "hidden_act": "silu", "rms_norm_eps": 1e-6, "rope_theta": 10000.0,
 			"tie_word_embeddings": false, "attention_bias": false, "mlp_bias": false,
 		})
+		if s.AttnOnly {
+			c["attn_only"] = true
+		}
 	}
 	return c, nil
 }

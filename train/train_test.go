@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"math"
 	"os"
 	"path/filepath"
@@ -115,9 +116,11 @@ func TestSchedule(t *testing.T) {
 // TestGradient compares the step graph's gradient (graph.Gradient through
 // the engine's forward pass) with central finite differences of the loss.
 func TestGradient(t *testing.T) {
-	for _, family := range Families {
-		t.Run(family, func(t *testing.T) {
-			tr := tinyTrainer(t, tinySpec(family), DefaultHyper())
+	attnOnly := tinySpec("llama")
+	attnOnly.AttnOnly = true
+	for _, s := range []Spec{tinySpec("gpt2"), tinySpec("llama"), attnOnly} {
+		t.Run(fmt.Sprintf("%s/attn-only=%v", s.Family, s.AttnOnly), func(t *testing.T) {
+			tr := tinyTrainer(t, s, DefaultHyper())
 			b := (&Induction{Seed: 3, Batch: 2, Seq: 8, VocabSize: 11}).Train(0)
 			k := len(tr.specs)
 			e, err := NewExec(tr.backend, func(in []*Node) []*Node {
@@ -332,7 +335,7 @@ func TestBadInput(t *testing.T) {
 		{"unknown family", func(s *Spec) { s.Family = "bert" }, `unknown family "bert"`},
 		{"heads", func(s *Spec) { s.Heads = 3 }, "d_model 16 is not divisible by heads 3"},
 		{"zero layers", func(s *Spec) { s.Layers = 0 }, "layers must be positive"},
-		{"attention-only llama", func(s *Spec) { s.Family, s.AttnOnly = "llama", true }, "gpt2 only"},
+		{"negative d_mlp", func(s *Spec) { s.DMLP = -1 }, "d_mlp must not be negative"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			s := good

@@ -45,7 +45,7 @@ func runTrain(args []string) error {
 	dMLP := fs.Int("d-mlp", 0, "MLP width (0: 4·d-model)")
 	ctxLen := fs.Int("ctx", 0, "context length the model supports (0: --seq; 3 for modadd)")
 	vocab := fs.Int("vocab", 0, "vocabulary size (0: the task's: 64 for induction, p+1 for modadd, the tokenizer's for a corpus)")
-	attnOnly := fs.Bool("attn-only", false, "attention-only blocks, no MLP (gpt2)")
+	attnOnly := fs.Bool("attn-only", false, "attention-only blocks, no MLP")
 	configPath := fs.String("config", "", "a Hugging Face config.json to train instead of --family and the sizes")
 	task := fs.String("task", "", "induction or modadd (default: induction, or the corpus when --corpus is given)")
 	p := fs.Int("p", 113, "modadd: the modulus")

@@ -83,7 +83,6 @@ func TestTrainBadInput(t *testing.T) {
 		{[]string{"--d-model", "30", "--heads", "4"}, "d_model 30 is not divisible by heads 4"},
 		{[]string{"--task", "sorting"}, `unknown --task "sorting"`},
 		{[]string{"--corpus", out}, "--corpus needs --tokenizer"},
-		{[]string{"--family", "llama", "--attn-only"}, "gpt2 only"},
 	} {
 		_, errs, code := runCLI(t, "", append([]string{"train", "--out", out, "--steps", "1"}, c.args...)...)
 		if code == 0 || !strings.Contains(errs, c.want) {
