@@ -1,6 +1,7 @@
 package train
 
 import (
+	"slices"
 	"testing"
 
 	"github.com/glia-dev/glia/engine"
@@ -48,4 +49,32 @@ func TestModAddKnownAnswer(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Logf("held-out accuracy 100%% over %d pairs; embedding power in the top 5 frequencies %v: %.3f", b.B, f.Top[:5], f.Top5)
+}
+
+// TestInductionKnownAnswer: the committed two-layer attention-only model
+// (scripts/train-known-answers.sh) has the textbook induction circuit: an
+// induction head in layer 1, none in layer 0, and a previous-token head in
+// layer 0.
+func TestInductionKnownAnswer(t *testing.T) {
+	m, err := engine.Load("../testdata/trained/induction")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := InductionScores(m, &Induction{Seed: 1, Batch: 64, Seq: 32, VocabSize: 512})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("induction %v\nprevious-token %v", s.Induction, s.PrevToken)
+	if len(s.Induction) != 2 {
+		t.Fatalf("%d layers, want 2", len(s.Induction))
+	}
+	if got := slices.Max(s.Induction[1]); got <= 0.8 {
+		t.Errorf("best layer-1 induction score %.3f, want > 0.8", got)
+	}
+	if got := slices.Max(s.Induction[0]); got >= 0.2 {
+		t.Errorf("a layer-0 head has induction score %.3f, want every one < 0.2", got)
+	}
+	if got := slices.Max(s.PrevToken[0]); got <= 0.8 {
+		t.Errorf("best layer-0 previous-token score %.3f, want > 0.8", got)
+	}
 }
