@@ -18,16 +18,12 @@ type HeadScores struct {
 // sequences (TransformerLens's induction and previous-token scores).
 func InductionScores(m *engine.Model, task *Induction) (HeadScores, error) {
 	b, spans := task.EvalSpans()
-	ids := make([][]int32, b.B)
-	for i := range ids {
-		ids[i] = b.IDs[i*b.T : (i+1)*b.T]
-	}
 	d := m.Dims()
 	hooks := make([]string, d.Layers)
 	for l := range hooks {
 		hooks[l] = fmt.Sprintf("blocks.%d.attn.hook_pattern", l)
 	}
-	res, err := m.Run(engine.Request{IDs: ids, Hooks: hooks, NoLogits: true})
+	res, err := m.Run(engine.Request{IDs: b.Rows(), Hooks: hooks, NoLogits: true})
 	if err != nil {
 		return HeadScores{}, err
 	}

@@ -90,6 +90,16 @@ type Batch struct {
 	Mask    []float32
 }
 
+// Rows are the batch's sequences, as engine.Request takes them (views
+// into IDs).
+func (b Batch) Rows() [][]int32 {
+	rows := make([][]int32, b.B)
+	for i := range rows {
+		rows[i] = b.IDs[i*b.T : (i+1)*b.T]
+	}
+	return rows
+}
+
 // tensors are the batch's graph inputs; done releases them (on an
 // accelerator they hold device memory until finalized).
 func (b Batch) tensors() (args []any, done func()) {

@@ -267,11 +267,7 @@ func TestResume(t *testing.T) {
 		t.Fatal(err)
 	}
 	b := task.Eval()[0]
-	ids := make([][]int32, b.B)
-	for i := range ids {
-		ids[i] = b.IDs[i*b.T : (i+1)*b.T]
-	}
-	got, err := m.Run(engine.Request{IDs: ids})
+	got, err := m.Run(engine.Request{IDs: b.Rows()})
 	if err != nil {
 		t.Fatal(err)
 	}
