@@ -5,6 +5,10 @@
 //	hₗ₊₁ = hₗ' + W_out·gelu(W_in·LN₂(hₗ') + b_in) + b_out
 //	logits = W_E · LN_f(h_L)        (tied unembedding)
 //
+// With "attn_only": true in config.json (a glia key, TransformerLens's name
+// for it) the blocks have no LN₂ and no MLP: hₗ₊₁ = hₗ'. glia trains such
+// models (glia train --attn-only); transformers does not know the key.
+//
 // Weights are Conv1D ([in, out]), stored with or without the "transformer."
 // prefix depending on the exporter.
 package gpt2
@@ -29,6 +33,7 @@ type Model struct {
 	scale      bool // scale_attn_weights: divide scores by √d_head
 	scaleByIdx bool // scale_attn_by_inverse_layer_idx: also divide by layer+1
 	tied       bool
+	attnOnly   bool // no MLP (and no ln_2) in any block
 }
 
 // New reads a GPT2Config.
@@ -48,6 +53,10 @@ func New(c *arch.Config) (arch.Family, error) {
 	}
 	d.KVHeads, d.DHead = d.Heads, d.DModel/d.Heads
 	d.DMLP = c.Int("n_inner", 4*d.DModel)
+	attnOnly := c.Bool("attn_only", false)
+	if attnOnly {
+		d.DMLP = 0
+	}
 	if c.Bool("add_cross_attention", false) {
 		return nil, fmt.Errorf("add_cross_attention is not supported (decoder-only models only)")
 	}
@@ -58,6 +67,7 @@ func New(c *arch.Config) (arch.Family, error) {
 		scale:      c.Bool("scale_attn_weights", true),
 		scaleByIdx: c.Bool("scale_attn_by_inverse_layer_idx", false),
 		tied:       c.Bool("tie_word_embeddings", true),
+		attnOnly:   attnOnly,
 	}, c.Err()
 }
 
@@ -78,6 +88,11 @@ func (m *Model) Weights() []arch.WeightSpec {
 			spec(p+"ln_1.weight", d.DModel), spec(p+"ln_1.bias", d.DModel),
 			spec(p+"attn.c_attn.weight", d.DModel, 3*d.DModel), spec(p+"attn.c_attn.bias", 3*d.DModel),
 			spec(p+"attn.c_proj.weight", d.DModel, d.DModel), spec(p+"attn.c_proj.bias", d.DModel),
+		)
+		if m.attnOnly {
+			continue
+		}
+		ws = append(ws,
 			spec(p+"ln_2.weight", d.DModel), spec(p+"ln_2.bias", d.DModel),
 			spec(p+"mlp.c_fc.weight", d.DModel, d.DMLP), spec(p+"mlp.c_fc.bias", d.DMLP),
 			spec(p+"mlp.c_proj.weight", d.DMLP, d.DModel), spec(p+"mlp.c_proj.bias", d.DModel),
@@ -128,7 +143,11 @@ func (m *Model) Forward(w arch.Weights, in arch.Inputs, hp *hook.Points) *Node {
 		}
 		z := arch.Attention(hp, l, q, k, v, in, arch.AttnOpts{Scale: scale})
 		attnOut := hp.At(arch.Conv1D(arch.MergeHeads(z), t(p+"attn.c_proj.weight"), t(p+"attn.c_proj.bias")), "blocks.%d.hook_attn_out", l) // [batch, pos, d_model]
-		x = hp.At(Add(x, attnOut), "blocks.%d.hook_resid_mid", l)                                                                           // [batch, pos, d_model]
+		if m.attnOnly {
+			x = hp.At(Add(x, attnOut), "blocks.%d.hook_resid_post", l) // [batch, pos, d_model]
+			continue
+		}
+		x = hp.At(Add(x, attnOut), "blocks.%d.hook_resid_mid", l) // [batch, pos, d_model]
 
 		h = arch.LayerNorm(hp, fmt.Sprintf("blocks.%d.ln2", l), x, t(p+"ln_2.weight"), t(p+"ln_2.bias"), m.eps)
 		pre := hp.At(arch.Conv1D(h, t(p+"mlp.c_fc.weight"), t(p+"mlp.c_fc.bias")), "blocks.%d.mlp.hook_pre", l)           // [batch, pos, d_mlp]

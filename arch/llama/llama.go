@@ -5,6 +5,9 @@
 //	hₗ' = hₗ + Attn(RMSNorm(hₗ))              rotary q, k; grouped kv heads
 //	hₗ₊₁ = hₗ' + W_down(act(W_gate x) ⊙ W_up x), x = RMSNorm(hₗ')
 //	logits = W_U RMSNorm(h_L)
+//
+// With "attn_only": true in config.json (a glia key, as for gpt2) the
+// blocks have no post-attention norm and no MLP: hₗ₊₁ = hₗ'.
 package llama
 
 import (
@@ -38,6 +41,7 @@ type Model struct {
 	qkvBias  bool
 	mlpBias  bool
 	tied     bool
+	attnOnly bool // no MLP (and no post-attention norm) in any block
 	opt      Options
 }
 
@@ -55,7 +59,11 @@ func New(c *arch.Config, opt Options) (*Model, error) {
 		attnBias: c.Bool("attention_bias", false),
 		mlpBias:  c.Bool("mlp_bias", false),
 		tied:     c.Bool("tie_word_embeddings", false),
+		attnOnly: c.Bool("attn_only", false),
 		opt:      opt,
+	}
+	if m.attnOnly {
+		m.dims.DMLP = 0
 	}
 	m.qkvBias = m.attnBias || opt.QKVBias
 	return m, c.Err()
@@ -67,11 +75,16 @@ func (m *Model) Weights() []arch.WeightSpec {
 	d := m.dims
 	return arch.LlamaWeights(d, m.tied, func(add func(name string, shape ...int)) {
 		add("input_layernorm.weight", d.DModel)
-		add("post_attention_layernorm.weight", d.DModel)
+		if !m.attnOnly {
+			add("post_attention_layernorm.weight", d.DModel)
+		}
 		arch.LlamaAttnWeights(add, d, m.qkvBias, m.attnBias)
 		if m.opt.QKNorm {
 			add("self_attn.q_norm.weight", d.DHead)
 			add("self_attn.k_norm.weight", d.DHead)
+		}
+		if m.attnOnly {
+			return
 		}
 		add("mlp.gate_proj.weight", d.DMLP, d.DModel)
 		add("mlp.up_proj.weight", d.DMLP, d.DModel)
@@ -122,7 +135,11 @@ func (m *Model) Forward(w arch.Weights, in arch.Inputs, hp *hook.Points) *Node {
 		}
 		z := arch.Attention(hp, l, q, k, v, in, arch.AttnOpts{Scale: 1 / math.Sqrt(float64(d.DHead)), Window: window})
 		attnOut := hp.At(arch.Linear(arch.MergeHeads(z), w(p+"self_attn.o_proj.weight"), bias(m.attnBias, p+"self_attn.o_proj.bias")), "blocks.%d.hook_attn_out", l) // [batch, pos, d_model]
-		x = hp.At(Add(x, attnOut), "blocks.%d.hook_resid_mid", l)                                                                                                    // [batch, pos, d_model]
+		if m.attnOnly {
+			x = hp.At(Add(x, attnOut), "blocks.%d.hook_resid_post", l) // [batch, pos, d_model]
+			continue
+		}
+		x = hp.At(Add(x, attnOut), "blocks.%d.hook_resid_mid", l) // [batch, pos, d_model]
 
 		h = arch.RMSNorm(hp, fmt.Sprintf("blocks.%d.ln2", l), x, w(p+"post_attention_layernorm.weight"), m.eps, 0)
 		pre := hp.At(arch.Linear(h, w(p+"mlp.gate_proj.weight"), bias(m.mlpBias, p+"mlp.gate_proj.bias")), "blocks.%d.mlp.hook_pre", l)          // [batch, pos, d_mlp]

@@ -1,0 +1,400 @@
+package train
+
+import (
+	"fmt"
+	"math"
+	"strings"
+
+	"github.com/glia-dev/glia/arch"
+	"github.com/glia-dev/glia/engine"
+	"github.com/glia-dev/glia/format/safetensors"
+	"github.com/gomlx/compute"
+	"github.com/gomlx/compute/dtypes"
+	"github.com/gomlx/compute/shapes"
+	. "github.com/gomlx/gomlx/core/graph"
+	"github.com/gomlx/gomlx/core/tensors"
+)
+
+// Hyper are the optimiser's settings. They are fixed for a run: the step
+// graph bakes all but the learning rate in.
+type Hyper struct {
+	LR          float64 // peak learning rate
+	MinLRFrac   float64 // the cosine decays to LR·MinLRFrac
+	Warmup      int     // steps of linear warm-up from LR/Warmup to LR
+	Steps       int     // total steps (the cosine ends here)
+	WeightDecay float64 // decoupled (AdamW), on Decayed weights only
+	Clip        float64 // global gradient-norm clip; 0: none
+	Beta1       float64
+	Beta2       float64
+	Eps         float64
+	DecayAll    bool // also decay norm gains, biases and embeddings
+}
+
+// DefaultHyper are PyTorch AdamW's betas and eps with a 10% cosine floor.
+func DefaultHyper() Hyper {
+	return Hyper{LR: 1e-3, MinLRFrac: 0.1, Warmup: 100, Steps: 1000, WeightDecay: 0.1, Clip: 1, Beta1: 0.9, Beta2: 0.999, Eps: 1e-8}
+}
+
+// LRAt is the learning rate of 0-based step t: linear warm-up over Warmup
+// steps, then a cosine from LR down to LR·MinLRFrac at Steps. It is computed
+// in float64 on the host and fed to the step graph as a scalar.
+func (h Hyper) LRAt(t int) float64 {
+	if t < h.Warmup {
+		return h.LR * float64(t+1) / float64(h.Warmup)
+	}
+	p := float64(t-h.Warmup) / float64(max(1, h.Steps-h.Warmup))
+	p = min(p, 1)
+	return h.LR * (h.MinLRFrac + (1-h.MinLRFrac)*0.5*(1+math.Cos(math.Pi*p)))
+}
+
+func (h Hyper) check() error {
+	switch {
+	case h.Steps <= 0:
+		return fmt.Errorf("train: steps must be positive, got %d", h.Steps)
+	case h.LR <= 0 || math.IsNaN(h.LR) || math.IsInf(h.LR, 0):
+		return fmt.Errorf("train: learning rate must be positive, got %g", h.LR)
+	case h.Warmup < 0:
+		return fmt.Errorf("train: warm-up must not be negative, got %d", h.Warmup)
+	case h.WeightDecay < 0, h.Clip < 0:
+		return fmt.Errorf("train: weight decay (%g) and clip (%g) must not be negative", h.WeightDecay, h.Clip)
+	case h.Beta1 < 0 || h.Beta1 >= 1 || h.Beta2 < 0 || h.Beta2 >= 1:
+		return fmt.Errorf("train: betas must lie in [0, 1), got %g, %g", h.Beta1, h.Beta2)
+	}
+	return nil
+}
+
+// Decayed says whether AdamW's weight decay applies to a weight: matrices
+// other than embeddings, unless all is set.
+func Decayed(s arch.WeightSpec, all bool) bool {
+	if all {
+		return true
+	}
+	if len(s.Shape) < 2 {
+		return false // norm gains, biases
+	}
+	for _, e := range []string{"wte.", "wpe.", "embed_tokens.", "embed_positions."} {
+		if strings.Contains(s.Name, e) {
+			return false
+		}
+	}
+	return true
+}
+
+// Batch is one batch of next-token examples: the loss at [b, t] is the
+// cross-entropy of Targets[b, t] under the logits of IDs[b, :t+1], weighted
+// by Mask[b, t] (0 or 1); the mean is over the weighted positions.
+type Batch struct {
+	B, T    int
+	IDs     []int32 // [B, T]
+	Targets []int32 // [B, T]
+	Mask    []float32
+}
+
+// Rows are the batch's sequences, as engine.Request takes them (views
+// into IDs).
+func (b Batch) Rows() [][]int32 {
+	rows := make([][]int32, b.B)
+	for i := range rows {
+		rows[i] = b.IDs[i*b.T : (i+1)*b.T]
+	}
+	return rows
+}
+
+// tensors are the batch's graph inputs; done releases them (on an
+// accelerator they hold device memory until finalized).
+func (b Batch) tensors() (args []any, done func()) {
+	ts := []*tensors.Tensor{tensors.FromFlatDataAndDimensions(b.IDs, b.B, b.T), tensors.FromFlatDataAndDimensions(b.Targets, b.B, b.T), tensors.FromFlatDataAndDimensions(b.Mask, b.B, b.T)}
+	for _, t := range ts {
+		args = append(args, t)
+	}
+	return args, func() { finalize(ts) }
+}
+
+// Trainer holds a model's weights and AdamW state on the backend and runs
+// compiled steps over them.
+type Trainer struct {
+	Model *engine.Model
+	Hyper Hyper
+	Step  int // steps done
+
+	backend compute.Backend
+	specs   []arch.WeightSpec
+	decay   []bool
+	w, m, v []*tensors.Tensor // AdamW state: first and second moments
+	steps   map[[2]int]*Exec  // by batch shape
+	evals   map[[2]int]*Exec
+}
+
+// NewTrainer starts from the model's weights with zero AdamW moments.
+func NewTrainer(m *engine.Model, h Hyper) (*Trainer, error) {
+	if err := h.check(); err != nil {
+		return nil, err
+	}
+	be, err := engine.Backend()
+	if err != nil {
+		return nil, fmt.Errorf("train: backend: %w", err)
+	}
+	if m.DType() != dtypes.Float32 {
+		return nil, fmt.Errorf("train: training runs in float32; the model computes in %s", m.DType())
+	}
+	t := &Trainer{Model: m, Hyper: h, backend: be, specs: m.WeightSpecs(), steps: map[[2]int]*Exec{}, evals: map[[2]int]*Exec{}}
+	for _, s := range t.specs {
+		a, err := m.Weight(s.Name)
+		if err != nil {
+			return nil, err
+		}
+		t.decay = append(t.decay, Decayed(s, h.DecayAll))
+		t.w = append(t.w, tensors.FromFlatDataAndDimensions(a.Data, s.Shape...))
+		t.m = append(t.m, tensors.FromShape(shapes.Make(dtypes.Float32, s.Shape...)))
+		t.v = append(t.v, tensors.FromShape(shapes.Make(dtypes.Float32, s.Shape...)))
+	}
+	return t, nil
+}
+
+// StepResult is what one step reports.
+type StepResult struct {
+	Loss     float64 // mean cross-entropy before the update
+	GradNorm float64 // global gradient norm before clipping
+	LR       float64
+}
+
+// NonFiniteError is a step whose loss or gradient norm is NaN or ±Inf. The
+// trainer's state is left as it was before the step.
+type NonFiniteError struct {
+	Step           int
+	Loss, GradNorm float64
+}
+
+func (e *NonFiniteError) Error() string {
+	return fmt.Sprintf("train: step %d: loss %g, gradient norm %g: not finite (lower the learning rate or raise the warm-up)", e.Step+1, e.Loss, e.GradNorm)
+}
+
+// TrainStep runs one optimiser step on b.
+func (t *Trainer) TrainStep(b Batch) (StepResult, error) {
+	e, err := t.compile(t.steps, b, t.stepGraph, true)
+	if err != nil {
+		return StepResult{}, err
+	}
+	h := t.Hyper
+	lr := h.LRAt(t.Step)
+	n := float64(t.Step + 1)
+	// Bias corrections in float64 on the host, as PyTorch computes them.
+	sched := []float32{float32(lr), float32(1 - math.Pow(h.Beta1, n)), float32(1 - math.Pow(h.Beta2, n))}
+	args, done := b.tensors()
+	defer done()
+	st := tensors.FromFlatDataAndDimensions(sched, 3)
+	defer st.FinalizeAll()
+	args = append(args, st)
+	for _, s := range [][]*tensors.Tensor{t.w, t.m, t.v} {
+		for _, x := range s {
+			args = append(args, x)
+		}
+	}
+	outs, err := e.Call(args...)
+	if err != nil {
+		return StepResult{}, fmt.Errorf("train: step %d: %w", t.Step+1, err)
+	}
+	res := StepResult{Loss: scalar(outs[0]), GradNorm: scalar(outs[1]), LR: lr}
+	if bad(res.Loss) || bad(res.GradNorm) {
+		finalize(outs)
+		return res, &NonFiniteError{Step: t.Step, Loss: res.Loss, GradNorm: res.GradNorm}
+	}
+	k := len(t.w)
+	for i, s := range [][]*tensors.Tensor{t.w, t.m, t.v} {
+		finalize(s)
+		copy(s, outs[2+i*k:2+(i+1)*k])
+	}
+	outs[0].FinalizeAll()
+	outs[1].FinalizeAll()
+	t.Step++
+	return res, nil
+}
+
+func bad(x float64) bool { return math.IsNaN(x) || math.IsInf(x, 0) }
+
+func finalize(ts []*tensors.Tensor) {
+	for _, x := range ts {
+		x.FinalizeAll()
+	}
+}
+
+func scalar(t *tensors.Tensor) float64 {
+	var v float64
+	tensors.MustConstFlatData(t, func(f []float32) { v = float64(f[0]) })
+	return v
+}
+
+// compile returns the graph for b's shape from cache, compiling fn for the
+// batch inputs, then (withState) the schedule, then the weights, then
+// (withState) the AdamW moments.
+func (t *Trainer) compile(cache map[[2]int]*Exec, b Batch, fn func([]*Node) []*Node, withState bool) (*Exec, error) {
+	if len(b.IDs) != b.B*b.T || len(b.Targets) != b.B*b.T || len(b.Mask) != b.B*b.T {
+		return nil, fmt.Errorf("train: batch %dx%d has %d ids, %d targets, %d mask entries", b.B, b.T, len(b.IDs), len(b.Targets), len(b.Mask))
+	}
+	d := t.Model.Dims()
+	if d.MaxCtx > 0 && b.T > d.MaxCtx {
+		return nil, fmt.Errorf("train: sequence length %d exceeds the model's context %d", b.T, d.MaxCtx)
+	}
+	for i, id := range b.IDs {
+		if id < 0 || int(id) >= d.Vocab || b.Targets[i] < 0 || int(b.Targets[i]) >= d.Vocab {
+			return nil, fmt.Errorf("train: token %d or target %d at %d is outside the vocabulary [0,%d)", id, b.Targets[i], i, d.Vocab)
+		}
+	}
+	key := [2]int{b.B, b.T}
+	if e, ok := cache[key]; ok {
+		return e, nil
+	}
+	e, err := NewExec(t.backend, fn)
+	if err != nil {
+		return nil, fmt.Errorf("train: %w", err)
+	}
+	in := []shapes.Shape{shapes.Make(dtypes.Int32, b.B, b.T), shapes.Make(dtypes.Int32, b.B, b.T), shapes.Make(dtypes.Float32, b.B, b.T)}
+	if withState {
+		in = append(in, shapes.Make(dtypes.Float32, 3))
+	}
+	copies := 1 // the weights
+	if withState {
+		copies = 3 // and the moments
+	}
+	for range copies {
+		for _, s := range t.specs {
+			in = append(in, shapes.Make(dtypes.Float32, s.Shape...))
+		}
+	}
+	if err := engine.Catch(func() error { _, err := e.Compile(in...); return err }); err != nil {
+		return nil, fmt.Errorf("train: %w", err)
+	}
+	cache[key] = e
+	return e, nil
+}
+
+// crossEntropy is the masked mean next-token cross-entropy of logits
+// [B, T, V] against targets [B, T], and the per-position losses [B, T].
+func crossEntropy(logits, targets, mask *Node) (mean, each *Node) {
+	v := logits.Shape().Dimensions[2]
+	logp := LogSoftmax(logits, -1)
+	each = Neg(ReduceSum(Mul(logp, OneHot(targets, v, logp.DType())), -1)) // [B, T]
+	n := Max(ReduceAllSum(mask), ScalarOne(mask.Graph(), mask.DType()))
+	return Div(ReduceAllSum(Mul(each, mask)), n), each
+}
+
+// stepGraph is one training step. Inputs: ids, targets, mask, sched
+// [lr, 1-β₁ᵗ, 1-β₂ᵗ], then the weights, first moments and second moments
+// (t.specs order each). Outputs: loss, gradient norm, then the updated
+// weights and moments in the same order.
+func (t *Trainer) stepGraph(in []*Node) []*Node {
+	k := len(t.specs)
+	ids, targets, mask, sched := in[0], in[1], in[2], in[3]
+	w, m, v := in[4:4+k], in[4+k:4+2*k], in[4+2*k:4+3*k]
+	loss, _ := crossEntropy(t.Model.Forward(ids, w), targets, mask)
+	grads := Gradient(loss, w...)
+	norm := globalNorm(grads)
+	if h := t.Hyper; h.Clip > 0 {
+		// PyTorch's clip_grad_norm_: scale by clip/(norm+1e-6) when below 1.
+		scale := MinScalar(Div(Scalar(norm.Graph(), dtypes.Float32, h.Clip), AddScalar(norm, 1e-6)), 1.0)
+		for i := range grads {
+			grads[i] = Mul(grads[i], scale)
+		}
+	}
+	lr, bc1, bc2 := scalarAt(sched, 0), scalarAt(sched, 1), scalarAt(sched, 2)
+	outs := []*Node{loss, norm}
+	nw, nm, nv := make([]*Node, k), make([]*Node, k), make([]*Node, k)
+	for i := range w {
+		wd := 0.0
+		if t.decay[i] {
+			wd = t.Hyper.WeightDecay
+		}
+		nw[i], nm[i], nv[i] = adamW(w[i], grads[i], m[i], v[i], lr, bc1, bc2, t.Hyper, wd)
+	}
+	return append(append(append(outs, nw...), nm...), nv...)
+}
+
+func scalarAt(x *Node, i int) *Node { return Reshape(Slice(x, AxisElem(i))) }
+
+// globalNorm is √Σ‖g‖² over every gradient.
+func globalNorm(grads []*Node) *Node {
+	var sum *Node
+	for _, g := range grads {
+		s := ReduceAllSum(Square(g))
+		if sum == nil {
+			sum = s
+		} else {
+			sum = Add(sum, s)
+		}
+	}
+	return Sqrt(sum)
+}
+
+// adamW is one AdamW update in PyTorch's order (torch.optim.AdamW,
+// non-amsgrad): decay the weight, update the moments, then step by
+// lr/(1-β₁ᵗ) · m / (√v/√(1-β₂ᵗ) + ε).
+func adamW(w, g, m, v, lr, bc1, bc2 *Node, h Hyper, wd float64) (nw, nm, nv *Node) {
+	if wd != 0 {
+		w = Mul(w, OneMinus(MulScalar(lr, wd)))
+	}
+	nm = Add(MulScalar(m, h.Beta1), MulScalar(g, 1-h.Beta1))
+	nv = Add(MulScalar(v, h.Beta2), MulScalar(Square(g), 1-h.Beta2))
+	denom := AddScalar(Div(Sqrt(nv), Sqrt(bc2)), h.Eps)
+	nw = Sub(w, Mul(Div(lr, bc1), Div(nm, denom)))
+	return nw, nm, nv
+}
+
+// evalGraph: inputs ids, targets, mask, weights; outputs the summed loss,
+// the weight sum and the number of weighted positions whose argmax is the
+// target.
+func (t *Trainer) evalGraph(in []*Node) []*Node {
+	ids, targets, mask := in[0], in[1], in[2]
+	logits := t.Model.Forward(ids, in[3:])
+	_, each := crossEntropy(logits, targets, mask)
+	hit := ConvertDType(Equal(ArgMax(logits, -1, dtypes.Int32), targets), dtypes.Float32)
+	return []*Node{ReduceAllSum(Mul(each, mask)), ReduceAllSum(mask), ReduceAllSum(Mul(hit, mask))}
+}
+
+// EvalResult is a held-out evaluation.
+type EvalResult struct {
+	Loss     float64 // mean cross-entropy over weighted positions
+	Accuracy float64 // fraction of them whose most likely token is the target
+	Count    int     // weighted positions
+}
+
+// Evaluate runs the current weights over batches without updating them.
+func (t *Trainer) Evaluate(batches []Batch) (EvalResult, error) {
+	var loss, n, hit float64
+	for _, b := range batches {
+		e, err := t.compile(t.evals, b, t.evalGraph, false)
+		if err != nil {
+			return EvalResult{}, err
+		}
+		args, done := b.tensors()
+		for _, x := range t.w {
+			args = append(args, x)
+		}
+		outs, err := e.Call(args...)
+		done()
+		if err != nil {
+			return EvalResult{}, fmt.Errorf("train: evaluating: %w", err)
+		}
+		loss += scalar(outs[0])
+		n += scalar(outs[1])
+		hit += scalar(outs[2])
+		finalize(outs)
+	}
+	if n == 0 {
+		return EvalResult{}, fmt.Errorf("train: the held-out set has no weighted positions")
+	}
+	return EvalResult{Loss: loss / n, Accuracy: hit / n, Count: int(n)}, nil
+}
+
+// Weights returns host copies of the current weights, named as the family
+// names them in a checkpoint.
+func (t *Trainer) Weights() []safetensors.Tensor { return t.host("", t.w) }
+
+func (t *Trainer) host(prefix string, ts []*tensors.Tensor) []safetensors.Tensor {
+	out := make([]safetensors.Tensor, len(ts))
+	for i, x := range ts {
+		var data []float32
+		tensors.MustConstFlatData(x, func(f []float32) { data = append([]float32(nil), f...) })
+		out[i] = safetensors.Tensor{Name: prefix + t.specs[i].Name, Shape: append([]int(nil), t.specs[i].Shape...), Data: data}
+	}
+	return out
+}

@@ -1,0 +1,469 @@
+package train
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/glia-dev/glia/arch"
+	"github.com/glia-dev/glia/corpus"
+	"github.com/glia-dev/glia/engine"
+	. "github.com/gomlx/gomlx/core/graph"
+	"github.com/gomlx/gomlx/core/tensors"
+)
+
+func tinySpec(family string) Spec {
+	return Spec{Family: family, Layers: 2, DModel: 16, Heads: 2, DMLP: 32, Ctx: 16, Vocab: 11, BOS: 0, EOS: -1}
+}
+
+func tinyTrainer(t *testing.T, s Spec, h Hyper) *Trainer {
+	t.Helper()
+	cfg, err := s.Config()
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := NewModel("tiny", cfg, 7)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr, err := NewTrainer(m, h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tr
+}
+
+// adamWRef is torch.optim.AdamW's step in float64.
+func adamWRef(w, g, m, v []float64, lr, wd, b1, b2, eps float64, step int) {
+	for i := range w {
+		w[i] *= 1 - lr*wd
+		m[i] = b1*m[i] + (1-b1)*g[i]
+		v[i] = b2*v[i] + (1-b2)*g[i]*g[i]
+		bc1, bc2 := 1-math.Pow(b1, float64(step)), 1-math.Pow(b2, float64(step))
+		w[i] -= lr / bc1 * m[i] / (math.Sqrt(v[i])/math.Sqrt(bc2) + eps)
+	}
+}
+
+func TestAdamW(t *testing.T) {
+	be, err := engine.Backend()
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := Hyper{Beta1: 0.9, Beta2: 0.98, Eps: 1e-8}
+	for _, wd := range []float64{0, 0.1, 1} {
+		e, err := NewExec(be, func(in []*Node) []*Node {
+			w, m, v := adamW(in[0], in[1], in[2], in[3], scalarAt(in[4], 0), scalarAt(in[4], 1), scalarAt(in[4], 2), h, wd)
+			return []*Node{w, m, v}
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		w, m, v := []float32{0.5, -2}, []float32{0, 0}, []float32{0, 0}
+		rw, rm, rv := []float64{0.5, -2}, []float64{0, 0}, []float64{0, 0}
+		grads := [][]float32{{0.3, -4}, {-1e-3, 2}, {0.7, 0.7}}
+		lr := 0.01
+		for step, g := range grads {
+			n := float64(step + 1)
+			sched := []float32{float32(lr), float32(1 - math.Pow(h.Beta1, n)), float32(1 - math.Pow(h.Beta2, n))}
+			outs, err := e.Call(tensors.FromValue(w), tensors.FromValue(g), tensors.FromValue(m), tensors.FromValue(v), tensors.FromValue(sched))
+			if err != nil {
+				t.Fatal(err)
+			}
+			w, m, v = outs[0].Value().([]float32), outs[1].Value().([]float32), outs[2].Value().([]float32)
+			if step == 0 {
+				// Closed form of AdamW's first step: m̂ = g, v̂ = g², so each
+				// weight moves by lr·g/(|g|+ε) after its decay.
+				for i := range w {
+					gi := float64(g[i])
+					want := rw[i]*(1-lr*wd) - lr*gi/(math.Abs(gi)+h.Eps)
+					if d := math.Abs(float64(w[i]) - want); d > 1e-6 {
+						t.Errorf("wd %g step 1: w[%d] = %g, closed form %g", wd, i, w[i], want)
+					}
+				}
+			}
+			g64 := []float64{float64(g[0]), float64(g[1])}
+			adamWRef(rw, g64, rm, rv, lr, wd, h.Beta1, h.Beta2, h.Eps, step+1)
+			for i := range w {
+				if d := math.Abs(float64(w[i]) - rw[i]); d > 1e-6 {
+					t.Errorf("wd %g step %d: w[%d] = %g, float64 reference %g", wd, step+1, i, w[i], rw[i])
+				}
+				if d := math.Abs(float64(v[i]) - rv[i]); d > 1e-6*math.Max(1, rv[i]) {
+					t.Errorf("wd %g step %d: v[%d] = %g, float64 reference %g", wd, step+1, i, v[i], rv[i])
+				}
+			}
+		}
+	}
+}
+
+func TestSchedule(t *testing.T) {
+	h := Hyper{LR: 1, MinLRFrac: 0.1, Warmup: 4, Steps: 14}
+	for _, c := range []struct {
+		step int
+		want float64
+	}{{0, 0.25}, {3, 1}, {4, 1}, {9, 0.55}, {14, 0.1}, {20, 0.1}} {
+		if got := h.LRAt(c.step); math.Abs(got-c.want) > 1e-12 {
+			t.Errorf("LRAt(%d) = %g, want %g", c.step, got, c.want)
+		}
+	}
+}
+
+// TestGradient compares the step graph's gradient (graph.Gradient through
+// the engine's forward pass) with central finite differences of the loss.
+func TestGradient(t *testing.T) {
+	attnOnly := tinySpec("llama")
+	attnOnly.AttnOnly = true
+	for _, s := range []Spec{tinySpec("gpt2"), tinySpec("llama"), attnOnly} {
+		t.Run(fmt.Sprintf("%s/attn-only=%v", s.Family, s.AttnOnly), func(t *testing.T) {
+			tr := tinyTrainer(t, s, DefaultHyper())
+			b := (&Induction{Seed: 3, Batch: 2, Seq: 8, VocabSize: 11}).Train(0)
+			k := len(tr.specs)
+			e, err := NewExec(tr.backend, func(in []*Node) []*Node {
+				loss, _ := crossEntropy(tr.Model.Forward(in[0], in[3:]), in[1], in[2])
+				return append([]*Node{loss}, Gradient(loss, in[3:]...)...)
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			w := make([][]float32, k)
+			for i, x := range tr.w {
+				w[i] = tensors.MustCopyFlatData[float32](x)
+			}
+			call := func() []*tensors.Tensor {
+				args, done := b.tensors()
+				defer done()
+				for i, s := range tr.specs {
+					args = append(args, tensors.FromFlatDataAndDimensions(w[i], s.Shape...))
+				}
+				outs, err := e.Call(args...)
+				if err != nil {
+					t.Fatal(err)
+				}
+				return outs
+			}
+			outs := call()
+			const eps = 1e-2
+			checked := 0
+			for i, s := range tr.specs {
+				g := tensors.MustCopyFlatData[float32](outs[1+i])
+				j := 0 // the coordinate with the largest gradient
+				for c := range g {
+					if math.Abs(float64(g[c])) > math.Abs(float64(g[j])) {
+						j = c
+					}
+				}
+				if math.Abs(float64(g[j])) < 1e-3 {
+					continue // too flat for float32 differences
+				}
+				old := w[i][j]
+				w[i][j] = old + eps
+				up := scalar(call()[0])
+				w[i][j] = old - eps
+				down := scalar(call()[0])
+				w[i][j] = old
+				fd := (up - down) / (2 * eps)
+				if d := math.Abs(fd - float64(g[j])); d > 2e-3+0.03*math.Abs(fd) {
+					t.Errorf("%s[%d]: gradient %g, finite difference %g", s.Name, j, g[j], fd)
+				}
+				checked++
+			}
+			if checked < k/2 {
+				t.Errorf("only %d of %d weights had a gradient large enough to check", checked, k)
+			}
+		})
+	}
+}
+
+func TestLossFalls(t *testing.T) {
+	h := DefaultHyper()
+	h.LR, h.Warmup, h.Steps = 1e-2, 2, 20
+	s := tinySpec("gpt2")
+	s.AttnOnly = true
+	tr := tinyTrainer(t, s, h)
+	task := &Induction{Seed: 1, Batch: 16, Seq: 12, VocabSize: s.Vocab}
+	before, err := tr.Evaluate(task.Eval())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var first, last float64
+	for i := range h.Steps {
+		r, err := tr.TrainStep(task.Train(i))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if i == 0 {
+			first = r.Loss
+		}
+		last = r.Loss
+	}
+	after, err := tr.Evaluate(task.Eval())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("training loss %.3f → %.3f; held-out repeat loss %.3f → %.3f", first, last, before.Loss, after.Loss)
+	// Twenty steps learn the unigram statistics (no token is ever followed
+	// by BOS: ln 11 → ln 10 on the fixed held-out set); induction takes
+	// hundreds more.
+	if !(after.Loss < before.Loss-0.05) || !(last < first) {
+		t.Errorf("loss did not fall: training %.3f → %.3f, held-out %.3f → %.3f", first, last, before.Loss, after.Loss)
+	}
+}
+
+func runOpts(dir string, steps int) Options {
+	h := DefaultHyper()
+	h.LR, h.Warmup, h.Steps = 1e-2, 2, steps
+	return Options{Hyper: h, Seed: 5, Out: dir, EvalEvery: 2, Run: map[string]any{"task": "induction"}}
+}
+
+// TestResume: a run stopped after 3 steps, resumed, interrupted after 4 and
+// resumed again reaches the same bits as one run straight through, and its export loads with
+// engine.Load and gives the trainer's logits.
+func TestResume(t *testing.T) {
+	cfg, err := tinySpec("llama").Config()
+	if err != nil {
+		t.Fatal(err)
+	}
+	task := &Induction{Seed: 2, Batch: 4, Seq: 8, VocabSize: 11}
+	whole, parts := t.TempDir(), t.TempDir()
+	r1, err := Run(context.Background(), cfg, task, runOpts(whole, 6))
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := runOpts(parts, 6)
+	o.StopAfter = 3
+	if r, err := Run(context.Background(), cfg, task, o); err != nil || r.Dir != "" || r.Steps != 3 {
+		t.Fatalf("stopped run: %+v, %v", r, err)
+	}
+	// Interrupted (Ctrl-C) after step 4: it checkpoints and says so.
+	ctx, cancel := context.WithCancel(context.Background())
+	o.StopAfter, o.Resume = 0, true
+	o.Log = func(e Event) {
+		if e.Kind == "step" && e.Step == 4 {
+			cancel()
+		}
+	}
+	if _, err := Run(ctx, cfg, task, o); !errors.Is(err, context.Canceled) || !strings.Contains(err.Error(), "interrupted at step 4") {
+		t.Fatalf("interrupted run: %v", err)
+	}
+	o.Log = nil
+	if _, err := Run(context.Background(), cfg, task, o); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []string{"model.safetensors", CheckpointFile, "config.json"} {
+		a, _ := os.ReadFile(filepath.Join(whole, f))
+		b, _ := os.ReadFile(filepath.Join(parts, f))
+		if len(a) == 0 || !bytes.Equal(a, b) {
+			t.Errorf("%s: resumed run differs from the uninterrupted one (%d vs %d bytes)", f, len(a), len(b))
+		}
+	}
+
+	m, err := engine.Load(whole)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := task.Eval()[0]
+	got, err := m.Run(engine.Request{IDs: b.Rows()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr := r1.Trainer
+	e, err := NewExec(tr.backend, func(in []*Node) []*Node { return []*Node{tr.Model.Forward(in[0], in[1:])} })
+	if err != nil {
+		t.Fatal(err)
+	}
+	args := []any{tensors.FromFlatDataAndDimensions(b.IDs, b.B, b.T)}
+	for _, x := range tr.w {
+		args = append(args, x)
+	}
+	outs, err := e.Call(args...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := tensors.MustCopyFlatData[float32](outs[0])
+	if len(want) != len(got.Logits.Data) {
+		t.Fatalf("logits: %d values loaded, %d trained", len(got.Logits.Data), len(want))
+	}
+	for i := range want {
+		if want[i] != got.Logits.Data[i] {
+			t.Fatalf("logit %d: loaded model %g, trainer %g", i, got.Logits.Data[i], want[i])
+		}
+	}
+
+	// Resuming with other settings is refused, naming the difference.
+	o.Hyper.LR = 3e-3
+	if _, err := Run(context.Background(), cfg, task, o); err == nil || !strings.Contains(err.Error(), "LR") {
+		t.Errorf("resume with another learning rate: %v", err)
+	}
+}
+
+// TestNonFinite: a diverging run stops with NonFiniteError and the last
+// good checkpoint stays readable.
+func TestNonFinite(t *testing.T) {
+	cfg, err := tinySpec("gpt2").Config()
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := runOpts(t.TempDir(), 50)
+	o.Hyper.LR, o.Hyper.Warmup, o.Hyper.Clip, o.CheckpointEvery = 1e30, 0, 0, 1
+	_, err = Run(context.Background(), cfg, &Induction{Seed: 2, Batch: 4, Seq: 8, VocabSize: 11}, o)
+	var nf *NonFiniteError
+	if !errors.As(err, &nf) || !strings.Contains(err.Error(), "last good checkpoint") {
+		t.Fatalf("want a non-finite loss error naming the last good checkpoint, got %v", err)
+	}
+	st, err := ReadRunState(filepath.Join(o.Out, CheckpointFile))
+	if err != nil || st.Step != nf.Step {
+		t.Errorf("checkpoint after the failure: step %d (%v), want the last good step %d", st.Step, err, nf.Step)
+	}
+}
+
+func TestBadInput(t *testing.T) {
+	good := tinySpec("gpt2")
+	for _, c := range []struct {
+		name string
+		edit func(*Spec)
+		want string
+	}{
+		{"unknown family", func(s *Spec) { s.Family = "bert" }, `unknown family "bert"`},
+		{"heads", func(s *Spec) { s.Heads = 3 }, "d_model 16 is not divisible by heads 3"},
+		{"zero layers", func(s *Spec) { s.Layers = 0 }, "layers must be positive"},
+		{"negative d_mlp", func(s *Spec) { s.DMLP = -1 }, "d_mlp must not be negative"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			s := good
+			c.edit(&s)
+			if _, err := s.Config(); err == nil || !strings.Contains(err.Error(), c.want) {
+				t.Errorf("got %v, want an error containing %q", err, c.want)
+			}
+		})
+	}
+	t.Run("corpus smaller than a batch", func(t *testing.T) {
+		dir := t.TempDir()
+		os.WriteFile(filepath.Join(dir, "a.txt"), []byte("a short corpus of a few dozen bytes"), 0o644)
+		shards, err := corpus.Resolve([]string{dir})
+		if err != nil {
+			t.Fatal(err)
+		}
+		enc := func(s string) []int32 {
+			out := make([]int32, len(s))
+			for i := range s {
+				out[i] = int32(s[i])
+			}
+			return out
+		}
+		_, err = NewCorpus(shards, corpus.Options{}, enc, -1, 256, 8, 8, 1, 0.1)
+		if err == nil || !strings.Contains(err.Error(), "fewer than one batch of 8") {
+			t.Errorf("got %v", err)
+		}
+		c, err := NewCorpus(shards, corpus.Options{}, enc, -1, 256, 8, 2, 1, 0.1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if b := c.Train(5); b.B != 2 || b.T != 8 || b.Targets[0] != b.IDs[1] {
+			t.Errorf("corpus batch %+v", b)
+		}
+	})
+}
+
+func TestModAdd(t *testing.T) {
+	task, err := NewModAdd(5, 1, 0.3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr, te := task.Train(0), task.Eval()[0]
+	if tr.B != 7 || te.B != 18 {
+		t.Fatalf("split %d/%d, want 7/18", tr.B, te.B)
+	}
+	seen := map[[2]int32]bool{}
+	for _, b := range []Batch{tr, te} {
+		for i := range b.B {
+			ids, tg, m := b.IDs[3*i:3*i+3], b.Targets[3*i:3*i+3], b.Mask[3*i:3*i+3]
+			if ids[2] != 5 || tg[2] != (ids[0]+ids[1])%5 || m[0] != 0 || m[1] != 0 || m[2] != 1 {
+				t.Errorf("example %v → %v mask %v", ids, tg, m)
+			}
+			seen[[2]int32{ids[0], ids[1]}] = true
+		}
+	}
+	if len(seen) != 25 {
+		t.Errorf("%d distinct pairs, want all 25", len(seen))
+	}
+}
+
+func TestInductionBatch(t *testing.T) {
+	for _, seq := range []int{7, 8, 48} {
+		task := &Induction{Seed: 4, Batch: 1, Seq: seq, VocabSize: 9, EvalSequences: 50}
+		b, spans := task.EvalSpans()
+		periods := map[int]bool{}
+		for i, s := range spans {
+			ids, tg, m := b.IDs[i*seq:(i+1)*seq], b.Targets[i*seq:(i+1)*seq], b.Mask[i*seq:(i+1)*seq]
+			periods[s.Half] = true
+			if ids[0] != 0 || s.Half < task.minHalf() || s.Half > task.Half() || s.Start+s.Half > seq {
+				t.Fatalf("seq %d: sequence %d: span %+v, ids %v", seq, i, s, ids)
+			}
+			for q := range seq {
+				if q+1 < seq && tg[q] != ids[q+1] {
+					t.Errorf("seq %d: target %d is %d, next input %d", seq, q, tg[q], ids[q+1])
+				}
+				repeat := q >= s.Start+s.Half
+				if repeat && (ids[q] != ids[q-s.Half] || tg[q] != ids[q-s.Half+1]) {
+					t.Errorf("seq %d: sequence %d position %d does not repeat position %d: %v", seq, i, q, q-s.Half, ids)
+				}
+				if (m[q] == 1) != repeat {
+					t.Errorf("seq %d: position %d weighted %g, repeat %v", seq, q, m[q], repeat)
+				}
+			}
+		}
+		if seq == 48 && len(periods) < 5 {
+			t.Errorf("seq 48: only %d distinct periods in 50 sequences", len(periods))
+		}
+	}
+}
+
+// TestEmbeddingFourier: an embedding made of two frequencies of ℤ_p has all
+// of its power in them, in proportion to their squared amplitudes (cos 3x
+// and sin 3x: 1+1; 2 cos 5x: 4).
+func TestEmbeddingFourier(t *testing.T) {
+	const p, d = 13, 4
+	cfg, err := Spec{Family: "gpt2", Layers: 1, DModel: d, Heads: 1, Ctx: 3, Vocab: p + 1}.Config()
+	if err != nil {
+		t.Fatal(err)
+	}
+	src, err := engine.NewRandomSource(arch.NewConfig("f", cfg), 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wte := make([]float32, (p+1)*d)
+	for a := range p {
+		x := 2 * math.Pi * float64(a) / p
+		copy(wte[a*d:], []float32{float32(math.Cos(3 * x)), float32(math.Sin(3 * x)), float32(2 * math.Cos(5*x)), 0})
+	}
+	m, err := engine.FromSource("f", arch.NewConfig("f", cfg), override{src, "transformer.wte.weight", wte})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := EmbeddingFourier(m, p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f.Top[0] != 5 || f.Top[1] != 3 || math.Abs(f.Top5-1) > 1e-6 || math.Abs(f.Power[5]-2.0/3) > 1e-6 {
+		t.Errorf("top frequencies %v, power %v, top-5 fraction %g", f.Top[:2], f.Power, f.Top5)
+	}
+}
+
+// override replaces one tensor of a source.
+type override struct {
+	*engine.RandomSource
+	name string
+	data []float32
+}
+
+func (o override) Float32(name string) ([]float32, error) {
+	if name == o.name {
+		return o.data, nil
+	}
+	return o.RandomSource.Float32(name)
+}
