@@ -153,6 +153,9 @@ func (c *Config) check() error {
 			if !ok || m[key] == nil {
 				continue
 			}
+			if (key == "intermediate_size" || key == "n_inner") && prefix == "" && c.Bool("attn_only", false) {
+				continue // unread: an attention-only model has no MLP weights to bound it
+			}
 			if msg, kind := c.checkValue(m[key], r); msg != "" {
 				errs = append(errs, &ConfigError{Path: c.Source, Key: prefix + key, Value: valueText(m[key]), Kind: kind, Msg: msg})
 			}
@@ -249,6 +252,9 @@ func (c *Config) checkDims(d Dims) error {
 		name string
 		v    int
 	}{{"d_model", d.DModel}, {"n_heads", d.Heads}, {"n_key_value_heads", d.KVHeads}, {"d_head", d.DHead}, {"d_mlp", d.DMLP}, {"d_vocab", d.Vocab}} {
+		if f.name == "d_mlp" && f.v == 0 && c.Bool("attn_only", false) {
+			continue // an attention-only model has no MLP
+		}
 		if f.v < 1 || f.v > c.maxDim() {
 			bad(f.name, f.v, c.maxDim())
 		}
