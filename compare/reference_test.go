@@ -1,0 +1,129 @@
+package compare
+
+import (
+	"encoding/json"
+	"math"
+	"os"
+	"testing"
+
+	"gonum.org/v1/gonum/mat"
+)
+
+// reference is compare/testdata/reference.json, written by
+// tools/compare_ref/make_fixture.py from Kornblith's CKA formulas and
+// rsatoolbox's RDMs and comparisons.
+type reference struct {
+	Cases []struct {
+		Name string
+		X, Y [][]float64
+		CKA  map[string]float64
+		RDM  map[string]struct{ X, Y []float64 }
+		RSA  map[string]map[string]float64
+	}
+}
+
+func loadReference(t *testing.T) reference {
+	t.Helper()
+	b, err := os.ReadFile("testdata/reference.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var r reference
+	if err := json.Unmarshal(b, &r); err != nil {
+		t.Fatal(err)
+	}
+	if len(r.Cases) == 0 {
+		t.Fatal("testdata/reference.json has no cases")
+	}
+	return r
+}
+
+func denseOf(rows [][]float64) *mat.Dense {
+	d := mat.NewDense(len(rows), len(rows[0]), nil)
+	for i, r := range rows {
+		d.SetRow(i, r)
+	}
+	return d
+}
+
+func TestCKAReference(t *testing.T) {
+	var worst float64
+	for _, c := range loadReference(t).Cases {
+		x, y := denseOf(c.X), denseOf(c.Y)
+		got := map[string]func() (float64, error){
+			"linear":          func() (float64, error) { return LinearCKA(x, y, false) },
+			"linear-debiased": func() (float64, error) { return LinearCKA(x, y, true) },
+			"linear-feature":  func() (float64, error) { return GramCKA(LinearGram(x), LinearGram(y), false) },
+			"linear-feature-debiased": func() (float64, error) {
+				return GramCKA(LinearGram(x), LinearGram(y), true)
+			},
+			"rbf":          func() (float64, error) { return RBFCKA(x, y, 1, false) },
+			"rbf-debiased": func() (float64, error) { return RBFCKA(x, y, 1, true) },
+		}
+		for name, want := range c.CKA {
+			f, ok := got[name]
+			if !ok {
+				t.Errorf("%s: no Go counterpart for reference %q", c.Name, name)
+				continue
+			}
+			v, err := f()
+			if err != nil {
+				t.Fatal(err)
+			}
+			d := math.Abs(v - want)
+			worst = math.Max(worst, d)
+			if d > 1e-12 {
+				t.Errorf("%s %s: %.15g, reference %.15g (diff %.3g)", c.Name, name, v, want, d)
+			}
+		}
+	}
+	t.Logf("CKA max diff from reference: %.3g", worst)
+}
+
+func TestRSAReference(t *testing.T) {
+	var worstRDM, worstRSA float64
+	for _, c := range loadReference(t).Cases {
+		x, y := denseOf(c.X), denseOf(c.Y)
+		for dist, want := range c.RDM {
+			a, err := NewRDM(x, Distance(dist))
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, err := NewRDM(y, Distance(dist))
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, p := range []struct {
+				got  *RDM
+				want []float64
+			}{{a, want.X}, {b, want.Y}} {
+				if len(p.got.Dist) != len(p.want) {
+					t.Fatalf("%s %s: %d dissimilarities, reference %d", c.Name, dist, len(p.got.Dist), len(p.want))
+				}
+				for i, w := range p.want {
+					d := math.Abs(p.got.Dist[i] - w)
+					worstRDM = math.Max(worstRDM, d)
+					if d > 1e-12 {
+						t.Errorf("%s %s: dissimilarity %d = %.15g, reference %.15g", c.Name, dist, i, p.got.Dist[i], w)
+						break
+					}
+				}
+			}
+			// Compare the reference RDMs themselves, so a comparison is
+			// checked even if an RDM differed in the last bits.
+			ra, rb := &RDM{N: a.N, Dist: want.X}, &RDM{N: b.N, Dist: want.Y}
+			for comp, w := range c.RSA[dist] {
+				v, err := CompareRDMs(ra, rb, Comparison(comp))
+				if err != nil {
+					t.Fatal(err)
+				}
+				d := math.Abs(v - w)
+				worstRSA = math.Max(worstRSA, d)
+				if d > 1e-12 {
+					t.Errorf("%s %s %s: %.15g, rsatoolbox %.15g (diff %.3g)", c.Name, dist, comp, v, w, d)
+				}
+			}
+		}
+	}
+	t.Logf("max diff from reference: RDM %.3g, comparison %.3g", worstRDM, worstRSA)
+}

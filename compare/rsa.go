@@ -1,0 +1,195 @@
+package compare
+
+import (
+	"math"
+	"sort"
+
+	"gonum.org/v1/gonum/mat"
+	"gonum.org/v1/gonum/stat"
+)
+
+// Distance names how an RDM measures the dissimilarity of two stimuli.
+type Distance string
+
+const (
+	// Euclidean is rsatoolbox's "euclidean": the squared Euclidean
+	// distance divided by the number of features.
+	Euclidean Distance = "euclidean"
+	// Correlation is 1 − Pearson r between the two stimuli's patterns.
+	Correlation Distance = "correlation"
+	// Cosine is 1 − cos between the two patterns (scipy's pdist "cosine").
+	Cosine Distance = "cosine"
+)
+
+// Distances lists the RDM distances, for flag help and validation.
+var Distances = []Distance{Euclidean, Correlation, Cosine}
+
+// Comparison names how two RDMs are compared.
+type Comparison string
+
+const (
+	Spearman    Comparison = "spearman" // Pearson r of the average ranks
+	KendallTauA Comparison = "tau-a"    // (concordant − discordant)/pairs, ties count 0
+	Pearson     Comparison = "pearson"
+	CosineSim   Comparison = "cosine" // cosine of the dissimilarity vectors, uncentred
+)
+
+// Comparisons lists the RDM comparisons, for flag help and validation.
+var Comparisons = []Comparison{Spearman, KendallTauA, Pearson, CosineSim}
+
+// RDM is a representational dissimilarity matrix stored as its upper
+// triangle, row by row (scipy's condensed form, rsatoolbox's vector):
+// the dissimilarity of stimuli i < j is at index n·i − i(i+1)/2 + j − i − 1.
+type RDM struct {
+	N    int       // stimuli
+	Dist []float64 // N(N−1)/2 dissimilarities
+}
+
+// At is the dissimilarity of stimuli i and j (0 when i == j).
+func (r *RDM) At(i, j int) float64 {
+	if i == j {
+		return 0
+	}
+	if i > j {
+		i, j = j, i
+	}
+	return r.Dist[r.N*i-i*(i+1)/2+j-i-1]
+}
+
+// NewRDM computes the RDM of x's rows (stimuli × features) by distance d.
+// Correlation and cosine distances are undefined for a constant or zero
+// pattern: that is an error naming the stimulus.
+func NewRDM(x mat.Matrix, d Distance) (*RDM, error) {
+	n, f := x.Dims()
+	if n < 2 || f < 1 {
+		return nil, errorf("rdm", "need at least 2 stimuli and 1 feature, have %d×%d", n, f)
+	}
+	p := mat.DenseCopyOf(x)
+	switch d {
+	case Euclidean:
+	case Correlation, Cosine:
+		for i := 0; i < n; i++ {
+			row := p.RawRowView(i)
+			if d == Correlation {
+				m := stat.Mean(row, nil)
+				for j := range row {
+					row[j] -= m
+				}
+			}
+			norm := math.Sqrt(dot(row, row))
+			if !(norm > 0) {
+				return nil, errorf("rdm", "stimulus %d has a %s pattern: its %s distance is undefined", i, map[Distance]string{Correlation: "constant", Cosine: "zero"}[d], d)
+			}
+			for j := range row {
+				row[j] /= norm
+			}
+		}
+	default:
+		return nil, errorf("rdm", "unknown distance %q (want one of %v)", d, Distances)
+	}
+	g := LinearGram(p)
+	r := &RDM{N: n, Dist: make([]float64, 0, n*(n-1)/2)}
+	for i := 0; i < n; i++ {
+		for j := i + 1; j < n; j++ {
+			var v float64
+			if d == Euclidean {
+				v = (g.At(i, i) + g.At(j, j) - 2*g.At(i, j)) / float64(f)
+			} else {
+				v = 1 - g.At(i, j)
+			}
+			r.Dist = append(r.Dist, v)
+		}
+	}
+	return r, nil
+}
+
+// CompareRDMs is the similarity of two RDMs over the same stimuli by c.
+func CompareRDMs(a, b *RDM, c Comparison) (float64, error) {
+	if a.N != b.N {
+		return 0, errorf("rsa", "RDMs of %d and %d stimuli", a.N, b.N)
+	}
+	if len(a.Dist) < 2 {
+		return 0, errorf("rsa", "%d stimuli give %d dissimilarities; need at least 2", a.N, len(a.Dist))
+	}
+	var v float64
+	switch c {
+	case Pearson:
+		v = stat.Correlation(a.Dist, b.Dist, nil)
+	case Spearman:
+		v = stat.Correlation(ranks(a.Dist), ranks(b.Dist), nil)
+	case CosineSim:
+		v = dot(a.Dist, b.Dist) / math.Sqrt(dot(a.Dist, a.Dist)*dot(b.Dist, b.Dist))
+	case KendallTauA:
+		v = tauA(a.Dist, b.Dist)
+	default:
+		return 0, errorf("rsa", "unknown comparison %q (want one of %v)", c, Comparisons)
+	}
+	if math.IsNaN(v) {
+		return 0, errorf("rsa", "%s is undefined: an RDM is constant", c)
+	}
+	return v, nil
+}
+
+// RSA is the RDMs of x and y by d, compared by c.
+func RSA(x, y mat.Matrix, d Distance, c Comparison) (float64, error) {
+	if err := sameStimuli(x, y); err != nil {
+		return 0, err
+	}
+	a, err := NewRDM(x, d)
+	if err != nil {
+		return 0, err
+	}
+	b, err := NewRDM(y, d)
+	if err != nil {
+		return 0, err
+	}
+	return CompareRDMs(a, b, c)
+}
+
+// ranks are 1-based ranks with ties given their average (scipy rankdata).
+func ranks(v []float64) []float64 {
+	idx := make([]int, len(v))
+	for i := range idx {
+		idx[i] = i
+	}
+	sort.SliceStable(idx, func(a, b int) bool { return v[idx[a]] < v[idx[b]] })
+	r := make([]float64, len(v))
+	for i := 0; i < len(idx); {
+		j := i
+		for j+1 < len(idx) && v[idx[j+1]] == v[idx[i]] {
+			j++
+		}
+		avg := float64(i+j)/2 + 1
+		for k := i; k <= j; k++ {
+			r[idx[k]] = avg
+		}
+		i = j + 1
+	}
+	return r
+}
+
+// tauA is Kendall's τ_a: a tie in either vector counts as neither
+// concordant nor discordant, and the denominator is all pairs. (gonum's
+// stat.Kendall counts ties as concordant.) It is O(m²) in the m
+// dissimilarities, which is fine for RDMs of a few hundred stimuli.
+// TODO: Knight's O(m log m) algorithm for larger RDMs.
+func tauA(a, b []float64) float64 {
+	var s float64
+	for i := range a {
+		for j := i + 1; j < len(a); j++ {
+			s += sign(a[j]-a[i]) * sign(b[j]-b[i])
+		}
+	}
+	m := float64(len(a))
+	return s / (m * (m - 1) / 2)
+}
+
+func sign(v float64) float64 {
+	switch {
+	case v > 0:
+		return 1
+	case v < 0:
+		return -1
+	}
+	return 0
+}
