@@ -264,19 +264,18 @@ func RBFCKA(x, y mat.Matrix, threshold float64, debiased bool) (float64, error) 
 // Σmeans/(2(n−1)); diagonal zeroed again). Memory is O(n²): this is the
 // form for n up to a few thousand, and the reference for the streaming one.
 func GramCKA(k, l mat.Symmetric, debiased bool) (float64, error) {
-	n, m := k.SymmetricDim(), l.SymmetricDim()
-	if n != m {
+	if n, m := k.SymmetricDim(), l.SymmetricDim(); n != m {
 		return 0, errorf("cka", "Grams of %d and %d stimuli", n, m)
 	}
-	min := 2
-	if debiased {
-		min = 4
+	x, err := newCentred(k, debiased)
+	if err != nil {
+		return 0, err
 	}
-	if n < min {
-		return 0, errorf("cka", "%d stimuli; need at least %d", n, min)
+	y, err := newCentred(l, debiased)
+	if err != nil {
+		return 0, err
 	}
-	kc, lc := centreGram(k, debiased), centreGram(l, debiased)
-	return ratio(mat.Sum(elemMul(kc, lc)), frob2(kc), frob2(lc))
+	return x.dot(y), nil
 }
 
 func centreGram(k mat.Symmetric, unbiased bool) *mat.Dense {

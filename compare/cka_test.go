@@ -183,3 +183,47 @@ func TestCKAErrors(t *testing.T) {
 		})
 	}
 }
+
+// TestGrid: every cell of a grid equals the pairwise measure, on both
+// linear-CKA paths (cached Grams, and streaming beyond gramLimit).
+func TestGrid(t *testing.T) {
+	r := rand.New(rand.NewPCG(13, 14))
+	base := randMat(r, 40, 5)
+	var ms []mat.Matrix
+	for i := 0; i < 3; i++ {
+		m := randMat(r, 40, 4+i)
+		m.Add(m, mulDense(base, randMat(r, 5, 4+i)))
+		ms = append(ms, m)
+	}
+	specs := []struct {
+		spec Spec
+		f    func(x, y mat.Matrix) (float64, error)
+	}{
+		{Spec{Method: CKALinear}, ckaKinds[0].f},
+		{Spec{Method: CKADebiased}, ckaKinds[1].f},
+		{Spec{Method: CKARBF}, ckaKinds[2].f},
+		{Spec{Method: RSAMethod, RDM: Correlation, Compare: Spearman}, func(x, y mat.Matrix) (float64, error) { return RSA(x, y, Correlation, Spearman) }},
+	}
+	for _, limit := range []int{4096, 10} {
+		old := gramLimit
+		gramLimit = limit
+		for _, s := range specs {
+			g, err := Grid(ms, ms[:2], s.spec)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i := range ms {
+				for j := 0; j < 2; j++ {
+					want := mustCKA(t, s.f, ms[i], ms[j])
+					if d := math.Abs(g[i][j] - want); d > 1e-12 {
+						t.Errorf("limit %d %s [%d][%d]: %.15g, pairwise %.15g", limit, s.spec, i, j, g[i][j], want)
+					}
+				}
+			}
+		}
+		gramLimit = old
+	}
+	if _, err := Grid(ms, []mat.Matrix{randMat(r, 7, 2)}, Spec{Method: CKALinear}); err == nil {
+		t.Error("grid over different stimuli: no error")
+	}
+}
