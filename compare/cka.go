@@ -12,6 +12,8 @@ import (
 	"math"
 	"sort"
 
+	"gonum.org/v1/gonum/blas"
+	"gonum.org/v1/gonum/blas/blas64"
 	"gonum.org/v1/gonum/mat"
 )
 
@@ -43,7 +45,8 @@ func LinearCKA(x, y mat.Matrix, debiased bool) (float64, error) {
 type CKAStream struct {
 	n                  int
 	shiftX, shiftY     []float64
-	xx, yy, xy         *mat.Dense
+	xx, yy             *mat.SymDense
+	xy                 *mat.Dense
 	sx, sy             []float64 // column sums
 	sa, sb             float64   // Σ‖xᵢ‖², Σ‖yᵢ‖²
 	saa, sbb, sab      float64   // Σ‖xᵢ‖⁴, Σ‖yᵢ‖⁴, Σ‖xᵢ‖²‖yᵢ‖²
@@ -69,7 +72,7 @@ func (s *CKAStream) Add(x, y mat.Matrix) error {
 			return errorf("cka", "a representation has no features (x %d, y %d)", dx, dy)
 		}
 		s.shiftX, s.shiftY = colMeans(x), colMeans(y)
-		s.xx, s.yy, s.xy = mat.NewDense(dx, dx, nil), mat.NewDense(dy, dy, nil), mat.NewDense(dx, dy, nil)
+		s.xx, s.yy, s.xy = mat.NewSymDense(dx, nil), mat.NewSymDense(dy, nil), mat.NewDense(dx, dy, nil)
 		s.sx, s.sy = make([]float64, dx), make([]float64, dy)
 		s.sax, s.sbx = make([]float64, dx), make([]float64, dx)
 		s.say, s.sby = make([]float64, dy), make([]float64, dy)
@@ -77,15 +80,11 @@ func (s *CKAStream) Add(x, y mat.Matrix) error {
 		return errorf("cka", "chunk has %d×%d features, earlier chunks %d×%d", dx, dy, w, len(s.sy))
 	}
 	xc, yc := shifted(x, s.shiftX), shifted(y, s.shiftY)
-	var t mat.Dense
-	t.Mul(xc.T(), xc)
-	s.xx.Add(s.xx, &t)
-	t.Reset()
-	t.Mul(yc.T(), yc)
-	s.yy.Add(s.yy, &t)
-	t.Reset()
-	t.Mul(xc.T(), yc)
-	s.xy.Add(s.xy, &t)
+	// Symmetric rank-k updates do half the work of general products.
+	s.xx.SymRankK(s.xx, 1, xc.T())
+	s.yy.SymRankK(s.yy, 1, yc.T())
+	// XᵀY += XcᵀYc in place (beta 1): no temporary dx×dy product.
+	blas64.Gemm(blas.Trans, blas.NoTrans, 1, xc.RawMatrix(), yc.RawMatrix(), 1, s.xy.RawMatrix())
 	for i := 0; i < rx; i++ {
 		xr, yr := xc.RawRowView(i), yc.RawRowView(i)
 		a, b := dot(xr, xr), dot(yr, yr)
@@ -118,12 +117,12 @@ type side struct {
 	sa   float64    // Σ‖xᵢ‖²
 	saa  float64    // Σ‖xᵢ‖⁴
 	sax  []float64  // Σ‖xᵢ‖²xᵢ
-	gram *mat.Dense // uncentred XᵀX
+	gram mat.Matrix // uncentred XᵀX
 }
 
 func (s *CKAStream) sides() (x, y side) {
 	n := float64(s.n)
-	mk := func(g *mat.Dense, sum []float64, sa, saa float64, sax []float64) side {
+	mk := func(g *mat.SymDense, sum []float64, sa, saa float64, sax []float64) side {
 		mu := make([]float64, len(sum))
 		for j, v := range sum {
 			mu[j] = v / n
@@ -174,7 +173,7 @@ func (s *CKAStream) Debiased() (float64, error) {
 // ssrDot is Σᵢ ssr_x(i)·ssr_y(i), with ssr(i) = ‖xᵢ − μ‖² = aᵢ − 2xᵢ·μ + ‖μ‖²,
 // expanded so that only streamed sums appear: sab = Σaᵢbᵢ and xy = XᵀY
 // (uncentred, of the shifted rows), ay = Σaᵢyᵢ and bx = Σbᵢxᵢ.
-func (s *CKAStream) ssrDot(x, y side, sab float64, ay, bx []float64, xy *mat.Dense) float64 {
+func (s *CKAStream) ssrDot(x, y side, sab float64, ay, bx []float64, xy mat.Matrix) float64 {
 	n := float64(s.n)
 	q := mat.Inner(mat.NewVecDense(len(x.mu), x.mu), xy, mat.NewVecDense(len(y.mu), y.mu))
 	return sab - 2*dot(y.mu, ay) + y.m*x.sa - 2*dot(x.mu, bx) + 4*q + x.m*y.sa - 3*n*x.m*y.m
@@ -342,12 +341,12 @@ func colMeans(x mat.Matrix) []float64 {
 }
 
 func shifted(x mat.Matrix, shift []float64) *mat.Dense {
-	r, c := x.Dims()
-	d := mat.NewDense(r, c, nil)
+	d := mat.DenseCopyOf(x)
+	r, _ := d.Dims()
 	for i := 0; i < r; i++ {
 		row := d.RawRowView(i)
 		for j := range row {
-			row[j] = x.At(i, j) - shift[j]
+			row[j] -= shift[j]
 		}
 	}
 	return d
