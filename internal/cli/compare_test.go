@@ -6,12 +6,19 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"gonum.org/v1/gonum/floats"
+	"gonum.org/v1/gonum/mat"
+	"gonum.org/v1/gonum/stat"
+
+	"github.com/glia-dev/glia/compare"
 	"github.com/glia-dev/glia/compare/source"
+	"github.com/glia-dev/glia/engine"
 	"github.com/glia-dev/glia/format/safetensors"
 )
 
@@ -138,5 +145,65 @@ func TestCompareFiles(t *testing.T) {
 				t.Errorf("exit %d, stderr %q; want an error containing %q", code, errs, tc.want)
 			}
 		})
+	}
+}
+
+// TestRecordingPeaksAtItsLayer is the known answer on a model:
+// synthetic recordings made from one layer's MLP activations (a random
+// linear readout to 30 "units" plus noise) are best matched, by RSA and by
+// the encoding score alike, at that layer of the embedded model.
+func TestRecordingPeaksAtItsLayer(t *testing.T) {
+	m, err := engine.Load("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	words := []string{"cat", "dog", "park", "ball", "sun", "tree", "cake", "girl", "boy", "bird", "fish", "car"}
+	verbs := []string{"saw", "liked", "found", "lost", "wanted", "had"}
+	var prompts []string
+	for i := 0; i < 240; i++ {
+		prompts = append(prompts, "Lily "+verbs[i%6]+" a "+words[(i*7)%12]+" and a "+words[(i*5+3)%12]+" "+words[(i/12)%12]+" "+verbs[(i/7)%6])
+	}
+	ms, err := hookMatrices(m, "blocks.*.mlp.hook_post", prompts, nil, source.Pool{Kind: "mean"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const planted = 2
+	r := rand.New(rand.NewPCG(1, 2))
+	_, d := ms[planted].X.Dims()
+	w := mat.NewDense(d, 30, nil)
+	for i := 0; i < d; i++ {
+		for j := 0; j < 30; j++ {
+			w.Set(i, j, r.NormFloat64())
+		}
+	}
+	var rec mat.Dense
+	rec.Mul(ms[planted].X, w)
+	raw := rec.RawMatrix().Data
+	for i := range raw {
+		raw[i] += 0.3 * r.NormFloat64()
+	}
+	var layers []mat.Matrix
+	for _, x := range ms {
+		layers = append(layers, x.X)
+	}
+	rsa, err := compare.Grid(layers, []mat.Matrix{&rec}, compare.Spec{Method: compare.RSAMethod, RDM: compare.Correlation, Compare: compare.Spearman})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rsaBy, encBy []float64
+	for l, x := range layers {
+		e, err := compare.Ridge{InnerFolds: 3}.Score(x, &rec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rsaBy = append(rsaBy, rsa[l][0])
+		encBy = append(encBy, stat.Mean(e.R, nil))
+	}
+	t.Logf("RSA by layer %.3f; mean encoding r by layer %.3f", rsaBy, encBy)
+	if got := floats.MaxIdx(rsaBy); got != planted {
+		t.Errorf("RSA peaks at layer %d, want %d", got, planted)
+	}
+	if got := floats.MaxIdx(encBy); got != planted {
+		t.Errorf("encoding score peaks at layer %d, want %d", got, planted)
 	}
 }
