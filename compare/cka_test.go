@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"gonum.org/v1/gonum/mat"
+	"gonum.org/v1/gonum/stat"
 )
 
 func randMat(r *rand.Rand, n, d int) *mat.Dense {
@@ -203,6 +204,17 @@ func TestGrid(t *testing.T) {
 		{Spec{Method: CKADebiased}, ckaKinds[1].f},
 		{Spec{Method: CKARBF}, ckaKinds[2].f},
 		{Spec{Method: RSAMethod, RDM: Correlation, Compare: Spearman}, func(x, y mat.Matrix) (float64, error) { return RSA(x, y, Correlation, Spearman) }},
+	}
+	enc, err := Grid(ms[:1], ms[1:2], Spec{Method: EncodingMethod})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, err := Ridge{}.Score(ms[0], ms[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := stat.Mean(e.R, nil); enc[0][0] != want {
+		t.Errorf("encoding cell %g, want the mean r %g", enc[0][0], want)
 	}
 	for _, limit := range []int{4096, 10} {
 		old := gramLimit

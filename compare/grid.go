@@ -5,6 +5,7 @@ import (
 	"math"
 
 	"gonum.org/v1/gonum/mat"
+	"gonum.org/v1/gonum/stat"
 )
 
 // Method names a similarity measure between two representations.
@@ -15,10 +16,14 @@ const (
 	CKADebiased Method = "cka-debiased" // linear CKA, unbiased HSIC
 	CKARBF      Method = "cka-rbf"      // RBF CKA, median heuristic, biased
 	RSAMethod   Method = "rsa"          // RDMs by Spec.RDM compared by Spec.Compare
+	// EncodingMethod is the mean held-out Pearson r of ridge encoding
+	// models (Ridge defaults) from the row matrix to each column of the
+	// column matrix: not symmetric.
+	EncodingMethod Method = "encoding"
 )
 
 // Methods lists the measures, for flag help and validation.
-var Methods = []Method{CKALinear, CKADebiased, CKARBF, RSAMethod}
+var Methods = []Method{CKALinear, CKADebiased, CKARBF, RSAMethod, EncodingMethod}
 
 // Spec is a similarity measure with its settings.
 type Spec struct {
@@ -75,17 +80,26 @@ func Grid(rows, cols []mat.Matrix, s Spec) ([][]float64, error) {
 		pair = func(a, b any) (float64, error) {
 			return a.(*centred).dot(b.(*centred)), nil
 		}
+	case EncodingMethod:
+		prep = func(m mat.Matrix) (any, error) { return m, nil }
+		pair = func(a, b any) (float64, error) {
+			e, err := Ridge{}.Score(a.(mat.Matrix), b.(mat.Matrix))
+			if err != nil {
+				return 0, err
+			}
+			return stat.Mean(e.R, nil), nil
+		}
 	case RSAMethod:
 		prep = func(m mat.Matrix) (any, error) { return NewRDM(m, s.RDM) }
 		pair = func(a, b any) (float64, error) { return CompareRDMs(a.(*RDM), b.(*RDM), s.Compare) }
 	default:
 		return nil, errorf("grid", "unknown method %q (want one of %v)", s.Method, Methods)
 	}
-	pr, err := prepAll(rows, prep)
+	pr, err := prepAll(rows, prep, true)
 	if err != nil {
 		return nil, err
 	}
-	pc, err := prepAll(cols, prep)
+	pc, err := prepAll(cols, prep, false)
 	if err != nil {
 		return nil, err
 	}
@@ -94,23 +108,46 @@ func Grid(rows, cols []mat.Matrix, s Spec) ([][]float64, error) {
 		out[i] = make([]float64, len(cols))
 		for j := range out[i] {
 			if out[i][j], err = pair(pr[i], pc[j]); err != nil {
-				return nil, fmt.Errorf("row %d, column %d: %w", i, j, err)
+				return nil, &CellError{Row: i, Col: j, Err: err}
 			}
 		}
 	}
 	return out, nil
 }
 
-func prepAll(ms []mat.Matrix, prep func(mat.Matrix) (any, error)) ([]any, error) {
+func prepAll(ms []mat.Matrix, prep func(mat.Matrix) (any, error), rows bool) ([]any, error) {
 	out := make([]any, len(ms))
 	for i, m := range ms {
 		var err error
 		if out[i], err = prep(m); err != nil {
-			return nil, fmt.Errorf("matrix %d: %w", i, err)
+			if rows {
+				return nil, &CellError{Row: i, Col: -1, Err: err}
+			}
+			return nil, &CellError{Row: -1, Col: i, Err: err}
 		}
 	}
 	return out, nil
 }
+
+// CellError is a Grid failure and the matrices it concerns: Row and Col
+// index the rows and columns given to Grid, −1 when the failure is one
+// matrix's alone.
+type CellError struct {
+	Row, Col int
+	Err      error
+}
+
+func (e *CellError) Error() string {
+	switch {
+	case e.Col < 0:
+		return fmt.Sprintf("row matrix %d: %v", e.Row, e.Err)
+	case e.Row < 0:
+		return fmt.Sprintf("column matrix %d: %v", e.Col, e.Err)
+	}
+	return fmt.Sprintf("row %d, column %d: %v", e.Row, e.Col, e.Err)
+}
+
+func (e *CellError) Unwrap() error { return e.Err }
 
 // centred is a centred Gram and its Frobenius norm.
 type centred struct {

@@ -3,6 +3,7 @@ package cli
 import (
 	"bufio"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math"
 	"os"
@@ -39,7 +40,7 @@ func runCompare(args []string) error {
 	model2 := fs.String("model2", "", "the model of B's hooks:GLOB (default: --model)")
 	prompts := fs.String("prompts", "", "stimuli for hooks:GLOB sources: a text file, one prompt per line (ID<TAB>TEXT lines give ids)")
 	poolFlag := fs.String("pool", "last", "one vector per prompt: last, mean (over tokens) or pos:N (negative N counts from the end)")
-	method := fs.String("method", "cka", "cka, cka-debiased, cka-rbf or rsa")
+	method := fs.String("method", "cka", "cka, cka-debiased, cka-rbf, rsa or encoding (mean held-out r of ridge models from A's matrix to B's units)")
 	rdm := fs.String("rdm", "correlation", "with --method rsa: the RDM distance: euclidean (squared, per feature, as rsatoolbox), correlation or cosine")
 	comp := fs.String("compare", "spearman", "with --method rsa: how RDMs are compared: spearman, tau-a, pearson or cosine")
 	plotPath := fs.String("plot", "compare.png", `the heat map (.png or .svg); "" for none`)
@@ -82,6 +83,17 @@ func runCompare(args []string) error {
 		return err
 	}
 	values, err := compare.Grid(xa, xb, spec)
+	if ce := (*compare.CellError)(nil); errors.As(err, &ce) {
+		// Name the matrices: the indices mean nothing to the user.
+		var where []string
+		if ce.Row >= 0 {
+			where = append(where, a[ce.Row].Name)
+		}
+		if ce.Col >= 0 {
+			where = append(where, b[ce.Col].Name)
+		}
+		return fmt.Errorf("%s: %w", strings.Join(where, " vs "), ce.Err)
+	}
 	if err != nil {
 		return err
 	}
