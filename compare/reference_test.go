@@ -20,6 +20,12 @@ type reference struct {
 		RDM  map[string]struct{ X, Y []float64 }
 		RSA  map[string]map[string]float64
 	}
+	Crossnobis struct {
+		Runs          [][][]float64
+		Precision     [][]float64
+		Identity      []float64
+		WithPrecision []float64 `json:"with_precision"`
+	}
 }
 
 func loadReference(t *testing.T) reference {
@@ -126,4 +132,36 @@ func TestRSAReference(t *testing.T) {
 		}
 	}
 	t.Logf("max diff from reference: RDM %.3g, comparison %.3g", worstRDM, worstRSA)
+}
+
+func TestCrossnobisReference(t *testing.T) {
+	c := loadReference(t).Crossnobis
+	var parts []mat.Matrix
+	for _, r := range c.Runs {
+		parts = append(parts, denseOf(r))
+	}
+	p := denseOf(c.Precision)
+	prec := mat.NewSymDense(p.RawMatrix().Rows, p.RawMatrix().Data)
+	var worst float64
+	for _, tc := range []struct {
+		name string
+		prec mat.Symmetric
+		want []float64
+	}{{"identity", nil, c.Identity}, {"precision", prec, c.WithPrecision}} {
+		got, err := Crossnobis(parts, tc.prec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(got.Dist) != len(tc.want) || len(tc.want) == 0 {
+			t.Fatalf("%s: %d dissimilarities, rsatoolbox %d", tc.name, len(got.Dist), len(tc.want))
+		}
+		for i, w := range tc.want {
+			d := math.Abs(got.Dist[i] - w)
+			worst = math.Max(worst, d)
+			if d > 1e-12 {
+				t.Errorf("%s: dissimilarity %d = %.15g, rsatoolbox %.15g", tc.name, i, got.Dist[i], w)
+			}
+		}
+	}
+	t.Logf("crossnobis max diff from rsatoolbox: %.3g", worst)
 }

@@ -29,13 +29,22 @@ type Comparison string
 
 const (
 	Spearman    Comparison = "spearman" // Pearson r of the average ranks
+	RhoA        Comparison = "rho-a"    // 12⟨r̃₁, r̃₂⟩/(m³ − m) on centred average ranks
 	KendallTauA Comparison = "tau-a"    // (concordant − discordant)/pairs, ties count 0
+	KendallTauB Comparison = "tau-b"    // τ_a's numerator over √((pairs − ties₁)(pairs − ties₂))
 	Pearson     Comparison = "pearson"
 	CosineSim   Comparison = "cosine" // cosine of the dissimilarity vectors, uncentred
+	// CosineWhitened and PearsonWhitened are rsatoolbox's cosine_cov and
+	// corr_cov without a noise model: the cosine of the double-centred
+	// second-moment matrices −½HDH (Diedrichsen et al. 2021), which
+	// whitens the dependence between dissimilarities that share a
+	// stimulus. PearsonWhitened first subtracts each RDM's mean.
+	CosineWhitened  Comparison = "cosine-whitened"
+	PearsonWhitened Comparison = "pearson-whitened"
 )
 
 // Comparisons lists the RDM comparisons, for flag help and validation.
-var Comparisons = []Comparison{Spearman, KendallTauA, Pearson, CosineSim}
+var Comparisons = []Comparison{Spearman, RhoA, KendallTauA, KendallTauB, Pearson, CosineSim, CosineWhitened, PearsonWhitened}
 
 // RDM is a representational dissimilarity matrix stored as its upper
 // triangle, row by row (scipy's condensed form, rsatoolbox's vector):
@@ -119,8 +128,27 @@ func CompareRDMs(a, b *RDM, c Comparison) (float64, error) {
 		v = stat.Correlation(ranks(a.Dist), ranks(b.Dist), nil)
 	case CosineSim:
 		v = dot(a.Dist, b.Dist) / math.Sqrt(dot(a.Dist, a.Dist)*dot(b.Dist, b.Dist))
-	case KendallTauA:
-		v = tauA(a.Dist, b.Dist)
+	case KendallTauA, KendallTauB:
+		v = kendall(a.Dist, b.Dist, c == KendallTauB)
+	case RhoA:
+		ra, rb := ranks(a.Dist), ranks(b.Dist)
+		m := float64(len(ra))
+		mean := (m + 1) / 2 // of ranks 1..m, ties averaged or not
+		for i := range ra {
+			ra[i] -= mean
+			rb[i] -= mean
+		}
+		v = 12 * dot(ra, rb) / (m*m*m - m)
+	case CosineWhitened, PearsonWhitened:
+		x, err := newCentred(a.gram(c == PearsonWhitened), false)
+		if err != nil {
+			return 0, errorf("rsa", "%s is undefined: an RDM is constant", c)
+		}
+		y, err := newCentred(b.gram(c == PearsonWhitened), false)
+		if err != nil {
+			return 0, errorf("rsa", "%s is undefined: an RDM is constant", c)
+		}
+		v = x.dot(y)
 	default:
 		return 0, errorf("rsa", "unknown comparison %q (want one of %v)", c, Comparisons)
 	}
@@ -168,20 +196,49 @@ func ranks(v []float64) []float64 {
 	return r
 }
 
-// tauA is Kendall's τ_a: a tie in either vector counts as neither
-// concordant nor discordant, and the denominator is all pairs. (gonum's
-// stat.Kendall counts ties as concordant.) It is O(m²) in the m
-// dissimilarities, which is fine for RDMs of a few hundred stimuli.
+// kendall is Kendall's τ_a, or τ_b when b is set. A tie in either vector
+// counts as neither concordant nor discordant; τ_a divides by all pairs,
+// τ_b by √((pairs − ties in x)(pairs − ties in y)). (gonum's stat.Kendall
+// counts ties as concordant.) It is O(m²) in the m dissimilarities, fine
+// for RDMs of a few hundred stimuli.
 // TODO: Knight's O(m log m) algorithm for larger RDMs.
-func tauA(a, b []float64) float64 {
-	var s float64
-	for i := range a {
-		for j := i + 1; j < len(a); j++ {
-			s += sign(a[j]-a[i]) * sign(b[j]-b[i])
+func kendall(x, y []float64, tauB bool) float64 {
+	var s, tx, ty float64
+	for i := range x {
+		for j := i + 1; j < len(x); j++ {
+			sx, sy := sign(x[j]-x[i]), sign(y[j]-y[i])
+			s += sx * sy
+			if sx == 0 {
+				tx++
+			}
+			if sy == 0 {
+				ty++
+			}
 		}
 	}
-	m := float64(len(a))
-	return s / (m * (m - 1) / 2)
+	m := float64(len(x))
+	pairs := m * (m - 1) / 2
+	if tauB {
+		return s / math.Sqrt((pairs-tx)*(pairs-ty))
+	}
+	return s / pairs
+}
+
+// gram is −½ times the square dissimilarity matrix (zero diagonal), less
+// the mean dissimilarity off the diagonal when demean is set: the
+// second-moment form that the whitened comparisons double-centre.
+func (r *RDM) gram(demean bool) *mat.SymDense {
+	var mean float64
+	if demean {
+		mean = stat.Mean(r.Dist, nil)
+	}
+	g := mat.NewSymDense(r.N, nil)
+	for i := 0; i < r.N; i++ {
+		for j := i + 1; j < r.N; j++ {
+			g.SetSym(i, j, -0.5*(r.At(i, j)-mean))
+		}
+	}
+	return g
 }
 
 func sign(v float64) float64 {

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"gonum.org/v1/gonum/mat"
+	"gonum.org/v1/gonum/stat"
 )
 
 // TestRSASelf: every distance and comparison gives 1 for a matrix and itself.
@@ -46,8 +47,12 @@ func TestTauATies(t *testing.T) {
 	// Pairs: (0,1) tie in a → 0; (0,2) +; (1,2) + ; τ_a = 2/3.
 	a := []float64{1, 1, 2}
 	b := []float64{1, 2, 3}
-	if got := tauA(a, b); math.Abs(got-2.0/3) > 1e-15 {
-		t.Errorf("tauA = %g, want 2/3", got)
+	if got := kendall(a, b, false); math.Abs(got-2.0/3) > 1e-15 {
+		t.Errorf("tau-a = %g, want 2/3", got)
+	}
+	// τ_b: 2/√(2·3).
+	if got := kendall(a, b, true); math.Abs(got-2/math.Sqrt(6)) > 1e-15 {
+		t.Errorf("tau-b = %g, want 2/√6", got)
 	}
 }
 
@@ -72,5 +77,63 @@ func TestRSAErrors(t *testing.T) {
 				t.Fatalf("want a *compare.Error")
 			}
 		})
+	}
+}
+
+// TestCrossnobisKnownAnswers: with identical partitions crossnobis is the
+// (rsatoolbox) Euclidean RDM; on pure noise its mean is near 0, where the
+// Euclidean RDM of the averaged runs is biased upward.
+func TestCrossnobisKnownAnswers(t *testing.T) {
+	r := rand.New(rand.NewPCG(19, 20))
+	x := randMat(r, 12, 6)
+	same, err := Crossnobis([]mat.Matrix{x, x, x}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	euc, _ := NewRDM(x, Euclidean)
+	for i := range euc.Dist {
+		if d := math.Abs(same.Dist[i] - euc.Dist[i]); d > 1e-12 {
+			t.Fatalf("identical partitions: %d = %g, Euclidean %g", i, same.Dist[i], euc.Dist[i])
+		}
+	}
+	var parts []mat.Matrix
+	mean := mat.NewDense(60, 400, nil)
+	for k := 0; k < 4; k++ {
+		p := randMat(r, 60, 400) // no signal: every stimulus has the same true pattern
+		parts = append(parts, p)
+		mean.Add(mean, p)
+	}
+	mean.Scale(0.25, mean)
+	cn, err := Crossnobis(parts, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	naive, _ := NewRDM(mean, Euclidean)
+	mc, mn := stat.Mean(cn.Dist, nil), stat.Mean(naive.Dist, nil)
+	// The mean over pairs is ≈ 2·Σᵢ ãᵢ·bᵢ/(n·f) per fold, sd ≈ 2√(⅓/(60·400))
+	// ≈ 0.0075: 0.03 is four of them.
+	if math.Abs(mc) > 0.03 || mn < 0.4 {
+		t.Errorf("pure noise: crossnobis mean %.4f (want ≈ 0), Euclidean of the mean %.4f (want ≈ 0.5)", mc, mn)
+	}
+	t.Logf("pure noise, 4 runs: crossnobis mean %.4f, Euclidean RDM of the averaged runs %.4f", mc, mn)
+	if _, err := Crossnobis(parts[:1], nil); err == nil {
+		t.Error("one partition: no error")
+	}
+}
+
+// TestWhitenedCosineIsLinearCKA: for (squared) Euclidean RDMs −½HDH is
+// the centred linear Gram over the features, so the whitened cosine is
+// exactly linear CKA — two independent code paths.
+func TestWhitenedCosineIsLinearCKA(t *testing.T) {
+	r := rand.New(rand.NewPCG(21, 22))
+	x, y := randMat(r, 25, 7), randMat(r, 25, 3)
+	y.Add(y, mulDense(x, randMat(r, 7, 3)))
+	got, err := RSA(x, y, Euclidean, CosineWhitened)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, _ := LinearCKA(x, y, false)
+	if d := math.Abs(got - want); d > 1e-12 {
+		t.Errorf("whitened cosine %.15g, linear CKA %.15g", got, want)
 	}
 }

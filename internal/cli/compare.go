@@ -42,7 +42,7 @@ func runCompare(args []string) error {
 	poolFlag := fs.String("pool", "last", "one vector per prompt: last, mean (over tokens) or pos:N (negative N counts from the end)")
 	method := fs.String("method", "cka", "cka, cka-debiased, cka-rbf, rsa or encoding (mean held-out r of ridge models from A's matrix to B's units)")
 	rdm := fs.String("rdm", "correlation", "with --method rsa: the RDM distance: euclidean (squared, per feature, as rsatoolbox), correlation or cosine")
-	comp := fs.String("compare", "spearman", "with --method rsa: how RDMs are compared: spearman, tau-a, pearson or cosine")
+	comp := fs.String("compare", "spearman", "with --method rsa: how RDMs are compared: spearman, rho-a, tau-a, tau-b, pearson, cosine, cosine-whitened or pearson-whitened")
 	plotPath := fs.String("plot", "compare.png", `the heat map (.png or .svg); "" for none`)
 	asJSON := fs.Bool("json", false, "print the result as JSON instead of a table")
 	pos, err := parseFlags(fs, args)

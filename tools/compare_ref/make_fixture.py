@@ -6,8 +6,8 @@ values the reference implementations give for them. Run by hand (not CI):
 
 CKA follows Kornblith et al.'s google-research representation_similarity
 (gram_linear, gram_rbf, center_gram, cka, feature_space_linear_cka),
-re-typed here from the paper's notebook. RDMs and their comparisons come
-from rsatoolbox itself (calc_rdm, compare); the cosine RDM, which rsatoolbox
+re-typed here from the paper's notebook. RDMs (crossnobis included) and their
+comparisons come from rsatoolbox itself (calc_rdm, compare); the cosine RDM, which rsatoolbox
 does not offer, from scipy's pdist.
 """
 import json
@@ -113,12 +113,27 @@ def main():
                 'tau-a': compare(ra, rb, 'tau-a'),
                 'pearson': compare(ra, rb, 'corr'),
                 'cosine': compare(ra, rb, 'cosine'),
+                'rho-a': compare(ra, rb, 'rho-a'),
+                'tau-b': compare(ra, rb, 'kendall'),
+                'cosine-whitened': compare(ra, rb, 'cosine_cov'),
+                'pearson-whitened': compare(ra, rb, 'corr_cov'),
             }
         cases.append(case)
+    # Crossnobis: 3 runs of 8 conditions × 5 channels (a shared pattern
+    # plus run noise), with the identity and with an SPD precision.
+    true = rng.standard_normal((8, 5))
+    runs = [true + 0.7 * rng.standard_normal((8, 5)) for _ in range(3)]
+    a = rng.standard_normal((5, 5))
+    prec = a @ a.T + 5 * np.eye(5)
+    conds = np.tile(np.arange(8), 3)
+    ds = rsatoolbox.data.Dataset(np.concatenate(runs), obs_descriptors={'conds': conds, 'runs': np.repeat(np.arange(3), 8)})
+    cross = {'runs': [r.tolist() for r in runs], 'precision': prec.tolist()}
+    cross['identity'] = rsatoolbox.rdm.calc_rdm(ds, method='crossnobis', descriptor='conds', cv_descriptor='runs').get_vectors()[0].tolist()
+    cross['with_precision'] = rsatoolbox.rdm.calc_rdm(ds, method='crossnobis', descriptor='conds', cv_descriptor='runs', noise=prec).get_vectors()[0].tolist()
     out = os.path.join(os.path.dirname(__file__), '..', '..', 'compare', 'testdata', 'reference.json')
     with open(out, 'w') as f:
         json.dump({'generator': 'tools/compare_ref/make_fixture.py', 'numpy': np.__version__,
-                   'cases': cases}, f, indent=1)
+                   'rsatoolbox': '0.3.2', 'cases': cases, 'crossnobis': cross}, f, indent=1)
         f.write('\n')
 
 
