@@ -206,6 +206,7 @@ func TestGrid(t *testing.T) {
 		{Spec{Method: CKADebiased}, ckaKinds[1].f},
 		{Spec{Method: CKARBF}, ckaKinds[2].f},
 		{Spec{Method: RSAMethod, RDM: Correlation, Compare: Spearman}, func(x, y mat.Matrix) (float64, error) { return RSA(x, y, Correlation, Spearman) }},
+		{Spec{Method: RSAMethod, RDM: Euclidean, Compare: Pearson, Topo: &[2]float64{0.1, 0.9}, Geodesic: true}, topoRSA},
 	}
 	enc, err := Grid(ms[:1], ms[1:2], Spec{Method: EncodingMethod})
 	if err != nil {
@@ -240,4 +241,23 @@ func TestGrid(t *testing.T) {
 	if _, err := Grid(ms, []mat.Matrix{randMat(r, 7, 2)}, Spec{Method: CKALinear}); err == nil {
 		t.Error("grid over different stimuli: no error")
 	}
+}
+
+// topoRSA is Grid's topological RSA spelled out: Euclidean RDMs, the
+// geo-topological transform (0.1, 0.9), the geodesic, Pearson.
+func topoRSA(x, y mat.Matrix) (float64, error) {
+	var rs [2]*RDM
+	for i, m := range []mat.Matrix{x, y} {
+		r, err := NewRDM(m, Euclidean)
+		if err != nil {
+			return 0, err
+		}
+		if r, err = r.GeoTopological(0.1, 0.9); err != nil {
+			return 0, err
+		}
+		if rs[i], err = r.Geodesic(); err != nil {
+			return 0, err
+		}
+	}
+	return CompareRDMs(rs[0], rs[1], Pearson)
 }

@@ -30,11 +30,23 @@ type Spec struct {
 	Method  Method
 	RDM     Distance   // for rsa
 	Compare Comparison // for rsa
+	// Topo, for rsa, applies the geo-topological transform with quantiles
+	// Topo[0] and Topo[1] to each RDM before comparing; nil for none.
+	Topo *[2]float64
+	// Geodesic, for rsa, then replaces each RDM by its geodesic transform.
+	Geodesic bool
 }
 
 func (s Spec) String() string {
 	if s.Method == RSAMethod {
-		return fmt.Sprintf("rsa (%s RDMs, %s)", s.RDM, s.Compare)
+		t := ""
+		if s.Topo != nil {
+			t = fmt.Sprintf(", geo-topological %g–%g", s.Topo[0], s.Topo[1])
+		}
+		if s.Geodesic {
+			t += ", geodesic"
+		}
+		return fmt.Sprintf("rsa (%s RDMs%s, %s)", s.RDM, t, s.Compare)
 	}
 	return string(s.Method)
 }
@@ -90,7 +102,16 @@ func Grid(rows, cols []mat.Matrix, s Spec) ([][]float64, error) {
 			return stat.Mean(e.R, nil), nil
 		}
 	case RSAMethod:
-		prep = func(m mat.Matrix) (any, error) { return NewRDM(m, s.RDM) }
+		prep = func(m mat.Matrix) (any, error) {
+			r, err := NewRDM(m, s.RDM)
+			if err == nil && s.Topo != nil {
+				r, err = r.GeoTopological(s.Topo[0], s.Topo[1])
+			}
+			if err == nil && s.Geodesic {
+				r, err = r.Geodesic()
+			}
+			return r, err
+		}
 		pair = func(a, b any) (float64, error) { return CompareRDMs(a.(*RDM), b.(*RDM), s.Compare) }
 	default:
 		return nil, errorf("grid", "unknown method %q (want one of %v)", s.Method, Methods)

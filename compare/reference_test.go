@@ -26,6 +26,13 @@ type reference struct {
 		Identity      []float64
 		WithPrecision []float64 `json:"with_precision"`
 	}
+	Topology struct {
+		RDM                      []float64
+		Low, Up                  float64
+		GeoTopological           []float64
+		GeodesicOfGeoTopological []float64 `json:"geodesic_of_geotopological"`
+		Geodesic                 []float64
+	}
 }
 
 func loadReference(t *testing.T) reference {
@@ -164,4 +171,40 @@ func TestCrossnobisReference(t *testing.T) {
 		}
 	}
 	t.Logf("crossnobis max diff from rsatoolbox: %.3g", worst)
+}
+
+func TestTopologyReference(t *testing.T) {
+	c := loadReference(t).Topology
+	n := int(math.Round((1 + math.Sqrt(1+8*float64(len(c.RDM)))) / 2))
+	base := &RDM{N: n, Dist: c.RDM}
+	gt, err := base.GeoTopological(c.Low, c.Up)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gd, err := base.Geodesic()
+	if err != nil {
+		t.Fatal(err)
+	}
+	gtd, err := gt.Geodesic()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var worst float64
+	for _, tc := range []struct {
+		name      string
+		got, want []float64
+	}{{"geo-topological", gt.Dist, c.GeoTopological}, {"geodesic", gd.Dist, c.Geodesic}, {"geodesic of geo-topological", gtd.Dist, c.GeodesicOfGeoTopological}} {
+		if len(tc.got) != len(tc.want) || len(tc.want) == 0 {
+			t.Fatalf("%s: %d dissimilarities, reference %d", tc.name, len(tc.got), len(tc.want))
+		}
+		for i, w := range tc.want {
+			d := math.Abs(tc.got[i] - w)
+			worst = math.Max(worst, d)
+			if d > 1e-12 {
+				t.Errorf("%s: %d = %.15g, reference %.15g", tc.name, i, tc.got[i], w)
+				break
+			}
+		}
+	}
+	t.Logf("topological RSA max diff from reference: %.3g", worst)
 }

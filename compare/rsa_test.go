@@ -137,3 +137,28 @@ func TestWhitenedCosineIsLinearCKA(t *testing.T) {
 		t.Errorf("whitened cosine %.15g, linear CKA %.15g", got, want)
 	}
 }
+
+// TestGeodesicPath: points 0, 1, 3, 6 on a line; the farthest pair loses
+// its edge and every distance becomes the shortest path.
+func TestGeodesicPath(t *testing.T) {
+	x := mat.NewDense(4, 1, []float64{0, 1, 3, 6})
+	r, err := NewRDM(x, Euclidean) // squared: 01 1, 02 9, 03 36, 12 4, 13 25, 23 9
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, err := r.Geodesic()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// min–max (v−1)/35: 01 0, 02 8/35, 03 1 (no edge), 12 3/35, 13 24/35,
+	// 23 8/35; 0 and 1 coincide, so 02 = 12 and 03 = 13 = 12 + 23.
+	want := []float64{0, 3.0 / 35, 11.0 / 35, 3.0 / 35, 11.0 / 35, 8.0 / 35}
+	for i, w := range want {
+		if math.Abs(g.Dist[i]-w) > 1e-15 {
+			t.Errorf("geodesic %d = %g, want %g (all %v)", i, g.Dist[i], w, g.Dist)
+		}
+	}
+	if _, err := r.GeoTopological(0.5, 0.5); err == nil {
+		t.Error("low = up: no error")
+	}
+}

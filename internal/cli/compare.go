@@ -43,6 +43,8 @@ func runCompare(args []string) error {
 	method := fs.String("method", "cka", "cka, cka-debiased, cka-rbf, rsa or encoding (mean held-out r of ridge models from A's matrix to B's units)")
 	rdm := fs.String("rdm", "correlation", "with --method rsa: the RDM distance: euclidean (squared, per feature, as rsatoolbox), correlation or cosine")
 	comp := fs.String("compare", "spearman", "with --method rsa: how RDMs are compared: spearman, rho-a, tau-a, tau-b, pearson, cosine, cosine-whitened or pearson-whitened")
+	topo := fs.String("topo", "", `with --method rsa: "LOW,UP" quantiles of a geo-topological transform of each RDM (e.g. 0.1,0.9)`)
+	geodesic := fs.Bool("geodesic", false, "with --method rsa: then replace each RDM by its geodesic transform (shortest paths)")
 	plotPath := fs.String("plot", "compare.png", `the heat map (.png or .svg); "" for none`)
 	asJSON := fs.Bool("json", false, "print the result as JSON instead of a table")
 	pos, err := parseFlags(fs, args)
@@ -61,6 +63,17 @@ func runCompare(args []string) error {
 	}
 	if spec.Method == compare.RSAMethod && !slices.Contains(compare.Comparisons, spec.Compare) {
 		return usagef("--compare %q: want one of %v", *comp, compare.Comparisons)
+	}
+	if *topo != "" {
+		var q [2]float64
+		if _, err := fmt.Sscanf(*topo, "%g,%g", &q[0], &q[1]); err != nil || !(q[0] >= 0 && q[0] < q[1] && q[1] <= 1) {
+			return usagef("--topo %q: want LOW,UP quantiles with 0 ≤ LOW < UP ≤ 1", *topo)
+		}
+		spec.Topo = &q
+	}
+	spec.Geodesic = *geodesic
+	if (spec.Topo != nil || spec.Geodesic) && spec.Method != compare.RSAMethod {
+		return usagef("--topo and --geodesic apply to --method rsa only")
 	}
 	pool, err := source.ParsePool(*poolFlag)
 	if err != nil {

@@ -15,6 +15,7 @@ import os
 
 import numpy as np
 import rsatoolbox
+from rsatoolbox.rdm.transform import geotopological_transform
 from scipy.spatial.distance import pdist
 
 
@@ -88,6 +89,21 @@ def compare(a, b, method):
     return float(rsatoolbox.rdm.compare(ra, rb, method=method)[0, 0])
 
 
+def geodesic(vec):
+    import networkx as nx
+    from scipy.spatial.distance import squareform
+    v = (vec - vec.min()) / (vec.max() - vec.min())
+    m = squareform(v)
+    g = nx.Graph()
+    n = m.shape[0]
+    g.add_nodes_from(range(n))
+    for i in range(n):
+        for j in range(i + 1, n):
+            if m[i, j] != 1:
+                g.add_edge(i, j, weight=m[i, j])
+    return squareform(np.array(nx.floyd_warshall_numpy(g)), checks=False)
+
+
 def main():
     rng = np.random.default_rng(21)
     cases = []
@@ -130,10 +146,21 @@ def main():
     cross = {'runs': [r.tolist() for r in runs], 'precision': prec.tolist()}
     cross['identity'] = rsatoolbox.rdm.calc_rdm(ds, method='crossnobis', descriptor='conds', cv_descriptor='runs').get_vectors()[0].tolist()
     cross['with_precision'] = rsatoolbox.rdm.calc_rdm(ds, method='crossnobis', descriptor='conds', cv_descriptor='runs', noise=prec).get_vectors()[0].tolist()
+    # Topological RSA on the smooth case's correlation RDM of x. The
+    # geo-topological transform is rsatoolbox's; the geodesic is computed
+    # with networkx as rsatoolbox does, except that edges of weight 0 are
+    # kept (networkx.from_numpy_array drops them; see compare/topology.go).
+    base = rsatoolbox.rdm.calc_rdm(rsatoolbox.data.Dataset(x), method='correlation')
+    base_vec = base.get_vectors()[0].copy()  # the transform rewrites base's vectors in place
+    gt = geotopological_transform(base, 0.1, 0.6)
+    topo = {'rdm': base_vec.tolist(), 'low': 0.1, 'up': 0.6,
+            'geotopological': gt.get_vectors()[0].tolist(),
+            'geodesic_of_geotopological': geodesic(gt.get_vectors()[0]).tolist(),
+            'geodesic': geodesic(base_vec).tolist()}
     out = os.path.join(os.path.dirname(__file__), '..', '..', 'compare', 'testdata', 'reference.json')
     with open(out, 'w') as f:
         json.dump({'generator': 'tools/compare_ref/make_fixture.py', 'numpy': np.__version__,
-                   'rsatoolbox': '0.3.2', 'cases': cases, 'crossnobis': cross}, f, indent=1)
+                   'rsatoolbox': '0.3.2', 'cases': cases, 'crossnobis': cross, 'topology': topo}, f, indent=1)
         f.write('\n')
 
 
