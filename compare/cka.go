@@ -246,11 +246,7 @@ func RBFCKA(x, y mat.Matrix, threshold float64, debiased bool) (float64, error) 
 	if err := sameStimuli(x, y); err != nil {
 		return 0, err
 	}
-	k, err := RBFGram(x, threshold)
-	if err != nil {
-		return 0, err
-	}
-	l, err := RBFGram(y, threshold)
+	k, l, err := both(x, y, func(m mat.Matrix) (*mat.SymDense, error) { return RBFGram(m, threshold) })
 	if err != nil {
 		return 0, err
 	}
@@ -266,15 +262,21 @@ func GramCKA(k, l mat.Symmetric, debiased bool) (float64, error) {
 	if n, m := k.SymmetricDim(), l.SymmetricDim(); n != m {
 		return 0, errorf("cka", "Grams of %d and %d stimuli", n, m)
 	}
-	x, err := newCentred(k, debiased)
-	if err != nil {
-		return 0, err
-	}
-	y, err := newCentred(l, debiased)
+	x, y, err := both(k, l, func(g mat.Symmetric) (*centred, error) { return newCentred(g, debiased) })
 	if err != nil {
 		return 0, err
 	}
 	return x.dot(y), nil
+}
+
+// both is f of a and of b, or the first error.
+func both[In, Out any](a, b In, f func(In) (Out, error)) (Out, Out, error) {
+	x, err := f(a)
+	if err != nil {
+		return x, x, err
+	}
+	y, err := f(b)
+	return x, y, err
 }
 
 func centreGram(k mat.Symmetric, unbiased bool) *mat.Dense {

@@ -110,17 +110,7 @@ func TestRSAReference(t *testing.T) {
 				got  *RDM
 				want []float64
 			}{{a, want.X}, {b, want.Y}} {
-				if len(p.got.Dist) != len(p.want) {
-					t.Fatalf("%s %s: %d dissimilarities, reference %d", c.Name, dist, len(p.got.Dist), len(p.want))
-				}
-				for i, w := range p.want {
-					d := math.Abs(p.got.Dist[i] - w)
-					worstRDM = math.Max(worstRDM, d)
-					if d > 1e-12 {
-						t.Errorf("%s %s: dissimilarity %d = %.15g, reference %.15g", c.Name, dist, i, p.got.Dist[i], w)
-						break
-					}
-				}
+				worstRDM = math.Max(worstRDM, checkDist(t, c.Name+" "+dist, p.got.Dist, p.want))
 			}
 			// Compare the reference RDMs themselves, so a comparison is
 			// checked even if an RDM differed in the last bits.
@@ -159,16 +149,7 @@ func TestCrossnobisReference(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if len(got.Dist) != len(tc.want) || len(tc.want) == 0 {
-			t.Fatalf("%s: %d dissimilarities, rsatoolbox %d", tc.name, len(got.Dist), len(tc.want))
-		}
-		for i, w := range tc.want {
-			d := math.Abs(got.Dist[i] - w)
-			worst = math.Max(worst, d)
-			if d > 1e-12 {
-				t.Errorf("%s: dissimilarity %d = %.15g, rsatoolbox %.15g", tc.name, i, got.Dist[i], w)
-			}
-		}
+		worst = math.Max(worst, checkDist(t, tc.name, got.Dist, tc.want))
 	}
 	t.Logf("crossnobis max diff from rsatoolbox: %.3g", worst)
 }
@@ -194,17 +175,26 @@ func TestTopologyReference(t *testing.T) {
 		name      string
 		got, want []float64
 	}{{"geo-topological", gt.Dist, c.GeoTopological}, {"geodesic", gd.Dist, c.Geodesic}, {"geodesic of geo-topological", gtd.Dist, c.GeodesicOfGeoTopological}} {
-		if len(tc.got) != len(tc.want) || len(tc.want) == 0 {
-			t.Fatalf("%s: %d dissimilarities, reference %d", tc.name, len(tc.got), len(tc.want))
-		}
-		for i, w := range tc.want {
-			d := math.Abs(tc.got[i] - w)
-			worst = math.Max(worst, d)
-			if d > 1e-12 {
-				t.Errorf("%s: %d = %.15g, reference %.15g", tc.name, i, tc.got[i], w)
-				break
-			}
-		}
+		worst = math.Max(worst, checkDist(t, tc.name, tc.got, tc.want))
 	}
 	t.Logf("topological RSA max diff from reference: %.3g", worst)
+}
+
+// checkDist fails unless got matches the reference dissimilarities want
+// (non-empty) within 1e-12, and returns the largest difference.
+func checkDist(t *testing.T, name string, got, want []float64) float64 {
+	t.Helper()
+	if len(got) != len(want) || len(want) == 0 {
+		t.Fatalf("%s: %d dissimilarities, reference %d", name, len(got), len(want))
+	}
+	var worst float64
+	for i, w := range want {
+		d := math.Abs(got[i] - w)
+		worst = math.Max(worst, d)
+		if d > 1e-12 {
+			t.Errorf("%s: dissimilarity %d = %.15g, reference %.15g", name, i, got[i], w)
+			break
+		}
+	}
+	return worst
 }

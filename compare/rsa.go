@@ -140,11 +140,7 @@ func CompareRDMs(a, b *RDM, c Comparison) (float64, error) {
 		}
 		v = 12 * dot(ra, rb) / (m*m*m - m)
 	case CosineWhitened, PearsonWhitened:
-		x, err := newCentred(a.gram(c == PearsonWhitened), false)
-		if err != nil {
-			return 0, errorf("rsa", "%s is undefined: an RDM is constant", c)
-		}
-		y, err := newCentred(b.gram(c == PearsonWhitened), false)
+		x, y, err := both(a, b, func(r *RDM) (*centred, error) { return newCentred(r.gram(c == PearsonWhitened), false) })
 		if err != nil {
 			return 0, errorf("rsa", "%s is undefined: an RDM is constant", c)
 		}
@@ -163,11 +159,7 @@ func RSA(x, y mat.Matrix, d Distance, c Comparison) (float64, error) {
 	if err := sameStimuli(x, y); err != nil {
 		return 0, err
 	}
-	a, err := NewRDM(x, d)
-	if err != nil {
-		return 0, err
-	}
-	b, err := NewRDM(y, d)
+	a, b, err := both(x, y, func(m mat.Matrix) (*RDM, error) { return NewRDM(m, d) })
 	if err != nil {
 		return 0, err
 	}
