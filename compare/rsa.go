@@ -188,32 +188,94 @@ func ranks(v []float64) []float64 {
 	return r
 }
 
-// kendall is Kendall's τ_a, or τ_b when b is set. A tie in either vector
-// counts as neither concordant nor discordant; τ_a divides by all pairs,
-// τ_b by √((pairs − ties in x)(pairs − ties in y)). (gonum's stat.Kendall
-// counts ties as concordant.) It is O(m²) in the m dissimilarities, fine
-// for RDMs of a few hundred stimuli.
-// TODO: Knight's O(m log m) algorithm for larger RDMs.
+// kendall is Kendall's τ_a, or τ_b when tauB is set. A tie in either
+// vector counts as neither concordant nor discordant; τ_a divides by all
+// pairs, τ_b by √((pairs − ties in x)(pairs − ties in y)). (gonum's
+// stat.Kendall counts ties as concordant, and is O(m²).) Knight's
+// algorithm, O(m log m), as scipy's kendalltau: sorted by (x, y), the
+// discordant pairs are exactly the inversions of y, which a merge sort
+// counts.
 func kendall(x, y []float64, tauB bool) float64 {
-	var s, tx, ty float64
-	for i := range x {
-		for j := i + 1; j < len(x); j++ {
-			sx, sy := sign(x[j]-x[i]), sign(y[j]-y[i])
-			s += sx * sy
-			if sx == 0 {
-				tx++
+	m := len(x)
+	idx := make([]int, m)
+	for i := range idx {
+		idx[i] = i
+	}
+	sort.Slice(idx, func(a, b int) bool {
+		i, j := idx[a], idx[b]
+		return x[i] < x[j] || (x[i] == x[j] && y[i] < y[j])
+	})
+	ys := make([]float64, m)
+	var xTies, jointTies float64
+	for k, runX, runXY := 0, 1, 1; k < m; k++ {
+		ys[k] = y[idx[k]]
+		if k == 0 {
+			continue
+		}
+		prev, cur := idx[k-1], idx[k]
+		if x[cur] == x[prev] {
+			runX++
+			if y[cur] == y[prev] {
+				runXY++
+			} else {
+				jointTies += pairsOf(runXY)
+				runXY = 1
 			}
-			if sy == 0 {
-				ty++
-			}
+		} else {
+			xTies += pairsOf(runX)
+			jointTies += pairsOf(runXY)
+			runX, runXY = 1, 1
+		}
+		if k == m-1 {
+			xTies += pairsOf(runX)
+			jointTies += pairsOf(runXY)
 		}
 	}
-	m := float64(len(x))
-	pairs := m * (m - 1) / 2
+	dis := inversions(ys, make([]float64, m))
+	// ys is sorted now: count its ties.
+	var yTies float64
+	for k, run := 1, 1; k <= m; k++ {
+		if k < m && ys[k] == ys[k-1] {
+			run++
+			continue
+		}
+		yTies += pairsOf(run)
+		run = 1
+	}
+	pairs := pairsOf(m)
+	s := pairs - xTies - yTies + jointTies - 2*dis
 	if tauB {
-		return s / math.Sqrt((pairs-tx)*(pairs-ty))
+		return s / math.Sqrt((pairs-xTies)*(pairs-yTies))
 	}
 	return s / pairs
+}
+
+func pairsOf(n int) float64 { return float64(n) * float64(n-1) / 2 }
+
+// inversions sorts v (buf is scratch of the same length) and returns the
+// number of pairs i < j with v[i] > v[j].
+func inversions(v, buf []float64) float64 {
+	if len(v) < 2 {
+		return 0
+	}
+	h := len(v) / 2
+	n := inversions(v[:h], buf[:h]) + inversions(v[h:], buf[h:])
+	i, j, k := 0, h, 0
+	for i < h && j < len(v) {
+		if v[i] <= v[j] {
+			buf[k] = v[i]
+			i++
+		} else {
+			buf[k] = v[j]
+			j++
+			n += float64(h - i)
+		}
+		k++
+	}
+	k += copy(buf[k:], v[i:h])
+	copy(buf[k:], v[j:])
+	copy(v, buf)
+	return n
 }
 
 // gram is −½ times the square dissimilarity matrix (zero diagonal), less
@@ -231,14 +293,4 @@ func (r *RDM) gram(demean bool) *mat.SymDense {
 		}
 	}
 	return g
-}
-
-func sign(v float64) float64 {
-	switch {
-	case v > 0:
-		return 1
-	case v < 0:
-		return -1
-	}
-	return 0
 }

@@ -162,3 +162,47 @@ func TestGeodesicPath(t *testing.T) {
 		t.Error("low = up: no error")
 	}
 }
+
+// TestKendallMatchesPairCount: Knight's algorithm equals counting every
+// pair, on vectors with many ties in x, in y and in both.
+func TestKendallMatchesPairCount(t *testing.T) {
+	r := rand.New(rand.NewPCG(23, 24))
+	for _, m := range []int{2, 3, 17, 200} {
+		x, y := make([]float64, m), make([]float64, m)
+		for i := range x {
+			x[i] = float64(r.IntN(5))
+			y[i] = float64(r.IntN(4)) + 0.5*x[i]
+		}
+		var s, tx, ty float64
+		for i := range x {
+			for j := i + 1; j < m; j++ {
+				sx, sy := sign(x[j]-x[i]), sign(y[j]-y[i])
+				s += sx * sy
+				if sx == 0 {
+					tx++
+				}
+				if sy == 0 {
+					ty++
+				}
+			}
+		}
+		pairs := float64(m*(m-1)) / 2
+		wantA, wantB := s/pairs, s/math.Sqrt((pairs-tx)*(pairs-ty))
+		if got := kendall(x, y, false); math.Abs(got-wantA) > 1e-12 {
+			t.Errorf("m=%d: tau-a %g, pair count %g", m, got, wantA)
+		}
+		if got := kendall(x, y, true); math.Abs(got-wantB) > 1e-12 && !(math.IsNaN(got) && math.IsNaN(wantB)) {
+			t.Errorf("m=%d: tau-b %g, pair count %g", m, got, wantB)
+		}
+	}
+}
+
+func sign(v float64) float64 {
+	switch {
+	case v > 0:
+		return 1
+	case v < 0:
+		return -1
+	}
+	return 0
+}
