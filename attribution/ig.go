@@ -39,12 +39,13 @@ type AttrResult struct {
 	// Delta is Captum's convergence delta, Σ Attr − (F − FBaseline), and
 	// Relative is |Delta| / |F − FBaseline| (IG only; 0 where F equals
 	// FBaseline).
-	Delta    float64 `json:"delta"`
-	Relative float64 `json:"relative_delta"`
-	Steps    int     `json:"steps,omitempty"`
-	Rule     Rule    `json:"rule,omitempty"`
-	Forwards int     `json:"forwards"` // forward+backward passes run
-	Seconds  float64 `json:"seconds"`
+	Delta    float64  `json:"delta"`
+	Relative float64  `json:"relative_delta"`
+	Steps    int      `json:"steps,omitempty"`
+	Rule     Rule     `json:"rule,omitempty"`
+	Forwards int      `json:"forwards"` // forward+backward passes run
+	Seconds  float64  `json:"seconds"`
+	Notes    []string `json:"notes,omitempty"`
 }
 
 // ByPos sums the attribution over every axis but the position (axis 1),
@@ -164,6 +165,10 @@ func IG(m *engine.Model, ids []int32, hook string, t Target, o IGOptions) (*Attr
 	out.Delta = out.Sum - (out.F - out.FBaseline)
 	if d := math.Abs(out.F - out.FBaseline); d > 0 {
 		out.Relative = math.Abs(out.Delta) / d
+	}
+	if out.Relative > 0.01 {
+		out.Notes = append(out.Notes, fmt.Sprintf("the attributions miss F − F(baseline) by %.3g%%: F bends sharply along the path; more steps close a smooth bend, "+
+			"but a norm that reads only the scaled hook (RMSNorm after a zero hook_embed, a post-norm after a zero MLP output) jumps at α = 0, and no step count integrates that: use a prompt baseline", 100*out.Relative))
 	}
 	out.Seconds = time.Since(start).Seconds()
 	return out, nil
