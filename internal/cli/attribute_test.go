@@ -55,6 +55,16 @@ func TestAttributeCLI(t *testing.T) {
 	if !strings.Contains(out, "gradxact of next-token loss") || !strings.Contains(out, `" Lily"`) {
 		t.Errorf("gradxact:\n%s", out)
 	}
+	var atp struct {
+		Checked  int     `json:"checked"`
+		Spearman float64 `json:"spearman"`
+	}
+	if err := json.Unmarshal(run("atp", "--prompt", prompt, "--corrupt", "Once upon a time, there was a little boy named Tim. She", "--metric", "logit-diff:Lily,Tim", "--pos", "12", "--json"), &atp); err != nil {
+		t.Fatal(err)
+	}
+	if atp.Checked != 10 || atp.Spearman < 0.5 {
+		t.Errorf("atp: checked %d, ρ %g", atp.Checked, atp.Spearman)
+	}
 	if _, errs, code := ivCLI(t, "attribute", "dla", "--prompt", prompt, "--target", "a", "--metric", "logit-diff:a,b"); code != 2 || !strings.Contains(errs, "not both") {
 		t.Errorf("--target with --metric: exit %d %s", code, errs)
 	}
