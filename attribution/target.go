@@ -5,6 +5,7 @@ import (
 	"math"
 
 	"github.com/glia-dev/glia/engine"
+	"github.com/glia-dev/glia/experiment"
 	. "github.com/gomlx/gomlx/core/graph"
 )
 
@@ -139,4 +140,57 @@ func (t Target) key(ids []int32) string {
 // gradTarget is t as the engine's gradient target.
 func (t Target) gradTarget(ids []int32) *engine.GradTarget {
 	return &engine.GradTarget{Key: t.key(ids), Fn: t.graphFn(ids)}
+}
+
+// ParseTarget reads a target as the CLI and the server take it: metric
+// (logit-diff:A,B) or token (text or #ID; "" the model's most likely token
+// at pos), and objective (logit, logprob, loss; "" logit), at pos of ids.
+// Tokens are parsed as experiment.Metric parses them.
+func ParseTarget(m *engine.Model, ids []int32, pos int, token, metric, objective string) (Target, error) {
+	t := Target{Kind: Kind(objective), Pos: pos}
+	if t.Kind == "" {
+		t.Kind = Logit
+	}
+	var err error
+	switch {
+	case token != "" && metric != "":
+		return t, errorf("target", "give a token or a metric, not both")
+	case metric != "":
+		mt, err := experiment.ParseMetric(metric)
+		if err != nil {
+			return t, err
+		}
+		if t.Token, t.Other, err = mt.Tokens(m); err != nil {
+			return t, err
+		}
+		t.Kind = LogitDiff
+	case token != "":
+		if t.Token, _, err = (experiment.Metric{A: token, B: token}).Tokens(m); err != nil {
+			return t, err
+		}
+	case t.Kind != Loss:
+		r, err := t.resolve("target", len(ids), m.Dims().Vocab)
+		if err != nil {
+			return t, err
+		}
+		res, err := m.Run(engine.Request{IDs: [][]int32{ids}})
+		if err != nil {
+			return t, err
+		}
+		v := m.Dims().Vocab
+		t.Token = int32(engine.TopTokens(res.Logits.Data[r.Pos*v:(r.Pos+1)*v], 1)[0].ID)
+	}
+	return t.resolve("target", len(ids), m.Dims().Vocab)
+}
+
+// Describe is the target in words, tokens as people read them.
+func (t Target) Describe(m *engine.Model, ids []int32) string {
+	q := func(id int32) string { return fmt.Sprintf("%q (#%d)", m.TokenText(id), id) }
+	switch t.Kind {
+	case Loss:
+		return fmt.Sprintf("next-token loss over %d tokens", len(ids))
+	case LogitDiff:
+		return fmt.Sprintf("logit %s − logit %s at position %d %q", q(t.Token), q(t.Other), t.Pos, m.TokenText(ids[t.Pos]))
+	}
+	return fmt.Sprintf("%s %s at position %d %q", t.Kind, q(t.Token), t.Pos, m.TokenText(ids[t.Pos]))
 }

@@ -10,7 +10,6 @@ import (
 
 	"github.com/glia-dev/glia/attribution"
 	"github.com/glia-dev/glia/engine"
-	"github.com/glia-dev/glia/experiment"
 )
 
 func init() {
@@ -82,29 +81,8 @@ func (f *attrFlags) load(fs *flag.FlagSet, args []string) (*engine.Model, []int3
 	if err != nil {
 		return nil, nil, t, err
 	}
-	t = attribution.Target{Kind: attribution.Kind(*f.objective), Pos: *f.pos}
-	if t.Kind == "" {
-		t.Kind = attribution.Logit
-	}
-	switch {
-	case *f.metric != "":
-		mt, err := experiment.ParseMetric(*f.metric)
-		if err != nil {
-			return nil, nil, t, fmt.Errorf("--metric: %w", err)
-		}
-		if t.Token, t.Other, err = mt.Tokens(m); err != nil {
-			return nil, nil, t, fmt.Errorf("--metric: %w", err)
-		}
-		t.Kind = attribution.LogitDiff
-	case *f.target != "":
-		// One token, parsed as a metric's tokens are.
-		if t.Token, _, err = (experiment.Metric{A: *f.target, B: *f.target}).Tokens(m); err != nil {
-			return nil, nil, t, fmt.Errorf("--target: %w", err)
-		}
-	case t.Kind != attribution.Loss:
-		if t.Token, err = modelTop(m, ids, t.Pos); err != nil {
-			return nil, nil, t, err
-		}
+	if t, err = attribution.ParseTarget(m, ids, *f.pos, *f.target, *f.metric, *f.objective); err != nil {
+		return nil, nil, t, err
 	}
 	return m, ids, t, nil
 }
@@ -122,34 +100,6 @@ func (f *attrFlags) readPrompt(m *engine.Model, text, idList, what string) ([]in
 		return seqs[0], nil
 	}
 	return encodePrompt(m, text)
-}
-
-// modelTop is the model's most likely token at pos.
-func modelTop(m *engine.Model, ids []int32, pos int) (int32, error) {
-	res, err := m.Run(engine.Request{IDs: [][]int32{ids}})
-	if err != nil {
-		return 0, err
-	}
-	if pos < 0 {
-		pos += len(ids)
-	}
-	if pos < 0 || pos >= len(ids) {
-		return 0, fmt.Errorf("--pos %d is outside the prompt's %d tokens", pos, len(ids))
-	}
-	v := m.Dims().Vocab
-	return int32(engine.TopTokens(res.Logits.Data[pos*v:(pos+1)*v], 1)[0].ID), nil
-}
-
-// describeTarget is the target in words, with the tokens as people read them.
-func describeTarget(m *engine.Model, ids []int32, t attribution.Target) string {
-	q := func(id int32) string { return fmt.Sprintf("%q (#%d)", m.TokenText(id), id) }
-	switch t.Kind {
-	case attribution.Loss:
-		return fmt.Sprintf("next-token loss over %d tokens", len(ids))
-	case attribution.LogitDiff:
-		return fmt.Sprintf("logit %s − logit %s at position %d %q", q(t.Token), q(t.Other), t.Pos, m.TokenText(ids[t.Pos]))
-	}
-	return fmt.Sprintf("%s %s at position %d %q", t.Kind, q(t.Token), t.Pos, m.TokenText(ids[t.Pos]))
 }
 
 func printJSON(v any) error {
@@ -173,7 +123,7 @@ func runDLA(args []string) error {
 	if *f.asJSON {
 		return printJSON(r)
 	}
-	fmt.Fprintf(Stdout, "%s: %s\n", m.Name, describeTarget(m, ids, r.Target))
+	fmt.Fprintf(Stdout, "%s: %s\n", m.Name, r.Target.Describe(m, ids))
 	fmt.Fprintf(Stdout, "logit %.6g (pre-cap %.6g); Σ %d components %.6g; completeness %.2g\n", r.Logit, r.PreCap, len(r.Components), r.Sum, r.Completeness)
 	fmt.Fprintf(Stdout, "\n%-16s %10s\n", "component", "score")
 	for _, c := range r.Top(*f.top) {
@@ -207,7 +157,7 @@ func runLens(args []string) error {
 	if *f.asJSON {
 		return printJSON(r)
 	}
-	fmt.Fprintf(Stdout, "%s: lens of %s\n\n", m.Name, describeTarget(m, ids, attribution.Target{Kind: attribution.Logit, Pos: r.Pos, Token: r.Token}))
+	fmt.Fprintf(Stdout, "%s: lens of %s\n\n", m.Name, attribution.Target{Kind: attribution.Logit, Pos: r.Pos, Token: r.Token}.Describe(m, ids))
 	fmt.Fprintf(Stdout, "%-26s %6s %8s  top tokens\n", "residual", "rank", "prob")
 	for _, l := range r.Layers {
 		var top []string
@@ -289,7 +239,7 @@ func runGrad(args []string, ig bool) error {
 			Top   []elementScore `json:"top"`
 		}{r, byPos, top})
 	}
-	fmt.Fprintf(Stdout, "%s: %s of %s at %s %v\n", m.Name, r.Method, describeTarget(m, ids, r.Target), r.Hook, r.Shape)
+	fmt.Fprintf(Stdout, "%s: %s of %s at %s %v\n", m.Name, r.Method, r.Target.Describe(m, ids), r.Hook, r.Shape)
 	if ig {
 		fmt.Fprintf(Stdout, "F %.6g, F(baseline) %.6g, Σ attributions %.6g: delta %.3g (%.3g%% of F − F(baseline)); %d steps %s, %d passes, %.2fs\n",
 			r.F, r.FBaseline, r.Sum, r.Delta, 100*r.Relative, r.Steps, r.Rule, r.Forwards, r.Seconds)
@@ -368,7 +318,7 @@ func runAtP(args []string) error {
 		return printJSON(r)
 	}
 	fmt.Fprintf(Stdout, "%s: AtP of %s\nclean %.6g, corrupt %.6g; %d nodes; top %d re-checked by patching: Spearman ρ %.3f; %.2fs\n\n",
-		m.Name, describeTarget(m, ids, r.Target), r.Clean, r.Corrupt, len(r.Nodes), r.Checked, r.Spearman, r.Seconds)
+		m.Name, r.Target.Describe(m, ids), r.Clean, r.Corrupt, len(r.Nodes), r.Checked, r.Spearman, r.Seconds)
 	fmt.Fprintf(Stdout, "%-28s %6s %10s %10s\n", "hook", "unit", "estimate", "real")
 	for _, n := range r.Nodes[:min(len(r.Nodes), *f.top)] {
 		real := ""
