@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"sort"
 	"time"
 
 	"github.com/glia-dev/glia/engine"
@@ -213,4 +214,30 @@ func digest(v []float32) string {
 		h.Write(b[:])
 	}
 	return hex.EncodeToString(h.Sum(nil))[:16]
+}
+
+// Element is one element of a hook's attribution.
+type Element struct {
+	Index []int   `json:"index"` // into the hook's shape, batch first
+	Attr  float64 `json:"attr"`
+}
+
+// Top returns the k elements of largest |attribution|, largest first.
+func (r *AttrResult) Top(k int) []Element {
+	idx := make([]int, len(r.Attr))
+	for i := range idx {
+		idx[i] = i
+	}
+	sort.SliceStable(idx, func(a, b int) bool { return math.Abs(float64(r.Attr[idx[a]])) > math.Abs(float64(r.Attr[idx[b]])) })
+	var out []Element
+	for _, i := range idx[:min(k, len(idx))] {
+		at := make([]int, len(r.Shape))
+		rest := i
+		for d := len(r.Shape) - 1; d >= 0; d-- {
+			at[d] = rest % r.Shape[d]
+			rest /= r.Shape[d]
+		}
+		out = append(out, Element{Index: at, Attr: float64(r.Attr[i])})
+	}
+	return out
 }

@@ -4,8 +4,6 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
-	"math"
-	"sort"
 	"strings"
 
 	"github.com/glia-dev/glia/attribution"
@@ -231,12 +229,12 @@ func runGrad(args []string, ig bool) error {
 		return err
 	}
 	byPos := r.ByPos()
-	top := topElements(r, *f.top)
+	top := r.Top(*f.top)
 	if *f.asJSON {
 		return printJSON(struct {
 			*attribution.AttrResult
-			ByPos []float64      `json:"by_pos"`
-			Top   []elementScore `json:"top"`
+			ByPos []float64             `json:"by_pos"`
+			Top   []attribution.Element `json:"top"`
 		}{r, byPos, top})
 	}
 	fmt.Fprintf(Stdout, "%s: %s of %s at %s %v\n", m.Name, r.Method, r.Target.Describe(m, ids), r.Hook, r.Shape)
@@ -258,32 +256,6 @@ func runGrad(args []string, ig bool) error {
 		fmt.Fprintf(Stdout, "%-20s %+10.4f\n", fmt.Sprint(e.Index), e.Attr)
 	}
 	return nil
-}
-
-// elementScore is one element of a hook's attribution, by its index.
-type elementScore struct {
-	Index []int   `json:"index"` // into the hook's shape, batch first
-	Attr  float64 `json:"attr"`
-}
-
-// topElements are the k elements of largest |attribution|.
-func topElements(r *attribution.AttrResult, k int) []elementScore {
-	idx := make([]int, len(r.Attr))
-	for i := range idx {
-		idx[i] = i
-	}
-	sort.SliceStable(idx, func(a, b int) bool { return math.Abs(float64(r.Attr[idx[a]])) > math.Abs(float64(r.Attr[idx[b]])) })
-	var out []elementScore
-	for _, i := range idx[:min(k, len(idx))] {
-		at := make([]int, len(r.Shape))
-		rest := i
-		for d := len(r.Shape) - 1; d >= 0; d-- {
-			at[d] = rest % r.Shape[d]
-			rest /= r.Shape[d]
-		}
-		out = append(out, elementScore{Index: at, Attr: float64(r.Attr[i])})
-	}
-	return out
 }
 
 func runAtP(args []string) error {
