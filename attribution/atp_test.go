@@ -2,8 +2,9 @@ package attribution
 
 import (
 	"math"
-	"path"
 	"testing"
+
+	"github.com/glia-dev/glia/engine"
 )
 
 // TestAtPLinearEqualsPatching: the logits are linear in the final norm's
@@ -34,25 +35,22 @@ func TestAtPLinearEqualsPatching(t *testing.T) {
 // estimates are re-checked by real patching; ρ was 0.82 (olmo2) to 1.00
 // when written, and a regression below 0.7 fails.
 func TestAtPNeurons(t *testing.T) {
-	for _, spec := range fixtures(t) {
-		t.Run(path.Base(spec), func(t *testing.T) {
-			m := fixture(t, spec)
-			clean := prompt(m, 6)
-			hooks, err := m.MatchHooks("blocks.*.mlp.hook_post")
-			if err != nil {
-				t.Fatal(err)
-			}
-			v := m.Dims().Vocab
-			r, err := AtP(m, clean, corrupt(clean, 2, v), hooks, Target{Kind: LogitDiff, Pos: -1, Token: int32(v / 3), Other: int32(2 * v / 3)}, 10)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if r.Checked != 10 || !(r.Spearman >= 0.7) {
-				t.Errorf("checked %d, Spearman %.3g", r.Checked, r.Spearman)
-			}
-			t.Logf("Spearman ρ over the top 10 neurons: %.3f (clean %.4g, corrupt %.4g)", r.Spearman, r.Clean, r.Corrupt)
-		})
-	}
+	eachFixture(t, func(t *testing.T, m *engine.Model) {
+		clean := prompt(m, 6)
+		hooks, err := m.MatchHooks("blocks.*.mlp.hook_post")
+		if err != nil {
+			t.Fatal(err)
+		}
+		v := m.Dims().Vocab
+		r, err := AtP(m, clean, corrupt(clean, 2, v), hooks, Target{Kind: LogitDiff, Pos: -1, Token: int32(v / 3), Other: int32(2 * v / 3)}, 10)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.Checked != 10 || !(r.Spearman >= 0.7) {
+			t.Errorf("checked %d, Spearman %.3g", r.Checked, r.Spearman)
+		}
+		t.Logf("Spearman ρ over the top 10 neurons: %.3f (clean %.4g, corrupt %.4g)", r.Spearman, r.Clean, r.Corrupt)
+	})
 }
 
 func TestSpearman(t *testing.T) {

@@ -216,70 +216,29 @@ func DLA(m *engine.Model, ids []int32, t Target) (*DLAResult, error) {
 	}
 	out.Frozen = append(out.Frozen, "ln_final.hook_scale")
 
-	add := func(name, kind string, layer, index int, score float64) {
-		out.Components = append(out.Components, Component{Name: name, Kind: kind, Layer: layer, Index: index, Score: score})
-		out.Sum += score
-	}
-	add("embed", "embed", -1, -1, dot(at(res.Acts["hook_embed"], p), dir))
+	s := &dlaRun{r: r, out: out, res: res, pos: p}
+	s.add("embed", "embed", -1, -1, dot(at(res.Acts["hook_embed"], p), dir))
 	if a, ok := res.Acts["hook_pos_embed"]; ok {
-		add("pos_embed", "pos_embed", -1, -1, dot(at(a, p), dir))
+		s.add("pos_embed", "pos_embed", -1, -1, dot(at(a, p), dir))
 	}
 	for l := range d.Layers {
-		var ld LayerDLA
-		ld.Attn = dot(at(res.Acts[fmt.Sprintf("blocks.%d.hook_attn_out", l)], p), dir)
-		ld.MLP = dot(at(res.Acts[fmt.Sprintf("blocks.%d.hook_mlp_out", l)], p), dir)
-
-		attnDir, err := r.postDir(dir, lens.Name(lens.AttnPostNorm, l), res, fmt.Sprintf("blocks.%d.ln1_post.hook_scale", l), p, out)
+		ld := LayerDLA{
+			Attn: dot(at(res.Acts[fmt.Sprintf("blocks.%d.hook_attn_out", l)], p), dir),
+			MLP:  dot(at(res.Acts[fmt.Sprintf("blocks.%d.hook_mlp_out", l)], p), dir),
+		}
+		heads := projection{kind: "head", name: "L%dH%d", weight: lens.Name(lens.AttnOut, l), axis: lens.AttnOutAxis, units: d.Heads, width: d.DHead,
+			act: fmt.Sprintf("blocks.%d.attn.hook_z", l), bias: lens.Name(lens.AttnOutBias, l), biasKind: "attn_bias",
+			postNorm: lens.Name(lens.AttnPostNorm, l), postScale: fmt.Sprintf("blocks.%d.ln1_post.hook_scale", l)}
+		neurons := projection{kind: "neuron", name: "L%dN%d", weight: lens.MLPOutName(l), axis: lens.MLPOutAxis, units: d.DMLP, width: 1,
+			act: fmt.Sprintf("blocks.%d.mlp.hook_post", l), bias: lens.Name(lens.MLPOutBias, l), biasKind: "mlp_bias",
+			postNorm: lens.MLPPostNormName(l), postScale: fmt.Sprintf("blocks.%d.ln2_post.hook_scale", l)}
+		sum, err := s.split(l, heads, dir)
 		if err != nil {
 			return nil, err
-		}
-		qd := d.Heads * d.DHead
-		wo, err := r.weight(lens.Name(lens.AttnOut, l), outShape(lens.AttnOutAxis, d.DModel, qd)...)
-		if err != nil {
-			return nil, err
-		}
-		perHead := project(wo, lens.AttnOutAxis, d.DModel, qd, attnDir) // [heads·d_head]
-		z := at(res.Acts[fmt.Sprintf("blocks.%d.attn.hook_z", l)], p)
-		sum := 0.0
-		for h := range d.Heads {
-			var s float64
-			for j := range d.DHead {
-				s += float64(z[h*d.DHead+j]) * perHead[h*d.DHead+j]
-			}
-			add(fmt.Sprintf("L%dH%d", l, h), "head", l, h, s)
-			sum += s
-		}
-		if b, err := r.weight(lens.Name(lens.AttnOutBias, l), d.DModel); err != nil {
-			return nil, err
-		} else if b != nil {
-			s := dot(b, attnDir)
-			add(fmt.Sprintf("L%d.attn_bias", l), "attn_bias", l, -1, s)
-			sum += s
 		}
 		ld.AttnSplit = math.Abs(sum - ld.Attn)
-
-		mlpDir, err := r.postDir(dir, lens.MLPPostNormName(l), res, fmt.Sprintf("blocks.%d.ln2_post.hook_scale", l), p, out)
-		if err != nil {
+		if sum, err = s.split(l, neurons, dir); err != nil {
 			return nil, err
-		}
-		wout, err := r.weight(lens.MLPOutName(l), outShape(lens.MLPOutAxis, d.DModel, d.DMLP)...)
-		if err != nil {
-			return nil, err
-		}
-		perNeuron := project(wout, lens.MLPOutAxis, d.DModel, d.DMLP, mlpDir)
-		post := at(res.Acts[fmt.Sprintf("blocks.%d.mlp.hook_post", l)], p)
-		sum = 0
-		for i := range d.DMLP {
-			s := float64(post[i]) * perNeuron[i]
-			add(fmt.Sprintf("L%dN%d", l, i), "neuron", l, i, s)
-			sum += s
-		}
-		if b, err := r.weight(lens.Name(lens.MLPOutBias, l), d.DModel); err != nil {
-			return nil, err
-		} else if b != nil {
-			s := dot(b, mlpDir)
-			add(fmt.Sprintf("L%d.mlp_bias", l), "mlp_bias", l, -1, s)
-			sum += s
 		}
 		ld.MLPSplit = math.Abs(sum - ld.MLP)
 		out.Layers = append(out.Layers, ld)
@@ -287,10 +246,68 @@ func DLA(m *engine.Model, ids []int32, t Target) (*DLAResult, error) {
 	if b, err := r.weight(lens.FinalNormBias, d.DModel); err != nil {
 		return nil, err
 	} else if b != nil {
-		add("final_bias", "final_bias", -1, -1, dot(b, u))
+		s.add("final_bias", "final_bias", -1, -1, dot(b, u))
 	}
 	out.Completeness = math.Abs(out.Sum - out.PreCap)
 	return out, nil
+}
+
+// dlaRun is one DLA: the run it reads and the result it fills.
+type dlaRun struct {
+	r   *reader
+	out *DLAResult
+	res *engine.Result
+	pos int
+}
+
+func (s *dlaRun) add(name, kind string, layer, index int, score float64) {
+	s.out.Components = append(s.out.Components, Component{Name: name, Kind: kind, Layer: layer, Index: index, Score: score})
+	s.out.Sum += score
+}
+
+// projection is a layer's output projection: units (heads, or neurons)
+// of width inputs each, read from the hook act, times the weight (d_model
+// on axis), plus a bias, through a post-norm where the family has one.
+type projection struct {
+	kind, name          string // component kind; name format with the layer and unit
+	weight              string
+	axis, units, width  int
+	act                 string
+	bias, biasKind      string
+	postNorm, postScale string // the post-norm's gain and its scale hook
+}
+
+// split adds each unit's and the bias's score along dir and returns their
+// sum (what the layer's hook_attn_out or hook_mlp_out should read).
+func (s *dlaRun) split(layer int, pj projection, dir []float64) (float64, error) {
+	dModel := len(dir)
+	dir, err := s.r.postDir(dir, pj.postNorm, s.res, pj.postScale, s.pos, s.out)
+	if err != nil {
+		return 0, err
+	}
+	in := pj.units * pj.width
+	w, err := s.r.weight(pj.weight, outShape(pj.axis, dModel, in)...)
+	if err != nil {
+		return 0, err
+	}
+	per := project(w, pj.axis, dModel, in, dir) // one number per input
+	x := at(s.res.Acts[pj.act], s.pos)
+	var sum float64
+	for u := range pj.units {
+		var v float64
+		for j := u * pj.width; j < (u+1)*pj.width; j++ {
+			v += float64(x[j]) * per[j]
+		}
+		s.add(fmt.Sprintf(pj.name, layer, u), pj.kind, layer, u, v)
+		sum += v
+	}
+	b, err := s.r.weight(pj.bias, dModel)
+	if err != nil || b == nil {
+		return sum, err
+	}
+	v := dot(b, dir)
+	s.add(fmt.Sprintf("L%d.%s", layer, pj.biasKind), pj.biasKind, layer, -1, v)
+	return sum + v, nil
 }
 
 // postDir is the target direction as seen before a post-norm (gain over

@@ -2,6 +2,7 @@ package attribution
 
 import (
 	"os"
+	"path"
 	"sync"
 	"testing"
 
@@ -23,6 +24,13 @@ func fixtures(t *testing.T) []string {
 		out = append(out, "../testdata/hf-tiny/"+e.Name())
 	}
 	return append(out, "stories260K")
+}
+
+// eachFixture runs f on every fixture, one subtest each.
+func eachFixture(t *testing.T, f func(t *testing.T, m *engine.Model)) {
+	for _, spec := range fixtures(t) {
+		t.Run(path.Base(spec), func(t *testing.T) { f(t, fixture(t, spec)) })
+	}
 }
 
 func fixture(t testing.TB, spec string) *engine.Model {

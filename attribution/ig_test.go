@@ -3,7 +3,6 @@ package attribution
 import (
 	"fmt"
 	"math"
-	"path"
 	"testing"
 
 	"github.com/glia-dev/glia/arch"
@@ -20,44 +19,41 @@ import (
 // α > 0 and 0 at α = 0, a jump no quadrature integrates
 // (TestIGZeroBaselineJump).
 func TestIGCompleteness(t *testing.T) {
-	for _, spec := range fixtures(t) {
-		t.Run(path.Base(spec), func(t *testing.T) {
-			m := fixture(t, spec)
-			lens := m.Family.(arch.Lensed).Lens()
-			ids := prompt(m, 6)
-			v := m.Dims().Vocab
-			other := corrupt(ids, len(ids)-1, v)
-			zeroEmbed, zeroMLP := other, other
-			if _, err := m.HookShape("hook_pos_embed"); err == nil { // the first norm also reads the position embedding
-				zeroEmbed = nil
+	eachFixture(t, func(t *testing.T, m *engine.Model) {
+		lens := m.Family.(arch.Lensed).Lens()
+		ids := prompt(m, 6)
+		v := m.Dims().Vocab
+		other := corrupt(ids, len(ids)-1, v)
+		zeroEmbed, zeroMLP := other, other
+		if _, err := m.HookShape("hook_pos_embed"); err == nil { // the first norm also reads the position embedding
+			zeroEmbed = nil
+		}
+		if lens.MLPPostNorm == "" {
+			zeroMLP = nil
+		}
+		worst := 0.0
+		for _, tc := range []struct {
+			hook string
+			tg   Target
+			base []int32
+		}{
+			{"hook_embed", Target{Kind: Logit, Pos: -1, Token: 3}, other},
+			{"hook_embed", Target{Kind: Logit, Pos: -1, Token: 5}, zeroEmbed},
+			{"hook_embed", Target{Kind: LogitDiff, Pos: -1, Token: int32(v / 3), Other: int32(2 * v / 3)}, other},
+			{"blocks.0.mlp.hook_post", Target{Kind: LogProb, Pos: -1, Token: 2}, zeroMLP},
+			{"blocks.0.hook_resid_post", Target{Kind: Loss}, corrupt(ids, 2, m.Dims().Vocab)}, // the last token is no input to the loss
+		} {
+			r, err := IG(m, ids, tc.hook, tc.tg, IGOptions{Baseline: tc.base, Chunk: 25})
+			if err != nil {
+				t.Fatal(err)
 			}
-			if lens.MLPPostNorm == "" {
-				zeroMLP = nil
+			if !(r.Relative <= 0.01) {
+				t.Errorf("%s %s (baseline %v): Σ attr %.6g, F−F′ %.6g: relative delta %.3g > 1%%", tc.hook, tc.tg.Kind, tc.base, r.Sum, r.F-r.FBaseline, r.Relative)
 			}
-			worst := 0.0
-			for _, tc := range []struct {
-				hook string
-				tg   Target
-				base []int32
-			}{
-				{"hook_embed", Target{Kind: Logit, Pos: -1, Token: 3}, other},
-				{"hook_embed", Target{Kind: Logit, Pos: -1, Token: 5}, zeroEmbed},
-				{"hook_embed", Target{Kind: LogitDiff, Pos: -1, Token: int32(v / 3), Other: int32(2 * v / 3)}, other},
-				{"blocks.0.mlp.hook_post", Target{Kind: LogProb, Pos: -1, Token: 2}, zeroMLP},
-				{"blocks.0.hook_resid_post", Target{Kind: Loss}, corrupt(ids, 2, m.Dims().Vocab)}, // the last token is no input to the loss
-			} {
-				r, err := IG(m, ids, tc.hook, tc.tg, IGOptions{Baseline: tc.base, Chunk: 25})
-				if err != nil {
-					t.Fatal(err)
-				}
-				if !(r.Relative <= 0.01) {
-					t.Errorf("%s %s (baseline %v): Σ attr %.6g, F−F′ %.6g: relative delta %.3g > 1%%", tc.hook, tc.tg.Kind, tc.base, r.Sum, r.F-r.FBaseline, r.Relative)
-				}
-				worst = max(worst, r.Relative)
-			}
-			t.Logf("worst relative delta %.2g", worst)
-		})
-	}
+			worst = max(worst, r.Relative)
+		}
+		t.Logf("worst relative delta %.2g", worst)
+	})
 }
 
 // corrupt is ids with the token at pos changed, a corrupted prompt.

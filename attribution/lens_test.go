@@ -1,7 +1,6 @@
 package attribution
 
 import (
-	"path"
 	"testing"
 
 	"github.com/glia-dev/glia/engine"
@@ -12,31 +11,28 @@ import (
 // probability are those of that row.
 func TestLensLastLayerIsLogits(t *testing.T) {
 	const tol = 1e-4
-	for _, spec := range fixtures(t) {
-		t.Run(path.Base(spec), func(t *testing.T) {
-			m := fixture(t, spec)
-			ids := prompt(m, 6)
-			r, err := Lens(m, ids, -1, 5, 3)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if got, want := len(r.Layers), m.Dims().Layers+1; got != want {
-				t.Fatalf("%d lens rows, want %d", got, want)
-			}
-			res, err := m.Run(engine.Request{IDs: [][]int32{ids}})
-			if err != nil {
-				t.Fatal(err)
-			}
-			last := r.Layers[len(r.Layers)-1]
-			if diff, i := engine.MaxDiff(last.Logits, at(res.Logits, len(ids)-1)); diff > tol {
-				t.Errorf("last layer's lens differs from the logits by %.3g at token %d", diff, i)
-			} else {
-				t.Logf("max |lens − logits| %.2g", diff)
-			}
-			probs := engine.Probs(last.Logits)
-			if last.Prob != probs[5] || len(last.Top) != 3 || (last.Rank == 0) != (last.Top[0].Token == 5) {
-				t.Errorf("target prob %g rank %d top %v, want prob %g", last.Prob, last.Rank, last.Top, probs[5])
-			}
-		})
-	}
+	eachFixture(t, func(t *testing.T, m *engine.Model) {
+		ids := prompt(m, 6)
+		r, err := Lens(m, ids, -1, 5, 3)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, want := len(r.Layers), m.Dims().Layers+1; got != want {
+			t.Fatalf("%d lens rows, want %d", got, want)
+		}
+		res, err := m.Run(engine.Request{IDs: [][]int32{ids}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		last := r.Layers[len(r.Layers)-1]
+		if diff, i := engine.MaxDiff(last.Logits, at(res.Logits, len(ids)-1)); diff > tol {
+			t.Errorf("last layer's lens differs from the logits by %.3g at token %d", diff, i)
+		} else {
+			t.Logf("max |lens − logits| %.2g", diff)
+		}
+		probs := engine.Probs(last.Logits)
+		if last.Prob != probs[5] || len(last.Top) != 3 || (last.Rank == 0) != (last.Top[0].Token == 5) {
+			t.Errorf("target prob %g rank %d top %v, want prob %g", last.Prob, last.Rank, last.Top, probs[5])
+		}
+	})
 }
