@@ -11,21 +11,26 @@ import (
 )
 
 func init() {
-	Register(&Command{Name: "attribute", Summary: "attribution: dla, lens, ig, gradxact (glia attribute -h)", Run: func(args []string) error {
-		fmt.Fprintln(Stderr, "usage: glia attribute dla|lens|ig|gradxact [flags]\n\n"+
-			"  dla       direct logit attribution: embeddings, heads, neurons and biases, with completeness\n"+
-			"  lens      logit lens: each layer's residual through the final norm and unembedding\n"+
-			"  ig        integrated gradients at a hook, with the completeness delta\n"+
-			"  gradxact  gradient × activation at a hook\n"+
-			"  atp       attribution patching (--prompt clean, --corrupt), re-checked by real patching\n\n"+
-			"docs/attribution.md has the definitions.")
-		return errUsage
-	}})
+	Register(&Command{Name: "attribute", Summary: "attribution: dla, lens, ig, gradxact, atp (glia attribute -h)", Run: attributeUsage})
 	Register(&Command{Name: "attribute dla", Summary: "direct logit attribution at a position: top components and completeness", Run: runDLA})
 	Register(&Command{Name: "attribute lens", Summary: "logit lens of a prompt: per layer top tokens and the target's rank and probability", Run: runLens})
 	Register(&Command{Name: "attribute ig", Summary: "integrated gradients at a hook (Gauss–Legendre, 50 steps by default) with the completeness delta", Run: runIG})
 	Register(&Command{Name: "attribute gradxact", Summary: "gradient × activation at a hook", Run: runGradXAct})
 	Register(&Command{Name: "attribute atp", Summary: "attribution patching over hook units (default MLP neurons), the top k re-checked by real patching with Spearman's ρ", Run: runAtP})
+}
+
+func attributeUsage(args []string) error {
+	fmt.Fprintln(Stderr, "usage: glia attribute dla|lens|ig|gradxact|atp [flags]\n\n"+
+		"  dla       direct logit attribution: embeddings, heads, neurons and biases, with completeness\n"+
+		"  lens      logit lens: each layer's residual through the final norm and unembedding\n"+
+		"  ig        integrated gradients at a hook, with the completeness delta\n"+
+		"  gradxact  gradient × activation at a hook\n"+
+		"  atp       attribution patching (--prompt clean, --corrupt), re-checked by real patching\n\n"+
+		"glia attribute METHOD -h lists its flags; docs/attribution.md has the definitions.")
+	if len(args) == 1 && (args[0] == "-h" || args[0] == "--help") {
+		return nil
+	}
+	return errUsage
 }
 
 // attrFlags are the prompt and the target every attribution command reads.
