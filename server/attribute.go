@@ -26,9 +26,9 @@ func (s *Server) attribute(w http.ResponseWriter, r *http.Request) (any, error) 
 		return nil, apiErr(http.StatusServiceUnavailable, "this server was started without a model")
 	}
 	switch req.Method {
-	case "dla", "lens", "ig", "gradxact":
+	case "dla", "lens", "ig", "gradxact", "atp":
 	default:
-		return nil, apiErr(http.StatusBadRequest, "method %q: want dla, lens, ig or gradxact", req.Method)
+		return nil, apiErr(http.StatusBadRequest, "method %q: want dla, lens, ig, gradxact or atp", req.Method)
 	}
 	if req.Steps > maxIGSteps {
 		return nil, apiErr(http.StatusRequestEntityTooLarge, "steps %d: the limit is %d", req.Steps, maxIGSteps)
@@ -41,9 +41,14 @@ func (s *Server) attribute(w http.ResponseWriter, r *http.Request) (any, error) 
 	if err != nil {
 		return nil, err
 	}
-	var base []int32
+	var base, corrupt []int32
 	if req.Baseline != "" {
 		if base, err = s.encode(m, "baseline", req.Baseline, s.lim.MaxPromptTokens); err != nil {
+			return nil, err
+		}
+	}
+	if req.Method == "atp" {
+		if corrupt, err = s.encode(m, "corrupt", req.Corrupt, s.lim.MaxPromptTokens); err != nil {
 			return nil, err
 		}
 	}
@@ -57,7 +62,7 @@ func (s *Server) attribute(w http.ResponseWriter, r *http.Request) (any, error) 
 	}
 	top = min(top, 200)
 	hook := req.Hook
-	if hook == "" {
+	if hook == "" && req.Method != "atp" {
 		hook = "hook_embed"
 	}
 	start := time.Now()
@@ -76,6 +81,8 @@ func (s *Server) attribute(w http.ResponseWriter, r *http.Request) (any, error) 
 			err = s.dla(m, ids, t, top, out)
 		case "lens":
 			err = s.lens(m, ids, t, top, out)
+		case "atp":
+			err = s.atp(m, ids, corrupt, hook, t, top, out)
 		default:
 			err = s.gradAttr(m, ids, t, hook, attribution.IGOptions{Steps: req.Steps, Rule: rule, Baseline: base}, req.Method == "ig", top, out)
 		}
@@ -138,6 +145,26 @@ func (s *Server) gradAttr(m *engine.Model, ids []int32, t attribution.Target, ho
 	out.Value, out.Sum, out.Check, out.Notes, out.ByPos = res.F, res.Sum, res.Relative, res.Notes, res.ByPos()
 	for _, e := range res.Top(top) {
 		out.Components = append(out.Components, api.AttrScore{Name: fmt.Sprint(e.Index), Score: e.Attr})
+	}
+	return nil
+}
+
+func (s *Server) atp(m *engine.Model, clean, corrupt []int32, hook string, t attribution.Target, top int, out *api.AttributeResponse) error {
+	if hook == "" {
+		hook = "blocks.*.mlp.hook_post"
+	}
+	hooks, err := m.MatchHooks(hook)
+	if err != nil {
+		return err
+	}
+	res, err := attribution.AtP(m, clean, corrupt, hooks, t, min(top, 20))
+	if err != nil {
+		return err
+	}
+	out.Value, out.Check = res.Clean, res.Spearman
+	for _, n := range res.Nodes[:min(top, len(res.Nodes))] {
+		out.Components = append(out.Components, api.AttrScore{Name: fmt.Sprintf("%s:%d", n.Hook, n.Index), Score: n.Estimate, Real: n.Patched})
+		out.Sum += n.Estimate
 	}
 	return nil
 }

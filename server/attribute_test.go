@@ -42,6 +42,12 @@ func TestAttribute(t *testing.T) {
 			}
 			return ""
 		}},
+		{api.AttributeRequest{Method: "atp", Prompt: prompt, Corrupt: "Once upon a time, there was a little boy named Tim. She", Metric: "logit-diff:Lily,Tim", Pos: &pos, Top: 10}, 1, func(r *api.AttributeResponse) string {
+			if len(r.Components) != 10 || r.Components[9].Real == nil || r.Check < 0.5 {
+				return "want 10 units re-checked and ρ ≥ 0.5"
+			}
+			return ""
+		}},
 	} {
 		var r api.AttributeResponse
 		if code := call(t, ts, "POST", "/api/attribute", tc.req, &r); code != 200 {
@@ -62,6 +68,7 @@ func TestAttribute(t *testing.T) {
 		{api.AttributeRequest{Method: "shap", Prompt: prompt}, 400, `method "shap"`},
 		{api.AttributeRequest{Method: "ig", Prompt: prompt, Steps: 1000}, 413, "steps 1000"},
 		{api.AttributeRequest{Method: "ig", Prompt: prompt, Baseline: "Once"}, 400, "must align"},
+		{api.AttributeRequest{Method: "atp", Prompt: prompt}, 400, "corrupt is empty"},
 		{api.AttributeRequest{Method: "dla", Prompt: prompt, Objective: "loss"}, 400, "not loss"},
 		{api.AttributeRequest{Method: "gradxact", Prompt: prompt, Hook: "blocks.9.nothing"}, 400, "blocks.9.nothing"},
 	} {
