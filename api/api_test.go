@@ -22,6 +22,7 @@ var wireTypes = []any{
 	RunRequest{}, RunResponse{}, UnitTrace{}, TopUnit{}, Attention{},
 	InterveneRequest{}, InterveneResponse{}, TokenChange{},
 	PatchRequest{}, PatchResponse{}, PatchFileResponse{}, Grid{},
+	AttributeRequest{}, AttributeResponse{}, AttrScore{}, LensRow{},
 }
 
 var snake = regexp.MustCompile(`^[a-z][a-z0-9]*(_[a-z0-9]+)*$`)

@@ -42,6 +42,33 @@ type Lens struct {
 	Centred bool
 	// LogitSoftCap is the final logit soft-cap, 0 if none.
 	LogitSoftCap float64
+
+	// The rest names what direct logit attribution (package attribution)
+	// reads to split each layer's output into heads, neurons and biases.
+	// Names take %d for the layer; "" means the model has no such tensor.
+
+	// AttnOut names the attention output projection; AttnOutAxis is its
+	// d_model axis (1 for a Conv1D [heads·d_head, d_model], 0 for a Linear).
+	AttnOut     string
+	AttnOutAxis int
+	// AttnOutBias and MLPOutBias are the output projections' biases.
+	AttnOutBias, MLPOutBias string
+	// AttnPostNorm names the gain of a norm on the attention output before
+	// it joins the residual (Gemma 2/3, OLMo 2).
+	AttnPostNorm string
+	// FinalNormBias is the final LayerNorm's bias.
+	FinalNormBias string
+	// FinalNormEps is the final norm's epsilon (the logit lens of a
+	// residual stream recomputes the norm).
+	FinalNormEps float64
+}
+
+// Name formats a per-layer name of the Lens ("" stays "").
+func (l Lens) Name(format string, layer int) string {
+	if format == "" {
+		return ""
+	}
+	return fmt.Sprintf(format, layer)
 }
 
 // Lensed is implemented by families whose MLP neurons can be read through

@@ -70,10 +70,12 @@ func llamaUnembedding(tied bool) string {
 }
 
 // LlamaLens is a Llama-style model's logit lens: down_proj, a Linear
-// [d_model, d_mlp]; model.norm, an RMSNorm; and the unembedding of
-// LlamaUnembed. Families with a post-norm or a soft-cap add theirs.
+// [d_model, d_mlp]; o_proj, a Linear [d_model, heads·d_head]; model.norm, an
+// RMSNorm; and the unembedding of LlamaUnembed. Families with biases, a
+// post-norm or a soft-cap add theirs.
 func LlamaLens(tied bool) Lens {
-	return Lens{MLPOut: "model.layers.%d.mlp.down_proj.weight", Unembedding: llamaUnembedding(tied), FinalNorm: "model.norm.weight"}
+	return Lens{MLPOut: "model.layers.%d.mlp.down_proj.weight", Unembedding: llamaUnembedding(tied), FinalNorm: "model.norm.weight",
+		AttnOut: "model.layers.%d.self_attn.o_proj.weight"}
 }
 
 // LlamaAttnWeights adds a layer's q_proj, k_proj, v_proj and o_proj weights
@@ -93,4 +95,12 @@ func LlamaAttnWeights(add func(name string, shape ...int), d Dims, qkvBias, oBia
 	if oBias {
 		add("self_attn.o_proj.bias", d.DModel)
 	}
+}
+
+// LlamaOutBias is o_proj's bias, "" without attention_bias.
+func LlamaOutBias(on bool) string {
+	if on {
+		return "model.layers.%d.self_attn.o_proj.bias"
+	}
+	return ""
 }

@@ -215,8 +215,15 @@ type Intervention struct {
 	Fn   hook.Fn
 }
 
-// GradTarget selects the scalar logits[Batch, Pos, Token] to differentiate.
-type GradTarget struct{ Batch, Pos, Token int }
+// GradTarget selects the scalar to differentiate: logits[Batch, Pos, Token],
+// or, when Fn is set, Fn(logits) with logits [batch, pos, vocab] float32
+// (a log-probability, a loss, a sum over a batch of steps). Key identifies
+// Fn, as an Intervention's Key does; Batch, Pos and Token are then unused.
+type GradTarget struct {
+	Batch, Pos, Token int
+	Key               string
+	Fn                func(logits *Node) *Node
+}
 
 // Request is one forward (and optionally backward) pass.
 type Request struct {
@@ -262,7 +269,7 @@ func (m *Model) Run(req Request) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	if g := req.Grad; g != nil && (g.Batch < 0 || g.Batch >= b || g.Pos < 0 || g.Pos >= t || g.Token < 0 || g.Token >= d.Vocab) {
+	if g := req.Grad; g != nil && g.Fn == nil && (g.Batch < 0 || g.Batch >= b || g.Pos < 0 || g.Pos >= t || g.Token < 0 || g.Token >= d.Vocab) {
 		return nil, fmt.Errorf("engine: gradient target %d,%d,%d is outside logits [%d,%d,%d]", g.Batch, g.Pos, g.Token, b, t, d.Vocab)
 	}
 	exec, err := m.exec(b, t, req)
@@ -342,8 +349,10 @@ func (m *Model) exec(b, t int, req Request) (*Exec, error) {
 	for _, iv := range req.Interventions {
 		fmt.Fprintf(&key, "iv=%s:%s|", iv.Hook, iv.Key)
 	}
-	if req.Grad != nil {
-		fmt.Fprintf(&key, "grad=%v", *req.Grad)
+	if g := req.Grad; g != nil && g.Fn != nil {
+		fmt.Fprintf(&key, "grad=fn:%s", g.Key)
+	} else if g != nil {
+		fmt.Fprintf(&key, "grad=%d,%d,%d", g.Batch, g.Pos, g.Token)
 	}
 	k := key.String()
 	m.mu.Lock()
@@ -374,7 +383,12 @@ func (m *Model) exec(b, t int, req Request) (*Exec, error) {
 			outs = append(outs, asFloat32(n))
 		}
 		if grad != nil {
-			target := Slice(logits, AxisElem(grad.Batch), AxisElem(grad.Pos), AxisElem(grad.Token))
+			var target *Node
+			if grad.Fn != nil {
+				target = grad.Fn(logits)
+			} else {
+				target = Slice(logits, AxisElem(grad.Batch), AxisElem(grad.Pos), AxisElem(grad.Token))
+			}
 			for _, g := range Gradient(Reshape(target), nodes...) {
 				outs = append(outs, asFloat32(g))
 			}

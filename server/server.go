@@ -210,6 +210,7 @@ func (s *Server) routes() {
 	api("POST /api/intervene", s.intervene)
 	api("POST /api/patch", s.patch)
 	api("GET /api/patch/file", s.patchFile)
+	api("POST /api/attribute", s.attribute)
 	s.mux.HandleFunc("GET /api/openapi.yaml", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/yaml; charset=utf-8")
 		w.Write(OpenAPI)

@@ -193,10 +193,13 @@ func (m *Model) Unused(name string) bool {
 func (m *Model) Lens() arch.Lens {
 	l := arch.LlamaLens(m.tied)
 	l.GainOffset = 1
+	l.AttnOutBias = arch.LlamaOutBias(m.attnBias)
 	if m.sandwich {
 		l.MLPPostNorm = "model.layers.%d.post_feedforward_layernorm.weight"
+		l.AttnPostNorm = "model.layers.%d.post_attention_layernorm.weight"
 	}
 	l.LogitSoftCap = m.finalCap
+	l.FinalNormEps = m.eps
 	return l
 }
 

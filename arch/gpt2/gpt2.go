@@ -110,10 +110,13 @@ func (m *Model) Unused(name string) bool {
 // Lens: the MLP output is the Conv1D c_proj, stored [d_mlp, d_model]; ln_f
 // is a LayerNorm, so it centres.
 func (m *Model) Lens() arch.Lens {
-	l := arch.Lens{MLPOut: "transformer.h.%d.mlp.c_proj.weight", MLPOutAxis: 1, Unembedding: "transformer.wte.weight", FinalNorm: "transformer.ln_f.weight", Centred: true}
+	l := arch.Lens{MLPOut: "transformer.h.%d.mlp.c_proj.weight", MLPOutAxis: 1, Unembedding: "transformer.wte.weight", FinalNorm: "transformer.ln_f.weight", Centred: true,
+		AttnOut: "transformer.h.%d.attn.c_proj.weight", AttnOutAxis: 1, AttnOutBias: "transformer.h.%d.attn.c_proj.bias",
+		MLPOutBias: "transformer.h.%d.mlp.c_proj.bias", FinalNormBias: "transformer.ln_f.bias"}
 	if !m.tied {
 		l.Unembedding = "lm_head.weight"
 	}
+	l.FinalNormEps = m.eps
 	return l
 }
 

@@ -103,7 +103,15 @@ func (m *Model) Unused(name string) bool {
 }
 
 // Lens: Llama, Mistral and Qwen read out as every Llama-style model does.
-func (m *Model) Lens() arch.Lens { return arch.LlamaLens(m.tied) }
+func (m *Model) Lens() arch.Lens {
+	l := arch.LlamaLens(m.tied)
+	l.AttnOutBias = arch.LlamaOutBias(m.attnBias)
+	if m.mlpBias {
+		l.MLPOutBias = "model.layers.%d.mlp.down_proj.bias"
+	}
+	l.FinalNormEps = m.eps
+	return l
+}
 
 func (m *Model) Forward(w arch.Weights, in arch.Inputs, hp *hook.Points) *Node {
 	d := m.dims

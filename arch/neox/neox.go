@@ -164,10 +164,15 @@ func (m *Model) Unused(name string) bool {
 // parallel residual it joins the residual directly all the same.
 // final_layer_norm is a LayerNorm, so it centres.
 func (m *Model) Lens() arch.Lens {
-	l := arch.Lens{MLPOut: "gpt_neox.layers.%d.mlp.dense_4h_to_h.weight", Unembedding: "embed_out.weight", FinalNorm: "gpt_neox.final_layer_norm.weight", Centred: true}
+	l := arch.Lens{MLPOut: "gpt_neox.layers.%d.mlp.dense_4h_to_h.weight", Unembedding: "embed_out.weight", FinalNorm: "gpt_neox.final_layer_norm.weight", Centred: true,
+		AttnOut: "gpt_neox.layers.%d.attention.dense.weight", MLPOutBias: "gpt_neox.layers.%d.mlp.dense_4h_to_h.bias", FinalNormBias: "gpt_neox.final_layer_norm.bias"}
+	if m.bias {
+		l.AttnOutBias = "gpt_neox.layers.%d.attention.dense.bias"
+	}
 	if m.tied {
 		l.Unembedding = "gpt_neox.embed_in.weight"
 	}
+	l.FinalNormEps = m.eps
 	return l
 }
 

@@ -86,6 +86,9 @@ func (m *Model) Unused(name string) bool {
 func (m *Model) Lens() arch.Lens {
 	l := arch.LlamaLens(m.tied)
 	l.MLPPostNorm = "model.layers.%d.post_feedforward_layernorm.weight"
+	l.AttnPostNorm = "model.layers.%d.post_attention_layernorm.weight"
+	l.AttnOutBias = arch.LlamaOutBias(m.bias)
+	l.FinalNormEps = m.eps
 	return l
 }
 

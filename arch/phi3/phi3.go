@@ -89,7 +89,11 @@ func (m *Model) Unused(name string) bool {
 }
 
 // Lens: Phi-3 fuses gate and up (gate_up_proj) but keeps Llama's down_proj.
-func (m *Model) Lens() arch.Lens { return arch.LlamaLens(m.tied) }
+func (m *Model) Lens() arch.Lens {
+	l := arch.LlamaLens(m.tied)
+	l.FinalNormEps = m.eps
+	return l
+}
 
 func (m *Model) Forward(w arch.Weights, in arch.Inputs, hp *hook.Points) *Node {
 	d := m.dims

@@ -1,0 +1,308 @@
+package cli
+
+import (
+	"encoding/json"
+	"flag"
+	"fmt"
+	"strings"
+
+	"github.com/glia-dev/glia/attribution"
+	"github.com/glia-dev/glia/engine"
+)
+
+func init() {
+	Register(&Command{Name: "attribute", Summary: "attribution: dla, lens, ig, gradxact, atp (glia attribute -h)", Run: attributeUsage})
+	Register(&Command{Name: "attribute dla", Summary: "direct logit attribution at a position: top components and completeness", Run: runDLA})
+	Register(&Command{Name: "attribute lens", Summary: "logit lens of a prompt: per layer top tokens and the target's rank and probability", Run: runLens})
+	Register(&Command{Name: "attribute ig", Summary: "integrated gradients at a hook (Gauss–Legendre, 50 steps by default) with the completeness delta", Run: runIG})
+	Register(&Command{Name: "attribute gradxact", Summary: "gradient × activation at a hook", Run: runGradXAct})
+	Register(&Command{Name: "attribute atp", Summary: "attribution patching over hook units (default MLP neurons), the top k re-checked by real patching with Spearman's ρ", Run: runAtP})
+}
+
+func attributeUsage(args []string) error {
+	fmt.Fprintln(Stderr, "usage: glia attribute dla|lens|ig|gradxact|atp [flags]\n\n"+
+		"  dla       direct logit attribution: embeddings, heads, neurons and biases, with completeness\n"+
+		"  lens      logit lens: each layer's residual through the final norm and unembedding\n"+
+		"  ig        integrated gradients at a hook, with the completeness delta\n"+
+		"  gradxact  gradient × activation at a hook\n"+
+		"  atp       attribution patching (--prompt clean, --corrupt), re-checked by real patching\n\n"+
+		"glia attribute METHOD -h lists its flags; docs/attribution.md has the definitions.")
+	if len(args) == 1 && (args[0] == "-h" || args[0] == "--help") {
+		return nil
+	}
+	return errUsage
+}
+
+// attrFlags are the prompt and the target every attribution command reads.
+type attrFlags struct {
+	mf        modelFlags
+	prompt    *string
+	ids       *string
+	pos       *int
+	target    *string
+	metric    *string
+	objective *string
+	top       *int
+	asJSON    *bool
+}
+
+func (f *attrFlags) register(fs *flag.FlagSet, objectives bool) {
+	f.mf.register(fs)
+	f.prompt = fs.String("prompt", "", "text (encoded with the model's tokenizer, BOS added)")
+	f.ids = fs.String("ids", "", `token ids "3 17 42" (instead of --prompt)`)
+	f.pos = fs.Int("pos", -1, "position to explain (negative counts from the end)")
+	f.target = fs.String("target", "", "the token whose logit is explained, as text or #ID (default: the model's top token)")
+	f.metric = fs.String("metric", "", "logit-diff:A,B: explain logit[A] − logit[B] instead of --target")
+	obj := new(string)
+	if objectives {
+		fs.StringVar(obj, "objective", "logit", "with --target: logit, logprob; or loss (mean next-token loss of the prompt; no --target)")
+	}
+	f.objective = obj
+	f.top = fs.Int("top", 10, "how many entries to print")
+	f.asJSON = fs.Bool("json", false, "print the JSON result")
+}
+
+// load parses the flags, loads the model and reads the prompt and target.
+func (f *attrFlags) load(fs *flag.FlagSet, args []string) (*engine.Model, []int32, attribution.Target, error) {
+	var t attribution.Target
+	if _, err := parseFlags(fs, args); err != nil {
+		return nil, nil, t, err
+	}
+	switch {
+	case *f.prompt != "" && *f.ids != "":
+		return nil, nil, t, usagef("give --prompt or --ids, not both")
+	case *f.prompt == "" && *f.ids == "":
+		return nil, nil, t, usagef(`missing the input: give --prompt TEXT or --ids "1 2 3"`)
+	case *f.target != "" && *f.metric != "":
+		return nil, nil, t, usagef("give --target or --metric, not both")
+	}
+	m, err := f.mf.load()
+	if err != nil {
+		return nil, nil, t, err
+	}
+	ids, err := f.readPrompt(m, *f.prompt, *f.ids, "")
+	if err != nil {
+		return nil, nil, t, err
+	}
+	if t, err = attribution.ParseTarget(m, ids, *f.pos, *f.target, *f.metric, *f.objective); err != nil {
+		return nil, nil, t, err
+	}
+	return m, ids, t, nil
+}
+
+// readPrompt reads --prompt or --ids (one sequence); what names the flags.
+func (f *attrFlags) readPrompt(m *engine.Model, text, idList, what string) ([]int32, error) {
+	if idList != "" {
+		seqs, err := parseIDs(idList)
+		if err != nil {
+			return nil, err
+		}
+		if len(seqs) != 1 {
+			return nil, usagef("--%sids: give one sequence, not %d", what, len(seqs))
+		}
+		return seqs[0], nil
+	}
+	return encodePrompt(m, text)
+}
+
+func printJSON(v any) error {
+	enc := json.NewEncoder(Stdout)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+func runDLA(args []string) error {
+	fs := newFlags("attribute dla")
+	var f attrFlags
+	f.register(fs, false)
+	m, ids, t, err := f.load(fs, args)
+	if err != nil {
+		return err
+	}
+	r, err := attribution.DLA(m, ids, t)
+	if err != nil {
+		return err
+	}
+	if *f.asJSON {
+		return printJSON(r)
+	}
+	fmt.Fprintf(Stdout, "%s: %s\n", m.Name, r.Target.Describe(m, ids))
+	fmt.Fprintf(Stdout, "logit %.6g (pre-cap %.6g); Σ %d components %.6g; completeness %.2g\n", r.Logit, r.PreCap, len(r.Components), r.Sum, r.Completeness)
+	fmt.Fprintf(Stdout, "\n%-16s %10s\n", "component", "score")
+	for _, c := range r.Top(*f.top) {
+		fmt.Fprintf(Stdout, "%-16s %+10.4f\n", c.Name, c.Score)
+	}
+	fmt.Fprintf(Stdout, "\n%-6s %10s %10s\n", "layer", "attn", "mlp")
+	for l, ld := range r.Layers {
+		fmt.Fprintf(Stdout, "%-6d %+10.4f %+10.4f\n", l, ld.Attn, ld.MLP)
+	}
+	for _, n := range r.Notes {
+		fmt.Fprintf(Stdout, "note: %s\n", n)
+	}
+	return nil
+}
+
+func runLens(args []string) error {
+	fs := newFlags("attribute lens")
+	var f attrFlags
+	f.register(fs, false)
+	m, ids, t, err := f.load(fs, args)
+	if err != nil {
+		return err
+	}
+	if t.Kind != attribution.Logit {
+		return usagef("the lens follows one token: give --target, not --metric")
+	}
+	r, err := attribution.Lens(m, ids, t.Pos, t.Token, *f.top)
+	if err != nil {
+		return err
+	}
+	if *f.asJSON {
+		return printJSON(r)
+	}
+	fmt.Fprintf(Stdout, "%s: lens of %s\n\n", m.Name, attribution.Target{Kind: attribution.Logit, Pos: r.Pos, Token: r.Token}.Describe(m, ids))
+	fmt.Fprintf(Stdout, "%-26s %6s %8s  top tokens\n", "residual", "rank", "prob")
+	for _, l := range r.Layers {
+		var top []string
+		for _, tp := range l.Top {
+			top = append(top, fmt.Sprintf("%q %.3f", tp.Text, tp.Prob))
+		}
+		fmt.Fprintf(Stdout, "%-26s %6d %8.4f  %s\n", l.Hook, l.Rank, l.Prob, strings.Join(top, ", "))
+	}
+	return nil
+}
+
+// gradFlags are the hook and, for IG, the path.
+type gradFlags struct {
+	hook              *string
+	steps, chunk      *int
+	rule              *string
+	baseline, baseIDs *string
+}
+
+func (g *gradFlags) register(fs *flag.FlagSet, ig bool) {
+	g.hook = fs.String("hook", "hook_embed", "the hook to attribute over (one name)")
+	if ig {
+		g.steps = fs.Int("steps", 50, "integration steps")
+		g.chunk = fs.Int("chunk", 16, "steps per forward and backward pass (memory grows with it)")
+		g.rule = fs.String("rule", "gausslegendre", "gausslegendre, riemann_left, riemann_right, riemann_middle or riemann_trapezoid")
+		g.baseline = fs.String("baseline", "", "baseline prompt of the same length (default: zero at the hook)")
+		g.baseIDs = fs.String("baseline-ids", "", "baseline as token ids")
+	}
+}
+
+func runIG(args []string) error       { return runGrad(args, true) }
+func runGradXAct(args []string) error { return runGrad(args, false) }
+
+func runGrad(args []string, ig bool) error {
+	name := "attribute gradxact"
+	if ig {
+		name = "attribute ig"
+	}
+	fs := newFlags(name)
+	var f attrFlags
+	f.register(fs, true)
+	var g gradFlags
+	g.register(fs, ig)
+	m, ids, t, err := f.load(fs, args)
+	if err != nil {
+		return err
+	}
+	hooks, err := m.MatchHooks(*g.hook)
+	if err != nil {
+		return fmt.Errorf("--hook: %w", err)
+	}
+	if len(hooks) != 1 {
+		return usagef("--hook %s matches %d hooks; give one", *g.hook, len(hooks))
+	}
+	var r *attribution.AttrResult
+	if ig {
+		o := attribution.IGOptions{Steps: *g.steps, Chunk: *g.chunk}
+		if o.Rule, err = attribution.ParseRule(*g.rule); err != nil {
+			return fmt.Errorf("--rule: %w", err)
+		}
+		if *g.baseline != "" || *g.baseIDs != "" {
+			if o.Baseline, err = f.readPrompt(m, *g.baseline, *g.baseIDs, "baseline-"); err != nil {
+				return fmt.Errorf("--baseline: %w", err)
+			}
+		}
+		r, err = attribution.IG(m, ids, hooks[0], t, o)
+	} else {
+		r, err = attribution.GradXAct(m, ids, hooks[0], t)
+	}
+	if err != nil {
+		return err
+	}
+	byPos := r.ByPos()
+	top := r.Top(*f.top)
+	if *f.asJSON {
+		return printJSON(struct {
+			*attribution.AttrResult
+			ByPos []float64             `json:"by_pos"`
+			Top   []attribution.Element `json:"top"`
+		}{r, byPos, top})
+	}
+	fmt.Fprintf(Stdout, "%s: %s of %s at %s %v\n", m.Name, r.Method, r.Target.Describe(m, ids), r.Hook, r.Shape)
+	if ig {
+		fmt.Fprintf(Stdout, "F %.6g, F(baseline) %.6g, Σ attributions %.6g: delta %.3g (%.3g%% of F − F(baseline)); %d steps %s, %d passes, %.2fs\n",
+			r.F, r.FBaseline, r.Sum, r.Delta, 100*r.Relative, r.Steps, r.Rule, r.Forwards, r.Seconds)
+	} else {
+		fmt.Fprintf(Stdout, "F %.6g, Σ attributions %.6g, %.2fs\n", r.F, r.Sum, r.Seconds)
+	}
+	for _, n := range r.Notes {
+		fmt.Fprintf(Stdout, "note: %s\n", n)
+	}
+	fmt.Fprintf(Stdout, "\n%4s %-16s %10s\n", "pos", "token", "attr")
+	for p, a := range byPos {
+		fmt.Fprintf(Stdout, "%4d %-16q %+10.4f\n", p, m.TokenText(ids[p]), a)
+	}
+	fmt.Fprintf(Stdout, "\n%-20s %10s\n", "element", "attr")
+	for _, e := range top {
+		fmt.Fprintf(Stdout, "%-20s %+10.4f\n", fmt.Sprint(e.Index), e.Attr)
+	}
+	return nil
+}
+
+func runAtP(args []string) error {
+	fs := newFlags("attribute atp")
+	var f attrFlags
+	f.register(fs, true)
+	corrupt := fs.String("corrupt", "", "corrupt prompt, as many tokens as --prompt (the clean one)")
+	corruptIDs := fs.String("corrupt-ids", "", "corrupt prompt as token ids")
+	hook := fs.String("hook", "blocks.*.mlp.hook_post", "hooks whose units (heads for hook_z) are the nodes; globs work")
+	check := fs.Int("check", 10, "re-check this many top estimates by real patching")
+	m, ids, t, err := f.load(fs, args)
+	if err != nil {
+		return err
+	}
+	if *corrupt == "" && *corruptIDs == "" {
+		return usagef("missing --corrupt: give the corrupt prompt (or --corrupt-ids)")
+	}
+	bad, err := f.readPrompt(m, *corrupt, *corruptIDs, "corrupt-")
+	if err != nil {
+		return fmt.Errorf("--corrupt: %w", err)
+	}
+	hooks, err := m.MatchHooks(*hook)
+	if err != nil {
+		return fmt.Errorf("--hook: %w", err)
+	}
+	r, err := attribution.AtP(m, ids, bad, hooks, t, *check)
+	if err != nil {
+		return err
+	}
+	if *f.asJSON {
+		r.Nodes = r.Nodes[:min(len(r.Nodes), max(*f.top, r.Checked))]
+		return printJSON(r)
+	}
+	fmt.Fprintf(Stdout, "%s: AtP of %s\nclean %.6g, corrupt %.6g; %d nodes; top %d re-checked by patching: Spearman ρ %.3f; %.2fs\n\n",
+		m.Name, r.Target.Describe(m, ids), r.Clean, r.Corrupt, len(r.Nodes), r.Checked, r.Spearman, r.Seconds)
+	fmt.Fprintf(Stdout, "%-28s %6s %10s %10s\n", "hook", "unit", "estimate", "real")
+	for _, n := range r.Nodes[:min(len(r.Nodes), *f.top)] {
+		real := ""
+		if n.Patched != nil {
+			real = fmt.Sprintf("%+10.4f", *n.Patched)
+		}
+		fmt.Fprintf(Stdout, "%-28s %6d %+10.4f %10s\n", n.Hook, n.Index, n.Estimate, real)
+	}
+	return nil
+}
