@@ -21,16 +21,20 @@ glia and Hugging Face tokenizers load. See docs/tokenizer.md.`,
 		Run: runTokenizerTrain})
 }
 
+// tokenizerUsage lists the sub-commands: on stdout for "glia tokenizer", on
+// stderr (as flag's -h does) for -h, and as an error for anything else.
 func tokenizerUsage(args []string) error {
 	w := Stdout
-	if len(args) > 0 && args[0] != "-h" && args[0] != "--help" && args[0] != "help" {
+	bad := len(args) > 0 && args[0] != "-h" && args[0] != "--help" && args[0] != "help"
+	if len(args) > 0 {
 		w = Stderr
+	}
+	if bad {
 		fmt.Fprintf(w, "glia tokenizer: unknown subcommand %q\n\n", args[0])
 	}
-	fmt.Fprintln(w, `Usage:
-  glia tokenizer train --vocab N --corpus PATH [--corpus PATH...] --out tokenizer.json
-                       [--special TOKEN...] [--min-frequency 2] [--json]`)
-	if w == Stderr {
+	fmt.Fprintln(w, `usage: glia tokenizer train --vocab N --corpus PATH [--corpus PATH...] --out tokenizer.json
+                            [--special TOKEN...] [--min-frequency 2] [--json]`)
+	if bad {
 		return errUsage
 	}
 	return nil
