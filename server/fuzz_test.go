@@ -12,7 +12,7 @@ import (
 	"github.com/glia-dev/glia/atlas"
 )
 
-var fuzzRoutes = []string{"/api/run", "/api/intervene", "/api/patch", "/api/attribute"}
+var fuzzRoutes = []string{"/api/run", "/api/intervene", "/api/patch", "/api/attribute", "/api/cache"}
 
 // FuzzAPI posts arbitrary bodies to the POST routes (route picks one) of a
 // server on the embedded model and the test atlas. Every answer must be
