@@ -20,6 +20,7 @@ type CacheGrad struct {
 // CacheResponse is the run's tensors.
 type CacheResponse struct {
 	Tokens []Token           `json:"tokens"` // the input, as run
+	Text   string            `json:"text"`   // the input decoded, special tokens skipped ("" without a tokenizer)
 	Hooks  []string          `json:"hooks"`  // the hook points the patterns resolved to, in forward order
 	Logits Tensor            `json:"logits"` // [1, pos, vocab]
 	Acts   map[string]Tensor `json:"acts"`   // hook name → value

@@ -90,6 +90,7 @@ func (s *Server) cache(w http.ResponseWriter, r *http.Request) (any, error) {
 	if hooks == nil {
 		out.Hooks = []string{}
 	}
+	out.Text, _ = m.Decode(ids, true) // no tokenizer: ""
 	for _, id := range ids {
 		out.Tokens = append(out.Tokens, api.Token{ID: id, Text: m.TokenText(id)})
 	}
