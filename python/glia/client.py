@@ -1,8 +1,8 @@
 """Model: a glia server, started here or already running, behind
 TransformerLens's method names."""
 
-import atexit
 import base64
+import http.client
 import json
 import os
 import re
@@ -48,9 +48,9 @@ def _find_binary(binary):
 
 
 class _Process:
-    """A `glia serve` child: in its own process group, with a pipe as its
-    stdin so that it exits (--exit-on-stdin-eof) when this process dies,
-    however it dies; stopped at interpreter exit too."""
+    """A `glia serve` child: in its own process group (a Ctrl-C in the
+    notebook does not reach it), with a pipe as its stdin so that it exits
+    (--exit-on-stdin-eof) when this process dies, however it dies."""
 
     def __init__(self, binary, model, device, timeout, extra_args):
         args = [binary, "serve", "--addr", "127.0.0.1:0", "--exit-on-stdin-eof"]
@@ -121,8 +121,8 @@ class Model:
         self.timeout = timeout
         self._process = process
         if process is not None:
+            # Runs on close(), when the Model is collected, and at interpreter exit.
             self._finalizer = weakref.finalize(self, process.stop)
-            atexit.register(self._finalizer)
         self._wait_health(timeout)
         ov = self._call("GET", "/api/overview")
         if ov.get("model") is None:
@@ -189,10 +189,16 @@ class Model:
             except (ValueError, KeyError, TypeError):
                 msg = text
             raise GliaError(f"{method} {path}: {e.code}: {msg}", e.code) from None
-        except urllib.error.URLError as e:
-            if self._process is not None and self._process.proc.poll() is not None:
-                raise GliaError(f"the glia server (pid {self.pid}) has exited with status {self._process.proc.returncode}; load the model again") from None
-            raise GliaError(f"{method} {path}: cannot reach {self.url}: {e.reason}") from None
+        except (urllib.error.URLError, http.client.HTTPException, ConnectionError) as e:
+            # Refused, reset or cut short: say whether the server we started has died.
+            if self._process is not None:
+                try:
+                    self._process.proc.wait(0.5)
+                except subprocess.TimeoutExpired:
+                    pass
+                if self._process.proc.poll() is not None:
+                    raise GliaError(f"the glia server (pid {self.pid}) has exited with status {self._process.proc.returncode}; load the model again") from None
+            raise GliaError(f"{method} {path}: cannot reach {self.url}: {getattr(e, 'reason', e)}") from None
 
     def _wait_health(self, timeout):
         deadline = time.monotonic() + timeout
