@@ -60,6 +60,7 @@ type Limits struct {
 	MaxConns        int           // connections at once, through Listener (128); the rest wait to be accepted
 	MaxRuns         int           // model runs at once (1)
 	MaxQueue        int           // model requests waiting for a run slot before 429 (256)
+	MaxCacheBytes   int64         // tensor bytes one /api/cache answer may hold (64 MiB)
 }
 
 // DefaultLimits are the limits `glia serve` starts with; its flags bind to
@@ -67,7 +68,7 @@ type Limits struct {
 func DefaultLimits() Limits {
 	return Limits{MaxBody: 64 << 10, MaxPromptChars: 2000, MaxPromptTokens: 128, MaxNew: 48, MaxPatchTokens: 24,
 		MaxPatchCells: 4096, MaxSpecs: 16, Timeout: 60 * time.Second, MaxRuns: 1, MaxQueue: 256,
-		BodyTimeout: 10 * time.Second, MaxConns: 128}
+		BodyTimeout: 10 * time.Second, MaxConns: 128, MaxCacheBytes: 64 << 20}
 }
 
 func (l *Limits) defaults() {
@@ -79,6 +80,9 @@ func (l *Limits) defaults() {
 	}
 	if l.MaxBody <= 0 {
 		l.MaxBody = d.MaxBody
+	}
+	if l.MaxCacheBytes <= 0 {
+		l.MaxCacheBytes = d.MaxCacheBytes
 	}
 	set(&l.MaxPromptChars, d.MaxPromptChars)
 	set(&l.MaxPromptTokens, d.MaxPromptTokens)
@@ -211,6 +215,7 @@ func (s *Server) routes() {
 	api("POST /api/patch", s.patch)
 	api("GET /api/patch/file", s.patchFile)
 	api("POST /api/attribute", s.attribute)
+	api("POST /api/cache", s.cache)
 	s.mux.HandleFunc("GET /api/openapi.yaml", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/yaml; charset=utf-8")
 		w.Write(OpenAPI)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"log"
 	"net"
 	"net/http"
@@ -38,6 +39,7 @@ func runServe(args []string) error {
 	patch := fs.String("patch", "", "a glia patch result (OUT.json) to show on the patching page")
 	noModel := fs.Bool("no-model", false, "serve the atlas only: no prompt explorer, interventions or patching")
 	lim := limitFlags(fs)
+	stdinEOF := fs.Bool("exit-on-stdin-eof", false, "stop when standard input reaches end of file: a parent that starts glia serve with a pipe as its stdin (the Python client) takes the server down with it, even when killed")
 	var allowHosts stringList
 	fs.Var(&allowHosts, "allow-host", "a host name to answer to besides loopback names, IP literals and the --addr host (repeatable; e.g. the machine's LAN name)")
 	if _, err := parseFlags(fs, args); err != nil {
@@ -111,6 +113,13 @@ func runServe(args []string) error {
 	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
 	defer signal.Stop(sig)
 	stop := serveStop
+	eof := make(chan struct{})
+	if *stdinEOF {
+		go func() {
+			io.Copy(io.Discard, os.Stdin) // returns at EOF: the parent is gone
+			close(eof)
+		}()
+	}
 	select {
 	case err := <-errc:
 		if errors.Is(err, http.ErrServerClosed) {
@@ -119,6 +128,7 @@ func runServe(args []string) error {
 		return err
 	case <-sig:
 	case <-stop:
+	case <-eof:
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
