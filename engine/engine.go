@@ -440,6 +440,15 @@ func (m *Model) compileLocked(key string, fn func([]*Node) []*Node, in []shapes.
 	return e, nil
 }
 
+// ForgetGraphs drops every compiled graph (they are rebuilt on demand). The
+// cache holds at most 64, so a server's heap rises and falls with it; a
+// memory measurement that looks for leaks calls this first.
+func (m *Model) ForgetGraphs() {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	clear(m.execs)
+}
+
 // build runs the family's forward pass on graph inputs [ids, pos, mask, weights...].
 //
 // hooks are the hook points the caller will read; trace records every hook
