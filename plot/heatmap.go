@@ -6,14 +6,10 @@
 package plot
 
 import (
-	"bytes"
 	"fmt"
 	"image/color"
 	"io"
 	"math"
-	"os"
-	"path/filepath"
-	"strings"
 	"unicode/utf8"
 
 	gplot "gonum.org/v1/plot"
@@ -66,21 +62,7 @@ var Formats = []string{"png", "svg"}
 // Save writes the heat map to path, in the format its extension names
 // (.png or .svg). A figure that cannot be drawn leaves no file.
 func (h *HeatMap) Save(path string) error {
-	format := strings.TrimPrefix(strings.ToLower(filepath.Ext(path)), ".")
-	if !knownFormat(format) {
-		return &Error{Path: path, Msg: fmt.Sprintf("want a .png or .svg file name, not %q", filepath.Ext(path))}
-	}
-	var b bytes.Buffer
-	if err := h.Render(&b, format); err != nil {
-		if e, ok := err.(*Error); ok {
-			e.Path = path
-		}
-		return err
-	}
-	if err := os.WriteFile(path, b.Bytes(), 0o644); err != nil {
-		return &Error{Path: path, Msg: "cannot create", Err: err}
-	}
-	return nil
+	return save(path, h.Render)
 }
 
 func knownFormat(f string) bool {

@@ -214,6 +214,34 @@ func TestBrowser(t *testing.T) {
 		t.Errorf("heat map has %d cells", n)
 	}
 	screenshot(t, ctx, "patch")
+
+	// Attribution: the default prompt, tokens coloured by IG, DLA
+	// components, and neurons that link to their pages.
+	step(t, ctx, "attribute", chromedp.Navigate(u+"/attribute"), ready(), chromedp.Click(chromedp.CSS("#a-run")),
+		chromedp.WaitVisible(chromedp.CSS("#dla-top tr.comp-row")))
+	if n := eval[int](t, ctx, `document.querySelectorAll("#attr-tokens .tok").length`); n < 10 {
+		t.Errorf("attribution shows %d tokens", n)
+	}
+	// Some token carries a colour: an attribution that is all zero, or
+	// not drawn, would leave every one white.
+	if n := eval[int](t, ctx, `[...document.querySelectorAll("#attr-tokens .tok")].filter(e => !/rgb\(255, 255, 255\)/.test(getComputedStyle(e).backgroundColor) && e.dataset.attr !== "0").length`); n == 0 {
+		t.Errorf("no token is coloured by its attribution")
+	}
+	if n := eval[int](t, ctx, `document.querySelectorAll("#dla-heads tr.comp-row").length`); n == 0 {
+		t.Errorf("no head rows")
+	}
+	href := eval[string](t, ctx, `document.querySelector("#dla-neurons tr.comp-row a").getAttribute("href")`)
+	if !strings.HasPrefix(href, "/neuron/blocks.") || !strings.Contains(href, ".mlp.hook_post/") {
+		t.Errorf("neuron link %q, want /neuron/blocks.L.mlp.hook_post/N", href)
+	}
+	if got := eval[string](t, ctx, `document.querySelector("#attr-out").innerText`); !strings.Contains(got, "completeness") {
+		t.Errorf("attribution result lacks its completeness figures: %q", got[:min(300, len(got))])
+	}
+	screenshot(t, ctx, "attribute")
+	step(t, ctx, "neuron from attribution", chromedp.Click(chromedp.CSS("#dla-neurons tr.comp-row a")), ready(), chromedp.WaitVisible(chromedp.CSS("#unit-title")))
+	if got := eval[string](t, ctx, `location.pathname`); got != href {
+		t.Errorf("the neuron link led to %q, want %q", got, href)
+	}
 }
 
 // TestBrowserToken: with a token, the page asks for it and then works.

@@ -8,6 +8,7 @@ import (
 
 	"github.com/glia-dev/glia/attribution"
 	"github.com/glia-dev/glia/engine"
+	"github.com/glia-dev/glia/plot"
 )
 
 func init() {
@@ -105,6 +106,32 @@ func (f *attrFlags) readPrompt(m *engine.Model, text, idList, what string) ([]in
 	return encodePrompt(m, text)
 }
 
+// outFlags are --save and --plot, for dla, ig, gradxact and atp.
+type outFlags struct{ save, plot *string }
+
+func (o *outFlags) register(fs *flag.FlagSet) {
+	o.save = fs.String("save", "", "write the attribution tensors to this .safetensors file (float32; names and figures in its metadata)")
+	o.plot = fs.String("plot", "", "draw the attribution to this .png or .svg: a heat map over the prompt (ig, gradxact) or the top components' bars (dla, atp)")
+}
+
+// write saves s and draws fig (nil: nothing to draw) where the flags ask.
+func (o *outFlags) write(s attribution.Saved, fig interface{ Save(string) error }) error {
+	if *o.save != "" {
+		if err := s.Save(*o.save); err != nil {
+			return err
+		}
+	}
+	if *o.plot != "" {
+		return fig.Save(*o.plot)
+	}
+	return nil
+}
+
+// bars is the bar chart of some top components.
+func bars(title, value string, names []string, scores []float64) *plot.Bars {
+	return &plot.Bars{Title: title, XTitle: value, YTitle: "component", Labels: names, Values: scores}
+}
+
 func printJSON(v any) error {
 	enc := json.NewEncoder(Stdout)
 	enc.SetIndent("", "  ")
@@ -115,12 +142,23 @@ func runDLA(args []string) error {
 	fs := newFlags("attribute dla")
 	var f attrFlags
 	f.register(fs, false)
+	var o outFlags
+	o.register(fs)
 	m, ids, t, err := f.load(fs, args)
 	if err != nil {
 		return err
 	}
 	r, err := attribution.DLA(m, ids, t)
 	if err != nil {
+		return err
+	}
+	desc := r.Target.Describe(m, ids)
+	var names []string
+	var scores []float64
+	for _, c := range r.Top(*f.top) {
+		names, scores = append(names, c.Name), append(scores, c.Score)
+	}
+	if err := o.write(r.Saved(desc), bars(m.Name+": DLA of "+desc, "DLA score (logit units)", names, scores)); err != nil {
 		return err
 	}
 	if *f.asJSON {
@@ -204,6 +242,8 @@ func runGrad(args []string, ig bool) error {
 	f.register(fs, true)
 	var g gradFlags
 	g.register(fs, ig)
+	var o outFlags
+	o.register(fs)
 	m, ids, t, err := f.load(fs, args)
 	if err != nil {
 		return err
@@ -235,6 +275,18 @@ func runGrad(args []string, ig bool) error {
 	}
 	byPos := r.ByPos()
 	top := r.Top(*f.top)
+	desc := r.Target.Describe(m, ids)
+	hm := &plot.HeatMap{
+		Title:  fmt.Sprintf("%s: %s of %s at %s", m.Name, r.Method, desc, r.Hook),
+		XTitle: "prompt token", YTitle: "Σ per token", Value: "attribution",
+		YLabels: []string{r.Method}, Values: [][]float64{byPos},
+	}
+	for _, id := range ids {
+		hm.XLabels = append(hm.XLabels, m.TokenText(id))
+	}
+	if err := o.write(r.Saved(desc), hm); err != nil {
+		return err
+	}
 	if *f.asJSON {
 		return printJSON(struct {
 			*attribution.AttrResult
@@ -271,6 +323,8 @@ func runAtP(args []string) error {
 	corruptIDs := fs.String("corrupt-ids", "", "corrupt prompt as token ids")
 	hook := fs.String("hook", "blocks.*.mlp.hook_post", "hooks whose units (heads for hook_z) are the nodes; globs work")
 	check := fs.Int("check", 10, "re-check this many top estimates by real patching")
+	var o outFlags
+	o.register(fs)
 	m, ids, t, err := f.load(fs, args)
 	if err != nil {
 		return err
@@ -288,6 +342,15 @@ func runAtP(args []string) error {
 	}
 	r, err := attribution.AtP(m, ids, bad, hooks, t, *check)
 	if err != nil {
+		return err
+	}
+	desc := r.Target.Describe(m, ids)
+	var names []string
+	var scores []float64
+	for _, n := range r.Nodes[:min(len(r.Nodes), *f.top)] {
+		names, scores = append(names, fmt.Sprintf("%s:%d", n.Hook, n.Index)), append(scores, n.Estimate)
+	}
+	if err := o.write(r.Saved(desc), bars(m.Name+": AtP of "+desc, "AtP estimate", names, scores)); err != nil {
 		return err
 	}
 	if *f.asJSON {

@@ -2,8 +2,16 @@ package cli
 
 import (
 	"encoding/json"
+	"image/png"
+	"math"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/glia-dev/glia/format/safetensors"
 )
 
 // TestAttributeCLI runs each method on stories260K through the command
@@ -68,4 +76,169 @@ func TestAttributeCLI(t *testing.T) {
 	if _, errs, code := ivCLI(t, "attribute", "dla", "--prompt", prompt, "--target", "a", "--metric", "logit-diff:a,b"); code != 2 || !strings.Contains(errs, "not both") {
 		t.Errorf("--target with --metric: exit %d %s", code, errs)
 	}
+}
+
+// TestAttributeSave: what --save writes re-reads equal to the --json
+// output (as float32), and --plot draws a PNG that decodes or an SVG with
+// its axis titles.
+func TestAttributeSave(t *testing.T) {
+	const (
+		prompt  = "Once upon a time, there was a little girl named Lily. She"
+		corrupt = "Once upon a time, there was a little boy named Tim. She"
+	)
+	dir := t.TempDir()
+	run := func(out string, args ...string) (*safetensors.File, []byte) {
+		t.Helper()
+		st := filepath.Join(dir, out+".safetensors")
+		args = append([]string{"attribute"}, append(args, "--json", "--save", st, "--plot", filepath.Join(dir, out))...)
+		stdout, errs, code := ivCLI(t, args...)
+		if code != 0 {
+			t.Fatalf("%v: exit %d: %s", args, code, errs)
+		}
+		f, err := safetensors.Open(st)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { f.Close() })
+		return f, []byte(stdout)
+	}
+	read := func(f *safetensors.File, name string) []float32 {
+		t.Helper()
+		v, err := f.Float32(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+	same := func(what string, got []float32, want func(i int) float64, n int) {
+		t.Helper()
+		if len(got) != n {
+			t.Fatalf("%s: %d values saved, %d in the JSON", what, len(got), n)
+		}
+		for i, g := range got {
+			if w := float32(want(i)); g != w && !(g != g && w != w) {
+				t.Fatalf("%s[%d]: saved %g, JSON %g", what, i, g, w)
+			}
+		}
+	}
+
+	f, out := run("dla.png", "dla", "--prompt", prompt, "--metric", "logit-diff:Lily,Tim", "--pos", "12")
+	var dla struct {
+		Completeness float64 `json:"completeness"`
+		Components   []struct {
+			Name  string  `json:"name"`
+			Score float64 `json:"score"`
+		} `json:"components"`
+	}
+	if err := json.Unmarshal(out, &dla); err != nil {
+		t.Fatal(err)
+	}
+	same("dla.components", read(f, "dla.components"), func(i int) float64 { return dla.Components[i].Score }, len(dla.Components))
+	var names []string
+	if err := json.Unmarshal([]byte(f.Metadata()["dla.components"]), &names); err != nil {
+		t.Fatal(err)
+	}
+	for i, c := range dla.Components {
+		if names[i] != c.Name {
+			t.Fatalf("component %d: saved name %q, JSON %q", i, names[i], c.Name)
+		}
+	}
+	if got := f.Metadata()["completeness"]; got != strconv.FormatFloat(dla.Completeness, 'g', -1, 64) {
+		t.Errorf("completeness: saved %s, JSON %g", got, dla.Completeness)
+	}
+	png1, err := os.Open(filepath.Join(dir, "dla.png"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer png1.Close()
+	if _, err := png.Decode(png1); err != nil {
+		t.Errorf("dla.png: %v", err)
+	}
+
+	for _, method := range []string{"ig", "gradxact"} {
+		args := []string{method, "--prompt", prompt, "--target", " was", "--hook", "blocks.1.hook_resid_mid", "--top", "1000000"}
+		if method == "ig" {
+			args = append(args, "--steps", "8")
+		}
+		f, out := run(method+".svg", args...)
+		var r struct {
+			Shape []int     `json:"shape"`
+			ByPos []float64 `json:"by_pos"`
+			Top   []struct {
+				Index []int   `json:"index"`
+				Attr  float64 `json:"attr"`
+			} `json:"top"`
+		}
+		if err := json.Unmarshal(out, &r); err != nil {
+			t.Fatal(err)
+		}
+		same(method+".by_pos", read(f, method+".by_pos"), func(i int) float64 { return r.ByPos[i] }, len(r.ByPos))
+		attr := read(f, method+".attr")
+		if shape, _ := f.Shape(method + ".attr"); !slices.Equal(shape, r.Shape) {
+			t.Errorf("%s.attr: shape %v, JSON %v", method, shape, r.Shape)
+		}
+		// Top lists every element (--top is large): each, by its index,
+		// is the saved value.
+		flat := func(i int) float64 {
+			at := 0
+			for d, x := range r.Top[i].Index {
+				at = at*r.Shape[d] + x
+			}
+			return float64(attr[at])
+		}
+		same(method+".attr", f32(len(r.Top), flat), func(i int) float64 { return r.Top[i].Attr }, len(attr))
+		svg, err := os.ReadFile(filepath.Join(dir, method+".svg"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(string(svg), "prompt token") || !strings.Contains(string(svg), "Lily") {
+			t.Errorf("%s.svg lacks the axis title or the tokens", method)
+		}
+	}
+
+	f, out = run("atp.svg", "atp", "--prompt", prompt, "--corrupt", corrupt, "--metric", "logit-diff:Lily,Tim", "--pos", "12", "--top", "1000000")
+	var atp struct {
+		Nodes []struct {
+			Hook     string   `json:"hook"`
+			Unit     int      `json:"unit"`
+			Estimate float64  `json:"estimate"`
+			Real     *float64 `json:"real"`
+		} `json:"nodes"`
+	}
+	if err := json.Unmarshal(out, &atp); err != nil {
+		t.Fatal(err)
+	}
+	n := len(atp.Nodes)
+	same("atp.estimate", read(f, "atp.estimate"), func(i int) float64 { return atp.Nodes[i].Estimate }, n)
+	same("atp.real", read(f, "atp.real"), func(i int) float64 {
+		if atp.Nodes[i].Real == nil {
+			return math.NaN()
+		}
+		return *atp.Nodes[i].Real
+	}, n)
+	same("atp.unit", read(f, "atp.unit"), func(i int) float64 { return float64(atp.Nodes[i].Unit) }, n)
+	var hooks []string
+	if err := json.Unmarshal([]byte(f.Metadata()["atp.hooks"]), &hooks); err != nil {
+		t.Fatal(err)
+	}
+	for i, h := range read(f, "atp.hook") {
+		if hooks[int(h)] != atp.Nodes[i].Hook {
+			t.Fatalf("node %d: saved hook %q, JSON %q", i, hooks[int(h)], atp.Nodes[i].Hook)
+		}
+	}
+	svg, err := os.ReadFile(filepath.Join(dir, "atp.svg"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(svg), "AtP estimate") || !strings.Contains(string(svg), "component") {
+		t.Errorf("atp.svg lacks its axis titles")
+	}
+}
+
+func f32(n int, f func(int) float64) []float32 {
+	out := make([]float32, n)
+	for i := range out {
+		out[i] = float32(f(i))
+	}
+	return out
 }

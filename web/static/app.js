@@ -101,6 +101,15 @@ function histogram(bins) {
   return svg;
 }
 
+// diverging maps v in [−lim, lim] to blue (negative) – white – red
+// (positive), plot.Colour's scale; null is grey.
+function diverging(v, lim) {
+  if (v == null) return "#d1d5db";
+  const x = Math.max(-1, Math.min(1, v / lim));
+  const mix = (b) => Math.round(255 + (b - 255) * Math.abs(x));
+  return x >= 0 ? `rgb(${mix(178)},${mix(24)},${mix(43)})` : `rgb(${mix(33)},${mix(102)},${mix(172)})`;
+}
+
 // heatmap draws a diverging grid (blue < 0 < red); null cells are grey.
 function heatmap(grid) {
   const rows = grid.values.length, cols = rows ? grid.values[0].length : 0;
@@ -108,12 +117,7 @@ function heatmap(grid) {
   grid.values.flat().forEach((v) => { if (v != null) lim = Math.max(lim, Math.abs(v)); });
   const cell = Math.max(10, Math.min(34, Math.floor(760 / Math.max(cols, 1)))), left = 40, top = 8, bottom = 90;
   const svg = h("svg", { width: left + cols * cell + 10, height: top + rows * cell + bottom, class: "heatmap" });
-  const colour = (v) => {
-    if (v == null) return "#d1d5db";
-    const x = Math.max(-1, Math.min(1, v / lim));
-    const mix = (a, b) => Math.round(255 + (b - 255) * Math.abs(x));
-    return x >= 0 ? `rgb(${mix(0, 178)},${mix(0, 24)},${mix(0, 43)})` : `rgb(${mix(0, 33)},${mix(0, 102)},${mix(0, 172)})`;
-  };
+  const colour = (v) => diverging(v, lim);
   grid.values.forEach((row, r) => {
     svg.append(h("text", { x: left - 6, y: top + r * cell + cell / 2 + 4, "font-size": 10, "text-anchor": "end" }, grid.rows[r]));
     row.forEach((v, c) => svg.append(h("rect", { x: left + c * cell, y: top + r * cell, width: cell - 1, height: cell - 1, fill: colour(v) },
@@ -385,6 +389,116 @@ async function pagePatch() {
   show(...kids);
 }
 
+// pageAttribute explains one target of a prompt: the prompt token by token
+// (IG or gradient × activation at a hook, summed per position) and the
+// final residual stream component by component (DLA), and, given a corrupt
+// prompt, the units attribution patching ranks. All from /api/attribute.
+async function pageAttribute() {
+  const q = new URLSearchParams(location.search);
+  const o = await overview();
+  // Gradients are summed per position, the hook's axis 1: hooks whose axis
+  // 1 is not the position (attention patterns and scores) are left out.
+  const hooks = o.hooks.filter((x) => x.shape && !/hook_(pattern|attn_scores)$/.test(x.name)).map((x) => x.name);
+  const inp = (id, v, ph, size = 22) => h("input", { id, value: v, placeholder: ph, size });
+  const prompt = h("textarea#a-prompt", { rows: 2 });
+  prompt.value = q.get("prompt") || "Once upon a time, there was a little girl named Lily. She";
+  const target = inp("a-target", q.get("target") || "", "top token", 12);
+  const metric = inp("a-metric", q.get("metric") || "", "logit-diff:A,B");
+  const pos = inp("a-pos", q.get("pos") || "", "last", 5);
+  const method = h("select#a-method", {}, [["ig", "integrated gradients"], ["gradxact", "gradient × activation"]].map(([v, t]) => h("option", { value: v }, t)));
+  method.value = q.get("method") || "ig";
+  const hook = h("select#a-hook", {}, hooks.map((x) => h("option", {}, x)));
+  hook.value = hooks.includes(q.get("hook")) ? q.get("hook") : "hook_embed";
+  const corrupt = inp("a-corrupt", q.get("corrupt") || "", "optional: AtP against this prompt", 40);
+  const btn = h("button#a-run", { type: "submit" }, "Attribute");
+  const out = h("div#attr-out");
+  const form = h("form", {}, h("label", {}, "prompt", prompt),
+    h("div.row", { style: { display: "flex", flexWrap: "wrap", gap: "10px", alignItems: "flex-end", marginTop: "8px" } },
+      h("label", {}, "target token", target), h("label", {}, "or metric", metric), h("label", {}, "position", pos),
+      h("label", {}, "tokens by", method), h("label", {}, "at hook", hook), h("label", {}, "corrupt prompt (AtP)", corrupt), btn));
+  form.addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    const p = new URLSearchParams();
+    for (const [k, el] of Object.entries({ prompt, target, metric, pos, method, hook, corrupt })) if (el.value) p.set(k, el.value);
+    history.replaceState(null, "", "/attribute?" + p);
+    const base = { prompt: prompt.value, target: target.value, metric: metric.value.trim(), pos: pos.value === "" ? null : Number(pos.value) };
+    out.replaceChildren(h("p.muted", {}, "Attributing…"));
+    try {
+      const calls = [
+        api("/api/attribute", { ...base, method: method.value, hook: hook.value, top: 12 }),
+        api("/api/attribute", { ...base, method: "dla", top: 200 }),
+      ];
+      if (corrupt.value) calls.push(api("/api/attribute", { ...base, method: "atp", corrupt: corrupt.value, top: 15 }));
+      out.replaceChildren(...attributeResult(...await busy(btn, Promise.all(calls))));
+    } catch (e) { out.replaceChildren(errorBox(e)); }
+  });
+  show(h("h1", {}, "Attribution"),
+    h("p.muted", {}, "Which tokens and which components drive one output: the same methods as glia attribute (docs/attribution.md)."), form, out);
+  if (q.get("prompt")) btn.click();
+}
+
+// neuronOf links a DLA neuron (L3N17) to its neuron page.
+function neuronOf(name) {
+  const m = /^L(\d+)N(\d+)$/.exec(name);
+  if (!m) return null;
+  const id = `blocks.${m[1]}.mlp.hook_post:${m[2]}`;
+  return h("a.mono", { href: linkOf(id), title: id }, name);
+}
+
+// scoreBar is a bar as long as |v| / lim, red when positive, blue when not.
+function scoreBar(v, lim) {
+  return h("span.bar", { style: { width: `${Math.round(140 * Math.min(1, Math.abs(v) / lim))}px`, background: diverging(Math.sign(v) * 0.8, 1) } });
+}
+
+function scoreTable(id, head, rows, lim) {
+  return h("table#" + id, {}, h("thead", {}, h("tr", {}, head.map((c) => h("th", {}, c)), h("th.num", {}, "score"), h("th", {}, ""))),
+    h("tbody", {}, rows.map(([cells, v]) => h("tr.comp-row", {}, cells.map((c) => h("td.mono", {}, c)),
+      h("td.num" + (v >= 0 ? ".pos" : ".neg"), {}, (v >= 0 ? "+" : "") + fmt(v, 3)), h("td", {}, scoreBar(v, lim))))));
+}
+
+const absMax = (xs) => Math.max(1e-9, ...xs.map((x) => Math.abs(x)));
+
+function attributeResult(grad, dla, atp) {
+  const texts = grad.tokens.map((t) => t.text);
+  const lim = absMax(grad.by_pos);
+  const check = grad.method === "ig" ? `relative completeness delta ${pct(grad.check)}` : `Σ attributions ${fmt(grad.sum)}`;
+  const kids = [
+    h("p#attr-target", {}, h("b", {}, grad.target), `  value ${fmt(grad.value)}`),
+    h("h2", {}, "Token by token"),
+    h("p.muted", {}, `${grad.method === "ig" ? "Integrated gradients" : "Gradient × activation"}, summed over the hook's other axes per token; red raises the target, blue lowers it (|max| ${fmt(lim, 3)}; ${check}).`),
+    h("p.toks#attr-tokens", {}, texts.map((t, i) => h("span.tok", {
+      title: `${JSON.stringify(t)}  ${fmt(grad.by_pos[i])}`, "data-attr": grad.by_pos[i],
+      style: { background: diverging(grad.by_pos[i], lim) },
+    }, showTok(t)))),
+    h("h3", {}, "Top elements of the hook"),
+    scoreTable("attr-elements", ["index", "token"], grad.components.map((c) => {
+      const at = c.name.slice(1, -1).split(" ").map(Number);
+      return [[c.name, JSON.stringify(texts[at[1]] ?? "")], c.score];
+    }), absMax(grad.components.map((c) => c.score))),
+  ];
+  const comps = dla.components;
+  const dlim = absMax(comps.map((c) => c.score));
+  const pick = (re, n) => comps.filter((c) => re.test(c.name)).slice(0, n);
+  kids.push(
+    h("h2", {}, "Component by component (direct logit attribution)"),
+    h("p.muted", {}, `target ${fmt(dla.value)} = Σ over every component and bias ${fmt(dla.sum)} (completeness ${fmt(dla.check, 2)}); the ${comps.length} largest are listed`),
+    h("div.grid2", {},
+      h("div", {}, h("h3", {}, "Top components"), scoreTable("dla-top", ["component"], comps.slice(0, 15).map((c) => [[neuronOf(c.name) || c.name], c.score]), dlim)),
+      h("div", {},
+        h("h3", {}, "Top heads"), scoreTable("dla-heads", ["head"], pick(/^L\d+H\d+$/, 8).map((c) => [[c.name], c.score]), dlim),
+        h("h3", {}, "Top neurons"), scoreTable("dla-neurons", ["neuron"], pick(/^L\d+N\d+$/, 8).map((c) => [[neuronOf(c.name)], c.score]), dlim))));
+  if (atp) {
+    kids.push(h("h2", {}, "Attribution patching"),
+      h("p.muted", {}, `clean ${fmt(atp.value)}; Spearman ρ of estimate and real patching over the re-checked top units ${fmt(atp.check, 3)}`),
+      h("table#atp-rows", {}, h("thead", {}, h("tr", {}, h("th", {}, "unit"), h("th.num", {}, "estimate"), h("th.num", {}, "real"))),
+        h("tbody", {}, atp.components.map((c) => h("tr.comp-row", {}, h("td", {}, unitLink(c.name)),
+          h("td.num", {}, fmt(c.score, 3)), h("td.num", {}, c.real == null ? "" : fmt(c.real, 3)))))));
+  }
+  const notes = [...(grad.notes || []), ...(dla.notes || [])];
+  if (notes.length) kids.push(h("h3", {}, "Notes"), h("ul.muted", {}, notes.map((n) => h("li", {}, n))));
+  return kids;
+}
+
 // ---- router ----
 
 async function route() {
@@ -401,6 +515,7 @@ async function route() {
     else if (p === "/explore") { page = "explore"; await pageExplore(); }
     else if (p === "/intervene") { page = "intervene"; await pageIntervene(); }
     else if (p === "/patch") { page = "patch"; await pagePatch(); }
+    else if (p === "/attribute") { page = "attribute"; await pageAttribute(); }
     else await pageOverview();
   } catch (e) { show(errorBox(e)); }
   for (const a of document.querySelectorAll("nav a[data-page]")) a.classList.toggle("active", a.dataset.page === page);
