@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"math"
 	"os"
 	"slices"
 	"strings"
@@ -330,20 +329,5 @@ func printCompareTable(g experiment.Grid) {
 	for _, r := range g.Rows {
 		w = max(w, len(r))
 	}
-	fmt.Fprintf(Stdout, "%-*s", w, "")
-	for c := range g.Cols {
-		fmt.Fprintf(Stdout, " %7s", fmt.Sprintf("[%d]", c))
-	}
-	fmt.Fprintln(Stdout)
-	for r, row := range g.Values {
-		fmt.Fprintf(Stdout, "%-*s", w, g.Rows[r])
-		for _, v := range row {
-			if math.IsNaN(v) {
-				fmt.Fprintf(Stdout, " %7s", "-")
-			} else {
-				fmt.Fprintf(Stdout, " %7.4f", v)
-			}
-		}
-		fmt.Fprintln(Stdout)
-	}
+	printGridRows(g, w, 7, 4, func(c int) string { return fmt.Sprintf("[%d]", c) })
 }

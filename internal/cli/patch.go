@@ -167,18 +167,26 @@ func runPatch(args []string) error {
 }
 
 func printGrid(g experiment.Grid) {
-	fmt.Fprintf(Stdout, "columns: %s\n%-5s", strings.Join(g.Cols, " | "), "")
+	fmt.Fprintf(Stdout, "columns: %s\n", strings.Join(g.Cols, " | "))
+	printGridRows(g, 5, 6, 3, func(c int) string { return fmt.Sprint(c) })
+}
+
+// printGridRows prints a grid's header of column numbers (head(c)) and its
+// rows, each label in label columns and each value in cell columns with
+// prec decimals; NaN cells are "-".
+func printGridRows(g experiment.Grid, label, cell, prec int, head func(c int) string) {
+	fmt.Fprintf(Stdout, "%-*s", label, "")
 	for c := range g.Cols {
-		fmt.Fprintf(Stdout, " %6d", c)
+		fmt.Fprintf(Stdout, " %*s", cell, head(c))
 	}
 	fmt.Fprintln(Stdout)
 	for r, row := range g.Values {
-		fmt.Fprintf(Stdout, "%-5s", g.Rows[r])
+		fmt.Fprintf(Stdout, "%-*s", label, g.Rows[r])
 		for _, v := range row {
 			if math.IsNaN(v) {
-				fmt.Fprintf(Stdout, " %6s", "-")
+				fmt.Fprintf(Stdout, " %*s", cell, "-")
 			} else {
-				fmt.Fprintf(Stdout, " %6.3f", v)
+				fmt.Fprintf(Stdout, " %*.*f", cell, prec, v)
 			}
 		}
 		fmt.Fprintln(Stdout)
