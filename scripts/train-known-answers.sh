@@ -31,7 +31,7 @@ GLIA="${GLIA:-bin/glia}"
 # Multilingual: the UDHR in 40 languages (testdata/corpora/udhr, README.md
 # there). scripts/split-udhr.sh holds out the last 3 articles of each language;
 # a 2048-token byte-level BPE and a 2-layer Llama (d_model 128, d_mlp 512,
-# ctx 128, 1.05M parameters) learn from the rest, ~16 epochs in ~13 minutes
+# ctx 128, 1.05M parameters) learn from the rest, ~16 epochs in 13 minutes
 # on the shared 2-core CPU. Committed as testdata/trained/udhr-multilingual
 # (TestMultilingualKnownAnswer), with per_language_loss.json: the mean
 # next-token loss on each language's held-out articles, from glia ablate's
