@@ -48,13 +48,22 @@ func (m *Model) hookTable() *hookTable {
 	return m.hooks
 }
 
+// HookPoint is a hook point's shape at batch 1 and one position with its
+// position axes; an unknown name is an error naming the closest ones.
+func (m *Model) HookPoint(name string) (HookInfo, error) {
+	if _, err := m.HookShape(name); err != nil {
+		return HookInfo{}, err
+	}
+	return m.hooks.infos[m.hooks.index[name]], nil
+}
+
 // HookShapeAt is a hook point's shape on one sequence of seq tokens: its
 // HookShape with every position axis (HookInfo.PosAxes) of length seq.
 func (m *Model) HookShapeAt(name string, seq int) ([]int, error) {
-	if _, err := m.HookShape(name); err != nil {
+	h, err := m.HookPoint(name)
+	if err != nil {
 		return nil, err
 	}
-	h := m.hooks.infos[m.hooks.index[name]]
 	shape := append([]int(nil), h.Shape...)
 	for _, ax := range h.PosAxes {
 		shape[ax] = seq

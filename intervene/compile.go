@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"math"
+	"slices"
 	"strings"
 
 	"github.com/glia-dev/glia/engine"
@@ -58,17 +59,20 @@ func (l Layout) UnitCount() int { return l.Shape[l.UnitAxis] }
 // PosSize is the number of values the hook holds at one position of one row.
 func (l Layout) PosSize() int { return prod(l.Rest()) }
 
-func layoutOf(name string, shape []int) (Layout, error) {
-	l := Layout{Shape: shape}
-	switch {
-	case len(shape) == 3:
-		l.PosAxis, l.UnitAxis = 1, 2
-	case len(shape) == 4 && (strings.HasSuffix(name, "hook_pattern") || strings.HasSuffix(name, "hook_attn_scores")):
-		l.PosAxis, l.UnitAxis = 2, 1 // [batch, head, query, key]
-	case len(shape) == 4:
-		l.PosAxis, l.UnitAxis = 1, 2 // [batch, pos, head, d_head]
-	default:
-		return l, fmt.Errorf("hook %s has shape %v: interventions need [batch,pos,...]", name, shape)
+// layoutOf reads the layout from the engine's trace: the first position
+// axis (the query axis of [batch, head, q, k]) and the first other axis
+// after the batch.
+func layoutOf(h engine.HookInfo) (Layout, error) {
+	l := Layout{Shape: h.Shape}
+	if (len(h.Shape) != 3 && len(h.Shape) != 4) || len(h.PosAxes) == 0 {
+		return l, fmt.Errorf("hook %s has shape %v: interventions need [batch,pos,...]", h.Name, h.Shape)
+	}
+	l.PosAxis = h.PosAxes[0]
+	for ax := 1; ax < len(h.Shape); ax++ {
+		if !slices.Contains(h.PosAxes, ax) {
+			l.UnitAxis = ax
+			break
+		}
 	}
 	return l, nil
 }
@@ -76,11 +80,11 @@ func layoutOf(name string, shape []int) (Layout, error) {
 // HookLayout finds a hook of m and its layout, or says it does not exist
 // (naming close matches).
 func HookLayout(m *engine.Model, name string) (Layout, error) {
-	shape, err := m.HookShape(name)
+	h, err := m.HookPoint(name)
 	if err != nil {
 		return Layout{}, err
 	}
-	return layoutOf(name, shape)
+	return layoutOf(h)
 }
 
 // Compile checks s against m (the hook exists, units are in range, vectors
