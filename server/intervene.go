@@ -114,7 +114,7 @@ func (s *Server) intervene(w http.ResponseWriter, r *http.Request) (any, error) 
 	if err != nil {
 		return nil, err
 	}
-	out.Base, out.After = topK(s, m, base, req.Top), topK(s, m, after, req.Top)
+	out.Base, out.After = topK(m, base, req.Top), topK(m, after, req.Top)
 	pb, pa := engine.Probs(base), engine.Probs(after)
 	for i := range pb {
 		if pb[i] > 0 {

@@ -55,7 +55,7 @@ func padded(m *engine.Model, ids []int32, hooks []string) (*engine.Result, error
 	return m.Run(engine.Request{IDs: [][]int32{row}, Mask: [][]bool{mask}, Hooks: hooks})
 }
 
-func topK(s *Server, m *engine.Model, logits []float32, k int) []api.NextToken {
+func topK(m *engine.Model, logits []float32, k int) []api.NextToken {
 	var out []api.NextToken
 	for _, r := range engine.TopTokens(logits, k) {
 		out = append(out, api.NextToken{ID: r.ID, Token: m.TokenText(int32(r.ID)), Prob: r.Prob, Logit: r.Logit})

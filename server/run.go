@@ -177,6 +177,6 @@ func (s *Server) run(w http.ResponseWriter, r *http.Request) (any, error) {
 		out.Attention = att
 	}
 	v := res.Logits.Shape[2]
-	out.Next = topK(s, m, res.Logits.Data[(n-1)*v:n*v], 10)
+	out.Next = topK(m, res.Logits.Data[(n-1)*v:n*v], 10)
 	return out, nil
 }

@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/glia-dev/glia/api"
 	"github.com/glia-dev/glia/engine"
 	"github.com/glia-dev/glia/format/safetensors"
 )
@@ -161,12 +162,8 @@ func saveResult(path string, res *engine.Result, names []string, grads bool) err
 	return safetensors.Write(path, ts, map[string]string{"producer": "glia run"})
 }
 
-type topToken struct {
-	ID    int     `json:"id"`
-	Token string  `json:"token"`
-	Prob  float64 `json:"prob"`
-	Logit float32 `json:"logit"`
-}
+// topToken is what run prints, in the API's JSON form.
+type topToken = api.NextToken
 
 // printTop shows the next-token distribution after the last position of
 // each sequence.
