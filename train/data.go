@@ -194,8 +194,33 @@ type Corpus struct {
 	perms      map[int][]int
 }
 
-// NewCorpus packs shards with encode; bos < 0 means none.
+// NewCorpus packs shards with encode; bos < 0 means none. The held-out
+// windows are a systematic sample (evenly spaced through the stream) rather
+// than its tail, so every file of a directory contributes to both sides in
+// proportion to its size.
 func NewCorpus(shards []corpus.Shard, opt corpus.Options, encode func(string) []int32, bos, vocab int, seq, batch int, seed uint64, heldOut float64) (*Corpus, error) {
+	wins, err := packWindows(shards, opt, encode, bos, seq, batch)
+	if err != nil {
+		return nil, err
+	}
+	c := &Corpus{Seed: seed, Batch: batch, Seq: seq, vocab: vocab, bos: bos, perms: map[int][]int{}}
+	for i, w := range wins {
+		if heldOut > 0 && (int(float64(i+1)*heldOut) > int(float64(i)*heldOut)) {
+			c.held = append(c.held, w)
+		} else {
+			c.train = append(c.train, w)
+		}
+	}
+	if heldOut > 0 && len(c.held) == 0 && len(c.train) > 0 {
+		c.held, c.train = c.train[len(c.train)-1:], c.train[:len(c.train)-1]
+	}
+	if len(c.train) < batch {
+		return nil, fmt.Errorf("train: the corpus packs into %d windows of up to %d tokens (%d held out), fewer than one batch of %d: give more text or lower the batch or sequence length", len(wins), seq+1, len(c.held), batch)
+	}
+	return c, nil
+}
+
+func packWindows(shards []corpus.Shard, opt corpus.Options, encode func(string) []int32, bos, seq, batch int) ([][]int32, error) {
 	if seq < 1 || batch < 1 {
 		return nil, fmt.Errorf("train: sequence length (%d) and batch (%d) must be positive", seq, batch)
 	}
@@ -208,7 +233,7 @@ func NewCorpus(shards []corpus.Shard, opt corpus.Options, encode func(string) []
 	for {
 		w, err := p.Next()
 		if errors.Is(err, io.EOF) {
-			break
+			return wins, nil
 		}
 		if err != nil {
 			return nil, err
@@ -217,14 +242,27 @@ func NewCorpus(shards []corpus.Shard, opt corpus.Options, encode func(string) []
 			wins = append(wins, w.IDs)
 		}
 	}
-	nHeld := 0
-	if heldOut > 0 {
-		nHeld = max(1, int(heldOut*float64(len(wins))))
+}
+
+// EvalSet is a named held-out text evaluated beside the task's own held-out
+// set (glia train --eval NAME=PATH): a language, a domain.
+type EvalSet struct {
+	Name    string
+	Batches []Batch
+}
+
+// NewEvalSet packs all of shards' text into windows of seq+1 tokens, as
+// training windows are packed.
+func NewEvalSet(name string, shards []corpus.Shard, opt corpus.Options, encode func(string) []int32, bos, seq, batch int) (EvalSet, error) {
+	wins, err := packWindows(shards, opt, encode, bos, seq, batch)
+	if err != nil {
+		return EvalSet{}, err
 	}
-	if len(wins)-nHeld < batch {
-		return nil, fmt.Errorf("train: the corpus packs into %d windows of up to %d tokens (%d held out), fewer than one batch of %d: give more text or lower the batch or sequence length", len(wins), seq+1, nHeld, batch)
+	if len(wins) == 0 {
+		return EvalSet{}, fmt.Errorf("train: evaluation set %q has no text that packs into a window of two tokens or more", name)
 	}
-	return &Corpus{Seed: seed, Batch: batch, Seq: seq, vocab: vocab, bos: bos, train: wins[:len(wins)-nHeld], held: wins[len(wins)-nHeld:], perms: map[int][]int{}}, nil
+	c := &Corpus{Batch: batch, Seq: seq, held: wins}
+	return EvalSet{Name: name, Batches: c.Eval()}, nil
 }
 
 // Windows is the number of training windows.

@@ -12,9 +12,9 @@ import (
 // WriteModelDir writes a Hugging Face model directory that engine.Load and
 // transformers read: config.json, model.safetensors (float32, the family's
 // tensor names; a tied unembedding is not stored twice),
-// generation_config.json, and tokenizer.json copied from tokenizerJSON
-// when it is not empty. Each file is replaced atomically.
-func WriteModelDir(dir string, config map[string]any, weights []safetensors.Tensor, tokenizerJSON string) error {
+// generation_config.json, and tokenizer.json when tokenizerJSON (the
+// file's contents) is not empty. Each file is replaced atomically.
+func WriteModelDir(dir string, config map[string]any, weights []safetensors.Tensor, tokenizerJSON []byte) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("train: %w", err)
 	}
@@ -36,12 +36,8 @@ func WriteModelDir(dir string, config map[string]any, weights []safetensors.Tens
 			return err
 		}
 	}
-	if tokenizerJSON != "" {
-		b, err := os.ReadFile(tokenizerJSON)
-		if err != nil {
-			return fmt.Errorf("train: tokenizer: %w", err)
-		}
-		if err := writeFileAtomic(filepath.Join(dir, "tokenizer.json"), b); err != nil {
+	if len(tokenizerJSON) > 0 {
+		if err := writeFileAtomic(filepath.Join(dir, "tokenizer.json"), tokenizerJSON); err != nil {
 			return err
 		}
 	}

@@ -23,6 +23,7 @@ type Options struct {
 	// run, seen through ctx, stops the same way.
 	StopAfter int
 	Tokenizer string         // a tokenizer.json copied into Out ("" for none)
+	EvalSets  []EvalSet      // evaluated with the task's held-out set, reported by name
 	Run       map[string]any // the task and batch settings, recorded and checked on resume
 	Log       func(Event)    // called for every step and every other event; may be nil
 }
@@ -41,15 +42,18 @@ type Event struct {
 	TokensPerSec float64 `json:"tokens_per_s,omitempty"`
 	Seconds      float64 `json:"seconds"`
 	Path         string  `json:"path,omitempty"`
+	// Sets are the Options.EvalSets' results, by name, on eval events.
+	Sets map[string]EvalResult `json:"sets,omitempty"`
 }
 
 // Result summarises a run.
 type Result struct {
-	Steps        int        // steps done (all invocations)
-	Loss         float64    // the last step's training loss
-	Eval         EvalResult // the last held-out evaluation
-	Dir          string     // the model directory, "" when the run stopped early
-	StepsPerSec  float64    // this invocation
+	Steps        int                   // steps done (all invocations)
+	Loss         float64               // the last step's training loss
+	Eval         EvalResult            // the last held-out evaluation
+	Sets         map[string]EvalResult // the last evaluation of each Options.EvalSets
+	Dir          string                // the model directory, "" when the run stopped early
+	StepsPerSec  float64               // this invocation
 	TokensPerSec float64
 	Trainer      *Trainer
 }
@@ -133,6 +137,15 @@ func Run(ctx context.Context, config map[string]any, task Task, opt Options) (*R
 		res.Eval = r
 		e := ev("eval")
 		e.EvalLoss, e.EvalAccuracy = r.Loss, r.Accuracy
+		if len(opt.EvalSets) > 0 {
+			e.Sets = map[string]EvalResult{}
+			for _, s := range opt.EvalSets {
+				if e.Sets[s.Name], err = t.Evaluate(s.Batches); err != nil {
+					return fmt.Errorf("train: evaluation set %q: %w", s.Name, err)
+				}
+			}
+			res.Sets = e.Sets
+		}
 		log(e)
 		return nil
 	}
@@ -181,7 +194,15 @@ func Run(ctx context.Context, config map[string]any, task Task, opt Options) (*R
 	if err := save(); err != nil {
 		return res, err
 	}
-	if err := WriteModelDir(opt.Out, config, t.Weights(), opt.Tokenizer); err != nil {
+	var tok []byte
+	if opt.Tokenizer != "" {
+		if tok, err = os.ReadFile(opt.Tokenizer); err != nil {
+			return res, fmt.Errorf("train: tokenizer: %w", err)
+		}
+	} else if v, ok := task.(Vocabulary); ok {
+		tok = v.TokenizerJSON()
+	}
+	if err := WriteModelDir(opt.Out, config, t.Weights(), tok); err != nil {
 		return res, err
 	}
 	res.Dir = opt.Out

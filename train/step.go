@@ -352,9 +352,9 @@ func (t *Trainer) evalGraph(in []*Node) []*Node {
 
 // EvalResult is a held-out evaluation.
 type EvalResult struct {
-	Loss     float64 // mean cross-entropy over weighted positions
-	Accuracy float64 // fraction of them whose most likely token is the target
-	Count    int     // weighted positions
+	Loss     float64 `json:"loss"`     // mean cross-entropy over weighted positions
+	Accuracy float64 `json:"accuracy"` // fraction of them whose most likely token is the target
+	Count    int     `json:"count"`    // weighted positions
 }
 
 // Evaluate runs the current weights over batches without updating them.

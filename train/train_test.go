@@ -467,3 +467,42 @@ func (o override) Float32(name string) ([]float32, error) {
 	}
 	return o.RandomSource.Float32(name)
 }
+
+// TestCorpusHeldOutSpread: held-out windows are spread through the stream,
+// so each file of a directory gives its share (a tail split would take them
+// all from the last file), and none is also a training window.
+func TestCorpusHeldOutSpread(t *testing.T) {
+	dir := t.TempDir()
+	// Each file's bytes are its own letter, so a window names its file.
+	for _, f := range "abcd" {
+		os.WriteFile(filepath.Join(dir, string(f)+".txt"), []byte(strings.Repeat(string(f), 90)), 0o644)
+	}
+	shards, err := corpus.Resolve([]string{dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	enc := func(s string) []int32 {
+		out := make([]int32, len(s))
+		for i := range s {
+			out[i] = int32(s[i])
+		}
+		return out
+	}
+	c, err := NewCorpus(shards, corpus.Options{}, enc, -1, 256, 8, 2, 1, 0.2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	held := map[int32]int{}
+	for _, w := range c.held {
+		held[w[0]]++
+	}
+	for _, f := range "abcd" {
+		if held[f] < 1 {
+			t.Errorf("file %c has no held-out window (held-out windows by file: %v)", f, held)
+		}
+	}
+	n := len(c.held) + len(c.train)
+	if len(c.held) != n/5 {
+		t.Errorf("%d of %d windows held out, want %d", len(c.held), n, n/5)
+	}
+}

@@ -55,7 +55,9 @@ func runTrain(args []string) error {
 	tokPath := fs.String("tokenizer", "", "with --corpus: a tokenizer.json, or a directory holding one")
 	textField := fs.String("text-field", "text", "JSON field holding the text in .jsonl files")
 	docSep := fs.String("doc-sep", "", "split plain text files into documents at this string")
-	heldOut := fs.Float64("held-out", 0.05, "with --corpus: fraction of windows held out")
+	heldOut := fs.Float64("held-out", 0.05, "with --corpus: fraction of windows held out (evenly spaced through the corpus)")
+	var evalSets stringList
+	fs.Var(&evalSets, "eval", "NAME=PATH: also report the held-out loss on this text under NAME at every evaluation (repeatable; a file, a directory or .jsonl, in the model's tokenizer)")
 	lr := fs.Float64("lr", 1e-3, "peak learning rate")
 	warmup := fs.Int("warmup", 100, "linear warm-up steps")
 	steps := fs.Int("steps", 1000, "optimiser steps")
@@ -116,6 +118,7 @@ func runTrain(args []string) error {
 	run := map[string]any{"task": *task, "batch": *batch, "seq": *seq}
 	var tk train.Task
 	var tokJSON string
+	var tok *tokenizer.Tokenizer
 	switch *task {
 	case "induction":
 		if spec.Vocab == 0 {
@@ -140,11 +143,11 @@ func runTrain(args []string) error {
 		if *tokPath == "" {
 			return usagef("--corpus needs --tokenizer (a tokenizer.json, or a model directory holding one)")
 		}
-		tok, file, err := openTokenizer(*tokPath)
+		t, file, err := openTokenizer(*tokPath)
 		if err != nil {
 			return err
 		}
-		tokJSON = file
+		tok, tokJSON = t, file
 		shards, err := corpus.Resolve(paths)
 		if err != nil {
 			return err
@@ -153,15 +156,7 @@ func runTrain(args []string) error {
 		if spec.Vocab == 0 {
 			spec.Vocab = tok.VocabSize()
 		}
-		encode := func(s string) []int32 {
-			ids := tok.Encode(s, false)
-			out := make([]int32, len(ids))
-			for i, id := range ids {
-				out[i] = int32(id)
-			}
-			return out
-		}
-		c, err := train.NewCorpus(shards, copt, encode, tok.BOS(), tok.VocabSize(), *seq, *batch, *seed, *heldOut)
+		c, err := train.NewCorpus(shards, copt, encoder(tok), tok.BOS(), tok.VocabSize(), *seq, *batch, *seed, *heldOut)
 		if err != nil {
 			return err
 		}
@@ -178,8 +173,11 @@ func runTrain(args []string) error {
 	if spec.Ctx == 0 {
 		spec.Ctx = *seq
 	}
+	sets, err := evalSetsOf(evalSets, tok, tk, corpus.Options{TextField: *textField, DocSep: *docSep}, *seq, *batch)
+	if err != nil {
+		return err
+	}
 	var config map[string]any
-	var err error
 	if *configPath != "" {
 		for _, f := range []string{"family", "layers", "d-model", "heads", "d-mlp", "ctx", "vocab", "attn-only"} {
 			if isSet(fs, f) {
@@ -221,7 +219,7 @@ func runTrain(args []string) error {
 	emit(map[string]any{"event": "start", "time": time.Now().UTC().Format(time.RFC3339), "args": args, "config": config, "run": run, "seed": *seed, "resume": *resume, "task": tk.Describe()})
 	bar := newTrainBar(Stderr, *asJSON, int64(*steps))
 	opt := train.Options{Hyper: h, Seed: *seed, Out: *out, Resume: *resume, EvalEvery: *evalEvery, CheckpointEvery: *ckptEvery,
-		Tokenizer: tokJSON, Run: run, Log: func(e train.Event) {
+		Tokenizer: tokJSON, EvalSets: sets, Run: run, Log: func(e train.Event) {
 			if e.Kind != "step" || e.Step%every == 0 || e.Step == e.Steps {
 				emit(e)
 			}
@@ -243,6 +241,12 @@ func runTrain(args []string) error {
 	}
 	summary := map[string]any{"event": "summary", "out": res.Dir, "steps": res.Steps, "loss": res.Loss, "eval_loss": res.Eval.Loss, "eval_accuracy": res.Eval.Accuracy,
 		"steps_per_s": res.StepsPerSec, "tokens_per_s": res.TokensPerSec, "params": res.Trainer.Model.NumParams()}
+	if len(res.Sets) > 0 {
+		summary["eval_sets"] = res.Sets
+		if !*asJSON {
+			printEvalSets(Stdout, sets, res.Sets)
+		}
+	}
 	// The known answers, measured on the model as written.
 	switch tk := tk.(type) {
 	case *train.Induction:
@@ -278,6 +282,66 @@ func runTrain(args []string) error {
 			res.Dir, res.Steps, res.Loss, res.Eval.Loss, 100*res.Eval.Accuracy, res.StepsPerSec, progress.Human(int64(res.TokensPerSec)))
 	}
 	return nil
+}
+
+// encoder tokenizes text without special tokens, as the packer wants it.
+func encoder(tok *tokenizer.Tokenizer) func(string) []int32 {
+	return func(s string) []int32 {
+		ids := tok.Encode(s, false)
+		out := make([]int32, len(ids))
+		for i, id := range ids {
+			out[i] = int32(id)
+		}
+		return out
+	}
+}
+
+// evalSetsOf packs each --eval NAME=PATH with the run's tokenizer: the
+// corpus's, or the built-in task's own (whose texts are its ids as numbers).
+func evalSetsOf(specs []string, tok *tokenizer.Tokenizer, tk train.Task, opt corpus.Options, seq, batch int) ([]train.EvalSet, error) {
+	if len(specs) == 0 {
+		return nil, nil
+	}
+	if tok == nil {
+		v, ok := tk.(train.Vocabulary)
+		if !ok {
+			return nil, usagef("--eval needs a tokenizer: this task has none")
+		}
+		var err error
+		if tok, err = tokenizer.FromJSON(v.TokenizerJSON()); err != nil {
+			return nil, err
+		}
+	}
+	var sets []train.EvalSet
+	seen := map[string]bool{}
+	for _, s := range specs {
+		name, path, ok := strings.Cut(s, "=")
+		if !ok || name == "" || path == "" {
+			return nil, usagef("--eval %q: want NAME=PATH", s)
+		}
+		if seen[name] {
+			return nil, usagef("--eval: the name %q is given twice", name)
+		}
+		seen[name] = true
+		shards, err := corpus.Resolve([]string{path})
+		if err != nil {
+			return nil, fmt.Errorf("--eval %s: %w", name, err)
+		}
+		set, err := train.NewEvalSet(name, shards, opt, encoder(tok), tok.BOS(), seq, batch)
+		if err != nil {
+			return nil, fmt.Errorf("--eval %s: %w", name, err)
+		}
+		sets = append(sets, set)
+	}
+	return sets, nil
+}
+
+func printEvalSets(w io.Writer, sets []train.EvalSet, res map[string]train.EvalResult) {
+	fmt.Fprintln(w, "evaluation set        loss  accuracy  positions")
+	for _, s := range sets {
+		r := res[s.Name]
+		fmt.Fprintf(w, "%-18s %7.4f  %7.2f%%  %9d\n", s.Name, r.Loss, 100*r.Accuracy, r.Count)
+	}
 }
 
 // openTokenizer opens a tokenizer.json, or the one in a model directory,

@@ -3,11 +3,14 @@ package cli
 import (
 	"bufio"
 	"encoding/json"
+	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
+	"github.com/glia-dev/glia/engine"
 	"github.com/glia-dev/glia/train"
 )
 
@@ -158,5 +161,58 @@ func TestTrainCorpus(t *testing.T) {
 	_, errs, code := runCLI(t, "", append(args[:len(args)-1], filepath.Join(tmp, "m2"), "--batch", "64")...)
 	if code == 0 || !strings.Contains(errs, "fewer than one batch of 64") {
 		t.Errorf("corpus smaller than a batch: exit %d: %s", code, errs)
+	}
+}
+
+// TestTrainEvalSets: --eval NAME=PATH reports each named text's loss, and
+// the figure is the model's mean next-token cross-entropy on that text
+// (recomputed here from the written model's logits).
+func TestTrainEvalSets(t *testing.T) {
+	tmp := t.TempDir()
+	dir := filepath.Join(tmp, "m")
+	a, b := filepath.Join(tmp, "a.txt"), filepath.Join(tmp, "b.txt")
+	os.WriteFile(a, []byte("1 2 = 3"), 0o644)
+	os.WriteFile(b, []byte("4 6 = 3\n"), 0o644)
+	out, errs, code := runCLI(t, "", "train", "--task", "modadd", "--p", "7", "--layers", "1", "--d-model", "16", "--heads", "2", "--steps", "3",
+		"--eval", "a="+a, "--eval", "b="+b, "--out", dir, "--json")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	var last struct {
+		Sets map[string]train.EvalResult `json:"eval_sets"`
+	}
+	if err := json.Unmarshal([]byte(lines[len(lines)-1]), &last); err != nil {
+		t.Fatal(err)
+	}
+	m, err := engine.Load(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, ids := range map[string][]int32{"a": {1, 2, 7, 3}, "b": {4, 6, 7, 3}} {
+		res, err := m.Run(engine.Request{IDs: [][]int32{ids[:3]}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		v := res.Logits.Shape[2]
+		var want float64
+		for p := range 3 {
+			row := res.Logits.Data[p*v : (p+1)*v]
+			mx := slices.Max(row)
+			var z float64
+			for _, x := range row {
+				z += math.Exp(float64(x - mx))
+			}
+			want += (math.Log(z) + float64(mx-row[ids[p+1]])) / 3
+		}
+		got := last.Sets[name]
+		if got.Count != 3 || math.Abs(got.Loss-want) > 1e-5 {
+			t.Errorf("eval set %s: %+v, want loss %.6f over 3 positions", name, got, want)
+		}
+	}
+	for _, bad := range []string{"nameonly", "=x", "a=" + filepath.Join(tmp, "missing.txt")} {
+		if _, errs, code := runCLI(t, "", "train", "--task", "modadd", "--p", "7", "--steps", "1", "--eval", bad, "--out", filepath.Join(tmp, "bad")); code == 0 || !strings.Contains(errs, "--eval") {
+			t.Errorf("--eval %s: exit %d: %s", bad, code, errs)
+		}
 	}
 }
