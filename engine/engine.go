@@ -55,6 +55,8 @@ type Model struct {
 
 	vocabOnce sync.Once
 	vocab     map[string]int32 // see TokenID
+
+	dicts []Dictionary // see Attach
 }
 
 // Tokenizer is what the engine and its commands need of a tokenizer
@@ -192,11 +194,14 @@ func (m *Model) Fingerprint() string { return m.fingerprint }
 // Dims are the family's sizes.
 func (m *Model) Dims() arch.Dims { return m.Family.Dims() }
 
-// NumParams counts the distinct weights.
+// NumParams counts the distinct weights of the family (attached
+// dictionaries' excluded).
 func (m *Model) NumParams() int64 {
 	var n int64
-	for _, t := range m.weights {
-		n += int64(t.Size())
+	for i, t := range m.weights {
+		if !isDictionaryWeight(m.specs[i].Name) {
+			n += int64(t.Size())
+		}
 	}
 	return n
 }
@@ -466,7 +471,11 @@ func (m *Model) build(inputs []*Node, ivs []Intervention, differentiate bool, ho
 		hp.On(iv.Hook, float32Fn(iv.Fn))
 	}
 	in := arch.Inputs{IDs: inputs[0], Pos: inputs[1], Mask: NotEqual(inputs[2], ScalarZero(inputs[2].Graph(), dtypes.Int32)), AttnChunk: attnChunk()}
-	logits := m.Family.Forward(m.weightNodes(inputs[3:]), in, hp)
+	w := m.weightNodes(inputs[3:])
+	if len(inputs)-3 == len(m.specs) {
+		m.splice(hp, w) // every weight given: not train's Forward, which passes the family's only
+	}
+	logits := m.Family.Forward(w, in, hp)
 	if u := hp.Unused(); len(u) > 0 {
 		exceptions.Panicf("intervention on unknown hook point(s) %s (%s)", strings.Join(u, ", "), suggest(u[0], hp.Names()))
 	}
@@ -553,8 +562,8 @@ func (m *Model) Weight(name string) (Array, error) {
 
 // WeightNames lists the loaded weights in the family's order.
 func (m *Model) WeightNames() []string {
-	out := make([]string, len(m.specs))
-	for i, s := range m.specs {
+	out := make([]string, m.familyWeights())
+	for i, s := range m.specs[:len(out)] {
 		out[i] = s.Name
 	}
 	return out

@@ -19,8 +19,8 @@ import (
 // in whatever dtype they are. Graph code: it panics on a bad shape; call it
 // inside a graph function (NewExec) and recover with Catch.
 func (m *Model) Forward(ids *Node, weights []*Node) *Node {
-	if len(weights) != len(m.specs) {
-		exceptions.Panicf("engine: Forward given %d weights, the %s family reads %d", len(weights), m.Config.String("model_type", "?"), len(m.specs))
+	if n := m.familyWeights(); len(weights) != n {
+		exceptions.Panicf("engine: Forward given %d weights, the %s family reads %d", len(weights), m.Config.String("model_type", "?"), n)
 	}
 	g := ids.Graph()
 	dims := ids.Shape().Dimensions
@@ -31,4 +31,6 @@ func (m *Model) Forward(ids *Node, weights []*Node) *Node {
 }
 
 // WeightSpecs lists the weights Forward takes, in its order.
-func (m *Model) WeightSpecs() []arch.WeightSpec { return append([]arch.WeightSpec(nil), m.specs...) }
+func (m *Model) WeightSpecs() []arch.WeightSpec {
+	return append([]arch.WeightSpec(nil), m.specs[:m.familyWeights()]...)
+}

@@ -31,11 +31,12 @@ type Points struct {
 	exact   map[string]bool
 	wanted  map[string]bool
 	all     bool
+	splices map[string]Splice
 }
 
 // NewPoints returns an empty recorder.
 func NewPoints() *Points {
-	return &Points{nodes: map[string]*Node{}, replace: map[string][]Fn{}, exact: map[string]bool{}, wanted: map[string]bool{}}
+	return &Points{nodes: map[string]*Node{}, replace: map[string][]Fn{}, exact: map[string]bool{}, wanted: map[string]bool{}, splices: map[string]Splice{}}
 }
 
 // Want says these hooks will be read from the graph. WantAll says every hook
@@ -69,7 +70,30 @@ func (p *Points) MarkExact(names ...string) {
 // Exact reports whether name's value must be the node the graph continues
 // from: it is replaced or differentiated. Families consult it before using a
 // fused kernel that would bypass an intermediate hook.
-func (p *Points) Exact(name string) bool { return p.exact[name] || len(p.replace[name]) > 0 }
+func (p *Points) Exact(name string) bool {
+	_, spliced := p.splices[name]
+	return p.exact[name] || len(p.replace[name]) > 0 || spliced
+}
+
+// The hook points a Splice adds under its hook's name, as SAELens's
+// HookedSAETransformer names them: blocks.3.hook_resid_post.hook_sae_acts_post.
+const (
+	SAEActs   = ".hook_sae_acts_post" // the dictionary's feature activations
+	SAERecons = ".hook_sae_recons"    // the decoder's reconstruction of the hook
+	SAEError  = ".hook_sae_error"     // hook − reconstruction of the unedited features
+)
+
+// Splice is a sparse dictionary (a sparse autoencoder) spliced into a hook
+// point: Encode maps the hook's value [..., d_in] to features [..., d_sae],
+// Decode maps features back. The features become hook points of their own,
+// so they are read, replaced and differentiated like any other.
+type Splice struct {
+	Encode func(x *Node) *Node
+	Decode func(f *Node) *Node
+}
+
+// Splice registers a dictionary on hook name (see At).
+func (p *Points) Splice(name string, s Splice) { p.splices[name] = s }
 
 // At marks x as the hook point named by format and args, applies the
 // replacements registered for it, and returns the (possibly replaced) value,
@@ -91,7 +115,43 @@ func (p *Points) At(x *Node, format string, args ...any) *Node {
 	}
 	p.nodes[name] = x
 	p.order = append(p.order, name)
+	if s, ok := p.splices[name]; ok {
+		x = p.splice(name, x, s)
+	}
 	return x
+}
+
+// splice records a dictionary's hook points on x and returns what the
+// forward pass continues from: reconstruction + error, with the error term
+// of the unedited features kept, so an edit of the features changes the
+// model by exactly the decoder's image of that edit. When nothing edits or
+// differentiates the dictionary's hook points, the forward pass continues
+// from x itself: splicing an unedited dictionary changes no bit. Nodes that
+// nobody reads are dead code.
+//
+// The feature and reconstruction hook points are nodes of their own
+// (distinct), apart from the ones the error term is computed from, so a
+// gradient with respect to the features is the decoder's transpose applied
+// to the gradient at the hook, while gradients further upstream stay the
+// model's own (the encoder's contribution through the features and through
+// the error term cancel).
+func (p *Points) splice(name string, x *Node, s Splice) *Node {
+	f := s.Encode(x)
+	feat := distinct(f)
+	f2 := p.At(feat, "%s", name+SAEActs)
+	edited := f2 != feat || p.Exact(name+SAEActs)
+	recon := s.Decode(f)
+	rc := distinct(recon)
+	if edited {
+		rc = s.Decode(f2)
+	}
+	rc2 := p.At(rc, "%s", name+SAERecons)
+	errTerm := Sub(x, recon)
+	e2 := p.At(errTerm, "%s", name+SAEError)
+	if !edited && rc2 == rc && e2 == errTerm && !p.Exact(name+SAERecons) && !p.Exact(name+SAEError) {
+		return x
+	}
+	return Add(rc2, e2)
 }
 
 // Node returns the recorded node for name.
@@ -151,4 +211,10 @@ func ActName(kind string, layer int) string {
 		return fmt.Sprintf("blocks.%d.ln2.hook_normalized", layer)
 	}
 	return kind
+}
+
+// distinct is x as a node of its own, through which gradients pass
+// unchanged (GoMLX's Identity defines no gradient).
+func distinct(x *Node) *Node {
+	return IdentityWithCustomGradient(x, func(_, v *Node) *Node { return v })
 }
