@@ -214,6 +214,8 @@ func runCircuitsHeads(args []string) error {
 	pf.register(fs)
 	induction := fs.Int("induction", 0, "instead of --clean/--corrupt: N pairs of the induction task (random tokens repeated once; the corrupt prompt changes the last token's first occurrence)")
 	seed := fs.Uint64("seed", 7, "with --induction: the pairs' seed")
+	senders := fs.String("senders", "", "sender heads LAYER.HEAD,... (default: every head of every layer but the last)")
+	receivers := fs.String("receivers", "", "receiver inputs LAYER.HEAD[q|k|v],... (no letter: q, k and v; default: every head of every layer but the first)")
 	rows := fs.Int("rows", 256, "rows per forward (a forward holds at least one sender with all its receivers)")
 	top := fs.Int("top", 10, "how many paths to print")
 	out := fs.String("out", "", "write OUT.json, OUT.svg and OUT.png (OUT.json and OUT.png, or OUT.svg, when OUT ends in .png or .svg)")
@@ -222,6 +224,9 @@ func runCircuitsHeads(args []string) error {
 		return err
 	}
 	if *induction <= 0 {
+		if len(pf.clean)+len(pf.cleanIDs)+len(pf.corrupt)+len(pf.corruptIDs) == 0 {
+			return usagef("missing the pairs: give --clean TEXT and --corrupt TEXT (or --clean-ids and --corrupt-ids) with --metric logit-diff:A,B, or --induction N")
+		}
 		if err := pf.check(); err != nil {
 			return err
 		}
@@ -243,7 +248,22 @@ func runCircuitsHeads(args []string) error {
 	} else if pairs, err = pf.pairs(m); err != nil {
 		return err
 	}
-	res, err := experiment.PathSweep(m, pairs, experiment.SweepOptions{Rows: *rows})
+	o := experiment.SweepOptions{Rows: *rows}
+	if *receivers != "" {
+		if o.Receivers, err = experiment.ParseReceivers(*receivers); err != nil {
+			return fmt.Errorf("--receivers: %w", err)
+		}
+	}
+	for _, f := range strings.Split(*senders, ",") {
+		if f = strings.TrimSpace(f); f != "" {
+			h, err := experiment.ParseHead(f)
+			if err != nil {
+				return fmt.Errorf("--senders: %w", err)
+			}
+			o.Senders = append(o.Senders, h)
+		}
+	}
+	res, err := experiment.PathSweep(m, pairs, o)
 	if err != nil {
 		return err
 	}
