@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"fmt"
 	"math"
-	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -279,7 +278,6 @@ func planPathSweep(m *engine.Model, o SweepOptions) (*pathSweep, error) {
 // interventions build chunk c's graph: pass-1 rows frozen, pass-2 rows'
 // receivers replaced. Their key is a digest of the layout alone.
 func (s *pathSweep) interventions(m *engine.Model, c *sweepChunk) ([]engine.Intervention, error) {
-	B := c.rows()
 	top := 0
 	for _, x := range c.paths {
 		top = max(top, s.receivers[x.receiver].Layer)
@@ -295,78 +293,104 @@ func (s *pathSweep) interventions(m *engine.Model, c *sweepChunk) ([]engine.Inte
 	sum := sha256.Sum256([]byte(layout.String()))
 	key := "pathsweep:" + hex.EncodeToString(sum[:12])
 
-	self := make([]int32, B) // each row its own source
-	for r := range self {
-		self[r] = int32(r)
-	}
-	// Pass-1 rows read row 0 (clean) everywhere and row 1 (corrupt) in
-	// their sender's head.
-	clean, corrupt := append([]int32(nil), self...), append([]int32(nil), self...)
-	for k := range c.senders {
-		clean[2+k], corrupt[2+k] = 0, 1
-	}
+	// Pass-1 rows [2, 2+S) read row 0 (clean) everywhere and row 1
+	// (corrupt) in their sender's head. Rows are sliced and broadcast, not
+	// gathered: the backend's gather is slow, and only the replaced rows
+	// are touched.
+	S := len(c.senders)
 	var ivs []engine.Intervention
 	for l := range top {
 		z := fmt.Sprintf("blocks.%d.attn.hook_z", l)
 		if _, err := intervene.HookLayout(m, z); err != nil {
 			return nil, err
 		}
-		// heads[r] is the head row r takes from the corrupt row, or -1.
-		heads := make([]int, B)
-		for r := range heads {
-			heads[r] = -1
-		}
+		heads := make([]int, S) // the head each pass-1 row takes from the corrupt row, or -1
+		any := false
 		for k, i := range c.senders {
+			heads[k] = -1
 			if s.senders[i].Layer == l {
-				heads[2+k] = s.senders[i].Head
+				heads[k], any = s.senders[i].Head, true
 			}
 		}
 		ivs = append(ivs, engine.Intervention{Hook: z, Key: key, Fn: func(x *Node) *Node {
-			return Where(headMask(x, heads), gatherRows(x, corrupt), gatherRows(x, clean))
+			return patchRows(x, []rowPatch{{2, 2 + S, func(x, rows *Node) *Node {
+				if !any {
+					return rowOf(x, 0, S)
+				}
+				return Where(headMask(rows, heads), rowOf(x, 1, S), rowOf(x, 0, S))
+			}}})
 		}})
 		mlp := fmt.Sprintf("blocks.%d.hook_mlp_out", l)
 		if _, err := m.HookPoint(mlp); err == nil { // attention-only models have none
-			ivs = append(ivs, engine.Intervention{Hook: mlp, Key: key, Fn: func(x *Node) *Node { return gatherRows(x, clean) }})
+			ivs = append(ivs, engine.Intervention{Hook: mlp, Key: key, Fn: func(x *Node) *Node {
+				return patchRows(x, []rowPatch{{2, 2 + S, func(x, _ *Node) *Node { return rowOf(x, 0, S) }}})
+			}})
 		}
 	}
 	// Pass-2 rows take their receiver's head from their sender's pass-1
-	// row.
-	var hooks []string
-	for _, x := range c.paths {
-		if h := s.receivers[x.receiver].hook(); !slices.Contains(hooks, h) {
-			hooks = append(hooks, h)
-		}
-	}
+	// row: one patch per run of consecutive rows with the same sender and
+	// receiver hook.
 	row1 := map[int]int{}
 	for k, i := range c.senders {
 		row1[i] = 2 + k
 	}
-	for _, h := range hooks {
-		src := append([]int32(nil), self...)
-		heads := make([]int, B)
-		for r := range heads {
-			heads[r] = -1
+	runs := map[string][]rowPatch{}
+	var hooks []string
+	for k := 0; k < len(c.paths); {
+		x := c.paths[k]
+		h := s.receivers[x.receiver].hook()
+		e := k
+		var heads []int
+		for e < len(c.paths) && c.paths[e].sender == x.sender && s.receivers[c.paths[e].receiver].hook() == h {
+			heads = append(heads, s.receivers[c.paths[e].receiver].Head)
+			e++
 		}
-		for k, x := range c.paths {
-			if rc := s.receivers[x.receiver]; rc.hook() == h {
-				r := 2 + len(c.senders) + k
-				src[r], heads[r] = int32(row1[x.sender]), rc.Head
-			}
+		if runs[h] == nil {
+			hooks = append(hooks, h)
 		}
-		ivs = append(ivs, engine.Intervention{Hook: h, Key: key, Fn: func(x *Node) *Node {
-			return Where(headMask(x, heads), gatherRows(x, src), x)
+		src, a := row1[x.sender], 2+S+k
+		runs[h] = append(runs[h], rowPatch{a, a + len(heads), func(x, rows *Node) *Node {
+			return Where(headMask(rows, heads), rowOf(x, src, len(heads)), rows)
 		}})
+		k = e
+	}
+	for _, h := range hooks {
+		ivs = append(ivs, engine.Intervention{Hook: h, Key: key, Fn: func(x *Node) *Node { return patchRows(x, runs[h]) }})
 	}
 	return ivs, nil
 }
 
-// gatherRows is x [batch, ...] with row r replaced by row src[r].
-func gatherRows(x *Node, src []int32) *Node {
-	idx := Reshape(Const(x.Graph(), src), len(src), 1)
-	return Gather(x, idx)
+// rowPatch replaces rows [a, b) of a hook x by fn(x, those rows).
+type rowPatch struct {
+	a, b int
+	fn   func(x, rows *Node) *Node
 }
 
-// headMask is true on head heads[r] of row r of a [batch, pos, head,
+// patchRows applies patches (in row order, not overlapping) to x [batch,
+// ...]; rows outside them pass through.
+func patchRows(x *Node, patches []rowPatch) *Node {
+	var parts []*Node
+	at := 0
+	for _, p := range patches {
+		if p.a > at {
+			parts = append(parts, SliceAxis(x, 0, AxisRange(at, p.a)))
+		}
+		parts = append(parts, p.fn(x, SliceAxis(x, 0, AxisRange(p.a, p.b))))
+		at = p.b
+	}
+	if n := x.Shape().Dimensions[0]; at < n {
+		parts = append(parts, SliceAxis(x, 0, AxisRange(at, n)))
+	}
+	return Concatenate(parts, 0)
+}
+
+// rowOf is row r of x [batch, ...] repeated n times.
+func rowOf(x *Node, r, n int) *Node {
+	dims := append([]int{n}, x.Shape().Dimensions[1:]...)
+	return BroadcastToDims(SliceAxis(x, 0, AxisElem(r)), dims...)
+}
+
+// headMask is true on head heads[i] of row i of a [rows, pos, head,
 // d_head] hook (nowhere in a row whose head is -1).
 func headMask(x *Node, heads []int) *Node {
 	dims := x.Shape().Dimensions
