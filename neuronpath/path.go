@@ -5,7 +5,6 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"fmt"
-	"math"
 	"time"
 
 	"github.com/glia-dev/glia/engine"
@@ -173,16 +172,16 @@ func newSearch(m *engine.Model, ids []int32, token int32, o Options) (*search, e
 // probAt is the target's softmax probability in row b.
 func (s *search) probAt(logits engine.Array, b int) float64 {
 	v := logits.Shape[2]
-	row := logits.Data[(b*s.T+s.pos)*v : (b*s.T+s.pos+1)*v]
-	mx := math.Inf(-1)
-	for _, x := range row {
-		mx = max(mx, float64(x))
+	return engine.Probs(logits.Data[(b*s.T+s.pos)*v : (b*s.T+s.pos+1)*v])[s.token]
+}
+
+// batch is the prompt repeated n times.
+func (s *search) batch(n int) [][]int32 {
+	ids := make([][]int32, n)
+	for r := range ids {
+		ids[r] = s.ids
 	}
-	var sum float64
-	for _, x := range row {
-		sum += math.Exp(float64(x) - mx)
-	}
-	return math.Exp(float64(row[s.token])-mx) / sum
+	return ids
 }
 
 // grad is the target's probability summed over rows (rows are independent,
@@ -216,7 +215,7 @@ func (s *search) layerScores(path []int, l int) ([]float64, error) {
 			}
 		}
 	}
-	g, err := s.scaled(values)
+	g, err := s.scaled(values, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -250,8 +249,9 @@ func sumSteps(g []float32, j, d int) float64 {
 
 // scaled runs one forward of len(values[0])/d rows with layer i's neurons
 // at pos set to values[i] (row-major [rows, d]; a nil entry leaves that
-// layer free) and returns the target's gradient there, per layer [rows, d].
-func (s *search) scaled(values [][]float32) ([][]float32, error) {
+// layer free) where masks[i] (nil: everywhere), and returns the target's
+// gradient there, per layer [rows, d].
+func (s *search) scaled(values [][]float32, masks [][]bool) ([][]float32, error) {
 	var hooks []string
 	var ivs []engine.Intervention
 	rows := 0
@@ -259,15 +259,15 @@ func (s *search) scaled(values [][]float32) ([][]float32, error) {
 		if v == nil {
 			continue
 		}
+		var mask []bool
+		if masks != nil {
+			mask = masks[i]
+		}
 		rows = len(v) / s.d
 		hooks = append(hooks, s.hooks[i])
-		ivs = append(ivs, s.setAtPos(s.hooks[i], v, nil))
+		ivs = append(ivs, s.setAtPos(s.hooks[i], v, mask))
 	}
-	ids := make([][]int32, rows)
-	for r := range ids {
-		ids[r] = s.ids
-	}
-	res, err := s.m.Run(engine.Request{IDs: ids, Hooks: hooks, Grad: s.grad(), NoLogits: true, Interventions: ivs})
+	res, err := s.m.Run(engine.Request{IDs: s.batch(rows), Hooks: hooks, Grad: s.grad(), NoLogits: true, Interventions: ivs})
 	if err != nil {
 		return nil, err
 	}
@@ -330,33 +330,15 @@ func (s *search) singleIG() ([][]float64, error) {
 			}
 		}
 	}
-	var hooks []string
-	var ivs []engine.Intervention
-	for l, h := range s.hooks {
-		hooks = append(hooks, h)
-		ivs = append(ivs, s.setAtPos(h, values[l], masks[l]))
-	}
-	ids := make([][]int32, L*m)
-	for r := range ids {
-		ids[r] = s.ids
-	}
-	res, err := s.m.Run(engine.Request{IDs: ids, Hooks: hooks, Grad: s.grad(), NoLogits: true, Interventions: ivs})
+	g, err := s.scaled(values, masks)
 	if err != nil {
 		return nil, err
 	}
-	s.forwards++
 	out := make([][]float64, L)
-	for l, h := range s.hooks {
-		g := res.Grads[h].Data
+	for l := range L {
 		out[l] = make([]float64, s.d)
-		for k := range m {
-			r := l*m + k
-			for j := range s.d {
-				out[l][j] += float64(g[(r*s.T+s.pos)*s.d+j])
-			}
-		}
 		for j := range s.d {
-			out[l][j] *= float64(s.clean[l][j]) / float64(m)
+			out[l][j] = sumSteps(g[l][l*m*s.d:(l+1)*m*s.d], j, s.d) * float64(s.clean[l][j]) / float64(m)
 		}
 	}
 	return out, nil
@@ -378,7 +360,7 @@ func (s *search) score(paths []Path) error {
 			}
 		}
 	}
-	g, err := s.scaled(values)
+	g, err := s.scaled(values, nil)
 	if err != nil {
 		return err
 	}
@@ -414,11 +396,7 @@ func (s *search) influence(paths []Path) (float64, error) {
 		}
 		ivs = append(ivs, s.setAtPos(h, make([]float32, rows*s.d), mask))
 	}
-	ids := make([][]int32, rows)
-	for r := range ids {
-		ids[r] = s.ids
-	}
-	res, err := s.m.Run(engine.Request{IDs: ids, Interventions: ivs})
+	res, err := s.m.Run(engine.Request{IDs: s.batch(rows), Interventions: ivs})
 	if err != nil {
 		return 0, err
 	}
