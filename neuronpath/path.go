@@ -5,6 +5,8 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"fmt"
+	"math"
+	"sort"
 	"time"
 
 	"github.com/glia-dev/glia/engine"
@@ -25,6 +27,11 @@ type Options struct {
 	Steps int  // left-Riemann steps (default 20)
 	Form  Form // default Code
 	Pos   int  // target position; negative counts from the end (-1 the last)
+	// Exact, when not 0, rescores each search step's Exact best candidates
+	// (all of them when negative) by their exact joint score, the path and
+	// the candidate scaled alone, instead of the authors' approximation
+	// (the whole layer scaled with the path): m rows per candidate.
+	Exact int
 }
 
 // Error is a neuron-path error: what went wrong.
@@ -60,6 +67,7 @@ type Result struct {
 	OffProb float64 `json:"prob_all_off"`
 	Steps   int     `json:"steps"`
 	Form    Form    `json:"form"`
+	Exact   int     `json:"exact,omitempty"` // candidates rescored exactly per step (-1: all)
 	// Paths are the search's (joint) first, then the baselines.
 	Paths []Path `json:"paths"`
 	// Layer is each search step's candidate scores, [layer][neuron].
@@ -76,7 +84,7 @@ func Find(m *engine.Model, ids []int32, token int32, o Options) (*Result, error)
 	if err != nil {
 		return nil, err
 	}
-	res := &Result{Hooks: s.hooks, Pos: s.pos, Token: token, Prob: s.prob, Steps: s.steps, Form: s.form}
+	res := &Result{Hooks: s.hooks, Pos: s.pos, Token: token, Prob: s.prob, Steps: s.steps, Form: s.form, Exact: s.exact}
 	joint := Path{Method: "joint"}
 	for l := range s.hooks {
 		scores, err := s.layerScores(joint.Neurons, l)
@@ -118,6 +126,7 @@ type search struct {
 	pos, T   int
 	steps    int
 	form     Form
+	exact    int
 	hooks    []string
 	d        int         // neurons per layer
 	clean    [][]float32 // per layer, the neurons' clean values at pos
@@ -126,7 +135,7 @@ type search struct {
 }
 
 func newSearch(m *engine.Model, ids []int32, token int32, o Options) (*search, error) {
-	s := &search{m: m, ids: ids, token: token, pos: o.Pos, T: len(ids), steps: o.Steps, form: o.Form}
+	s := &search{m: m, ids: ids, token: token, pos: o.Pos, T: len(ids), steps: o.Steps, form: o.Form, exact: o.Exact}
 	if s.steps <= 0 {
 		s.steps = 20
 	}
@@ -233,6 +242,42 @@ func (s *search) layerScores(path []int, l int) ([]float64, error) {
 			scores[j] = paperPath + gj*x
 		} else {
 			scores[j] = (gPath + gj) * (xPath + x)
+		}
+	}
+	if s.exact == 0 {
+		return scores, nil
+	}
+	return s.rerank(path, scores)
+}
+
+// rerank scores the s.exact best candidates of one search step by their
+// exact joint score, path ∪ {j} scaled alone (the rest of their layer held
+// at clean, not scaled with them); every other candidate scores −∞.
+func (s *search) rerank(path []int, approx []float64) ([]float64, error) {
+	order := make([]int, len(approx))
+	for j := range order {
+		order[j] = j
+	}
+	sort.SliceStable(order, func(a, b int) bool { return approx[order[a]] > approx[order[b]] })
+	if s.exact > 0 && s.exact < len(order) {
+		order = order[:s.exact]
+	}
+	cands := make([][]int, len(order))
+	for i, j := range order {
+		cands[i] = append(append([]int(nil), path...), j)
+	}
+	code, paper, err := s.jas(cands)
+	if err != nil {
+		return nil, err
+	}
+	scores := make([]float64, len(approx))
+	for j := range scores {
+		scores[j] = math.Inf(-1)
+	}
+	for i, j := range order {
+		scores[j] = code[i]
+		if s.form == Paper {
+			scores[j] = paper[i]
 		}
 	}
 	return scores, nil
@@ -344,11 +389,27 @@ func (s *search) singleIG() ([][]float64, error) {
 	return out, nil
 }
 
-// score fills each path's joint attribution scores: every layer's path
-// neuron scaled together, the other neurons at pos held at clean; one
-// forward of m rows per path.
+// score fills each path's joint attribution scores.
 func (s *search) score(paths []Path) error {
-	m, L := s.steps, len(s.hooks)
+	ns := make([][]int, len(paths))
+	for p := range paths {
+		ns[p] = paths[p].Neurons
+	}
+	code, paper, err := s.jas(ns)
+	for p := range paths {
+		if err == nil {
+			paths[p].Code, paths[p].Paper = code[p], paper[p]
+		}
+	}
+	return err
+}
+
+// jas is the joint attribution score, in both forms, of paths over the
+// first layers (all of one length; layers above run freely): every path
+// neuron scaled together, the other neurons of those layers at pos held at
+// clean; one forward of m rows per path.
+func (s *search) jas(paths [][]int) (code, paper []float64, err error) {
+	m, L := s.steps, len(paths[0])
 	values := make([][]float32, L)
 	for l := range L {
 		values[l] = make([]float32, len(paths)*m*s.d)
@@ -356,24 +417,25 @@ func (s *search) score(paths []Path) error {
 			for k := range m {
 				row := values[l][(p*m+k)*s.d : (p*m+k+1)*s.d]
 				copy(row, s.clean[l])
-				row[path.Neurons[l]] *= s.alpha(k)
+				row[path[l]] *= s.alpha(k)
 			}
 		}
 	}
 	g, err := s.scaled(values, nil)
 	if err != nil {
-		return err
+		return nil, nil, err
 	}
-	for p := range paths {
-		var gs, xs, paper float64
-		for l, n := range paths[p].Neurons {
+	code, paper = make([]float64, len(paths)), make([]float64, len(paths))
+	for p, path := range paths {
+		var gs, xs float64
+		for l, n := range path {
 			gi := sumSteps(g[l][p*m*s.d:(p+1)*m*s.d], n, s.d)
 			x := float64(s.clean[l][n]) / float64(m)
-			gs, xs, paper = gs+gi, xs+x, paper+gi*x
+			gs, xs, paper[p] = gs+gi, xs+x, paper[p]+gi*x
 		}
-		paths[p].Code, paths[p].Paper = gs*xs, paper
+		code[p] = gs * xs
 	}
-	return nil
+	return code, paper, nil
 }
 
 // influence fills each path's deactivated and kept probabilities, and

@@ -142,6 +142,30 @@ func TestSearchConsistency(t *testing.T) {
 	}
 }
 
+// TestExact: with candidates rescored exactly, the last step's score of
+// the chosen neuron is the whole path's joint attribution score, computed
+// in another forward.
+func TestExact(t *testing.T) {
+	m := load(t, "")
+	ids := encode(t, m, "The bird could not")
+	tok := topToken(t, m, ids)
+	for _, form := range []Form{Code, Paper} {
+		r, err := Find(m, ids, tok, Options{Pos: -1, Form: form, Exact: 4})
+		if err != nil {
+			t.Fatal(err)
+		}
+		j, last := r.Paths[0], len(r.Layer)-1
+		got, want := r.Layer[last][j.Neurons[last]], j.Code
+		if form == Paper {
+			want = j.Paper
+		}
+		if math.Abs(got-want) > 1e-5*math.Max(1, math.Abs(want)) {
+			t.Errorf("%s: last step scores the chosen neuron %g, the path's joint score is %g", form, got, want)
+		}
+		t.Logf("%s, 4 candidates rescored: path %v, JAS code %.4g paper %.4g, deactivated %.4g of %.4g", form, j.Neurons, j.Code, j.Paper, j.Deactivated, r.Prob)
+	}
+}
+
 // TestInfluenceByHand: the deactivated and kept probabilities equal runs
 // of the intervention language's own specs.
 func TestInfluenceByHand(t *testing.T) {

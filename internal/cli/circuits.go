@@ -50,6 +50,7 @@ func runCircuitsPath(args []string) error {
 	pos := fs.Int("pos", -1, "target position (negative counts from the end)")
 	steps := fs.Int("steps", 20, "left-Riemann steps of the joint attribution")
 	form := fs.String("form", "code", "the score the search maximises: code (Σ gradients × Σ step sizes, the authors' code) or paper (per-neuron sum)")
+	exact := fs.Int("exact", 0, "rescore each step's K best candidates by their exact joint score (the path and the candidate scaled alone; -1: all) instead of the authors' approximation")
 	asJSON := fs.Bool("json", false, "print the JSON result")
 	if _, err := parseFlags(fs, args); err != nil {
 		return err
@@ -70,7 +71,7 @@ func runCircuitsPath(args []string) error {
 	if err != nil {
 		return err
 	}
-	o := neuronpath.Options{Steps: *steps, Form: neuronpath.Form(*form), Pos: *pos}
+	o := neuronpath.Options{Steps: *steps, Form: neuronpath.Form(*form), Pos: *pos, Exact: *exact}
 	if *prompts != "" {
 		return pathOverPrompts(m, *prompts, o, *asJSON)
 	}
@@ -92,7 +93,7 @@ func runCircuitsPath(args []string) error {
 	}
 	fmt.Fprintf(Stdout, "%s: target %q (#%d) at position %d %q: probability %.4g (%.4g with every MLP neuron there zeroed)\n",
 		m.Name, m.TokenText(r.Token), r.Token, r.Pos, m.TokenText(seq[r.Pos]), r.Prob, r.OffProb)
-	fmt.Fprintf(Stdout, "joint attribution: %d left-Riemann steps, search by the %s form; %d forwards, %.2fs\n\n", r.Steps, r.Form, r.Forwards, r.Seconds)
+	fmt.Fprintf(Stdout, "joint attribution: %d left-Riemann steps, search by the %s form%s; %d forwards, %.2fs\n\n", r.Steps, r.Form, exactNote(r.Exact), r.Forwards, r.Seconds)
 	fmt.Fprintf(Stdout, "%-11s %-28s %11s %11s %13s %11s\n", "path", "neurons (layer 0 first)", "JAS code", "JAS paper", "deactivated", "kept")
 	for _, p := range r.Paths {
 		ns := make([]string, len(p.Neurons))
@@ -102,6 +103,16 @@ func runCircuitsPath(args []string) error {
 		fmt.Fprintf(Stdout, "%-11s %-28s %+11.4g %+11.4g %13.4g %11.4g\n", p.Method, strings.Join(ns, " "), p.Code, p.Paper, p.Deactivated, p.Kept)
 	}
 	return nil
+}
+
+func exactNote(k int) string {
+	switch {
+	case k < 0:
+		return ", every candidate rescored exactly"
+	case k > 0:
+		return fmt.Sprintf(", each step's %d best candidates rescored exactly", k)
+	}
+	return ""
 }
 
 // pathSummary is the comparison of the paths over many prompts.
@@ -198,7 +209,7 @@ func pathOverPrompts(m *engine.Model, file string, o neuronpath.Options, asJSON 
 	}
 	fmt.Fprintf(Stdout, "%s: %d prompts, each for its most likely next token; mean probability %.4g (%.4g with every MLP neuron at the position zeroed)\n",
 		m.Name, sum.Prompts, sum.Prob, sum.OffProb)
-	fmt.Fprintf(Stdout, "joint attribution: %d left-Riemann steps, search by the %s form; %.1fs\n\n", sum.Steps, sum.Form, sum.Seconds)
+	fmt.Fprintf(Stdout, "joint attribution: %d left-Riemann steps, search by the %s form%s; %.1fs\n\n", sum.Steps, sum.Form, exactNote(sum.Results[0].Exact), sum.Seconds)
 	fmt.Fprintf(Stdout, "%-11s %11s %11s %17s %12s %15s %10s\n", "path", "JAS code", "JAS paper", "p deactivated", "p kept", "lowest deact.", "best kept")
 	for _, ms := range sum.Methods {
 		fmt.Fprintf(Stdout, "%-11s %+11.4g %+11.4g %17.4g %12.4g %15d %10d\n", ms.Method, ms.Code, ms.Paper, ms.Deactivated, ms.Kept, ms.WinsDeactivated, ms.WinsKept)
