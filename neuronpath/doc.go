@@ -29,6 +29,8 @@
 // and the argmax joins the path. Scaling all of layer l at once, not each
 // candidate with the path alone, is the authors' approximation: one
 // backward pass scores every candidate.
+// Options.Exact rescores a step's best candidates by their exact joint
+// score instead (the path and the candidate scaled alone, m rows each).
 //
 // Baselines: per layer the neuron of largest activation (the authors'
 // base_path), and per layer the neuron of largest single-neuron integrated
