@@ -2,8 +2,10 @@ package experiment
 
 import (
 	"fmt"
+	"math"
 	"os"
 	"strconv"
+	"syscall"
 	"testing"
 	"time"
 
@@ -86,4 +88,75 @@ func TestSweepTiming(t *testing.T) {
 		first.Seconds()/float64(probes), again.Seconds()/float64(probes), probes)
 	t.Logf("naive extrapolated to %d cells: %.0fs (with compile), %.0fs (forward only)", cells, naiveCompiled.Seconds(), naiveForward.Seconds())
 	t.Logf("ratio naive/batched: %.2fx (with compile), %.2fx (forward only)", naiveCompiled.Seconds()/batched.Seconds(), naiveForward.Seconds()/batched.Seconds())
+}
+
+// TestPathSweepTiming times the whole head-to-head sweep of stories260K
+// (32 senders × 64 receiver inputs, 4 pairs) against one PathPatch call per
+// receiver (the sweep's cells one receiver at a time, every sender as its
+// own set), and checks they agree. Run with GLIA_LONG=1 (and
+// GLIA_SWEEP_REPEAT=4 for 16 pairs).
+func TestPathSweepTiming(t *testing.T) {
+	if os.Getenv("GLIA_LONG") == "" {
+		t.Skip("set GLIA_LONG=1")
+	}
+	m, err := engine.Load("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	she, ok1 := m.TokenID(" she")
+	he, ok2 := m.TokenID(" he")
+	if !ok1 || !ok2 {
+		t.Fatal("stories260K's vocabulary lacks \" she\" or \" he\"")
+	}
+	var pairs []Pair
+	for _, s := range []string{"went to the park.", "was happy.", "saw a big dog.", "had a red ball."} {
+		c, _ := m.Encode("The girl "+s+" Then", true)
+		k, _ := m.Encode("The boy "+s+" Then", true)
+		pairs = append(pairs, Pair{Clean: c, Corrupt: k, A: she, B: he})
+	}
+	// GLIA_SWEEP_REPEAT=N repeats the 4 pairs N times: the sweep compiles
+	// the same graphs for any number of pairs, PathPatch more with more.
+	if n, err := strconv.Atoi(os.Getenv("GLIA_SWEEP_REPEAT")); err == nil && n > 1 {
+		four := pairs
+		for range n - 1 {
+			pairs = append(pairs, four...)
+		}
+	}
+	// The machine is shared: CPU seconds of this process say more than
+	// wall time under load.
+	cpu := func() time.Duration {
+		var u syscall.Rusage
+		syscall.Getrusage(syscall.RUSAGE_SELF, &u)
+		return time.Duration(u.Utime.Nano() + u.Stime.Nano())
+	}
+	t0, c0 := time.Now(), cpu()
+	r, err := PathSweep(m, pairs, SweepOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sweep, sweepCPU := time.Since(t0), cpu()-c0
+	var sets [][]Head
+	for _, h := range r.Senders {
+		sets = append(sets, []Head{h})
+	}
+	t0, c0 = time.Now(), cpu()
+	forwards, worst := 0, 0.0
+	for j, rc := range r.Receivers {
+		p, err := PathPatch(m, pairs, sets, []Receiver{rc}, 64)
+		if err != nil {
+			t.Fatal(err)
+		}
+		forwards += p.Forwards
+		for i, s := range r.Senders {
+			if s.Layer < rc.Layer {
+				worst = max(worst, math.Abs(p.Mean[i]-r.Mean[i][j]))
+			}
+		}
+	}
+	loop, loopCPU := time.Since(t0), cpu()-c0
+	t.Logf("stories260K, %d senders × %d receivers, %d pairs: sweep %.2fs wall, %.2fs CPU (%d forwards, %d graphs); PathPatch per receiver %.2fs wall, %.2fs CPU (%d forwards); largest difference %.2g",
+		len(r.Senders), len(r.Receivers), len(pairs), sweep.Seconds(), sweepCPU.Seconds(), r.Forwards, r.Graphs, loop.Seconds(), loopCPU.Seconds(), forwards, worst)
+	if worst > 1e-4 {
+		t.Errorf("sweep and PathPatch differ by %g", worst)
+	}
 }
