@@ -230,10 +230,11 @@ type Ceiling struct {
 	Upper float64 `json:"upper"`
 }
 
-// PoolRDMs is rsatoolbox's pool_rdm: the RDM that best predicts rdms
-// under comparison c, the mean after normalising each as c ignores (by
-// its root mean square for cosine; z-scores for Pearson; ranks for the
-// rank comparisons; its whitened norm for the whitened ones).
+// PoolRDMs is the pooled RDM of rsatoolbox's noise ceilings
+// (inference_util.pool_rdm): the mean of rdms after normalising each as
+// comparison c ignores: by its root mean square for cosine, to z-scores
+// for Pearson, to ranks for the rank comparisons. The whitened comparisons
+// pool as their unwhitened forms, as rsatoolbox's boot_noise_ceiling does.
 func PoolRDMs(rdms []*RDM, c Comparison) (*RDM, error) {
 	if len(rdms) == 0 {
 		return nil, errorf("pool", "no RDMs")
@@ -246,27 +247,15 @@ func PoolRDMs(rdms []*RDM, c Comparison) (*RDM, error) {
 		}
 		v := append([]float64(nil), r.Dist...)
 		switch c {
-		case CosineSim:
+		case CosineSim, CosineWhitened:
 			scaleTo(v, 1/math.Sqrt(dot(v, v)/float64(m)))
-		case Pearson:
+		case Pearson, PearsonWhitened:
 			mean, std := stat.PopMeanStdDev(v, nil)
 			for i := range v {
 				v[i] = (v[i] - mean) / std
 			}
 		case Spearman, RhoA, KendallTauA, KendallTauB:
 			v = ranks(v)
-		case CosineWhitened, PearsonWhitened:
-			g, err := newCentred(r.gram(c == PearsonWhitened), false)
-			if err != nil {
-				return nil, errorf("pool", "RDM %d is constant: %s is undefined", k, c)
-			}
-			if c == PearsonWhitened {
-				mean := stat.Mean(v, nil)
-				for i := range v {
-					v[i] -= mean
-				}
-			}
-			scaleTo(v, 1/g.norm)
 		default:
 			return nil, errorf("pool", "unknown comparison %q (want one of %v)", c, Comparisons)
 		}
@@ -274,9 +263,12 @@ func PoolRDMs(rdms []*RDM, c Comparison) (*RDM, error) {
 			if math.IsNaN(x) || math.IsInf(x, 0) {
 				return nil, errorf("pool", "RDM %d is constant: %s is undefined", k, c)
 			}
-			out.Dist[i] += x / float64(len(rdms))
+			out.Dist[i] += x
 		}
 	}
+	// Sum, then divide, as numpy's mean: averaged ranks then tie exactly
+	// where rsatoolbox's do.
+	scaleTo(out.Dist, 1/float64(len(rdms)))
 	return out, nil
 }
 
