@@ -20,10 +20,14 @@ const (
 	// models (Ridge defaults) from the row matrix to each column of the
 	// column matrix: not symmetric.
 	EncodingMethod Method = "encoding"
+	// PLSMethod is Brain-Score's neural predictivity (BrainScore): the
+	// median over the column matrix's units of the held-out r of 25-component
+	// PLS from the row matrix, over 10 splits of 90/10. Not symmetric.
+	PLSMethod Method = "pls"
 )
 
 // Methods lists the measures, for flag help and validation.
-var Methods = []Method{CKALinear, CKADebiased, CKARBF, RSAMethod, EncodingMethod}
+var Methods = []Method{CKALinear, CKADebiased, CKARBF, RSAMethod, EncodingMethod, PLSMethod}
 
 // Spec is a similarity measure with its settings.
 type Spec struct {
@@ -49,6 +53,20 @@ func (s Spec) String() string {
 		return fmt.Sprintf("rsa (%s RDMs%s, %s)", s.RDM, t, s.Compare)
 	}
 	return string(s.Method)
+}
+
+// transform applies the Spec's RDM transforms: geo-topological, then geodesic.
+func (s Spec) transform(r *RDM) (*RDM, error) {
+	var err error
+	if s.Topo != nil {
+		if r, err = r.GeoTopological(s.Topo[0], s.Topo[1]); err != nil {
+			return nil, err
+		}
+	}
+	if s.Geodesic {
+		return r.Geodesic()
+	}
+	return r, nil
 }
 
 // gramLimit is the most stimuli for which Grid keeps n×n centred Grams
@@ -101,16 +119,16 @@ func Grid(rows, cols []mat.Matrix, s Spec) ([][]float64, error) {
 			}
 			return stat.Mean(e.R, nil), nil
 		}
+	case PLSMethod:
+		prep = func(m mat.Matrix) (any, error) { return m, nil }
+		pair = func(a, b any) (float64, error) { return plsScore(a.(mat.Matrix), b.(mat.Matrix)) }
 	case RSAMethod:
 		prep = func(m mat.Matrix) (any, error) {
 			r, err := NewRDM(m, s.RDM)
-			if err == nil && s.Topo != nil {
-				r, err = r.GeoTopological(s.Topo[0], s.Topo[1])
+			if err != nil {
+				return nil, err
 			}
-			if err == nil && s.Geodesic {
-				r, err = r.Geodesic()
-			}
-			return r, err
+			return s.transform(r)
 		}
 		pair = func(a, b any) (float64, error) { return CompareRDMs(a.(*RDM), b.(*RDM), s.Compare) }
 	default:

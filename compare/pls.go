@@ -180,7 +180,7 @@ func (m *PLSModel) Predict(x mat.Matrix) *mat.Dense {
 // permutations (Brain-Score's are scikit-learn's ShuffleSplit with
 // random_state 1: the same scheme, not the same draws).
 type BrainScore struct {
-	PLS          PLS
+	PLS          PLS     // zero Components: 25, or the features or training stimuli where fewer
 	Splits       int     // default 10
 	TestFraction float64 // default 0.1
 	Seed         uint64
@@ -206,12 +206,17 @@ func (b BrainScore) Score(x, y mat.Matrix) (*Predictivity, error) {
 	if nTest < 3 || n-nTest < 3 {
 		return nil, errorf("pls", "%d stimuli cannot make %.0f%%/%.0f%% splits with at least 3 on each side", n, 100*(1-b.TestFraction), 100*b.TestFraction)
 	}
+	pls := b.PLS
+	if pls.Components == 0 { // 25, or fewer where the features or training stimuli are fewer
+		_, f := x.Dims()
+		pls.Components = min(25, f, n-nTest)
+	}
 	rng := rand.New(rand.NewPCG(b.Seed, 0x9e3779b97f4a7c15))
 	out := &Predictivity{R: make([]float64, t)}
 	for s := 0; s < b.Splits; s++ {
 		perm := rng.Perm(n)
 		test, train := perm[:nTest], perm[nTest:]
-		m, err := b.PLS.Fit(rowsOf(x, train), rowsOf(y, train))
+		m, err := pls.Fit(rowsOf(x, train), rowsOf(y, train))
 		if err != nil {
 			return nil, err
 		}

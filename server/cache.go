@@ -108,7 +108,7 @@ func (s *Server) cache(r *http.Request) (*cacheRun, error) {
 		}
 	}
 	ereq := engine.Request{Hooks: hooks, NoLogits: req.NoLogits}
-	ereq.IDs, ereq.Mask = padRight(seqs)
+	ereq.IDs, ereq.Mask = engine.PadRight(seqs)
 	b, n := len(seqs), len(ereq.IDs[0])
 	if g := req.Grad; g != nil {
 		if g.Batch < 0 || g.Batch >= b {
@@ -202,28 +202,6 @@ func (c *cacheRun) response(m *engine.Model, wire func(engine.Array) api.Tensor)
 		}
 	}
 	return out
-}
-
-// padRight makes seqs one [batch][pos] block: unchanged (no mask) when
-// their lengths agree, else right-padded with token 0 under a mask.
-func padRight(seqs [][]int32) ([][]int32, [][]bool) {
-	n, same := 0, true
-	for _, s := range seqs {
-		same = same && len(s) == len(seqs[0])
-		n = max(n, len(s))
-	}
-	if same {
-		return seqs, nil
-	}
-	ids, mask := make([][]int32, len(seqs)), make([][]bool, len(seqs))
-	for i, s := range seqs {
-		ids[i], mask[i] = make([]int32, n), make([]bool, n)
-		copy(ids[i], s)
-		for j := range s {
-			mask[i][j] = true
-		}
-	}
-	return ids, mask
 }
 
 // cacheSeqs is the request's input: its id sequences as given, or its
