@@ -52,7 +52,7 @@ func TestRepeatedKnownAnswers(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Logf("pls against the repetitions' mean: %.4f, split-half reliability %.4f, ceiled %.4f", pls.Scores[0], *pls.Reliability, pls.Ceiled[0])
-	if pls.Reliability == nil || *pls.Reliability < 0.8 || math.Abs(pls.Ceiled[0]-pls.Scores[0] / *pls.Reliability) > 1e-15 {
+	if pls.Reliability == nil || *pls.Reliability < 0.8 || math.Abs(pls.Ceiled[0] - pls.Scores[0] / *pls.Reliability) > 1e-15 {
 		t.Errorf("pls: %+v", pls)
 	}
 	if _, err := (Repeated{Reps: same[:1]}).Score([]mat.Matrix{x}, Spec{Method: CKALinear}); err == nil {
