@@ -88,4 +88,3 @@ func TestWindowStimuli(t *testing.T) {
 		t.Error("a window longer than the corpus gave stimuli")
 	}
 }
-
