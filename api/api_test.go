@@ -24,6 +24,7 @@ var wireTypes = []any{
 	PatchRequest{}, PatchResponse{}, PatchFileResponse{}, Grid{},
 	AttributeRequest{}, AttributeResponse{}, AttrScore{}, LensRow{},
 	CacheRequest{}, CacheGrad{}, CacheResponse{}, CacheSequence{}, Tensor{},
+	CompareRequest{}, CompareMatrix{}, CompareResponse{}, CompareCeiling{},
 }
 
 var snake = regexp.MustCompile(`^[a-z][a-z0-9]*(_[a-z0-9]+)*$`)

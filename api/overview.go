@@ -45,6 +45,7 @@ type Limits struct {
 	MaxQueue        int     `json:"max_queue"`         // model requests waiting for a run slot before 429
 	MaxCacheBytes   int64   `json:"max_cache_bytes"`   // tensor bytes one /api/cache answer may hold
 	MaxBatch        int     `json:"max_batch"`         // sequences per /api/cache request
+	MaxStimuli      int     `json:"max_stimuli"`       // prompts per /api/compare request
 }
 
 // HookRow is one hook point in the overview.

@@ -3,6 +3,7 @@ package compare
 import (
 	"fmt"
 	"math"
+	"slices"
 
 	"gonum.org/v1/gonum/mat"
 	"gonum.org/v1/gonum/stat"
@@ -53,6 +54,23 @@ func (s Spec) String() string {
 		return fmt.Sprintf("rsa (%s RDMs%s, %s)", s.RDM, t, s.Compare)
 	}
 	return string(s.Method)
+}
+
+// Check reports the first invalid setting of s as a *SettingError.
+func (s Spec) Check() error {
+	switch {
+	case !slices.Contains(Methods, s.Method):
+		return &SettingError{"method", string(s.Method), fmt.Sprintf("want one of %v", Methods)}
+	case s.Method == RSAMethod && !slices.Contains(Distances, s.RDM):
+		return &SettingError{"rdm", string(s.RDM), fmt.Sprintf("want one of %v", Distances)}
+	case s.Method == RSAMethod && !slices.Contains(Comparisons, s.Compare):
+		return &SettingError{"compare", string(s.Compare), fmt.Sprintf("want one of %v", Comparisons)}
+	case s.Topo != nil && !(s.Topo[0] >= 0 && s.Topo[0] < s.Topo[1] && s.Topo[1] <= 1):
+		return &SettingError{"topo", fmt.Sprintf("%g,%g", s.Topo[0], s.Topo[1]), "want LOW,UP quantiles with 0 ≤ LOW < UP ≤ 1"}
+	case (s.Topo != nil || s.Geodesic) && s.Method != RSAMethod:
+		return &SettingError{"topo", string(s.Method), "the topological transforms (topo, geodesic) apply to rsa only"}
+	}
+	return nil
 }
 
 // transform applies the Spec's RDM transforms: geo-topological, then geodesic.

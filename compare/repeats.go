@@ -1,6 +1,7 @@
 package compare
 
 import (
+	"fmt"
 	"math"
 	"slices"
 
@@ -31,6 +32,17 @@ type Repeated struct {
 	// Noise estimates the precision of Mahalanobis and Crossnobis RDMs
 	// from the repetitions' residuals; "" is the identity.
 	Noise NoiseMethod
+}
+
+// Check reports an invalid RDM or Noise as a *SettingError.
+func (r Repeated) Check() error {
+	if r.RDM != "" && !slices.Contains(RepeatedDistances, r.RDM) {
+		return &SettingError{"data_rdm", string(r.RDM), fmt.Sprintf("want one of %v", RepeatedDistances)}
+	}
+	if r.Noise != "" && !slices.Contains(NoiseMethods, r.Noise) {
+		return &SettingError{"noise", string(r.Noise), fmt.Sprintf("want one of %v or none", NoiseMethods)}
+	}
+	return nil
 }
 
 // RepeatedScore is each row matrix's score against a Repeated recording.

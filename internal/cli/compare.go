@@ -6,10 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"slices"
 	"strings"
-
-	"gonum.org/v1/gonum/mat"
 
 	"github.com/glia-dev/glia/compare"
 	"github.com/glia-dev/glia/compare/source"
@@ -65,42 +62,31 @@ func runCompare(args []string) error {
 	if len(pos) < 1 || len(pos) > 2 {
 		return usagef("want one or two sources (A [B]), got %d", len(pos))
 	}
-	spec := compare.Spec{Method: compare.Method(*method), RDM: compare.Distance(*rdm), Compare: compare.Comparison(*comp)}
-	if !slices.Contains(compare.Methods, spec.Method) {
-		return usagef("--method %q: want one of %v", *method, compare.Methods)
-	}
-	if spec.Method == compare.RSAMethod && !slices.Contains(compare.Distances, spec.RDM) {
-		return usagef("--rdm %q: want one of %v", *rdm, compare.Distances)
-	}
-	if spec.Method == compare.RSAMethod && !slices.Contains(compare.Comparisons, spec.Compare) {
-		return usagef("--compare %q: want one of %v", *comp, compare.Comparisons)
-	}
+	spec := compare.Spec{Method: compare.Method(*method), RDM: compare.Distance(*rdm), Compare: compare.Comparison(*comp), Geodesic: *geodesic}
 	if *topo != "" {
 		var q [2]float64
-		if _, err := fmt.Sscanf(*topo, "%g,%g", &q[0], &q[1]); err != nil || !(q[0] >= 0 && q[0] < q[1] && q[1] <= 1) {
+		if _, err := fmt.Sscanf(*topo, "%g,%g", &q[0], &q[1]); err != nil {
 			return usagef("--topo %q: want LOW,UP quantiles with 0 ≤ LOW < UP ≤ 1", *topo)
 		}
 		spec.Topo = &q
 	}
-	spec.Geodesic = *geodesic
-	if (spec.Topo != nil || spec.Geodesic) && spec.Method != compare.RSAMethod {
-		return usagef("--topo and --geodesic apply to --method rsa only")
+	if err := spec.Check(); err != nil {
+		return settingUsage(err)
 	}
 	rep := compare.Repeated{RDM: compare.Distance(*dataRDM)}
+	if *noise != "none" {
+		rep.Noise = compare.NoiseMethod(*noise)
+	}
 	switch {
 	case !*repeats && (*dataRDM != "" || isSet(fs, "noise")):
 		return usagef("--data-rdm and --noise apply to --repeats only")
-	case *dataRDM != "" && !slices.Contains(compare.RepeatedDistances, rep.RDM):
-		return usagef("--data-rdm %q: want one of %v", *dataRDM, compare.RepeatedDistances)
-	case *noise != "none" && !slices.Contains(compare.NoiseMethods, compare.NoiseMethod(*noise)):
-		return usagef("--noise %q: want one of %v or none", *noise, compare.NoiseMethods)
 	case *prompts != "" && len(corpusPaths) > 0:
 		return usagef("give --prompts or --corpus, not both")
 	case *window < 1:
 		return usagef("--window %d: want at least 1 token", *window)
 	}
-	if *noise != "none" {
-		rep.Noise = compare.NoiseMethod(*noise)
+	if err := rep.Check(); err != nil {
+		return settingUsage(err)
 	}
 	pool, err := source.ParsePool(*poolFlag)
 	if err != nil {
@@ -122,17 +108,17 @@ func runCompare(args []string) error {
 	if err != nil {
 		return err
 	}
-	xa, xb, err := alignAll(a, b)
+	xa, xb, err := source.AlignAll(a, b)
 	if err != nil {
 		return err
 	}
-	out := compareOutput{spec: spec, pos: pos, rows: names(a), cols: names(b), g: g, plot: *plotPath, asJSON: *asJSON}
+	out := compareOutput{spec: spec, pos: pos, rows: source.Names(a), cols: source.Names(b), g: g, plot: *plotPath, asJSON: *asJSON}
 	out.n, _ = xa[0].Dims()
 	if *repeats {
 		rep.Reps = xb
 		r, err := rep.Score(xa, spec)
 		if err != nil {
-			return cellError(err, a, b)
+			return source.NameCell(err, a, b)
 		}
 		out.cols = []string{fmt.Sprintf("%s (%d repetitions)", pos[1], len(xb))}
 		out.repeated = r
@@ -142,26 +128,22 @@ func runCompare(args []string) error {
 		return out.write()
 	}
 	if out.values, err = compare.Grid(xa, xb, spec); err != nil {
-		return cellError(err, a, b)
+		return source.NameCell(err, a, b)
 	}
 	return out.write()
 }
 
-// cellError names the matrices of a compare.CellError: the indices mean
-// nothing to the user.
-func cellError(err error, a, b []*source.Matrix) error {
-	ce := (*compare.CellError)(nil)
-	if !errors.As(err, &ce) {
-		return err
+// settingUsage is a compare.SettingError as a usage error naming the flag.
+func settingUsage(err error) error {
+	var se *compare.SettingError
+	if errors.As(err, &se) {
+		flag := strings.ReplaceAll(se.Setting, "_", "-")
+		if se.Setting == "topo" && !strings.Contains(se.Want, "quantiles") {
+			return usagef("--topo and --geodesic apply to --method rsa only")
+		}
+		return usagef("--%s %q: %s", flag, se.Value, se.Want)
 	}
-	var where []string
-	if ce.Row >= 0 {
-		where = append(where, a[ce.Row].Name)
-	}
-	if ce.Col >= 0 {
-		where = append(where, b[ce.Col].Name)
-	}
-	return fmt.Errorf("%s: %w", strings.Join(where, " vs "), ce.Err)
+	return err
 }
 
 // compareOutput is a comparison's result and how to show it.
@@ -338,35 +320,6 @@ func readPrompts(path string) (prompts, ids []string, err error) {
 		return nil, nil, fmt.Errorf("--prompts %s: %d of %d lines are ID<TAB>TEXT: give ids on every line or none", path, tabs, len(prompts))
 	}
 	return prompts, ids, nil
-}
-
-// alignAll puts every matrix of a and b in the stimulus order of a's first.
-func alignAll(a, b []*source.Matrix) (xa, xb []mat.Matrix, err error) {
-	ref := a[0]
-	for _, ms := range [][]*source.Matrix{a, b} {
-		var xs []mat.Matrix
-		for _, m := range ms {
-			al, err := source.Align(ref, m)
-			if err != nil {
-				return nil, nil, err
-			}
-			xs = append(xs, al.X)
-		}
-		if xa == nil {
-			xa = xs
-		} else {
-			xb = xs
-		}
-	}
-	return xa, xb, nil
-}
-
-func names(ms []*source.Matrix) []string {
-	out := make([]string, len(ms))
-	for i, m := range ms {
-		out[i] = m.Name
-	}
-	return out
 }
 
 // printCompareTable prints the grid with full row names; columns are
