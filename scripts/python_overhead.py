@@ -8,7 +8,10 @@ Model.run_with_cache against `glia run --save` of the same hooks.
     GLIA_BIN=bin/glia python3 scripts/python_overhead.py /tmp/gpt2s [--reps 5]
 
 Both sides pin GLIA_KERNELS=glia (the same matmul) and compute the same
-tensors; the script checks that they agree. `glia run --save` is timed from
+tensors; the script checks that they agree. Wall time and CPU time (user +
+sys: of the `glia run` child, or of the server and this Python process) are
+both reported: on a machine shared with other work the wall times scatter,
+the CPU times much less. `glia run --save` is timed from
 process start to its file on disk (model load included, as a user runs it)
 and the file read back into numpy; the client's call is timed on a loaded
 model (the notebook case) and also with Model.load (its first call).
@@ -18,6 +21,7 @@ Not run by CI.
 import argparse
 import json
 import os
+import resource
 import statistics
 import struct
 import subprocess
@@ -43,6 +47,18 @@ def read_safetensors(path):
                              offset=8 + n + v["data_offsets"][0]).reshape(v["shape"]) for k, v in header.items()}
 
 
+def children_cpu():
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
+
+
+def process_cpu(pid):
+    """user+sys CPU seconds of a running process (Linux /proc)."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("model", help="a GPT-2-shaped Hugging Face directory (scripts/make_gpt2_shaped.py)")
@@ -57,14 +73,15 @@ def main():
     ids_flag = ";".join(" ".join(map(str, r)) for r in ids)
 
     def run_cli(out):
-        t0 = time.perf_counter()
+        t0, c0, p0 = time.perf_counter(), children_cpu(), time.process_time()
         subprocess.run([binary, "run", "--model", a.model, "--ids", ids_flag, "--hook", HOOKS, "--save", str(out)],
                        check=True, capture_output=True)
         got = read_safetensors(out)
+        cli_cpu.append(children_cpu() - c0 + time.process_time() - p0)
         return time.perf_counter() - t0, got
 
     # The two alternate, so that a busy machine slows both alike.
-    cli, client = [], []
+    cli, client, cli_cpu, client_cpu, bare, bare_cpu = [], [], [], [], [], []
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "run.safetensors"
         dt, want = run_cli(out)
@@ -78,21 +95,32 @@ def main():
             for i in range(a.reps):
                 if i > 0:
                     cli.append(run_cli(out)[0])
-                t0 = time.perf_counter()
+                t0, c0, p0 = time.perf_counter(), process_cpu(model.pid), time.process_time()
                 logits, cache = model.run_with_cache(ids, names_filter=HOOKS)
                 client.append(time.perf_counter() - t0)
+                client_cpu.append(process_cpu(model.pid) - c0 + time.process_time() - p0)
                 if i == 0:
                     first = load + client[0]
                     diff = max(float(np.max(np.abs(cache[k] - want[k]))) for k in cache)
                     diff = max(diff, float(np.max(np.abs(logits - want["logits"]))))
                 del logits, cache
+                # Every layer with almost nothing sent back (ln_final's output, 3 MB; no
+                # unembedding): a floor for the forward pass without the transfer.
+                c0 = process_cpu(model.pid)
+                t0 = time.perf_counter()
+                model.run_with_cache(ids, names_filter="ln_final.hook_normalized", return_type=None)
+                bare.append(time.perf_counter() - t0)
+                bare_cpu.append(process_cpu(model.pid) - c0)
 
     c, k = statistics.median(cli), statistics.median(client)
     print(f"GPT-2-shaped {a.model}: {len(want) - 1} hooks + logits, {a.batch}x{a.tokens} tokens, {size / 1e6:.0f} MB of tensors; median of {a.reps}")
     print(f"glia run --save (process, load, run, write, read back): {c:.3f} s  (runs: {', '.join(f'{x:.2f}' for x in cli)})")
     print(f"client run_with_cache, model loaded:                    {k:.3f} s  (runs: {', '.join(f'{x:.2f}' for x in client)})")
     print(f"client Model.load + first call:                         {first:.3f} s")
-    print(f"overhead ratio (client / glia run --save): median {k / c:.3f}, best {min(client) / min(cli):.3f}   max |difference| {diff:g}")
+    cc, kc = statistics.median(cli_cpu), statistics.median(client_cpu)
+    print(f"12 layers, only ln_final's output sent back (no logits):{statistics.median(bare):.3f} s, {statistics.median(bare_cpu):.2f} CPU s")
+    print(f"CPU seconds (user+sys; the server's and Python's for the client), medians: glia run --save {cc:.2f}, client {kc:.2f}")
+    print(f"overhead ratio (client / glia run --save): wall median {k / c:.3f}, wall best {min(client) / min(cli):.3f}, CPU {kc / cc:.3f}   max |difference| {diff:g}")
 
 
 if __name__ == "__main__":

@@ -107,6 +107,9 @@ func (s *Server) cache(r *http.Request) (*cacheRun, error) {
 			return nil, apiErr(http.StatusBadRequest, "hooks: %v", err)
 		}
 	}
+	if req.NoLogits && len(hooks) == 0 {
+		return nil, apiErr(http.StatusBadRequest, "no_logits with no hooks: nothing to return")
+	}
 	ereq := engine.Request{Hooks: hooks, NoLogits: req.NoLogits}
 	ereq.IDs, ereq.Mask = engine.PadRight(seqs)
 	b, n := len(seqs), len(ereq.IDs[0])

@@ -229,6 +229,7 @@ func TestCacheBatch(t *testing.T) {
 		{ts, api.CacheRequest{Batch: [][]int32{{1, 2}, {}}}, http.StatusBadRequest, "batch[1] is empty"},
 		{ts, api.CacheRequest{Batch: [][]int32{{1, 2}, {7, 1 << 30}}}, http.StatusBadRequest, "batch[1][1]"},
 		{ts, api.CacheRequest{Prompts: prompts, Prompt: "x"}, http.StatusBadRequest, "not both"},
+		{ts, api.CacheRequest{Prompts: prompts, NoLogits: true}, http.StatusBadRequest, "nothing to return"},
 		{ts, api.CacheRequest{Batch: equal, Hooks: hooks, Grad: &api.CacheGrad{Batch: 2, Token: 1}}, http.StatusBadRequest, "grad.batch 2"},
 		{ts, api.CacheRequest{Prompts: prompts, Hooks: hooks, Grad: &api.CacheGrad{Batch: 1, Pos: 5, Token: 1}}, http.StatusBadRequest, "sequence 1 has positions"},
 	} {
