@@ -23,7 +23,8 @@ var wireTypes = []any{
 	InterveneRequest{}, InterveneResponse{}, TokenChange{},
 	PatchRequest{}, PatchResponse{}, PatchFileResponse{}, Grid{},
 	AttributeRequest{}, AttributeResponse{}, AttrScore{}, LensRow{},
-	CacheRequest{}, CacheGrad{}, CacheResponse{}, Tensor{},
+	CacheRequest{}, CacheGrad{}, CacheResponse{}, CacheSequence{}, Tensor{},
+	CompareRequest{}, CompareMatrix{}, CompareResponse{}, CompareCeiling{},
 }
 
 var snake = regexp.MustCompile(`^[a-z][a-z0-9]*(_[a-z0-9]+)*$`)

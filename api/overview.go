@@ -43,6 +43,9 @@ type Limits struct {
 	TimeoutSeconds  float64 `json:"timeout_seconds"`   // per request, queueing included
 	MaxRuns         int     `json:"max_runs"`          // model runs at once
 	MaxQueue        int     `json:"max_queue"`         // model requests waiting for a run slot before 429
+	MaxCacheBytes   int64   `json:"max_cache_bytes"`   // tensor bytes one /api/cache answer may hold
+	MaxBatch        int     `json:"max_batch"`         // sequences per /api/cache request
+	MaxStimuli      int     `json:"max_stimuli"`       // prompts per /api/compare request
 }
 
 // HookRow is one hook point in the overview.

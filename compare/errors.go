@@ -27,3 +27,16 @@ func (e *Error) Unwrap() error { return e.Err }
 func errorf(op, format string, args ...any) *Error {
 	return &Error{Op: op, Msg: fmt.Sprintf(format, args...)}
 }
+
+// SettingError is an invalid setting of a Spec or a Repeated recording.
+// Setting is its name as the CLI's flags and the JSON API's fields spell
+// it (method, rdm, compare, topo, data_rdm, noise).
+type SettingError struct {
+	Setting string
+	Value   string
+	Want    string
+}
+
+func (e *SettingError) Error() string {
+	return fmt.Sprintf("compare: %s %q: %s", e.Setting, e.Value, e.Want)
+}

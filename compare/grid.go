@@ -3,6 +3,7 @@ package compare
 import (
 	"fmt"
 	"math"
+	"slices"
 
 	"gonum.org/v1/gonum/mat"
 	"gonum.org/v1/gonum/stat"
@@ -20,10 +21,14 @@ const (
 	// models (Ridge defaults) from the row matrix to each column of the
 	// column matrix: not symmetric.
 	EncodingMethod Method = "encoding"
+	// PLSMethod is Brain-Score's neural predictivity (BrainScore): the
+	// median over the column matrix's units of the held-out r of 25-component
+	// PLS from the row matrix, over 10 splits of 90/10. Not symmetric.
+	PLSMethod Method = "pls"
 )
 
 // Methods lists the measures, for flag help and validation.
-var Methods = []Method{CKALinear, CKADebiased, CKARBF, RSAMethod, EncodingMethod}
+var Methods = []Method{CKALinear, CKADebiased, CKARBF, RSAMethod, EncodingMethod, PLSMethod}
 
 // Spec is a similarity measure with its settings.
 type Spec struct {
@@ -49,6 +54,37 @@ func (s Spec) String() string {
 		return fmt.Sprintf("rsa (%s RDMs%s, %s)", s.RDM, t, s.Compare)
 	}
 	return string(s.Method)
+}
+
+// Check reports the first invalid setting of s as a *SettingError.
+func (s Spec) Check() error {
+	switch {
+	case !slices.Contains(Methods, s.Method):
+		return &SettingError{"method", string(s.Method), fmt.Sprintf("want one of %v", Methods)}
+	case s.Method == RSAMethod && !slices.Contains(Distances, s.RDM):
+		return &SettingError{"rdm", string(s.RDM), fmt.Sprintf("want one of %v", Distances)}
+	case s.Method == RSAMethod && !slices.Contains(Comparisons, s.Compare):
+		return &SettingError{"compare", string(s.Compare), fmt.Sprintf("want one of %v", Comparisons)}
+	case s.Topo != nil && !(s.Topo[0] >= 0 && s.Topo[0] < s.Topo[1] && s.Topo[1] <= 1):
+		return &SettingError{"topo", fmt.Sprintf("%g,%g", s.Topo[0], s.Topo[1]), "want LOW,UP quantiles with 0 ≤ LOW < UP ≤ 1"}
+	case (s.Topo != nil || s.Geodesic) && s.Method != RSAMethod:
+		return &SettingError{"topo", string(s.Method), "the topological transforms (topo, geodesic) apply to rsa only"}
+	}
+	return nil
+}
+
+// transform applies the Spec's RDM transforms: geo-topological, then geodesic.
+func (s Spec) transform(r *RDM) (*RDM, error) {
+	var err error
+	if s.Topo != nil {
+		if r, err = r.GeoTopological(s.Topo[0], s.Topo[1]); err != nil {
+			return nil, err
+		}
+	}
+	if s.Geodesic {
+		return r.Geodesic()
+	}
+	return r, nil
 }
 
 // gramLimit is the most stimuli for which Grid keeps n×n centred Grams
@@ -101,16 +137,16 @@ func Grid(rows, cols []mat.Matrix, s Spec) ([][]float64, error) {
 			}
 			return stat.Mean(e.R, nil), nil
 		}
+	case PLSMethod:
+		prep = func(m mat.Matrix) (any, error) { return m, nil }
+		pair = func(a, b any) (float64, error) { return plsScore(a.(mat.Matrix), b.(mat.Matrix)) }
 	case RSAMethod:
 		prep = func(m mat.Matrix) (any, error) {
 			r, err := NewRDM(m, s.RDM)
-			if err == nil && s.Topo != nil {
-				r, err = r.GeoTopological(s.Topo[0], s.Topo[1])
+			if err != nil {
+				return nil, err
 			}
-			if err == nil && s.Geodesic {
-				r, err = r.Geodesic()
-			}
-			return r, err
+			return s.transform(r)
 		}
 		pair = func(a, b any) (float64, error) { return CompareRDMs(a.(*RDM), b.(*RDM), s.Compare) }
 	default:

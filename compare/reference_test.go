@@ -33,6 +33,22 @@ type reference struct {
 		GeodesicOfGeoTopological []float64 `json:"geodesic_of_geotopological"`
 		Geodesic                 []float64
 	}
+	Noise struct {
+		Residuals   [][]float64
+		DOF         int
+		Cov         map[string][][]float64
+		Precision   [][]float64
+		X           [][]float64
+		Mahalanobis []float64
+		Reps        [][][]float64
+		Ceiling     map[string][2]float64
+		PLS         struct {
+			X, Y       [][]float64
+			XTest      [][]float64 `json:"x_test"`
+			Components int
+			Pred       [][]float64
+		}
+	}
 }
 
 func loadReference(t *testing.T) reference {
@@ -197,4 +213,86 @@ func checkDist(t *testing.T, name string, got, want []float64) float64 {
 		}
 	}
 	return worst
+}
+
+// TestNoiseReference: noise covariances, a Mahalanobis RDM and noise
+// ceilings against rsatoolbox; a PLS fit's predictions against
+// scikit-learn's PLSRegression.
+func TestNoiseReference(t *testing.T) {
+	c := loadReference(t).Noise
+	if len(c.Cov) != len(NoiseMethods) {
+		t.Fatalf("reference.json has %d noise covariances, want %d", len(c.Cov), len(NoiseMethods))
+	}
+	res := denseOf(c.Residuals)
+	var worstCov float64
+	for _, m := range NoiseMethods {
+		got, err := NoiseCovariance(res, c.DOF, m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := c.Cov[string(m)]
+		for i := range want {
+			for j := range want[i] {
+				worstCov = math.Max(worstCov, math.Abs(got.At(i, j)-want[i][j])/(1+math.Abs(want[i][j])))
+			}
+		}
+	}
+	if worstCov > 1e-12 {
+		t.Errorf("noise covariances: max relative diff %g", worstCov)
+	}
+	prec, err := NoisePrecision(res, c.DOF, NoiseShrinkDiag)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := denseOf(c.Precision)
+	var worstPrec float64
+	for i := range c.Precision {
+		for j := range c.Precision[i] {
+			worstPrec = math.Max(worstPrec, math.Abs(prec.At(i, j)-p.At(i, j)))
+		}
+	}
+	rdm, err := MahalanobisRDM(denseOf(c.X), prec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	worstMaha := checkDist(t, "mahalanobis", rdm.Dist, c.Mahalanobis)
+	var rdms []*RDM
+	for _, r := range c.Reps {
+		rd, err := NewRDM(denseOf(r), Euclidean)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rdms = append(rdms, rd)
+	}
+	if len(c.Ceiling) != len(Comparisons)-1 {
+		t.Fatalf("reference.json has %d noise ceilings", len(c.Ceiling))
+	}
+	var worstCeil float64
+	for name, want := range c.Ceiling {
+		got, err := NoiseCeiling(rdms, Comparison(name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		d := math.Max(math.Abs(got.Lower-want[0]), math.Abs(got.Upper-want[1]))
+		if d > 1e-9 {
+			t.Errorf("%s noise ceiling %+v, rsatoolbox %v", name, got, want)
+		}
+		worstCeil = math.Max(worstCeil, d)
+	}
+	m, err := PLS{Components: c.PLS.Components}.Fit(denseOf(c.PLS.X), denseOf(c.PLS.Y))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pred := m.Predict(denseOf(c.PLS.XTest))
+	var worstPLS float64
+	for i, row := range c.PLS.Pred {
+		for j, v := range row {
+			worstPLS = math.Max(worstPLS, math.Abs(pred.At(i, j)-v))
+		}
+	}
+	if worstPLS > 1e-6 {
+		t.Errorf("PLS predictions: max diff %g from scikit-learn", worstPLS)
+	}
+	t.Logf("max diff from rsatoolbox: covariance %.3g (relative), precision %.3g, Mahalanobis RDM %.3g, noise ceilings %.3g; from scikit-learn's PLS: %.3g",
+		worstCov, worstPrec, worstMaha, worstCeil, worstPLS)
 }

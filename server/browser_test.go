@@ -242,6 +242,12 @@ func TestBrowser(t *testing.T) {
 	if got := eval[string](t, ctx, `location.pathname`); got != href {
 		t.Errorf("the neuron link led to %q, want %q", got, href)
 	}
+	step(t, ctx, "compare", chromedp.Navigate(u+"/compare"), ready(), chromedp.Click(chromedp.CSS("#c-run")),
+		chromedp.WaitVisible(chromedp.CSS("#compare-out svg.heatmap")))
+	if n := eval[int](t, ctx, `document.querySelectorAll("#compare-out svg.heatmap rect").length`); n < 5*5 {
+		t.Errorf("the layer × layer CKA heat map has %d cells, want at least 25", n)
+	}
+	screenshot(t, ctx, "compare")
 }
 
 // TestBrowserToken: with a token, the page asks for it and then works.

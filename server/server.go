@@ -61,6 +61,8 @@ type Limits struct {
 	MaxRuns         int           // model runs at once (1)
 	MaxQueue        int           // model requests waiting for a run slot before 429 (256)
 	MaxCacheBytes   int64         // tensor bytes one /api/cache answer may hold (64 MiB)
+	MaxBatch        int           // sequences per /api/cache request (64)
+	MaxStimuli      int           // prompts per /api/compare request (512)
 }
 
 // DefaultLimits are the limits `glia serve` starts with; its flags bind to
@@ -68,7 +70,7 @@ type Limits struct {
 func DefaultLimits() Limits {
 	return Limits{MaxBody: 64 << 10, MaxPromptChars: 2000, MaxPromptTokens: 128, MaxNew: 48, MaxPatchTokens: 24,
 		MaxPatchCells: 4096, MaxSpecs: 16, Timeout: 60 * time.Second, MaxRuns: 1, MaxQueue: 256,
-		BodyTimeout: 10 * time.Second, MaxConns: 128, MaxCacheBytes: 64 << 20}
+		BodyTimeout: 10 * time.Second, MaxConns: 128, MaxCacheBytes: 64 << 20, MaxBatch: 64, MaxStimuli: 512}
 }
 
 func (l *Limits) defaults() {
@@ -90,6 +92,8 @@ func (l *Limits) defaults() {
 	set(&l.MaxPatchTokens, d.MaxPatchTokens)
 	set(&l.MaxPatchCells, d.MaxPatchCells)
 	set(&l.MaxSpecs, d.MaxSpecs)
+	set(&l.MaxBatch, d.MaxBatch)
+	set(&l.MaxStimuli, d.MaxStimuli)
 	set(&l.MaxRuns, d.MaxRuns)
 	if l.MaxQueue == 0 {
 		l.MaxQueue = d.MaxQueue
@@ -215,7 +219,8 @@ func (s *Server) routes() {
 	api("POST /api/patch", s.patch)
 	api("GET /api/patch/file", s.patchFile)
 	api("POST /api/attribute", s.attribute)
-	api("POST /api/cache", s.cache)
+	s.mux.HandleFunc("POST /api/cache", s.cacheHandler)
+	api("POST /api/compare", s.compareHooks)
 	s.mux.HandleFunc("GET /api/openapi.yaml", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/yaml; charset=utf-8")
 		w.Write(OpenAPI)

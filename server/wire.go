@@ -17,7 +17,7 @@ import (
 func (l Limits) wire() api.Limits {
 	return api.Limits{MaxBody: l.MaxBody, MaxPromptChars: l.MaxPromptChars, MaxPromptTokens: l.MaxPromptTokens, MaxNew: l.MaxNew,
 		MaxPatchTokens: l.MaxPatchTokens, MaxPatchCells: l.MaxPatchCells, MaxSpecs: l.MaxSpecs, TimeoutSeconds: l.Timeout.Seconds(),
-		MaxRuns: l.MaxRuns, MaxQueue: l.MaxQueue}
+		MaxRuns: l.MaxRuns, MaxQueue: l.MaxQueue, MaxCacheBytes: l.MaxCacheBytes, MaxBatch: l.MaxBatch, MaxStimuli: l.MaxStimuli}
 }
 
 // each maps f over xs, keeping nil nil (null in JSON, as before).

@@ -14,6 +14,7 @@ import (
 
 	"gonum.org/v1/gonum/mat"
 
+	"github.com/glia-dev/glia/compare"
 	"github.com/glia-dev/glia/format/safetensors"
 	"github.com/glia-dev/glia/hook"
 )
@@ -230,4 +231,51 @@ func few(ids []string) string {
 		out += fmt.Sprintf(" and %d more", len(ids)-5)
 	}
 	return out
+}
+
+// AlignAll puts every matrix of a and b in the stimulus order of a's first.
+func AlignAll(a, b []*Matrix) (xa, xb []mat.Matrix, err error) {
+	for _, ms := range [][]*Matrix{a, b} {
+		var xs []mat.Matrix
+		for _, m := range ms {
+			al, err := Align(a[0], m)
+			if err != nil {
+				return nil, nil, err
+			}
+			xs = append(xs, al.X)
+		}
+		if xa == nil {
+			xa = xs
+		} else {
+			xb = xs
+		}
+	}
+	return xa, xb, nil
+}
+
+// Names are the matrices' names, in order.
+func Names(ms []*Matrix) []string {
+	out := make([]string, len(ms))
+	for i, m := range ms {
+		out[i] = m.Name
+	}
+	return out
+}
+
+// NameCell is err with a compare.CellError's row and column indices,
+// which mean nothing to a user, replaced by the names of a's and b's
+// matrices.
+func NameCell(err error, a, b []*Matrix) error {
+	var ce *compare.CellError
+	if !errors.As(err, &ce) {
+		return err
+	}
+	var where []string
+	if ce.Row >= 0 {
+		where = append(where, a[ce.Row].Name)
+	}
+	if ce.Col >= 0 {
+		where = append(where, b[ce.Col].Name)
+	}
+	return fmt.Errorf("%s: %w", strings.Join(where, " vs "), ce.Err)
 }

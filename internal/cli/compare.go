@@ -6,13 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"slices"
 	"strings"
-
-	"gonum.org/v1/gonum/mat"
 
 	"github.com/glia-dev/glia/compare"
 	"github.com/glia-dev/glia/compare/source"
+	"github.com/glia-dev/glia/corpus"
 	"github.com/glia-dev/glia/engine"
 	"github.com/glia-dev/glia/experiment"
 )
@@ -27,6 +25,9 @@ func init() {
 stimulus id) or FILE.safetensors[:TENSOR-GLOB] (ids in the "stimulus_ids" metadata). Without B,
 A is compared with itself. Every matrix of A is compared with every matrix of B over the same
 stimuli, aligned by id where both sides have ids (a --prompts line "ID<TAB>TEXT" gives one).
+Stimuli are --prompts lines or, with --corpus, windows of --window tokens. With --repeats, B's
+matrices are repeated measurements of one recording (runs, sessions, subjects): rsa reports
+rsatoolbox's noise ceiling, encoding and pls the split-half Spearman–Brown ceiling.
 Prints the table and writes it as a heat map (--plot). See docs/compare.md.`,
 		Run: runCompare,
 	})
@@ -38,8 +39,16 @@ func runCompare(args []string) error {
 	mf.register(fs)
 	model2 := fs.String("model2", "", "the model of B's hooks:GLOB (default: --model)")
 	prompts := fs.String("prompts", "", "stimuli for hooks:GLOB sources: a text file, one prompt per line (ID<TAB>TEXT lines give ids)")
+	var corpusPaths stringList
+	fs.Var(&corpusPaths, "corpus", "stimuli for hooks:GLOB sources: windows of --window tokens of this corpus (repeatable; as glia atlas build reads it); ids SHARD#INDEX")
+	window := fs.Int("window", 64, "with --corpus: tokens per window")
+	maxStimuli := fs.Int("max-stimuli", 1000, "with --corpus: at most this many windows (0: all)")
+	batch := fs.Int("batch", 8, "stimuli per forward pass (prompts of several lengths are padded on the right under a mask)")
+	repeats := fs.Bool("repeats", false, "B's matrices are repeated measurements of one recording: score against them together, with noise ceilings")
+	dataRDM := fs.String("data-rdm", "", "with --repeats and --method rsa: the recording's RDM distance: euclidean, correlation, cosine, mahalanobis or crossnobis (default --rdm)")
+	noise := fs.String("noise", "shrinkage-diag", "with --data-rdm mahalanobis or crossnobis: the noise precision from the repetitions' residuals: shrinkage-diag, shrinkage-eye, diag, full or none (identity)")
 	poolFlag := fs.String("pool", "last", "one vector per prompt: last, mean (over tokens) or pos:N (negative N counts from the end)")
-	method := fs.String("method", "cka", "cka, cka-debiased, cka-rbf, rsa or encoding (mean held-out r of ridge models from A's matrix to B's units)")
+	method := fs.String("method", "cka", "cka, cka-debiased, cka-rbf, rsa, encoding (mean held-out r of ridge models from A's matrix to B's units) or pls (Brain-Score: median held-out r of 25-component PLS, 10 splits of 90/10)")
 	rdm := fs.String("rdm", "correlation", "with --method rsa: the RDM distance: euclidean (squared, per feature, as rsatoolbox), correlation or cosine")
 	comp := fs.String("compare", "spearman", "with --method rsa: how RDMs are compared: spearman, rho-a, tau-a, tau-b, pearson, cosine, cosine-whitened or pearson-whitened")
 	topo := fs.String("topo", "", `with --method rsa: "LOW,UP" quantiles of a geo-topological transform of each RDM (e.g. 0.1,0.9)`)
@@ -53,35 +62,44 @@ func runCompare(args []string) error {
 	if len(pos) < 1 || len(pos) > 2 {
 		return usagef("want one or two sources (A [B]), got %d", len(pos))
 	}
-	spec := compare.Spec{Method: compare.Method(*method), RDM: compare.Distance(*rdm), Compare: compare.Comparison(*comp)}
-	if !slices.Contains(compare.Methods, spec.Method) {
-		return usagef("--method %q: want one of %v", *method, compare.Methods)
-	}
-	if spec.Method == compare.RSAMethod && !slices.Contains(compare.Distances, spec.RDM) {
-		return usagef("--rdm %q: want one of %v", *rdm, compare.Distances)
-	}
-	if spec.Method == compare.RSAMethod && !slices.Contains(compare.Comparisons, spec.Compare) {
-		return usagef("--compare %q: want one of %v", *comp, compare.Comparisons)
-	}
+	spec := compare.Spec{Method: compare.Method(*method), RDM: compare.Distance(*rdm), Compare: compare.Comparison(*comp), Geodesic: *geodesic}
 	if *topo != "" {
 		var q [2]float64
-		if _, err := fmt.Sscanf(*topo, "%g,%g", &q[0], &q[1]); err != nil || !(q[0] >= 0 && q[0] < q[1] && q[1] <= 1) {
+		if _, err := fmt.Sscanf(*topo, "%g,%g", &q[0], &q[1]); err != nil {
 			return usagef("--topo %q: want LOW,UP quantiles with 0 ≤ LOW < UP ≤ 1", *topo)
 		}
 		spec.Topo = &q
 	}
-	spec.Geodesic = *geodesic
-	if (spec.Topo != nil || spec.Geodesic) && spec.Method != compare.RSAMethod {
-		return usagef("--topo and --geodesic apply to --method rsa only")
+	if err := spec.Check(); err != nil {
+		return settingUsage(err)
+	}
+	rep := compare.Repeated{RDM: compare.Distance(*dataRDM)}
+	if *noise != "none" {
+		rep.Noise = compare.NoiseMethod(*noise)
+	}
+	switch {
+	case !*repeats && (*dataRDM != "" || isSet(fs, "noise")):
+		return usagef("--data-rdm and --noise apply to --repeats only")
+	case *prompts != "" && len(corpusPaths) > 0:
+		return usagef("give --prompts or --corpus, not both")
+	case *window < 1:
+		return usagef("--window %d: want at least 1 token", *window)
+	}
+	if err := rep.Check(); err != nil {
+		return settingUsage(err)
 	}
 	pool, err := source.ParsePool(*poolFlag)
 	if err != nil {
 		return usagef("--pool: %v", err)
 	}
 	if len(pos) == 1 {
+		if *repeats {
+			return usagef("--repeats needs B, the repeated recording")
+		}
 		pos = append(pos, pos[0])
 	}
-	g := &sourceGatherer{mf: mf, model2: *model2, promptsPath: *prompts, pool: pool}
+	g := &sourceGatherer{mf: mf, model2: *model2, promptsPath: *prompts, corpus: corpusPaths, window: *window,
+		maxStimuli: *maxStimuli, batch: *batch, pool: pool}
 	a, err := g.open(pos[0], false)
 	if err != nil {
 		return err
@@ -90,51 +108,96 @@ func runCompare(args []string) error {
 	if err != nil {
 		return err
 	}
-	xa, xb, err := alignAll(a, b)
+	xa, xb, err := source.AlignAll(a, b)
 	if err != nil {
 		return err
 	}
-	values, err := compare.Grid(xa, xb, spec)
-	if ce := (*compare.CellError)(nil); errors.As(err, &ce) {
-		// Name the matrices: the indices mean nothing to the user.
-		var where []string
-		if ce.Row >= 0 {
-			where = append(where, a[ce.Row].Name)
+	out := compareOutput{spec: spec, pos: pos, rows: source.Names(a), cols: source.Names(b), g: g, plot: *plotPath, asJSON: *asJSON}
+	out.n, _ = xa[0].Dims()
+	if *repeats {
+		rep.Reps = xb
+		r, err := rep.Score(xa, spec)
+		if err != nil {
+			return source.NameCell(err, a, b)
 		}
-		if ce.Col >= 0 {
-			where = append(where, b[ce.Col].Name)
+		out.cols = []string{fmt.Sprintf("%s (%d repetitions)", pos[1], len(xb))}
+		out.repeated = r
+		for _, v := range r.Scores {
+			out.values = append(out.values, []float64{v})
 		}
-		return fmt.Errorf("%s: %w", strings.Join(where, " vs "), ce.Err)
+		return out.write()
 	}
-	if err != nil {
-		return err
+	if out.values, err = compare.Grid(xa, xb, spec); err != nil {
+		return source.NameCell(err, a, b)
 	}
-	n, _ := xa[0].Dims()
+	return out.write()
+}
+
+// settingUsage is a compare.SettingError as a usage error naming the flag.
+func settingUsage(err error) error {
+	var se *compare.SettingError
+	if errors.As(err, &se) {
+		flag := strings.ReplaceAll(se.Setting, "_", "-")
+		if se.Setting == "topo" && !strings.Contains(se.Want, "quantiles") {
+			return usagef("--topo and --geodesic apply to --method rsa only")
+		}
+		return usagef("--%s %q: %s", flag, se.Value, se.Want)
+	}
+	return err
+}
+
+// compareOutput is a comparison's result and how to show it.
+type compareOutput struct {
+	spec       compare.Spec
+	pos        []string
+	rows, cols []string
+	values     [][]float64
+	n          int
+	repeated   *compare.RepeatedScore
+	g          *sourceGatherer
+	plot       string
+	asJSON     bool
+}
+
+func (o *compareOutput) write() error {
 	grid := experiment.Grid{
-		Title: fmt.Sprintf("%s over %d stimuli", spec, n), RowTitle: pos[0], ColTitle: pos[1],
-		Value: string(spec.Method), Rows: names(a), Cols: names(b), Values: values,
+		Title: fmt.Sprintf("%s over %d stimuli", o.spec, o.n), RowTitle: o.pos[0], ColTitle: o.pos[1],
+		Value: string(o.spec.Method), Rows: o.rows, Cols: o.cols, Values: o.values,
 	}
-	if *plotPath != "" {
+	if o.plot != "" {
 		h := grid.HeatMap()
 		h.Limit = 1
-		if err := h.Save(*plotPath); err != nil {
+		if err := h.Save(o.plot); err != nil {
 			return err
 		}
 	}
-	if *asJSON {
+	if o.asJSON {
 		return json.NewEncoder(Stdout).Encode(struct {
 			experiment.Grid
-			Method  string `json:"method"`
-			Stimuli int    `json:"stimuli"`
-			Pool    string `json:"pool,omitempty"`
-			HeatMap string `json:"heat_map,omitempty"`
-			SourceA string `json:"source_a"`
-			SourceB string `json:"source_b"`
-		}{grid, spec.String(), n, g.poolUsed(), *plotPath, pos[0], pos[1]})
+			Method   string                 `json:"method"`
+			Stimuli  int                    `json:"stimuli"`
+			Pool     string                 `json:"pool,omitempty"`
+			HeatMap  string                 `json:"heat_map,omitempty"`
+			SourceA  string                 `json:"source_a"`
+			SourceB  string                 `json:"source_b"`
+			Repeated *compare.RepeatedScore `json:"repeated,omitempty"`
+		}{grid, o.spec.String(), o.n, o.g.poolUsed(), o.plot, o.pos[0], o.pos[1], o.repeated})
 	}
 	printCompareTable(grid)
-	if *plotPath != "" {
-		fmt.Fprintf(Stdout, "wrote %s\n", *plotPath)
+	if r := o.repeated; r != nil {
+		if r.Ceiling != nil {
+			fmt.Fprintf(Stdout, "noise ceiling (rsatoolbox, over the repetitions' RDMs): lower %.4f, upper %.4f\n", r.Ceiling.Lower, r.Ceiling.Upper)
+		}
+		if r.Reliability != nil {
+			fmt.Fprintf(Stdout, "split-half Spearman–Brown ceiling (median over units): %.4f; ceiled scores:", *r.Reliability)
+			for _, v := range r.Ceiled {
+				fmt.Fprintf(Stdout, " %.4f", v)
+			}
+			fmt.Fprintln(Stdout)
+		}
+	}
+	if o.plot != "" {
+		fmt.Fprintf(Stdout, "wrote %s\n", o.plot)
 	}
 	return nil
 }
@@ -145,6 +208,10 @@ type sourceGatherer struct {
 	mf          modelFlags
 	model2      string
 	promptsPath string
+	corpus      []string
+	window      int
+	maxStimuli  int
+	batch       int
 	pool        source.Pool
 	prompts     []string
 	ids         []string
@@ -175,10 +242,10 @@ func (g *sourceGatherer) open(spec string, second bool) ([]*source.Matrix, error
 }
 
 func (g *sourceGatherer) hooks(model, glob string) ([]*source.Matrix, error) {
-	if g.promptsPath == "" {
-		return nil, usagef("hooks:%s needs --prompts FILE (the stimuli)", glob)
+	if g.promptsPath == "" && len(g.corpus) == 0 {
+		return nil, usagef("hooks:%s needs --prompts FILE or --corpus PATH (the stimuli)", glob)
 	}
-	if g.prompts == nil {
+	if g.prompts == nil && g.promptsPath != "" {
 		var err error
 		if g.prompts, g.ids, err = readPrompts(g.promptsPath); err != nil {
 			return nil, err
@@ -197,8 +264,20 @@ func (g *sourceGatherer) hooks(model, glob string) ([]*source.Matrix, error) {
 		}
 		g.models[model] = m
 	}
+	// Stimuli are tokenized by each model: corpus windows of two models
+	// with different tokenizers hold different text under the same ids.
+	var stimuli []source.Stimulus
+	var err error
+	if len(g.corpus) > 0 {
+		stimuli, err = source.WindowStimuli(m, g.corpus, corpus.Options{}, g.window, g.maxStimuli)
+	} else {
+		stimuli, err = source.PromptStimuli(m, g.prompts, g.ids)
+	}
+	if err != nil {
+		return nil, err
+	}
 	g.usedPool = true
-	return hookMatrices(m, glob, g.prompts, g.ids, g.pool)
+	return source.HookMatrices(m, glob, stimuli, g.pool, g.batch)
 }
 
 // readPrompts reads one prompt per non-empty line; when every line is
@@ -241,81 +320,6 @@ func readPrompts(path string) (prompts, ids []string, err error) {
 		return nil, nil, fmt.Errorf("--prompts %s: %d of %d lines are ID<TAB>TEXT: give ids on every line or none", path, tabs, len(prompts))
 	}
 	return prompts, ids, nil
-}
-
-// hookMatrices runs the prompts one at a time through m, reading the hooks
-// glob matches, and pools each to one row per prompt. A hook must have
-// exactly one position axis, axis 1 ([batch, pos, ...]): an attention
-// pattern has two and cannot be pooled to a vector this way.
-func hookMatrices(m *engine.Model, glob string, prompts, ids []string, pool source.Pool) ([]*source.Matrix, error) {
-	hooks, err := m.MatchHooks(glob)
-	if err != nil {
-		return nil, err
-	}
-	infos, err := m.HookPoints()
-	if err != nil {
-		return nil, err
-	}
-	for _, h := range infos {
-		if slices.Contains(hooks, h.Name) && !slices.Equal(h.PosAxes, []int{1}) {
-			return nil, fmt.Errorf("hook %s has position axes %v: compare pools hooks shaped [batch, pos, ...] only", h.Name, h.PosAxes)
-		}
-	}
-	out := make([]*source.Matrix, len(hooks))
-	for i, p := range prompts {
-		ids32, err := encodePrompt(m, p)
-		if err != nil {
-			return nil, fmt.Errorf("prompt %d: %w", i+1, err)
-		}
-		res, err := m.Run(engine.Request{IDs: [][]int32{ids32}, Hooks: hooks, NoLogits: true})
-		if err != nil {
-			return nil, fmt.Errorf("prompt %d: %w", i+1, err)
-		}
-		for k, h := range hooks {
-			a := res.Acts[h]
-			seq := len(ids32)
-			width := len(a.Data) / seq
-			if out[k] == nil {
-				out[k] = &source.Matrix{Name: h, IDs: ids, X: mat.NewDense(len(prompts), width, nil)}
-			}
-			if _, w := out[k].X.Dims(); w != width {
-				return nil, fmt.Errorf("hook %s: %d features at prompt %d, %d before", h, width, i+1, w)
-			}
-			if err := pool.Apply(a.Data, seq, width, out[k].X.RawRowView(i)); err != nil {
-				return nil, fmt.Errorf("prompt %d, hook %s: %w", i+1, h, err)
-			}
-		}
-	}
-	return out, nil
-}
-
-// alignAll puts every matrix of a and b in the stimulus order of a's first.
-func alignAll(a, b []*source.Matrix) (xa, xb []mat.Matrix, err error) {
-	ref := a[0]
-	for _, ms := range [][]*source.Matrix{a, b} {
-		var xs []mat.Matrix
-		for _, m := range ms {
-			al, err := source.Align(ref, m)
-			if err != nil {
-				return nil, nil, err
-			}
-			xs = append(xs, al.X)
-		}
-		if xa == nil {
-			xa = xs
-		} else {
-			xb = xs
-		}
-	}
-	return xa, xb, nil
-}
-
-func names(ms []*source.Matrix) []string {
-	out := make([]string, len(ms))
-	for i, m := range ms {
-		out[i] = m.Name
-	}
-	return out
 }
 
 // printCompareTable prints the grid with full row names; columns are

@@ -18,6 +18,7 @@ import (
 
 	"github.com/glia-dev/glia/compare"
 	"github.com/glia-dev/glia/compare/source"
+	"github.com/glia-dev/glia/corpus"
 	"github.com/glia-dev/glia/engine"
 	"github.com/glia-dev/glia/format/safetensors"
 )
@@ -163,7 +164,11 @@ func TestRecordingPeaksAtItsLayer(t *testing.T) {
 	for i := 0; i < 240; i++ {
 		prompts = append(prompts, "Lily "+verbs[i%6]+" a "+words[(i*7)%12]+" and a "+words[(i*5+3)%12]+" "+words[(i/12)%12]+" "+verbs[(i/7)%6])
 	}
-	ms, err := hookMatrices(m, "blocks.*.mlp.hook_post", prompts, nil, source.Pool{Kind: "mean"})
+	stimuli, err := source.PromptStimuli(m, prompts, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ms, err := source.HookMatrices(m, "blocks.*.mlp.hook_post", stimuli, source.Pool{Kind: "mean"}, 8)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -205,5 +210,111 @@ func TestRecordingPeaksAtItsLayer(t *testing.T) {
 	}
 	if got := floats.MaxIdx(encBy); got != planted {
 		t.Errorf("encoding score peaks at layer %d, want %d", got, planted)
+	}
+}
+
+// TestCompareCorpusRepeated: corpus windows as stimuli, and a recording
+// given as repeated measurements. Noiseless repetitions of one layer's
+// activations score 1 at that layer under a noise ceiling of 1 (rsa) and a
+// split-half ceiling of 1 (pls); noisy ones leave rsa's score below the
+// upper bound of the ceiling.
+func TestCompareCorpusRepeated(t *testing.T) {
+	dir := t.TempDir()
+	text := "Once upon a time there was a little girl named Lily. She liked to play in the park with her dog. " +
+		"One day the sun was hot and Tom had a red ball. The bird sang in the big tree and the cat sat on the mat. "
+	corpusPath := filepath.Join(dir, "stories.txt")
+	if err := os.WriteFile(corpusPath, []byte(strings.Repeat(text, 12)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r := runCompareJSON(t, "--corpus", corpusPath, "--window", "16", "--method", "cka", "--plot", "", "hooks:blocks.*.hook_resid_post")
+	if r.Stimuli < 40 || math.Abs(r.Values[1][1]-1) > 1e-9 {
+		t.Fatalf("corpus windows: %d stimuli, diagonal %g", r.Stimuli, r.Values[1][1])
+	}
+
+	m, err := engine.Load("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	stimuli, err := source.WindowStimuli(m, []string{corpusPath}, corpus.Options{}, 16, 1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ms, err := source.HookMatrices(m, "blocks.2.hook_resid_post", stimuli, source.Pool{Kind: "last"}, 8)
+	if err != nil {
+		t.Fatal(err)
+	}
+	x := ms[0].X
+	n, d := x.Dims()
+	rng := rand.New(rand.NewPCG(3, 4))
+	write := func(name string, noise float64) string {
+		var ts []safetensors.Tensor
+		for k := 0; k < 4; k++ {
+			data := make([]float32, n*d)
+			for i := range data {
+				data[i] = float32(x.RawMatrix().Data[i] + noise*rng.NormFloat64())
+			}
+			ts = append(ts, safetensors.Tensor{Name: fmt.Sprintf("run%d", k), Shape: []int{n, d}, Data: data})
+		}
+		ids, _ := json.Marshal(ms[0].IDs)
+		path := filepath.Join(dir, name)
+		if err := safetensors.Write(path, ts, map[string]string{source.IDsKey: string(ids)}); err != nil {
+			t.Fatal(err)
+		}
+		return path
+	}
+	clean, noisy := write("clean.safetensors", 0), write("noisy.safetensors", 1)
+	type repeated struct {
+		Values   [][]float64
+		Repeated struct {
+			Scores      []float64
+			Ceiling     *compare.Ceiling
+			Reliability *float64
+			Ceiled      []float64
+		}
+	}
+	run := func(args ...string) repeated {
+		out, errs, code := runCLI(t, "", append([]string{"compare", "--json", "--plot", "", "--corpus", corpusPath, "--window", "16", "--pool", "last", "--repeats"}, args...)...)
+		if code != 0 {
+			t.Fatalf("%v: exit %d: %s", args, code, errs)
+		}
+		var r repeated
+		if err := json.Unmarshal([]byte(out), &r); err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+	rsa := run("--method", "rsa", "--rdm", "euclidean", "--compare", "pearson", "hooks:blocks.*.hook_resid_post", clean)
+	if c := rsa.Repeated.Ceiling; c == nil || math.Abs(c.Lower-1) > 1e-9 || math.Abs(c.Upper-1) > 1e-9 || math.Abs(rsa.Values[2][0]-1) > 1e-6 {
+		t.Errorf("noiseless repetitions: layer 2 scores %v, ceiling %+v; want 1 under 1–1", rsa.Values, c)
+	}
+	pls := run("--method", "pls", "hooks:blocks.*.hook_resid_post", clean)
+	t.Logf("pls against noiseless repetitions of layer 2, by layer: %.4f", pls.Repeated.Scores)
+	if rel := pls.Repeated.Reliability; rel == nil || math.Abs(*rel-1) > 1e-9 || floats.MaxIdx(pls.Repeated.Scores) != 2 {
+		t.Errorf("pls on noiseless repetitions of layer 2: %+v, want a reliability of 1 and a peak at layer 2", pls.Repeated)
+	}
+	for _, dataRDM := range []string{"euclidean", "mahalanobis"} {
+		r := run("--method", "rsa", "--rdm", "euclidean", "--compare", "spearman", "--data-rdm", dataRDM, "hooks:blocks.*.hook_resid_post", noisy)
+		c := r.Repeated.Ceiling
+		t.Logf("--data-rdm %s, noise 1: scores by layer %.4f, ceiling %.4f–%.4f", dataRDM, r.Repeated.Scores, c.Lower, c.Upper)
+		if !(c.Lower < c.Upper) || r.Values[2][0] > c.Upper {
+			t.Errorf("--data-rdm %s: layer 2 %.4f over the ceiling %+v", dataRDM, r.Values[2][0], c)
+		}
+	}
+	cn := run("--method", "rsa", "--rdm", "euclidean", "--compare", "pearson", "--data-rdm", "crossnobis", "hooks:blocks.2.hook_resid_post", noisy)
+	if cn.Repeated.Ceiling != nil || cn.Values[0][0] < 0.5 {
+		t.Errorf("crossnobis: %+v", cn.Repeated)
+	}
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--data-rdm", "crossnobis", "hooks:blocks.2.hook_resid_post", corpusPath}, "--repeats"},
+		{[]string{"--repeats", "hooks:blocks.2.hook_resid_post"}, "needs B"},
+		{[]string{"--repeats", "--data-rdm", "nope", "hooks:blocks.2.hook_resid_post", clean}, "--data-rdm"},
+	} {
+		_, errs, code := runCLI(t, "", append([]string{"compare", "--plot", "", "--corpus", corpusPath, "--window", "16"}, tc.args...)...)
+		if code == 0 || !strings.Contains(errs, tc.want) {
+			t.Errorf("%v: exit %d, %q; want an error about %s", tc.args, code, errs, tc.want)
+		}
 	}
 }

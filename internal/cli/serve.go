@@ -145,6 +145,9 @@ func limitFlags(fs *flag.FlagSet) *server.Limits {
 	fs.Int64Var(&lim.MaxBody, "max-body", lim.MaxBody, "request body limit in bytes")
 	fs.IntVar(&lim.MaxPromptTokens, "max-prompt-tokens", lim.MaxPromptTokens, "prompt length limit in tokens")
 	fs.DurationVar(&lim.BodyTimeout, "body-timeout", lim.BodyTimeout, "limit on the time to receive a request body (at most --timeout)")
+	fs.Int64Var(&lim.MaxCacheBytes, "max-cache-bytes", lim.MaxCacheBytes, "tensor bytes one /api/cache answer may hold (the Python client's run_with_cache)")
+	fs.IntVar(&lim.MaxBatch, "max-batch", lim.MaxBatch, "sequences per /api/cache request")
+	fs.IntVar(&lim.MaxStimuli, "max-stimuli", lim.MaxStimuli, "prompts per /api/compare request")
 	fs.IntVar(&lim.MaxConns, "max-conns", lim.MaxConns, "connections at once; more clients wait to be accepted")
 	return &lim
 }

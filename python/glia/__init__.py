@@ -9,6 +9,7 @@ See docs/python.md.
 """
 
 from .cache import ActivationCache, get_act_name
+from .atlas import Atlas, AtlasError
 from .client import GliaError, Model
 
-__all__ = ["ActivationCache", "GliaError", "Model", "get_act_name"]
+__all__ = ["ActivationCache", "Atlas", "AtlasError", "GliaError", "Model", "get_act_name"]

@@ -9,6 +9,7 @@ import re
 import secrets
 import shutil
 import signal
+import struct
 import subprocess
 import tempfile
 import time
@@ -36,6 +37,25 @@ def _tensor(t):
     if t.get("dtype") != "float32":
         raise GliaError(f"unexpected tensor dtype {t.get('dtype')!r}")
     return np.frombuffer(base64.b64decode(t["data"]), dtype="<f4").reshape(t["shape"])
+
+
+SAFETENSORS = "application/x-safetensors"
+
+
+def _read_safetensors(raw):
+    """(name -> float32 array, metadata) of a safetensors file held in
+    bytes; the arrays are read-only views of raw."""
+    (n,) = struct.unpack_from("<Q", raw)
+    header = json.loads(bytes(raw[8 : 8 + n]))
+    meta = header.pop("__metadata__", {})
+    buf = memoryview(raw)[8 + n :]
+    out = {}
+    for name, t in header.items():
+        if t["dtype"] != "F32":
+            raise GliaError(f"tensor {name}: unexpected dtype {t['dtype']}")
+        lo, hi = t["data_offsets"]
+        out[name] = np.frombuffer(buf[lo:hi], dtype="<f4").reshape(t["shape"])
+    return out, meta
 
 
 def _find_binary(binary):
@@ -172,15 +192,21 @@ class Model:
 
     # --- HTTP -----------------------------------------------------------
 
-    def _call(self, method, path, body=None, timeout=None):
+    def _call(self, method, path, body=None, timeout=None, accept=None):
+        """The JSON answer, or with accept= the answer's bytes when the
+        server sends that media type."""
         data = None if body is None else json.dumps(body).encode()
         req = urllib.request.Request(self.url + path, data=data, method=method)
         if data is not None:
             req.add_header("Content-Type", "application/json")
+        if accept:
+            req.add_header("Accept", accept)
         if self.token:
             req.add_header("Authorization", "Bearer " + self.token)
         try:
             with urllib.request.urlopen(req, timeout=timeout or self.timeout) as r:
+                if accept and r.headers.get_content_type() == accept:
+                    return r.read()
                 return json.load(r)
         except urllib.error.HTTPError as e:
             text = e.read().decode(errors="replace")
@@ -227,44 +253,81 @@ class Model:
         return [get_act_name(*n) if isinstance(n, tuple) else get_act_name(n) for n in names_filter]
 
     def _input(self, x, prepend_bos=True):
-        """A request's input: text (BOS added unless prepend_bos is False) or ids."""
+        """A request's input: text (BOS added unless prepend_bos is False),
+        ids [n] or [1, n], or several sequences: a list of texts, ids
+        [batch, n], or a list of id lists of any lengths (padded on the
+        right by the server; cache.lengths says where each row ends)."""
         if isinstance(x, str):
             if prepend_bos:
                 return {"prompt": x}
             x = self.to_tokens(x, prepend_bos=False)
+        if isinstance(x, (list, tuple)) and x and all(isinstance(t, str) for t in x):
+            if len(x) == 1:
+                return self._input(x[0], prepend_bos)
+            if prepend_bos:
+                return {"prompts": list(x)}
+            return {"batch": [[int(i) for i in self.to_tokens(t, prepend_bos=False)[0]] for t in x]}
+        if isinstance(x, (list, tuple)) and x and all(isinstance(r, (list, tuple, np.ndarray)) for r in x):
+            rows = [np.asarray(r).reshape(-1) for r in x]
+            return {"ids": [int(i) for i in rows[0]]} if len(rows) == 1 else {"batch": [[int(i) for i in r] for r in rows]}
         ids = np.asarray(x)
         if ids.ndim == 2:
-            if ids.shape[0] != 1:
-                raise ValueError(f"ids of shape {ids.shape}: glia's client runs one sequence at a time ([1, n] or [n])")
+            if ids.shape[0] > 1:
+                return {"batch": ids.astype(np.int64).tolist()}
             ids = ids[0]
         if ids.ndim != 1:
-            raise ValueError(f"ids of shape {ids.shape}: want [n] or [1, n]")
+            raise ValueError(f"ids of shape {ids.shape}: want [n] or [batch, n]")
         return {"ids": [int(i) for i in ids]}
 
-    def _cache(self, x, hooks=(), specs=(), grad=None, prepend_bos=True):
-        body = dict(self._input(x, prepend_bos), hooks=list(hooks), specs=list(specs))
+    def _cache(self, x, hooks=(), specs=(), grad=None, prepend_bos=True, logits=True, binary=True):
+        """POST /api/cache: the JSON answer with its tensors as numpy arrays
+        (logits, acts, grads). binary: ask for the answer as safetensors
+        (no base64; the arrays are views of the answer's bytes)."""
+        body = dict(self._input(x, prepend_bos), hooks=list(hooks), specs=list(specs), no_logits=not logits)
         if grad is not None:
-            pos, token = grad
-            body["grad"] = {"pos": int(pos), "token": int(token)}
-        return self._call("POST", "/api/cache", body)
+            pos, token, *batch = grad
+            body["grad"] = {"pos": int(pos), "token": int(token), "batch": int(batch[0]) if batch else 0}
+        if not binary:
+            r = self._call("POST", "/api/cache", body)
+            r["logits"] = _tensor(r["logits"]) if r.get("logits") else None
+            r["acts"] = {h: _tensor(r["acts"][h]) for h in r["hooks"]}
+            if r.get("grads") is not None:
+                r["grads"] = {h: _tensor(r["grads"][h]) for h in r["hooks"]}
+            return r
+        raw = self._call("POST", "/api/cache", body, accept=SAFETENSORS)
+        tensors, meta = _read_safetensors(raw)
+        r = json.loads(meta["glia"])
+        r["logits"] = tensors.get("logits")
+        r["acts"] = {h: tensors[h] for h in r["hooks"]}
+        if grad is not None:
+            r["grads"] = {h: tensors["grad:" + h] for h in r["hooks"]}
+        return r
 
-    def run_with_cache(self, input, names_filter=None, grad=None, interventions=(), prepend_bos=True):
-        """(logits [1, pos, vocab], ActivationCache) for text or ids, as
-        HookedTransformer.run_with_cache. grad=(pos, token) also fills
-        cache.grads with d logits[0, pos, token] / d hook; interventions are
-        glia's intervention specs, applied during the run."""
-        r = self._cache(input, self._hooks(names_filter), interventions, grad, prepend_bos)
+    def run_with_cache(self, input, names_filter=None, grad=None, interventions=(), prepend_bos=True, return_type="logits"):
+        """(logits [batch, pos, vocab], ActivationCache) for text or ids, as
+        HookedTransformer.run_with_cache. Several sequences (a list of
+        texts, ids [batch, n] or id lists of any lengths) run as one batch,
+        padded on the right: cache.lengths holds each one's length, and
+        values past it are padding. grad=(pos, token) or (pos, token,
+        batch) also fills cache.grads with d logits[batch, pos, token] /
+        d hook; interventions are glia's intervention specs, applied during
+        the run. return_type=None: no logits (None in their place), a
+        smaller answer."""
+        if return_type not in ("logits", None):
+            raise ValueError(f"return_type {return_type!r}: glia's run_with_cache returns 'logits' or None")
+        r = self._cache(input, self._hooks(names_filter), interventions, grad, prepend_bos, logits=return_type == "logits")
         grads = None
         if r.get("grads") is not None:
-            grads = ActivationCache({k: _tensor(v) for k, v in r["grads"].items()}, self.cfg["n_layers"])
-        acts = {h: _tensor(r["acts"][h]) for h in r["hooks"]}
-        return _tensor(r["logits"]), ActivationCache(acts, self.cfg["n_layers"], grads)
+            grads = ActivationCache(r["grads"], self.cfg["n_layers"])
+        cache = ActivationCache(r["acts"], self.cfg["n_layers"], grads)
+        cache.lengths = list(r["lengths"])
+        return r["logits"], cache
 
     def run_with_hooks(self, input, interventions=(), prepend_bos=True):
-        """Logits [1, pos, vocab] under glia's interventions (docs/interventions.md),
+        """Logits [batch, pos, vocab] under glia's interventions (docs/interventions.md),
         e.g. ["blocks.0.mlp.hook_post[:,:]=0", "blocks.1.hook_resid_post[-1,0:8]*=2"].
         run_with_cache(..., interventions=...) returns the hooks as well."""
-        return _tensor(self._cache(input, (), interventions, None, prepend_bos)["logits"])
+        return self._cache(input, (), interventions, None, prepend_bos)["logits"]
 
     def __call__(self, input, prepend_bos=True):
         """Logits [1, pos, vocab]."""
@@ -303,19 +366,19 @@ class Model:
         if isinstance(input, str):
             toks = self._tokens(input)
             return [t["text"] for t in (toks if prepend_bos else toks[1:])]
-        return [t["text"] for t in self._cache(input)["tokens"]]
+        return [t["text"] for t in self._cache(input, binary=False)["tokens"]]
 
     def to_string(self, ids):
         """ids decoded to text (special tokens skipped)."""
         ids = np.asarray(ids)
         if ids.ndim == 2:
             return [self.to_string(row) for row in ids] if ids.shape[0] > 1 else self.to_string(ids[0])
-        return self._cache(ids)["text"]
+        return self._cache(ids, binary=False)["text"]
 
     def _tokens(self, text):
         if not self.has_tokenizer:
             raise GliaError(f"{self.name} has no tokenizer: give token ids")
-        return self._cache(text)["tokens"]
+        return self._cache(text, binary=False)["tokens"]
 
     def __repr__(self):
         where = f"pid {self.pid}" if self._process else "connected"

@@ -101,6 +101,54 @@ def test_run_with_cache_equals_glia_run_save(tiny, tmp_path):
         np.testing.assert_array_equal(cache.grads[name], want["grad:" + name], err_msg="grad " + name)
 
 
+def test_batch_equals_glia_run_save(tiny, tmp_path):
+    """Sequences of one length run as one unpadded batch: glia run --ids "a;b" exactly, gradient of row 1 included."""
+    rows = [IDS, [0, 7, 7, 30, 2, 9]]
+    out = tmp_path / "batch.safetensors"
+    run_glia("run", "--model", str(HF_TINY), "--ids", ";".join(" ".join(map(str, r)) for r in rows),
+             "--hook", "blocks.*.mlp.hook_post", "--grad", "1,5,5", "--save", str(out))
+    want = read_safetensors(out)
+    logits, cache = tiny.run_with_cache(np.array(rows), names_filter="blocks.*.mlp.hook_post", grad=(-1, 5, 1))
+    assert cache.lengths == [6, 6]
+    np.testing.assert_array_equal(logits, want["logits"])
+    for name in cache:
+        np.testing.assert_array_equal(cache[name], want[name], err_msg=name)
+        np.testing.assert_array_equal(cache.grads[name], want["grad:" + name], err_msg="grad " + name)
+
+
+def test_ragged_batch_padded_right(tiny):
+    """Sequences of several lengths are padded on the right: each row's real
+    positions are what that sequence gives alone; JSON and safetensors
+    answers agree; return_type=None leaves the logits out."""
+    rows = [IDS, [0, 9], [0, 3, 3, 3]]
+    names = ["blocks.*.mlp.hook_post", "blocks.1.hook_resid_post"]
+    logits, cache = tiny.run_with_cache(rows, names_filter=names)
+    assert cache.lengths == [6, 2, 4] and logits.shape[:2] == (3, 6)
+    for b, row in enumerate(rows):
+        alone_logits, alone = tiny.run_with_cache(row, names_filter=names)
+        n = len(row)
+        np.testing.assert_allclose(logits[b, :n], alone_logits[0], rtol=1e-5, atol=1e-5)
+        for name in cache:
+            np.testing.assert_allclose(cache[name][b, :n], alone[name][0], rtol=1e-5, atol=1e-5, err_msg=name)
+    as_json = tiny._cache(rows, tiny._hooks(names), binary=False)
+    for name in cache:
+        np.testing.assert_array_equal(as_json["acts"][name], cache[name])
+    none, cache2 = tiny.run_with_cache(rows, names_filter=names, return_type=None)
+    assert none is None
+    for name in cache:
+        np.testing.assert_array_equal(cache2[name], cache[name])
+
+
+def test_batch_of_prompts(stories):
+    prompts = ["Once upon a time", "Lily"]
+    _, cache = stories.run_with_cache(prompts, names_filter=("post", 0))
+    for b, p in enumerate(prompts):
+        n = stories.to_tokens(p).shape[1]
+        assert cache.lengths[b] == n
+        _, alone = stories.run_with_cache(p, names_filter=("post", 0))
+        np.testing.assert_allclose(cache["post", 0][b, :n], alone["post", 0][0], rtol=1e-5, atol=1e-5)
+
+
 def test_cache_shapes_match_glia_inspect(tiny):
     shapes = {h["Name"]: h["Shape"] for h in json.loads(run_glia("inspect", "--model", str(HF_TINY), "--json", "--seq", str(len(IDS))))["hooks"]}
     _, cache = tiny.run_with_cache(IDS)  # names_filter=None: every hook

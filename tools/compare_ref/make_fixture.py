@@ -1,7 +1,7 @@
 """Writes compare/testdata/reference.json: fixed matrices and the CKA and RSA
 values the reference implementations give for them. Run by hand (not CI):
 
-    pip install numpy scipy rsatoolbox
+    pip install numpy scipy rsatoolbox networkx scikit-learn
     python3 tools/compare_ref/make_fixture.py
 
 CKA follows Kornblith et al.'s google-research representation_similarity
@@ -104,6 +104,40 @@ def geodesic(vec):
     return squareform(np.array(nx.floyd_warshall_numpy(g)), checks=False)
 
 
+def noise_section():
+    """Noise covariances (every estimator), a Mahalanobis RDM, noise ceilings
+    (rsatoolbox), and a PLS fit (scikit-learn), on matrices of their own
+    (a separate generator, so that the sections above keep their values)."""
+    from rsatoolbox.data.noise import cov_from_residuals, prec_from_residuals
+    from rsatoolbox.inference.noise_ceiling import boot_noise_ceiling
+    from sklearn.cross_decomposition import PLSRegression
+    rng = np.random.default_rng(22)
+    mix = rng.standard_normal((6, 6))
+    residuals = rng.standard_normal((30, 6)) @ mix
+    dof = 24
+    cov = {m.replace('_', '-'): cov_from_residuals(residuals, dof=dof, method=m).tolist()
+           for m in ('full', 'diag', 'shrinkage_eye', 'shrinkage_diag')}
+    prec = prec_from_residuals(residuals, dof=dof, method='shrinkage_diag')
+    x = rng.standard_normal((10, 6))
+    maha = rsatoolbox.rdm.calc_rdm(rsatoolbox.data.Dataset(x), method='mahalanobis', noise=prec).get_vectors()[0]
+    true = rng.standard_normal((10, 6))
+    reps = [true + 0.8 * rng.standard_normal((10, 6)) for _ in range(5)]
+    rdms = rsatoolbox.rdm.RDMs(np.array([rdm(r, 'euclidean') for r in reps]))
+    ceil = {}
+    for ours, theirs in [('spearman', 'spearman'), ('rho-a', 'rho-a'), ('tau-a', 'tau-a'), ('pearson', 'corr'),
+                         ('cosine', 'cosine'), ('cosine-whitened', 'cosine_cov'), ('pearson-whitened', 'corr_cov')]:
+        lo, up = boot_noise_ceiling(rdms, method=theirs)
+        ceil[ours] = [float(lo), float(up)]
+    px = rng.standard_normal((60, 12))
+    py = px @ rng.standard_normal((12, 4)) + 0.5 * rng.standard_normal((60, 4)) + 1.0
+    ptest = rng.standard_normal((10, 12))
+    pls = PLSRegression(n_components=5, scale=False).fit(px, py)
+    return {'residuals': residuals.tolist(), 'dof': dof, 'cov': cov, 'precision': prec.tolist(), 'x': x.tolist(),
+            'mahalanobis': maha.tolist(), 'reps': [r.tolist() for r in reps], 'ceiling': ceil,
+            'pls': {'x': px.tolist(), 'y': py.tolist(), 'x_test': ptest.tolist(), 'components': 5,
+                    'pred': pls.predict(ptest).tolist(), 'sklearn': __import__('sklearn').__version__}}
+
+
 def main():
     rng = np.random.default_rng(21)
     cases = []
@@ -157,10 +191,11 @@ def main():
             'geotopological': gt.get_vectors()[0].tolist(),
             'geodesic_of_geotopological': geodesic(gt.get_vectors()[0]).tolist(),
             'geodesic': geodesic(base_vec).tolist()}
+    noise = noise_section()
     out = os.path.join(os.path.dirname(__file__), '..', '..', 'compare', 'testdata', 'reference.json')
     with open(out, 'w') as f:
         json.dump({'generator': 'tools/compare_ref/make_fixture.py', 'numpy': np.__version__,
-                   'rsatoolbox': '0.3.2', 'cases': cases, 'crossnobis': cross, 'topology': topo}, f, indent=1)
+                   'rsatoolbox': '0.3.2', 'cases': cases, 'crossnobis': cross, 'topology': topo, 'noise': noise}, f, indent=1)
         f.write('\n')
 
 

@@ -499,6 +499,41 @@ function attributeResult(grad, dla, atp) {
   return kids;
 }
 
+// pageCompare is glia compare on the server's model: layer × layer (or
+// hooks × hooks) similarity over the prompts typed in, from /api/compare.
+async function pageCompare() {
+  const inp = (id, v, size = 28) => h("input", { id, value: v, size });
+  const prompts = h("textarea#c-prompts", { rows: 6 });
+  prompts.value = ["Once upon a time", "Lily went to the park", "The dog ran after the ball", "She saw a little bird",
+    "Tom had a red ball", "The sun was hot", "Mom made a big cake", "The cat sat on the mat"].join("\n");
+  const a = inp("c-a", "blocks.*.hook_resid_post"), b = inp("c-b", "", 28);
+  b.placeholder = "(same as rows)";
+  const sel = (id, opts, v) => { const e = h("select#" + id, {}, opts.map((x) => h("option", {}, x))); e.value = v; return e; };
+  const method = sel("c-method", ["cka", "cka-debiased", "cka-rbf", "rsa", "encoding", "pls"], "cka");
+  const pool = sel("c-pool", ["last", "mean"], "mean");
+  const rdm = sel("c-rdm", ["correlation", "euclidean", "cosine"], "correlation");
+  const comp = sel("c-compare", ["spearman", "pearson", "cosine", "rho-a", "tau-a", "tau-b", "cosine-whitened", "pearson-whitened"], "spearman");
+  const btn = h("button#c-run", { type: "submit" }, "Compare");
+  const out = h("div#compare-out");
+  const form = h("form", {}, h("label", {}, "prompts (one per line: the stimuli)", prompts),
+    h("div.row", { style: { display: "flex", flexWrap: "wrap", gap: "10px", alignItems: "flex-end", marginTop: "8px" } },
+      h("label", {}, "rows: hooks", a), h("label", {}, "columns: hooks", b), h("label", {}, "method", method),
+      h("label", {}, "pool", pool), h("label", {}, "RDM (rsa)", rdm), h("label", {}, "compare (rsa)", comp), btn));
+  form.addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    out.replaceChildren(h("p.muted", {}, "Comparing…"));
+    const body = { a: a.value.trim(), b: b.value.trim(), method: method.value, pool: pool.value, rdm: rdm.value, compare: comp.value,
+      prompts: prompts.value.split("\n").map((x) => x.trim()).filter((x) => x) };
+    try {
+      const r = await busy(btn, api("/api/compare", body));
+      out.replaceChildren(heatmap(r));
+    } catch (e) { out.replaceChildren(errorBox(e)); }
+  });
+  show(h("h1", {}, "Compare representations"),
+    h("p.muted", {}, "CKA, RSA, ridge and PLS encoding scores between hooks over these prompts, as glia compare (docs/compare.md); recordings and noise ceilings through the API or the CLI."),
+    form, out);
+}
+
 // ---- router ----
 
 async function route() {
@@ -516,6 +551,7 @@ async function route() {
     else if (p === "/intervene") { page = "intervene"; await pageIntervene(); }
     else if (p === "/patch") { page = "patch"; await pagePatch(); }
     else if (p === "/attribute") { page = "attribute"; await pageAttribute(); }
+    else if (p === "/compare") { page = "compare"; await pageCompare(); }
     else await pageOverview();
   } catch (e) { show(errorBox(e)); }
   for (const a of document.querySelectorAll("nav a[data-page]")) a.classList.toggle("active", a.dataset.page === page);
