@@ -71,6 +71,7 @@ type Graph struct {
 	NErr    int // errors: nodes [NFeat, NFeat+NErr), then embeddings
 	Cands   int
 	Heads   bool
+	Gated   bool
 }
 
 // NCols is the row width: every node but the logits.
@@ -126,7 +127,7 @@ func Build(m *engine.Model, ids []int32, o Options) (*Graph, error) {
 		meanLogit += float64(x)
 	}
 	meanLogit /= float64(len(c.logits))
-	g := &Graph{Tokens: slices.Clone(ids), Heads: o.Heads, NLogits: len(order)}
+	g := &Graph{Tokens: slices.Clone(ids), Heads: o.Heads, Gated: f.gated, NLogits: len(order)}
 	var logitNodes []Node
 	for k, tok := range order {
 		u := make([]float32, f.dm)
