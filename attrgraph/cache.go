@@ -32,10 +32,11 @@ type cache struct {
 	logits []float32   // last position's logits
 }
 
-// patternBytes caps the attention patterns one forward pass returns: at
-// 1,024 tokens GPT-2 small's twelve layers of patterns are 604 MB, so they
-// come in groups of layers and are packed to their lower triangles.
-const patternBytes = 160 << 20
+// runBytes caps the hook values one forward pass returns: at 1,024 tokens
+// GPT-2 small's attention patterns alone are 604 MB, so the layers come in
+// groups, one forward pass each, and the patterns are packed to their
+// lower triangles.
+const runBytes = 192 << 20
 
 func capture(m *engine.Model, f *frozen, ids []int32, o Options) (*cache, error) {
 	T := len(ids)
@@ -45,16 +46,9 @@ func capture(m *engine.Model, f *frozen, ids []int32, o Options) (*cache, error)
 		hooks = append(hooks, "hook_pos_embed")
 	}
 	for l := range f.L {
-		b := fmt.Sprintf("blocks.%d.", l)
-		hooks = append(hooks, b+"ln1.hook_scale")
+		hooks = append(hooks, fmt.Sprintf("blocks.%d.ln1.hook_scale", l))
 		if f.hasMLP() {
-			hooks = append(hooks, b+"ln2.hook_scale", b+"mlp.hook_pre", b+"mlp.hook_post", b+"hook_mlp_out")
-			if f.gated {
-				hooks = append(hooks, b+"mlp.hook_pre_linear")
-			}
-		}
-		if o.Heads {
-			hooks = append(hooks, b+"attn.hook_z")
+			hooks = append(hooks, fmt.Sprintf("blocks.%d.ln2.hook_scale", l))
 		}
 	}
 	res, err := m.Run(engine.Request{IDs: [][]int32{ids}, Hooks: hooks})
@@ -70,29 +64,68 @@ func capture(m *engine.Model, f *frozen, ids []int32, o Options) (*cache, error)
 			c.emb[i] += v
 		}
 	}
-	c.site = make([]int32, f.L*T+1)
 	for l := range f.L {
-		b := fmt.Sprintf("blocks.%d.", l)
-		c.s1 = append(c.s1, slices.Clone(res.Acts[b+"ln1.hook_scale"].Data[:T]))
-		if o.Heads {
-			c.z = append(c.z, slices.Clone(res.Acts[b+"attn.hook_z"].Data[:T*f.H*f.dh]))
-		}
-		if !f.hasMLP() {
-			for p := range T {
-				c.site[l*T+p+1] = int32(len(c.cands))
-			}
-			continue
-		}
-		c.s2 = append(c.s2, slices.Clone(res.Acts[b+"ln2.hook_scale"].Data[:T]))
-		c.addCands(f, l, o.PerSite, res.Acts[b+"mlp.hook_pre"].Data, res.Acts[b+"mlp.hook_post"].Data,
-			res.Acts[b+"mlp.hook_pre_linear"].Data, res.Acts[b+"hook_mlp_out"].Data)
-		// Release this layer's arrays as soon as they are read.
-		for _, h := range []string{"mlp.hook_pre", "mlp.hook_post", "mlp.hook_pre_linear", "hook_mlp_out"} {
-			delete(res.Acts, b+h)
+		c.s1 = append(c.s1, slices.Clone(res.Acts[fmt.Sprintf("blocks.%d.ln1.hook_scale", l)].Data[:T]))
+		if f.hasMLP() {
+			c.s2 = append(c.s2, slices.Clone(res.Acts[fmt.Sprintf("blocks.%d.ln2.hook_scale", l)].Data[:T]))
 		}
 	}
-	res = nil
-	return c, c.patterns(m, f, ids)
+	c.site = make([]int32, f.L*T+1)
+	c.pat = make([][]float32, f.L)
+	perLayer := 4 * T * (f.H*T + 3*f.dmlp + f.dm + f.H*f.dh)
+	per := max(1, runBytes/perLayer)
+	for l0 := 0; l0 < f.L; l0 += per {
+		var hooks []string
+		for l := l0; l < min(f.L, l0+per); l++ {
+			b := fmt.Sprintf("blocks.%d.", l)
+			hooks = append(hooks, b+"attn.hook_pattern")
+			if f.hasMLP() {
+				hooks = append(hooks, b+"mlp.hook_pre", b+"mlp.hook_post", b+"hook_mlp_out")
+				if f.gated {
+					hooks = append(hooks, b+"mlp.hook_pre_linear")
+				}
+			}
+			if o.Heads {
+				hooks = append(hooks, b+"attn.hook_z")
+			}
+		}
+		res, err := m.Run(engine.Request{IDs: [][]int32{ids}, Hooks: hooks, NoLogits: true})
+		if err != nil {
+			return nil, err
+		}
+		for l := l0; l < min(f.L, l0+per); l++ {
+			b := fmt.Sprintf("blocks.%d.", l)
+			c.pat[l] = c.pack(res.Acts[b+"attn.hook_pattern"].Data, f.H)
+			if o.Heads {
+				c.z = append(c.z, slices.Clone(res.Acts[b+"attn.hook_z"].Data[:T*f.H*f.dh]))
+			}
+			if f.hasMLP() {
+				c.addCands(f, l, o.PerSite, res.Acts[b+"mlp.hook_pre"].Data, res.Acts[b+"mlp.hook_post"].Data,
+					res.Acts[b+"mlp.hook_pre_linear"].Data, res.Acts[b+"hook_mlp_out"].Data)
+			} else {
+				for p := range T {
+					c.site[l*T+p+1] = int32(len(c.cands))
+				}
+			}
+			// Release each array as soon as it is read.
+			for _, h := range []string{"attn.hook_pattern", "attn.hook_z", "mlp.hook_pre", "mlp.hook_post", "mlp.hook_pre_linear", "hook_mlp_out"} {
+				delete(res.Acts, b+h)
+			}
+		}
+	}
+	return c, nil
+}
+
+// pack keeps each head's lower triangle of a pattern [1, head, q, k].
+func (c *cache) pack(a []float32, H int) []float32 {
+	T := c.T
+	pk := make([]float32, H*c.tri)
+	for hd := range H {
+		for q := range T {
+			copy(pk[hd*c.tri+q*(q+1)/2:], a[(hd*T+q)*T:(hd*T+q)*T+q+1])
+		}
+	}
+	return pk
 }
 
 // addCands keeps the top k neurons of every position of layer l by
@@ -146,36 +179,6 @@ func (c *cache) addCands(f *frozen, l, k int, pre, post, up, out []float32) {
 		c.site[l*c.T+p+1] = int32(len(c.cands))
 	}
 	c.errv = append(c.errv, ev)
-}
-
-// patterns reads every layer's attention pattern, a group of layers per
-// forward pass, and packs each head's lower triangle.
-func (c *cache) patterns(m *engine.Model, f *frozen, ids []int32) error {
-	T, H := c.T, f.H
-	per := max(1, patternBytes/(4*H*T*T))
-	c.pat = make([][]float32, f.L)
-	for l0 := 0; l0 < f.L; l0 += per {
-		var hooks []string
-		for l := l0; l < min(f.L, l0+per); l++ {
-			hooks = append(hooks, fmt.Sprintf("blocks.%d.attn.hook_pattern", l))
-		}
-		res, err := m.Run(engine.Request{IDs: [][]int32{ids}, Hooks: hooks, NoLogits: true})
-		if err != nil {
-			return err
-		}
-		for i, h := range hooks {
-			a := res.Acts[h].Data // [1, head, q, k]
-			pk := make([]float32, H*c.tri)
-			for hd := range H {
-				for q := range T {
-					copy(pk[hd*c.tri+q*(q+1)/2:], a[(hd*T+q)*T:(hd*T+q)*T+q+1])
-				}
-			}
-			c.pat[l0+i] = pk
-			delete(res.Acts, h)
-		}
-	}
-	return nil
 }
 
 // patT writes head h of layer l's transposed pattern over the first tb

@@ -140,6 +140,8 @@ func Build(m *engine.Model, ids []int32, o Options) (*Graph, error) {
 			Value: float64(c.logits[tok]) - meanLogit})
 	}
 
+	f.wu = nil // the targets are read: 154 MB for GPT-2's vocabulary
+
 	// Candidates: neurons, then heads (column order).
 	var cands []target
 	for ci, cd := range c.cands {

@@ -9,43 +9,54 @@ import (
 // edge goes down in depth), so Aᵏ vanishes after at most 2·layers+2 steps.
 const maxIter = 1000
 
-// normRows is |A| with each row scaled to sum 1 (circuit-tracer's
-// normalize_matrix, whose clamp at 1e-10 keeps empty rows empty).
-func normRows(rows [][]float32) [][]float32 {
-	out := make([][]float32, len(rows))
+// rowScales are 1/Σ|row| per row: |A|'s row normalisation (circuit-tracer's
+// normalize_matrix, whose clamp at 1e-10 keeps empty rows empty), applied
+// on the fly so the rows are not copied.
+func rowScales(rows [][]float32) []float64 {
+	inv := make([]float64, len(rows))
 	for r, row := range rows {
 		var s float64
 		for _, v := range row {
 			s += math.Abs(float64(v))
 		}
-		s = max(s, 1e-10)
+		inv[r] = 1 / max(s, 1e-10)
+	}
+	return inv
+}
+
+// normRows is |A| with each row scaled to sum 1.
+func normRows(rows [][]float32) [][]float32 {
+	inv := rowScales(rows)
+	out := make([][]float32, len(rows))
+	for r, row := range rows {
 		n := make([]float32, len(row))
 		for j, v := range row {
-			n[j] = float32(math.Abs(float64(v)) / s)
+			n[j] = float32(math.Abs(float64(v)) * inv[r])
 		}
 		out[r] = n
 	}
 	return out
 }
 
-// influence is Σₖ≥₁ w·Aᵏ over the columns for a row-only matrix A: row r
-// is node rowNode[r]'s incoming edges, prod0 the weights of the rows.
-// It is w((I − A)⁻¹ − I) without forming A or inverting it.
-func influence(norm [][]float32, rowNode []int, prod0 []float64, ncols int) []float64 {
+// influence is Σₖ≥₁ w·Aᵏ over the columns for a row-only matrix A whose
+// row r, |rows[r]|·inv[r], is node rowNode[r]'s incoming edges; prod0 are
+// the weights of the rows. It is w((I − A)⁻¹ − I) without forming A or
+// inverting it.
+func influence(rows [][]float32, inv []float64, rowNode []int, prod0 []float64, ncols int) []float64 {
 	infl := make([]float64, ncols)
 	prod := slices.Clone(prod0)
 	cur := make([]float64, ncols)
 	for range maxIter {
 		clear(cur)
 		any := false
-		for r, row := range norm {
-			w := prod[r]
+		for r, row := range rows {
+			w := prod[r] * inv[r]
 			if w == 0 {
 				continue
 			}
 			for j, v := range row {
 				if v != 0 {
-					cur[j] += w * float64(v)
+					cur[j] += w * math.Abs(float64(v))
 				}
 			}
 			any = true
@@ -72,7 +83,7 @@ func influence(norm [][]float32, rowNode []int, prod0 []float64, ncols int) []fl
 func partialInfluence(rows [][]float32, rowCol []int, probs []float64) []float64 {
 	prod := make([]float64, len(rows))
 	copy(prod, probs)
-	return influence(normRows(rows), rowCol, prod, len(rows[0]))
+	return influence(rows, rowScales(rows), rowCol, prod, len(rows[0]))
 }
 
 // threshold is circuit-tracer's find_threshold without the sort: the
@@ -167,7 +178,7 @@ func (g *Graph) Prune(nodeThr, edgeThr float64) *Pruned {
 		return out
 	}(g.RowNode)
 	norm := normRows(g.Rows)
-	inflCols := influence(norm, rowOf, w, nc)
+	inflCols := influence(g.Rows, rowScales(g.Rows), rowOf, w, nc)
 	nodeInfl := make([]float64, N)
 	copy(nodeInfl, inflCols)
 	p := &Pruned{Influence: nodeInfl}
@@ -208,7 +219,7 @@ func (g *Graph) Prune(nodeThr, edgeThr float64) *Pruned {
 		pruned[r] = pr
 	}
 	pnorm := normRows(pruned)
-	pinfl := influence(pnorm, rowOf, w, nc)
+	pinfl := influence(pruned, rowScales(pruned), rowOf, w, nc)
 	p.EdgeScore = make([][]float32, len(pruned))
 	var all []float32
 	for r, row := range pnorm {

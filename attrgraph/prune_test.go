@@ -80,7 +80,7 @@ func TestInfluenceMatchesInverse(t *testing.T) {
 			rowOf[r] = -1
 		}
 	}
-	got := influence(normRows(rows), rowOf, w, nc)
+	got := influence(rows, rowScales(rows), rowOf, w, nc)
 
 	A := make([][]float64, n)
 	for i := range A {
