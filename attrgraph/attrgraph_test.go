@@ -8,6 +8,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/glia-dev/glia/api"
 	"github.com/glia-dev/glia/engine"
 	gx "github.com/gomlx/gomlx/core/graph"
 	"github.com/gomlx/gomlx/core/tensors"
@@ -282,4 +283,45 @@ func headOutput(f *frozen, l, h int, z []float32) []float32 {
 		o[k] = float32(s)
 	}
 	return o
+}
+
+// TestInductionKnownAnswer: on a sequence of the induction model's
+// training distribution the graph's one target is the repeated token; its
+// most influential nodes are the token right after the earlier occurrence
+// of the current token and the layer-1 (induction) heads at the last
+// position, joined by kept edges.
+func TestInductionKnownAnswer(t *testing.T) {
+	m := fixture(t, "../testdata/trained/induction")
+	ids := []int32{0, 166, 486, 78, 203, 334, 25, 38, 421, 275, 49, 188, 299, 30, 466, 260, 110, 20, 45,
+		334, 25, 38, 421, 275, 49, 188, 299, 30, 466, 260, 110, 20}
+	last := len(ids) - 1
+	g, err := Attribute(m, ids, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(g.Logits) != 1 || g.Logits[0].Token.ID != 45 || g.Logits[0].Prob < 0.9 {
+		t.Fatalf("targets %+v, want token 45 (the repeat) above 0.9", g.Logits)
+	}
+	nodes := slices.Clone(g.Nodes)
+	slices.SortFunc(nodes, func(a, b api.AttrGraphNode) int { return cmpDesc(a.Influence, b.Influence) })
+	if n := nodes[0]; n.Kind != "embedding" || n.Pos != 18 {
+		t.Errorf("most influential node %s, want emb@18 (the token after the first 20)", n.ID)
+	}
+	heads := map[string]bool{}
+	for _, n := range nodes[1:5] {
+		if n.Kind != "head" || n.Layer != 1 || n.Pos != last {
+			t.Errorf("node %s among the top five: want layer-1 heads at position %d", n.ID, last)
+		}
+		heads[n.ID] = true
+	}
+	into := map[string]bool{}
+	for _, e := range g.Edges {
+		s, d := g.Nodes[e.Source], g.Nodes[e.Target]
+		if s.ID == "emb@18" && heads[d.ID] && e.Weight > 0 {
+			into[d.ID] = true
+		}
+	}
+	if len(into) != 4 {
+		t.Errorf("kept positive edges emb@18 → %v, want all four layer-1 heads", into)
+	}
 }
