@@ -32,6 +32,7 @@ type builder struct {
 	heads                 bool
 	nHead, errOff, embOff int
 	nCols                 int
+	scratch               [8][]float32
 }
 
 func newBuilder(f *frozen, c *cache, heads bool) *builder {
@@ -66,6 +67,15 @@ func (b *builder) headOut(l, p, h int) []float32 {
 	return o
 }
 
+// buf is scratch slice i of n floats, reused from one backward pass to the
+// next (each is up to batch × T × d_model: 31 MB at 1,024 tokens).
+func (b *builder) buf(i, n int) []float32 {
+	if cap(b.scratch[i]) < n {
+		b.scratch[i] = make([]float32, n)
+	}
+	return b.scratch[i][:n]
+}
+
 // backward computes the rows (incoming direct effects over b.nCols
 // columns) and constant terms of ts in one pass down the frozen model.
 // The gradient G [len(ts), tb, d_model] is the target's derivative with
@@ -78,7 +88,8 @@ func (b *builder) backward(ts []target) ([][]float32, []float64) {
 	for _, t := range ts {
 		tb = max(tb, t.p+1)
 	}
-	G := make([]float32, B*tb*dm)
+	G := b.buf(7, B*tb*dm)
+	clear(G)
 	g := func(i, p int) []float32 { return G[(i*tb+p)*dm : (i*tb+p+1)*dm] }
 	rows := make([][]float32, B)
 	for i := range rows {
@@ -95,13 +106,10 @@ func (b *builder) backward(ts []target) ([][]float32, []float64) {
 			live[i] = true
 		}
 	}
-	dZ := make([]float32, B*tb*hd)
-	P := make([]float32, B*tb*hd)
-	Q := make([]float32, tb*B*dh)
-	DV := make([]float32, f.KV*tb*B*dh)
-	dVf := make([]float32, B*tb*kvdh)
-	dX := make([]float32, B*tb*dm)
-	at := make([]float32, tb*tb)
+	dZ, P := b.buf(0, B*tb*hd), b.buf(1, B*tb*hd)
+	Q, DV := b.buf(2, tb*B*dh), b.buf(3, f.KV*tb*B*dh)
+	dVf, dX := b.buf(4, B*tb*kvdh), b.buf(5, B*tb*dm)
+	at := b.buf(6, tb*tb)
 	for l := f.L - 1; l >= 0; l-- {
 		lw := f.layers[l]
 		if f.hasMLP() {
