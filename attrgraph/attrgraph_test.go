@@ -1,6 +1,7 @@
 package attrgraph
 
 import (
+	"cmp"
 	"fmt"
 	"math"
 	"math/rand/v2"
@@ -303,7 +304,7 @@ func TestInductionKnownAnswer(t *testing.T) {
 		t.Fatalf("targets %+v, want token 45 (the repeat) above 0.9", g.Logits)
 	}
 	nodes := slices.Clone(g.Nodes)
-	slices.SortFunc(nodes, func(a, b api.AttrGraphNode) int { return cmpDesc(a.Influence, b.Influence) })
+	slices.SortFunc(nodes, func(a, b api.AttrGraphNode) int { return cmp.Compare(b.Influence, a.Influence) })
 	if n := nodes[0]; n.Kind != "embedding" || n.Pos != 18 {
 		t.Errorf("most influential node %s, want emb@18 (the token after the first 20)", n.ID)
 	}

@@ -1,6 +1,7 @@
 package attrgraph
 
 import (
+	"cmp"
 	"fmt"
 	"math"
 	"slices"
@@ -149,7 +150,7 @@ func (c *cache) addCands(f *frozen, l, k int, pre, post, up, out []float32) {
 			idx[i] = i
 		}
 		score := func(n int) float64 { return math.Abs(float64(a[n])) * wn[n] }
-		slices.SortFunc(idx, func(x, y int) int { return cmpDesc(score(x), score(y)) })
+		slices.SortFunc(idx, func(x, y int) int { return cmp.Compare(score(y), score(x)) })
 		top := slices.Clone(idx[:min(k, f.dmlp)])
 		slices.Sort(top)
 		e := ev[p*f.dm : (p+1)*f.dm]
@@ -197,14 +198,4 @@ func (c *cache) patT(dst []float32, l, h, tb int) {
 			dst[s*tb+q] = row[s]
 		}
 	}
-}
-
-func cmpDesc(a, b float64) int {
-	switch {
-	case a > b:
-		return -1
-	case a < b:
-		return 1
-	}
-	return 0
 }

@@ -1,6 +1,7 @@
 package attrgraph
 
 import (
+	"cmp"
 	"math"
 	"slices"
 
@@ -100,12 +101,12 @@ func Build(m *engine.Model, ids []int32, o Options) (*Graph, error) {
 	// Targets (circuit-tracer's salient logits): the most probable tokens
 	// until 0.95 cumulative probability, at most 10, each read through its
 	// unembedding row minus the mean row.
-	probs := softmax(c.logits)
+	probs := engine.Probs(c.logits)
 	order := make([]int, len(probs))
 	for i := range order {
 		order[i] = i
 	}
-	slices.SortStableFunc(order, func(a, b int) int { return cmpDesc(probs[a], probs[b]) })
+	slices.SortStableFunc(order, func(a, b int) int { return cmp.Compare(probs[b], probs[a]) })
 	order = order[:min(o.MaxLogits, len(order))]
 	var cum float64
 	for k, tok := range order {
@@ -199,7 +200,7 @@ func Build(m *engine.Model, ids []int32, o Options) (*Graph, error) {
 					rank = append(rank, i)
 				}
 			}
-			slices.SortStableFunc(rank, func(a, b int) int { return cmpDesc(infl[col(cands[a])], infl[col(cands[b])]) })
+			slices.SortStableFunc(rank, func(a, b int) int { return cmp.Compare(infl[col(cands[b])], infl[col(cands[a])]) })
 			pending = rank[:min(len(rank), o.UpdateEvery*o.Batch, maxNodes-nVisited)]
 		}
 		// Batches of nearby positions share the shortest prefix.
@@ -284,21 +285,4 @@ func (g *Graph) Completeness() float64 {
 		worst = max(worst, math.Abs(s-g.Nodes[g.RowNode[r]].Value))
 	}
 	return worst
-}
-
-func softmax(x []float32) []float64 {
-	mx := math.Inf(-1)
-	for _, v := range x {
-		mx = max(mx, float64(v))
-	}
-	out := make([]float64, len(x))
-	var s float64
-	for i, v := range x {
-		out[i] = math.Exp(float64(v) - mx)
-		s += out[i]
-	}
-	for i := range out {
-		out[i] /= s
-	}
-	return out
 }

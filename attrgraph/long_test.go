@@ -2,12 +2,11 @@ package attrgraph
 
 import (
 	"os"
-	"strconv"
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/glia-dev/glia/engine"
+	"github.com/glia-dev/glia/internal/testenv"
 )
 
 // TestLongGraph is issue 20's memory figure, run by hand (minutes of CPU,
@@ -27,21 +26,21 @@ func TestLongGraph(t *testing.T) {
 	if err := engine.UseCPUKernels(true); err != nil {
 		t.Fatalf("run TestLongGraph alone: %v", err)
 	}
-	n, nodes, per := envInt(t, "GLIA_LONG_TOKENS", 1024), envInt(t, "GLIA_LONG_NODES", 200), envInt(t, "GLIA_LONG_PER_SITE", 16)
+	n, nodes, per := testenv.Int(t, "GLIA_LONG_TOKENS", 1024), testenv.Int(t, "GLIA_LONG_NODES", 200), testenv.Int(t, "GLIA_LONG_PER_SITE", 16)
 	m, err := engine.RandomModel("gpt2-small-random", map[string]any{"model_type": "gpt2", "n_layer": 12, "n_embd": 768, "n_head": 12,
 		"n_inner": 3072, "vocab_size": 50257, "n_positions": n, "activation_function": "gelu_new"}, 1)
 	if err != nil {
 		t.Fatal(err)
 	}
 	ids := prompt(m, n)
-	t.Logf("%d tokens; peak RSS after loading %.0f MiB", n, peakRSS())
+	t.Logf("%d tokens; peak RSS after loading %.0f MiB", n, testenv.PeakRSS())
 	start := time.Now()
 	g, err := Build(m, ids, Options{MaxNodes: nodes, PerSite: per})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Logf("built: %d candidates, %d selected, %d rows × %d columns in %.1fs; peak RSS %.0f MiB", g.Cands, g.NFeat, len(g.Rows), g.NCols(),
-		time.Since(start).Seconds(), peakRSS())
+		time.Since(start).Seconds(), testenv.PeakRSS())
 	p := g.Prune(0.8, 0.98)
 	kept, edges := 0, 0
 	for _, k := range p.NodeMask {
@@ -58,37 +57,8 @@ func TestLongGraph(t *testing.T) {
 	}
 	c := g.Completeness()
 	t.Logf("pruned: %d of %d nodes, %d of %d edges kept; completeness error %.2g; total %.1fs; peak RSS %.0f MiB",
-		kept, len(g.Nodes), edges, p.Edges, c, time.Since(start).Seconds(), peakRSS())
+		kept, len(g.Nodes), edges, p.Edges, c, time.Since(start).Seconds(), testenv.PeakRSS())
 	if c > 1e-2 {
 		t.Errorf("completeness error %g at %d tokens", c, n)
 	}
-}
-
-func envInt(t *testing.T, name string, def int) int {
-	t.Helper()
-	s := os.Getenv(name)
-	if s == "" {
-		return def
-	}
-	v, err := strconv.Atoi(s)
-	if err != nil || v <= 0 {
-		t.Fatalf("$%s=%q: want a positive integer", name, s)
-	}
-	return v
-}
-
-// peakRSS is the process's peak resident set (VmHWM) in MiB, 0 where /proc
-// does not say.
-func peakRSS() float64 {
-	b, err := os.ReadFile("/proc/self/status")
-	if err != nil {
-		return 0
-	}
-	for _, l := range strings.Split(string(b), "\n") {
-		if f := strings.Fields(l); len(f) == 3 && f[0] == "VmHWM:" {
-			kb, _ := strconv.ParseFloat(f[1], 64)
-			return kb / 1024
-		}
-	}
-	return 0
 }

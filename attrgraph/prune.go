@@ -1,6 +1,7 @@
 package attrgraph
 
 import (
+	"cmp"
 	"math"
 	"slices"
 )
@@ -298,7 +299,7 @@ func (g *Graph) Prune(nodeThr, edgeThr float64) *Pruned {
 	for i := range idx {
 		idx[i] = i
 	}
-	slices.SortStableFunc(idx, func(a, b int) int { return cmpDesc(nodeInfl[a], nodeInfl[b]) })
+	slices.SortStableFunc(idx, func(a, b int) int { return cmp.Compare(nodeInfl[b], nodeInfl[a]) })
 	var total, cum float64
 	for _, v := range nodeInfl {
 		total += v

@@ -1,6 +1,7 @@
 package attrgraph
 
 import (
+	"cmp"
 	"math"
 	"math/rand/v2"
 	"slices"
@@ -11,7 +12,7 @@ import (
 // cumulative sum over the total, first index reaching frac.
 func sortThreshold(scores []float32, frac float64) float32 {
 	s := slices.Clone(scores)
-	slices.SortFunc(s, func(a, b float32) int { return cmpDesc(float64(a), float64(b)) })
+	slices.SortFunc(s, func(a, b float32) int { return cmp.Compare(float64(b), float64(a)) })
 	var total float64
 	for _, v := range s {
 		total += float64(v)
