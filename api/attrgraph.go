@@ -51,6 +51,27 @@ type AttrGraphNode struct {
 	// all influence held by nodes at least as influential.
 	Influence  float64 `json:"influence"`
 	Cumulative float64 `json:"cumulative"`
+	// Keys (heads) is the QK side the frozen graph leaves out.
+	Keys *AttrGraphKeys `json:"keys,omitempty"`
+}
+
+// AttrGraphKeys splits a head's largest attention score at its position,
+// scale·q·k on key position KeyPos, over what that position's residual
+// stream is made of (the query, the norm scale and the rotary angle held
+// at their cached values): Σ Top + Rest + Bias = Score.
+type AttrGraphKeys struct {
+	KeyPos int            `json:"key_pos"`
+	Score  float64        `json:"score"`
+	Bias   float64        `json:"bias"`
+	Rest   float64        `json:"rest"` // the sources not listed
+	Top    []AttrGraphKey `json:"top"`
+}
+
+// AttrGraphKey is one source's share of a head's score: its ID (L0H3@18,
+// emb@18, L0N5@18, E0@18), whether or not it is a node of the graph.
+type AttrGraphKey struct {
+	Source string  `json:"source"`
+	Weight float64 `json:"weight"`
 }
 
 // AttrGraphEdge is a direct effect of Source on Target (indices into

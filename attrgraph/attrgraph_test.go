@@ -50,6 +50,7 @@ var cases = []struct {
 	{"gpt2", "../testdata/hf-tiny/gpt2", false, 7},
 	{"llama-gqa", "../testdata/hf-tiny/llama", false, 7},
 	{"gpt2-heads", "../testdata/hf-tiny/gpt2", true, 6},
+	{"llama-gqa-heads", "../testdata/hf-tiny/llama", true, 6},
 	{"induction", "../testdata/trained/induction", false, 9},
 }
 
@@ -75,7 +76,44 @@ func TestCompleteness(t *testing.T) {
 			if c := g.Completeness(); c > 2e-4*max(1, scale) || math.IsNaN(c) {
 				t.Errorf("completeness error %g (values up to %g)", c, scale)
 			}
+			checkKeys(t, m, prompt(m, tc.n), g)
 		})
+	}
+}
+
+// checkKeys: every head node's key split adds up to its score, and the
+// score is the engine's own hook_attn_scores at the head's query and key.
+func checkKeys(t *testing.T, m *engine.Model, ids []int32, g *Graph) {
+	t.Helper()
+	var hooks []string
+	for l := range m.Dims().Layers {
+		hooks = append(hooks, fmt.Sprintf("blocks.%d.attn.hook_attn_scores", l))
+	}
+	res, err := m.Run(engine.Request{IDs: [][]int32{ids}, Hooks: hooks})
+	if err != nil {
+		t.Fatal(err)
+	}
+	T, n := len(ids), 0
+	for _, nd := range g.Nodes {
+		if nd.Kind != Head {
+			continue
+		}
+		k := nd.Keys
+		if k == nil {
+			t.Fatalf("head %s has no key split", label(nd))
+		}
+		n++
+		sum := k.Bias + k.Rest
+		for _, e := range k.Top {
+			sum += e.Weight
+		}
+		want := float64(res.Acts[hooks[nd.Layer]].Data[(nd.Index*T+nd.Pos)*T+k.KeyPos])
+		if math.Abs(sum-k.Score) > 1e-4*max(1, math.Abs(k.Score)) || math.Abs(k.Score-want) > 1e-4*max(1, math.Abs(want)) {
+			t.Errorf("head %s on key %d: split %g, score %g, engine %g", label(nd), k.KeyPos, sum, k.Score, want)
+		}
+	}
+	if g.Heads && n == 0 {
+		t.Error("heads mode selected no head")
 	}
 }
 
@@ -324,5 +362,14 @@ func TestInductionKnownAnswer(t *testing.T) {
 	}
 	if len(into) != 4 {
 		t.Errorf("kept positive edges emb@18 → %v, want all four layer-1 heads", into)
+	}
+	// The QK side: each induction head's score on key 18 comes first from
+	// the previous-token head (L0H3) at that key.
+	for _, n := range g.Nodes {
+		if heads[n.ID] {
+			if k := n.Keys; k == nil || k.KeyPos != 18 || k.Top[0].Source != "L0H3@18" || k.Top[0].Weight < 0.4*k.Score {
+				t.Errorf("%s keys %+v: want key 18 led by L0H3@18", n.ID, k)
+			}
+		}
 	}
 }

@@ -27,6 +27,8 @@ type cache struct {
 	tri    int
 	emb    []float32   // [pos, dm] token (+ position) embedding
 	z      [][]float32 // heads mode: [layer][pos, head, d_head]
+	q      [][]float32 // heads mode: [layer][pos, head, d_head], rotated
+	k, kr  [][]float32 // heads mode: [layer][pos, kv_head, d_head], before and after rotation
 	cands  []cand      // sorted by (layer, pos, neuron)
 	site   []int32     // [layer·T + pos + 1] offsets into cands
 	errv   [][]float32 // [layer][pos, dm]: MLP output − bias − candidates
@@ -92,7 +94,10 @@ func capture(m *engine.Model, f *frozen, ids []int32, o Options) (*cache, error)
 				}
 			}
 			if o.Heads {
-				hooks = append(hooks, b+"attn.hook_z")
+				hooks = append(hooks, b+"attn.hook_z", b+"attn.hook_q", b+"attn.hook_k")
+				if f.rotary {
+					hooks = append(hooks, b+"attn.hook_rot_q", b+"attn.hook_rot_k")
+				}
 			}
 		}
 		res, err := m.Run(engine.Request{IDs: [][]int32{ids}, Hooks: hooks, NoLogits: true})
@@ -104,6 +109,13 @@ func capture(m *engine.Model, f *frozen, ids []int32, o Options) (*cache, error)
 			c.pat[l] = c.pack(res.Acts[b+"attn.hook_pattern"].Data, f.H)
 			if o.Heads {
 				c.z = append(c.z, slices.Clone(res.Acts[b+"attn.hook_z"].Data[:T*f.H*f.dh]))
+				q, k, kr := b+"attn.hook_q", b+"attn.hook_k", b+"attn.hook_k"
+				if f.rotary {
+					q, kr = b+"attn.hook_rot_q", b+"attn.hook_rot_k"
+				}
+				c.q = append(c.q, slices.Clone(res.Acts[q].Data[:T*f.H*f.dh]))
+				c.k = append(c.k, slices.Clone(res.Acts[k].Data[:T*f.KV*f.dh]))
+				c.kr = append(c.kr, slices.Clone(res.Acts[kr].Data[:T*f.KV*f.dh]))
 			}
 			if f.hasMLP() {
 				c.addCands(f, l, o.PerSite, res.Acts[b+"mlp.hook_pre"].Data, res.Acts[b+"mlp.hook_post"].Data,
@@ -114,7 +126,7 @@ func capture(m *engine.Model, f *frozen, ids []int32, o Options) (*cache, error)
 				}
 			}
 			// Release each array as soon as it is read.
-			for _, h := range []string{"attn.hook_pattern", "attn.hook_z", "mlp.hook_pre", "mlp.hook_post", "mlp.hook_pre_linear", "hook_mlp_out"} {
+			for _, h := range []string{"attn.hook_pattern", "attn.hook_z", "attn.hook_q", "attn.hook_k", "attn.hook_rot_q", "attn.hook_rot_k", "mlp.hook_pre", "mlp.hook_post", "mlp.hook_pre_linear", "hook_mlp_out"} {
 				delete(res.Acts, b+h)
 			}
 		}

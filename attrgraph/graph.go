@@ -54,6 +54,7 @@ type Node struct {
 	Index      int     // neuron, head, token id (embedding, logit); -1 for errors
 	Activation float64 // neuron: hook_post; head: ‖output‖; logit: probability
 	Value      float64 // what its row adds up to with its bias
+	Keys       *Keys   // heads: the QK side of its largest attention score
 }
 
 // Graph is an unpruned attribution graph. Nodes are the selected neurons
@@ -230,6 +231,9 @@ func Build(m *engine.Model, ids []int32, o Options) (*Graph, error) {
 		} else {
 			n.Activation = norm32(b.headOut(t.l, t.p, t.i))
 			n.Value = n.Activation
+			if !f.qkNorm {
+				n.Keys = b.keys(t.l, t.p, t.i)
+			}
 		}
 		newCol[col(t)] = len(g.Nodes)
 		g.Nodes = append(g.Nodes, n)

@@ -67,6 +67,12 @@ func (g *Graph) Wire(m *engine.Model, p *Pruned) *api.AttrGraph {
 		if r, ok := rowOf[i]; ok {
 			w.Value, w.Bias = n.Value, g.Bias[r]
 		}
+		if k := n.Keys; k != nil {
+			w.Keys = &api.AttrGraphKeys{KeyPos: k.KeyPos, Score: k.Score, Bias: k.Bias, Rest: k.Rest}
+			for _, e := range k.Top {
+				w.Keys.Top = append(w.Keys.Top, api.AttrGraphKey{Source: e.Source.ID(m), Weight: e.Weight})
+			}
+		}
 		index[i] = len(out.Nodes)
 		out.Nodes = append(out.Nodes, w)
 	}

@@ -30,6 +30,7 @@ type layerW struct {
 	bo        []float32
 	wv        []float32 // value: [dm, kvdh] when wvT, else [kvdh, dm]
 	bv        []float32
+	wk, bk    []float32 // key, laid out as wv
 	win       []float32 // MLP input (up): [dm, dmlp] when winCols, else [dmlp, dm]
 	bin       []float32
 	wout      []float32 // MLP output, always [dmlp, dm]
@@ -46,6 +47,9 @@ type frozen struct {
 	lnf, lnfb                     []float32
 	wu                            []float32 // [vocab, dm]
 	hasPosEmbed                   bool
+	rotary                        bool      // keys and queries are rotated (hook_rot_q, hook_rot_k)
+	qkNorm                        bool      // keys are normalised per head (Qwen3): not linear in the residual
+	attnScale                     []float64 // per layer: what q·k is multiplied by
 }
 
 func (f *frozen) hasMLP() bool { return f.dmlp > 0 }
@@ -95,14 +99,23 @@ func loadFrozen(m *engine.Model) (*frozen, error) {
 			lw.ln1, lw.ln1b = get(n("ln_1.weight"), f.dm), get(n("ln_1.bias"), f.dm)
 			qkv, qkvb := get(n("attn.c_attn.weight"), f.dm, 3*f.dm), get(n("attn.c_attn.bias"), 3*f.dm)
 			if qkv != nil {
-				lw.wv = make([]float32, f.dm*f.dm)
+				lw.wk, lw.wv = make([]float32, f.dm*f.dm), make([]float32, f.dm*f.dm)
 				for i := range f.dm {
+					copy(lw.wk[i*f.dm:(i+1)*f.dm], qkv[i*3*f.dm+f.dm:i*3*f.dm+2*f.dm])
 					copy(lw.wv[i*f.dm:(i+1)*f.dm], qkv[i*3*f.dm+2*f.dm:(i+1)*3*f.dm])
 				}
 			}
 			if qkvb != nil {
-				lw.bv = qkvb[2*f.dm:]
+				lw.bk, lw.bv = qkvb[f.dm:2*f.dm], qkvb[2*f.dm:]
 			}
+			s := 1.0
+			if m.Config.Bool("scale_attn_weights", true) {
+				s /= math.Sqrt(float64(f.dh))
+			}
+			if m.Config.Bool("scale_attn_by_inverse_layer_idx", false) {
+				s /= float64(l + 1)
+			}
+			f.attnScale = append(f.attnScale, s)
 			lw.wo, lw.bo = get(n("attn.c_proj.weight"), hd, f.dm), get(n("attn.c_proj.bias"), f.dm)
 			if f.hasMLP() {
 				lw.ln2, lw.ln2b = get(n("ln_2.weight"), f.dm), get(n("ln_2.bias"), f.dm)
@@ -112,7 +125,8 @@ func loadFrozen(m *engine.Model) (*frozen, error) {
 			f.layers = append(f.layers, lw)
 		}
 	case *llama.Model:
-		f.gated = true
+		f.gated, f.rotary = true, true
+		f.qkNorm = names["model.layers.0.self_attn.k_norm.weight"]
 		f.lnf = get("model.norm.weight", f.dm)
 		f.wu = get("model.embed_tokens.weight", f.vocab, f.dm)
 		if names["lm_head.weight"] {
@@ -123,6 +137,8 @@ func loadFrozen(m *engine.Model) (*frozen, error) {
 			var lw layerW
 			lw.ln1 = get(n("input_layernorm.weight"), f.dm)
 			lw.wv, lw.bv = get(n("self_attn.v_proj.weight"), kvdh, f.dm), get(n("self_attn.v_proj.bias"), kvdh)
+			lw.wk, lw.bk = get(n("self_attn.k_proj.weight"), kvdh, f.dm), get(n("self_attn.k_proj.bias"), kvdh)
+			f.attnScale = append(f.attnScale, 1/math.Sqrt(float64(f.dh)))
 			lw.wo, lw.bo = get(n("self_attn.o_proj.weight"), f.dm, hd), get(n("self_attn.o_proj.bias"), f.dm)
 			if f.hasMLP() {
 				lw.ln2 = get(n("post_attention_layernorm.weight"), f.dm)

@@ -80,3 +80,17 @@ func TestBrowserAttrGraph(t *testing.T) {
 		t.Errorf("neuron page title %q", got)
 	}
 }
+
+// TestBrowserAttrGraphHeads: with heads as nodes a head's detail shows the
+// QK side of its score.
+func TestBrowserAttrGraphHeads(t *testing.T) {
+	ctx := browser(t)
+	_, ts := newTestServer(t, Config{})
+	step(t, ctx, "graph page", chromedp.Navigate(ts.URL+"/attrgraph"), ready(), chromedp.WaitVisible(chromedp.CSS("#ag-prompt")),
+		chromedp.SendKeys(chromedp.CSS("#ag-prompt"), "Once upon a time there was"), chromedp.Click(chromedp.CSS("#ag-heads")),
+		chromedp.Click(chromedp.CSS("#ag-run")), chromedp.WaitVisible(chromedp.CSS("#ag-svg")))
+	step(t, ctx, "select a head", chromedp.Click(chromedp.CSS(`circle.ag-node[data-kind="head"]`)), chromedp.WaitVisible(chromedp.CSS("#ag-keys")))
+	if n := eval[int](t, ctx, `document.querySelectorAll("#ag-keys tr").length`); n == 0 {
+		t.Error("a head lists no key-side sources")
+	}
+}

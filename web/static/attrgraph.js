@@ -116,10 +116,17 @@ function attrGraphDetail(g, i) {
   const rows = (edges, other) => edges.sort((a, b) => Math.abs(b.weight) - Math.abs(a.weight)).map((e) =>
     h("tr", {}, h("td", {}, attrGraphNodeLink(g.nodes[e[other]])), h("td.num" + (e.weight >= 0 ? ".pos" : ".neg"), {}, fmt(e.weight, 3))));
   const inc = g.edges.filter((e) => e.target === i), outg = g.edges.filter((e) => e.source === i);
+  const keys = n.keys ? [
+    h("h3", {}, `QK side: score ${fmt(n.keys.score, 3)} on key position ${n.keys.key_pos}`),
+    h("p.muted", {}, `what the key position's residual adds to the score (query, norm scale and rotary angle held): the rest ${fmt(n.keys.rest, 3)}, bias ${fmt(n.keys.bias, 3)}`),
+    h("table#ag-keys", {}, h("tbody", {}, n.keys.top.map((k) =>
+      h("tr", {}, h("td.mono", {}, k.source), h("td.num" + (k.weight >= 0 ? ".pos" : ".neg"), {}, fmt(k.weight, 3)))))),
+  ] : [];
   return h("div", {},
     h("h3", {}, attrGraphNodeLink(n), ` · ${n.kind} · layer ${n.layer} · position ${n.pos}`),
     h("p", {}, `activation ${fmt(n.activation)}, value ${fmt(n.value)} (bias ${fmt(n.bias)}), influence ${fmt(n.influence)}, cumulative ${fmt(n.cumulative, 3)}`),
     h("div.grid2", {},
       h("div", {}, h("h3", {}, `Incoming (${inc.length})`), h("table#ag-in", {}, h("tbody", {}, rows(inc, "source")))),
-      h("div", {}, h("h3", {}, `Outgoing (${outg.length})`), h("table#ag-out-edges", {}, h("tbody", {}, rows(outg, "target"))))));
+      h("div", {}, h("h3", {}, `Outgoing (${outg.length})`), h("table#ag-out-edges", {}, h("tbody", {}, rows(outg, "target"))))),
+    keys);
 }
