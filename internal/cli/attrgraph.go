@@ -97,6 +97,21 @@ func printAttrGraph(g *api.AttrGraph, top int) {
 	for _, e := range edges[:min(top, len(edges))] {
 		fmt.Fprintf(Stdout, "%-18s %-18s %+10.4f\n", g.Nodes[e.Source].ID, g.Nodes[e.Target].ID, e.Weight)
 	}
+	heads := 0
+	for _, n := range nodes {
+		if n.Keys == nil || heads == top {
+			continue
+		}
+		if heads == 0 {
+			fmt.Fprintf(Stdout, "\nQK side (a head's top score on its key, split over the key's residual):\n")
+		}
+		heads++
+		fmt.Fprintf(Stdout, "%-18s key %d score %+.3f:", n.ID, n.Keys.KeyPos, n.Keys.Score)
+		for _, k := range n.Keys.Top[:min(4, len(n.Keys.Top))] {
+			fmt.Fprintf(Stdout, " %s %+.3f", k.Source, k.Weight)
+		}
+		fmt.Fprintln(Stdout)
+	}
 	for _, n := range g.Notes {
 		fmt.Fprintf(Stdout, "note: %s\n", n)
 	}
