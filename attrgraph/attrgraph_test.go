@@ -40,8 +40,9 @@ func prompt(m *engine.Model, n int) []int32 {
 }
 
 // cases are the families the frozen model covers: GPT-2 (LayerNorm,
-// GELU), Llama with grouped-query heads (RMSNorm, gated MLP), GPT-2 with
-// heads as nodes, and the attention-only induction model.
+// GELU), Llama with grouped-query heads (RMSNorm, gated MLP), both with
+// heads as nodes too, Qwen2 (q/k/v biases), Mistral (sliding window), and
+// the attention-only induction model.
 var cases = []struct {
 	name, dir string
 	heads     bool
@@ -51,6 +52,8 @@ var cases = []struct {
 	{"llama-gqa", "../testdata/hf-tiny/llama", false, 7},
 	{"gpt2-heads", "../testdata/hf-tiny/gpt2", true, 6},
 	{"llama-gqa-heads", "../testdata/hf-tiny/llama", true, 6},
+	{"qwen2-qkv-bias-heads", "../testdata/hf-tiny/qwen2", true, 6},
+	{"mistral", "../testdata/hf-tiny/mistral", false, 6},
 	{"induction", "../testdata/trained/induction", false, 9},
 }
 
