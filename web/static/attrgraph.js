@@ -97,6 +97,9 @@ function attrGraphView(g) {
   }
   g.tokens.forEach((t, p) => labels.push(h("text", { x: padL + p * cellW + cellW / 2, y: H - 12, "font-size": 11, "text-anchor": "middle" },
     showTok(t.text).slice(0, 12))));
+  g.nodes.forEach((n, i) => {
+    if (n.kind === "logit") labels.push(h("text", { x: xy[i][0], y: xy[i][1] - 14, "font-size": 11, "text-anchor": "middle" }, n.id.slice(6)));
+  });
   const svg = h("svg#ag-svg", { width: W, height: H, viewBox: `0 0 ${W} ${H}` }, labels, edgeEls, nodeEls);
   const s = g.stats;
   return [
