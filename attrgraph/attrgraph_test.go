@@ -6,29 +6,16 @@ import (
 	"math"
 	"math/rand/v2"
 	"slices"
-	"sync"
 	"testing"
 
 	"github.com/glia-dev/glia/api"
 	"github.com/glia-dev/glia/engine"
+	"github.com/glia-dev/glia/internal/testenv"
 	gx "github.com/gomlx/gomlx/core/graph"
 	"github.com/gomlx/gomlx/core/tensors"
 )
 
-var models sync.Map
-
-func fixture(t testing.TB, dir string) *engine.Model {
-	t.Helper()
-	if m, ok := models.Load(dir); ok {
-		return m.(*engine.Model)
-	}
-	m, err := engine.Load(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	models.Store(dir, m)
-	return m
-}
+func fixture(t testing.TB, dir string) *engine.Model { return testenv.Model(t, dir) }
 
 func prompt(m *engine.Model, n int) []int32 {
 	v := m.Dims().Vocab

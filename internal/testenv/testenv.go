@@ -1,12 +1,16 @@
-// Package testenv holds what the measurements run by hand (GLIA_LONG=1)
-// share: integer settings from the environment and the peak RSS.
+// Package testenv holds what tests share across packages: models loaded
+// once per test binary, and for the measurements run by hand (GLIA_LONG=1)
+// integer settings from the environment and the peak RSS.
 package testenv
 
 import (
 	"os"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
+
+	"github.com/glia-dev/glia/engine"
 )
 
 // Int is $name as a positive integer, def when unset.
@@ -37,4 +41,21 @@ func PeakRSS() float64 {
 		}
 	}
 	return 0
+}
+
+var models sync.Map
+
+// Model loads the model at dir ("" is the embedded stories260K) once per
+// test binary.
+func Model(t testing.TB, dir string) *engine.Model {
+	t.Helper()
+	if m, ok := models.Load(dir); ok {
+		return m.(*engine.Model)
+	}
+	m, err := engine.Load(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	models.Store(dir, m)
+	return m
 }
