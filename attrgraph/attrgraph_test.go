@@ -17,14 +17,7 @@ import (
 
 func fixture(t testing.TB, dir string) *engine.Model { return testenv.Model(t, dir) }
 
-func prompt(m *engine.Model, n int) []int32 {
-	v := m.Dims().Vocab
-	ids := make([]int32, n)
-	for i := range ids {
-		ids[i] = int32((i*7919 + 13) % v)
-	}
-	return ids
-}
+func prompt(m *engine.Model, n int) []int32 { return testenv.Prompt(m, n) }
 
 // cases are the families the frozen model covers: GPT-2 (LayerNorm,
 // GELU), Llama with grouped-query heads (RMSNorm, gated MLP), both with

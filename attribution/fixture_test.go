@@ -38,12 +38,4 @@ func fixture(t testing.TB, spec string) *engine.Model {
 	return testenv.Model(t, spec)
 }
 
-// prompt is n token ids spread over the vocabulary.
-func prompt(m *engine.Model, n int) []int32 {
-	v := m.Dims().Vocab
-	ids := make([]int32, n)
-	for i := range ids {
-		ids[i] = int32((i*7919 + 13) % v)
-	}
-	return ids
-}
+func prompt(m *engine.Model, n int) []int32 { return testenv.Prompt(m, n) }

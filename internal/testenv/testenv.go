@@ -59,3 +59,13 @@ func Model(t testing.TB, dir string) *engine.Model {
 	models.Store(dir, m)
 	return m
 }
+
+// Prompt is n token ids spread over m's vocabulary.
+func Prompt(m *engine.Model, n int) []int32 {
+	v := m.Dims().Vocab
+	ids := make([]int32, n)
+	for i := range ids {
+		ids[i] = int32((i*7919 + 13) % v)
+	}
+	return ids
+}
