@@ -39,6 +39,7 @@ func TestAttrGraphAPI(t *testing.T) {
 		{"too many nodes", api.AttrGraphRequest{Prompt: "a b", MaxNodes: maxGraphNodes + 1}, http.StatusRequestEntityTooLarge},
 		{"threshold above 1", api.AttrGraphRequest{Prompt: "a b", NodeThreshold: 1.5}, http.StatusBadRequest},
 		{"per site above d_mlp", api.AttrGraphRequest{Prompt: "a b", PerSite: 1 << 20}, http.StatusBadRequest},
+		{"rows over the memory bound", api.AttrGraphRequest{Prompt: strings.Repeat("Once upon a time ", 60), PerSite: 172, MaxNodes: 1000, Heads: true}, http.StatusRequestEntityTooLarge},
 	} {
 		var e api.Error
 		if code := call(t, ts, "POST", "/api/attrgraph", tc.req, &e); code != tc.code || e.Error == "" {
