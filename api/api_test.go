@@ -23,6 +23,7 @@ var wireTypes = []any{
 	InterveneRequest{}, InterveneResponse{}, TokenChange{},
 	PatchRequest{}, PatchResponse{}, PatchFileResponse{}, Grid{},
 	AttributeRequest{}, AttributeResponse{}, AttrScore{}, LensRow{},
+	AttrGraphRequest{}, AttrGraph{}, AttrGraphLogit{}, AttrGraphNode{}, AttrGraphEdge{}, AttrGraphStats{}, AttrGraphKeys{}, AttrGraphKey{},
 	CacheRequest{}, CacheGrad{}, CacheResponse{}, CacheSequence{}, Tensor{},
 	CompareRequest{}, CompareMatrix{}, CompareResponse{}, CompareCeiling{},
 }

@@ -3,14 +3,11 @@ package attribution
 import (
 	"os"
 	"path"
-	"sync"
 	"testing"
 
 	"github.com/glia-dev/glia/engine"
+	"github.com/glia-dev/glia/internal/testenv"
 )
-
-// models holds each fixture, loaded once per test binary.
-var models sync.Map
 
 // fixtures are every testdata/hf-tiny family and stories260K ("").
 func fixtures(t *testing.T) []string {
@@ -35,27 +32,10 @@ func eachFixture(t *testing.T, f func(t *testing.T, m *engine.Model)) {
 
 func fixture(t testing.TB, spec string) *engine.Model {
 	t.Helper()
-	if m, ok := models.Load(spec); ok {
-		return m.(*engine.Model)
-	}
-	load := spec
 	if spec == "stories260K" {
-		load = ""
+		spec = ""
 	}
-	m, err := engine.Load(load)
-	if err != nil {
-		t.Fatal(err)
-	}
-	models.Store(spec, m)
-	return m
+	return testenv.Model(t, spec)
 }
 
-// prompt is n token ids spread over the vocabulary.
-func prompt(m *engine.Model, n int) []int32 {
-	v := m.Dims().Vocab
-	ids := make([]int32, n)
-	for i := range ids {
-		ids[i] = int32((i*7919 + 13) % v)
-	}
-	return ids
-}
+func prompt(m *engine.Model, n int) []int32 { return testenv.Prompt(m, n) }

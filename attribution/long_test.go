@@ -2,12 +2,12 @@ package attribution
 
 import (
 	"os"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/glia-dev/glia/engine"
+	"github.com/glia-dev/glia/internal/testenv"
 )
 
 // gpt2Small is the GPT-2-small shape with random weights (as glia bench),
@@ -20,35 +20,6 @@ func gpt2Small(tb testing.TB, ctx int) *engine.Model {
 		tb.Fatal(err)
 	}
 	return m
-}
-
-func envInt(t *testing.T, name string, def int) int {
-	t.Helper()
-	s := os.Getenv(name)
-	if s == "" {
-		return def
-	}
-	n, err := strconv.Atoi(s)
-	if err != nil || n <= 0 {
-		t.Fatalf("$%s=%q: want a positive integer", name, s)
-	}
-	return n
-}
-
-// peakRSS is the process's peak resident set (VmHWM) in MiB, or 0 where
-// /proc does not say.
-func peakRSS() float64 {
-	b, err := os.ReadFile("/proc/self/status")
-	if err != nil {
-		return 0
-	}
-	for _, l := range strings.Split(string(b), "\n") {
-		if f := strings.Fields(l); len(f) == 3 && f[0] == "VmHWM:" {
-			kb, _ := strconv.ParseFloat(f[1], 64)
-			return kb / 1024
-		}
-	}
-	return 0
 }
 
 // TestLongPrompt is issue 17's long-prompt figure, run by hand (hours of
@@ -69,15 +40,15 @@ func TestLongPrompt(t *testing.T) {
 	if err := engine.UseCPUKernels(true); err != nil {
 		t.Fatalf("run TestLongPrompt alone: %v", err)
 	}
-	n := envInt(t, "GLIA_LONG_TOKENS", 4096)
-	steps, chunk := envInt(t, "GLIA_LONG_STEPS", 50), envInt(t, "GLIA_LONG_CHUNK", 1)
+	n := testenv.Int(t, "GLIA_LONG_TOKENS", 4096)
+	steps, chunk := testenv.Int(t, "GLIA_LONG_STEPS", 50), testenv.Int(t, "GLIA_LONG_CHUNK", 1)
 	methods := os.Getenv("GLIA_LONG_METHODS")
 	if methods == "" {
 		methods = "dla,ig"
 	}
 	m := gpt2Small(t, n)
 	ids := prompt(m, n)
-	t.Logf("%d tokens; peak RSS after loading %.0f MiB", n, peakRSS())
+	t.Logf("%d tokens; peak RSS after loading %.0f MiB", n, testenv.PeakRSS())
 	for _, method := range strings.Split(methods, ",") {
 		start := time.Now()
 		switch method {
@@ -86,7 +57,7 @@ func TestLongPrompt(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			t.Logf("dla: %d components, completeness %.2g, %.1fs, peak RSS %.0f MiB", len(r.Components), r.Completeness, time.Since(start).Seconds(), peakRSS())
+			t.Logf("dla: %d components, completeness %.2g, %.1fs, peak RSS %.0f MiB", len(r.Components), r.Completeness, time.Since(start).Seconds(), testenv.PeakRSS())
 			if r.Completeness > 1e-3 {
 				t.Errorf("dla at %d tokens: completeness %g", n, r.Completeness)
 			}
@@ -98,7 +69,7 @@ func TestLongPrompt(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			t.Logf("ig: %d steps in chunks of %d (%d passes), relative delta %.2g, %.1fs, peak RSS %.0f MiB", r.Steps, chunk, r.Forwards, r.Relative, time.Since(start).Seconds(), peakRSS())
+			t.Logf("ig: %d steps in chunks of %d (%d passes), relative delta %.2g, %.1fs, peak RSS %.0f MiB", r.Steps, chunk, r.Forwards, r.Relative, time.Since(start).Seconds(), testenv.PeakRSS())
 			if steps >= 50 && r.Relative > 0.01 {
 				t.Errorf("ig at %d tokens: relative delta %g", n, r.Relative)
 			}

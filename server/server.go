@@ -115,6 +115,7 @@ type Config struct {
 	Token     string        // bearer token every /api/ call must carry ("" = none)
 	PatchJSON []byte        // a `glia patch` result given on the command line, or nil
 	PatchName string        // its file name, for display
+	GraphJSON []byte        // a `glia attribute graph --out` file given on the command line, or nil
 	Limits    Limits
 	Log       *log.Logger // nil: no request errors logged
 
@@ -181,6 +182,9 @@ func New(cfg Config) (*Server, error) {
 	if cfg.PatchJSON != nil && !json.Valid(cfg.PatchJSON) {
 		return nil, fmt.Errorf("serve: the patch result %s is not valid JSON", cfg.PatchName)
 	}
+	if cfg.GraphJSON != nil && !json.Valid(cfg.GraphJSON) {
+		return nil, fmt.Errorf("serve: the attribution graph file is not valid JSON")
+	}
 	s.routes()
 	s.handler = s.middleware(s.mux)
 	return s, nil
@@ -221,6 +225,8 @@ func (s *Server) routes() {
 	api("POST /api/attribute", s.attribute)
 	s.mux.HandleFunc("POST /api/cache", s.cacheHandler)
 	api("POST /api/compare", s.compareHooks)
+	api("POST /api/attrgraph", s.attrGraph)
+	api("GET /api/attrgraph/file", s.attrGraphFile)
 	s.mux.HandleFunc("GET /api/openapi.yaml", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/yaml; charset=utf-8")
 		w.Write(OpenAPI)

@@ -21,12 +21,13 @@ func init() {
 }
 
 func attributeUsage(args []string) error {
-	fmt.Fprintln(Stderr, "usage: glia attribute dla|lens|ig|gradxact|atp [flags]\n\n"+
+	fmt.Fprintln(Stderr, "usage: glia attribute dla|lens|ig|gradxact|atp|graph [flags]\n\n"+
 		"  dla       direct logit attribution: embeddings, heads, neurons and biases, with completeness\n"+
 		"  lens      logit lens: each layer's residual through the final norm and unembedding\n"+
 		"  ig        integrated gradients at a hook, with the completeness delta\n"+
 		"  gradxact  gradient × activation at a hook\n"+
-		"  atp       attribution patching (--prompt clean, --corrupt), re-checked by real patching\n\n"+
+		"  atp       attribution patching (--prompt clean, --corrupt), re-checked by real patching\n"+
+		"  graph     neuron attribution graph of the next-token logits, pruned (docs/attrgraph.md)\n\n"+
 		"glia attribute METHOD -h lists its flags; docs/attribution.md has the definitions.")
 	if len(args) == 1 && (args[0] == "-h" || args[0] == "--help") {
 		return nil

@@ -37,6 +37,7 @@ func runServe(args []string) error {
 	addr := fs.String("addr", "127.0.0.1:8765", "listen address; anything but loopback needs --token")
 	token := fs.String("token", "", "bearer token every API call must carry (default $GLIA_TOKEN); required off loopback")
 	patch := fs.String("patch", "", "a glia patch result (OUT.json) to show on the patching page")
+	graph := fs.String("graph", "", "a glia attribute graph --out file to show on the graph page (/attrgraph?file=1)")
 	noModel := fs.Bool("no-model", false, "serve the atlas only: no prompt explorer, interventions or patching")
 	lim := limitFlags(fs)
 	stdinEOF := fs.Bool("exit-on-stdin-eof", false, "stop when standard input reaches end of file: a parent that starts glia serve with a pipe as its stdin (the Python client) takes the server down with it, even when killed")
@@ -83,6 +84,13 @@ func runServe(args []string) error {
 			return err
 		}
 		cfg.PatchJSON, cfg.PatchName = b, filepath.Base(*patch)
+	}
+	if *graph != "" {
+		b, err := os.ReadFile(*graph)
+		if err != nil {
+			return err
+		}
+		cfg.GraphJSON = b
 	}
 	s, err := server.New(cfg)
 	if err != nil {

@@ -27,7 +27,7 @@ function h(tag, attrs, ...kids) {
   }
   return el;
 }
-const svgTags = new Set(["rect", "g", "text", "title", "line"]);
+const svgTags = new Set(["rect", "g", "text", "title", "line", "circle"]);
 
 function show(...kids) { main.replaceChildren(...kids); }
 function errorBox(err) { return h("div.error", {}, String(err.message || err)); }
@@ -552,6 +552,7 @@ async function route() {
     else if (p === "/patch") { page = "patch"; await pagePatch(); }
     else if (p === "/attribute") { page = "attribute"; await pageAttribute(); }
     else if (p === "/compare") { page = "compare"; await pageCompare(); }
+    else if (p === "/attrgraph") { page = "attrgraph"; await pageAttrGraph(); }
     else await pageOverview();
   } catch (e) { show(errorBox(e)); }
   for (const a of document.querySelectorAll("nav a[data-page]")) a.classList.toggle("active", a.dataset.page === page);
