@@ -10,7 +10,6 @@
 package sae
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"math"
@@ -212,13 +211,7 @@ func (c Config) MarshalJSON() ([]byte, error) {
 		m["rescale_acts_by_decoder_norm"] = c.RescaleActsByDecNorm
 	}
 	m["metadata"] = c.Metadata
-	var b bytes.Buffer
-	enc := json.NewEncoder(&b)
-	enc.SetIndent("", "  ")
-	if err := enc.Encode(m); err != nil {
-		return nil, err
-	}
-	return bytes.TrimRight(b.Bytes(), "\n"), nil
+	return json.Marshal(m)
 }
 
 // reader collects the first error met while reading typed keys.

@@ -170,7 +170,7 @@ func (s *SAE) Save(dir string) error {
 			return err
 		}
 	}
-	js, err := json.Marshal(cfg)
+	js, err := json.MarshalIndent(cfg, "", "  ")
 	if err != nil {
 		return &Error{Path: filepath.Join(dir, CfgFile), Msg: "cannot encode the config", Err: err}
 	}
