@@ -47,13 +47,14 @@ See docs/dictionaries.md.`)
 }
 
 // saeShards resolves corpus paths; none means the embedded story corpus.
-func saeShards(paths []string) ([]corpus.Shard, corpus.Options, string, error) {
+// docSep splits plain-text files into documents (each starts with BOS).
+func saeShards(paths []string, docSep string) ([]corpus.Shard, corpus.Options, string, error) {
 	if len(paths) == 0 {
 		sh, err := corpus.FSShard(defaultcorpus.FS(), defaultcorpus.Name)
 		return []corpus.Shard{sh}, corpus.Options{DocSep: defaultcorpus.DocSep}, defaultcorpus.Name, err
 	}
 	sh, err := corpus.Resolve(paths)
-	return sh, corpus.Options{}, strings.Join(paths, ","), err
+	return sh, corpus.Options{DocSep: docSep}, strings.Join(paths, ","), err
 }
 
 // windowBatches packs the corpus from a cursor into windows of ctx tokens
@@ -149,6 +150,8 @@ func saeTrain(args []string) error {
 	var hooks, paths stringList
 	fs.Var(&hooks, "hook", "hook (or glob) whose activations to train on; repeatable: every hook trains in the same pass")
 	fs.Var(&paths, "corpus", "corpus path: a text file, a directory, or .jsonl (repeatable; default: the embedded stories)")
+	docSep := fs.String("doc-sep", "", "split plain-text corpus files into documents at this string (e.g. '<|endoftext|>')")
+	epochs := fs.Int("epochs", 1, "passes over the corpus")
 	archs := fs.String("arch", "topk", "architectures, comma-separated (one SAE each per hook): standard, topk, batchtopk, jumprelu, matryoshka_batchtopk")
 	out := fs.String("out", "sae", "output directory: one SAELens directory per SAE, OUT/HOOK (OUT/HOOK.ARCH with several --arch)")
 	d := sae.DefaultOptions(sae.TopK, 1, 1)
@@ -199,7 +202,7 @@ func saeTrain(args []string) error {
 		}
 	}
 	d.Hyper.Steps = max(*steps, 1)
-	shards, copt, dataset, err := saeShards(paths)
+	shards, copt, dataset, err := saeShards(paths, *docSep)
 	if err != nil {
 		return err
 	}
@@ -215,6 +218,7 @@ func saeTrain(args []string) error {
 	var hs []*saeHook
 	var cursor corpus.Cursor
 	var tokens int64
+	var resumeEpoch string
 	for i, name := range names {
 		width, err := hookWidth(m, name)
 		if err != nil {
@@ -243,6 +247,7 @@ func saeTrain(args []string) error {
 					return fmt.Errorf("--resume: %w", err)
 				}
 				job.tr = tr
+				resumeEpoch = extra["epoch"]
 				if err := json.Unmarshal([]byte(extra["cursor"]), &cursor); err != nil {
 					return fmt.Errorf("--resume: %s has no corpus cursor: %w", ck, err)
 				}
@@ -265,6 +270,10 @@ func saeTrain(args []string) error {
 	}
 	start := time.Now()
 	startTokens := tokens
+	epoch := 0
+	if *resume {
+		epoch, _ = strconv.Atoi(resumeEpoch)
+	}
 	x := make([]float32, 0)
 	checkpoint := func(next corpus.Cursor) error {
 		cur, _ := json.Marshal(next)
@@ -273,7 +282,7 @@ func saeTrain(args []string) error {
 				if err := os.MkdirAll(j.dir, 0o755); err != nil {
 					return err
 				}
-				if err := j.tr.SaveCheckpoint(filepath.Join(j.dir, "checkpoint.safetensors"), map[string]string{"cursor": string(cur), "tokens": strconv.FormatInt(tokens, 10)}); err != nil {
+				if err := j.tr.SaveCheckpoint(filepath.Join(j.dir, "checkpoint.safetensors"), map[string]string{"cursor": string(cur), "tokens": strconv.FormatInt(tokens, 10), "epoch": strconv.Itoa(epoch)}); err != nil {
 					return err
 				}
 			}
@@ -327,32 +336,38 @@ func saeTrain(args []string) error {
 		}
 		return nil
 	}
-	var last corpus.Cursor = cursor
-	err = windowBatches(m, shards, copt, *ctx, *windows, cursor, func(ids [][]int32, next corpus.Cursor) error {
-		res, err := m.Run(engine.Request{IDs: ids, Hooks: names, NoLogits: true})
-		if err != nil {
-			return err
-		}
-		tokens += int64(len(ids) * len(ids[0]))
-		last = next
-		for _, h := range hs {
-			a := res.Acts[h.name].Data
-			for off := 0; off < len(a); {
-				off += h.buf.Add(a[off:]) * h.width
-				for h.buf.Len() == h.buf.Cap {
-					if err := step(h, next); err != nil {
-						return err
+	last := cursor
+	var stopped bool
+	for ; epoch < *epochs && !stopped; epoch++ {
+		from := cursor
+		cursor = corpus.Cursor{}
+		err = windowBatches(m, shards, copt, *ctx, *windows, from, func(ids [][]int32, next corpus.Cursor) error {
+			res, err := m.Run(engine.Request{IDs: ids, Hooks: names, NoLogits: true})
+			if err != nil {
+				return err
+			}
+			tokens += int64(len(ids) * len(ids[0]))
+			last = next
+			for _, h := range hs {
+				a := res.Acts[h.name].Data
+				for off := 0; off < len(a); {
+					off += h.buf.Add(a[off:]) * h.width
+					for h.buf.Len() == h.buf.Cap {
+						if err := step(h, next); err != nil {
+							return err
+						}
 					}
 				}
 			}
+			if done() {
+				stopped = true
+				return io.EOF
+			}
+			return nil
+		})
+		if err != nil {
+			return err
 		}
-		if done() {
-			return io.EOF
-		}
-		return nil
-	})
-	if err != nil {
-		return err
 	}
 	// Drain what is left in the buffers.
 	for _, h := range hs {

@@ -27,6 +27,7 @@ func saeEval(args []string) error {
 	var dirs, paths stringList
 	fs.Var(&dirs, "sae", "SAE directory (cfg.json, sae_weights.safetensors); repeatable")
 	fs.Var(&paths, "corpus", "held-out corpus path (repeatable; default: the embedded stories)")
+	docSep := fs.String("doc-sep", "", "split plain-text corpus files into documents at this string (e.g. '<|endoftext|>')")
 	ctx := fs.Int("ctx", 128, "tokens per corpus window")
 	windows := fs.Int("windows", 8, "windows per forward pass")
 	maxTokens := fs.Int64("max-tokens", 20000, "tokens to evaluate on (0: the whole corpus)")
@@ -41,7 +42,7 @@ func saeEval(args []string) error {
 	if len(dirs) == 0 {
 		return usagef("missing --sae: give an SAE directory (glia sae train writes them)")
 	}
-	shards, copt, _, err := saeShards(paths)
+	shards, copt, _, err := saeShards(paths, *docSep)
 	if err != nil {
 		return err
 	}
