@@ -338,7 +338,9 @@ func saeTrain(args []string) error {
 	}
 	last := cursor
 	var stopped bool
-	for ; epoch < *epochs && !stopped; epoch++ {
+	// epoch only advances after a pass ends, so a checkpoint's epoch is
+	// that of its cursor.
+	for epoch < *epochs {
 		from := cursor
 		cursor = corpus.Cursor{}
 		err = windowBatches(m, shards, copt, *ctx, *windows, from, func(ids [][]int32, next corpus.Cursor) error {
@@ -368,6 +370,10 @@ func saeTrain(args []string) error {
 		if err != nil {
 			return err
 		}
+		if stopped {
+			break
+		}
+		epoch++
 	}
 	// Drain what is left in the buffers.
 	for _, h := range hs {
