@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/glia-dev/glia/format/safetensors"
 	"github.com/glia-dev/glia/sae"
 )
 
@@ -69,11 +70,28 @@ func TestSAEUsage(t *testing.T) {
 		{[]string{"sae", "train", "--hook", "blocks.0.hook_resid_post", "--device", "cuda"}, 1, "SAE training runs on the CPU"},
 		{[]string{"sae", "train", "--hook", "blocks.0.attn.hook_pattern", "--out", t.TempDir()}, 1, "an SAE reads one vector per position"},
 		{[]string{"sae", "eval"}, 2, "missing --sae"},
+		{[]string{"sae", "snmf"}, 2, "missing --hook"},
 		{[]string{"sae", "eval", "--sae", t.TempDir()}, 1, "cannot read the SAE's config"},
 	} {
 		_, errs, code := runCLI(t, "", tc.args...)
 		if code != tc.code || !strings.Contains(errs, tc.want) {
 			t.Errorf("%q: exit %d, stderr %q; want exit %d and %q", tc.args, code, errs, tc.code, tc.want)
 		}
+	}
+}
+
+func TestSAESNMF(t *testing.T) {
+	out := filepath.Join(t.TempDir(), "f.safetensors")
+	stdout, errs, code := runCLI(t, "", "sae", "snmf", "--hook", "blocks.1.mlp.hook_post", "--rank", "4", "--tokens", "96", "--iters", "30", "--ctx", "32", "--out", out)
+	if code != 0 || !strings.Contains(stdout, "over 96 tokens: rank 4, svd start") {
+		t.Fatalf("exit %d: %s %s", code, stdout, errs)
+	}
+	f, err := safetensors.Open(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if s, _ := f.Shape("G"); len(s) != 2 || s[0] != 96 || s[1] != 4 {
+		t.Errorf("G has shape %v", s)
 	}
 }
