@@ -8,6 +8,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 
 	"github.com/glia-dev/glia/format/safetensors"
 )
@@ -118,22 +119,10 @@ func readTensor(f tensorSource, path, name string, dims ...int) ([]float32, erro
 	if !ok {
 		return nil, &Error{Path: path, Tensor: name, Msg: "missing"}
 	}
-	if !equalInts(shape, dims) {
+	if !slices.Equal(shape, dims) {
 		return nil, &Error{Path: path, Tensor: name, Msg: fmt.Sprintf("has shape %v; cfg.json's d_in and d_sae make it %v", shape, dims)}
 	}
 	return f.Float32(name)
-}
-
-func equalInts(a, b []int) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 // Save writes dir/cfg.json, dir/sae_weights.safetensors and, when Sparsity

@@ -295,6 +295,14 @@ func (t *Trainer) backDecode(u, dx, gu, gWdec, gBdec []float32, add bool, B int)
 	} else {
 		sgemm.MatMul(dx, t.WDec, gu, 1, B, n, d, true)
 	}
+	t.decoderParamGrads(u, dx, gWdec, gBdec, B)
+}
+
+// decoderParamGrads adds x̂ = u·W_dec + b_dec's parameter gradients for
+// dL/dx̂ = dx: gWdec += uᵀ·dx, gBdec += Σ_rows dx.
+func (t *Trainer) decoderParamGrads(u, dx, gWdec, gBdec []float32, B int) {
+	d, n := t.Opt.DIn, t.Opt.DSAE
+	w := &t.w
 	transpose(u, w.uT, B, n)
 	sgemm.MatMul(w.uT, dx, w.tmpND, 1, n, d, B, false)
 	for i, v := range w.tmpND {
@@ -329,8 +337,7 @@ func (t *Trainer) matryoshka(x []float32, B int, grad bool, gWdec, gBdec []float
 		}
 		loss += sse / float64(B)
 		if grad {
-			// gu for the prefix lands in w.gs-sized scratch: reuse gpre's
-			// masking by adding only where u is active.
+			// The prefix's dL/du, added to gpre where u is active (its mask).
 			sgemm.MatMul(w.e, t.WDec, w.h, 1, B, n, d, true)
 			for r := range B {
 				for i := range width {
@@ -339,16 +346,7 @@ func (t *Trainer) matryoshka(x []float32, B int, grad bool, gWdec, gBdec []float
 					}
 				}
 			}
-			transpose(w.a, w.uT, B, n)
-			sgemm.MatMul(w.uT, w.e, w.tmpND, 1, n, d, B, false)
-			for i, v := range w.tmpND {
-				gWdec[i] += v
-			}
-			for r := range B {
-				for j := range d {
-					gBdec[j] += w.e[r*d+j]
-				}
-			}
+			t.decoderParamGrads(w.a, w.e, gWdec, gBdec, B)
 		}
 	}
 	return loss
@@ -405,16 +403,7 @@ func (t *Trainer) auxK(B int, dead []bool, numDead int, nu []float32, grad bool,
 				w.gpre[k] += w.h[k]
 			}
 		}
-		transpose(w.a, w.uT, B, n)
-		sgemm.MatMul(w.uT, w.e, w.tmpND, 1, n, d, B, false)
-		for i, v := range w.tmpND {
-			gWdec[i] += v
-		}
-		for r := range B {
-			for j := range d {
-				gBdec[j] += w.e[r*d+j]
-			}
-		}
+		t.decoderParamGrads(w.a, w.e, gWdec, gBdec, B)
 	}
 	return c * sse / float64(B)
 }
