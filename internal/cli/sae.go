@@ -24,23 +24,29 @@ func init() {
 	Register(&Command{Name: "sae eval", Summary: "evaluate SAEs on a held-out corpus: L0, explained variance, CE-loss and KL scores", Args: "[CORPUS...]", Run: saeEval})
 }
 
+// saeUsage prints the group's synopsis to stderr, as every command's -h
+// does; an unknown subcommand exits 2.
 func saeUsage(args []string) error {
-	w := Stdout
-	if len(args) > 0 && args[0] != "-h" && args[0] != "--help" && args[0] != "help" {
-		w = Stderr
+	w := Stderr
+	bad := len(args) > 0 && args[0] != "-h" && args[0] != "--help" && args[0] != "help"
+	if bad {
 		fmt.Fprintf(w, "glia sae: unknown subcommand %q\n\n", args[0])
 	}
-	fmt.Fprintln(w, `Usage:
+	fmt.Fprintln(w, `usage: glia sae train|eval|encode|snmf [flags]
+
+Usage:
   glia sae train [--model M] --hook H [--hook H2...] [--arch topk[,jumprelu...]] [--k 32] [--d-sae N]
                  [--corpus PATH...] [--out sae] [--batch 4096] [--buffer 65536] [--steps N] [--max-tokens N]
                  [--checkpoint-every 500] [--resume]
   glia sae eval [--model M] --sae DIR [--sae DIR2...] [--corpus PATH...] [--max-tokens 20000] [--json]
+  glia sae encode --sae DIR --in X.safetensors --out Y.safetensors
+  glia sae snmf [--model M] --hook H [--rank 32] [--tokens 4096] [--keep 0.1] [--init svd] [--out F.safetensors]
 
 Architectures: standard (ReLU, L1 weighted by decoder norms), topk (+AuxK), batchtopk and
 matryoshka_batchtopk (saved as jumprelu), jumprelu (L0 with a straight-through estimator).
 Each SAE is a directory SAELens loads: cfg.json, sae_weights.safetensors, sparsity.safetensors.
 See docs/dictionaries.md.`)
-	if w == Stderr {
+	if bad {
 		return errUsage
 	}
 	return nil
