@@ -288,14 +288,7 @@ func (t *Trainer) stepGraph(in []*Node) []*Node {
 	w, m, v := in[4:4+k], in[4+k:4+2*k], in[4+2*k:4+3*k]
 	loss, _ := crossEntropy(t.Model.Forward(ids, w), targets, mask)
 	grads := Gradient(loss, w...)
-	norm := globalNorm(grads)
-	if h := t.Hyper; h.Clip > 0 {
-		// PyTorch's clip_grad_norm_: scale by clip/(norm+1e-6) when below 1.
-		scale := MinScalar(Div(Scalar(norm.Graph(), dtypes.Float32, h.Clip), AddScalar(norm, 1e-6)), 1.0)
-		for i := range grads {
-			grads[i] = Mul(grads[i], scale)
-		}
-	}
+	norm, grads := ClipByGlobalNorm(grads, t.Hyper.Clip)
 	lr, bc1, bc2 := scalarAt(sched, 0), scalarAt(sched, 1), scalarAt(sched, 2)
 	outs := []*Node{loss, norm}
 	nw, nm, nv := make([]*Node, k), make([]*Node, k), make([]*Node, k)
@@ -304,12 +297,29 @@ func (t *Trainer) stepGraph(in []*Node) []*Node {
 		if t.decay[i] {
 			wd = t.Hyper.WeightDecay
 		}
-		nw[i], nm[i], nv[i] = adamW(w[i], grads[i], m[i], v[i], lr, bc1, bc2, t.Hyper, wd)
+		nw[i], nm[i], nv[i] = AdamW(w[i], grads[i], m[i], v[i], lr, bc1, bc2, t.Hyper, wd)
 	}
 	return append(append(append(outs, nw...), nm...), nv...)
 }
 
 func scalarAt(x *Node, i int) *Node { return Reshape(Slice(x, AxisElem(i))) }
+
+// ClipByGlobalNorm returns the global gradient norm √Σ‖g‖² and the
+// gradients scaled as PyTorch's clip_grad_norm_ scales them: by
+// clip/(norm+1e-6) when that is below 1. clip 0 leaves them as they are.
+// Package sae steps its dictionaries with it and AdamW.
+func ClipByGlobalNorm(grads []*Node, clip float64) (norm *Node, clipped []*Node) {
+	norm = globalNorm(grads)
+	if clip <= 0 {
+		return norm, grads
+	}
+	scale := MinScalar(Div(Scalar(norm.Graph(), dtypes.Float32, clip), AddScalar(norm, 1e-6)), 1.0)
+	clipped = make([]*Node, len(grads))
+	for i := range grads {
+		clipped[i] = Mul(grads[i], scale)
+	}
+	return norm, clipped
+}
 
 // globalNorm is √Σ‖g‖² over every gradient.
 func globalNorm(grads []*Node) *Node {
@@ -325,10 +335,11 @@ func globalNorm(grads []*Node) *Node {
 	return Sqrt(sum)
 }
 
-// adamW is one AdamW update in PyTorch's order (torch.optim.AdamW,
+// AdamW is one AdamW update in PyTorch's order (torch.optim.AdamW,
 // non-amsgrad): decay the weight, update the moments, then step by
-// lr/(1-β₁ᵗ) · m / (√v/√(1-β₂ᵗ) + ε).
-func adamW(w, g, m, v, lr, bc1, bc2 *Node, h Hyper, wd float64) (nw, nm, nv *Node) {
+// lr/(1-β₁ᵗ) · m / (√v/√(1-β₂ᵗ) + ε). lr, bc1 = 1-β₁ᵗ and bc2 = 1-β₂ᵗ are
+// scalar nodes fed from the host each step; wd 0 is Adam.
+func AdamW(w, g, m, v, lr, bc1, bc2 *Node, h Hyper, wd float64) (nw, nm, nv *Node) {
 	if wd != 0 {
 		w = Mul(w, OneMinus(MulScalar(lr, wd)))
 	}

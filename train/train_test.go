@@ -58,7 +58,7 @@ func TestAdamW(t *testing.T) {
 	h := Hyper{Beta1: 0.9, Beta2: 0.98, Eps: 1e-8}
 	for _, wd := range []float64{0, 0.1, 1} {
 		e, err := NewExec(be, func(in []*Node) []*Node {
-			w, m, v := adamW(in[0], in[1], in[2], in[3], scalarAt(in[4], 0), scalarAt(in[4], 1), scalarAt(in[4], 2), h, wd)
+			w, m, v := AdamW(in[0], in[1], in[2], in[3], scalarAt(in[4], 0), scalarAt(in[4], 1), scalarAt(in[4], 2), h, wd)
 			return []*Node{w, m, v}
 		})
 		if err != nil {

@@ -1,0 +1,32 @@
+package sae
+
+import (
+	"math/rand/v2"
+	"testing"
+)
+
+// BenchmarkTopKTrain is the training throughput of a TopK SAE in activation
+// vectors per second; scripts/sae_bench.py times SAELens on the same
+// shape. go test ./sae -run X -bench TopKTrain
+func BenchmarkTopKTrain(b *testing.B) {
+	const d, n, k, batch = 256, 2048, 32, 2048
+	o := DefaultOptions(TopK, d, n)
+	o.K = k
+	tr, err := NewTrainer(o)
+	if err != nil {
+		b.Fatal(err)
+	}
+	rng := rand.New(rand.NewPCG(1, 1))
+	x := make([]float32, batch*d)
+	for i := range x {
+		x[i] = float32(rng.NormFloat64())
+	}
+	tr.TrainStep(x, batch) // compile the optimiser
+	b.ResetTimer()
+	for range b.N {
+		if _, err := tr.TrainStep(x, batch); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(batch*b.N)/b.Elapsed().Seconds(), "vectors/s")
+}

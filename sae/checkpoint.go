@@ -1,0 +1,113 @@
+package sae
+
+import (
+	"encoding/json"
+	"strconv"
+
+	"github.com/glia-dev/glia/format/safetensors"
+)
+
+// SaveCheckpoint writes everything a resumed run needs: parameters, Adam's
+// moments, the firing counters, the step, the options, and extra (the
+// caller's own state, such as a corpus cursor), as one safetensors file.
+func (t *Trainer) SaveCheckpoint(path string, extra map[string]string) error {
+	var ts []safetensors.Tensor
+	names := paramNames[:len(t.params())]
+	for i, p := range t.params() {
+		ts = append(ts, safetensors.Tensor{Name: names[i], Shape: t.dims()[i], Data: p})
+	}
+	ts = append(ts, t.opt.state(names)...)
+	n := t.Opt.DSAE
+	since, fired := make([]float32, n), make([]float32, n)
+	for i := range n {
+		since[i], fired[i] = float32(t.SinceFired[i]), float32(t.Fired[i])
+	}
+	ts = append(ts, safetensors.Tensor{Name: "since_fired", Shape: []int{n}, Data: since}, safetensors.Tensor{Name: "fired", Shape: []int{n}, Data: fired})
+	opts, err := json.Marshal(t.Opt)
+	if err != nil {
+		return err
+	}
+	meta := map[string]string{"options": string(opts), "step": strconv.Itoa(t.Step), "adam_steps": strconv.Itoa(t.opt.steps),
+		"samples": strconv.FormatFloat(t.Samples, 'g', -1, 64), "threshold": strconv.FormatFloat(t.Threshold, 'g', -1, 64)}
+	for k, v := range extra {
+		meta["x."+k] = v
+	}
+	return writeAtomic(path, func(p string) error { return safetensors.Write(p, ts, meta) })
+}
+
+// ResumeTrainer reads a checkpoint written by SaveCheckpoint and returns the
+// trainer and the caller's extra state.
+func ResumeTrainer(path string) (*Trainer, map[string]string, error) {
+	f, err := safetensors.Open(path)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer f.Close()
+	meta := f.Metadata()
+	var o Options
+	if err := json.Unmarshal([]byte(meta["options"]), &o); err != nil {
+		return nil, nil, &Error{Path: path, Msg: "not an SAE training checkpoint (no options)", Err: err}
+	}
+	t, err := NewTrainer(o)
+	if err != nil {
+		return nil, nil, &Error{Path: path, Msg: "its options are invalid", Err: err}
+	}
+	bad := func(k string, err error) (*Trainer, map[string]string, error) {
+		return nil, nil, &Error{Path: path, Key: k, Msg: "unreadable checkpoint value", Err: err}
+	}
+	if t.Step, err = strconv.Atoi(meta["step"]); err != nil {
+		return bad("step", err)
+	}
+	steps, err := strconv.Atoi(meta["adam_steps"])
+	if err != nil {
+		return bad("adam_steps", err)
+	}
+	if t.Samples, err = strconv.ParseFloat(meta["samples"], 64); err != nil {
+		return bad("samples", err)
+	}
+	if t.Threshold, err = strconv.ParseFloat(meta["threshold"], 64); err != nil {
+		return bad("threshold", err)
+	}
+	dims := t.dims()
+	read := func(name string, dst []float32, shape []int) error {
+		v, err := readTensor(f, path, name, shape...)
+		if err != nil {
+			return err
+		}
+		copy(dst, v)
+		return nil
+	}
+	var m, v [][]float32
+	for i, p := range t.params() {
+		if err := read(paramNames[i], p, dims[i]); err != nil {
+			return nil, nil, err
+		}
+		mi, vi := make([]float32, len(p)), make([]float32, len(p))
+		if err := read("adam_m."+paramNames[i], mi, dims[i]); err != nil {
+			return nil, nil, err
+		}
+		if err := read("adam_v."+paramNames[i], vi, dims[i]); err != nil {
+			return nil, nil, err
+		}
+		m, v = append(m, mi), append(v, vi)
+	}
+	t.opt.restore(m, v, steps)
+	n := o.DSAE
+	since, fired := make([]float32, n), make([]float32, n)
+	if err := read("since_fired", since, []int{n}); err != nil {
+		return nil, nil, err
+	}
+	if err := read("fired", fired, []int{n}); err != nil {
+		return nil, nil, err
+	}
+	for i := range n {
+		t.SinceFired[i], t.Fired[i] = int32(since[i]), float64(fired[i])
+	}
+	extra := map[string]string{}
+	for k, val := range meta {
+		if len(k) > 2 && k[:2] == "x." {
+			extra[k[2:]] = val
+		}
+	}
+	return t, extra, nil
+}

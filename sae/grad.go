@@ -1,0 +1,423 @@
+package sae
+
+import (
+	"math"
+
+	"github.com/glia-dev/glia/engine/cpu/sgemm"
+)
+
+// work holds one batch size's scratch buffers between steps.
+type work struct {
+	rows                      int
+	s, sT, xhat, r, dx, gs, e []float32 // [B, d] ([d, B] for sT)
+	pre, u, uT, gu, gpre, a   []float32 // [B, n] ([n, B] for uT)
+	h                         []float32 // [B, n] selection scores
+	tmpND, tmpDN              []float32
+	keep, idx                 []int32
+	fired                     []bool
+}
+
+func (t *Trainer) work(rows int) *work {
+	if t.w.rows == rows {
+		return &t.w
+	}
+	d, n := t.Opt.DIn, t.Opt.DSAE
+	f := func(k int) []float32 { return make([]float32, k) }
+	t.w = work{rows: rows, s: f(rows * d), sT: f(rows * d), xhat: f(rows * d), r: f(rows * d), dx: f(rows * d), gs: f(rows * d), e: f(rows * d),
+		pre: f(rows * n), u: f(rows * n), uT: f(rows * n), gu: f(rows * n), gpre: f(rows * n), a: f(rows * n), h: f(rows * n),
+		tmpND: f(n * d), tmpDN: f(d * n), idx: make([]int32, max(n, rows*n)), fired: make([]bool, n)}
+	return &t.w
+}
+
+// pass runs the training forward pass on x [rows, d_in] and, with grad,
+// the backward pass: the gradients of the loss in params() order. The loss
+// is SAELens's: Σ_dims (x̂ − x)², averaged over rows, plus the
+// architecture's term. Selections (TopK, BatchTopK, the JumpReLU step)
+// are constants of the backward pass; JumpReLU's θ gets the
+// straight-through estimate with a rectangle kernel of width Bandwidth.
+func (t *Trainer) pass(x []float32, rows int, grad bool) (StepStats, [][]float32) {
+	o := &t.Opt
+	d, n, B := o.DIn, o.DSAE, rows
+	w := t.work(B)
+	copy(w.s, x)
+	if !o.NoBDecInput {
+		for r := range B {
+			for j := range d {
+				w.s[r*d+j] -= t.BDec[j]
+			}
+		}
+	}
+	sgemm.MatMul(w.s, t.WEnc, w.pre, 1, B, n, d, false)
+	addRows(w.pre, t.BEnc, B, n)
+
+	// Activation: u is what multiplies W_dec's rows; active marks u ≠ 0.
+	clear(w.u)
+	var nu, theta []float32
+	switch o.Arch {
+	case Standard:
+		nu = rowNorms(t.WDec, n, d)
+		for i, v := range w.pre {
+			if v > 0 {
+				w.u[i] = v
+			}
+		}
+	case JumpReLU:
+		theta = make([]float32, n)
+		for i, lt := range t.LogTheta {
+			theta[i] = float32(math.Exp(float64(lt)))
+		}
+		for r := range B {
+			for i := range n {
+				if v := w.pre[r*n+i]; v > theta[i] {
+					w.u[r*n+i] = v
+				}
+			}
+		}
+	case TopK:
+		nu = rowNorms(t.WDec, n, d)
+		copy(w.h, w.pre)
+		scaleCols(w.h, nu, B, n)
+		keep := w.keep[:0]
+		keep = append(keep, make([]int32, o.K)...)
+		for r := range B {
+			topK(w.h[r*n:(r+1)*n], keep, w.idx[:n])
+			for _, i := range keep {
+				if v := w.pre[r*n+int(i)]; v > 0 {
+					w.u[r*n+int(i)] = v
+				}
+			}
+		}
+		w.keep = keep
+	case BatchTopK, Matryoshka:
+		nu = rowNorms(t.WDec, n, d)
+		copy(w.h, w.pre)
+		scaleCols(w.h, nu, B, n)
+		relu(w.h)
+		keep := make([]int32, min(o.K*B, B*n))
+		topK(w.h, keep, w.idx[:B*n])
+		least := math.Inf(1)
+		for _, i := range keep {
+			if hv := w.h[i]; hv > 0 {
+				w.u[i] = w.pre[i]
+				least = min(least, float64(hv))
+			}
+		}
+		if grad && !math.IsInf(least, 1) {
+			t.Threshold = (1-o.ThresholdLR)*t.Threshold + o.ThresholdLR*least
+		}
+	}
+
+	sgemm.MatMul(w.u, t.WDec, w.xhat, 1, B, d, n, false)
+	addRows(w.xhat, t.BDec, B, d)
+	var st StepStats
+	var sse, tot float64
+	mean := make([]float64, d)
+	for r := range B {
+		for j := range d {
+			mean[j] += float64(x[r*d+j]) / float64(B)
+		}
+	}
+	for i := range w.r {
+		w.r[i] = w.xhat[i] - x[i]
+		sse += float64(w.r[i]) * float64(w.r[i])
+		dv := float64(x[i]) - mean[i%d]
+		tot += dv * dv
+	}
+	st.MSE = sse / float64(B)
+	st.ExplainedVar = 1 - sse/tot
+
+	// Firing statistics (SAELens counts a feature as fired when its
+	// activation is non-zero anywhere in the batch).
+	clear(w.fired)
+	active := 0
+	for r := range B {
+		for i, v := range w.u[r*n : (r+1)*n] {
+			if v != 0 {
+				active++
+				w.fired[i] = true
+				if grad {
+					t.Fired[i]++
+				}
+			}
+		}
+	}
+	st.L0 = float64(active) / float64(B)
+	dead := make([]bool, n)
+	numDead := 0
+	for i := range n {
+		dead[i] = int(t.SinceFired[i]) > o.DeadWindow
+		if dead[i] {
+			numDead++
+		}
+	}
+	if grad {
+		t.Samples += float64(B)
+		for i, f := range w.fired {
+			if f {
+				t.SinceFired[i] = 0
+			} else if t.SinceFired[i] < math.MaxInt32 {
+				t.SinceFired[i]++
+			}
+		}
+	}
+
+	// Gradients start from the reconstruction: dL/dx̂ = 2(x̂ − x)/B.
+	var g [][]float32
+	var gWenc, gWdec, gBenc, gBdec, gLT []float32
+	if grad {
+		gWenc, gWdec, gBenc, gBdec = make([]float32, d*n), make([]float32, n*d), make([]float32, n), make([]float32, d)
+		for i, v := range w.r {
+			w.dx[i] = 2 * v / float32(B)
+		}
+		t.backDecode(w.u, w.dx, w.gu, gWdec, gBdec, false, B)
+	}
+
+	coef := t.coef()
+	switch o.Arch {
+	case Standard:
+		var l1 float64
+		for r := range B {
+			for i, v := range w.u[r*n : (r+1)*n] {
+				l1 += float64(v) * float64(nu[i])
+			}
+		}
+		st.Aux = coef * l1 / float64(B)
+		if grad {
+			c := float32(coef / float64(B))
+			colSum := make([]float64, n)
+			for r := range B {
+				for i := range n {
+					if w.pre[r*n+i] > 0 {
+						w.gpre[r*n+i] = w.gu[r*n+i] + c*nu[i]
+						colSum[i] += float64(w.u[r*n+i])
+					} else {
+						w.gpre[r*n+i] = 0
+					}
+				}
+			}
+			for i := range n {
+				if colSum[i] == 0 {
+					continue
+				}
+				f := c * float32(colSum[i]) / nu[i]
+				for j := range d {
+					gWdec[i*d+j] += f * t.WDec[i*d+j]
+				}
+			}
+		}
+	case JumpReLU:
+		var l0 float64
+		for _, v := range w.u {
+			if v != 0 {
+				l0++
+			}
+		}
+		st.Aux = coef * l0 / float64(B)
+		if grad {
+			gLT = make([]float32, n)
+			eps := float32(o.Bandwidth)
+			gTheta := make([]float64, n)
+			c := coef / float64(B)
+			for r := range B {
+				for i := range n {
+					k := r*n + i
+					if w.u[k] != 0 {
+						w.gpre[k] = w.gu[k]
+					} else {
+						w.gpre[k] = 0
+					}
+					if z := (w.pre[k] - theta[i]) / eps; z > -0.5 && z < 0.5 {
+						// JumpReLU's θ term (θ/ε) and the L0 step's (1/ε).
+						gTheta[i] -= float64(theta[i]/eps)*float64(w.gu[k]) + c/float64(eps)
+					}
+				}
+			}
+			for i := range n {
+				gLT[i] = float32(gTheta[i] * float64(theta[i])) // d/dlogθ = θ·d/dθ
+			}
+		}
+	default: // the TopK family
+		if grad {
+			for k, v := range w.u {
+				if v != 0 {
+					w.gpre[k] = w.gu[k]
+				} else {
+					w.gpre[k] = 0
+				}
+			}
+		}
+		if o.Arch == Matryoshka {
+			st.Aux += t.matryoshka(x, B, grad, gWdec, gBdec)
+		}
+		if half := d / 2; numDead > 0 && half > 0 && o.AuxKCoef > 0 {
+			st.Aux += t.auxK(B, dead, numDead, nu, grad, gWdec, gBdec)
+		}
+	}
+	st.Loss = st.MSE + st.Aux
+	if !grad {
+		return st, nil
+	}
+
+	// Encoder: pre = s·W_enc + b_enc, s = x − b_dec.
+	transpose(w.s, w.sT, B, d)
+	sgemm.MatMul(w.sT, w.gpre, gWenc, 1, d, n, B, false)
+	for r := range B {
+		for i := range n {
+			gBenc[i] += w.gpre[r*n+i]
+		}
+	}
+	if !o.NoBDecInput {
+		sgemm.MatMul(w.gpre, t.WEnc, w.gs, 1, B, d, n, true)
+		for r := range B {
+			for j := range d {
+				gBdec[j] -= w.gs[r*d+j]
+			}
+		}
+	}
+	g = [][]float32{gWenc, gWdec, gBenc, gBdec}
+	if gLT != nil {
+		g = append(g, gLT)
+	}
+	return st, g
+}
+
+// backDecode back-propagates dx = dL/dx̂ [B, d] through x̂ = u·W_dec + b_dec:
+// gu = dx·W_decᵀ (added to gu when add, else written), gWdec += uᵀ·dx,
+// gBdec += Σ_rows dx.
+func (t *Trainer) backDecode(u, dx, gu, gWdec, gBdec []float32, add bool, B int) {
+	d, n := t.Opt.DIn, t.Opt.DSAE
+	w := &t.w
+	if add {
+		sgemm.MatMul(dx, t.WDec, w.h, 1, B, n, d, true)
+		for i, v := range w.h {
+			gu[i] += v
+		}
+	} else {
+		sgemm.MatMul(dx, t.WDec, gu, 1, B, n, d, true)
+	}
+	t.decoderParamGrads(u, dx, gWdec, gBdec, B)
+}
+
+// decoderParamGrads adds x̂ = u·W_dec + b_dec's parameter gradients for
+// dL/dx̂ = dx: gWdec += uᵀ·dx, gBdec += Σ_rows dx.
+func (t *Trainer) decoderParamGrads(u, dx, gWdec, gBdec []float32, B int) {
+	d, n := t.Opt.DIn, t.Opt.DSAE
+	w := &t.w
+	transpose(u, w.uT, B, n)
+	sgemm.MatMul(w.uT, dx, w.tmpND, 1, n, d, B, false)
+	for i, v := range w.tmpND {
+		gWdec[i] += v
+	}
+	for r := range B {
+		for j := range d {
+			gBdec[j] += dx[r*d+j]
+		}
+	}
+}
+
+// matryoshka adds the reconstruction losses of the prefixes W_dec[:w] for
+// every width but the last (the full loss is already counted) and, with
+// grad, their gradients.
+func (t *Trainer) matryoshka(x []float32, B int, grad bool, gWdec, gBdec []float32) float64 {
+	d, n := t.Opt.DIn, t.Opt.DSAE
+	w := &t.w
+	var loss float64
+	for _, width := range t.Opt.Widths[:len(t.Opt.Widths)-1] {
+		for r := range B {
+			copy(w.a[r*n:r*n+width], w.u[r*n:r*n+width])
+			clear(w.a[r*n+width : (r+1)*n])
+		}
+		sgemm.MatMul(w.a, t.WDec, w.e, 1, B, d, n, false)
+		addRows(w.e, t.BDec, B, d)
+		var sse float64
+		for i := range w.e {
+			v := w.e[i] - x[i]
+			sse += float64(v) * float64(v)
+			w.e[i] = 2 * v / float32(B)
+		}
+		loss += sse / float64(B)
+		if grad {
+			// The prefix's dL/du, added to gpre where u is active (its mask).
+			sgemm.MatMul(w.e, t.WDec, w.h, 1, B, n, d, true)
+			for r := range B {
+				for i := range width {
+					if k := r*n + i; w.u[k] != 0 {
+						w.gpre[k] += w.h[k]
+					}
+				}
+			}
+			t.decoderParamGrads(w.a, w.e, gWdec, gBdec, B)
+		}
+	}
+	return loss
+}
+
+// auxK is SAELens's TopK auxiliary loss: the top k_aux = d_in/2 dead
+// features by scaled pre-activation reconstruct the residual x − x̂
+// (detached), scaled by min(dead/k_aux, 1).
+func (t *Trainer) auxK(B int, dead []bool, numDead int, nu []float32, grad bool, gWdec, gBdec []float32) float64 {
+	o := &t.Opt
+	d, n := o.DIn, o.DSAE
+	w := &t.w
+	half := d / 2
+	scale := min(float64(numDead)/float64(half), 1)
+	kAux := min(half, numDead)
+	keep := make([]int32, kAux)
+	clear(w.a)
+	ninf := float32(math.Inf(-1))
+	row := make([]float32, n)
+	for r := range B {
+		for i := range n {
+			if dead[i] {
+				row[i] = w.pre[r*n+i] * nu[i]
+			} else {
+				row[i] = ninf
+			}
+		}
+		topK(row, keep, w.idx[:n])
+		for _, i := range keep {
+			w.a[r*n+int(i)] = w.pre[r*n+int(i)] // (pre·ν)/ν
+		}
+	}
+	// e = a·W_dec + b_dec − (x − x̂) = a·W_dec + b_dec + r.
+	sgemm.MatMul(w.a, t.WDec, w.e, 1, B, d, n, false)
+	addRows(w.e, t.BDec, B, d)
+	var sse float64
+	res := w.r
+	if t.frozenResidual != nil {
+		res = t.frozenResidual
+	}
+	for i := range w.e {
+		w.e[i] += res[i]
+		sse += float64(w.e[i]) * float64(w.e[i])
+	}
+	c := o.AuxKCoef * scale
+	if grad {
+		f := float32(2 * c / float64(B))
+		for i := range w.e {
+			w.e[i] *= f
+		}
+		sgemm.MatMul(w.e, t.WDec, w.h, 1, B, n, d, true)
+		for k, v := range w.a {
+			if v != 0 {
+				w.gpre[k] += w.h[k]
+			}
+		}
+		t.decoderParamGrads(w.a, w.e, gWdec, gBdec, B)
+	}
+	return c * sse / float64(B)
+}
+
+// transpose writes src [rows, cols] into dst [cols, rows].
+func transpose(src, dst []float32, rows, cols int) {
+	const blk = 32
+	for r0 := 0; r0 < rows; r0 += blk {
+		for c0 := 0; c0 < cols; c0 += blk {
+			for r := r0; r < min(r0+blk, rows); r++ {
+				for c := c0; c < min(c0+blk, cols); c++ {
+					dst[c*rows+r] = src[r*cols+c]
+				}
+			}
+		}
+	}
+}

@@ -1,0 +1,265 @@
+package sae
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"slices"
+	"strings"
+
+	"github.com/glia-dev/glia/train"
+)
+
+// Options are one SAE's training settings, named after SAELens's
+// TrainingSAEConfig fields where they exist.
+type Options struct {
+	Arch      string // standard, topk, batchtopk, jumprelu, matryoshka_batchtopk
+	DIn, DSAE int
+	K         int     // topk: per sample; batchtopk: k·B over the batch
+	L1        float64 // standard: l1_coefficient
+	L0        float64 // jumprelu: l0_coefficient
+	// CoefWarmup steps ramp the L1/L0 coefficient linearly from 0, as
+	// SAELens's CoefficientScheduler does.
+	CoefWarmup      int
+	Bandwidth       float64 // jumprelu_bandwidth, 0.05
+	InitThreshold   float64 // jumprelu_init_threshold, 0.01
+	AuxKCoef        float64 // aux_loss_coefficient, 1
+	DeadWindow      int     // dead_feature_window in steps, 1000
+	ThresholdLR     float64 // batchtopk topk_threshold_lr, 0.01
+	Widths          []int   // matryoshka_widths; d_sae is added as the last
+	DecoderInitNorm float64 // decoder_init_norm, 0.1
+	NoBDecInput     bool    // apply_b_dec_to_input false
+	Hyper           train.Hyper
+	Seed            uint64
+}
+
+// DefaultOptions are SAELens's defaults for arch: Adam (no weight decay)
+// with a gradient clip of 1 at a constant learning rate of 3e-4.
+func DefaultOptions(arch string, dIn, dSAE int) Options {
+	h := train.Hyper{LR: 3e-4, MinLRFrac: 1, Steps: 1, Clip: 1, Beta1: 0.9, Beta2: 0.999, Eps: 1e-8}
+	return Options{Arch: arch, DIn: dIn, DSAE: dSAE, K: 100, L1: 1, L0: 1, Bandwidth: 0.05, InitThreshold: 0.01,
+		AuxKCoef: 1, DeadWindow: 1000, ThresholdLR: 0.01, DecoderInitNorm: 0.1, Hyper: h, Seed: 1}
+}
+
+func (o *Options) check() error {
+	bad := func(f string, a ...any) error { return fmt.Errorf("sae: "+f, a...) }
+	switch {
+	case o.DIn <= 0 || o.DSAE <= 0:
+		return bad("d_in (%d) and d_sae (%d) must be positive", o.DIn, o.DSAE)
+	case o.Bandwidth <= 0 || o.InitThreshold <= 0:
+		return bad("bandwidth (%g) and initial threshold (%g) must be positive", o.Bandwidth, o.InitThreshold)
+	case o.DeadWindow <= 0:
+		return bad("dead-feature window must be positive, got %d", o.DeadWindow)
+	}
+	switch o.Arch {
+	case Standard, JumpReLU:
+	case TopK, BatchTopK, Matryoshka:
+		if o.K <= 0 || o.K > o.DSAE {
+			return bad("%s needs 1 ≤ k ≤ d_sae (%d), got k %d", o.Arch, o.DSAE, o.K)
+		}
+	default:
+		return bad("architecture %q is not standard, topk, batchtopk, jumprelu or matryoshka_batchtopk", o.Arch)
+	}
+	if o.Arch == Matryoshka {
+		ws := slices.Clone(o.Widths)
+		if len(ws) == 0 || ws[len(ws)-1] != o.DSAE {
+			ws = append(ws, o.DSAE)
+		}
+		for i, w := range ws {
+			if w <= 0 || w > o.DSAE || (i > 0 && w <= ws[i-1]) {
+				return bad("matryoshka widths %v must increase strictly within (0, d_sae = %d]", o.Widths, o.DSAE)
+			}
+		}
+		o.Widths = ws
+	}
+	return nil
+}
+
+// topkFamily: selection by pre-activation × decoder-row norm
+// (rescale_acts_by_decoder_norm), AuxK for dead features.
+func (o *Options) topkFamily() bool {
+	return o.Arch == TopK || o.Arch == BatchTopK || o.Arch == Matryoshka
+}
+
+// Trainer trains one SAE on batches of activation vectors.
+type Trainer struct {
+	Opt  Options
+	Step int
+	// Parameters, as SAELens's training SAE holds them (log θ for jumprelu).
+	WEnc, WDec, BEnc, BDec, LogTheta []float32
+	// SinceFired counts the steps since each feature last fired
+	// (n_forward_passes_since_fired); dead means above DeadWindow.
+	SinceFired []int32
+	// Fired counts each feature's activations and Samples the vectors seen,
+	// for sparsity.safetensors.
+	Fired   []float64
+	Samples float64
+	// Threshold is batchtopk's tracked inference threshold.
+	Threshold float64
+
+	opt *adam
+	w   work
+	// frozenResidual, when set, stands in for x − x̂ in the AuxK loss:
+	// SAELens detaches it, so a finite-difference test must hold it fixed.
+	frozenResidual []float32
+}
+
+// StepStats are one step's figures, before the update.
+type StepStats struct {
+	Loss, MSE, Aux float64 // total, reconstruction (Σ over dims, mean over rows), the rest
+	L0             float64 // mean active features per vector
+	ExplainedVar   float64
+	Dead           int // features dead after this step
+	GradNorm       float64
+}
+
+// NewTrainer initialises as SAELens does: W_dec rows uniform
+// (kaiming_uniform, bound 1/√d_in) scaled to DecoderInitNorm, W_enc =
+// W_decᵀ, biases zero, log θ = log InitThreshold.
+func NewTrainer(o Options) (*Trainer, error) {
+	if err := o.check(); err != nil {
+		return nil, err
+	}
+	d, n := o.DIn, o.DSAE
+	t := &Trainer{Opt: o, WEnc: make([]float32, d*n), WDec: make([]float32, n*d), BEnc: make([]float32, n), BDec: make([]float32, d),
+		SinceFired: make([]int32, n), Fired: make([]float64, n)}
+	rng := rand.New(rand.NewPCG(o.Seed, 0x5ae))
+	bound := 1 / math.Sqrt(float64(d))
+	for i := range t.WDec {
+		t.WDec[i] = float32((2*rng.Float64() - 1) * bound)
+	}
+	if o.DecoderInitNorm > 0 {
+		for i, nv := range rowNorms(t.WDec, n, d) {
+			for j := range d {
+				t.WDec[i*d+j] *= float32(o.DecoderInitNorm) / nv
+			}
+		}
+	}
+	transpose(t.WDec, t.WEnc, n, d)
+	if o.Arch == JumpReLU {
+		t.LogTheta = make([]float32, n)
+		for i := range t.LogTheta {
+			t.LogTheta[i] = float32(math.Log(o.InitThreshold))
+		}
+	}
+	var err error
+	if t.opt, err = newAdam(o.Hyper, t.dims()); err != nil {
+		return nil, err
+	}
+	return t, nil
+}
+
+// params lists the trained tensors in a fixed order, with their names and
+// shapes (the optimiser's order).
+func (t *Trainer) params() [][]float32 {
+	p := [][]float32{t.WEnc, t.WDec, t.BEnc, t.BDec}
+	if t.LogTheta != nil {
+		p = append(p, t.LogTheta)
+	}
+	return p
+}
+
+var paramNames = []string{"W_enc", "W_dec", "b_enc", "b_dec", "log_threshold"}
+
+func (t *Trainer) dims() [][]int {
+	d, n := t.Opt.DIn, t.Opt.DSAE
+	out := [][]int{{d, n}, {n, d}, {n}, {d}}
+	if t.LogTheta != nil {
+		out = append(out, []int{n})
+	}
+	return out
+}
+
+// coef is the sparsity coefficient at the current step.
+func (t *Trainer) coef() float64 {
+	c := t.Opt.L1
+	if t.Opt.Arch == JumpReLU {
+		c = t.Opt.L0
+	}
+	if w := t.Opt.CoefWarmup; t.Step < w {
+		c *= float64(t.Step+1) / float64(w)
+	}
+	return c
+}
+
+// Dead is the number of features that have not fired for DeadWindow steps.
+func (t *Trainer) Dead() int {
+	n := 0
+	for _, s := range t.SinceFired {
+		if int(s) > t.Opt.DeadWindow {
+			n++
+		}
+	}
+	return n
+}
+
+// TrainStep takes one optimiser step on x [rows, d_in].
+func (t *Trainer) TrainStep(x []float32, rows int) (StepStats, error) {
+	if rows <= 0 || len(x) != rows*t.Opt.DIn {
+		return StepStats{}, fmt.Errorf("sae: a batch of %d values is not %d rows of d_in %d", len(x), rows, t.Opt.DIn)
+	}
+	st, g := t.pass(x, rows, true)
+	if math.IsNaN(st.Loss) || math.IsInf(st.Loss, 0) {
+		return st, fmt.Errorf("sae: step %d: loss %g is not finite (lower the learning rate)", t.Step+1, st.Loss)
+	}
+	norm, err := t.opt.step(t.params(), g)
+	if err != nil {
+		return st, err
+	}
+	st.GradNorm = norm
+	t.Step++
+	st.Dead = t.Dead()
+	return st, nil
+}
+
+// SAE returns the inference dictionary as SAELens saves it: decoder rows
+// folded to unit norm (the encoder, b_enc and any threshold scaled to
+// match, which leaves reconstructions unchanged); batchtopk and matryoshka
+// become jumprelu with the tracked threshold. meta is written as cfg.json's
+// metadata.
+func (t *Trainer) SAE(meta Metadata) *SAE {
+	o := t.Opt
+	d, n := o.DIn, o.DSAE
+	s := &SAE{Cfg: Config{Architecture: o.Arch, DIn: d, DSAE: n, DType: "float32", Device: "cpu", ApplyBDecToInput: !o.NoBDecInput,
+		NormalizeActivations: "none", ReshapeActivations: "none", Metadata: meta},
+		WEnc: slices.Clone(t.WEnc), WDec: slices.Clone(t.WDec), BEnc: slices.Clone(t.BEnc), BDec: slices.Clone(t.BDec)}
+	switch o.Arch {
+	case TopK:
+		s.Cfg.K, s.Cfg.RescaleActsByDecNorm = o.K, true
+	case JumpReLU:
+		s.Threshold = make([]float32, n)
+		for i, lt := range t.LogTheta {
+			s.Threshold[i] = float32(math.Exp(float64(lt)))
+		}
+	case BatchTopK, Matryoshka:
+		s.Cfg.Architecture = JumpReLU
+		s.Threshold = make([]float32, n)
+		for i := range s.Threshold {
+			s.Threshold[i] = float32(t.Threshold)
+		}
+	}
+	if strings.Contains(meta.HookName, "hook_z") {
+		s.Cfg.ReshapeActivations = "hook_z"
+	}
+	nu := rowNorms(s.WDec, n, d)
+	for i, v := range nu {
+		if v == 0 {
+			continue
+		}
+		for j := range d {
+			s.WDec[i*d+j] /= v
+			s.WEnc[j*n+i] *= v
+		}
+		s.BEnc[i] *= v
+		if s.Threshold != nil && o.Arch == JumpReLU {
+			s.Threshold[i] *= v // batchtopk's threshold is already in scaled units
+		}
+	}
+	if t.Samples > 0 {
+		s.Sparsity = make([]float32, n)
+		for i, f := range t.Fired {
+			s.Sparsity[i] = float32(math.Log10(f/t.Samples + 1e-10))
+		}
+	}
+	return s
+}
