@@ -101,10 +101,15 @@ func (m *Model) Attach(d Dictionary) error {
 		g := NewGraph(m.backend, "attach")
 		defer g.Finalize()
 		x := Parameter(g, "x", shapes.Make(m.DType(), info.Shape...))
+		params := map[string]*Node{}
 		w := func(t string) *Node {
+			if p, ok := params[t]; ok {
+				return p
+			}
 			for i, s := range specs {
 				if s.Name == dictionaryWeight(name, t) {
-					return Parameter(g, t, shapes.Make(m.DType(), specs[i].Shape...))
+					params[t] = Parameter(g, t, shapes.Make(m.DType(), specs[i].Shape...))
+					return params[t]
 				}
 			}
 			exceptions.Panicf("dictionary reads undeclared tensor %q", t)

@@ -45,6 +45,9 @@ type MismatchError struct {
 }
 
 func (e *MismatchError) Error() string {
+	if e.WantHook == "" { // only the model was checked
+		return fmt.Sprintf("sae: %s was trained on model %q (at hook %q); it cannot be used on model %q", e.Dir, e.SAEModel, e.SAEHook, e.WantModel)
+	}
 	return fmt.Sprintf("sae: %s was trained on model %q at hook %q; it cannot be used on model %q at hook %q",
 		e.Dir, e.SAEModel, e.SAEHook, e.WantModel, e.WantHook)
 }

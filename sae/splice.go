@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 
+	"github.com/glia-dev/glia/engine"
 	"github.com/glia-dev/glia/hook"
 	"github.com/gomlx/compute/dtypes"
 	"github.com/gomlx/gomlx/core/graph"
@@ -15,9 +16,9 @@ import (
 type SpliceMode int
 
 const (
-	// KeepError replaces x by x̂ + (x − x̂): the model computes exactly what
-	// it computed unedited, while the features exist in the graph (the
-	// property interventions on features rely on).
+	// KeepError replaces x by x̂ + (x − x̂): the model computes what it
+	// computed unedited (to rounding), while the features exist in the
+	// graph. Attach does the same exactly and names the features.
 	KeepError SpliceMode = iota
 	// Reconstruct replaces x by x̂: what the CE-loss score measures.
 	Reconstruct
@@ -25,74 +26,171 @@ const (
 	Zero
 )
 
-// Splice returns a hook function that runs x through the SAE inside the
-// graph. The hook's value is [batch, pos, ...] with the trailing axes
-// flattened to d_in (hook_z's heads are concatenated, as SAELens's
-// reshape_activations "hook_z" does). Only normalize_activations none and
-// expected_average_only_in (already folded into the weights when SAELens
-// saves) are spliced; others are refused before any graph is built.
-func (s *SAE) Splice(mode SpliceMode) (hook.Fn, error) {
+// The graph forms of Encode and Decode read the SAE's tensors through a
+// lookup, so the same code runs on constants (Splice) and on graph inputs
+// (Attach, where compiled graphs share one copy of the weights).
+const (
+	tWEnc, tWDec, tBEnc, tBDec, tThreshold = "W_enc", "W_dec", "b_enc", "b_dec", "threshold"
+	tInvNorm, tNorm                        = "inv_dec_norm", "dec_norm" // topk with rescale_acts_by_decoder_norm
+)
+
+// checkSplice refuses what the graph forms do not compute.
+func (s *SAE) checkSplice() error {
 	switch s.Cfg.NormalizeActivations {
 	case "none", "expected_average_only_in":
 	default:
-		return nil, fmt.Errorf("sae: splicing an SAE with normalize_activations %q is not supported", s.Cfg.NormalizeActivations)
+		return fmt.Errorf("sae: splicing an SAE with normalize_activations %q is not supported", s.Cfg.NormalizeActivations)
 	}
-	if err := s.checkShapes(); err != nil {
+	return s.checkShapes()
+}
+
+// graphTensors are the tensors the graph forms read, by name.
+func (s *SAE) graphTensors() []engine.NamedArray {
+	d, n := s.Cfg.DIn, s.Cfg.DSAE
+	out := []engine.NamedArray{
+		{Name: tWEnc, Array: engine.Array{Shape: []int{d, n}, Data: s.WEnc}},
+		{Name: tWDec, Array: engine.Array{Shape: []int{n, d}, Data: s.WDec}},
+		{Name: tBEnc, Array: engine.Array{Shape: []int{1, n}, Data: s.BEnc}},
+		{Name: tBDec, Array: engine.Array{Shape: []int{1, d}, Data: s.BDec}},
+	}
+	if s.Cfg.Architecture == JumpReLU {
+		out = append(out, engine.NamedArray{Name: tThreshold, Array: engine.Array{Shape: []int{1, n}, Data: s.Threshold}})
+	}
+	if s.Cfg.Architecture == TopK && s.Cfg.RescaleActsByDecNorm {
+		norms := rowNorms(s.WDec, n, d)
+		inv := make([]float32, n)
+		for i, v := range norms {
+			inv[i] = 1 / v
+		}
+		out = append(out, engine.NamedArray{Name: tInvNorm, Array: engine.Array{Shape: []int{1, n}, Data: inv}},
+			engine.NamedArray{Name: tNorm, Array: engine.Array{Shape: []int{1, n}, Data: norms}})
+	}
+	return out
+}
+
+// encodeGraph is Encode on rows in [rows, d_in] (float32): [rows, d_sae].
+func (s *SAE) encodeGraph(w func(string) *graph.Node, in *graph.Node) *graph.Node {
+	if s.Cfg.ApplyBDecToInput {
+		in = graph.Sub(in, w(tBDec))
+	}
+	pre := graph.Add(graph.MatMul(in, w(tWEnc)), w(tBEnc))
+	zero := graph.ZerosLike(pre)
+	switch s.Cfg.Architecture {
+	case JumpReLU:
+		return graph.Where(graph.GreaterThan(pre, w(tThreshold)), graph.Max(pre, zero), zero)
+	case TopK:
+		if s.Cfg.RescaleActsByDecNorm {
+			pre = graph.Mul(pre, w(tInvNorm))
+		}
+		acts := graph.Where(graph.GreaterOrEqual(pre, kthLargest(pre, s.Cfg.K)), graph.Max(pre, zero), zero)
+		if s.Cfg.RescaleActsByDecNorm {
+			acts = graph.Mul(acts, w(tNorm))
+		}
+		return acts
+	}
+	return graph.Max(pre, zero)
+}
+
+// decodeGraph is Decode on acts [rows, d_sae]: [rows, d_in].
+func (s *SAE) decodeGraph(w func(string) *graph.Node, acts *graph.Node) *graph.Node {
+	return graph.Add(graph.MatMul(acts, w(tWDec)), w(tBDec))
+}
+
+// flatRows reshapes a hook value [batch, pos, ...] to [batch·pos, d_in]
+// (hook_z's heads concatenated, as SAELens's reshape_activations "hook_z").
+func (s *SAE) flatRows(x *graph.Node) *graph.Node {
+	dims := x.Shape().Dimensions
+	rows := dims[0] * dims[1]
+	if rows*s.Cfg.DIn != x.Shape().Size() {
+		panic(fmt.Sprintf("sae: hook value %v does not flatten to rows of d_in %d", dims, s.Cfg.DIn))
+	}
+	return graph.Reshape(graph.ConvertDType(x, dtypes.Float32), rows, s.Cfg.DIn)
+}
+
+// Splice returns a hook function that runs x through the SAE inside the
+// graph, its weights as constants. The hook's value is [batch, pos, ...]
+// with the trailing axes flattened to d_in. Only normalize_activations
+// none and expected_average_only_in (already folded into the weights when
+// SAELens saves) are spliced; others are refused before any graph is built.
+func (s *SAE) Splice(mode SpliceMode) (hook.Fn, error) {
+	if err := s.checkSplice(); err != nil {
 		return nil, err
 	}
-	d, n := s.Cfg.DIn, s.Cfg.DSAE
-	var invNorm []float32
-	if s.Cfg.Architecture == TopK && s.Cfg.RescaleActsByDecNorm {
-		invNorm = rowNorms(s.WDec, n, d)
-	}
+	ts := s.graphTensors()
 	return func(x *graph.Node) *graph.Node {
-		g := x.Graph()
-		dims := x.Shape().Dimensions
 		if mode == Zero {
 			return graph.ZerosLike(x)
 		}
-		rows := 1
-		for _, v := range dims[:2] {
-			rows *= v
-		}
-		if rows*d != x.Shape().Size() {
-			panic(fmt.Sprintf("sae: hook value %v does not flatten to rows of d_in %d", dims, d))
-		}
-		c := func(data []float32, shape ...int) *graph.Node {
-			return graph.ConstTensor(g, tensors.FromFlatDataAndDimensions(data, shape...))
-		}
-		in := graph.Reshape(graph.ConvertDType(x, dtypes.Float32), rows, d)
-		sIn := in
-		if s.Cfg.ApplyBDecToInput {
-			sIn = graph.Sub(in, c(s.BDec, 1, d))
-		}
-		pre := graph.Add(graph.MatMul(sIn, c(s.WEnc, d, n)), c(s.BEnc, 1, n))
-		var acts *graph.Node
-		zero := graph.ZerosLike(pre)
-		switch s.Cfg.Architecture {
-		case Standard:
-			acts = graph.Max(pre, zero)
-		case JumpReLU:
-			acts = graph.Where(graph.GreaterThan(pre, c(s.Threshold, 1, n)), graph.Max(pre, zero), zero)
-		case TopK:
-			if invNorm != nil {
-				pre = graph.Mul(pre, c(invNorm, 1, n))
+		g := x.Graph()
+		consts := map[string]*graph.Node{}
+		w := func(name string) *graph.Node {
+			if c, ok := consts[name]; ok {
+				return c
 			}
-			acts = graph.Where(graph.GreaterOrEqual(pre, kthLargest(pre, s.Cfg.K)), graph.Max(pre, zero), zero)
-			if invNorm != nil {
-				inv := make([]float32, n)
-				for i, v := range invNorm {
-					inv[i] = 1 / v
+			for _, t := range ts {
+				if t.Name == name {
+					consts[name] = graph.ConstTensor(g, tensors.FromFlatDataAndDimensions(t.Data, t.Shape...))
+					return consts[name]
 				}
-				acts = graph.Mul(acts, c(inv, 1, n))
 			}
+			panic(fmt.Sprintf("sae: no tensor %q", name))
 		}
-		recon := graph.Add(graph.MatMul(acts, c(s.WDec, n, d)), c(s.BDec, 1, d))
+		in := s.flatRows(x)
+		recon := s.decodeGraph(w, s.encodeGraph(w, in))
 		if mode == KeepError {
 			recon = graph.Add(recon, graph.Sub(in, recon))
 		}
-		return graph.ConvertDType(graph.Reshape(recon, dims...), x.DType())
+		return graph.ConvertDType(graph.Reshape(recon, x.Shape().Dimensions...), x.DType())
 	}, nil
+}
+
+// Dictionary is the SAE as an engine.Dictionary on its metadata's hook, for
+// Model.Attach: its features become the hook point
+// HOOK.hook_sae_acts_post, read, edited and differentiated like any other,
+// with the error term kept (an unedited SAE changes nothing).
+type Dictionary struct {
+	SAE      *SAE
+	trailing []int // the hook's axes after [batch, pos]
+}
+
+// Attach splices s into m at s's hook (its metadata's hook_name) after
+// checking that the hook's values are d_in wide.
+func Attach(m *engine.Model, s *SAE) error {
+	if err := s.checkSplice(); err != nil {
+		return err
+	}
+	h := s.Cfg.Metadata.HookName
+	info, err := m.HookPoint(h)
+	if err != nil {
+		return fmt.Errorf("sae: %w", err)
+	}
+	if len(info.Shape) < 3 {
+		return fmt.Errorf("sae: hook %s has shape %v, not [batch, pos, ...]", h, info.Shape)
+	}
+	w := 1
+	for _, v := range info.Shape[2:] {
+		w *= v
+	}
+	if w != s.Cfg.DIn {
+		return fmt.Errorf("sae: d_in is %d but %s of %s has %d values per position", s.Cfg.DIn, h, m.Name, w)
+	}
+	return m.Attach(&Dictionary{SAE: s, trailing: append([]int(nil), info.Shape[2:]...)})
+}
+
+func (d *Dictionary) Hook() string                 { return d.SAE.Cfg.Metadata.HookName }
+func (d *Dictionary) Tensors() []engine.NamedArray { return d.SAE.graphTensors() }
+
+func (d *Dictionary) Encode(w func(string) *graph.Node, x *graph.Node) *graph.Node {
+	dims := x.Shape().Dimensions
+	f := d.SAE.encodeGraph(func(n string) *graph.Node { return graph.ConvertDType(w(n), dtypes.Float32) }, d.SAE.flatRows(x))
+	return graph.ConvertDType(graph.Reshape(f, dims[0], dims[1], d.SAE.Cfg.DSAE), x.DType())
+}
+
+func (d *Dictionary) Decode(w func(string) *graph.Node, f *graph.Node) *graph.Node {
+	dims := f.Shape().Dimensions
+	rows := graph.Reshape(graph.ConvertDType(f, dtypes.Float32), dims[0]*dims[1], d.SAE.Cfg.DSAE)
+	r := d.SAE.decodeGraph(func(n string) *graph.Node { return graph.ConvertDType(w(n), dtypes.Float32) }, rows)
+	return graph.ConvertDType(graph.Reshape(r, append([]int{dims[0], dims[1]}, d.trailing...)...), f.DType())
 }
 
 // kthLargest is each row's k-th largest value [rows, 1], found by taking

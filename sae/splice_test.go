@@ -5,6 +5,8 @@ import (
 	"testing"
 
 	"github.com/glia-dev/glia/engine"
+	"github.com/glia-dev/glia/hook"
+	"github.com/gomlx/gomlx/core/graph"
 )
 
 // TestSplice splices SAEs trained on the embedded model's residual stream
@@ -60,6 +62,37 @@ func TestSplice(t *testing.T) {
 			}
 			if diff := maxDiff(r.Logits.Data, clean.Logits.Data); diff < 1e-3 {
 				t.Errorf("splicing the reconstruction left the logits unchanged (%.3g); the test would not see a splice", diff)
+			}
+			reconLogits := r.Logits.Data
+
+			// Attached, the features are a hook point: unedited, the model
+			// is unchanged to the bit; the features are the host's Encode;
+			// zeroing the error term is the reconstruction splice.
+			am, err := engine.Load("")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := Attach(am, s); err != nil {
+				t.Fatal(err)
+			}
+			feat := h + hook.SAEActs
+			r, err = am.Run(engine.Request{IDs: [][]int32{ids}, Hooks: []string{feat}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff := maxDiff(r.Logits.Data, clean.Logits.Data); diff != 0 {
+				t.Errorf("attached and unedited, the logits change by %.3g", diff)
+			}
+			if diff := maxDiff(r.Acts[feat].Data, s.Encode(x, rows)); diff > 1e-4 {
+				t.Errorf("the attached features differ from Encode's by %.3g", diff)
+			}
+			zeroErr := engine.Intervention{Hook: h + hook.SAEError, Key: "zero", Fn: graph.ZerosLike}
+			r, err = am.Run(engine.Request{IDs: [][]int32{ids}, Interventions: []engine.Intervention{zeroErr}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff := maxDiff(r.Logits.Data, reconLogits); diff > 1e-4 {
+				t.Errorf("zeroing the attached error term differs from the reconstruction splice by %.3g", diff)
 			}
 		})
 	}

@@ -10,6 +10,7 @@ import (
 	"github.com/glia-dev/glia/atlas"
 	"github.com/glia-dev/glia/engine"
 	"github.com/glia-dev/glia/internal/atlasmodel"
+	"github.com/glia-dev/glia/sae"
 )
 
 // modelFlags are the flags every model-running command shares.
@@ -18,6 +19,7 @@ type modelFlags struct {
 	device string
 	dtype  string
 	tf32   bool
+	saes   stringList
 }
 
 func (f *modelFlags) register(fs *flag.FlagSet) {
@@ -25,6 +27,7 @@ func (f *modelFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.device, "device", "", "cpu or cuda (default: $GOMLX_BACKEND, else cpu)")
 	fs.StringVar(&f.dtype, "dtype", "f32", "compute dtype: f32 or bf16 (norms, rotary and softmax stay float32; outputs are float32)")
 	fs.BoolVar(&f.tf32, "tf32", false, "with --device cuda: let float32 matmuls use TF32 (faster, ~1e-3; off by default for parity)")
+	fs.Var(&f.saes, "sae", "attach a SAELens-format SAE directory (repeatable, one per hook): its features become the hook point HOOK.hook_sae_acts_post, with hook_sae_recons and hook_sae_error; unedited, nothing changes (docs/dictionaries.md)")
 }
 
 // setDevice chooses the backend: for cuda it first re-executes glia once with
@@ -56,7 +59,19 @@ func (f *modelFlags) load() (*engine.Model, error) {
 	if err != nil {
 		return nil, err
 	}
-	return m, f.setDType(m)
+	if err := f.setDType(m); err != nil {
+		return nil, err
+	}
+	for _, dir := range f.saes {
+		s, err := sae.LoadFor(dir, m.Name, "")
+		if err != nil {
+			return nil, err
+		}
+		if err := sae.Attach(m, s); err != nil {
+			return nil, fmt.Errorf("--sae %s: %w", dir, err)
+		}
+	}
+	return m, nil
 }
 
 // parseIDs reads "3 17 42;5 6 7": sequences separated by ';'.

@@ -1,0 +1,97 @@
+package cli
+
+import (
+	"encoding/json"
+	"math"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/glia-dev/glia/format/safetensors"
+	"github.com/glia-dev/glia/sae"
+)
+
+// TestSAEFeaturesAreUnits: with --sae an SAE's features are hook points
+// every command takes: glia run reads them (equal to the SAE's own Encode of
+// the hook's values) and edits them, the unedited model is unchanged, and
+// atlas build records them as units.
+func TestSAEFeaturesAreUnits(t *testing.T) {
+	tmp := t.TempDir()
+	const h = "blocks.0.hook_resid_post"
+	const feat = h + ".hook_sae_acts_post"
+	if _, errs, code := runCLI(t, "", "sae", "train", "--hook", h, "--arch", "topk", "--k", "4", "--d-sae", "64", "--batch", "128",
+		"--buffer", "512", "--ctx", "32", "--windows", "4", "--steps", "6", "--out", tmp); code != 0 {
+		t.Fatalf("sae train: %s", errs)
+	}
+	dir := filepath.Join(tmp, h)
+	s, err := sae.Load(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	read := func(path string) map[string][]float32 {
+		f, err := safetensors.Open(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		out := map[string][]float32{}
+		for _, n := range f.Names() {
+			if out[n], err = f.Float32(n); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return out
+	}
+	const prompt = "Once upon a time, there was a little girl named Lily."
+	plain, with, edited := filepath.Join(tmp, "plain.st"), filepath.Join(tmp, "with.st"), filepath.Join(tmp, "edited.st")
+	for _, args := range [][]string{
+		{"run", "--prompt", prompt, "--hook", h, "--save", plain},
+		{"run", "--prompt", prompt, "--sae", dir, "--hook", feat, "--save", with},
+		{"run", "--prompt", prompt, "--sae", dir, "--intervene", feat + "[:,3]=20", "--save", edited},
+	} {
+		if _, errs, code := runCLI(t, "", args...); code != 0 {
+			t.Fatalf("%v: %s", args, errs)
+		}
+	}
+	p, w, e := read(plain), read(with), read(edited)
+	if d := maxAbsDiff(p["logits"], w["logits"]); d != 0 {
+		t.Errorf("--sae unedited changes the logits by %g", d)
+	}
+	x := p[h]
+	if d := maxAbsDiff(w[feat], s.Encode(x, len(x)/s.Cfg.DIn)); d > 1e-4 {
+		t.Errorf("the feature hook differs from the SAE's Encode by %g", d)
+	}
+	if d := maxAbsDiff(p["logits"], e["logits"]); d < 1e-3 {
+		t.Errorf("setting feature 3 to 20 changed the logits by only %g", d)
+	}
+	db := filepath.Join(tmp, "atlas.db")
+	if _, errs, code := runCLI(t, "", "atlas", "build", "--sae", dir, "--hooks", feat, "--ctx", "32", "--max-tokens", "1024", "--top-k", "3", "--out", db); code != 0 {
+		t.Fatalf("atlas build --sae: %s", errs)
+	}
+	out, errs, code := runCLI(t, "", "atlas", "show", "--db", db, "--json", feat+":0")
+	if code != 0 {
+		t.Fatalf("atlas show: %s", errs)
+	}
+	var unit struct {
+		Hook  string `json:"hook"`
+		Count int    `json:"count"`
+	}
+	if err := json.Unmarshal([]byte(out), &unit); err != nil || unit.Hook != feat || unit.Count == 0 {
+		t.Errorf("atlas show of a feature: %v, %.200s", err, out)
+	}
+	// An SAE trained on another model is refused, naming both.
+	if _, errs, code := runCLI(t, "", "run", "--model", "../../testdata/trained/modadd53", "--prompt", "1 2 =", "--sae", dir); code == 0 || !strings.Contains(errs, `trained on model "stories260K`) || !strings.Contains(errs, "modadd53") {
+		t.Errorf("--sae on a model it does not fit: exit %d: %s", code, errs)
+	}
+}
+
+func maxAbsDiff(a, b []float32) float64 {
+	if len(a) != len(b) {
+		return math.Inf(1)
+	}
+	var m float64
+	for i := range a {
+		m = max(m, math.Abs(float64(a[i]-b[i])))
+	}
+	return m
+}
