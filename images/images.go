@@ -114,8 +114,15 @@ func FromImage(src image.Image) *Image {
 		for x := range im.W {
 			// Non-premultiplied: PIL's convert("RGB") keeps the colour and
 			// drops alpha.
-			px := color.NRGBA64Model.Convert(src.At(b.Min.X+x, b.Min.Y+y)).(color.NRGBA64)
-			r, g, bl := px.R, px.G, px.B
+			var r, g, bl uint16
+			if n, ok := src.(*image.NRGBA); ok {
+				// Un-premultiplying 16-bit values would lose the 8-bit ones.
+				px := n.NRGBAAt(b.Min.X+x, b.Min.Y+y)
+				r, g, bl = uint16(px.R)*257, uint16(px.G)*257, uint16(px.B)*257
+			} else {
+				px := color.NRGBA64Model.Convert(src.At(b.Min.X+x, b.Min.Y+y)).(color.NRGBA64)
+				r, g, bl = px.R, px.G, px.B
+			}
 			if grey {
 				im.Set(0, y, x, float32(r)/257)
 				continue

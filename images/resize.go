@@ -103,16 +103,21 @@ func bicubic(x float64) float64 {
 
 func nearest(im *Image, h, w int) *Image {
 	out := New(im.C, h, w)
-	// The scale first, then the product, as PIL's affine transform does
-	// (2.5·(28/10) rounds down to 6, not 7).
+	// Source coordinates accumulate by repeated addition, as PIL's affine
+	// nearest transform does: its rounding decides ties (6.5·28/13 lands
+	// just below 14).
 	sh, sw := float64(im.H)/float64(h), float64(im.W)/float64(w)
 	for c := range im.C {
+		yy := sh * 0.5
 		for y := range h {
-			sy := min(int((float64(y)+0.5)*sh), im.H-1)
+			sy := min(int(yy), im.H-1)
+			xx := sw * 0.5
 			for x := range w {
-				sx := min(int((float64(x)+0.5)*sw), im.W-1)
+				sx := min(int(xx), im.W-1)
 				out.Set(c, y, x, im.At(c, sy, sx))
+				xx += sw
 			}
+			yy += sh
 		}
 	}
 	return out
