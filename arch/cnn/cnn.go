@@ -25,6 +25,8 @@ import (
 
 	"github.com/glia-dev/glia/arch"
 	"github.com/glia-dev/glia/hook"
+	"github.com/gomlx/compute/dtypes"
+	"github.com/gomlx/compute/shapes"
 	. "github.com/gomlx/gomlx/core/graph"
 	timage "github.com/gomlx/gomlx/core/tensors/images"
 )
@@ -270,18 +272,24 @@ func (m *Model) Forward(w arch.Weights, in arch.Inputs, hp *hook.Points) *Node {
 }
 
 // pool is max or average pooling without padding. Windows that tile the
-// input (stride = kernel) run as a reshape and a reduction, whose
-// gradients every backend has; others through GoMLX's pooling.
+// input (stride = kernel) run as a reshape and a reduction; max pooling
+// then sends its gradient to the first maximum of each window in row-major
+// order, as PyTorch does (ties are common after a ReLU, and a gradient
+// shared among them changes Grad-CAM's weights). Other windows go through
+// GoMLX's pooling.
 func pool(x *Node, l layer) *Node {
 	d := x.Shape().Dimensions
 	if l.stride == l.kernel {
-		oh, ow := l.shape.h, l.shape.w
-		x = Slice(x, AxisRange(), AxisRange(), AxisRange(0, oh*l.kernel), AxisRange(0, ow*l.kernel)) // PyTorch drops the remainder
-		x = Reshape(x, d[0], d[1], oh, l.kernel, ow, l.kernel)
-		if l.kind == "maxpool2d" {
-			return ReduceMax(x, 3, 5)
+		oh, ow, k := l.shape.h, l.shape.w, l.kernel
+		x = Slice(x, AxisRange(), AxisRange(), AxisRange(0, oh*k), AxisRange(0, ow*k)) // PyTorch drops the remainder
+		x = Reshape(TransposeAllAxes(Reshape(x, d[0], d[1], oh, k, ow, k), 0, 1, 2, 4, 3, 5), d[0], d[1], oh, ow, k*k)
+		if l.kind == "avgpool2d" {
+			return ReduceMean(x, 4)
 		}
-		return ReduceMean(x, 3, 5)
+		first := ExpandAxes(StopGradient(ArgMax(x, 4)), 4)                                    // [b, c, oh, ow, 1]
+		pick := Equal(Iota(x.Graph(), shapes.Make(dtypes.Int32, d[0], d[1], oh, ow, k*k), 4), // [b, c, oh, ow, k²]
+			BroadcastToDims(first, d[0], d[1], oh, ow, k*k))
+		return ReduceSum(Where(pick, x, ZerosLike(x)), 4)
 	}
 	var pb *PoolBuilder
 	if l.kind == "maxpool2d" {
