@@ -19,6 +19,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 )
 
@@ -155,4 +156,40 @@ func List(dir string) ([]string, error) {
 		return nil, errorf(dir, -1, nil, "no .png, .jpg or .jpeg files")
 	}
 	return out, nil
+}
+
+// Load reads an image named as the CLI takes it: a PNG or JPEG file, or
+// FILE:N for image N (from 0) of an IDX file such as MNIST's.
+func Load(spec string) (*Image, error) {
+	if i := strings.LastIndex(spec, ":"); i > 0 {
+		if n, err := strconv.Atoi(spec[i+1:]); err == nil {
+			if n < 0 {
+				return nil, errorf(spec, -1, nil, "image index %d is negative", n)
+			}
+			f, size, err := openSized(spec[:i])
+			if err != nil {
+				return nil, err
+			}
+			defer f.Close()
+			ims, err := DecodeIDX(spec[:i], f, size, n+1)
+			if err != nil {
+				return nil, err
+			}
+			if n >= len(ims) {
+				return nil, errorf(spec[:i], -1, nil, "has %d images; index %d is past the end", len(ims), n)
+			}
+			return ims[n], nil
+		}
+	}
+	return Read(spec)
+}
+
+// PreprocessorFor is the model directory's preprocessor_config.json, or,
+// when it has none, Default for the model's input size.
+func PreprocessorFor(dir string, h, w int) (*Preprocessor, error) {
+	p := filepath.Join(dir, "preprocessor_config.json")
+	if _, err := os.Stat(p); err != nil {
+		return Default(h, w), nil
+	}
+	return ReadPreprocessor(p)
 }
