@@ -193,3 +193,16 @@ func PreprocessorFor(dir string, h, w int) (*Preprocessor, error) {
 	}
 	return ReadPreprocessor(p)
 }
+
+// Stamp sets every channel of the pixels in [x0, x1) × [y0, y1) to v
+// (clipped to the image): a mark such as the shortcut experiment's corner
+// square.
+func (im *Image) Stamp(x0, y0, x1, y1 int, v float32) {
+	for c := range im.C {
+		for y := max(y0, 0); y < min(y1, im.H); y++ {
+			for x := max(x0, 0); x < min(x1, im.W); x++ {
+				im.Set(c, y, x, v)
+			}
+		}
+	}
+}

@@ -238,8 +238,7 @@ func (m *Model) Forward(w arch.Weights, in arch.Inputs, hp *hook.Points) *Node {
 		p := fmt.Sprintf("layers.%d.", i)
 		switch l.kind {
 		case "conv2d":
-			x = Convolve(x, w(p+"weight")).ChannelsAxis(timage.ChannelsFirst).StridePerAxis(l.stride, l.stride).
-				PaddingPerDim([][2]int{{l.pad, l.pad}, {l.pad, l.pad}}).Done()
+			x = conv2d(x, w(p+"weight"), l)
 			if l.bias {
 				x = Add(x, Reshape(w(p+"bias"), 1, l.out, 1, 1))
 			}
@@ -269,6 +268,35 @@ func (m *Model) Forward(w arch.Weights, in arch.Inputs, hp *hook.Points) *Node {
 		x = hp.At(x, "layers.%d.%s.hook_out", i, l.kind) // [batch, channel, h, w]; [batch, features] after flatten
 	}
 	return Reshape(x, b, 1, m.dims.Vocab) // [batch, 1, num_labels]
+}
+
+// conv2d is the convolution as im2col and one matrix product: the k²
+// shifted (strided) views of the padded input stacked as [batch, c·k·k,
+// oh, ow] in the kernel's (c, kh, kw) order, contracted with the kernel
+// [out, c·k·k]. The product runs on the engine's matmul kernels and its
+// gradient is slices and concatenations: several times faster on the CPU backend
+// than its general convolution, forward and backward.
+func conv2d(x, kernel *Node, l layer) *Node {
+	b, c := x.Shape().Dimensions[0], x.Shape().Dimensions[1]
+	k, s, oh, ow := l.kernel, l.stride, l.shape.h, l.shape.w
+	if p := l.pad; p > 0 {
+		// Zero borders by concatenation (Pad has no gradient in GoMLX).
+		d := x.Shape().Dimensions
+		rows := Zeros(x.Graph(), shapes.Make(x.DType(), b, c, p, d[3]))
+		x = Concatenate([]*Node{rows, x, rows}, 2)
+		cols := Zeros(x.Graph(), shapes.Make(x.DType(), b, c, d[2]+2*p, p))
+		x = Concatenate([]*Node{cols, x, cols}, 3)
+	}
+	views := make([]*Node, 0, k*k)
+	for i := range k {
+		for j := range k {
+			views = append(views, Slice(x, AxisRange(), AxisRange(),
+				AxisRange(i, i+s*(oh-1)+1).Stride(s), AxisRange(j, j+s*(ow-1)+1).Stride(s))) // [b, c, oh, ow]
+		}
+	}
+	cols := Reshape(Stack(views, 2), b, c*k*k, oh, ow)
+	y := DotGeneral(cols, []int{1}, nil, Reshape(kernel, l.out, c*k*k), []int{1}, nil) // [b, oh, ow, out]
+	return TransposeAllAxes(y, 0, 3, 1, 2)
 }
 
 // pool is max or average pooling without padding. Windows that tile the
