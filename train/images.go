@@ -75,8 +75,10 @@ func (t *Images) Describe() string {
 }
 
 // VisionConfig is a small classifier's config.json for images of shape
-// [channels, size, size]: "cnn" (two 3×3 convolutions of width and 2·width
-// channels, each with ReLU and 2×2 max pooling, then a linear layer) or
+// [channels, size, size]: "cnn" (3×3 convolutions of width, 2·width and
+// 4·width channels with ReLUs, 2×2 max pooling after the first two, then
+// global average pooling and a linear layer: the head under which Grad-CAM's
+// channel weights are exact, as in CAM) or
 // "vit" (layers pre-norm blocks of dModel with heads, patches of patch
 // pixels).
 func VisionConfig(family string, shape [3]int, classes, layers, width, heads, dMLP, patch int) (map[string]any, error) {
@@ -87,12 +89,14 @@ func VisionConfig(family string, shape [3]int, classes, layers, width, heads, dM
 	}
 	switch family {
 	case "cnn":
+		conv := func(out int) map[string]any {
+			return map[string]any{"type": "conv2d", "out_channels": out, "kernel_size": 3, "padding": 1}
+		}
+		relu, pool := map[string]any{"type": "relu"}, map[string]any{"type": "maxpool2d", "kernel_size": 2}
 		return map[string]any{"model_type": "cnn", "num_channels": c, "image_size": size, "id2label": labels, "layers": []any{
-			map[string]any{"type": "conv2d", "out_channels": width, "kernel_size": 3, "padding": 1}, map[string]any{"type": "relu"},
-			map[string]any{"type": "maxpool2d", "kernel_size": 2},
-			map[string]any{"type": "conv2d", "out_channels": 2 * width, "kernel_size": 3, "padding": 1}, map[string]any{"type": "relu"},
-			map[string]any{"type": "maxpool2d", "kernel_size": 2},
-			map[string]any{"type": "flatten"}, map[string]any{"type": "linear", "out_features": classes},
+			conv(width), relu, pool, conv(2 * width), relu, pool, conv(4 * width), relu,
+			map[string]any{"type": "adaptive_avgpool2d"}, map[string]any{"type": "flatten"},
+			map[string]any{"type": "linear", "out_features": classes},
 		}}, nil
 	case "vit":
 		if dMLP == 0 {

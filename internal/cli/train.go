@@ -324,7 +324,7 @@ func openTokenizer(path string) (*tokenizer.Tokenizer, string, error) {
 
 func paramSummary(c map[string]any) string {
 	var parts []string
-	for _, k := range []string{"n_layer", "num_hidden_layers", "n_embd", "hidden_size", "n_head", "num_attention_heads", "n_inner", "intermediate_size", "vocab_size"} {
+	for _, k := range []string{"n_layer", "num_hidden_layers", "n_embd", "hidden_size", "n_head", "num_attention_heads", "n_inner", "intermediate_size", "vocab_size", "image_size", "patch_size"} {
 		if v, ok := c[k]; ok {
 			parts = append(parts, fmt.Sprintf("%s=%v", k, v))
 		}
