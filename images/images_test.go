@@ -13,6 +13,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 )
 
@@ -46,7 +47,7 @@ func TestReadMNIST(t *testing.T) {
 		t.Errorf("image 0 is %d×%d×%d with ink %v", ims[0].C, ims[0].H, ims[0].W, ink)
 	}
 	some, _, err := ReadMNIST(mnistImages, mnistLabels, 7)
-	if err != nil || len(some) != 7 || !equal(some[6].Pix, ims[6].Pix) {
+	if err != nil || len(some) != 7 || !slices.Equal(some[6].Pix, ims[6].Pix) {
 		t.Errorf("limit 7: %d images, %v", len(some), err)
 	}
 }
@@ -268,16 +269,4 @@ func FuzzPreprocessor(f *testing.F) {
 			t.Fatalf("%d values for %d×%d×%d", len(out.Pix), out.C, out.H, out.W)
 		}
 	})
-}
-
-func equal(a, b []float32) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
