@@ -33,6 +33,7 @@ func runGradCAM(args []string) error {
 	alpha := fs.Float64("alpha", 0.5, "the image's weight in the overlay (pytorch-grad-cam's image_weight)")
 	scale := fs.Int("scale", 8, "overlay pixels per input pixel")
 	box := fs.String("box", "", "x0,y0,x1,y1: report the fraction of the map's mass in this box of input pixels")
+	mark := fs.String("mark", "", "x0,y0,x1,y1: stamp a square of full ink (255) on the image first, as the shortcut models' mark (--box defaults to it)")
 	asJSON := fs.Bool("json", false, "print the result as JSON")
 	if _, err := parseFlags(fs, args); err != nil {
 		return err
@@ -40,7 +41,17 @@ func runGradCAM(args []string) error {
 	if *imagePath == "" {
 		return usagef("missing --image: a .png/.jpg file or FILE.u8:N")
 	}
-	var b *gradcam.Box
+	var b, mk *gradcam.Box
+	if *mark != "" {
+		v, err := parseBox(*mark)
+		if err != nil {
+			return usagef("--mark %q: %v", *mark, err)
+		}
+		mk = &v
+		if *box == "" {
+			*box = *mark
+		}
+	}
 	if *box != "" {
 		v, err := parseBox(*box)
 		if err != nil {
@@ -59,6 +70,9 @@ func runGradCAM(args []string) error {
 	raw, err := images.Load(*imagePath)
 	if err != nil {
 		return err
+	}
+	if mk != nil {
+		raw.Stamp(mk.X0, mk.Y0, mk.X1, mk.Y1, 255)
 	}
 	pre, err := images.PreprocessorFor(m.Name, shape[1], shape[2])
 	if err != nil {

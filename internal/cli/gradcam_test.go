@@ -16,12 +16,13 @@ import (
 // each other, for a ViT on a PNG and a CNN on an MNIST image.
 func TestGradCAMCLI(t *testing.T) {
 	dir := t.TempDir()
-	for _, c := range []struct{ model, image, hook string }{
-		{"../../testdata/hf-tiny-vision/vit", "../../testdata/hf-tiny-vision/vit/image.png", "blocks.1.ln1.hook_normalized"},
-		{"../../testdata/hf-tiny-vision/cnn", "../../testdata/images/mnist/mnist-1k.u8:3", "layers.4.conv2d.hook_out"},
+	for _, c := range []struct{ model, image, hook, box string }{
+		{"../../testdata/hf-tiny-vision/vit", "../../testdata/hf-tiny-vision/vit/image.png", "blocks.1.ln1.hook_normalized", "--box"},
+		// --mark stamps the square and is the box too.
+		{"../../testdata/hf-tiny-vision/cnn", "../../testdata/images/mnist/mnist-1k.u8:3", "layers.4.conv2d.hook_out", "--mark"},
 	} {
 		ov, st := filepath.Join(dir, "o.png"), filepath.Join(dir, "c.safetensors")
-		out, errs, code := ivCLI(t, "gradcam", "--model", c.model, "--image", c.image, "--hook", c.hook, "--class", "1", "--out", ov, "--save", st, "--box", "0,0,4,4", "--scale", "2", "--json")
+		out, errs, code := ivCLI(t, "gradcam", "--model", c.model, "--image", c.image, "--hook", c.hook, "--class", "1", "--out", ov, "--save", st, c.box, "0,0,4,4", "--scale", "2", "--json")
 		if code != 0 {
 			t.Fatalf("%s: exit %d: %s", c.model, code, errs)
 		}
