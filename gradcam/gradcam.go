@@ -11,6 +11,11 @@
 // …] drops position 0 (CLS) and reshapes the patches to their grid, with
 // every trailing axis as a channel: pytorch-grad-cam's reshape_transform,
 // found from the model rather than written by the user.
+//
+// HiResCAM (Draelos & Carin 2020, pytorch-grad-cam's HiResCAM) keeps the
+// gradient per position instead of averaging it: cam = ReLU(Σ_k ∂logit/∂A_k
+// ⊙ A_k). On the ViT shortcut model it finds the mark where Grad-CAM's
+// averaged weights do not (docs/vision.md).
 package gradcam
 
 import (
@@ -21,16 +26,38 @@ import (
 	"github.com/glia-dev/glia/images"
 )
 
+// Method is how channels are weighted.
+type Method int
+
+const (
+	GradCAM  Method = iota // w_k = the gradient averaged over positions
+	HiResCAM               // the gradient at each position
+)
+
+// ParseMethod reads "gradcam" or "hirescam".
+func ParseMethod(s string) (Method, error) {
+	switch s {
+	case "", "gradcam":
+		return GradCAM, nil
+	case "hirescam":
+		return HiResCAM, nil
+	}
+	return 0, fmt.Errorf("gradcam: unknown method %q (want gradcam or hirescam)", s)
+}
+
+func (m Method) String() string { return [...]string{"gradcam", "hirescam"}[m] }
+
 // eps is pytorch-grad-cam's scale_cam_image guard against a zero range.
 const eps = 1e-7
 
 // Result is one image's Grad-CAM for one class at one hook.
 type Result struct {
+	Method  Method
 	Hook    string
 	Class   int
 	Logit   float32
 	Patches bool      // the hook was a patch sequence (CLS dropped, reshaped to the grid)
-	Weights []float32 // w_k, one per channel
+	Weights []float32 // w_k, one per channel (Grad-CAM's; HiResCAM's are per position)
 	// Cam is ReLU(Σ w_k A_k) on the hook's grid [GridH, GridW], before
 	// normalisation.
 	Cam          []float32
@@ -70,6 +97,11 @@ func DefaultHook(m *engine.Model) (string, error) {
 // width] for class (negative: the model's top class) at hook ("" for
 // DefaultHook).
 func Compute(m *engine.Model, pixels engine.Array, class int, hook string) (*Result, error) {
+	return ComputeWith(m, pixels, class, hook, GradCAM)
+}
+
+// ComputeWith is Compute with a choice of method.
+func ComputeWith(m *engine.Model, pixels engine.Array, class int, hook string, method Method) (*Result, error) {
 	shape, ok := m.ImageShape()
 	if !ok {
 		return nil, fmt.Errorf("gradcam: %s is not an image model", m.Name)
@@ -98,7 +130,7 @@ func Compute(m *engine.Model, pixels engine.Array, class int, hook string) (*Res
 	if err != nil {
 		return nil, err
 	}
-	r := &Result{Hook: hook, Class: class, Logit: res.Logits.Data[class], H: shape[1], W: shape[2]}
+	r := &Result{Method: method, Hook: hook, Class: class, Logit: res.Logits.Data[class], H: shape[1], W: shape[2]}
 	act, grad, err := r.channelsFirst(m, res.Acts[hook], res.Grads[hook])
 	if err != nil {
 		return nil, err
@@ -168,6 +200,9 @@ func (r *Result) combine(act, grad [][]float32) {
 		w /= float64(n)
 		r.Weights[k] = float32(w)
 		for p, v := range act[k] {
+			if r.Method == HiResCAM {
+				w = float64(grad[k][p])
+			}
 			cam[p] += w * float64(v)
 		}
 	}

@@ -26,14 +26,14 @@ func TestMatchesPytorchGradCAM(t *testing.T) {
 	}
 	defer ref.Close()
 	var cases []struct {
-		Name, Model, Hook string
-		Class             int
+		Name, Model, Hook, Method string
+		Class                     int
 	}
 	if err := json.Unmarshal([]byte(ref.Metadata()["cases"]), &cases); err != nil {
 		t.Fatal(err)
 	}
-	if len(cases) != 4 {
-		t.Fatalf("%d cases in the reference, want 4", len(cases))
+	if len(cases) != 6 {
+		t.Fatalf("%d cases in the reference, want 6", len(cases))
 	}
 	models := map[string]*engine.Model{}
 	for _, c := range cases {
@@ -54,7 +54,11 @@ func TestMatchesPytorchGradCAM(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			r, err := Compute(m, engine.Array{Shape: shape, Data: px}, c.Class, c.Hook)
+			method, err := ParseMethod(c.Method)
+			if err != nil {
+				t.Fatal(err)
+			}
+			r, err := ComputeWith(m, engine.Array{Shape: shape, Data: px}, c.Class, c.Hook, method)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -62,7 +66,7 @@ func TestMatchesPytorchGradCAM(t *testing.T) {
 				t.Errorf("Patches = %v for a %s hook", r.Patches, c.Model)
 			}
 			d, at := engine.MaxDiff(r.Heat, want)
-			t.Logf("%s class %d at %s (grid %d×%d): max diff %.3g from pytorch-grad-cam", c.Model, c.Class, c.Hook, r.GridH, r.GridW, d)
+			t.Logf("%s %s class %d at %s (grid %d×%d): max diff %.3g from pytorch-grad-cam", c.Model, method, c.Class, c.Hook, r.GridH, r.GridW, d)
 			if d > 1e-4 {
 				t.Errorf("heat differs from pytorch-grad-cam by %.3g at %d (got %v, want %v)", d, at, r.Heat[at], want[at])
 			}

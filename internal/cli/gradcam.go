@@ -27,6 +27,7 @@ func runGradCAM(args []string) error {
 	mf.register(fs)
 	imagePath := fs.String("image", "", "the image: a .png/.jpg file, or FILE.u8:N (image N of an IDX file)")
 	class := fs.Int("class", -1, "the class to explain (default: the model's top class)")
+	methodName := fs.String("method", "gradcam", "gradcam (gradients averaged per channel) or hirescam (gradient × activation per position)")
 	hook := fs.String("hook", "", "hook point (default: a ViT's last ln1, else the last hook with a spatial grid)")
 	out := fs.String("out", "", "write the overlay to this PNG")
 	save := fs.String("save", "", "write heat [H, W], cam [grid h, grid w] and weights [channels] to this .safetensors file")
@@ -40,6 +41,10 @@ func runGradCAM(args []string) error {
 	}
 	if *imagePath == "" {
 		return usagef("missing --image: a .png/.jpg file or FILE.u8:N")
+	}
+	method, err := gradcam.ParseMethod(*methodName)
+	if err != nil {
+		return usagef("--method: %v", err)
 	}
 	var b, mk *gradcam.Box
 	if *mark != "" {
@@ -82,7 +87,7 @@ func runGradCAM(args []string) error {
 	if err != nil {
 		return err
 	}
-	r, err := gradcam.Compute(m, engine.Array{Shape: []int{1, shape[0], shape[1], shape[2]}, Data: in.Pix}, *class, *hook)
+	r, err := gradcam.ComputeWith(m, engine.Array{Shape: []int{1, shape[0], shape[1], shape[2]}, Data: in.Pix}, *class, *hook, method)
 	if err != nil {
 		return err
 	}
@@ -110,7 +115,7 @@ func runGradCAM(args []string) error {
 		mass = r.MassIn(*b)
 	}
 	if *asJSON {
-		o := map[string]any{"model": m.Name, "image": *imagePath, "hook": r.Hook, "class": r.Class, "logit": r.Logit,
+		o := map[string]any{"model": m.Name, "image": *imagePath, "method": r.Method.String(), "hook": r.Hook, "class": r.Class, "logit": r.Logit,
 			"patches": r.Patches, "grid": []int{r.GridH, r.GridW}, "cam": r.Cam}
 		if b != nil {
 			o["mass_in_box"] = mass
@@ -121,7 +126,7 @@ func runGradCAM(args []string) error {
 	if r.Patches {
 		kind = "patches (CLS dropped) reshaped to the grid"
 	}
-	fmt.Fprintf(Stdout, "class %d (logit %.4g) at %s: %d channels, %d×%d %s\n", r.Class, r.Logit, r.Hook, len(r.Weights), r.GridH, r.GridW, kind)
+	fmt.Fprintf(Stdout, "%s: class %d (logit %.4g) at %s: %d channels, %d×%d %s\n", r.Method, r.Class, r.Logit, r.Hook, len(r.Weights), r.GridH, r.GridW, kind)
 	if b != nil {
 		fmt.Fprintf(Stdout, "mass in box %s: %.3f\n", *box, mass)
 	}

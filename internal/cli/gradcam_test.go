@@ -82,6 +82,7 @@ func TestGradCAMCLI(t *testing.T) {
 		{[]string{"gradcam", "--model", "../../testdata/hf-tiny/gpt2", "--image", "x.png"}, "is not an image model"},
 		{[]string{"gradcam", "--model", "../../testdata/hf-tiny-vision/cnn", "--image", "../../testdata/images/mnist/mnist-1k.u8:1000"}, "index 1000 is past the end"},
 		{[]string{"gradcam", "--model", "../../testdata/hf-tiny-vision/cnn", "--image", "x.png", "--box", "3,3,1,1"}, "empty box"},
+		{[]string{"gradcam", "--model", "../../testdata/hf-tiny-vision/cnn", "--image", "x.png", "--method", "cam"}, "unknown method \"cam\""},
 	} {
 		_, errs, code := ivCLI(t, c.args...)
 		if code == 0 || !strings.Contains(errs, c.want) {

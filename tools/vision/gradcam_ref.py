@@ -8,13 +8,13 @@ transformers; they were installed apart from the anchors:
 
 Writes testdata/hf-tiny-vision/gradcam.safetensors: for each case the input
 "NAME.pixels" [1, c, h, w] and pytorch-grad-cam's map "NAME.heat" [h, w];
-the case list (model, class, glia hook, PyTorch module) is in its metadata.
+the case list (model, class, glia hook, method) is in its metadata.
 """
 import json
 import os
 
 import torch
-from pytorch_grad_cam import GradCAM
+from pytorch_grad_cam import GradCAM, HiResCAM
 from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
 from safetensors.torch import load_file, save_file
 from transformers import ViTForImageClassification
@@ -71,16 +71,18 @@ def vit_reshape(t, rows=4, cols=4):
 out, cases = {}, []
 vit = ViTForImageClassification.from_pretrained(os.path.join(ROOT, "vit")).eval()
 cnn = cnn_model()
-for name, model, layer, hook, cls, reshape, shape in [
-    ("vit", Logits(vit), vit.vit.layers[-1].layernorm_before, "blocks.1.ln1.hook_normalized", 2, vit_reshape, (1, 3, 16, 16)),
-    ("vit_mlp", Logits(vit), vit.vit.layers[0].mlp.activation_fn, "blocks.0.mlp.hook_post", 4, vit_reshape, (1, 3, 16, 16)),
-    ("cnn", cnn, cnn[4], "layers.4.conv2d.hook_out", 1, None, (1, 3, 18, 18)),
-    ("cnn_relu", cnn, cnn[2], "layers.2.relu.hook_out", 3, None, (1, 3, 18, 18)),
+for name, model, layer, hook, cls, reshape, shape, method in [
+    ("vit", Logits(vit), vit.vit.layers[-1].layernorm_before, "blocks.1.ln1.hook_normalized", 2, vit_reshape, (1, 3, 16, 16), GradCAM),
+    ("vit_mlp", Logits(vit), vit.vit.layers[0].mlp.activation_fn, "blocks.0.mlp.hook_post", 4, vit_reshape, (1, 3, 16, 16), GradCAM),
+    ("cnn", cnn, cnn[4], "layers.4.conv2d.hook_out", 1, None, (1, 3, 18, 18), GradCAM),
+    ("cnn_relu", cnn, cnn[2], "layers.2.relu.hook_out", 3, None, (1, 3, 18, 18), GradCAM),
+    ("vit_hires", Logits(vit), vit.vit.layers[-1].layernorm_before, "blocks.1.ln1.hook_normalized", 3, vit_reshape, (1, 3, 16, 16), HiResCAM),
+    ("cnn_hires", cnn, cnn[4], "layers.4.conv2d.hook_out", 2, None, (1, 3, 18, 18), HiResCAM),
 ]:
     x = torch.randn(*shape)
-    with GradCAM(model=model, target_layers=[layer], reshape_transform=reshape) as cam:
+    with method(model=model, target_layers=[layer], reshape_transform=reshape) as cam:
         heat = cam(input_tensor=x, targets=[ClassifierOutputTarget(cls)])[0]
     out[name + ".pixels"] = x.contiguous()
     out[name + ".heat"] = torch.from_numpy(heat).float().contiguous()
-    cases.append({"name": name, "model": name.split("_")[0], "class": cls, "hook": hook})
-save_file(out, os.path.join(ROOT, "gradcam.safetensors"), metadata={"cases": json.dumps(cases), "generator": "grad-cam 1.5.7 GradCAM"})
+    cases.append({"name": name, "model": name.split("_")[0], "class": cls, "hook": hook, "method": method.__name__.lower()})
+save_file(out, os.path.join(ROOT, "gradcam.safetensors"), metadata={"cases": json.dumps(cases), "generator": "grad-cam 1.5.7 GradCAM and HiResCAM"})
