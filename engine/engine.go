@@ -265,7 +265,7 @@ func (m *Model) Run(req Request) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	args := append(data, make([]any, 0, len(m.weights))...)
+	args := append(make([]any, 0, len(data)+len(m.weights)), data...)
 	for _, w := range m.weights {
 		args = append(args, w)
 	}
