@@ -37,7 +37,7 @@ type WeightSpec struct {
 
 // Inputs are the graph inputs of a forward pass.
 type Inputs struct {
-	IDs  *Node // [batch, pos] int32 token ids
+	IDs  *Node // [batch, pos] int32 token ids (nil for image families)
 	Pos  *Node // [batch, pos] int32 position ids (they follow the attention mask)
 	Mask *Node // [batch, pos] bool: true for real tokens, false for padding
 
@@ -52,6 +52,11 @@ type Inputs struct {
 	// [1, 12, 4096, 4096] float32 tensors per layer (2.4 GB). The engine
 	// chooses it for its backend.
 	AttnChunk int
+
+	// Pixels are the input of image families (ImageFamily), instead of
+	// IDs, Pos and Mask: [batch, channels, height, width] in the compute
+	// dtype, already preprocessed (package images).
+	Pixels *Node
 }
 
 // KVCache holds every layer's keys (after rotary) and values, slot i for
@@ -76,6 +81,39 @@ type Family interface {
 	// Forward builds logits [batch, pos, vocab], routing every intermediate
 	// through hp.At with its TransformerLens name.
 	Forward(w Weights, in Inputs, hp *hook.Points) *Node
+}
+
+// ImageFamily is implemented by families that read images instead of token
+// ids. Their Forward takes Inputs.Pixels and returns logits
+// [batch, 1, num_labels]: one "position", so that everything addressed by
+// (batch, pos, token) (gradient targets, top-k, probabilities) works on
+// class scores unchanged. Their Dims.Vocab is the number of classes.
+type ImageFamily interface {
+	Family
+	// ImageShape is the input [channels, height, width] the weights fix.
+	ImageShape() [3]int
+}
+
+// PatchFamily is implemented by image families whose sequence positions
+// are a CLS token followed by image patches in row-major order (ViT):
+// Grad-CAM and other spatial readers drop position 0 and reshape the rest
+// to the grid.
+type PatchFamily interface {
+	ImageFamily
+	PatchGrid() (rows, cols int)
+}
+
+// NumLabels is an image classifier's class count: num_labels, else the
+// size of id2label (transformers writes only the latter).
+func NumLabels(c *Config) int {
+	if c.Has("num_labels") {
+		return c.Require("num_labels")
+	}
+	if m, ok := c.Raw("id2label").(map[string]any); ok && len(m) > 0 {
+		return len(m)
+	}
+	c.fail("config has neither num_labels nor id2label: the number of classes is unknown")
+	return 0
 }
 
 // TensorFilter is implemented by families whose checkpoints carry tensors

@@ -82,6 +82,11 @@ func (c *Config) maxLayers() int {
 	return MaxLayers
 }
 
+// MaxDim is the largest tensor dimension the config may declare: the
+// weights' largest, once Bound. Families whose sizes sit in nested objects
+// the key tables do not reach (the CNN's layer list) check them against it.
+func (c *Config) MaxDim() int { return c.maxDim() }
+
 func (c *Config) maxDim() int {
 	if c.bounded {
 		return min(c.limits.Dim, MaxDim)
@@ -254,6 +259,10 @@ func (c *Config) checkDims(d Dims) error {
 	}{{"d_model", d.DModel}, {"n_heads", d.Heads}, {"n_key_value_heads", d.KVHeads}, {"d_head", d.DHead}, {"d_mlp", d.DMLP}, {"d_vocab", d.Vocab}} {
 		if f.name == "d_mlp" && f.v == 0 && c.Bool("attn_only", false) {
 			continue // an attention-only model has no MLP
+		}
+		if noAttn := d.Heads == 0 && d.KVHeads == 0 && d.DHead == 0; noAttn && f.v == 0 &&
+			(f.name == "n_heads" || f.name == "n_key_value_heads" || f.name == "d_head" || f.name == "d_mlp") {
+			continue // a convolutional network has no attention and no MLP blocks
 		}
 		if f.v < 1 || f.v > c.maxDim() {
 			bad(f.name, f.v, c.maxDim())

@@ -16,6 +16,10 @@ import (
 // checkpoint's config is added here.
 func FuzzConfig(f *testing.F) {
 	dirs, _ := filepath.Glob(tiny + "*")
+	vision, _ := filepath.Glob(filepath.Join(tiny, "..", "hf-tiny-vision", "*", "config.json"))
+	for _, c := range vision {
+		dirs = append(dirs, filepath.Dir(c))
+	}
 	for _, dir := range dirs {
 		b, err := os.ReadFile(filepath.Join(dir, "config.json"))
 		if err != nil {
@@ -39,8 +43,9 @@ func FuzzConfig(f *testing.F) {
 			return
 		}
 		d := fam.Dims()
+		noAttn := d.Heads == 0 && d.KVHeads == 0 && d.DHead == 0 && d.DMLP == 0 // a CNN
 		for _, v := range []int{d.Layers, d.DModel, d.Heads, d.KVHeads, d.DHead, d.DMLP, d.Vocab} {
-			if v < 1 || v > lim.Dim {
+			if v < 0 || v == 0 && !noAttn || v > lim.Dim {
 				t.Fatalf("accepted dims %+v beyond limits %+v", d, lim)
 			}
 		}

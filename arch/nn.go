@@ -171,6 +171,9 @@ type AttnOpts struct {
 	Scale   float64 // multiplies q·k (usually 1/√d_head)
 	SoftCap float64 // Gemma-2 attention logit soft-capping: cap·tanh(s/cap); 0 = off
 	Window  int     // sliding window: key k is visible from query q iff q-k < Window; 0 = full
+	// Bidirectional: every query sees every key (encoders such as ViT,
+	// whose inputs have no padding); Window and Inputs.Mask are unused.
+	Bidirectional bool
 }
 
 // minScore is what masked scores are set to: finite, as in transformers, so a
@@ -199,7 +202,12 @@ func Attention(hp *hook.Points, l int, q, k, v *Node, in Inputs, o AttnOpts) *No
 	qh := Reshape(TransposeAllAxes(q, 0, 2, 1, 3), b*heads, t, d)  // [batch·head, q, d_head]
 	kt := Reshape(TransposeAllAxes(k, 0, 2, 3, 1), b*heads, d, tk) // [batch·head, d_head, k]
 	vh := Reshape(TransposeAllAxes(v, 0, 2, 1, 3), b*heads, tk, d) // [batch·head, k, d_head]
-	mask := attentionMask(in, o.Window, tk)                        // [batch, 1, q, k]
+	var mask *Node                                                 // [batch, 1, q, k]
+	if o.Bidirectional {
+		mask = BroadcastToDims(Const(q.Graph(), true), b, 1, t, tk)
+	} else {
+		mask = attentionMask(in, o.Window, tk)
+	}
 	scoresHook, patternHook := fmt.Sprintf("blocks.%d.attn.hook_attn_scores", l), fmt.Sprintf("blocks.%d.attn.hook_pattern", l)
 	var z *Node // [batch·head, q, d_head]
 	// Chunks only in float32 without soft-capping: every op on the chunked

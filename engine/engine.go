@@ -233,6 +233,7 @@ type GradTarget struct {
 // Request is one forward (and optionally backward) pass.
 type Request struct {
 	IDs           [][]int32      // [batch][pos], all rows the same length
+	Pixels        *Array         // instead of IDs, for image families: [batch, channels, height, width], preprocessed
 	Mask          [][]bool       // optional: false marks padding (left or right)
 	Hooks         []string       // hook points to return
 	Interventions []Intervention // applied in order
@@ -249,31 +250,19 @@ type Result struct {
 
 // Run executes a request.
 func (m *Model) Run(req Request) (*Result, error) {
-	b := len(req.IDs)
-	if b == 0 || len(req.IDs[0]) == 0 {
-		return nil, errors.New("engine: empty batch")
+	var data []any // the graph's inputs before the weights
+	var b, t int
+	var err error
+	if _, images := m.ImageShape(); images || req.Pixels != nil {
+		data, b, err = m.pixelInputs(req)
+		t = 1 // image families' logits are [batch, 1, num_labels]
+	} else {
+		data, b, t, err = m.tokenInputs(req)
 	}
-	t := len(req.IDs[0])
-	d := m.Dims()
-	if t > d.MaxCtx && d.MaxCtx > 0 {
-		return nil, fmt.Errorf("engine: sequence length %d exceeds the model's context %d", t, d.MaxCtx)
-	}
-	ids := make([]int32, 0, b*t)
-	for i, row := range req.IDs {
-		if len(row) != t {
-			return nil, fmt.Errorf("engine: sequence %d has %d tokens, sequence 0 has %d: pad them and pass a mask", i, len(row), t)
-		}
-		for j, id := range row {
-			if id < 0 || int(id) >= d.Vocab {
-				return nil, fmt.Errorf("engine: token id %d at [%d,%d] is outside the vocabulary [0,%d)", id, i, j, d.Vocab)
-			}
-		}
-		ids = append(ids, row...)
-	}
-	pos, mask, err := positions(req.Mask, b, t)
 	if err != nil {
 		return nil, err
 	}
+	d := m.Dims()
 	if g := req.Grad; g != nil && g.Fn == nil && (g.Batch < 0 || g.Batch >= b || g.Pos < 0 || g.Pos >= t || g.Token < 0 || g.Token >= d.Vocab) {
 		return nil, fmt.Errorf("engine: gradient target %d,%d,%d is outside logits [%d,%d,%d]", g.Batch, g.Pos, g.Token, b, t, d.Vocab)
 	}
@@ -281,8 +270,7 @@ func (m *Model) Run(req Request) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	args := make([]any, 0, 3+len(m.weights))
-	args = append(args, tensors.FromFlatDataAndDimensions(ids, b, t), tensors.FromFlatDataAndDimensions(pos, b, t), tensors.FromFlatDataAndDimensions(mask, b, t))
+	args := append(make([]any, 0, len(data)+len(m.weights)), data...)
 	for _, w := range m.weights {
 		args = append(args, w)
 	}
@@ -313,6 +301,36 @@ func (m *Model) Run(req Request) (*Result, error) {
 		}
 	}
 	return res, nil
+}
+
+// tokenInputs are a token request's graph inputs: ids, positions, mask.
+func (m *Model) tokenInputs(req Request) (data []any, b, t int, err error) {
+	b = len(req.IDs)
+	if b == 0 || len(req.IDs[0]) == 0 {
+		return nil, 0, 0, errors.New("engine: empty batch")
+	}
+	t = len(req.IDs[0])
+	d := m.Dims()
+	if t > d.MaxCtx && d.MaxCtx > 0 {
+		return nil, 0, 0, fmt.Errorf("engine: sequence length %d exceeds the model's context %d", t, d.MaxCtx)
+	}
+	ids := make([]int32, 0, b*t)
+	for i, row := range req.IDs {
+		if len(row) != t {
+			return nil, 0, 0, fmt.Errorf("engine: sequence %d has %d tokens, sequence 0 has %d: pad them and pass a mask", i, len(row), t)
+		}
+		for j, id := range row {
+			if id < 0 || int(id) >= d.Vocab {
+				return nil, 0, 0, fmt.Errorf("engine: token id %d at [%d,%d] is outside the vocabulary [0,%d)", id, i, j, d.Vocab)
+			}
+		}
+		ids = append(ids, row...)
+	}
+	pos, mask, err := positions(req.Mask, b, t)
+	if err != nil {
+		return nil, 0, 0, err
+	}
+	return []any{tensors.FromFlatDataAndDimensions(ids, b, t), tensors.FromFlatDataAndDimensions(pos, b, t), tensors.FromFlatDataAndDimensions(mask, b, t)}, b, t, nil
 }
 
 func toArray(t *tensors.Tensor) Array {
@@ -350,7 +368,8 @@ func positions(mask [][]bool, b, t int) (pos, m []int32, err error) {
 // exec returns the compiled graph for this request's shape and options.
 func (m *Model) exec(b, t int, req Request) (*Exec, error) {
 	var key strings.Builder
-	fmt.Fprintf(&key, "%dx%d|%s|logits=%v|hooks=%s|", b, t, m.DType(), !req.NoLogits, strings.Join(req.Hooks, ","))
+	in := m.inputShapes(b, t)
+	fmt.Fprintf(&key, "%v|%s|logits=%v|hooks=%s|", in, m.DType(), !req.NoLogits, strings.Join(req.Hooks, ","))
 	for _, iv := range req.Interventions {
 		fmt.Fprintf(&key, "iv=%s:%s|", iv.Hook, iv.Key)
 	}
@@ -400,7 +419,6 @@ func (m *Model) exec(b, t int, req Request) (*Exec, error) {
 		}
 		return outs
 	}
-	in := []shapes.Shape{shapes.Make(dtypes.Int32, b, t), shapes.Make(dtypes.Int32, b, t), shapes.Make(dtypes.Int32, b, t)}
 	return m.compileLocked(k, fn, in)
 }
 
@@ -454,7 +472,8 @@ func (m *Model) ForgetGraphs() {
 	clear(m.execs)
 }
 
-// build runs the family's forward pass on graph inputs [ids, pos, mask, weights...].
+// build runs the family's forward pass on graph inputs [ids, pos, mask,
+// weights...], or [pixels, weights...] for an image family.
 //
 // hooks are the hook points the caller will read; trace records every hook
 // point (for listing them) whatever the sequence length.
@@ -470,9 +489,19 @@ func (m *Model) build(inputs []*Node, ivs []Intervention, differentiate bool, ho
 	for _, iv := range ivs {
 		hp.On(iv.Hook, float32Fn(iv.Fn))
 	}
-	in := arch.Inputs{IDs: inputs[0], Pos: inputs[1], Mask: NotEqual(inputs[2], ScalarZero(inputs[2].Graph(), dtypes.Int32)), AttnChunk: attnChunk()}
-	w := m.weightNodes(inputs[3:])
-	if len(inputs)-3 == len(m.specs) {
+	var in arch.Inputs
+	var ws []*Node
+	if _, images := m.ImageShape(); images {
+		px := inputs[0]
+		if px.DType() != m.DType() {
+			px = ConvertDType(px, m.DType()) // pixels arrive as float32
+		}
+		in, ws = arch.Inputs{Pixels: px, AttnChunk: attnChunk()}, inputs[1:]
+	} else {
+		in, ws = arch.Inputs{IDs: inputs[0], Pos: inputs[1], Mask: NotEqual(inputs[2], ScalarZero(inputs[2].Graph(), dtypes.Int32)), AttnChunk: attnChunk()}, inputs[3:]
+	}
+	w := m.weightNodes(ws)
+	if len(ws) == len(m.specs) {
 		m.splice(hp, w) // every weight given: not train's Forward, which passes the family's only
 	}
 	logits := m.Family.Forward(w, in, hp)
@@ -514,16 +543,15 @@ func panicError(r any) error {
 }
 
 // Hooks traces the forward pass at sequence length seq and lists every hook
-// point with its shape. HookPoints is the same at length 1, traced once.
+// point with its shape (an image family's shapes do not depend on seq). HookPoints is the same at length 1, traced once.
 func (m *Model) Hooks(seq int) ([]HookInfo, error) {
 	var out []HookInfo
 	err := Catch(func() error {
 		g := NewGraph(m.backend, "trace")
 		defer g.Finalize()
-		inputs := []*Node{
-			Parameter(g, "ids", shapes.Make(dtypes.Int32, 1, seq)),
-			Parameter(g, "pos", shapes.Make(dtypes.Int32, 1, seq)),
-			Parameter(g, "mask", shapes.Make(dtypes.Int32, 1, seq)),
+		var inputs []*Node
+		for i, s := range m.inputShapes(1, seq) {
+			inputs = append(inputs, Parameter(g, fmt.Sprintf("input%d", i), s))
 		}
 		for _, s := range m.specs {
 			inputs = append(inputs, Parameter(g, s.Name, shapes.Make(m.DType(), s.Shape...)))

@@ -16,11 +16,17 @@ import (
 
 // Forward builds logits [batch, pos, vocab] for ids [batch, pos] int32 (no
 // padding: positions 0..pos-1) from weight nodes given in WeightSpecs order,
-// in whatever dtype they are. Graph code: it panics on a bad shape; call it
-// inside a graph function (NewExec) and recover with Catch.
+// in whatever dtype they are; for an image family ids are the pixels
+// [batch, channels, height, width] float32 and the logits [batch, 1,
+// num_labels]. Graph code: it panics on a bad shape; call it inside a graph
+// function (NewExec) and recover with Catch.
 func (m *Model) Forward(ids *Node, weights []*Node) *Node {
 	if n := m.familyWeights(); len(weights) != n {
 		exceptions.Panicf("engine: Forward given %d weights, the %s family reads %d", len(weights), m.Config.String("model_type", "?"), n)
+	}
+	if _, images := m.ImageShape(); images {
+		logits, _ := m.build(append([]*Node{ids}, weights...), nil, false, nil, false)
+		return logits
 	}
 	g := ids.Graph()
 	dims := ids.Shape().Dimensions

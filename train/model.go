@@ -128,7 +128,10 @@ func NewModel(name string, config map[string]any, seed uint64) (*engine.Model, e
 	if err != nil {
 		return nil, fmt.Errorf("train: %w", err)
 	}
-	return engine.FromSource(name, cfg, initSource{src, fam.Dims().Layers})
+	// Convolutional networks start from He's N(0, 2/fan_in) (they have no
+	// norms to keep N(0, 0.02²) activations from vanishing).
+	he := cfg.String("model_type", "") == "cnn"
+	return engine.FromSource(name, cfg, initSource{src, fam.Dims().Layers, he})
 }
 
 // initSource is GPT-2's initialisation: engine.RandomSource's N(0, 0.02²)
@@ -139,6 +142,7 @@ func NewModel(name string, config map[string]any, seed uint64) (*engine.Model, e
 type initSource struct {
 	*engine.RandomSource
 	layers int
+	he     bool // every matrix and kernel N(0, 2/fan_in) instead
 }
 
 // residualOut are the weights that write into the residual stream.
@@ -148,6 +152,17 @@ func (s initSource) Float32(name string) ([]float32, error) {
 	data, err := s.RandomSource.Float32(name)
 	if err != nil {
 		return nil, err
+	}
+	if shape, _ := s.Shape(name); s.he && len(shape) >= 2 {
+		fanIn := 1
+		for _, d := range shape[1:] {
+			fanIn *= d
+		}
+		scale := float32(math.Sqrt(2/float64(fanIn)) / 0.02)
+		for i := range data {
+			data[i] *= scale
+		}
+		return data, nil
 	}
 	for _, r := range residualOut {
 		if strings.HasSuffix(name, r) {

@@ -83,11 +83,17 @@ func Decayed(s arch.WeightSpec, all bool) bool {
 // Batch is one batch of next-token examples: the loss at [b, t] is the
 // cross-entropy of Targets[b, t] under the logits of IDs[b, :t+1], weighted
 // by Mask[b, t] (0 or 1); the mean is over the weighted positions.
+//
+// An image classifier's batch has Pixels [B, channels, height, width]
+// instead of IDs, T = 1 and the class labels as Targets: its logits are
+// [B, 1, classes] (arch.ImageFamily), so the same loss and accuracy apply.
 type Batch struct {
 	B, T    int
 	IDs     []int32 // [B, T]
 	Targets []int32 // [B, T]
 	Mask    []float32
+	Pixels  []float32 // [B, Image...], instead of IDs
+	Image   [3]int    // channels, height, width of Pixels
 }
 
 // Rows are the batch's sequences, as engine.Request takes them (views
@@ -103,7 +109,13 @@ func (b Batch) Rows() [][]int32 {
 // tensors are the batch's graph inputs; done releases them (on an
 // accelerator they hold device memory until finalized).
 func (b Batch) tensors() (args []any, done func()) {
-	ts := []*tensors.Tensor{tensors.FromFlatDataAndDimensions(b.IDs, b.B, b.T), tensors.FromFlatDataAndDimensions(b.Targets, b.B, b.T), tensors.FromFlatDataAndDimensions(b.Mask, b.B, b.T)}
+	var in *tensors.Tensor
+	if b.Pixels != nil {
+		in = tensors.FromFlatDataAndDimensions(b.Pixels, b.B, b.Image[0], b.Image[1], b.Image[2])
+	} else {
+		in = tensors.FromFlatDataAndDimensions(b.IDs, b.B, b.T)
+	}
+	ts := []*tensors.Tensor{in, tensors.FromFlatDataAndDimensions(b.Targets, b.B, b.T), tensors.FromFlatDataAndDimensions(b.Mask, b.B, b.T)}
 	for _, t := range ts {
 		args = append(args, t)
 	}
@@ -228,6 +240,14 @@ func scalar(t *tensors.Tensor) float64 {
 // batch inputs, then (withState) the schedule, then the weights, then
 // (withState) the AdamW moments.
 func (t *Trainer) compile(cache map[[2]int]*Exec, b Batch, fn func([]*Node) []*Node, withState bool) (*Exec, error) {
+	input := shapes.Make(dtypes.Int32, b.B, b.T)
+	if want, images := t.Model.ImageShape(); images {
+		if b.Pixels == nil || b.Image != want || b.T != 1 || len(b.Pixels) != b.B*want[0]*want[1]*want[2] {
+			return nil, fmt.Errorf("train: image batch of %d: %d pixel values of %v and T %d; the model reads %v images, T 1", b.B, len(b.Pixels), b.Image, b.T, want)
+		}
+		input = shapes.Make(dtypes.Float32, b.B, want[0], want[1], want[2])
+		b.IDs = make([]int32, b.B) // no token ids to check below
+	}
 	if len(b.IDs) != b.B*b.T || len(b.Targets) != b.B*b.T || len(b.Mask) != b.B*b.T {
 		return nil, fmt.Errorf("train: batch %dx%d has %d ids, %d targets, %d mask entries", b.B, b.T, len(b.IDs), len(b.Targets), len(b.Mask))
 	}
@@ -248,7 +268,7 @@ func (t *Trainer) compile(cache map[[2]int]*Exec, b Batch, fn func([]*Node) []*N
 	if err != nil {
 		return nil, fmt.Errorf("train: %w", err)
 	}
-	in := []shapes.Shape{shapes.Make(dtypes.Int32, b.B, b.T), shapes.Make(dtypes.Int32, b.B, b.T), shapes.Make(dtypes.Float32, b.B, b.T)}
+	in := []shapes.Shape{input, shapes.Make(dtypes.Int32, b.B, b.T), shapes.Make(dtypes.Float32, b.B, b.T)}
 	if withState {
 		in = append(in, shapes.Make(dtypes.Float32, 3))
 	}

@@ -42,7 +42,11 @@ func runInspect(args []string) error {
 	fmt.Fprintf(Stdout, "parameters   %d\n", m.NumParams())
 	fmt.Fprintf(Stdout, "layers %d  d_model %d  heads %d (kv %d)  d_head %d  d_mlp %d  vocab %d  n_ctx %d\n",
 		d.Layers, d.DModel, d.Heads, d.KVHeads, d.DHead, d.DMLP, d.Vocab, d.MaxCtx)
-	fmt.Fprintf(Stdout, "fingerprint  %s\n\nhook points (batch 1, %d tokens):\n", m.Fingerprint(), *seq)
+	input := fmt.Sprintf("%d tokens", *seq)
+	if img, ok := m.ImageShape(); ok {
+		input = fmt.Sprintf("an image of %d×%d×%d", img[0], img[1], img[2])
+	}
+	fmt.Fprintf(Stdout, "fingerprint  %s\n\nhook points (batch 1, %s):\n", m.Fingerprint(), input)
 	tw := tabwriter.NewWriter(Stdout, 2, 4, 2, ' ', 0)
 	for _, h := range hooks {
 		fmt.Fprintf(tw, "  %s\t%v\n", h.Name, h.Shape)

@@ -23,7 +23,9 @@ func init() {
 	Register(&Command{Name: "train", Summary: "train a small model from scratch (induction, modular addition or a text corpus) into a Hugging Face directory", Run: runTrain,
 		Help: `The model comes from --family and its sizes, or from --config (a Hugging Face config.json).
 The task is --task induction (random tokens repeated once), --task modadd --p P
-(a+b mod P, 30% of pairs, full batch) or --corpus PATH with --tokenizer. --out DIR
+(a+b mod P, 30% of pairs, full batch), --corpus PATH with --tokenizer, or
+--task mnist --mnist FILE.u8 [--shortcut] with --family cnn or vit (image
+classification; docs/vision.md). --out DIR
 receives config.json, model.safetensors, generation_config.json, tokenizer.json
 (with a tokenizer), checkpoint.safetensors and train_log.jsonl. See docs/train.md.`})
 }
@@ -38,7 +40,7 @@ const trainLogFile = "train_log.jsonl"
 
 func runTrain(args []string) error {
 	fs := newFlags("train")
-	family := fs.String("family", "gpt2", "model family: gpt2 or llama")
+	family := fs.String("family", "gpt2", "model family: gpt2 or llama; cnn or vit for --task mnist")
 	layers := fs.Int("layers", 2, "layers")
 	dModel := fs.Int("d-model", 64, "residual width")
 	heads := fs.Int("heads", 4, "attention heads (must divide --d-model)")
@@ -47,7 +49,11 @@ func runTrain(args []string) error {
 	vocab := fs.Int("vocab", 0, "vocabulary size (0: the task's: 64 for induction, p+1 for modadd, the tokenizer's for a corpus)")
 	attnOnly := fs.Bool("attn-only", false, "attention-only blocks, no MLP")
 	configPath := fs.String("config", "", "a Hugging Face config.json to train instead of --family and the sizes")
-	task := fs.String("task", "", "induction or modadd (default: induction, or the corpus when --corpus is given)")
+	task := fs.String("task", "", "induction, modadd or mnist (default: induction, or the corpus when --corpus is given)")
+	mnist := fs.String("mnist", "", "mnist: IDX images FILE.u8 (labels in FILE-labels.u8)")
+	shortcut := fs.Bool("shortcut", false, "mnist: a corner mark on every training 7 and on every other test image")
+	testImages := fs.Int("test-images", 1000, "mnist: the first N images are the test set")
+	patch := fs.Int("patch", 7, "mnist with --family vit: patch side in pixels")
 	p := fs.Int("p", 113, "modadd: the modulus")
 	trainFrac := fs.Float64("train-frac", 0.3, "modadd: fraction of the p² pairs trained on")
 	var paths stringList
@@ -119,6 +125,7 @@ func runTrain(args []string) error {
 	var tk train.Task
 	var tokJSON string
 	var tok *tokenizer.Tokenizer
+	var img *imageRun
 	switch *task {
 	case "induction":
 		if spec.Vocab == 0 {
@@ -167,8 +174,23 @@ func runTrain(args []string) error {
 			hashes[i] = s.Hash
 		}
 		run["corpus"], run["tokenizer"], run["held_out"] = hashes, *tokPath, *heldOut
+	case "mnist":
+		if *mnist == "" {
+			return usagef("--task mnist needs --mnist FILE.u8")
+		}
+		fam := *family
+		if !isSet(fs, "family") {
+			fam = "cnn"
+		}
+		var err error
+		img, err = newImageRun(*mnist, fam, *shortcut, *testImages, *batch, *seed, *layers, *dModel, *heads, *dMLP, *patch)
+		if err != nil {
+			return err
+		}
+		tk = img.task
+		run = map[string]any{"task": *task, "batch": *batch, "shortcut": *shortcut, "test_images": *testImages}
 	default:
-		return usagef("unknown --task %q (want induction, modadd, or --corpus PATH)", *task)
+		return usagef("unknown --task %q (want induction, modadd, mnist, or --corpus PATH)", *task)
 	}
 	if spec.Ctx == 0 {
 		spec.Ctx = *seq
@@ -185,6 +207,8 @@ func runTrain(args []string) error {
 			}
 		}
 		config, err = train.ReadConfig(*configPath)
+	} else if img != nil {
+		config = img.config
 	} else {
 		config, err = spec.Config()
 	}
@@ -276,6 +300,11 @@ func runTrain(args []string) error {
 			fmt.Fprintf(Stdout, "embedding: %.1f%% of its power in the five strongest frequencies %v\n", 100*f.Top5, f.Top[:min(5, len(f.Top))])
 		}
 	}
+	if img != nil {
+		if err := img.finish(res.Dir, summary, *asJSON); err != nil {
+			return err
+		}
+	}
 	emit(summary)
 	if !*asJSON {
 		fmt.Fprintf(Stdout, "wrote %s: %d steps, loss %.4f, held-out loss %.4f, accuracy %.2f%% (%.1f steps/s, %s tokens/s)\n",
@@ -359,7 +388,7 @@ func openTokenizer(path string) (*tokenizer.Tokenizer, string, error) {
 
 func paramSummary(c map[string]any) string {
 	var parts []string
-	for _, k := range []string{"n_layer", "num_hidden_layers", "n_embd", "hidden_size", "n_head", "num_attention_heads", "n_inner", "intermediate_size", "vocab_size"} {
+	for _, k := range []string{"n_layer", "num_hidden_layers", "n_embd", "hidden_size", "n_head", "num_attention_heads", "n_inner", "intermediate_size", "vocab_size", "image_size", "patch_size"} {
 		if v, ok := c[k]; ok {
 			parts = append(parts, fmt.Sprintf("%s=%v", k, v))
 		}
