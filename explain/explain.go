@@ -23,7 +23,7 @@ type Explanation struct {
 	AtlasThresh  float64     `json:"atlas_threshold"`
 	Max          *float64    `json:"max"`
 	Input        *InputSide  `json:"input"`
-	Lens         *NeuronLens `json:"lens,omitempty"` // MLP neurons only
+	Lens         *NeuronLens `json:"lens,omitempty"` // MLP neurons and residual-stream dictionary features
 	Facets       *Facets     `json:"facets"`
 	LLM          *LLMResult  `json:"llm,omitempty"`
 }
@@ -62,6 +62,10 @@ func (x *Explainer) ExplainLens(ctx context.Context, r *atlas.UnitReport, lens *
 			if err != nil {
 				return nil, err
 			}
+			e.Lens = l
+		} else if l, ok, err := x.Lens.Feature(r.Hook, r.Unit, 20); err != nil {
+			return nil, err
+		} else if ok {
 			e.Lens = l
 		}
 	}

@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"math"
 	"runtime"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -20,6 +21,7 @@ import (
 
 	"github.com/glia-dev/glia/arch"
 	"github.com/glia-dev/glia/engine"
+	"github.com/glia-dev/glia/hook"
 	"github.com/gomlx/compute/dtypes"
 	"github.com/gomlx/compute/shapes"
 	. "github.com/gomlx/gomlx/core/graph"
@@ -425,3 +427,65 @@ func insert(s []int32, i int32, k int, before func(a, b int32) bool) []int32 {
 }
 
 var errStop = errors.New("stop")
+
+// Dictionary decoders whose rows are directions in the residual stream
+// (sae.Dictionary) give their features a logit lens.
+type decoderRows interface {
+	DecoderRow(feature int) ([]float32, error)
+}
+
+// residualWriters are the hook points whose values live in the residual
+// stream: a dictionary on one of them decodes into residual directions.
+var residualWriters = []string{".hook_resid_pre", ".hook_resid_mid", ".hook_resid_post", ".hook_attn_out", ".hook_mlp_out"}
+
+// Feature is the logit lens of a dictionary feature (a unit of
+// HOOK.hook_sae_acts_post): its decoder row, centred if the final norm
+// centres, times the final gain, through the unembedding. ok is false for
+// units that are not features of a dictionary attached to the model on a
+// residual-stream hook point, which have no such lens.
+func (p *LensPlan) Feature(hookName string, unit, k int) (l *NeuronLens, ok bool, err error) {
+	base, isFeature := strings.CutSuffix(hookName, hook.SAEActs)
+	if !isFeature || !slices.ContainsFunc(residualWriters, func(s string) bool { return strings.HasSuffix(base, s) }) {
+		return nil, false, nil
+	}
+	var rows decoderRows
+	for _, d := range p.m.Dictionaries() {
+		if r, isRows := d.(decoderRows); isRows && d.Hook() == base {
+			rows = r
+		}
+	}
+	if rows == nil {
+		return nil, false, nil
+	}
+	v, err := rows.DecoderRow(unit)
+	if err != nil {
+		return nil, false, err
+	}
+	if len(v) != p.DModel {
+		return nil, false, nil
+	}
+	v = slices.Clone(v)
+	if p.lens.Centred {
+		var s float64
+		for _, x := range v {
+			s += float64(x)
+		}
+		mu := float32(s / float64(len(v)))
+		for d := range v {
+			v[d] -= mu
+		}
+	}
+	for d := range v {
+		v[d] *= p.gain[d]
+	}
+	layer := -1
+	if s, found := strings.CutPrefix(base, "blocks."); found {
+		if i := strings.IndexByte(s, '.'); i > 0 {
+			layer, _ = strconv.Atoi(s[:i])
+		}
+	}
+	l = p.summarise(layer, unit, v, p.Logits(v), k)
+	l.Hook = hookName
+	p.fill(l)
+	return l, true, nil
+}

@@ -177,7 +177,17 @@ func Attach(m *engine.Model, s *SAE) error {
 	return m.Attach(&Dictionary{SAE: s, trailing: append([]int(nil), info.Shape[2:]...)})
 }
 
-func (d *Dictionary) Hook() string                 { return d.SAE.Cfg.Metadata.HookName }
+func (d *Dictionary) Hook() string { return d.SAE.Cfg.Metadata.HookName }
+
+// DecoderRow is feature i's decoder direction (explain's logit lens of a
+// feature reads it).
+func (d *Dictionary) DecoderRow(i int) ([]float32, error) {
+	n, w := d.SAE.Cfg.DSAE, d.SAE.Cfg.DIn
+	if i < 0 || i >= n {
+		return nil, fmt.Errorf("sae: feature %d is outside 0..%d", i, n-1)
+	}
+	return d.SAE.WDec[i*w : (i+1)*w], nil
+}
 func (d *Dictionary) Tensors() []engine.NamedArray { return d.SAE.graphTensors() }
 
 func (d *Dictionary) Encode(w func(string) *graph.Node, x *graph.Node) *graph.Node {

@@ -26,22 +26,19 @@ func init() {
 // atlas's own model when it names a loadable path, else the embedded model.
 // The fingerprint must match the atlas's.
 func explainModel(a *atlas.Atlas, mf *modelFlags) (*engine.Model, error) {
-	if err := engine.SetDevice(mf.device); err != nil {
-		return nil, err
+	f := *mf
+	if f.model == "" && a.Meta.ModelName != assets.Stories260KName {
+		f.model = a.Meta.ModelName
 	}
-	spec := mf.model
-	if spec == "" && a.Meta.ModelName != assets.Stories260KName {
-		spec = a.Meta.ModelName
-	}
-	m, err := engine.Load(spec)
+	m, err := f.load()
 	if err != nil {
 		if mf.model == "" {
-			return nil, fmt.Errorf("loading %s, the model %s was built with: %w (pass it with --model, or use --no-model)", spec, a.Path, err)
+			return nil, fmt.Errorf("loading %s, the model %s was built with: %w (pass it with --model, or use --no-model)", f.model, a.Path, err)
 		}
 		return nil, err
 	}
 	if fp := a.Meta.ModelFingerprint; fp != "" && fp != m.Fingerprint() {
-		return nil, fmt.Errorf("%s was built with %s (fingerprint %s), but the model loaded is %s (fingerprint %s): pass the atlas's model with --model, or --no-model",
+		return nil, fmt.Errorf("%s was built with %s (fingerprint %s), but the model loaded is %s (fingerprint %s): pass the atlas's model with --model (and the same --sae directories, if it was built with any), or --no-model",
 			a.Path, a.Meta.ModelName, fp, m.Name, m.Fingerprint())
 	}
 	return m, nil

@@ -79,6 +79,16 @@ func TestSAEFeaturesAreUnits(t *testing.T) {
 	if err := json.Unmarshal([]byte(out), &unit); err != nil || unit.Hook != feat || unit.Count == 0 {
 		t.Errorf("atlas show of a feature: %v, %.200s", err, out)
 	}
+	// explain gives a feature the logit lens of its decoder row.
+	out, errs, code = runCLI(t, "", "explain", "--db", db, "--sae", dir, "--json", feat+":0")
+	var ex struct {
+		Lens *struct {
+			Promoted []struct{} `json:"promoted"`
+		} `json:"lens"`
+	}
+	if code != 0 || json.Unmarshal([]byte(out), &ex) != nil || ex.Lens == nil || len(ex.Lens.Promoted) == 0 {
+		t.Errorf("explain --sae of a feature: exit %d: %s %.300s", code, errs, out)
+	}
 	// An SAE trained on another model is refused, naming both.
 	if _, errs, code := runCLI(t, "", "run", "--model", "../../testdata/trained/modadd53", "--prompt", "1 2 =", "--sae", dir); code == 0 || !strings.Contains(errs, `trained on model "stories260K`) || !strings.Contains(errs, "modadd53") {
 		t.Errorf("--sae on a model it does not fit: exit %d: %s", code, errs)
