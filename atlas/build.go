@@ -42,6 +42,7 @@ type BuildOptions struct {
 	MaxTokens     int64 // stop after this many tokens (0: whole corpus)
 	Resume        bool  // continue an unfinished build in Out
 	Force         bool  // replace an atlas in Out, complete or not (wins over Resume)
+	Slice         Slice // build only this slice of the corpus (zero: all of it); Merge joins the slices
 
 	Workers           int           // goroutines for the update (GOMAXPROCS)
 	CheckpointEvery   time.Duration // or 10x the last checkpoint's duration, if longer
@@ -173,7 +174,7 @@ func Build(ctx context.Context, m Model, opt BuildOptions) (*BuildResult, error)
 	meta := &Meta{SchemaVersion: SchemaVersion, GliaVersion: GliaVersion, ModelFingerprint: m.Fingerprint(),
 		ModelName: m.Name(), Settings: *set, Corpus: shardInfos(opt.Shards), Packing: corpus.PackingRule,
 		TextField: opt.CorpusOptions.TextField, DocSep: opt.CorpusOptions.DocSep, MaxTokens: opt.MaxTokens,
-		Status: StatusBuilding, CreatedAt: time.Now().UTC().Format(time.RFC3339)}
+		Slice: opt.Slice, Status: StatusBuilding, CreatedAt: time.Now().UTC().Format(time.RFC3339)}
 
 	res := &BuildResult{Units: units}
 	old, err := probeOut(opt.Out)
@@ -198,6 +199,7 @@ func Build(ctx context.Context, m Model, opt BuildOptions) (*BuildResult, error)
 	}
 	var db *sql.DB
 	var hooks []*hookState
+	var ws *windowStore
 	var prog progressRow
 	if resume {
 		var stored *Meta
@@ -211,7 +213,7 @@ func Build(ctx context.Context, m Model, opt BuildOptions) (*BuildResult, error)
 			return nil, fmt.Errorf("atlas: cannot resume %s: %w", opt.Out, err)
 		}
 		prog = *p
-		hooks, _, err = loadState(db, set, 0, prog.Checksum)
+		hooks, ws, _, err = loadState(db, set, 0, prog.Checksum)
 		if err != nil {
 			return nil, fmt.Errorf("atlas: cannot resume %s: %w", opt.Out, err)
 		}
@@ -226,13 +228,14 @@ func Build(ctx context.Context, m Model, opt BuildOptions) (*BuildResult, error)
 		for i, h := range set.Hooks {
 			hooks[i] = newHookState(h, set)
 		}
-		if db, err = createDB(opt.Out, meta, hooks, m.TokenString); err != nil {
+		ws = newWindowStore()
+		if db, err = createDB(opt.Out, meta, hooks, ws, m.TokenString); err != nil {
 			return nil, err
 		}
 		defer db.Close()
 	}
 
-	b := &builder{m: m, opt: &opt, set: set, hooks: hooks, db: db, meta: meta, prog: prog, res: res, ckTokens: prog.Tokens}
+	b := &builder{m: m, opt: &opt, set: set, hooks: hooks, ws: ws, db: db, meta: meta, prog: prog, res: res, ckTokens: prog.Tokens}
 	err = b.run(ctx)
 	if err != nil && b.ckTokens == 0 {
 		// Nothing worth resuming: leave no file to trip the next build.
@@ -355,6 +358,9 @@ func sameBuild(old, want *Meta) error {
 	if old.MaxTokens != want.MaxTokens {
 		d = append(d, SettingDiff{"max_tokens", fmt.Sprint(old.MaxTokens), fmt.Sprint(want.MaxTokens)})
 	}
+	if old.Slice != want.Slice {
+		d = append(d, SettingDiff{"slice", sliceName(old.Slice), sliceName(want.Slice)})
+	}
 	if len(d) > 0 {
 		return &SettingsError{A: "the stored build", B: "the requested one", Diffs: d}
 	}
@@ -374,6 +380,7 @@ type builder struct {
 	opt   *BuildOptions
 	set   *Settings
 	hooks []*hookState
+	ws    *windowStore
 	db    *sql.DB
 	meta  *Meta
 	prog  progressRow
@@ -391,10 +398,12 @@ type fwdResult struct {
 	bt    *batch
 	next  corpus.Cursor
 	bytes int64 // shard text passed after the batch (corpus.Window.Bytes)
-	acts  map[string][]float32
-	err   error
-	dur   time.Duration
-	last  bool
+	// corpus windows and tokens passed after the batch, other slices' included
+	corpusWin, corpusTok int64
+	acts                 map[string][]float32
+	err                  error
+	dur                  time.Duration
+	last                 bool
 }
 
 // produce packs windows into batches and runs the model, one batch ahead
@@ -423,22 +432,28 @@ func (b *builder) produce(ctx context.Context, out chan<- fwdResult) {
 			fmt.Fprintf(b.opt.Log, "atlas: note: document %d of %s (%s) has %d tokens, more than a %d-token window; such documents continue into the next windows without a new BOS (see docs/atlas.md)\n", doc, file, shard, n, b.set.Ctx)
 		}
 	}
-	tokens := b.prog.Tokens
-	var pending *corpus.Window
+	// The token limit and the slices count the whole corpus: a slice's
+	// windows are those it would hold in one build.
+	tokens, gWin := b.prog.CorpusTokens, b.prog.CorpusWindows
+	type owned struct {
+		w          *corpus.Window
+		gWin, gTok int64
+	}
+	var pending *owned
 	done := false
 	for !done {
 		var ws []*corpus.Window
 		var next corpus.Cursor
-		var bytes int64
+		var bytes, cWin, cTok int64
 		for len(ws) < b.opt.Batch {
-			w := pending
+			o := pending
 			pending = nil
-			if w == nil {
+			if o == nil {
 				if b.opt.MaxTokens > 0 && tokens >= b.opt.MaxTokens {
 					done = true
 					break
 				}
-				w, err = p.Next()
+				w, err := p.Next()
 				if errors.Is(err, io.EOF) {
 					done = true
 					break
@@ -452,14 +467,21 @@ func (b *builder) produce(ctx context.Context, out chan<- fwdResult) {
 					w.IDs, w.Docs = w.IDs[:n], w.Docs[:n]
 				}
 				tokens += int64(len(w.IDs))
+				gWin++
+				if !b.opt.Slice.owns(gWin - 1) {
+					continue
+				}
+				o = &owned{w, gWin, tokens}
 			}
+			w := o.w
 			if len(ws) > 0 && (w.Shard != ws[0].Shard || len(w.IDs) != len(ws[0].IDs)) {
-				pending = w
+				pending = o
 				break
 			}
 			ws = append(ws, w)
 			next = w.Next
 			bytes = w.Bytes
+			cWin, cTok = o.gWin, o.gTok
 		}
 		if len(ws) == 0 {
 			break
@@ -468,7 +490,7 @@ func (b *builder) produce(ctx context.Context, out chan<- fwdResult) {
 		ids := bt.ids
 		t0 := time.Now()
 		acts, err := b.m.Forward(ids, b.hookNames())
-		r := fwdResult{bt: bt, next: next, bytes: bytes, acts: acts, err: err, dur: time.Since(t0), last: done && pending == nil}
+		r := fwdResult{bt: bt, next: next, bytes: bytes, corpusWin: cWin, corpusTok: cTok, acts: acts, err: err, dur: time.Since(t0), last: done && pending == nil}
 		if err == nil {
 			for _, h := range b.set.Hooks {
 				if a, ok := acts[h.Name]; !ok || len(a) != bt.b*bt.t*h.Width {
@@ -560,11 +582,13 @@ func (b *builder) run(ctx context.Context) error {
 		}
 		b.res.ForwardTime += r.dur
 		t0 := time.Now()
+		b.ws.addBatch(r.bt)
 		b.update(r.bt, r.acts)
 		b.res.UpdateTime += time.Since(t0)
 		b.prog.Cursor = r.next
 		b.prog.Tokens += r.bt.tokens
 		b.prog.Windows += int64(r.bt.b)
+		b.prog.CorpusWindows, b.prog.CorpusTokens = r.corpusWin, r.corpusTok
 		sh := int(r.bt.keys[0] >> (posBits + windowBits))
 		shardTok[sh] += r.bt.tokens
 		shardWin[sh] += int64(r.bt.b)
@@ -589,7 +613,7 @@ func (b *builder) run(ctx context.Context) error {
 			}
 		}
 	}
-	if b.prog.Tokens == 0 {
+	if b.prog.Tokens == 0 && b.opt.Slice.Whole() {
 		return ErrEmptyCorpus
 	}
 	return b.checkpoint(true)
@@ -601,7 +625,7 @@ func (b *builder) checkpoint(final bool) error {
 		b.meta.Status = StatusComplete
 	}
 	b.meta.Tokens, b.meta.Windows = b.prog.Tokens, b.prog.Windows
-	if err := writeState(b.db, b.meta, b.hooks, b.prog, b.m.TokenString, false); err != nil {
+	if err := writeState(b.db, b.meta, b.hooks, b.ws, b.prog, b.m.TokenString, false); err != nil {
 		return fmt.Errorf("atlas: checkpoint to %s: %w", b.opt.Out, err)
 	}
 	b.ckCost = time.Since(t0)
@@ -626,6 +650,7 @@ func (b *builder) update(bt *batch, acts map[string][]float32) {
 	total := 0
 	for _, hs := range b.hooks {
 		total += hs.spec.Width
+		hs.spillIfNear(bt.tokens)
 	}
 	chunk := max(64, (total+b.opt.Workers*4-1)/(b.opt.Workers*4))
 	for _, hs := range b.hooks {
