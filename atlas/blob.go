@@ -230,3 +230,5 @@ func (r *blobReader) named(hook string, unit int) error {
 	r.err.Hook, r.err.Unit = hook, unit
 	return r.err
 }
+
+func crc32Of(b []byte) uint32 { return crc32.Checksum(b, crcTable) }

@@ -259,6 +259,9 @@ func (a *Atlas) examples(h HookSpec, unit int, add func(kind string, band int, e
 			return &BlobError{Path: a.Path, Hook: h.Name, Unit: unit,
 				Reason: fmt.Sprintf("a span of %d tokens at position %d of a %d-token window", len(x.acts), pos, len(w.ids))}
 		}
+		if x.s.act == 0 {
+			x.s.act = 0 // -0 reads as 0, as from schema 1's REAL column
+		}
 		e := Example{Rank: x.rank, Activation: x.s.act, Shard: shard, Window: win, Pos: pos, Doc: w.docs[pos], Start: lo,
 			Center: pos - lo, Tokens: append([]int32(nil), w.ids[lo:hi]...), Acts: x.acts}
 		for _, id := range e.Tokens {
