@@ -232,3 +232,42 @@ func (r *blobReader) named(hook string, unit int) error {
 }
 
 func crc32Of(b []byte) uint32 { return crc32.Checksum(b, crcTable) }
+
+// A unit's histogram (units.hist in schema 2) is its non-zero bins in
+// increasing order, each as uvarint(bin - next) then uvarint(count), where
+// next is one past the previous non-zero bin (0 at first): most of a
+// unit's NumBins bins are empty, and every checkpoint writes every unit.
+func encodeHist(dst []byte, hist []uint64) []byte {
+	next := 0
+	for b, c := range hist {
+		if c == 0 {
+			continue
+		}
+		dst = binary.AppendUvarint(dst, uint64(b-next))
+		dst = binary.AppendUvarint(dst, c)
+		next = b + 1
+	}
+	return dst
+}
+
+// decodeHist reads encodeHist's form into NumBins counts.
+func decodeHist(b []byte) ([]uint64, error) {
+	hist := make([]uint64, NumBins)
+	next, off := 0, 0
+	for off < len(b) {
+		gap, n := binary.Uvarint(b[off:])
+		if n <= 0 || gap >= uint64(NumBins-next) {
+			return nil, fmt.Errorf("histogram bin out of range at byte %d", off)
+		}
+		off += n
+		c, n := binary.Uvarint(b[off:])
+		if n <= 0 || c == 0 {
+			return nil, fmt.Errorf("histogram count unreadable at byte %d", off)
+		}
+		off += n
+		bin := next + int(gap)
+		hist[bin] = c
+		next = bin + 1
+	}
+	return hist, nil
+}

@@ -45,7 +45,7 @@ type BuildOptions struct {
 	Slice         Slice // build only this slice of the corpus (zero: all of it); Merge joins the slices
 
 	Workers           int           // goroutines for the update (GOMAXPROCS)
-	CheckpointEvery   time.Duration // or 10x the last checkpoint's duration, if longer
+	CheckpointEvery   time.Duration // or checkpointSpacing (25) times the last checkpoint's duration, if longer
 	CheckpointBatches int           // if > 0, also checkpoint after this many batches (tests)
 
 	Log          io.Writer                               // notices (long documents, resume); nil: none
@@ -235,6 +235,11 @@ func Build(ctx context.Context, m Model, opt BuildOptions) (*BuildResult, error)
 		defer db.Close()
 	}
 
+	// The WAL is copied into the database file in the background after each
+	// checkpoint (walCheckpoint), while the next batches run.
+	if _, err := db.Exec("PRAGMA wal_autocheckpoint=0"); err != nil {
+		return nil, fmt.Errorf("atlas: %s: %w", opt.Out, err)
+	}
 	b := &builder{m: m, opt: &opt, set: set, hooks: hooks, ws: ws, db: db, meta: meta, prog: prog, res: res, ckTokens: prog.Tokens}
 	err = b.run(ctx)
 	if err != nil && b.ckTokens == 0 {
@@ -392,6 +397,7 @@ type builder struct {
 	sinceCk   int
 	textBytes int64
 	seeds     []uint64
+	walDone   chan error // the background WAL checkpoint's result; nil: none running
 }
 
 type fwdResult struct {
@@ -603,7 +609,7 @@ func (b *builder) run(ctx context.Context) error {
 		if r.last {
 			break
 		}
-		due := time.Since(b.lastCk) >= max(b.opt.CheckpointEvery, 10*b.ckCost)
+		due := time.Since(b.lastCk) >= max(b.opt.CheckpointEvery, checkpointSpacing*b.ckCost)
 		if b.opt.CheckpointBatches > 0 && b.sinceCk >= b.opt.CheckpointBatches {
 			due = true
 		}
@@ -625,8 +631,22 @@ func (b *builder) checkpoint(final bool) error {
 		b.meta.Status = StatusComplete
 	}
 	b.meta.Tokens, b.meta.Windows = b.prog.Tokens, b.prog.Windows
+	if err := b.waitWAL(); err != nil {
+		return fmt.Errorf("atlas: checkpoint to %s: %w", b.opt.Out, err)
+	}
 	if err := writeState(b.db, b.meta, b.hooks, b.ws, b.prog, b.m.TokenString, false); err != nil {
 		return fmt.Errorf("atlas: checkpoint to %s: %w", b.opt.Out, err)
+	}
+	if final {
+		if _, err := b.db.Exec("PRAGMA wal_checkpoint(TRUNCATE)"); err != nil {
+			return fmt.Errorf("atlas: checkpoint to %s: %w", b.opt.Out, err)
+		}
+	} else {
+		b.walDone = make(chan error, 1)
+		go func(done chan<- error) {
+			_, err := b.db.Exec("PRAGMA wal_checkpoint(TRUNCATE)")
+			done <- err
+		}(b.walDone)
 	}
 	b.ckCost = time.Since(t0)
 	b.ckTokens = b.prog.Tokens
@@ -637,6 +657,23 @@ func (b *builder) checkpoint(final bool) error {
 		b.opt.OnCheckpoint(b.prog.Tokens, b.prog.Windows)
 	}
 	return nil
+}
+
+// checkpointSpacing is how many times its last cost a checkpoint waits
+// at least: checkpoints then take at most 1/25 (4%) of a long build, the
+// final one aside, however wide the model.
+const checkpointSpacing = 25
+
+// waitWAL waits for the background WAL checkpoint. The committed
+// checkpoint is safe in the WAL either way; a failure here (a full disk)
+// would fail the next commit too, and is reported first.
+func (b *builder) waitWAL() error {
+	if b.walDone == nil {
+		return nil
+	}
+	err := <-b.walDone
+	b.walDone = nil
+	return err
 }
 
 // update folds one batch into every hook's state, in parallel over units.

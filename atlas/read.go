@@ -195,7 +195,11 @@ func (a *Atlas) Unit(hook string, unit int) (*UnitReport, error) {
 	if mx.Valid {
 		r.Max = &mx.Float64
 	}
-	r.Hist = blobU64(hb)
+	if a.Meta.SchemaVersion == 1 {
+		r.Hist = blobU64(hb)
+	} else if r.Hist, err = decodeHist(hb); err != nil {
+		return nil, fmt.Errorf("atlas: %s: unit %s:%d: %v; the database is damaged, rebuild it", a.Path, hook, unit, err)
+	}
 	bands := map[int]*Band{}
 	add := func(kind string, band int, e Example) {
 		switch kind {

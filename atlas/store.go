@@ -137,11 +137,11 @@ func writeState(db *sql.DB, meta *Meta, hooks []*hookState, ws *windowStore, pro
 			st := hs.stats(u, hbuf)
 			hbuf = st.hist
 			v, sd, dens, densA := unitRow(st)
-			hb = u64Append(hb[:0], st.hist)
+			hb = encodeHist(hb[:0], st.hist)
 			var crc uint32
 			cbuf, crc = unitsCRC(cbuf, st, hb)
 			if err := units.add(id, name, u, st.count, st.mean, st.m2, v, sd, nullableF32(st.min), nullableF32(st.max),
-				st.npos, st.nabove, dens, densA, append([]byte(nil), hb...), int64(crc)); err != nil {
+				st.npos, st.nabove, dens, densA, append(make([]byte, 0, len(hb)), hb...), int64(crc)); err != nil {
 				return err
 			}
 			sum += rowSum(tableUnits, uint64(id), crc)
@@ -285,13 +285,6 @@ func deleteGone[K int32 | uint64, V any](tx *sql.Tx, table string, was, now map[
 	return nil
 }
 
-func u64Append(b []byte, v []uint64) []byte {
-	for _, x := range v {
-		b = binary.LittleEndian.AppendUint64(b, x)
-	}
-	return b
-}
-
 // loadState reads the units, examples and windows of a schema-2 db into
 // fresh hook states and a window store, checking each row's checksum and
 // their sum against want (the progress row's; "" skips the sum). A damaged
@@ -332,8 +325,10 @@ func loadState(db *sql.DB, set *Settings, shardOffset int, want string) ([]*hook
 			return nil, nil, nil, err
 		}
 		hs, err := find("unit", name, u, id)
-		if err == nil && len(hb) != 8*NumBins {
-			err = fmt.Errorf("unit %s:%d has a %d-byte histogram, not %d (corrupted?)", name, u, len(hb), 8*NumBins)
+		if err == nil {
+			if st.hist, err = decodeHist(hb); err != nil {
+				err = fmt.Errorf("unit %s:%d: %v (corrupted?)", name, u, err)
+			}
 		}
 		if err != nil {
 			rows.Close()
@@ -351,7 +346,6 @@ func loadState(db *sql.DB, set *Settings, shardOffset int, want string) ([]*hook
 			rows.Close()
 			return nil, nil, nil, fmt.Errorf("the statistics of %s:%d do not match their checkpoint checksum (%08x, stored %08x): the database was damaged or edited; rebuild it", name, u, got, crc)
 		}
-		st.hist = blobU64(hb)
 		hs.setStats(u, st)
 		hs.count = st.count
 		sum += rowSum(tableUnits, uint64(id), got)

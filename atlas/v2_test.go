@@ -328,3 +328,21 @@ func FuzzExamplesBlob(f *testing.F) {
 		}
 	})
 }
+
+// FuzzHist: the histogram decoder never panics, and what it accepts
+// encodes back to the same bytes.
+func FuzzHist(f *testing.F) {
+	h := make([]uint64, NumBins)
+	h[0], h[81], h[82], h[NumBins-1] = 3, 1<<40, 7, 1
+	f.Add(encodeHist(nil, h))
+	f.Add([]byte{0xa3, 0x01, 0x01})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		got, err := decodeHist(b)
+		if err != nil {
+			return
+		}
+		if len(got) != NumBins || string(encodeHist(nil, got)) != string(b) {
+			t.Fatalf("%x does not round-trip", b)
+		}
+	})
+}
