@@ -127,10 +127,52 @@ func BenchmarkBuildGPT2Shaped(b *testing.B) {
 		b.Logf("%d tokens in %s: forward %.1fs update %.1fs, %d checkpoints %.1fs (%.1f%% of the build)", r.Tokens, el.Round(time.Millisecond),
 			r.ForwardTime.Seconds(), r.UpdateTime.Seconds(), n+1, r.CheckpointTime.Seconds(), 100*r.CheckpointTime.Seconds()/el.Seconds())
 	}
+	logPeakRSS(b)
+}
+
+// logPeakRSS logs the process's peak resident set (VmHWM).
+func logPeakRSS(b *testing.B) {
 	data, _ := os.ReadFile("/proc/self/status")
 	for _, l := range strings.Split(string(data), "\n") {
 		if strings.HasPrefix(l, "VmHWM") {
 			b.Log("peak RSS " + strings.TrimSpace(strings.TrimPrefix(l, "VmHWM:")))
 		}
 	}
+}
+
+// BenchmarkBuildLlama8BShaped builds an atlas of a Llama-3-8B-shaped unit
+// set (32 hooks × 14,336 units = 458,752) with fake activations and the
+// default settings (top-k 20, 8 random, 6 bands × 3), one 128-token window
+// per forward, and logs the peak RSS and the database bytes per unit. It
+// needs about 4 GB; run it alone, with a Go memory limit so that garbage
+// batches are collected before the heap doubles:
+//
+//	GOMEMLIMIT=3300MiB GLIA_BENCH_TOKENS=2048 go test ./atlas -run '^$' -bench Llama8BShaped -benchtime 1x
+func BenchmarkBuildLlama8BShaped(b *testing.B) {
+	tokens := int64(2048)
+	if s := os.Getenv("GLIA_BENCH_TOKENS"); s != "" {
+		tokens, _ = strconv.ParseInt(s, 10, 64)
+	}
+	dir := b.TempDir()
+	c := writeCorpus(b, filepath.Join(dir, "c"), 1, 4, 400, 60)
+	for i := 0; i < b.N; i++ {
+		out := filepath.Join(dir, fmt.Sprintf("l%d.db", i))
+		o := testOpts(b, out, c)
+		d := DefaultBuildOptions()
+		o.Ctx, o.TopK, o.Radius, o.RandomK, o.Bands, o.BandK, o.Batch = d.Ctx, d.TopK, d.Radius, d.RandomK, d.Bands, d.BandK, 1
+		o.MaxTokens = tokens
+		o.CheckpointEvery = time.Hour // the first and last checkpoints only: both write every unit
+		m := atlastest.New(32, 14336)
+		t0 := time.Now()
+		r := mustBuild(b, m, o)
+		st, err := os.Stat(out)
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.ReportMetric(float64(st.Size())/float64(r.Units), "disk-bytes/unit")
+		b.Logf("%d units, %d tokens in %s: forward %.1fs update %.1fs checkpoints %.1fs; %s: %d bytes, %.0f per unit",
+			r.Units, r.Tokens, time.Since(t0).Round(time.Millisecond), r.ForwardTime.Seconds(), r.UpdateTime.Seconds(),
+			r.CheckpointTime.Seconds(), filepath.Base(out), st.Size(), float64(st.Size())/float64(r.Units))
+	}
+	logPeakRSS(b)
 }

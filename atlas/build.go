@@ -552,7 +552,10 @@ func (b *builder) run(ctx context.Context) error {
 	b.lastCk = time.Now()
 	pctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	ch := make(chan fwdResult, 1)
+	// Unbuffered: the producer runs one batch ahead and no more, so that at
+	// most two batches of activations are alive (on an 8B model, 235 MB
+	// each for one 128-token window).
+	ch := make(chan fwdResult)
 	go b.produce(pctx, ch)
 	defer func() {
 		cancel()
@@ -590,6 +593,7 @@ func (b *builder) run(ctx context.Context) error {
 		t0 := time.Now()
 		b.ws.addBatch(r.bt)
 		b.update(r.bt, r.acts)
+		r.acts = nil // garbage now, while the next batch is computed
 		b.res.UpdateTime += time.Since(t0)
 		b.prog.Cursor = r.next
 		b.prog.Tokens += r.bt.tokens
