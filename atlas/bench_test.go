@@ -105,10 +105,7 @@ func BenchmarkUpdate36864(b *testing.B) { benchUpdate(b, 12, 3072, 2) }
 // units) with the fake model and reports the peak RSS (VmHWM):
 // GLIA_BENCH_TOKENS=100000 go test ./atlas -run ^$ -bench GPT2Shaped -benchtime 1x
 func BenchmarkBuildGPT2Shaped(b *testing.B) {
-	tokens := int64(20000)
-	if s := os.Getenv("GLIA_BENCH_TOKENS"); s != "" {
-		tokens, _ = strconv.ParseInt(s, 10, 64)
-	}
+	tokens := benchTokens(20000)
 	dir := b.TempDir()
 	c := writeCorpus(b, filepath.Join(dir, "c"), 1, 4, 400, 60)
 	for i := 0; i < b.N; i++ {
@@ -130,6 +127,14 @@ func BenchmarkBuildGPT2Shaped(b *testing.B) {
 	logPeakRSS(b)
 }
 
+// benchTokens is $GLIA_BENCH_TOKENS, or def.
+func benchTokens(def int64) int64 {
+	if n, err := strconv.ParseInt(os.Getenv("GLIA_BENCH_TOKENS"), 10, 64); err == nil {
+		return n
+	}
+	return def
+}
+
 // logPeakRSS logs the process's peak resident set (VmHWM).
 func logPeakRSS(b *testing.B) {
 	data, _ := os.ReadFile("/proc/self/status")
@@ -149,10 +154,7 @@ func logPeakRSS(b *testing.B) {
 //
 //	GOMEMLIMIT=3300MiB GLIA_BENCH_TOKENS=2048 go test ./atlas -run '^$' -bench Llama8BShaped -benchtime 1x
 func BenchmarkBuildLlama8BShaped(b *testing.B) {
-	tokens := int64(2048)
-	if s := os.Getenv("GLIA_BENCH_TOKENS"); s != "" {
-		tokens, _ = strconv.ParseInt(s, 10, 64)
-	}
+	tokens := benchTokens(2048)
 	dir := b.TempDir()
 	c := writeCorpus(b, filepath.Join(dir, "c"), 1, 4, 400, 60)
 	for i := 0; i < b.N; i++ {

@@ -398,7 +398,16 @@ type builder struct {
 	textBytes int64
 	seeds     []uint64
 	walDone   chan error // the background WAL checkpoint's result; nil: none running
+	// lockstep, when not nil, holds the producer until the update of its
+	// last batch is done: one batch of activations alive instead of two.
+	lockstep chan struct{}
 }
+
+// lockstepBytes is the size of one batch's activations above which the
+// forward pass does not run ahead of the update (an 8B model's MLP
+// activations are 235 MB per 128-token window): memory, not overlap, is
+// then what bounds the build, and the forward pass dominates anyway.
+const lockstepBytes = 128 << 20
 
 type fwdResult struct {
 	bt    *batch
@@ -507,6 +516,13 @@ func (b *builder) produce(ctx context.Context, out chan<- fwdResult) {
 		if !send(r) || r.err != nil {
 			return
 		}
+		if b.lockstep != nil {
+			select {
+			case <-b.lockstep:
+			case <-ctx.Done():
+				return
+			}
+		}
 	}
 }
 
@@ -548,6 +564,13 @@ func (b *builder) run(ctx context.Context) error {
 	prog.Tokens, prog.Windows, prog.Bytes = prog.StartTokens, b.prog.Windows, prog.StartBytes
 	if b.opt.OnProgress != nil {
 		b.opt.OnProgress(prog) // where this run starts, before the first batch
+	}
+	units := 0
+	for _, hs := range b.hooks {
+		units += hs.spec.Width
+	}
+	if int64(b.opt.Batch)*int64(b.set.Ctx)*int64(units)*4 > lockstepBytes {
+		b.lockstep = make(chan struct{}, 1)
 	}
 	b.lastCk = time.Now()
 	pctx, cancel := context.WithCancel(ctx)
@@ -594,6 +617,9 @@ func (b *builder) run(ctx context.Context) error {
 		b.ws.addBatch(r.bt)
 		b.update(r.bt, r.acts)
 		r.acts = nil // garbage now, while the next batch is computed
+		if b.lockstep != nil {
+			b.lockstep <- struct{}{}
+		}
 		b.res.UpdateTime += time.Since(t0)
 		b.prog.Cursor = r.next
 		b.prog.Tokens += r.bt.tokens

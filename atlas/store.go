@@ -428,21 +428,43 @@ func loadState(db *sql.DB, set *Settings, shardOffset int, want string) ([]*hook
 	if err := rows.Err(); err != nil {
 		return nil, nil, nil, err
 	}
-	if got := fmt.Sprintf("%016x", sum); want != "" && got != want {
-		return nil, nil, nil, fmt.Errorf("the stored state does not match its checkpoint checksum (%s, stored %s): the database was damaged or edited; rebuild it", got, want)
+	if err := checkSum(fmt.Sprintf("%016x", sum), want); err != nil {
+		return nil, nil, nil, err
 	}
-	toks := map[int32]string{}
-	rows, err = db.Query("SELECT id, text FROM tokens")
+	toks, err := readTokens(db)
 	if err != nil {
 		return nil, nil, nil, err
 	}
+	for id := range toks {
+		ws.toks[id] = true
+	}
+	return hooks, ws, toks, nil
+}
+
+// checkSum compares a recomputed checkpoint checksum with the stored one
+// ("" skips the check).
+func checkSum(got, want string) error {
+	if want != "" && got != want {
+		return fmt.Errorf("the stored state does not match its checkpoint checksum (%s, stored %s): the database was damaged or edited; rebuild it", got, want)
+	}
+	return nil
+}
+
+// readTokens reads the tokens table.
+func readTokens(db *sql.DB) (map[int32]string, error) {
+	toks := map[int32]string{}
+	rows, err := db.Query("SELECT id, text FROM tokens")
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
 	for rows.Next() {
 		var id int32
 		var s string
-		rows.Scan(&id, &s)
+		if err := rows.Scan(&id, &s); err != nil {
+			return nil, err
+		}
 		toks[id] = s
-		ws.toks[id] = true
 	}
-	rows.Close()
-	return hooks, ws, toks, nil
+	return toks, rows.Err()
 }

@@ -129,21 +129,13 @@ func loadStateV1(db *sql.DB, set *Settings, want string) ([]*hookState, *windowS
 	if err := rows.Err(); err != nil {
 		return nil, nil, nil, err
 	}
-	if want != "" && sum.String() != want {
-		return nil, nil, nil, fmt.Errorf("the stored state does not match its checkpoint checksum (%s, stored %s): the database was damaged or edited; rebuild it", sum, want)
+	if err := checkSum(sum.String(), want); err != nil {
+		return nil, nil, nil, err
 	}
-	toks := map[int32]string{}
-	rows, err = db.Query("SELECT id, text FROM tokens")
+	toks, err := readTokens(db)
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	for rows.Next() {
-		var id int32
-		var s string
-		rows.Scan(&id, &s)
-		toks[id] = s
-	}
-	rows.Close()
 	return hooks, ws, toks, nil
 }
 
