@@ -174,7 +174,7 @@ func Build(ctx context.Context, m Model, opt BuildOptions) (*BuildResult, error)
 	meta := &Meta{SchemaVersion: SchemaVersion, GliaVersion: GliaVersion, ModelFingerprint: m.Fingerprint(),
 		ModelName: m.Name(), Settings: *set, Corpus: shardInfos(opt.Shards), Packing: corpus.PackingRule,
 		TextField: opt.CorpusOptions.TextField, DocSep: opt.CorpusOptions.DocSep, MaxTokens: opt.MaxTokens,
-		Slice: opt.Slice, Status: StatusBuilding, CreatedAt: time.Now().UTC().Format(time.RFC3339)}
+		Slice: opt.Slice.withBatch(opt.Batch), Status: StatusBuilding, CreatedAt: time.Now().UTC().Format(time.RFC3339)}
 
 	res := &BuildResult{Units: units}
 	old, err := probeOut(opt.Out)
@@ -447,8 +447,9 @@ func (b *builder) produce(ctx context.Context, out chan<- fwdResult) {
 			fmt.Fprintf(b.opt.Log, "atlas: note: document %d of %s (%s) has %d tokens, more than a %d-token window; such documents continue into the next windows without a new BOS (see docs/atlas.md)\n", doc, file, shard, n, b.set.Ctx)
 		}
 	}
-	// The token limit and the slices count the whole corpus: a slice's
-	// windows are those it would hold in one build.
+	// The token limit counts the whole corpus, and a slice forms the same
+	// batches as one build, running the model on its own only: the windows
+	// are those of one build, and so are their activations.
 	tokens, gWin := b.prog.CorpusTokens, b.prog.CorpusWindows
 	type owned struct {
 		w          *corpus.Window
@@ -483,9 +484,6 @@ func (b *builder) produce(ctx context.Context, out chan<- fwdResult) {
 				}
 				tokens += int64(len(w.IDs))
 				gWin++
-				if !b.opt.Slice.owns(gWin - 1) {
-					continue
-				}
 				o = &owned{w, gWin, tokens}
 			}
 			w := o.w
@@ -500,6 +498,9 @@ func (b *builder) produce(ctx context.Context, out chan<- fwdResult) {
 		}
 		if len(ws) == 0 {
 			break
+		}
+		if !b.opt.Slice.owns(ws[0].Shard, ws[0].Index, b.opt.Batch) {
+			continue
 		}
 		bt := b.makeBatch(ws)
 		ids := bt.ids

@@ -111,6 +111,7 @@ func (m *Meta) kv() map[string]string {
 		"doc_sep":           m.DocSep,
 		"max_tokens":        strconv.FormatInt(m.MaxTokens, 10),
 		"slice":             m.Slice.String(),
+		"slice_batch":       strconv.Itoa(m.Slice.Batch),
 		"status":            m.Status,
 		"tokens":            strconv.FormatInt(m.Tokens, 10),
 		"windows":           strconv.FormatInt(m.Windows, 10),
@@ -294,6 +295,9 @@ func readMeta(db *sql.DB) (*Meta, error) {
 	m.MaxTokens, _ = strconv.ParseInt(kv["max_tokens"], 10, 64)
 	if m.Slice, err = ParseSlice(kv["slice"]); err != nil {
 		return nil, fmt.Errorf("meta slice unreadable (corrupted?): %v", err)
+	}
+	if !m.Slice.Whole() {
+		m.Slice.Batch, _ = strconv.Atoi(kv["slice_batch"])
 	}
 	m.Tokens, _ = strconv.ParseInt(kv["tokens"], 10, 64)
 	m.Windows, _ = strconv.ParseInt(kv["windows"], 10, 64)

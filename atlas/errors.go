@@ -137,7 +137,7 @@ func sliceName(s Slice) string {
 	if s.Whole() {
 		return "the whole corpus"
 	}
-	return s.String()
+	return fmt.Sprintf("%s (batches of %d)", s, s.Batch)
 }
 
 func textFieldName(f string) string {

@@ -179,6 +179,8 @@ func orderSlices(inputs []string, metas []*Meta) (bool, error) {
 			return false, fmt.Errorf("atlas: %s is slice %s and %s slice %s: slices of one build share their count", inputs[0], first.Slice, inputs[i], m.Slice)
 		case !sameCorpus(m.Corpus, first.Corpus):
 			return false, fmt.Errorf("atlas: %s and %s are slices of different corpora", inputs[0], inputs[i])
+		case m.Slice.Batch != first.Slice.Batch:
+			return false, fmt.Errorf("atlas: %s and %s are slices of builds with different batches (%d, %d windows): their slices do not fit together", inputs[0], inputs[i], first.Slice.Batch, m.Slice.Batch)
 		case m.MaxTokens != first.MaxTokens:
 			return false, fmt.Errorf("atlas: %s and %s are slices of builds with different token limits (%d, %d)", inputs[0], inputs[i], first.MaxTokens, m.MaxTokens)
 		}
@@ -198,7 +200,7 @@ func orderSlices(inputs []string, metas []*Meta) (bool, error) {
 	var missing []string
 	for k := 0; k < first.Slice.Count; k++ {
 		if _, ok := have[k]; !ok {
-			missing = append(missing, Slice{k, first.Slice.Count}.String())
+			missing = append(missing, Slice{Index: k, Count: first.Slice.Count}.String())
 		}
 	}
 	if len(missing) > 0 {

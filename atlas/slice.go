@@ -6,22 +6,34 @@ import (
 	"strings"
 )
 
-// Slice is one of Count deterministic slices of a corpus: the windows
-// whose number, counted over all corpus paths in order, is Index modulo
-// Count. Slices of one corpus merge into the atlas of one build over it,
-// whatever the order of the merge. Every slice reads (and tokenizes) the
-// whole corpus and runs the model on its windows only; windows are dealt
-// round-robin so that slices are balanced however long the documents.
-// The zero Slice is the whole corpus.
+// Slice is one of Count deterministic slices of a corpus. Every slice
+// reads (and tokenizes) the whole corpus and forms the batches one build
+// would form (Batch windows of a corpus path, from its window 0); batch k
+// of corpus path p belongs to slice (p + k) mod Count. A slice runs the
+// model on its own batches only, so its windows and their activations are
+// those of one build, and slices of one corpus merge into the atlas of one
+// build over it, in any order. The zero Slice is the whole corpus.
 type Slice struct {
 	Index, Count int
+	Batch        int // windows per batch; set by Build, stored as meta slice_batch
+}
+
+func (s Slice) withBatch(b int) Slice {
+	if s.Whole() {
+		return Slice{}
+	}
+	s.Batch = b
+	return s
 }
 
 // Whole reports whether s is the whole corpus.
 func (s Slice) Whole() bool { return s.Count <= 1 }
 
-// owns reports whether the slice holds the corpus window numbered g.
-func (s Slice) owns(g int64) bool { return s.Whole() || g%int64(s.Count) == int64(s.Index) }
+// owns reports whether the slice holds the batch that starts at window w
+// of corpus path p, in batches of batch windows.
+func (s Slice) owns(p int, w int64, batch int) bool {
+	return s.Whole() || (int64(p)+w/int64(batch))%int64(s.Count) == int64(s.Index)
+}
 
 // String is "I/N", or "" for the whole corpus.
 func (s Slice) String() string {

@@ -172,7 +172,7 @@ func TestSlicesMergeToOneBuild(t *testing.T) {
 					continue
 				}
 				o := testOpts(t, out, ca, cb)
-				o.MaxTokens, o.Slice = tc.maxTokens, Slice{i, tc.n}
+				o.MaxTokens, o.Slice = tc.maxTokens, Slice{Index: i, Count: tc.n}
 				mustBuild(t, m, o)
 			}
 			if tc.processes {
@@ -196,6 +196,13 @@ func TestSlicesMergeToOneBuild(t *testing.T) {
 			closeStats(t, filepath.Join(sub, "one.db"), merged)
 			if tc.n < 3 {
 				return
+			}
+			// A slice built in batches of another size does not fit.
+			o := testOpts(t, filepath.Join(sub, "b2.db"), ca, cb)
+			o.MaxTokens, o.Slice, o.Batch, o.Shards = tc.maxTokens, Slice{Index: 0, Count: tc.n}, 2, one.Shards
+			mustBuild(t, m, o)
+			if err := Merge(filepath.Join(sub, "x.db"), append([]string{o.Out}, parts[1:]...)...); err == nil || !strings.Contains(err.Error(), "different batches") {
+				t.Errorf("merge of slices of different batches: %v", err)
 			}
 			if err := Merge(filepath.Join(sub, "part.db"), parts[1:]...); err == nil || !strings.Contains(err.Error(), fmt.Sprintf("slices 0/%d are missing", tc.n)) {
 				t.Errorf("merge without slice 0: %v", err)
