@@ -229,10 +229,12 @@ func Build(ctx context.Context, m Model, opt BuildOptions) (*BuildResult, error)
 			hooks[i] = newHookState(h, set)
 		}
 		ws = newWindowStore()
+		t0 := time.Now()
 		if db, err = createDB(opt.Out, meta, hooks, ws, m.TokenString); err != nil {
 			return nil, err
 		}
 		defer db.Close()
+		res.CheckpointTime = time.Since(t0)
 	}
 
 	// The WAL is copied into the database file in the background after each
@@ -240,7 +242,7 @@ func Build(ctx context.Context, m Model, opt BuildOptions) (*BuildResult, error)
 	if _, err := db.Exec("PRAGMA wal_autocheckpoint=0"); err != nil {
 		return nil, fmt.Errorf("atlas: %s: %w", opt.Out, err)
 	}
-	b := &builder{m: m, opt: &opt, set: set, hooks: hooks, ws: ws, db: db, meta: meta, prog: prog, res: res, ckTokens: prog.Tokens}
+	b := &builder{ckCost: res.CheckpointTime, m: m, opt: &opt, set: set, hooks: hooks, ws: ws, db: db, meta: meta, prog: prog, res: res, ckTokens: prog.Tokens}
 	err = b.run(ctx)
 	if err != nil && b.ckTokens == 0 {
 		// Nothing worth resuming: leave no file to trip the next build.
@@ -640,7 +642,10 @@ func (b *builder) run(ctx context.Context) error {
 		if r.last {
 			break
 		}
-		due := time.Since(b.lastCk) >= max(b.opt.CheckpointEvery, checkpointSpacing*b.ckCost)
+		due := false
+		if since := time.Since(b.lastCk); since >= b.opt.CheckpointEvery {
+			due = since >= checkpointSpacing*b.nextCost()
+		}
 		if b.opt.CheckpointBatches > 0 && b.sinceCk >= b.opt.CheckpointBatches {
 			due = true
 		}
@@ -690,10 +695,21 @@ func (b *builder) checkpoint(final bool) error {
 	return nil
 }
 
-// checkpointSpacing is how many times its last cost a checkpoint waits
-// at least: checkpoints then take at most 1/25 (4%) of a long build, the
-// final one aside, however wide the model.
+// checkpointSpacing is how many times its (predicted) cost a checkpoint
+// waits at least after the last: checkpoints then take at most 1/25 (4%)
+// of a long build, the final one aside, however wide the model.
 const checkpointSpacing = 25
+
+// nextCost predicts the next checkpoint's duration from the last one's,
+// scaled by the bytes it will write: the first checkpoint of a build
+// writes empty examples, and the next, with every unit's examples new,
+// costs far more.
+func (b *builder) nextCost() time.Duration {
+	if b.ws.written == 0 {
+		return b.ckCost
+	}
+	return time.Duration(float64(b.ckCost) * max(1, float64(pendingBytes(b.hooks))/float64(b.ws.written)))
+}
 
 // waitWAL waits for the background WAL checkpoint. The committed
 // checkpoint is safe in the WAL either way; a failure here (a full disk)

@@ -129,6 +129,7 @@ func writeState(db *sql.DB, meta *Meta, hooks []*hookState, ws *windowStore, pro
 		sum uint64
 	}
 	var exNew []exUpdate
+	var written int64
 	base := unitBase(meta.Settings.Hooks)
 	for i, hs := range hooks {
 		name := hs.spec.Name
@@ -145,6 +146,7 @@ func writeState(db *sql.DB, meta *Meta, hooks []*hookState, ws *windowStore, pro
 				return err
 			}
 			sum += rowSum(tableUnits, uint64(id), crc)
+			written += unitRowBytes + int64(len(hb))
 			es := hs.exSum[u]
 			if hs.allDirty || hs.dirty[u] {
 				ex := hs.examples(u, ws.length)
@@ -154,6 +156,7 @@ func writeState(db *sql.DB, meta *Meta, hooks []*hookState, ws *windowStore, pro
 					return err
 				}
 				es = rowSum(tableExamples, uint64(id), crc)
+				written += int64(len(blob))
 				exNew = append(exNew, exUpdate{hs, u, es})
 			}
 			sum += es
@@ -197,7 +200,32 @@ func writeState(db *sql.DB, meta *Meta, hooks []*hookState, ws *windowStore, pro
 		}
 	}
 	ws.stored, ws.toks = stored, toks
+	ws.written = written
 	return nil
+}
+
+// unitRowBytes is about what a units row takes besides its histogram.
+const unitRowBytes = 120
+
+// pendingBytes estimates what the next checkpoint writes, as writeState
+// counts it: every units row, and the examples of the units changed since
+// the last checkpoint, their spans taken whole.
+func pendingBytes(hooks []*hookState) int64 {
+	var n int64
+	for _, hs := range hooks {
+		dirty := int64(hs.spec.Width)
+		if !hs.allDirty {
+			dirty = 0
+			for _, d := range hs.dirty {
+				if d {
+					dirty++
+				}
+			}
+		}
+		hist := int64(len(hs.hist)/hs.spec.Width) / 4 // a quarter of the bins filled, a few bytes each
+		n += int64(hs.spec.Width)*(unitRowBytes+hist) + dirty*int64(hs.slots)*int64(22+4*hs.span)
+	}
+	return n
 }
 
 // writeWindows brings the windows and tokens tables to the windows in use:

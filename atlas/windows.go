@@ -23,6 +23,9 @@ type windowStore struct {
 	byID   map[uint64]window
 	stored map[uint64]uint64 // window id → its row's checksum term
 	toks   map[int32]bool    // token ids in the tokens table
+	// written is about how many bytes the last checkpoint wrote (rows of
+	// units, examples and windows), the measure of its cost.
+	written int64
 }
 
 func newWindowStore() *windowStore {
