@@ -259,7 +259,7 @@ func (a *Atlas) examples(h HookSpec, unit int, add func(kind string, band int, e
 		}
 		shard, win, pos := splitKey(x.s.key)
 		lo, hi := set.spanOf(pos, len(w.ids))
-		if hi-lo != len(x.acts) {
+		if pos >= len(w.ids) || hi-lo != len(x.acts) {
 			return &BlobError{Path: a.Path, Hook: h.Name, Unit: unit,
 				Reason: fmt.Sprintf("a span of %d tokens at position %d of a %d-token window", len(x.acts), pos, len(w.ids))}
 		}
