@@ -303,7 +303,7 @@ func (a *Atlas) window(id uint64) (window, error) {
 	if err != nil {
 		return window{}, fmt.Errorf("atlas: reading window %d: %w", id, err)
 	}
-	if len(tb)%4 != 0 || len(db) != 2*len(tb) {
+	if len(tb)%4 != 0 || len(db) != 2*len(tb) || len(tb) > 4*a.Meta.Settings.Ctx {
 		return window{}, fmt.Errorf("atlas: %s: window %d is damaged (%d token bytes, %d document bytes)", a.Path, id, len(tb), len(db))
 	}
 	if a.wins == nil || len(a.wins) > 4096 {
