@@ -1,7 +1,6 @@
 package atlas
 
 import (
-	"database/sql"
 	"path/filepath"
 	"testing"
 	"time"
@@ -51,5 +50,3 @@ func BenchmarkCheckpointGPT2Shaped(b *testing.B) {
 		removeDB(filepath.Join(dir, "ck.db"))
 	}
 }
-
-var _ = sql.ErrNoRows
