@@ -113,9 +113,10 @@ func dump(t testing.TB, path string, stats bool) []string {
 	if stats {
 		q("units", "SELECT * FROM units")
 	} else {
-		q("units", "SELECT hook, unit, count, min, max, n_pos, n_above, density, density_above, hist FROM units")
+		q("units", "SELECT id, hook, unit, count, min, max, n_pos, n_above, density, density_above, hist FROM units")
 	}
 	q("examples", "SELECT * FROM examples")
+	q("windows", "SELECT * FROM windows")
 	q("tokens", "SELECT * FROM tokens")
 	sort.Strings(out)
 	return out
@@ -435,8 +436,6 @@ func TestIncrementalCheckpoints(t *testing.T) {
 	once := testOpts(t, filepath.Join(dir, "once.db"), c)
 	once.CheckpointEvery = time.Hour
 	mustBuild(t, m, once)
-	defer func(f float64) { rewriteFraction = f }(rewriteFraction)
-	rewriteFraction = 2 // unit by unit, however many changed
 	every := testOpts(t, filepath.Join(dir, "every.db"), c)
 	every.CheckpointBatches = 1
 	var checkpoints int

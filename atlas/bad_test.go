@@ -129,7 +129,7 @@ func TestBadInputs(t *testing.T) {
 			sqlExec(t, p, "UPDATE meta SET value = '99' WHERE key = 'schema_version'")
 			_, err := Open(p)
 			return err
-		}, "schema version 99, but this glia reads version 1"},
+		}, "schema version 99, but this glia reads version 2"},
 		{"not an atlas", func() error {
 			p := filepath.Join(dir, "plain.db")
 			db, _ := sql.Open("sqlite", p)

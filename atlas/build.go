@@ -42,9 +42,10 @@ type BuildOptions struct {
 	MaxTokens     int64 // stop after this many tokens (0: whole corpus)
 	Resume        bool  // continue an unfinished build in Out
 	Force         bool  // replace an atlas in Out, complete or not (wins over Resume)
+	Slice         Slice // build only this slice of the corpus (zero: all of it); Merge joins the slices
 
 	Workers           int           // goroutines for the update (GOMAXPROCS)
-	CheckpointEvery   time.Duration // or 10x the last checkpoint's duration, if longer
+	CheckpointEvery   time.Duration // or checkpointSpacing (25) times the last checkpoint's duration, if longer
 	CheckpointBatches int           // if > 0, also checkpoint after this many batches (tests)
 
 	Log          io.Writer                               // notices (long documents, resume); nil: none
@@ -173,7 +174,7 @@ func Build(ctx context.Context, m Model, opt BuildOptions) (*BuildResult, error)
 	meta := &Meta{SchemaVersion: SchemaVersion, GliaVersion: GliaVersion, ModelFingerprint: m.Fingerprint(),
 		ModelName: m.Name(), Settings: *set, Corpus: shardInfos(opt.Shards), Packing: corpus.PackingRule,
 		TextField: opt.CorpusOptions.TextField, DocSep: opt.CorpusOptions.DocSep, MaxTokens: opt.MaxTokens,
-		Status: StatusBuilding, CreatedAt: time.Now().UTC().Format(time.RFC3339)}
+		Slice: opt.Slice.withBatch(opt.Batch), Status: StatusBuilding, CreatedAt: time.Now().UTC().Format(time.RFC3339)}
 
 	res := &BuildResult{Units: units}
 	old, err := probeOut(opt.Out)
@@ -198,6 +199,7 @@ func Build(ctx context.Context, m Model, opt BuildOptions) (*BuildResult, error)
 	}
 	var db *sql.DB
 	var hooks []*hookState
+	var ws *windowStore
 	var prog progressRow
 	if resume {
 		var stored *Meta
@@ -211,7 +213,7 @@ func Build(ctx context.Context, m Model, opt BuildOptions) (*BuildResult, error)
 			return nil, fmt.Errorf("atlas: cannot resume %s: %w", opt.Out, err)
 		}
 		prog = *p
-		hooks, _, err = loadState(db, set, 0, prog.Checksum)
+		hooks, ws, _, err = loadState(db, set, 0, prog.Checksum)
 		if err != nil {
 			return nil, fmt.Errorf("atlas: cannot resume %s: %w", opt.Out, err)
 		}
@@ -226,13 +228,21 @@ func Build(ctx context.Context, m Model, opt BuildOptions) (*BuildResult, error)
 		for i, h := range set.Hooks {
 			hooks[i] = newHookState(h, set)
 		}
-		if db, err = createDB(opt.Out, meta, hooks, m.TokenString); err != nil {
+		ws = newWindowStore()
+		t0 := time.Now()
+		if db, err = createDB(opt.Out, meta, hooks, ws, m.TokenString); err != nil {
 			return nil, err
 		}
 		defer db.Close()
+		res.CheckpointTime = time.Since(t0)
 	}
 
-	b := &builder{m: m, opt: &opt, set: set, hooks: hooks, db: db, meta: meta, prog: prog, res: res, ckTokens: prog.Tokens}
+	// The WAL is copied into the database file in the background after each
+	// checkpoint (walCheckpoint), while the next batches run.
+	if _, err := db.Exec("PRAGMA wal_autocheckpoint=0"); err != nil {
+		return nil, fmt.Errorf("atlas: %s: %w", opt.Out, err)
+	}
+	b := &builder{ckCost: res.CheckpointTime, m: m, opt: &opt, set: set, hooks: hooks, ws: ws, db: db, meta: meta, prog: prog, res: res, ckTokens: prog.Tokens}
 	err = b.run(ctx)
 	if err != nil && b.ckTokens == 0 {
 		// Nothing worth resuming: leave no file to trip the next build.
@@ -355,6 +365,9 @@ func sameBuild(old, want *Meta) error {
 	if old.MaxTokens != want.MaxTokens {
 		d = append(d, SettingDiff{"max_tokens", fmt.Sprint(old.MaxTokens), fmt.Sprint(want.MaxTokens)})
 	}
+	if old.Slice != want.Slice {
+		d = append(d, SettingDiff{"slice", sliceName(old.Slice), sliceName(want.Slice)})
+	}
 	if len(d) > 0 {
 		return &SettingsError{A: "the stored build", B: "the requested one", Diffs: d}
 	}
@@ -374,6 +387,7 @@ type builder struct {
 	opt   *BuildOptions
 	set   *Settings
 	hooks []*hookState
+	ws    *windowStore
 	db    *sql.DB
 	meta  *Meta
 	prog  progressRow
@@ -385,16 +399,28 @@ type builder struct {
 	sinceCk   int
 	textBytes int64
 	seeds     []uint64
+	walDone   chan error // the background WAL checkpoint's result; nil: none running
+	// lockstep, when not nil, holds the producer until the update of its
+	// last batch is done: one batch of activations alive instead of two.
+	lockstep chan struct{}
 }
+
+// lockstepBytes is the size of one batch's activations above which the
+// forward pass does not run ahead of the update (an 8B model's MLP
+// activations are 235 MB per 128-token window): memory, not overlap, is
+// then what bounds the build, and the forward pass dominates anyway.
+const lockstepBytes = 128 << 20
 
 type fwdResult struct {
 	bt    *batch
 	next  corpus.Cursor
 	bytes int64 // shard text passed after the batch (corpus.Window.Bytes)
-	acts  map[string][]float32
-	err   error
-	dur   time.Duration
-	last  bool
+	// corpus windows and tokens passed after the batch, other slices' included
+	corpusWin, corpusTok int64
+	acts                 map[string][]float32
+	err                  error
+	dur                  time.Duration
+	last                 bool
 }
 
 // produce packs windows into batches and runs the model, one batch ahead
@@ -423,22 +449,29 @@ func (b *builder) produce(ctx context.Context, out chan<- fwdResult) {
 			fmt.Fprintf(b.opt.Log, "atlas: note: document %d of %s (%s) has %d tokens, more than a %d-token window; such documents continue into the next windows without a new BOS (see docs/atlas.md)\n", doc, file, shard, n, b.set.Ctx)
 		}
 	}
-	tokens := b.prog.Tokens
-	var pending *corpus.Window
+	// The token limit counts the whole corpus, and a slice forms the same
+	// batches as one build, running the model on its own only: the windows
+	// are those of one build, and so are their activations.
+	tokens, gWin := b.prog.CorpusTokens, b.prog.CorpusWindows
+	type owned struct {
+		w          *corpus.Window
+		gWin, gTok int64
+	}
+	var pending *owned
 	done := false
 	for !done {
 		var ws []*corpus.Window
 		var next corpus.Cursor
-		var bytes int64
+		var bytes, cWin, cTok int64
 		for len(ws) < b.opt.Batch {
-			w := pending
+			o := pending
 			pending = nil
-			if w == nil {
+			if o == nil {
 				if b.opt.MaxTokens > 0 && tokens >= b.opt.MaxTokens {
 					done = true
 					break
 				}
-				w, err = p.Next()
+				w, err := p.Next()
 				if errors.Is(err, io.EOF) {
 					done = true
 					break
@@ -452,23 +485,30 @@ func (b *builder) produce(ctx context.Context, out chan<- fwdResult) {
 					w.IDs, w.Docs = w.IDs[:n], w.Docs[:n]
 				}
 				tokens += int64(len(w.IDs))
+				gWin++
+				o = &owned{w, gWin, tokens}
 			}
+			w := o.w
 			if len(ws) > 0 && (w.Shard != ws[0].Shard || len(w.IDs) != len(ws[0].IDs)) {
-				pending = w
+				pending = o
 				break
 			}
 			ws = append(ws, w)
 			next = w.Next
 			bytes = w.Bytes
+			cWin, cTok = o.gWin, o.gTok
 		}
 		if len(ws) == 0 {
 			break
+		}
+		if !b.opt.Slice.owns(ws[0].Shard, ws[0].Index, b.opt.Batch) {
+			continue
 		}
 		bt := b.makeBatch(ws)
 		ids := bt.ids
 		t0 := time.Now()
 		acts, err := b.m.Forward(ids, b.hookNames())
-		r := fwdResult{bt: bt, next: next, bytes: bytes, acts: acts, err: err, dur: time.Since(t0), last: done && pending == nil}
+		r := fwdResult{bt: bt, next: next, bytes: bytes, corpusWin: cWin, corpusTok: cTok, acts: acts, err: err, dur: time.Since(t0), last: done && pending == nil}
 		if err == nil {
 			for _, h := range b.set.Hooks {
 				if a, ok := acts[h.Name]; !ok || len(a) != bt.b*bt.t*h.Width {
@@ -478,6 +518,13 @@ func (b *builder) produce(ctx context.Context, out chan<- fwdResult) {
 		}
 		if !send(r) || r.err != nil {
 			return
+		}
+		if b.lockstep != nil {
+			select {
+			case <-b.lockstep:
+			case <-ctx.Done():
+				return
+			}
 		}
 	}
 }
@@ -521,10 +568,20 @@ func (b *builder) run(ctx context.Context) error {
 	if b.opt.OnProgress != nil {
 		b.opt.OnProgress(prog) // where this run starts, before the first batch
 	}
+	units := 0
+	for _, hs := range b.hooks {
+		units += hs.spec.Width
+	}
+	if int64(b.opt.Batch)*int64(b.set.Ctx)*int64(units)*4 > lockstepBytes {
+		b.lockstep = make(chan struct{}, 1)
+	}
 	b.lastCk = time.Now()
 	pctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	ch := make(chan fwdResult, 1)
+	// Unbuffered: the producer runs one batch ahead and no more, so that at
+	// most two batches of activations are alive (on an 8B model, 235 MB
+	// each for one 128-token window).
+	ch := make(chan fwdResult)
 	go b.produce(pctx, ch)
 	defer func() {
 		cancel()
@@ -560,11 +617,17 @@ func (b *builder) run(ctx context.Context) error {
 		}
 		b.res.ForwardTime += r.dur
 		t0 := time.Now()
+		b.ws.addBatch(r.bt)
 		b.update(r.bt, r.acts)
+		r.acts = nil // garbage now, while the next batch is computed
+		if b.lockstep != nil {
+			b.lockstep <- struct{}{}
+		}
 		b.res.UpdateTime += time.Since(t0)
 		b.prog.Cursor = r.next
 		b.prog.Tokens += r.bt.tokens
 		b.prog.Windows += int64(r.bt.b)
+		b.prog.CorpusWindows, b.prog.CorpusTokens = r.corpusWin, r.corpusTok
 		sh := int(r.bt.keys[0] >> (posBits + windowBits))
 		shardTok[sh] += r.bt.tokens
 		shardWin[sh] += int64(r.bt.b)
@@ -579,7 +642,10 @@ func (b *builder) run(ctx context.Context) error {
 		if r.last {
 			break
 		}
-		due := time.Since(b.lastCk) >= max(b.opt.CheckpointEvery, 10*b.ckCost)
+		due := false
+		if since := time.Since(b.lastCk); since >= b.opt.CheckpointEvery {
+			due = since >= checkpointSpacing*b.nextCost()
+		}
 		if b.opt.CheckpointBatches > 0 && b.sinceCk >= b.opt.CheckpointBatches {
 			due = true
 		}
@@ -589,7 +655,7 @@ func (b *builder) run(ctx context.Context) error {
 			}
 		}
 	}
-	if b.prog.Tokens == 0 {
+	if b.prog.Tokens == 0 && b.opt.Slice.Whole() {
 		return ErrEmptyCorpus
 	}
 	return b.checkpoint(true)
@@ -601,8 +667,22 @@ func (b *builder) checkpoint(final bool) error {
 		b.meta.Status = StatusComplete
 	}
 	b.meta.Tokens, b.meta.Windows = b.prog.Tokens, b.prog.Windows
-	if err := writeState(b.db, b.meta, b.hooks, b.prog, b.m.TokenString, false); err != nil {
+	if err := b.waitWAL(); err != nil {
 		return fmt.Errorf("atlas: checkpoint to %s: %w", b.opt.Out, err)
+	}
+	if err := writeState(b.db, b.meta, b.hooks, b.ws, b.prog, b.m.TokenString, false); err != nil {
+		return fmt.Errorf("atlas: checkpoint to %s: %w", b.opt.Out, err)
+	}
+	if final {
+		if _, err := b.db.Exec("PRAGMA wal_checkpoint(TRUNCATE)"); err != nil {
+			return fmt.Errorf("atlas: checkpoint to %s: %w", b.opt.Out, err)
+		}
+	} else {
+		b.walDone = make(chan error, 1)
+		go func(done chan<- error) {
+			_, err := b.db.Exec("PRAGMA wal_checkpoint(TRUNCATE)")
+			done <- err
+		}(b.walDone)
 	}
 	b.ckCost = time.Since(t0)
 	b.ckTokens = b.prog.Tokens
@@ -613,6 +693,34 @@ func (b *builder) checkpoint(final bool) error {
 		b.opt.OnCheckpoint(b.prog.Tokens, b.prog.Windows)
 	}
 	return nil
+}
+
+// checkpointSpacing is how many times its (predicted) cost a checkpoint
+// waits at least after the last: checkpoints then take at most 1/25 (4%)
+// of a long build, the final one aside, however wide the model.
+const checkpointSpacing = 25
+
+// nextCost predicts the next checkpoint's duration from the last one's,
+// scaled by the bytes it will write: the first checkpoint of a build
+// writes empty examples, and the next, with every unit's examples new,
+// costs far more.
+func (b *builder) nextCost() time.Duration {
+	if b.ws.written == 0 {
+		return b.ckCost
+	}
+	return time.Duration(float64(b.ckCost) * max(1, float64(pendingBytes(b.hooks))/float64(b.ws.written)))
+}
+
+// waitWAL waits for the background WAL checkpoint. The committed
+// checkpoint is safe in the WAL either way; a failure here (a full disk)
+// would fail the next commit too, and is reported first.
+func (b *builder) waitWAL() error {
+	if b.walDone == nil {
+		return nil
+	}
+	err := <-b.walDone
+	b.walDone = nil
+	return err
 }
 
 // update folds one batch into every hook's state, in parallel over units.
@@ -626,6 +734,7 @@ func (b *builder) update(bt *batch, acts map[string][]float32) {
 	total := 0
 	for _, hs := range b.hooks {
 		total += hs.spec.Width
+		hs.spillIfNear(bt.tokens)
 	}
 	chunk := max(64, (total+b.opt.Workers*4-1)/(b.opt.Workers*4))
 	for _, hs := range b.hooks {

@@ -133,6 +133,13 @@ func hookDiff(a, b []HookSpec) (string, string) {
 	return desc(a), desc(b)
 }
 
+func sliceName(s Slice) string {
+	if s.Whole() {
+		return "the whole corpus"
+	}
+	return fmt.Sprintf("%s (batches of %d)", s, s.Batch)
+}
+
 func textFieldName(f string) string {
 	if f == "" {
 		return `"text"`
@@ -145,4 +152,16 @@ func docSepName(s string) string {
 		return "none (one document per file)"
 	}
 	return fmt.Sprintf("%q", s)
+}
+
+// SchemaError is an atlas of an older schema where this glia needs the
+// current one (resuming, merging); Upgrade converts it. Reading works on
+// both.
+type SchemaError struct {
+	Path    string
+	Version int
+}
+
+func (e *SchemaError) Error() string {
+	return fmt.Sprintf("atlas: %s is a schema-%d atlas; this glia resumes and merges schema %d only: upgrade it first", e.Path, e.Version, SchemaVersion)
 }

@@ -20,6 +20,9 @@ func TestMain(m *testing.M) {
 	if spec := os.Getenv("GLIA_ATLAS_CHILD"); spec != "" {
 		os.Exit(childBuild(spec))
 	}
+	if spec := os.Getenv("GLIA_ATLAS_SLICE"); spec != "" {
+		os.Exit(sliceBuild(spec))
+	}
 	os.Exit(m.Run())
 }
 

@@ -41,7 +41,7 @@ func (o *outState) tokens() int64 {
 }
 
 // atlasTables are the tables of an atlas database (schemaSQL).
-var atlasTables = map[string]bool{"meta": true, "units": true, "examples": true, "tokens": true, "progress": true}
+var atlasTables = map[string]bool{"meta": true, "units": true, "examples": true, "windows": true, "tokens": true, "progress": true}
 
 // probeOut reads what path holds; nil when nothing (or an empty file).
 func probeOut(path string) (*outState, error) {
@@ -124,12 +124,12 @@ func decide(old *outState, want *Meta, opt *BuildOptions, res *BuildResult) (boo
 // one transaction, so that a build killed meanwhile leaves a database
 // without tables, which the next build replaces. On failure (a full disk)
 // it removes what it made.
-func createDB(path string, meta *Meta, hooks []*hookState, tokenText func(int32) string) (*sql.DB, error) {
+func createDB(path string, meta *Meta, hooks []*hookState, ws *windowStore, tokenText func(int32) string) (*sql.DB, error) {
 	db, err := openSQLite(path)
 	if err != nil {
 		return nil, fmt.Errorf("atlas: creating %s: %w", path, err)
 	}
-	if err := writeState(db, meta, hooks, progressRow{}, tokenText, true); err != nil {
+	if err := writeState(db, meta, hooks, ws, progressRow{}, tokenText, true); err != nil {
 		db.Close()
 		removeDB(path)
 		return nil, fmt.Errorf("atlas: creating %s: %w", path, err)

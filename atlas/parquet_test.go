@@ -85,9 +85,8 @@ func TestExportParquet(t *testing.T) {
 
 	// Row counts: one row per stored example.
 	var nEx, nUnits int
-	if err := a.DB().QueryRow("SELECT COUNT(*) FROM examples").Scan(&nEx); err != nil {
-		t.Fatal(err)
-	}
+	records := exampleRecords(t, a.DB(), &a.Meta.Settings)
+	nEx = len(records)
 	a.DB().QueryRow("SELECT COUNT(*) FROM units").Scan(&nUnits)
 	if len(rows) != nEx || nEx == 0 {
 		t.Fatalf("%d rows, the atlas holds %d examples", len(rows), nEx)
@@ -104,20 +103,10 @@ func TestExportParquet(t *testing.T) {
 		tokens, acts           []byte
 	}
 	exs := map[string]dbEx{}
-	q, err := a.DB().Query("SELECT hook, unit, kind, band, rank, activation, shard, win, pos, doc, start, center, tokens, acts FROM examples")
-	if err != nil {
-		t.Fatal(err)
+	for _, r := range records {
+		exs[key(r.hook, r.unit, r.kind, r.band, r.rank)] = dbEx{act: r.act, shard: r.shard, pos: r.pos, start: r.start,
+			ctr: r.center, win: r.win, doc: r.doc, tokens: r.tokens, acts: r.acts}
 	}
-	for q.Next() {
-		var hook, kind string
-		var unit, band, rank int
-		var e dbEx
-		if err := q.Scan(&hook, &unit, &kind, &band, &rank, &e.act, &e.shard, &e.win, &e.pos, &e.doc, &e.start, &e.ctr, &e.tokens, &e.acts); err != nil {
-			t.Fatal(err)
-		}
-		exs[key(hook, unit, kind, band, rank)] = e
-	}
-	q.Close()
 	units := map[string]*UnitReport{}
 	seen := map[string]bool{}
 	for i, r := range rows {

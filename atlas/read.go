@@ -1,12 +1,15 @@
 package atlas
 
 import (
+	"context"
 	"database/sql"
 	"fmt"
+	"hash/crc32"
 	"math"
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/glia-dev/glia/tokenizer"
 )
@@ -17,6 +20,9 @@ type Atlas struct {
 	Path string
 	Meta Meta
 	toks map[int32]string
+
+	mu   sync.Mutex
+	wins map[uint64]window // windows read lately (schema 2)
 }
 
 // Open opens an atlas after checking that the file is an intact SQLite
@@ -56,8 +62,13 @@ func (a *Atlas) Verify() error {
 		return fmt.Errorf("atlas: %s: %w", a.Path, err)
 	}
 	set := a.Meta.Settings
-	if _, _, err := loadState(a.db, &set, 0, p.Checksum); err != nil {
-		return fmt.Errorf("atlas: %s: %w", a.Path, err)
+	if a.Meta.SchemaVersion == 1 {
+		_, _, _, err = loadStateV1(a.db, &set, p.Checksum)
+	} else {
+		_, _, _, err = loadState(a.db, &set, 0, p.Checksum)
+	}
+	if err != nil {
+		return withPath(a.Path, err)
 	}
 	return nil
 }
@@ -184,28 +195,13 @@ func (a *Atlas) Unit(hook string, unit int) (*UnitReport, error) {
 	if mx.Valid {
 		r.Max = &mx.Float64
 	}
-	r.Hist = blobU64(hb)
-	rows, err := a.db.Query("SELECT kind, band, rank, activation, shard, win, pos, doc, start, tokens, acts FROM examples WHERE hook = ? AND unit = ? ORDER BY kind, band DESC, rank", hook, unit)
-	if err != nil {
-		return nil, fmt.Errorf("atlas: reading %s:%d: %w", hook, unit, err)
+	if a.Meta.SchemaVersion == 1 {
+		r.Hist = blobU64(hb)
+	} else if r.Hist, err = decodeHist(hb); err != nil {
+		return nil, fmt.Errorf("atlas: %s: unit %s:%d: %v; the database is damaged, rebuild it", a.Path, hook, unit, err)
 	}
-	defer rows.Close()
 	bands := map[int]*Band{}
-	for rows.Next() {
-		var kind string
-		var band int
-		var e Example
-		var act float64
-		var tb, ab []byte
-		if err := rows.Scan(&kind, &band, &e.Rank, &act, &e.Shard, &e.Window, &e.Pos, &e.Doc, &e.Start, &tb, &ab); err != nil {
-			return nil, err
-		}
-		e.Activation = float32(act)
-		e.Center = e.Pos - e.Start
-		e.Tokens, e.Acts = blobI32(tb), blobF32(ab)
-		for _, id := range e.Tokens {
-			e.Text = append(e.Text, a.TokenText(id))
-		}
+	add := func(kind string, band int, e Example) {
 		switch kind {
 		case KindTop:
 			r.Top = append(r.Top, e)
@@ -221,7 +217,12 @@ func (a *Atlas) Unit(hook string, unit int) (*UnitReport, error) {
 			b.Examples = append(b.Examples, e)
 		}
 	}
-	if err := rows.Err(); err != nil {
+	if a.Meta.SchemaVersion == 1 {
+		err = a.examplesV1(hook, unit, add)
+	} else {
+		err = a.examples(h, unit, add)
+	}
+	if err != nil {
 		return nil, err
 	}
 	for _, b := range bands {
@@ -229,6 +230,142 @@ func (a *Atlas) Unit(hook string, unit int) (*UnitReport, error) {
 	}
 	sort.Slice(r.Bands, func(i, j int) bool { return r.Bands[i].Octave > r.Bands[j].Octave })
 	return r, nil
+}
+
+// examples reads a unit's examples blob and the windows it points into.
+func (a *Atlas) examples(h HookSpec, unit int, add func(kind string, band int, e Example)) error {
+	id := a.unitID(h.Name, unit)
+	var blob []byte
+	var crc int64
+	err := a.db.QueryRow("SELECT blob, checksum FROM examples WHERE id = ?", id).Scan(&blob, &crc)
+	if err == sql.ErrNoRows {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("atlas: reading %s:%d: %w", h.Name, unit, err)
+	}
+	if got := crc32.Checksum(blob, crcTable); int64(got) != crc {
+		return &BlobError{Path: a.Path, Hook: h.Name, Unit: unit, Reason: fmt.Sprintf("checksum %08x, stored %08x", got, crc)}
+	}
+	set := a.Meta.Settings
+	ex, err := decodeExamples(blob, &set, h.Name, unit)
+	if err != nil {
+		return withPath(a.Path, err)
+	}
+	for _, x := range ex {
+		w, err := a.window(winID(x.s.key))
+		if err != nil {
+			return err
+		}
+		shard, win, pos := splitKey(x.s.key)
+		lo, hi := set.spanOf(pos, len(w.ids))
+		if pos >= len(w.ids) || hi-lo != len(x.acts) {
+			return &BlobError{Path: a.Path, Hook: h.Name, Unit: unit,
+				Reason: fmt.Sprintf("a span of %d tokens at position %d of a %d-token window", len(x.acts), pos, len(w.ids))}
+		}
+		if x.s.act == 0 {
+			x.s.act = 0 // -0 reads as 0, as from schema 1's REAL column
+		}
+		e := Example{Rank: x.rank, Activation: x.s.act, Shard: shard, Window: win, Pos: pos, Doc: w.docs[pos], Start: lo,
+			Center: pos - lo, Tokens: append([]int32(nil), w.ids[lo:hi]...), Acts: x.acts}
+		for _, id := range e.Tokens {
+			e.Text = append(e.Text, a.TokenText(id))
+		}
+		add(x.kind, int(x.band), e)
+	}
+	return nil
+}
+
+// unitID is a unit's row id (schema 2).
+func (a *Atlas) unitID(hook string, unit int) int64 {
+	base := unitBase(a.Meta.Settings.Hooks)
+	for i, h := range a.Meta.Settings.Hooks {
+		if h.Name == hook {
+			return base[i] + int64(unit)
+		}
+	}
+	return -1
+}
+
+// window reads a window, keeping the last few thousand read.
+func (a *Atlas) window(id uint64) (window, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if w, ok := a.wins[id]; ok {
+		return w, nil
+	}
+	var tb, db []byte
+	err := a.db.QueryRow("SELECT tokens, docs FROM windows WHERE id = ?", int64(id)).Scan(&tb, &db)
+	if err == sql.ErrNoRows {
+		return window{}, fmt.Errorf("atlas: %s holds no window %d (shard %d, window %d), which an example points into: the database is damaged; rebuild it",
+			a.Path, id, id>>windowBits, id&(1<<windowBits-1))
+	}
+	if err != nil {
+		return window{}, fmt.Errorf("atlas: reading window %d: %w", id, err)
+	}
+	if len(tb)%4 != 0 || len(db) != 2*len(tb) || len(tb) > 4*a.Meta.Settings.Ctx {
+		return window{}, fmt.Errorf("atlas: %s: window %d is damaged (%d token bytes, %d document bytes)", a.Path, id, len(tb), len(db))
+	}
+	if a.wins == nil || len(a.wins) > 4096 {
+		a.wins = map[uint64]window{}
+	}
+	w := window{ids: blobI32(tb), docs: blobI64(db)}
+	a.wins[id] = w
+	return w, nil
+}
+
+// TopTokens calls fn with the token at the center of every top example,
+// unit by unit in hook order, each unit's by rank.
+func (a *Atlas) TopTokens(ctx context.Context, fn func(hook string, unit, rank int, act float32, token int32)) error {
+	if a.Meta.SchemaVersion == 1 {
+		return a.topTokensV1(ctx, fn)
+	}
+	wins := map[uint64][]int32{}
+	rows, err := a.db.QueryContext(ctx, "SELECT id, tokens FROM windows")
+	if err != nil {
+		return err
+	}
+	for rows.Next() {
+		var id int64
+		var tb []byte
+		if err := rows.Scan(&id, &tb); err != nil {
+			rows.Close()
+			return err
+		}
+		wins[uint64(id)] = blobI32(tb)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	set := a.Meta.Settings
+	rows, err = a.db.QueryContext(ctx, "SELECT hook, unit, blob FROM examples ORDER BY id")
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var hook string
+		var unit int
+		var blob []byte
+		if err := rows.Scan(&hook, &unit, &blob); err != nil {
+			return err
+		}
+		ex, err := decodeExamples(blob, &set, hook, unit)
+		if err != nil {
+			return withPath(a.Path, err)
+		}
+		for _, e := range ex {
+			if e.kind != KindTop {
+				break
+			}
+			w := wins[winID(e.s.key)]
+			if pos := int(e.s.key & (1<<posBits - 1)); pos < len(w) {
+				fn(hook, unit, e.rank, e.s.act, w[pos])
+			}
+		}
+	}
+	return rows.Err()
 }
 
 // histRange counts the tokens in [lo, hi) and the fractions below lo and hi,

@@ -119,24 +119,28 @@ type hookState struct {
 	bsum, bsq    []float64
 	mn, mx       []float32
 	npos, nabove []int64
-	hist         []uint64
-	useed        []uint64
-	maxOct       []int32
-	top          []sample
-	topN         []int32
-	topMin       []float32
-	rnd          []sample
-	rndN         []int32
-	rndMax       []uint64
-	band         []sample
-	bandN        []int32
-	bandOct      []int32
-	bandMax      []uint64
-	tok          []int32
-	act          []float32
-	spanStart    []int32
-	spanLen      []int32
-	spanDoc      []int64
+	// hist counts in uint32 (half the memory of a wide model's largest
+	// per-unit array); spill moves them into histHi, allocated only when a
+	// build or merge passes 2^32-1 tokens since the last spill.
+	hist      []uint32
+	histHi    []uint64
+	spilledAt int64 // count at the last spill
+	useed     []uint64
+	maxOct    []int32
+	top       []sample
+	topN      []int32
+	topMin    []float32
+	rnd       []sample
+	rndN      []int32
+	rndMax    []uint64
+	band      []sample
+	bandN     []int32
+	bandOct   []int32
+	bandMax   []uint64
+	// act holds each slot's span of the unit's activations around its
+	// example; the span's tokens and documents live once in the window
+	// store, referenced by the sample's key.
+	act []float32
 
 	// Units whose examples changed since the last checkpoint (each unit is
 	// only touched by the worker that owns it), and whether the database
@@ -144,12 +148,14 @@ type hookState struct {
 	// what changed, which on wide models is most of their cost.
 	dirty    []bool
 	allDirty bool
+	exSum    []uint64 // each unit's examples row term of the stored checksum
 }
 
 func newHookState(spec HookSpec, set *Settings) *hookState {
 	d := spec.Width
 	s := &hookState{spec: spec, set: set, span: set.span(), slots: set.slots(), allDirty: true}
 	s.dirty = make([]bool, d)
+	s.exSum = make([]uint64, d)
 	s.mean = make([]float64, d)
 	s.m2 = make([]float64, d)
 	s.bsum = make([]float64, d)
@@ -158,7 +164,7 @@ func newHookState(spec HookSpec, set *Settings) *hookState {
 	s.mx = make([]float32, d)
 	s.npos = make([]int64, d)
 	s.nabove = make([]int64, d)
-	s.hist = make([]uint64, d*NumBins)
+	s.hist = make([]uint32, d*NumBins)
 	s.useed = make([]uint64, d)
 	s.maxOct = make([]int32, d)
 	s.top = make([]sample, d*set.TopK)
@@ -173,11 +179,7 @@ func newHookState(spec HookSpec, set *Settings) *hookState {
 	s.bandOct = make([]int32, nb)
 	s.bandMax = make([]uint64, nb)
 	ns := d * s.slots
-	s.tok = make([]int32, ns*s.span)
 	s.act = make([]float32, ns*s.span)
-	s.spanStart = make([]int32, ns)
-	s.spanLen = make([]int32, ns)
-	s.spanDoc = make([]int64, ns)
 	for u := 0; u < d; u++ {
 		s.mn[u] = float32(math.Inf(1))
 		s.mx[u] = float32(math.Inf(-1))
@@ -380,20 +382,22 @@ func (s *hookState) offerBand(u, p int, o int32, c sample, acts []float32, r int
 	}
 }
 
-// fill copies the span around row r (batch b, position t) into a slot.
+// fill copies the unit's activations in the span around row r (batch b,
+// position t) into a slot.
 func (s *hookState) fill(slot int32, u int, acts []float32, r int, bt *batch) {
 	b, t := r/bt.t, r%bt.t
-	w := s.set.Radius
-	lo, hi := max(0, t-w), min(bt.t, t+w+1)
+	lo, hi := s.set.spanOf(t, bt.t)
 	d := s.spec.Width
 	off := int(slot) * s.span
-	copy(s.tok[off:off+hi-lo], bt.ids[b][lo:hi])
 	for i := lo; i < hi; i++ {
 		s.act[off+i-lo] = acts[(b*bt.t+i)*d+u]
 	}
-	s.spanStart[slot] = int32(lo)
-	s.spanLen[slot] = int32(hi - lo)
-	s.spanDoc[slot] = bt.docs[b][t]
+}
+
+// spanOf is the span [lo, hi) of window positions kept around position t
+// of a window of n tokens.
+func (s Settings) spanOf(t, n int) (lo, hi int) {
+	return max(0, t-s.Radius), min(n, t+s.Radius+1)
 }
 
 // Example kinds.
@@ -403,37 +407,24 @@ const (
 	KindBand   = "band"
 )
 
-// exampleRow is one stored example in the form the database keeps.
+// exampleRow is one stored example: its sample (activation, position key,
+// hash) and the unit's activations over its span, which starts at
+// Settings.spanOf of its position; the span's tokens are in its window.
 type exampleRow struct {
-	kind   string
-	band   int32 // octave for band examples
-	rank   int
-	s      sample
-	start  int32
-	doc    int64
-	tokens []int32
-	acts   []float32
+	kind string
+	band int32 // octave for band examples
+	rank int
+	s    sample
+	acts []float32
 }
 
-// examples lists unit u's examples in storage order: top by activation
-// (ties by position), random and band samples by hash.
-func (s *hookState) examples(u int) []exampleRow {
-	var out []exampleRow
-	add := func(kind string, band int32, h []sample, worse func(a, b *sample) bool) {
-		c := append([]sample(nil), h...)
-		sort.Slice(c, func(i, j int) bool { return worse(&c[j], &c[i]) })
-		for i, x := range c {
-			off := int(x.slot) * s.span
-			n := int(s.spanLen[x.slot])
-			out = append(out, exampleRow{kind: kind, band: band, rank: i, s: x, start: s.spanStart[x.slot],
-				doc: s.spanDoc[x.slot], tokens: s.tok[off : off+n], acts: s.act[off : off+n]})
-		}
-	}
+// eachGroup calls fn with each group of unit u's samples in storage order:
+// top, random, then the bands from the top octave down (unsorted within).
+func (s *hookState) eachGroup(u int, fn func(kind string, band int32, h []sample)) {
 	k := s.set.TopK
-	add(KindTop, 0, s.top[u*k:u*k+int(s.topN[u])], worseTop)
+	fn(KindTop, 0, s.top[u*k:u*k+int(s.topN[u])])
 	k = s.set.RandomK
-	add(KindRandom, 0, s.rnd[u*k:u*k+int(s.rndN[u])], worseHash)
-	// Bands from the top octave down.
+	fn(KindRandom, 0, s.rnd[u*k:u*k+int(s.rndN[u])])
 	nb := s.set.Bands
 	for o := s.maxOct[u]; s.maxOct[u] != noOct && o > s.maxOct[u]-int32(nb); o-- {
 		p := u*nb + int(mod32(o, int32(nb)))
@@ -441,8 +432,28 @@ func (s *hookState) examples(u int) []exampleRow {
 			continue
 		}
 		k = s.set.BandK
-		add(KindBand, o, s.band[p*k:p*k+int(s.bandN[p])], worseHash)
+		fn(KindBand, o, s.band[p*k:p*k+int(s.bandN[p])])
 	}
+}
+
+// examples lists unit u's examples in storage order: top by activation
+// (ties by position), random and band samples by hash. winLen gives the
+// length of the window a key points into (which bounds the span).
+func (s *hookState) examples(u int, winLen func(key uint64) int) []exampleRow {
+	var out []exampleRow
+	s.eachGroup(u, func(kind string, band int32, h []sample) {
+		worse := worseHash
+		if kind == KindTop {
+			worse = worseTop
+		}
+		c := append([]sample(nil), h...)
+		sort.Slice(c, func(i, j int) bool { return worse(&c[j], &c[i]) })
+		for i, x := range c {
+			off := int(x.slot) * s.span
+			lo, hi := s.set.spanOf(int(x.key&(1<<posBits-1)), winLen(x.key))
+			out = append(out, exampleRow{kind: kind, band: band, rank: i, s: x, acts: s.act[off : off+max(0, hi-lo)]})
+		}
+	})
 	return out
 }
 
@@ -484,12 +495,8 @@ func (s *hookState) restore(u int, e exampleRow) {
 		return
 	}
 	off := int(slot) * s.span
-	n := min(len(e.tokens), s.span)
-	copy(s.tok[off:off+n], e.tokens[:n])
+	n := min(len(e.acts), s.span)
 	copy(s.act[off:off+n], e.acts[:n])
-	s.spanStart[slot] = e.start
-	s.spanLen[slot] = int32(n)
-	s.spanDoc[slot] = e.doc
 }
 
 // setStats sets unit u's statistics (loading); maxOct follows from max.
@@ -497,7 +504,11 @@ func (s *hookState) setStats(u int, st unitStats) {
 	s.mean[u], s.m2[u] = st.mean, st.m2
 	s.mn[u], s.mx[u] = st.min, st.max
 	s.npos[u], s.nabove[u] = st.npos, st.nabove
-	copy(s.hist[u*NumBins:(u+1)*NumBins], st.hist)
+	clear(s.hist[u*NumBins : (u+1)*NumBins])
+	if s.histHi != nil {
+		clear(s.histHi[u*NumBins : (u+1)*NumBins])
+	}
+	s.addHist(u, st.hist)
 	s.maxOct[u] = noOct
 	if st.max > 0 {
 		s.maxOct[u] = int32(octave(st.max))
@@ -513,9 +524,58 @@ type unitStats struct {
 	hist         []uint64
 }
 
-func (s *hookState) stats(u int) unitStats {
+// stats returns unit u's statistics, its histogram in buf (NumBins long;
+// nil: a new one).
+func (s *hookState) stats(u int, buf []uint64) unitStats {
+	if buf == nil {
+		buf = make([]uint64, NumBins)
+	}
+	lo := s.hist[u*NumBins : (u+1)*NumBins]
+	for i, c := range lo {
+		buf[i] = uint64(c)
+	}
+	if s.histHi != nil {
+		for i, c := range s.histHi[u*NumBins : (u+1)*NumBins] {
+			buf[i] += c
+		}
+	}
 	return unitStats{count: s.count, mean: s.mean[u], m2: s.m2[u], min: s.mn[u], max: s.mx[u],
-		npos: s.npos[u], nabove: s.nabove[u], hist: s.hist[u*NumBins : (u+1)*NumBins]}
+		npos: s.npos[u], nabove: s.nabove[u], hist: buf}
+}
+
+// addHist adds counts to unit u's histogram, spilling a bin that would
+// pass the uint32 range.
+func (s *hookState) addHist(u int, counts []uint64) {
+	lo := s.hist[u*NumBins : (u+1)*NumBins]
+	for i, c := range counts {
+		v := uint64(lo[i]) + c
+		if v <= math.MaxUint32 {
+			lo[i] = uint32(v)
+			continue
+		}
+		if s.histHi == nil {
+			s.histHi = make([]uint64, len(s.hist))
+		}
+		s.histHi[u*NumBins+i] += v
+		lo[i] = 0
+	}
+}
+
+// spillIfNear moves the uint32 histogram counts into histHi when the next
+// rows tokens could overflow them: a bin counts at most one per token, so
+// a spill every 2^32-1 tokens is enough.
+func (s *hookState) spillIfNear(rows int64) {
+	if s.count-s.spilledAt+rows <= math.MaxUint32 {
+		return
+	}
+	if s.histHi == nil {
+		s.histHi = make([]uint64, len(s.hist))
+	}
+	for i, c := range s.hist {
+		s.histHi[i] += uint64(c)
+	}
+	clear(s.hist)
+	s.spilledAt = s.count
 }
 
 // mergeStats folds b's statistics into unit u (b comes after the current state).
@@ -532,8 +592,5 @@ func (s *hookState) mergeStats(u int, na int64, b unitStats) {
 	}
 	s.npos[u] += b.npos
 	s.nabove[u] += b.nabove
-	h := s.hist[u*NumBins : (u+1)*NumBins]
-	for i, c := range b.hist {
-		h[i] += c
-	}
+	s.addHist(u, b.hist)
 }

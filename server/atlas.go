@@ -2,7 +2,6 @@ package server
 
 import (
 	"context"
-	"encoding/binary"
 	"fmt"
 	"math"
 	"net/http"
@@ -114,38 +113,26 @@ func (x *atlasIndex) close() { x.cancel() }
 func (x *atlasIndex) buildTokenIndex(ctx context.Context) {
 	defer close(x.ready)
 	by := map[int32][]tokHit{}
-	rows, err := x.a.DB().QueryContext(ctx, "SELECT hook, unit, rank, activation, substr(tokens, center*4+1, 4) FROM examples WHERE kind = ? ORDER BY hook, unit, rank", atlas.KindTop)
-	if err != nil {
-		x.idxErr = err
-		return
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var hook string
-		var unit, rank int
-		var act float64
-		var tb []byte
-		if err := rows.Scan(&hook, &unit, &rank, &act, &tb); err != nil {
-			x.idxErr = err
+	err := x.a.TopTokens(ctx, func(hook string, unit, rank int, act float32, tok int32) {
+		h, ok := x.hookNo[hook]
+		if !ok || unit < 0 || unit >= len(x.units[h]) {
 			return
 		}
-		h, ok := x.hookNo[hook]
-		if !ok || len(tb) != 4 || unit < 0 || unit >= len(x.units[h]) {
-			continue
-		}
-		tok := int32(binary.LittleEndian.Uint32(tb))
 		if rank == 0 || x.units[h][unit].TopTok < 0 {
 			x.units[h][unit].TopTok = tok
 		}
 		hits := by[tok]
 		if n := len(hits); n > 0 && hits[n-1].hook == int32(h) && hits[n-1].unit == int32(unit) {
 			hits[n-1].n++
-			hits[n-1].best = max(hits[n-1].best, float32(act))
+			hits[n-1].best = max(hits[n-1].best, act)
 		} else {
-			by[tok] = append(hits, tokHit{hook: int32(h), unit: int32(unit), n: 1, best: float32(act)})
+			by[tok] = append(hits, tokHit{hook: int32(h), unit: int32(unit), n: 1, best: act})
 		}
+	})
+	if err != nil {
+		x.idxErr = err
+		return
 	}
-	x.idxErr = rows.Err()
 	x.byToken = by
 }
 

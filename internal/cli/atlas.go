@@ -29,7 +29,7 @@ var newBuildBar = progress.New
 func init() {
 	Register(&Command{Name: "atlas", Summary: "neuron atlas: build, merge, show, export (glia atlas -h)", Run: atlasUsage})
 	Register(&Command{Name: "atlas build", Summary: "build a neuron atlas (what makes each unit fire) into SQLite", Args: "[CORPUS...]", Run: atlasBuild})
-	Register(&Command{Name: "atlas merge", Summary: "merge atlases built over corpus shards", Args: "A.db B.db [C.db...]", Run: atlasMerge})
+	Register(&Command{Name: "atlas merge", Summary: "merge atlases built over corpus shards or slices", Args: "A.db B.db [C.db...]", Run: atlasMerge})
 	Register(&Command{Name: "atlas show", Summary: "show one unit of an atlas: statistics and examples", Args: "HOOK:UNIT...", Run: atlasShow})
 	Register(&Command{Name: "atlas export", Summary: "export an atlas as jsonl, csv or parquet", Run: atlasExport})
 }
@@ -43,7 +43,9 @@ func atlasUsage(args []string) error {
 	fmt.Fprintln(w, `Usage:
   glia atlas build [--model M] [--corpus PATH [PATH...]] [--out atlas.db] [--hooks PATTERN] [--ctx 128]
                    [--top-k 20] [--max-tokens N] [--batch B] [--resume | --force]
-  glia atlas merge A.db B.db [C.db...] --out OUT.db
+                   [--shard I/N | --shards N]
+  glia atlas merge A.db B.db [C.db...] --out OUT.db   (also: all slices of one build, any order)
+  glia atlas upgrade OLD.db --out NEW.db
   glia atlas show --db atlas.db HOOK:UNIT [--json]
   glia atlas export --db atlas.db --format jsonl|csv|parquet [--out FILE]
 
@@ -84,9 +86,18 @@ func atlasBuild(args []string) error {
 	fs.StringVar(&opt.CorpusOptions.DocSep, "doc-sep", opt.CorpusOptions.DocSep, `split plain text files into documents at this string (e.g. "<|endoftext|>"); default: one document per file`)
 	fs.DurationVar(&opt.CheckpointEvery, "checkpoint-every", opt.CheckpointEvery, "checkpoint interval")
 	asJSON := fs.Bool("json", false, "print the summary as JSON")
+	var slice sliceFlags
+	slice.register(fs)
 	rest, err := parseInterleaved(fs, args)
 	if err != nil {
 		return err
+	}
+	var from string
+	if opt.Slice, from, err = slice.resolve(os.Getenv); err != nil {
+		return err
+	}
+	if from != "" && !opt.Slice.Whole() {
+		fmt.Fprintf(Stderr, "glia atlas build: building slice %s of the corpus (from %s)\n", opt.Slice, from)
 	}
 	if opt.Resume && opt.Force {
 		fmt.Fprintln(Stderr, "glia atlas build: give --resume (continue the build in --out) or --force (replace it), not both")
@@ -206,7 +217,7 @@ func atlasBuildHint(err error) error {
 	case errors.As(err, &se):
 		return fmt.Errorf("%w; pass --force to start over with these settings", err)
 	}
-	return err
+	return schemaHint(err)
 }
 
 // float32Flag is a float32 flag.
@@ -260,7 +271,7 @@ func atlasMerge(args []string) error {
 		return errUsage
 	}
 	if err := atlas.Merge(*out, inputs...); err != nil {
-		return err
+		return schemaHint(err)
 	}
 	a, err := atlas.Open(*out)
 	if err != nil {

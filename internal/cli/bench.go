@@ -76,6 +76,7 @@ func runBench(args []string) error {
 	iters := fs.Int("iters", 5, "timed forwards (after one warm-up)")
 	withLogits := fs.Bool("logits", false, "also compute and copy out the logits (an atlas does not need them)")
 	asJSON := fs.Bool("json", false, "machine-readable output")
+	atlasTokens := fs.Int64("atlas", 0, "instead: build an atlas of this many tokens (every mlp.hook_post) and compare it with forward passes alone over the same windows")
 	if _, err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -110,6 +111,9 @@ func runBench(args []string) error {
 	}
 	if err := mf.setDType(m); err != nil {
 		return err
+	}
+	if *atlasTokens > 0 {
+		return benchAtlas(m, name, *batch, *seq, *atlasTokens, *asJSON)
 	}
 	onCPU := engine.BackendName() == "go"
 	hooks, err := m.MatchHooks("blocks.*.mlp.hook_post")
