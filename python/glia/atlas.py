@@ -5,7 +5,9 @@ touches one small class here:
 
 - _SQLiteReader reads the SQLite file with the standard library's sqlite3
   (layout version 1, docs/atlas.md): tables meta, units, examples, tokens,
-  and explain_units when `glia explain` has run.
+  and explain_units when `glia explain` has run. _SQLiteReaderV2 reads
+  layout 2: one examples blob per unit pointing into a windows table, and
+  sparse varint histograms (docs/atlas.md, "Schema").
 - _ExportReader runs `glia atlas export --format jsonl` (one unit per line,
   everything) and keeps its lines: any layout the binary reads, at the cost
   of reading the whole atlas once.
@@ -26,7 +28,7 @@ STAT_COLUMNS = ["hook", "unit", "count", "mean", "var", "std", "min", "max", "n_
 EXAMPLE_COLUMNS = ["kind", "band", "rank", "activation", "shard", "window", "pos", "doc", "start", "center", "tokens", "text", "acts"]
 
 # The layouts _SQLiteReader knows (meta schema_version).
-SQLITE_VERSIONS = {"1"}
+SQLITE_VERSIONS = {"1", "2"}
 
 
 class AtlasError(RuntimeError):
@@ -89,6 +91,84 @@ class _SQLiteReader:
             return []
         cols = ["hook", "unit", "label", "score", "held_out", "llm_model", "llm_label", "llm_score"]
         return [dict(zip(cols, r)) for r in self.db.execute(f"SELECT {', '.join(cols)} FROM explain_units ORDER BY hook, unit")]
+
+
+class _SQLiteReaderV2(_SQLiteReader):
+    """Layout 2: examples blobs and shared token windows."""
+
+    POS_BITS, WINDOW_BITS, NUM_BINS = 13, 35, 163
+
+    def __init__(self, path):
+        super().__init__(path)
+        self.radius = int(self.meta.get("radius", "15"))
+        self._windows = {}
+
+    def hist(self, hook, unit):
+        r = self.db.execute("SELECT hist FROM units WHERE hook = ? AND unit = ?", (hook, unit)).fetchone()
+        if r is None:
+            return None
+        out, off, nxt, b = np.zeros(self.NUM_BINS, dtype=np.uint64), 0, 0, r[0]
+
+        def uvarint():
+            nonlocal off
+            v, shift = 0, 0
+            while True:
+                c = b[off]
+                off += 1
+                v |= (c & 0x7F) << shift
+                if c < 0x80:
+                    return v
+                shift += 7
+
+        while off < len(b):
+            nxt += uvarint()
+            out[nxt] = uvarint()
+            nxt += 1
+        return out
+
+    def _window(self, wid):
+        if wid not in self._windows:
+            r = self.db.execute("SELECT tokens, docs FROM windows WHERE id = ?", (wid,)).fetchone()
+            if r is None:
+                raise AtlasError(f"the atlas holds no window {wid}, which an example points into: it is damaged")
+            self._windows[wid] = (np.frombuffer(r[0], "<i4"), np.frombuffer(r[1], "<i8"))
+        return self._windows[wid]
+
+    def examples(self, hook, unit, kind):
+        import struct
+
+        r = self.db.execute("SELECT blob FROM examples WHERE hook = ? AND unit = ?", (hook, unit)).fetchone()
+        if r is None:
+            return []
+        blob, texts = r[0], self.token_texts()
+        _, n_top, n_rnd, n_bands = struct.unpack_from("<BHHH", blob, 0)
+        off, groups = 7, []
+        for _ in range(n_bands):
+            groups.append(struct.unpack_from("<iH", blob, off))
+            off += 6
+        order = [("top", 0, i) for i in range(n_top)] + [("random", 0, i) for i in range(n_rnd)]
+        order += [("band", octave, i) for octave, n in groups for i in range(n)]
+        out = []
+        for kind_, band, rank in order:
+            act, key = struct.unpack_from("<fQ", blob, off)
+            off += 12
+            if kind_ != "top":
+                off += 8  # the sampling hash
+            (n,) = struct.unpack_from("<H", blob, off)
+            off += 2
+            acts = np.frombuffer(blob, "<f4", n, off).tolist()
+            off += 4 * n
+            if kind_ != kind:
+                continue
+            shard, win, pos = key >> (self.POS_BITS + self.WINDOW_BITS), (key >> self.POS_BITS) & ((1 << self.WINDOW_BITS) - 1), key & ((1 << self.POS_BITS) - 1)
+            toks_all, docs = self._window(key >> self.POS_BITS)
+            start = max(0, pos - self.radius)
+            toks = toks_all[start:start + n].tolist()
+            out.append(dict(kind=kind_, band=band, rank=rank, activation=0.0 if act == 0 else act, shard=shard, window=win, pos=pos,
+                            doc=int(docs[pos]), start=start, center=pos - start, tokens=toks, text=[texts.get(t, "") for t in toks], acts=acts))
+        if kind == "band":
+            out.sort(key=lambda e: (-e["band"], e["rank"]))
+        return out
 
 
 class _ExportReader:
@@ -159,6 +239,9 @@ class Atlas:
             try:
                 r = _SQLiteReader(self.path)
                 version = r.meta.get("schema_version")
+                if version == "2":
+                    r.close()
+                    r = _SQLiteReaderV2(self.path)
                 if version in SQLITE_VERSIONS:
                     self._r = r
                 else:

@@ -70,7 +70,7 @@ def test_atlas_matches_show(atlas_path, reader):
 def test_atlas_labels_and_meta(atlas_path):
     with glia.Atlas(atlas_path) as atlas:
         assert atlas.reader == "sqlite"
-        assert atlas.meta["schema_version"] == "1" and atlas.meta["status"] == "complete"
+        assert atlas.meta["schema_version"] == "2" and atlas.meta["status"] == "complete"
         assert json.loads(atlas.meta["settings"])["top_k"] == 4
         labels = as_rows(atlas.labels())
         assert len(labels) == len(as_rows(atlas.units(HOOK)))
@@ -88,3 +88,19 @@ def test_atlas_labels_and_meta(atlas_path):
 def test_atlas_missing(tmp_path):
     with pytest.raises(glia.AtlasError):
         glia.Atlas(tmp_path / "none.db")
+
+
+def test_atlas_schema1_file():
+    """A layout-1 atlas (atlas/testdata/v1.db, built by an older glia) reads the same through sqlite3 as through the binary."""
+    path = os.path.join(os.path.dirname(__file__), "..", "..", "atlas", "testdata", "v1.db")
+    with glia.Atlas(path, reader="sqlite") as old, glia.Atlas(path, reader="export", binary=GLIA_BIN) as ref:
+        assert old.meta["schema_version"] == "1"
+        assert len(as_rows(old.units())) == len(as_rows(ref.units())) > 0
+        for s_old, s_ref in zip(as_rows(old.units()), as_rows(ref.units())):
+            assert (s_old["hook"], s_old["unit"], s_old["count"]) == (s_ref["hook"], s_ref["unit"], s_ref["count"])
+            assert s_old["mean"] == pytest.approx(s_ref["mean"], rel=1e-9, abs=1e-12)
+        for hook in old.hooks[:1]:
+            for unit in (0, 1, 5):
+                got, want = as_rows(old.top(hook, unit)), as_rows(ref.top(hook, unit))
+                assert [e["tokens"] for e in got] == [e["tokens"] for e in want]
+                assert [e["activation"] for e in got] == pytest.approx([e["activation"] for e in want], rel=1e-6)
