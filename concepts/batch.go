@@ -4,8 +4,8 @@ import (
 	"math"
 
 	"github.com/glia-dev/glia/engine"
-	. "github.com/gomlx/gomlx/core/graph"
 	"github.com/gomlx/compute/dtypes"
+	. "github.com/gomlx/gomlx/core/graph"
 )
 
 // fixedBatches runs windows in batches of one shape, [size, longest window]
