@@ -145,6 +145,7 @@ type MethodReport struct {
 	Verify    []*Matrix    `json:"verify,omitempty"`
 	OwnColumn *float64     `json:"own_first_by_column,omitempty"` // see Matrix.OwnFirst
 	OwnRow    *float64     `json:"own_first_by_row,omitempty"`
+	Shift     *GenShift    `json:"generation_shift,omitempty"`
 }
 
 // NewMethodReport gathers r and its matrices (the first one's OwnFirst).
