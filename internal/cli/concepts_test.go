@@ -20,7 +20,7 @@ func TestConceptsCLI(t *testing.T) {
 	dir := t.TempDir()
 	udhr := "../../testdata/corpora/udhr"
 	args := []string{"concepts", "--model", "../../testdata/trained/udhr-multilingual", "--max-tokens", "1500",
-		"--method", "lape,auroc,freq-diff,culnig", "--amplify", "2",
+		"--method", "lape,culnig", "--amplify", "2", "--generate", "2", "--gen-len", "8",
 		"--csv", filepath.Join(dir, "u.csv"), "--parquet", filepath.Join(dir, "u.parquet"), "--json", filepath.Join(dir, "r.json"), "--plot", filepath.Join(dir, "m.png")}
 	for _, l := range []string{"deu", "tha", "rus"} {
 		args = append(args, "--corpus", l+"="+udhr+"/train/"+l+".txt", "--eval", l+"="+udhr+"/heldout/"+l+".txt")
@@ -29,7 +29,7 @@ func TestConceptsCLI(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, errs)
 	}
-	for _, want := range []string{"== lape", "== culnig", "units per layer: L0", "loss change with each concept's units zero", "×2", "own units raise own loss most"} {
+	for _, want := range []string{"== lape", "== culnig", "units per layer: L0", "loss change with each concept's units zero", "×2", "own units raise own loss most", "generations with each concept's units ×2"} {
 		if !strings.Contains(stdout, want) {
 			t.Errorf("output lacks %q:\n%s", want, stdout)
 		}
@@ -63,10 +63,10 @@ func TestConceptsCLI(t *testing.T) {
 	if err := json.Unmarshal(b, &rep); err != nil {
 		t.Fatal(err)
 	}
-	if len(rep.Methods) != 4 || len(rep.Methods[0].Verify) != 2 || len(rep.Methods[0].Verify[0].Cells) != 3 || len(rep.Methods[0].Verify[0].Cells[0]) != 3 {
+	if len(rep.Methods) != 2 || rep.Methods[1].Shift == nil || len(rep.Methods[1].Shift.Share) != 4 || len(rep.Methods[0].Verify) != 2 || len(rep.Methods[0].Verify[0].Cells) != 3 || len(rep.Methods[0].Verify[0].Cells[0]) != 3 {
 		t.Errorf("report shape: %d methods", len(rep.Methods))
 	}
-	for _, m := range []string{"lape", "auroc", "freq-diff", "culnig"} {
+	for _, m := range []string{"lape", "culnig"} {
 		if st, err := os.Stat(filepath.Join(dir, "m-"+m+".png")); err != nil || st.Size() == 0 {
 			t.Errorf("heat map for %s: %v", m, err)
 		}
