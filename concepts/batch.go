@@ -4,6 +4,7 @@ import (
 	"math"
 
 	"github.com/glia-dev/glia/engine"
+	"github.com/glia-dev/glia/experiment"
 	"github.com/gomlx/compute/dtypes"
 	. "github.com/gomlx/gomlx/core/graph"
 )
@@ -63,28 +64,14 @@ func nextTokenProb(bos int32) *engine.GradTarget {
 	}}
 }
 
-// targetProbs is p(row[p+1] | row[..p]) for each position p of row b whose
-// target is a real token other than BOS (NaN elsewhere).
-func targetProbs(logits engine.Array, b, width int, row []int32, bos int32) []float64 {
-	v := logits.Shape[2]
-	out := make([]float64, max(len(row)-1, 0))
-	for p := range out {
-		out[p] = math.NaN()
-		if row[p+1] == bos {
-			continue
-		}
-		out[p] = engine.Probs(logits.Data[(b*width+p)*v : (b*width+p+1)*v])[row[p+1]]
-	}
-	return out
-}
-
-// meanCorrectProb is the mean of targetProbs (0 when none is defined).
+// meanCorrectProb is the mean probability of the correct next token over
+// row b's predicted positions (0 when none is).
 func meanCorrectProb(logits engine.Array, b, width int, row []int32, bos int32) float64 {
 	var s float64
 	n := 0
-	for _, p := range targetProbs(logits, b, width, row, bos) {
-		if !math.IsNaN(p) {
-			s += p
+	for _, l := range experiment.TokenLosses(logits, b, width, row, bos) {
+		if !math.IsNaN(l) {
+			s += math.Exp(-l)
 			n++
 		}
 	}

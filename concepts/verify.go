@@ -8,6 +8,7 @@ import (
 	"sort"
 
 	"github.com/glia-dev/glia/engine"
+	"github.com/glia-dev/glia/experiment"
 	. "github.com/gomlx/gomlx/core/graph"
 )
 
@@ -27,19 +28,14 @@ type Corpus struct {
 }
 
 // Cell is the next-token loss on one corpus with one concept's units
-// deactivated.
+// deactivated. StdErr is the standard error of Delta over positions (a
+// lower bound: positions in a window are correlated), WindowStdErr over
+// windows (NaN with one window); most_affected lists the target tokens
+// whose loss rose most.
 type Cell struct {
-	Concept string  `json:"concept"`
-	Corpus  string  `json:"corpus"`
-	Units   int     `json:"units"`  // units changed
-	Tokens  int     `json:"tokens"` // predicted positions
-	Before  float64 `json:"loss_before"`
-	After   float64 `json:"loss_after"`
-	Delta   float64 `json:"delta"`
-	// StdErr is the standard error of Delta over positions (a lower bound:
-	// positions in a window are correlated); WindowStdErr over windows.
-	StdErr       float64 `json:"stderr"`
-	WindowStdErr float64 `json:"window_stderr"`
+	Concept string `json:"concept"`
+	Units   int    `json:"units"` // units changed
+	experiment.LossEffect
 }
 
 // Matrix is the concepts × corpora verification.
@@ -70,15 +66,13 @@ func Verify(m *engine.Model, r *Result, corpora []Corpus, o VerifyOptions) (*Mat
 		o.Batch = 8
 	}
 	var all [][]int32
-	var owner []int
-	for c, cp := range corpora {
+	span := []int{0} // corpus c's windows are all[span[c]:span[c+1]]
+	for _, cp := range corpora {
 		if len(cp.Windows) == 0 {
 			return nil, errorf("verify", "corpus %s has no windows", cp.Name)
 		}
-		for _, w := range cp.Windows {
-			all = append(all, w)
-			owner = append(owner, c)
-		}
+		all = append(all, cp.Windows...)
+		span = append(span, len(all))
 	}
 	before, err := windowLosses(m, all, o.Batch, nil)
 	if err != nil {
@@ -101,8 +95,12 @@ func Verify(m *engine.Model, r *Result, corpora []Corpus, o VerifyOptions) (*Mat
 		}
 		row := make([]Cell, len(corpora))
 		for c, cp := range corpora {
-			row[c] = cell(before, after, owner, c)
-			row[c].Concept, row[c].Corpus, row[c].Units = concept, cp.Name, len(scale)
+			b, a := before[span[c]:span[c+1]], after[span[c]:span[c+1]]
+			e, err := experiment.CompareLosses(m, cp.Name, cp.Windows, b, a, 5)
+			if err != nil {
+				return nil, err
+			}
+			row[c] = Cell{Concept: concept, Units: len(scale), LossEffect: *e}
 		}
 		mx.Cells = append(mx.Cells, row)
 	}
@@ -197,56 +195,10 @@ func windowLosses(m *engine.Model, windows [][]int32, batch int, ivs []engine.In
 	var out [][]float64
 	err := fixedBatches(m, windows, batch, engine.Request{Interventions: ivs}, func(res *engine.Result, rows [][]int32, width int) {
 		for b, row := range rows {
-			p := targetProbs(res.Logits, b, width, row, bos)
-			for i := range p {
-				p[i] = -math.Log(p[i])
-			}
-			out = append(out, p)
+			out = append(out, experiment.TokenLosses(res.Logits, b, width, row, bos))
 		}
 	})
 	return out, err
-}
-
-// cell compares the losses of corpus c's windows.
-func cell(before, after [][]float64, owner []int, c int) Cell {
-	var x Cell
-	var sb, sa, sd, sd2 float64
-	var wmeans []float64
-	for w, lb := range before {
-		if owner[w] != c {
-			continue
-		}
-		var wd float64
-		wn := 0
-		for p, b := range lb {
-			if math.IsNaN(b) {
-				continue
-			}
-			d := after[w][p] - b
-			sb, sa, sd, sd2 = sb+b, sa+after[w][p], sd+d, sd2+d*d
-			wd += d
-			wn++
-		}
-		x.Tokens += wn
-		if wn > 0 {
-			wmeans = append(wmeans, wd/float64(wn))
-		}
-	}
-	n := float64(max(x.Tokens, 1))
-	x.Before, x.After, x.Delta = sb/n, sa/n, sd/n
-	x.StdErr, x.WindowStdErr = math.NaN(), math.NaN()
-	if x.Tokens > 1 {
-		x.StdErr = math.Sqrt(math.Max((sd2-sd*sd/n)/(n-1), 0) / n)
-	}
-	if len(wmeans) > 1 {
-		var s, s2 float64
-		for _, v := range wmeans {
-			s, s2 = s+v, s2+v*v
-		}
-		k := float64(len(wmeans))
-		x.WindowStdErr = math.Sqrt(math.Max((s2-s*s/k)/(k-1), 0) / k)
-	}
-	return x
 }
 
 // OwnFirst is the fraction of concepts (that are also corpora) whose own
