@@ -177,3 +177,38 @@ func TestBootstrapCovers(t *testing.T) {
 	}
 	t.Fatal("planted unit not found")
 }
+
+// TestAurAScales: AurA dampens every unit whose AUROC is above 0.5 by its
+// own α (for an AUROC result); other results' rows carry their α.
+func TestAurAScales(t *testing.T) {
+	stats := fabricate(60, 11, 4)
+	r, err := Find(AUROC, stats, Params{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	auc := aurocs(stats)
+	got, err := scales(r, "b", VerifyOptions{Mode: ModeAurA})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for u := range auc {
+		if auc[u][1] > 0.5 {
+			n++
+			if a := got[stats[0].Units[u]]; math.Abs(a-(1-2*(auc[u][1]-0.5))) > 1e-12 {
+				t.Errorf("unit %d: α %v for AUROC %v", u, a, auc[u][1])
+			}
+		}
+	}
+	if len(got) != n || got[stats[0].Units[11]] > 0.1 {
+		t.Errorf("%d units dampened, want %d; planted α %v", len(got), n, got[stats[0].Units[11]])
+	}
+	l, err := Find(LAPE, stats, Params{TopRate: 0.02})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, _ = scales(l, "b", VerifyOptions{Mode: ModeAurA})
+	if len(got) != len(l.Units("b")) {
+		t.Errorf("LAPE with AurA dampening: %d units, want its %d", len(got), len(l.Units("b")))
+	}
+}
