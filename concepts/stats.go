@@ -6,6 +6,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"strconv"
+	"strings"
 
 	"github.com/glia-dev/glia/engine"
 )
@@ -26,7 +27,7 @@ func (u Unit) Link() string { return "/neuron/" + u.Hook + "/" + strconv.Itoa(u.
 type Window struct {
 	Tokens int       // positions counted (BOS and padding are not)
 	Max    []float32 // the pooled response: the maximum over the window (AurA's pooling)
-	Freq   []float32 // fraction of positions with a positive activation
+	Freq   []float32 // fraction of positions with a positive activation (see SignHooks)
 	Mean   []float32 // mean activation
 }
 
@@ -36,7 +37,7 @@ type Stats struct {
 	Units   []Unit
 	Windows int
 	Tokens  int64     // positions counted
-	Pos     []int64   // positions with activation > 0 (LAPE's over_zero)
+	Pos     []int64   // positions with activation > 0 (LAPE's over_zero; see SignHooks)
 	Sum     []float64 // Σ activation
 	SumSq   []float64 // Σ activation²
 	// Sample holds every window's responses when the corpus has at most
@@ -103,6 +104,23 @@ func UnitsOf(m *engine.Model, hooks []string) ([]Unit, error) {
 	return out, nil
 }
 
+// SignHooks maps each mlp.hook_post in hooks to its mlp.hook_pre when the
+// model has one: a positive activation is counted where the nonlinearity's
+// output is positive, as LAPE counts it (act_fn(gate) > 0), and for SiLU,
+// GELU and ReLU that is where its input is positive. In a gated MLP
+// hook_post is act(gate)·up, whose sign is not the nonlinearity's.
+func SignHooks(m *engine.Model, hooks []string) map[string]string {
+	out := map[string]string{}
+	for _, h := range hooks {
+		if base, ok := strings.CutSuffix(h, "mlp.hook_post"); ok {
+			if _, err := m.HookPoint(base + "mlp.hook_pre"); err == nil {
+				out[h] = base + "mlp.hook_pre"
+			}
+		}
+	}
+	return out
+}
+
 // Collect makes one pass over a corpus's windows and keeps what every
 // method needs. Windows longer than the model's context are refused.
 func Collect(m *engine.Model, name string, windows [][]int32, o Options) (*Stats, error) {
@@ -120,7 +138,13 @@ func Collect(m *engine.Model, name string, windows [][]int32, o Options) (*Stats
 	h.Write([]byte(name))
 	rng := rand.New(rand.NewPCG(o.Seed, h.Sum64()))
 	bos := m.BOS()
+	signs := SignHooks(m, o.Hooks)
 	req := engine.Request{Hooks: o.Hooks, NoLogits: !o.Grad}
+	for _, h := range o.Hooks {
+		if pre, ok := signs[h]; ok {
+			req.Hooks = append(req.Hooks, pre)
+		}
+	}
 	if o.Grad {
 		req.Grad = nextTokenProb(bos)
 	}
@@ -133,7 +157,10 @@ func Collect(m *engine.Model, name string, windows [][]int32, o Options) (*Stats
 			}
 			off := 0
 			for _, hk := range o.Hooks {
-				act := res.Acts[hk]
+				act, sign := res.Acts[hk], res.Acts[hk]
+				if pre, ok := signs[hk]; ok {
+					sign = res.Acts[pre]
+				}
 				d := act.Shape[2]
 				var grad []float32
 				if o.Grad {
@@ -150,7 +177,7 @@ func Collect(m *engine.Model, name string, windows [][]int32, o Options) (*Stats
 						}
 						a := act.Data[(b*width+p)*d+u]
 						cnt++
-						if a > 0 {
+						if sign.Data[(b*width+p)*d+u] > 0 {
 							pos++
 						}
 						mx = max(mx, a)
