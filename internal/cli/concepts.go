@@ -146,6 +146,10 @@ func runConcepts(args []string) error {
 		fmt.Fprintf(Stderr, "collected %s: %d windows, %d tokens\n", s.Name, s.Windows, s.Tokens)
 		rep.Corpora = append(rep.Corpora, concepts.CorpusReport{Name: s.Name, Windows: s.Windows, Tokens: s.Tokens, Sampled: len(s.Sample)})
 	}
+	text := f.jsonOut != "-"
+	if text {
+		printCorpora(Stdout, rep)
+	}
 	var results []*concepts.Result
 	for _, meth := range methods {
 		r, err := concepts.Find(meth, stats, f.params)
@@ -185,7 +189,9 @@ func runConcepts(args []string) error {
 		}
 		results = append(results, r)
 		rep.Methods = append(rep.Methods, mr)
-		fmt.Fprintf(Stderr, "%s done\n", meth)
+		if text {
+			printMethod(Stdout, mr, f.show)
+		}
 	}
 	if err := writeConceptFiles(&f, rep, results); err != nil {
 		return err
@@ -193,7 +199,6 @@ func runConcepts(args []string) error {
 	if f.jsonOut == "-" {
 		return concepts.WriteJSON(Stdout, rep)
 	}
-	printConcepts(Stdout, rep, f.show)
 	return nil
 }
 
@@ -221,60 +226,63 @@ func writeConceptFiles(f *conceptFlags, rep *concepts.Report, results []*concept
 	return write(f.jsonOut, func(w io.Writer) error { return concepts.WriteJSON(w, rep) })
 }
 
-// printConcepts is the text report: per method, units per concept, layer
-// shares and the verification matrix.
-func printConcepts(w io.Writer, rep *concepts.Report, show int) {
+// printCorpora heads the text report.
+func printCorpora(w io.Writer, rep *concepts.Report) {
 	fmt.Fprintf(w, "model %s\n", rep.Model)
 	for _, c := range rep.Corpora {
 		fmt.Fprintf(w, "  corpus %-12s %6d windows %8d tokens (%d sampled)\n", c.Name, c.Windows, c.Tokens, c.Sampled)
 	}
-	for _, mr := range rep.Methods {
-		fmt.Fprintf(w, "\n== %s: %d (unit, concept) rows\n", mr.Method, len(mr.Rows))
-		var layers []string
-		for _, l := range mr.Layers {
-			layers = append(layers, l.String())
+}
+
+// printMethod is one method's part of the text report, printed as soon as
+// it is done: units per concept, layer shares, the verification matrices
+// and the generation shift.
+func printMethod(w io.Writer, mr concepts.MethodReport, show int) {
+	fmt.Fprintf(w, "\n== %s: %d (unit, concept) rows\n", mr.Method, len(mr.Rows))
+	var layers []string
+	for _, l := range mr.Layers {
+		layers = append(layers, l.String())
+	}
+	fmt.Fprintf(w, "units per layer: %s\n", strings.Join(layers, ", "))
+	byConcept := map[string][]concepts.Row{}
+	var order []string
+	for _, x := range mr.Rows {
+		if _, ok := byConcept[x.Concept]; !ok {
+			order = append(order, x.Concept)
 		}
-		fmt.Fprintf(w, "units per layer: %s\n", strings.Join(layers, ", "))
-		byConcept := map[string][]concepts.Row{}
-		var order []string
-		for _, x := range mr.Rows {
-			if _, ok := byConcept[x.Concept]; !ok {
-				order = append(order, x.Concept)
-			}
-			byConcept[x.Concept] = append(byConcept[x.Concept], x)
+		byConcept[x.Concept] = append(byConcept[x.Concept], x)
+	}
+	for _, c := range order {
+		rows := byConcept[c]
+		var names []string
+		for _, x := range rows[:min(show, len(rows))] {
+			names = append(names, fmt.Sprintf("%s (%.3g)", x.Name, x.Score))
 		}
-		for _, c := range order {
-			rows := byConcept[c]
-			var names []string
-			for _, x := range rows[:min(show, len(rows))] {
-				names = append(names, fmt.Sprintf("%s (%.3g)", x.Name, x.Score))
-			}
-			more := ""
-			if len(rows) > show {
-				more = fmt.Sprintf(" … +%d", len(rows)-show)
-			}
-			fmt.Fprintf(w, "  %-12s %3d units: %s%s\n", c, len(rows), strings.Join(names, ", "), more)
+		more := ""
+		if len(rows) > show {
+			more = fmt.Sprintf(" … +%d", len(rows)-show)
 		}
-		for _, mx := range mr.Verify {
-			printMatrix(w, mx)
+		fmt.Fprintf(w, "  %-12s %3d units: %s%s\n", c, len(rows), strings.Join(names, ", "), more)
+	}
+	for _, mx := range mr.Verify {
+		printMatrix(w, mx)
+	}
+	if g := mr.Shift; g != nil {
+		fmt.Fprintf(w, "generations with each concept's units ×%g: share most like each corpus (unigram likelihood)\n  %-12s", g.Factor, "")
+		for _, c := range g.Corpora {
+			fmt.Fprintf(w, " %10s", c)
 		}
-		if g := mr.Shift; g != nil {
-			fmt.Fprintf(w, "generations with each concept's units ×%g: share most like each corpus (unigram likelihood)\n  %-12s", g.Factor, "")
-			for _, c := range g.Corpora {
-				fmt.Fprintf(w, " %10s", c)
+		fmt.Fprintln(w)
+		for i, c := range g.Concepts {
+			fmt.Fprintf(w, "  %-12s", c)
+			for _, v := range g.Share[i] {
+				fmt.Fprintf(w, " %10.2f", v)
 			}
 			fmt.Fprintln(w)
-			for i, c := range g.Concepts {
-				fmt.Fprintf(w, "  %-12s", c)
-				for _, v := range g.Share[i] {
-					fmt.Fprintf(w, " %10.2f", v)
-				}
-				fmt.Fprintln(w)
-			}
 		}
-		if mr.OwnColumn != nil {
-			fmt.Fprintf(w, "own units raise own loss most: %.1f%% of concepts (against other concepts' units), %.1f%% (against other corpora)\n", 100**mr.OwnColumn, 100**mr.OwnRow)
-		}
+	}
+	if mr.OwnColumn != nil {
+		fmt.Fprintf(w, "own units raise own loss most: %.1f%% of concepts (against other concepts' units), %.1f%% (against other corpora)\n", 100**mr.OwnColumn, 100**mr.OwnRow)
 	}
 }
 
