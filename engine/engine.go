@@ -228,6 +228,10 @@ type GradTarget struct {
 	Batch, Pos, Token int
 	Key               string
 	Fn                func(logits *Node) *Node
+	// FnInputs, when set instead of Fn, also sees the graph's token ids and
+	// mask (int32 [batch, pos], mask 1 on real tokens), so a target over the
+	// next tokens (a corpus's loss) compiles once per shape, not per batch.
+	FnInputs func(logits, ids, mask *Node) *Node
 }
 
 // Request is one forward (and optionally backward) pass.
@@ -263,7 +267,7 @@ func (m *Model) Run(req Request) (*Result, error) {
 		return nil, err
 	}
 	d := m.Dims()
-	if g := req.Grad; g != nil && g.Fn == nil && (g.Batch < 0 || g.Batch >= b || g.Pos < 0 || g.Pos >= t || g.Token < 0 || g.Token >= d.Vocab) {
+	if g := req.Grad; g != nil && g.Fn == nil && g.FnInputs == nil && (g.Batch < 0 || g.Batch >= b || g.Pos < 0 || g.Pos >= t || g.Token < 0 || g.Token >= d.Vocab) {
 		return nil, fmt.Errorf("engine: gradient target %d,%d,%d is outside logits [%d,%d,%d]", g.Batch, g.Pos, g.Token, b, t, d.Vocab)
 	}
 	exec, err := m.exec(b, t, req)
@@ -373,7 +377,7 @@ func (m *Model) exec(b, t int, req Request) (*Exec, error) {
 	for _, iv := range req.Interventions {
 		fmt.Fprintf(&key, "iv=%s:%s|", iv.Hook, iv.Key)
 	}
-	if g := req.Grad; g != nil && g.Fn != nil {
+	if g := req.Grad; g != nil && (g.Fn != nil || g.FnInputs != nil) {
 		fmt.Fprintf(&key, "grad=fn:%s", g.Key)
 	} else if g != nil {
 		fmt.Fprintf(&key, "grad=%d,%d,%d", g.Batch, g.Pos, g.Token)
@@ -408,9 +412,12 @@ func (m *Model) exec(b, t int, req Request) (*Exec, error) {
 		}
 		if grad != nil {
 			var target *Node
-			if grad.Fn != nil {
+			switch {
+			case grad.FnInputs != nil:
+				target = grad.FnInputs(logits, inputs[0], inputs[2])
+			case grad.Fn != nil:
 				target = grad.Fn(logits)
-			} else {
+			default:
 				target = Slice(logits, AxisElem(grad.Batch), AxisElem(grad.Pos), AxisElem(grad.Token))
 			}
 			for _, g := range Gradient(Reshape(target), nodes...) {

@@ -56,7 +56,7 @@ func LossOnCorpus(m *engine.Model, name string, windows [][]int32, ivs []engine.
 	collect := func(dst *[][]float64) func(res *engine.Result, rows [][]int32, width int) error {
 		return func(res *engine.Result, rows [][]int32, width int) error {
 			for b, r := range rows {
-				*dst = append(*dst, tokenLosses(res.Logits, b, width, r, bos))
+				*dst = append(*dst, TokenLosses(res.Logits, b, width, r, bos))
 			}
 			return nil
 		}
@@ -67,6 +67,14 @@ func LossOnCorpus(m *engine.Model, name string, windows [][]int32, ivs []engine.
 	if err := intervene.Batches(m, windows, o.Batch, engine.Request{Interventions: ivs}, collect(&after)); err != nil {
 		return nil, err
 	}
+	return CompareLosses(m, name, windows, before, after, o.Top)
+}
+
+// CompareLosses summarises per-position next-token losses of windows
+// before and after an intervention (before[w][p] predicts windows[w][p+1];
+// NaN where nothing is predicted): means, the paired difference with its
+// standard errors, and the top most affected target tokens.
+func CompareLosses(m *engine.Model, name string, windows [][]int32, before, after [][]float64, top int) (*LossEffect, error) {
 	e := &LossEffect{Corpus: name, Windows: len(windows)}
 	var sb, sa, sd, sd2 float64
 	var wmeans []float64
@@ -121,7 +129,7 @@ func LossOnCorpus(m *engine.Model, name string, windows [][]int32, ivs []engine.
 		}
 		return all[i].ID < all[j].ID
 	})
-	k := o.Top
+	k := top
 	if k <= 0 {
 		k = 10
 	}
@@ -145,9 +153,9 @@ func stderr(x []float64) float64 {
 	return math.Sqrt(math.Max(v, 0) / n)
 }
 
-// tokenLosses is −log p(row[p+1] | row[..p]) for p < len(row)−1, NaN where
+// TokenLosses is −log p(row[p+1] | row[..p]) for p < len(row)−1, NaN where
 // the target is BOS.
-func tokenLosses(logits engine.Array, b, width int, row []int32, bos int32) []float64 {
+func TokenLosses(logits engine.Array, b, width int, row []int32, bos int32) []float64 {
 	v := logits.Shape[2]
 	out := make([]float64, max(len(row)-1, 0))
 	for p := range out {

@@ -27,7 +27,7 @@ func TestLossOnCorpus(t *testing.T) {
 	r := run(t, m, wins[:1], nil)
 	var want float64
 	for p := range 5 {
-		want += tokenLosses(r.Logits, 0, 6, wins[0], -1)[p]
+		want += TokenLosses(r.Logits, 0, 6, wins[0], -1)[p]
 	}
 	e1, _ := LossOnCorpus(m, "x", wins[:1], []engine.Intervention{iv}, AblateOptions{})
 	if math.Abs(e1.Before-want/5) > 1e-5 {
