@@ -20,6 +20,9 @@ type modelFlags struct {
 	dtype  string
 	tf32   bool
 	saes   stringList
+	// noSAE leaves out --sae, for commands whose own --sae names the SAEs
+	// they work on (glia sae eval).
+	noSAE bool
 }
 
 func (f *modelFlags) register(fs *flag.FlagSet) {
@@ -27,6 +30,9 @@ func (f *modelFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.device, "device", "", "cpu or cuda (default: $GOMLX_BACKEND, else cpu)")
 	fs.StringVar(&f.dtype, "dtype", "f32", "compute dtype: f32 or bf16 (norms, rotary and softmax stay float32; outputs are float32)")
 	fs.BoolVar(&f.tf32, "tf32", false, "with --device cuda: let float32 matmuls use TF32 (faster, ~1e-3; off by default for parity)")
+	if f.noSAE {
+		return
+	}
 	fs.Var(&f.saes, "sae", "attach a SAELens-format SAE directory (repeatable, one per hook): its features become the hook point HOOK.hook_sae_acts_post, with hook_sae_recons and hook_sae_error; unedited, nothing changes (docs/dictionaries.md)")
 }
 

@@ -23,6 +23,7 @@ type saeEvalRow struct {
 func saeEval(args []string) error {
 	fs := newFlags("sae eval")
 	var mf modelFlags
+	mf.noSAE = true
 	mf.register(fs)
 	var dirs, paths stringList
 	fs.Var(&dirs, "sae", "SAE directory (cfg.json, sae_weights.safetensors); repeatable")
