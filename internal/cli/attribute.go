@@ -321,8 +321,12 @@ func runAtP(args []string) error {
 	f.register(fs, true)
 	corrupt := fs.String("corrupt", "", "corrupt prompt, as many tokens as --prompt (the clean one)")
 	corruptIDs := fs.String("corrupt-ids", "", "corrupt prompt as token ids")
-	hook := fs.String("hook", "blocks.*.mlp.hook_post", "hooks whose units (heads for hook_z) are the nodes; globs work")
+	hook := fs.String("hook", "blocks.*.mlp.hook_post", "hooks whose units (heads for hook_z, hook_q, hook_k) are the nodes; globs work, commas separate several")
 	check := fs.Int("check", 10, "re-check this many top estimates by real patching")
+	star := fs.Bool("star", false, "AtP*: both --qk-fix and --graddrop")
+	qkFix := fs.Bool("qk-fix", false, "AtP*'s QK fix for query/key hooks (attn.hook_q, hook_k, hook_rot_q, hook_rot_k): exact attention probabilities, linearised from there")
+	gradDrop := fs.Bool("graddrop", false, "AtP*'s GradDrop: rank by the mean over layers l of |estimate with l's residual contribution cut from the gradient|")
+	per := fs.String("per", "unit", "node granularity: unit (neurons, heads, dimensions, over all positions) or pos (each position, e.g. --hook 'blocks.*.hook_resid_pre')")
 	var o outFlags
 	o.register(fs)
 	m, ids, t, err := f.load(fs, args)
@@ -336,11 +340,14 @@ func runAtP(args []string) error {
 	if err != nil {
 		return fmt.Errorf("--corrupt: %w", err)
 	}
-	hooks, err := m.MatchHooks(*hook)
+	hooks, err := m.MatchHooks(strings.Split(*hook, ",")...)
 	if err != nil {
 		return fmt.Errorf("--hook: %w", err)
 	}
-	r, err := attribution.AtP(m, ids, bad, hooks, t, *check)
+	if *per != "unit" && *per != "pos" {
+		return usagef("--per %q: unit or pos", *per)
+	}
+	r, err := attribution.AtPStar(m, ids, bad, hooks, t, attribution.AtPOptions{Check: *check, QKFix: *qkFix || *star, GradDrop: *gradDrop || *star, Pos: *per == "pos"})
 	if err != nil {
 		return err
 	}
@@ -357,15 +364,25 @@ func runAtP(args []string) error {
 		r.Nodes = r.Nodes[:min(len(r.Nodes), max(*f.top, r.Checked))]
 		return printJSON(r)
 	}
-	fmt.Fprintf(Stdout, "%s: AtP of %s\nclean %.6g, corrupt %.6g; %d nodes; top %d re-checked by patching: Spearman ρ %.3f; %.2fs\n\n",
-		m.Name, r.Target.Describe(m, ids), r.Clean, r.Corrupt, len(r.Nodes), r.Checked, r.Spearman, r.Seconds)
-	fmt.Fprintf(Stdout, "%-28s %6s %10s %10s\n", "hook", "unit", "estimate", "real")
-	for _, n := range r.Nodes[:min(len(r.Nodes), *f.top)] {
-		real := ""
-		if n.Patched != nil {
-			real = fmt.Sprintf("%+10.4f", *n.Patched)
+	plain := ""
+	if r.PlainSpearman != nil {
+		plain = fmt.Sprintf(" (plain AtP on the same nodes: %.3f)", *r.PlainSpearman)
+	}
+	fmt.Fprintf(Stdout, "%s: AtP of %s\nclean %.6g, corrupt %.6g; %d nodes; top %d re-checked by patching: Spearman ρ %.3f%s; %d passes, %.2fs\n\n",
+		m.Name, r.Target.Describe(m, ids), r.Clean, r.Corrupt, len(r.Nodes), r.Checked, r.Spearman, plain, r.Forwards, r.Seconds)
+	unit := "unit"
+	if *per == "pos" {
+		unit = "pos"
+	}
+	fmt.Fprintf(Stdout, "%-28s %6s %10s %10s %10s %10s\n", "hook", unit, "estimate", "plain", "graddrop", "real")
+	opt := func(v *float64) string {
+		if v == nil {
+			return ""
 		}
-		fmt.Fprintf(Stdout, "%-28s %6d %+10.4f %10s\n", n.Hook, n.Index, n.Estimate, real)
+		return fmt.Sprintf("%+10.4f", *v)
+	}
+	for _, n := range r.Nodes[:min(len(r.Nodes), *f.top)] {
+		fmt.Fprintf(Stdout, "%-28s %6d %+10.4f %10s %10s %10s\n", n.Hook, n.Index, n.Estimate, opt(n.Plain), opt(n.GradDrop), opt(n.Patched))
 	}
 	return nil
 }

@@ -73,6 +73,20 @@ func TestAttributeCLI(t *testing.T) {
 	if atp.Checked != 10 || atp.Spearman < 0.5 {
 		t.Errorf("atp: checked %d, ρ %g", atp.Checked, atp.Spearman)
 	}
+	// AtP* on every head's query and key: the QK fix ranks the top 20 better
+	// than the plain estimate (0.95 against 0.80 when written).
+	var star struct {
+		Checked int      `json:"checked"`
+		Fixed   float64  `json:"spearman"`
+		Plain   *float64 `json:"plain_spearman"`
+	}
+	if err := json.Unmarshal(run("atp", "--prompt", prompt, "--corrupt", "Once upon a time, there was a little boy named Tim. She", "--metric", "logit-diff:Lily,Tim", "--pos", "12",
+		"--hook", "blocks.*.attn.hook_q,blocks.*.attn.hook_k", "--qk-fix", "--check", "20", "--json"), &star); err != nil {
+		t.Fatal(err)
+	}
+	if star.Checked != 20 || star.Plain == nil || star.Fixed <= *star.Plain {
+		t.Errorf("atp --qk-fix: checked %d, ρ %g, plain %v", star.Checked, star.Fixed, star.Plain)
+	}
 	if _, errs, code := ivCLI(t, "attribute", "dla", "--prompt", prompt, "--target", "a", "--metric", "logit-diff:a,b"); code != 2 || !strings.Contains(errs, "not both") {
 		t.Errorf("--target with --metric: exit %d %s", code, errs)
 	}
