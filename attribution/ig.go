@@ -21,6 +21,10 @@ type IGOptions struct {
 	// Baseline is another prompt of the same length whose activation at the
 	// hook is the baseline; nil: zero.
 	Baseline []int32
+	// Mean, instead, is a per-position baseline (CorpusMean, AtlasMean):
+	// the hook's shape without batch and position, the same at every
+	// position.
+	Mean []float32
 	// Chunk is the number of steps per forward and backward pass (default
 	// 16): memory grows with it, not with Steps.
 	Chunk int
@@ -115,6 +119,18 @@ func IG(m *engine.Model, ids []int32, hook string, t Target, o IGOptions) (*Attr
 	out.F = t.value(res.Logits.Data, ids, vocab)
 	base := make([]float32, len(x.Data))
 	baseKey := "zero"
+	if o.Baseline != nil && o.Mean != nil {
+		return nil, errorf(op, "give a baseline prompt or a mean, not both")
+	}
+	if o.Mean != nil {
+		if len(base)%len(o.Mean) != 0 || len(base)/len(o.Mean) != len(ids) {
+			return nil, errorf(op, "the mean baseline has %d values a position; %s has %d over %d positions", len(o.Mean), hook, len(base), len(ids))
+		}
+		for i := range base {
+			base[i] = o.Mean[i%len(o.Mean)]
+		}
+		baseKey = "mean:" + digest(o.Mean)
+	}
 	if o.Baseline != nil {
 		if len(o.Baseline) != len(ids) {
 			return nil, errorf(op, "the baseline prompt has %d tokens, the prompt %d: they must align", len(o.Baseline), len(ids))

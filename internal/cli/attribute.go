@@ -4,8 +4,10 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"os"
 	"strings"
 
+	"github.com/glia-dev/glia/atlas"
 	"github.com/glia-dev/glia/attribution"
 	"github.com/glia-dev/glia/engine"
 	"github.com/glia-dev/glia/plot"
@@ -216,6 +218,7 @@ type gradFlags struct {
 	steps, chunk      *int
 	rule              *string
 	baseline, baseIDs *string
+	corpus, atlasDB   *string
 }
 
 func (g *gradFlags) register(fs *flag.FlagSet, ig bool) {
@@ -224,9 +227,37 @@ func (g *gradFlags) register(fs *flag.FlagSet, ig bool) {
 		g.steps = fs.Int("steps", 50, "integration steps")
 		g.chunk = fs.Int("chunk", 16, "steps per forward and backward pass (memory grows with it)")
 		g.rule = fs.String("rule", "gausslegendre", "gausslegendre, riemann_left, riemann_right, riemann_middle or riemann_trapezoid")
-		g.baseline = fs.String("baseline", "", "baseline prompt of the same length (default: zero at the hook)")
+		g.baseline = fs.String("baseline", "", "baseline prompt of the same length, or \"mean\" (with --corpus or --atlas) for the hook's mean activation at every position (default: zero at the hook)")
 		g.baseIDs = fs.String("baseline-ids", "", "baseline as token ids")
+		g.corpus = fs.String("corpus", "", "--baseline mean: a text file, one document a line; the mean is over its first 16,384 tokens (lines cut to 256)")
+		g.atlasDB = fs.String("atlas", "", "--baseline mean: an atlas database built over the hook; the mean is its per-unit mean")
 	}
+}
+
+// meanBaseline reads --baseline mean's per-position mean from a corpus
+// file or an atlas.
+func meanBaseline(m *engine.Model, hook, corpus, db string) ([]float32, error) {
+	switch {
+	case (corpus == "") == (db == ""):
+		return nil, usagef("--baseline mean: give --corpus FILE or --atlas DB (one)")
+	case db != "":
+		a, err := atlas.OpenReadOnly(db)
+		if err != nil {
+			return nil, fmt.Errorf("--atlas: %w", err)
+		}
+		defer a.Close()
+		return attribution.AtlasMean(m, a, hook)
+	}
+	f, err := os.Open(corpus)
+	if err != nil {
+		return nil, fmt.Errorf("--corpus: %w", err)
+	}
+	defer f.Close()
+	seqs, err := attribution.CorpusSequences(m, f, 256, 16384)
+	if err != nil {
+		return nil, fmt.Errorf("--corpus %s: %w", corpus, err)
+	}
+	return attribution.CorpusMean(m, hook, seqs)
 }
 
 func runIG(args []string) error       { return runGrad(args, true) }
@@ -261,7 +292,13 @@ func runGrad(args []string, ig bool) error {
 		if o.Rule, err = attribution.ParseRule(*g.rule); err != nil {
 			return fmt.Errorf("--rule: %w", err)
 		}
-		if *g.baseline != "" || *g.baseIDs != "" {
+		if *g.baseline == "mean" {
+			if o.Mean, err = meanBaseline(m, hooks[0], *g.corpus, *g.atlasDB); err != nil {
+				return err
+			}
+		} else if *g.corpus != "" || *g.atlasDB != "" {
+			return usagef("--corpus and --atlas go with --baseline mean")
+		} else if *g.baseline != "" || *g.baseIDs != "" {
 			if o.Baseline, err = f.readPrompt(m, *g.baseline, *g.baseIDs, "baseline-"); err != nil {
 				return fmt.Errorf("--baseline: %w", err)
 			}

@@ -59,6 +59,12 @@ func TestAttributeCLI(t *testing.T) {
 	if ig.Relative > 0.01 || len(ig.ByPos) == 0 {
 		t.Errorf("ig: relative delta %g, by_pos %v", ig.Relative, ig.ByPos)
 	}
+	if err := json.Unmarshal(run("ig", "--prompt", prompt, "--baseline", "mean", "--corpus", "../../testdata/corpora/udhr/eng.txt", "--target", " was", "--steps", "200", "--json"), &ig); err != nil {
+		t.Fatal(err)
+	}
+	if ig.Relative > 0.01 {
+		t.Errorf("ig --baseline mean: relative delta %g", ig.Relative)
+	}
 	out := string(run("gradxact", "--prompt", prompt, "--hook", "blocks.1.mlp.hook_post", "--objective", "loss", "--top", "2"))
 	if !strings.Contains(out, "gradxact of next-token loss") || !strings.Contains(out, `" Lily"`) {
 		t.Errorf("gradxact:\n%s", out)
