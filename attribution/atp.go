@@ -410,14 +410,14 @@ func patchRun(m *engine.Model, clean []int32, rows [][]sel, xr *engine.Result, i
 				}
 			}
 		}
-		corrupt := xr.Acts[h].Data
-		ivs = append(ivs, engine.Intervention{Hook: h, Key: fmt.Sprintf("patch:%s:%s", digest(corrupt), digest(mask)), Fn: func(x *Node) *Node {
-			g := x.Graph()
-			dims := x.Shape().Dimensions
-			mk := Reshape(Const(g, mask), dims...)
-			cx := BroadcastToDims(Reshape(Const(g, corrupt), shape...), dims...)
-			return Add(x, Mul(mk, Sub(cx, x)))
-		}})
+		// The corrupt values and the mask are graph inputs: one compiled
+		// graph serves every prompt and node set of these shapes.
+		ivs = append(ivs, engine.Intervention{Hook: h, Key: "patch",
+			Inputs: []engine.Array{{Shape: append([]int{len(rows)}, shape[1:]...), Data: mask}, xr.Acts[h]},
+			FnIn: func(x *Node, in []*Node) *Node {
+				cx := BroadcastToDims(in[1], x.Shape().Dimensions...)
+				return Add(x, Mul(in[0], Sub(cx, x)))
+			}})
 	}
 	return m.Run(engine.Request{IDs: ids, Interventions: ivs, Hooks: read, NoLogits: noLogits})
 }

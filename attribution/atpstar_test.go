@@ -20,8 +20,8 @@ func freeze(t *testing.T, m *engine.Model, clean []int32, hooks ...string) []eng
 	var ivs []engine.Intervention
 	for _, h := range hooks {
 		a := r.Acts[h]
-		ivs = append(ivs, engine.Intervention{Hook: h, Key: "freeze:" + digest(a.Data), Fn: func(x *Node) *Node {
-			return BroadcastToDims(Reshape(Const(x.Graph(), a.Data), a.Shape...), x.Shape().Dimensions...)
+		ivs = append(ivs, engine.Intervention{Hook: h, Key: "freeze", Inputs: []engine.Array{a}, FnIn: func(x *Node, in []*Node) *Node {
+			return BroadcastToDims(in[0], x.Shape().Dimensions...)
 		}})
 	}
 	return ivs

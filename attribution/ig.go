@@ -1,9 +1,6 @@
 package attribution
 
 import (
-	"crypto/sha256"
-	"encoding/binary"
-	"encoding/hex"
 	"fmt"
 	"math"
 	"slices"
@@ -118,7 +115,6 @@ func IG(m *engine.Model, ids []int32, hook string, t Target, o IGOptions) (*Attr
 	out := &AttrResult{Method: "ig", Hook: hook, Target: t, Shape: x.Shape, Steps: o.Steps, Rule: o.Rule, Forwards: 1}
 	out.F = t.value(res.Logits.Data, ids, vocab)
 	base := make([]float32, len(x.Data))
-	baseKey := "zero"
 	if o.Baseline != nil && o.Mean != nil {
 		return nil, errorf(op, "give a baseline prompt or a mean, not both")
 	}
@@ -129,7 +125,6 @@ func IG(m *engine.Model, ids []int32, hook string, t Target, o IGOptions) (*Attr
 		for i := range base {
 			base[i] = o.Mean[i%len(o.Mean)]
 		}
-		baseKey = "mean:" + digest(o.Mean)
 	}
 	if o.Baseline != nil {
 		if len(o.Baseline) != len(ids) {
@@ -140,12 +135,11 @@ func IG(m *engine.Model, ids []int32, hook string, t Target, o IGOptions) (*Attr
 			return nil, err
 		}
 		base = br.Acts[hook].Data
-		baseKey = digest(base)
 		out.Forwards++
 	}
 	alpha, weight := o.Rule.nodes(o.Steps)
 	// F at the baseline: the path's start, with the hook replaced.
-	f0, err := m.Run(engine.Request{IDs: [][]int32{ids}, Interventions: []engine.Intervention{interpolate(hook, x.Shape, base, baseKey, []float64{0})}})
+	f0, err := m.Run(engine.Request{IDs: [][]int32{ids}, Interventions: []engine.Intervention{interpolate(hook, x.Shape, base, []float64{0})}})
 	if err != nil {
 		return nil, err
 	}
@@ -160,7 +154,7 @@ func IG(m *engine.Model, ids []int32, hook string, t Target, o IGOptions) (*Attr
 			rows[i] = ids
 		}
 		r, err := m.Run(engine.Request{IDs: rows, Hooks: []string{hook}, NoLogits: true, Grad: t.gradTarget(ids),
-			Interventions: []engine.Intervention{interpolate(hook, x.Shape, base, baseKey, alpha[c0:c1])}})
+			Interventions: []engine.Intervention{interpolate(hook, x.Shape, base, alpha[c0:c1])}})
 		if err != nil {
 			return nil, err
 		}
@@ -192,23 +186,25 @@ func IG(m *engine.Model, ids []int32, hook string, t Target, o IGOptions) (*Attr
 }
 
 // interpolate replaces a hook [steps, ...] by base + αₖ(x − base) in row k.
-func interpolate(hook string, shape []int, base []float32, baseKey string, alpha []float64) engine.Intervention {
+// α and the baseline are graph inputs, so one compiled graph serves every
+// chunk of steps of one size, every baseline and every prompt of one length.
+func interpolate(hook string, shape []int, base []float32, alpha []float64) engine.Intervention {
 	a := make([]float32, len(alpha))
 	for i, v := range alpha {
 		a[i] = float32(v)
 	}
 	return engine.Intervention{
-		Hook: hook,
-		Key:  fmt.Sprintf("ig:%s:%s", baseKey, digest(a)),
-		Fn: func(x *Node) *Node { // float32: the engine converts around it
-			g := x.Graph()
+		Hook:   hook,
+		Key:    "ig:interpolate",
+		Inputs: []engine.Array{{Shape: []int{len(a)}, Data: a}, {Shape: shape, Data: base}},
+		FnIn: func(x *Node, in []*Node) *Node { // float32: the engine converts around it
 			dims := x.Shape().Dimensions
 			if len(a) != dims[0] {
 				panic(fmt.Sprintf("attribution: %d interpolation steps for a batch of %d", len(a), dims[0]))
 			}
-			al := Reshape(Const(g, a), append([]int{len(a)}, ones(len(dims)-1)...)...)
-			b := BroadcastToDims(Reshape(Const(g, base), shape...), dims...)
-			return Add(b, Mul(BroadcastToDims(al, dims...), Sub(x, b)))
+			al := BroadcastToDims(Reshape(in[0], append([]int{len(a)}, ones(len(dims)-1)...)...), dims...)
+			b := BroadcastToDims(in[1], dims...)
+			return Add(b, Mul(al, Sub(x, b)))
 		},
 	}
 }
@@ -219,17 +215,6 @@ func ones(n int) []int {
 		o[i] = 1
 	}
 	return o
-}
-
-// digest names float data in a graph-cache key.
-func digest(v []float32) string {
-	h := sha256.New()
-	var b [4]byte
-	for _, x := range v {
-		binary.LittleEndian.PutUint32(b[:], math.Float32bits(x))
-		h.Write(b[:])
-	}
-	return hex.EncodeToString(h.Sum(nil))[:16]
 }
 
 // Element is one element of a hook's attribution.

@@ -99,7 +99,7 @@ func TestIGZeroBaselineJump(t *testing.T) {
 	}
 	x := res.Acts["hook_embed"]
 	f := func(a float64) float64 {
-		r, err := m.Run(engine.Request{IDs: [][]int32{ids}, Interventions: []engine.Intervention{interpolate("hook_embed", x.Shape, make([]float32, len(x.Data)), "zero", []float64{a})}})
+		r, err := m.Run(engine.Request{IDs: [][]int32{ids}, Interventions: []engine.Intervention{interpolate("hook_embed", x.Shape, make([]float32, len(x.Data)), []float64{a})}})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -213,6 +213,13 @@ type Intervention struct {
 	Hook string
 	Key  string
 	Fn   hook.Fn
+	// Inputs, with FnIn instead of Fn, are fed to the graph as float32
+	// inputs rather than built into it as constants: FnIn gets them as
+	// nodes, in order. One compiled graph then serves any values of the
+	// same shapes (they are part of the cache key; Key must not name the
+	// values), e.g. IG's α of each chunk of steps.
+	Inputs []Array
+	FnIn   func(x *Node, in []*Node) *Node
 }
 
 // GradTarget selects the scalar to differentiate: logits[Batch, Pos, Token],
@@ -278,6 +285,11 @@ func (m *Model) Run(req Request) (*Result, error) {
 	}
 	args := make([]any, 0, 3+len(m.weights))
 	args = append(args, tensors.FromFlatDataAndDimensions(ids, b, t), tensors.FromFlatDataAndDimensions(pos, b, t), tensors.FromFlatDataAndDimensions(mask, b, t))
+	for _, iv := range req.Interventions {
+		for _, a := range iv.Inputs {
+			args = append(args, tensors.FromFlatDataAndDimensions(a.Data, a.Shape...))
+		}
+	}
 	for _, w := range m.weights {
 		args = append(args, w)
 	}
@@ -346,8 +358,16 @@ func positions(mask [][]bool, b, t int) (pos, m []int32, err error) {
 func (m *Model) exec(b, t int, req Request) (*Exec, error) {
 	var key strings.Builder
 	fmt.Fprintf(&key, "%dx%d|%s|logits=%v|hooks=%s|", b, t, m.DType(), !req.NoLogits, strings.Join(req.Hooks, ","))
+	in := []shapes.Shape{shapes.Make(dtypes.Int32, b, t), shapes.Make(dtypes.Int32, b, t), shapes.Make(dtypes.Int32, b, t)}
 	for _, iv := range req.Interventions {
 		fmt.Fprintf(&key, "iv=%s:%s|", iv.Hook, iv.Key)
+		for _, a := range iv.Inputs {
+			if len(a.Data) != shapes.Make(dtypes.Float32, a.Shape...).Size() {
+				return nil, fmt.Errorf("engine: intervention on %s: an input of shape %v holds %d values", iv.Hook, a.Shape, len(a.Data))
+			}
+			in = append(in, shapes.Make(dtypes.Float32, a.Shape...))
+			fmt.Fprintf(&key, "in%v|", a.Shape)
+		}
 	}
 	if g := req.Grad; g != nil && g.Fn != nil {
 		fmt.Fprintf(&key, "grad=fn:%s", g.Key)
@@ -395,7 +415,6 @@ func (m *Model) exec(b, t int, req Request) (*Exec, error) {
 		}
 		return outs
 	}
-	in := []shapes.Shape{shapes.Make(dtypes.Int32, b, t), shapes.Make(dtypes.Int32, b, t), shapes.Make(dtypes.Int32, b, t)}
 	return m.compileLocked(k, fn, in)
 }
 
@@ -462,11 +481,17 @@ func (m *Model) build(inputs []*Node, ivs []Intervention, differentiate bool, ho
 	if differentiate {
 		hp.MarkExact(hooks...)
 	}
+	next := 3 // the interventions' inputs follow ids, pos and mask
 	for _, iv := range ivs {
-		hp.On(iv.Hook, float32Fn(iv.Fn))
+		fn, in := iv.Fn, inputs[next:next+len(iv.Inputs)]
+		next += len(iv.Inputs)
+		if iv.FnIn != nil {
+			fn = func(x *Node) *Node { return iv.FnIn(x, in) }
+		}
+		hp.On(iv.Hook, float32Fn(fn))
 	}
 	in := arch.Inputs{IDs: inputs[0], Pos: inputs[1], Mask: NotEqual(inputs[2], ScalarZero(inputs[2].Graph(), dtypes.Int32)), AttnChunk: attnChunk()}
-	logits := m.Family.Forward(m.weightNodes(inputs[3:]), in, hp)
+	logits := m.Family.Forward(m.weightNodes(inputs[next:]), in, hp)
 	if u := hp.Unused(); len(u) > 0 {
 		exceptions.Panicf("intervention on unknown hook point(s) %s (%s)", strings.Join(u, ", "), suggest(u[0], hp.Names()))
 	}
