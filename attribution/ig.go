@@ -25,7 +25,15 @@ type IGOptions struct {
 	// Chunk is the number of steps per forward and backward pass (default
 	// 16): memory grows with it, not with Steps.
 	Chunk int
+	// Checkpoint runs each backward pass layer by layer, recomputing the
+	// layer's forward inside it (engine.Request.Checkpoint), so memory
+	// holds one layer's activations: for long prompts. It is on by itself
+	// from CheckpointFrom tokens unless NoCheckpoint.
+	Checkpoint, NoCheckpoint bool
 }
+
+// CheckpointFrom is the prompt length from which IG checkpoints by layer.
+const CheckpointFrom = 1024
 
 // AttrResult is an attribution over every element of one hook.
 type AttrResult struct {
@@ -41,13 +49,15 @@ type AttrResult struct {
 	// Delta is Captum's convergence delta, Σ Attr − (F − FBaseline), and
 	// Relative is |Delta| / |F − FBaseline| (IG only; 0 where F equals
 	// FBaseline).
-	Delta    float64  `json:"delta"`
-	Relative float64  `json:"relative_delta"`
-	Steps    int      `json:"steps,omitempty"`
-	Rule     Rule     `json:"rule,omitempty"`
-	Forwards int      `json:"forwards"` // forward+backward passes run
-	Seconds  float64  `json:"seconds"`
-	Notes    []string `json:"notes,omitempty"`
+	Delta    float64 `json:"delta"`
+	Relative float64 `json:"relative_delta"`
+	Steps    int     `json:"steps,omitempty"`
+	Rule     Rule    `json:"rule,omitempty"`
+	Forwards int     `json:"forwards"` // forward+backward passes run
+	// Checkpointed says the backward passes ran layer by layer (IG).
+	Checkpointed bool     `json:"checkpointed,omitempty"`
+	Seconds      float64  `json:"seconds"`
+	Notes        []string `json:"notes,omitempty"`
 }
 
 // ByPos sums the attribution over every axis but the position (axis 1),
@@ -146,6 +156,7 @@ func IG(m *engine.Model, ids []int32, hook string, t Target, o IGOptions) (*Attr
 	out.Forwards++
 	out.FBaseline = t.value(f0.Logits.Data, ids, vocab)
 
+	out.Checkpointed = !o.NoCheckpoint && (o.Checkpoint || len(ids) >= CheckpointFrom)
 	grad := make([]float64, len(x.Data))
 	for c0 := 0; c0 < len(alpha); c0 += o.Chunk {
 		c1 := min(c0+o.Chunk, len(alpha))
@@ -153,7 +164,7 @@ func IG(m *engine.Model, ids []int32, hook string, t Target, o IGOptions) (*Attr
 		for i := range rows {
 			rows[i] = ids
 		}
-		r, err := m.Run(engine.Request{IDs: rows, Hooks: []string{hook}, NoLogits: true, Grad: t.gradTarget(ids),
+		r, err := m.Run(engine.Request{IDs: rows, Hooks: []string{hook}, NoLogits: true, Grad: t.gradTarget(ids), Checkpoint: out.Checkpointed,
 			Interventions: []engine.Intervention{interpolate(hook, x.Shape, base, alpha[c0:c1])}})
 		if err != nil {
 			return nil, err

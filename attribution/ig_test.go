@@ -231,3 +231,28 @@ func topAbs(v []float32, k int) []int {
 	}
 	return idx
 }
+
+// TestIGCheckpoint: IG with the backward pass checkpointed by layer gives
+// the attributions of the ordinary pass.
+func TestIGCheckpoint(t *testing.T) {
+	m := fixture(t, "../testdata/hf-tiny/gpt2")
+	ids := prompt(m, 8)
+	tg := Target{Kind: LogProb, Pos: -1, Token: 3}
+	for _, hook := range []string{"hook_embed", "blocks.1.mlp.hook_post"} {
+		o := IGOptions{Steps: 8, Chunk: 3, Baseline: corrupt(ids, 4, m.Dims().Vocab)}
+		want, err := IG(m, ids, hook, tg, o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		o.Checkpoint = true
+		got, err := IG(m, ids, hook, tg, o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := range want.Attr {
+			if d := math.Abs(float64(got.Attr[i] - want.Attr[i])); d > 1e-6+1e-5*math.Abs(float64(want.Attr[i])) {
+				t.Fatalf("%s[%d]: checkpointed %.7g, ordinary %.7g", hook, i, got.Attr[i], want.Attr[i])
+			}
+		}
+	}
+}

@@ -230,6 +230,12 @@ type GradTarget struct {
 	Batch, Pos, Token int
 	Key               string
 	Fn                func(logits *Node) *Node
+
+	// at, when set, makes the target Σ hook(at) ⊙ seed instead (seed fed as
+	// a graph input): the backward pass of one segment of a checkpointed
+	// request (checkpoint.go).
+	at   string
+	seed Array
 }
 
 // Request is one forward (and optionally backward) pass.
@@ -240,6 +246,11 @@ type Request struct {
 	Interventions []Intervention // applied in order
 	Grad          *GradTarget    // with it, Result.Grads holds d target / d hook for each of Hooks
 	NoLogits      bool           // skip copying logits to the host
+	// Checkpoint, with Grad, runs the backward pass layer by layer, each
+	// layer's forward recomputed inside its own backward (checkpoint.go):
+	// memory then holds one layer's activations instead of every layer's
+	// (long prompts), for about one more forward pass.
+	Checkpoint bool
 }
 
 // Result holds what a Request asked for.
@@ -251,6 +262,9 @@ type Result struct {
 
 // Run executes a request.
 func (m *Model) Run(req Request) (*Result, error) {
+	if req.Checkpoint && req.Grad != nil {
+		return m.runCheckpointed(req)
+	}
 	b := len(req.IDs)
 	if b == 0 || len(req.IDs[0]) == 0 {
 		return nil, errors.New("engine: empty batch")
@@ -289,6 +303,9 @@ func (m *Model) Run(req Request) (*Result, error) {
 		for _, a := range iv.Inputs {
 			args = append(args, tensors.FromFlatDataAndDimensions(a.Data, a.Shape...))
 		}
+	}
+	if g := req.Grad; g != nil && g.at != "" {
+		args = append(args, tensors.FromFlatDataAndDimensions(g.seed.Data, g.seed.Shape...))
 	}
 	for _, w := range m.weights {
 		args = append(args, w)
@@ -369,7 +386,11 @@ func (m *Model) exec(b, t int, req Request) (*Exec, error) {
 			fmt.Fprintf(&key, "in%v|", a.Shape)
 		}
 	}
-	if g := req.Grad; g != nil && g.Fn != nil {
+	nIn := len(in)
+	if g := req.Grad; g != nil && g.at != "" {
+		fmt.Fprintf(&key, "grad=at:%s:%v", g.at, g.seed.Shape)
+		in = append(in, shapes.Make(dtypes.Float32, g.seed.Shape...))
+	} else if g != nil && g.Fn != nil {
 		fmt.Fprintf(&key, "grad=fn:%s", g.Key)
 	} else if g != nil {
 		fmt.Fprintf(&key, "grad=%d,%d,%d", g.Batch, g.Pos, g.Token)
@@ -385,6 +406,12 @@ func (m *Model) exec(b, t int, req Request) (*Exec, error) {
 	grad := req.Grad
 	noLogits := req.NoLogits
 	fn := func(inputs []*Node) []*Node {
+		var seed *Node
+		if grad != nil && grad.at != "" {
+			// The seed sits between the interventions' inputs and the weights.
+			seed = inputs[nIn]
+			inputs = append(inputs[:nIn:nIn], inputs[nIn+1:]...)
+		}
 		logits, hp := m.build(inputs, ivs, grad != nil, hooks, false)
 		logits = asFloat32(logits) // outputs leave the graph as float32 whatever the compute dtype
 		var outs []*Node
@@ -404,7 +431,13 @@ func (m *Model) exec(b, t int, req Request) (*Exec, error) {
 		}
 		if grad != nil {
 			var target *Node
-			if grad.Fn != nil {
+			if seed != nil {
+				at, ok := hp.Node(grad.at)
+				if !ok {
+					exceptions.Panicf("no hook point %q in this model (%s)", grad.at, suggest(grad.at, hp.Names()))
+				}
+				target = ReduceAllSum(Mul(asFloat32(at), seed))
+			} else if grad.Fn != nil {
 				target = grad.Fn(logits)
 			} else {
 				target = Slice(logits, AxisElem(grad.Batch), AxisElem(grad.Pos), AxisElem(grad.Token))

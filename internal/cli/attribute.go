@@ -219,6 +219,7 @@ type gradFlags struct {
 	rule              *string
 	baseline, baseIDs *string
 	corpus, atlasDB   *string
+	checkpoint        *bool
 }
 
 func (g *gradFlags) register(fs *flag.FlagSet, ig bool) {
@@ -231,6 +232,7 @@ func (g *gradFlags) register(fs *flag.FlagSet, ig bool) {
 		g.baseIDs = fs.String("baseline-ids", "", "baseline as token ids")
 		g.corpus = fs.String("corpus", "", "--baseline mean: a text file, one document a line; the mean is over its first 16,384 tokens (lines cut to 256)")
 		g.atlasDB = fs.String("atlas", "", "--baseline mean: an atlas database built over the hook; the mean is its per-unit mean")
+		g.checkpoint = fs.Bool("checkpoint", false, "backward pass layer by layer, each layer's forward recomputed (bounded memory for long prompts; on by itself from 1,024 tokens)")
 	}
 }
 
@@ -288,7 +290,7 @@ func runGrad(args []string, ig bool) error {
 	}
 	var r *attribution.AttrResult
 	if ig {
-		o := attribution.IGOptions{Steps: *g.steps, Chunk: *g.chunk}
+		o := attribution.IGOptions{Steps: *g.steps, Chunk: *g.chunk, Checkpoint: *g.checkpoint}
 		if o.Rule, err = attribution.ParseRule(*g.rule); err != nil {
 			return fmt.Errorf("--rule: %w", err)
 		}
