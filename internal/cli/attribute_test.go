@@ -253,6 +253,22 @@ func TestAttributeSave(t *testing.T) {
 	if !strings.Contains(string(svg), "AtP estimate") || !strings.Contains(string(svg), "component") {
 		t.Errorf("atp.svg lacks its axis titles")
 	}
+
+	// AtP* adds the plain estimates and the GradDrop scores.
+	f, out = run("atpstar.svg", "atp", "--prompt", prompt, "--corrupt", corrupt, "--metric", "logit-diff:Lily,Tim", "--pos", "12", "--top", "1000000",
+		"--hook", "blocks.*.attn.hook_k", "--star")
+	var star struct {
+		Nodes []struct {
+			Plain    *float64 `json:"plain"`
+			GradDrop *float64 `json:"graddrop"`
+		} `json:"nodes"`
+	}
+	if err := json.Unmarshal(out, &star); err != nil {
+		t.Fatal(err)
+	}
+	n = len(star.Nodes)
+	same("atp.plain", read(f, "atp.plain"), func(i int) float64 { return *star.Nodes[i].Plain }, n)
+	same("atp.graddrop", read(f, "atp.graddrop"), func(i int) float64 { return *star.Nodes[i].GradDrop }, n)
 }
 
 func f32(n int, f func(int) float64) []float32 {
