@@ -108,18 +108,23 @@ func AtPStar(m *engine.Model, clean, corrupt []int32, hooks []string, t Target, 
 	// The QK fix needs each query/key node's layer's pattern, and its
 	// gradient, at the clean run.
 	qk := map[string]string{} // q/k hook → its layer's hook_pattern
-	var read []string
+	var patterns []string
 	if o.QKFix && !o.Pos {
 		for _, h := range hooks {
 			if p, ok := patternOf(h); ok {
 				qk[h] = p
-				if !slices.Contains(read, p) && !slices.Contains(hooks, p) {
-					read = append(read, p)
+				if !slices.Contains(patterns, p) {
+					patterns = append(patterns, p)
 				}
 			}
 		}
 	}
-	all := append(slices.Clone(hooks), read...)
+	all := slices.Clone(hooks)
+	for _, p := range patterns {
+		if !slices.Contains(all, p) {
+			all = append(all, p)
+		}
+	}
 	cr, err := m.Run(engine.Request{IDs: [][]int32{clean}, Hooks: all, Grad: t.gradTarget(clean), Interventions: o.Interventions})
 	if err != nil {
 		return nil, err
@@ -151,7 +156,7 @@ func AtPStar(m *engine.Model, clean, corrupt []int32, hooks []string, t Target, 
 				rows, order = append(rows, []sel{{hook: h, index: -1}}), append(order, h)
 			}
 		}
-		pr, err := patchRun(m, clean, rows, xr, o.Interventions, read2(qk), true)
+		pr, err := patchRun(m, clean, rows, xr, o.Interventions, patterns, true)
 		if err != nil {
 			return nil, err
 		}
@@ -204,7 +209,7 @@ func AtPStar(m *engine.Model, clean, corrupt []int32, hooks []string, t Target, 
 		out.Checked = k
 		out.Spearman = Spearman(est, real)
 		if out.QKFix || out.GradDrop {
-			ps := Spearman(plain, unabs(out.Nodes[:k]))
+			ps := Spearman(plain, realEffects(out.Nodes[:k]))
 			out.PlainSpearman = &ps
 		}
 	}
@@ -212,25 +217,13 @@ func AtPStar(m *engine.Model, clean, corrupt []int32, hooks []string, t Target, 
 	return out, nil
 }
 
-// unabs is the signed real effects of checked nodes.
-func unabs(nodes []NodeScore) []float64 {
+// realEffects is the signed real effects of checked nodes.
+func realEffects(nodes []NodeScore) []float64 {
 	r := make([]float64, len(nodes))
 	for i, n := range nodes {
 		r[i] = *n.Patched
 	}
 	return r
-}
-
-// read2 lists the pattern hooks of the QK fix, once each, in a stable order.
-func read2(qk map[string]string) []string {
-	var out []string
-	for _, p := range qk {
-		if !slices.Contains(out, p) {
-			out = append(out, p)
-		}
-	}
-	sort.Strings(out)
-	return out
 }
 
 // patternOf is the hook_pattern that a query or key hook feeds.
@@ -330,11 +323,15 @@ func nodeAxisOf(op, hook string, shape []int, pos bool) (nodeAxis, error) {
 			return nodeAxis{}, err
 		}
 	}
+	return axisAt(shape, axis), nil
+}
+
+func axisAt(shape []int, axis int) nodeAxis {
 	inner := 1
 	for _, d := range shape[axis+1:] {
 		inner *= d
 	}
-	return nodeAxis{axis, shape[axis], inner}, nil
+	return nodeAxis{axis, shape[axis], inner}
 }
 
 // dot is Σ (x − c)ᵢ gᵢ per node.
@@ -399,10 +396,7 @@ func patchRun(m *engine.Model, clean []int32, rows [][]sel, xr *engine.Result, i
 				if s.hook != h {
 					continue
 				}
-				a := nodeAxis{s.axis, shape[s.axis], 1}
-				for _, d := range shape[s.axis+1:] {
-					a.inner *= d
-				}
+				a := axisAt(shape, s.axis)
 				for i := range size {
 					if s.index < 0 || (i/a.inner)%a.n == s.index {
 						mask[r*size+i] = 1
