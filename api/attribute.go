@@ -15,6 +15,10 @@ type AttributeRequest struct {
 	Rule      string `json:"rule"`      // ig: gausslegendre (default), riemann_left|right|middle|trapezoid
 	Baseline  string `json:"baseline"`  // ig: a prompt of the same length; "": zero at the hook
 	Top       int    `json:"top"`       // entries returned (default 20)
+	// atp: AtP*'s refinements (QK fix and GradDrop), and "pos" for
+	// position nodes (default "unit").
+	Star bool   `json:"star,omitempty"`
+	Per  string `json:"per,omitempty"`
 }
 
 // AttributeResponse is one attribution and the figure that checks it.

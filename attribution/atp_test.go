@@ -1,6 +1,7 @@
 package attribution
 
 import (
+	"fmt"
 	"math"
 	"testing"
 
@@ -8,26 +9,29 @@ import (
 )
 
 // TestAtPLinearEqualsPatching: the logits are linear in the final norm's
-// output, so there AtP's estimate is the real effect of patching.
+// output, so there AtP's estimate is the real effect of patching, for
+// its units and its positions.
 func TestAtPLinearEqualsPatching(t *testing.T) {
 	for _, fam := range []string{"gpt2", "llama", "gpt_neox"} {
-		t.Run(fam, func(t *testing.T) {
-			m := fixture(t, "../testdata/hf-tiny/"+fam)
-			clean := prompt(m, 6)
-			corrupt := corrupt(clean, 5, m.Dims().Vocab)
-			r, err := AtP(m, clean, corrupt, []string{"ln_final.hook_normalized"}, Target{Kind: LogitDiff, Pos: -1, Token: 3, Other: 9}, 8)
-			if err != nil {
-				t.Fatal(err)
-			}
-			for _, n := range r.Nodes[:r.Checked] {
-				if math.Abs(n.Estimate-*n.Patched) > 1e-4 {
-					t.Errorf("unit %d: estimate %.6g, real %.6g", n.Index, n.Estimate, *n.Patched)
+		for _, pos := range []bool{false, true} {
+			t.Run(fmt.Sprintf("%s/pos=%v", fam, pos), func(t *testing.T) {
+				m := fixture(t, "../testdata/hf-tiny/"+fam)
+				clean := prompt(m, 6)
+				corrupt := corrupt(corrupt(clean, 5, m.Dims().Vocab), 2, m.Dims().Vocab)
+				r, err := AtPStar(m, clean, corrupt, []string{"ln_final.hook_normalized"}, Target{Kind: LogitDiff, Pos: -1, Token: 3, Other: 9}, AtPOptions{Check: 8, Pos: pos})
+				if err != nil {
+					t.Fatal(err)
 				}
-			}
-			if r.Spearman < 0.999 {
-				t.Errorf("Spearman %.3g, want 1", r.Spearman)
-			}
-		})
+				for _, n := range r.Nodes[:r.Checked] {
+					if math.Abs(n.Estimate-*n.Patched) > 1e-4 {
+						t.Errorf("unit %d: estimate %.6g, real %.6g", n.Index, n.Estimate, *n.Patched)
+					}
+				}
+				if !pos && r.Spearman < 0.999 {
+					t.Errorf("Spearman %.3g, want 1", r.Spearman)
+				}
+			})
+		}
 	}
 }
 

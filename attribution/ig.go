@@ -1,9 +1,6 @@
 package attribution
 
 import (
-	"crypto/sha256"
-	"encoding/binary"
-	"encoding/hex"
 	"fmt"
 	"math"
 	"slices"
@@ -21,10 +18,22 @@ type IGOptions struct {
 	// Baseline is another prompt of the same length whose activation at the
 	// hook is the baseline; nil: zero.
 	Baseline []int32
+	// Mean, instead, is a per-position baseline (CorpusMean, AtlasMean):
+	// the hook's shape without batch and position, the same at every
+	// position.
+	Mean []float32
 	// Chunk is the number of steps per forward and backward pass (default
 	// 16): memory grows with it, not with Steps.
 	Chunk int
+	// Checkpoint runs each backward pass layer by layer, recomputing the
+	// layer's forward inside it (engine.Request.Checkpoint), so memory
+	// holds one layer's activations: for long prompts. It is on by itself
+	// from CheckpointFrom tokens unless NoCheckpoint.
+	Checkpoint, NoCheckpoint bool
 }
+
+// CheckpointFrom is the prompt length from which IG checkpoints by layer.
+const CheckpointFrom = 1024
 
 // AttrResult is an attribution over every element of one hook.
 type AttrResult struct {
@@ -40,13 +49,15 @@ type AttrResult struct {
 	// Delta is Captum's convergence delta, Σ Attr − (F − FBaseline), and
 	// Relative is |Delta| / |F − FBaseline| (IG only; 0 where F equals
 	// FBaseline).
-	Delta    float64  `json:"delta"`
-	Relative float64  `json:"relative_delta"`
-	Steps    int      `json:"steps,omitempty"`
-	Rule     Rule     `json:"rule,omitempty"`
-	Forwards int      `json:"forwards"` // forward+backward passes run
-	Seconds  float64  `json:"seconds"`
-	Notes    []string `json:"notes,omitempty"`
+	Delta    float64 `json:"delta"`
+	Relative float64 `json:"relative_delta"`
+	Steps    int     `json:"steps,omitempty"`
+	Rule     Rule    `json:"rule,omitempty"`
+	Forwards int     `json:"forwards"` // forward+backward passes run
+	// Checkpointed says the backward passes ran layer by layer (IG).
+	Checkpointed bool     `json:"checkpointed,omitempty"`
+	Seconds      float64  `json:"seconds"`
+	Notes        []string `json:"notes,omitempty"`
 }
 
 // ByPos sums the attribution over every axis but the position (axis 1),
@@ -114,7 +125,17 @@ func IG(m *engine.Model, ids []int32, hook string, t Target, o IGOptions) (*Attr
 	out := &AttrResult{Method: "ig", Hook: hook, Target: t, Shape: x.Shape, Steps: o.Steps, Rule: o.Rule, Forwards: 1}
 	out.F = t.value(res.Logits.Data, ids, vocab)
 	base := make([]float32, len(x.Data))
-	baseKey := "zero"
+	if o.Baseline != nil && o.Mean != nil {
+		return nil, errorf(op, "give a baseline prompt or a mean, not both")
+	}
+	if o.Mean != nil {
+		if len(base)%len(o.Mean) != 0 || len(base)/len(o.Mean) != len(ids) {
+			return nil, errorf(op, "the mean baseline has %d values a position; %s has %d over %d positions", len(o.Mean), hook, len(base), len(ids))
+		}
+		for i := range base {
+			base[i] = o.Mean[i%len(o.Mean)]
+		}
+	}
 	if o.Baseline != nil {
 		if len(o.Baseline) != len(ids) {
 			return nil, errorf(op, "the baseline prompt has %d tokens, the prompt %d: they must align", len(o.Baseline), len(ids))
@@ -124,18 +145,18 @@ func IG(m *engine.Model, ids []int32, hook string, t Target, o IGOptions) (*Attr
 			return nil, err
 		}
 		base = br.Acts[hook].Data
-		baseKey = digest(base)
 		out.Forwards++
 	}
 	alpha, weight := o.Rule.nodes(o.Steps)
 	// F at the baseline: the path's start, with the hook replaced.
-	f0, err := m.Run(engine.Request{IDs: [][]int32{ids}, Interventions: []engine.Intervention{interpolate(hook, x.Shape, base, baseKey, []float64{0})}})
+	f0, err := m.Run(engine.Request{IDs: [][]int32{ids}, Interventions: []engine.Intervention{interpolate(hook, x.Shape, base, []float64{0})}})
 	if err != nil {
 		return nil, err
 	}
 	out.Forwards++
 	out.FBaseline = t.value(f0.Logits.Data, ids, vocab)
 
+	out.Checkpointed = !o.NoCheckpoint && (o.Checkpoint || len(ids) >= CheckpointFrom)
 	grad := make([]float64, len(x.Data))
 	for c0 := 0; c0 < len(alpha); c0 += o.Chunk {
 		c1 := min(c0+o.Chunk, len(alpha))
@@ -143,8 +164,8 @@ func IG(m *engine.Model, ids []int32, hook string, t Target, o IGOptions) (*Attr
 		for i := range rows {
 			rows[i] = ids
 		}
-		r, err := m.Run(engine.Request{IDs: rows, Hooks: []string{hook}, NoLogits: true, Grad: t.gradTarget(ids),
-			Interventions: []engine.Intervention{interpolate(hook, x.Shape, base, baseKey, alpha[c0:c1])}})
+		r, err := m.Run(engine.Request{IDs: rows, Hooks: []string{hook}, NoLogits: true, Grad: t.gradTarget(ids), Checkpoint: out.Checkpointed,
+			Interventions: []engine.Intervention{interpolate(hook, x.Shape, base, alpha[c0:c1])}})
 		if err != nil {
 			return nil, err
 		}
@@ -176,23 +197,25 @@ func IG(m *engine.Model, ids []int32, hook string, t Target, o IGOptions) (*Attr
 }
 
 // interpolate replaces a hook [steps, ...] by base + αₖ(x − base) in row k.
-func interpolate(hook string, shape []int, base []float32, baseKey string, alpha []float64) engine.Intervention {
+// α and the baseline are graph inputs, so one compiled graph serves every
+// chunk of steps of one size, every baseline and every prompt of one length.
+func interpolate(hook string, shape []int, base []float32, alpha []float64) engine.Intervention {
 	a := make([]float32, len(alpha))
 	for i, v := range alpha {
 		a[i] = float32(v)
 	}
 	return engine.Intervention{
-		Hook: hook,
-		Key:  fmt.Sprintf("ig:%s:%s", baseKey, digest(a)),
-		Fn: func(x *Node) *Node { // float32: the engine converts around it
-			g := x.Graph()
+		Hook:   hook,
+		Key:    "ig:interpolate",
+		Inputs: []engine.Array{{Shape: []int{len(a)}, Data: a}, {Shape: shape, Data: base}},
+		FnIn: func(x *Node, in []*Node) *Node { // float32: the engine converts around it
 			dims := x.Shape().Dimensions
 			if len(a) != dims[0] {
 				panic(fmt.Sprintf("attribution: %d interpolation steps for a batch of %d", len(a), dims[0]))
 			}
-			al := Reshape(Const(g, a), append([]int{len(a)}, ones(len(dims)-1)...)...)
-			b := BroadcastToDims(Reshape(Const(g, base), shape...), dims...)
-			return Add(b, Mul(BroadcastToDims(al, dims...), Sub(x, b)))
+			al := BroadcastToDims(Reshape(in[0], append([]int{len(a)}, ones(len(dims)-1)...)...), dims...)
+			b := BroadcastToDims(in[1], dims...)
+			return Add(b, Mul(al, Sub(x, b)))
 		},
 	}
 }
@@ -203,17 +226,6 @@ func ones(n int) []int {
 		o[i] = 1
 	}
 	return o
-}
-
-// digest names float data in a graph-cache key.
-func digest(v []float32) string {
-	h := sha256.New()
-	var b [4]byte
-	for _, x := range v {
-		binary.LittleEndian.PutUint32(b[:], math.Float32bits(x))
-		h.Write(b[:])
-	}
-	return hex.EncodeToString(h.Sum(nil))[:16]
 }
 
 // Element is one element of a hook's attribution.

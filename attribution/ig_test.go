@@ -99,7 +99,7 @@ func TestIGZeroBaselineJump(t *testing.T) {
 	}
 	x := res.Acts["hook_embed"]
 	f := func(a float64) float64 {
-		r, err := m.Run(engine.Request{IDs: [][]int32{ids}, Interventions: []engine.Intervention{interpolate("hook_embed", x.Shape, make([]float32, len(x.Data)), "zero", []float64{a})}})
+		r, err := m.Run(engine.Request{IDs: [][]int32{ids}, Interventions: []engine.Intervention{interpolate("hook_embed", x.Shape, make([]float32, len(x.Data)), []float64{a})}})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -230,4 +230,29 @@ func topAbs(v []float32, k int) []int {
 		idx = append(idx, best)
 	}
 	return idx
+}
+
+// TestIGCheckpoint: IG with the backward pass checkpointed by layer gives
+// the attributions of the ordinary pass.
+func TestIGCheckpoint(t *testing.T) {
+	m := fixture(t, "../testdata/hf-tiny/gpt2")
+	ids := prompt(m, 8)
+	tg := Target{Kind: LogProb, Pos: -1, Token: 3}
+	for _, hook := range []string{"hook_embed", "blocks.1.mlp.hook_post"} {
+		o := IGOptions{Steps: 8, Chunk: 3, Baseline: corrupt(ids, 4, m.Dims().Vocab)}
+		want, err := IG(m, ids, hook, tg, o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		o.Checkpoint = true
+		got, err := IG(m, ids, hook, tg, o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := range want.Attr {
+			if d := math.Abs(float64(got.Attr[i] - want.Attr[i])); d > 1e-6+1e-5*math.Abs(float64(want.Attr[i])) {
+				t.Fatalf("%s[%d]: checkpointed %.7g, ordinary %.7g", hook, i, got.Attr[i], want.Attr[i])
+			}
+		}
+	}
 }

@@ -32,7 +32,8 @@ func gpt2Small(tb testing.TB, ctx int) *engine.Model {
 //	GLIA_LONG=1 GLIA_LONG_CHUNK=1 GOEXPERIMENT=simd /usr/bin/time -v go test ./attribution -run TestLongPrompt -v -timeout 0
 //
 // $GLIA_LONG_TOKENS (4096), $GLIA_LONG_STEPS (50) and $GLIA_LONG_METHODS
-// (dla,ig) change the work.
+// (dla,ig) change the work; IG checkpoints by layer from 1,024 tokens
+// (CheckpointFrom); $GLIA_LONG_CHECKPOINT=1 makes it at any length, =0 never.
 func TestLongPrompt(t *testing.T) {
 	if os.Getenv("GLIA_LONG") != "1" {
 		t.Skip("set GLIA_LONG=1 to run the long-prompt measurement (not in CI)")
@@ -65,11 +66,11 @@ func TestLongPrompt(t *testing.T) {
 			// One token changed: a baseline whose path the 50 steps
 			// integrate (a zero embedding would bend it sharply).
 			base := corrupt(ids, n-1, m.Dims().Vocab)
-			r, err := IG(m, ids, "hook_embed", Target{Kind: LogProb, Pos: -1, Token: 11}, IGOptions{Steps: steps, Chunk: chunk, Baseline: base})
+			r, err := IG(m, ids, "hook_embed", Target{Kind: LogProb, Pos: -1, Token: 11}, IGOptions{Steps: steps, Chunk: chunk, Baseline: base, Checkpoint: os.Getenv("GLIA_LONG_CHECKPOINT") == "1", NoCheckpoint: os.Getenv("GLIA_LONG_CHECKPOINT") == "0"})
 			if err != nil {
 				t.Fatal(err)
 			}
-			t.Logf("ig: %d steps in chunks of %d (%d passes), relative delta %.2g, %.1fs, peak RSS %.0f MiB", r.Steps, chunk, r.Forwards, r.Relative, time.Since(start).Seconds(), testenv.PeakRSS())
+			t.Logf("ig: %d steps in chunks of %d (%d passes, checkpointed %v), relative delta %.2g, %.1fs, peak RSS %.0f MiB", r.Steps, chunk, r.Forwards, r.Checkpointed, r.Relative, time.Since(start).Seconds(), testenv.PeakRSS())
 			if steps >= 50 && r.Relative > 0.01 {
 				t.Errorf("ig at %d tokens: relative delta %g", n, r.Relative)
 			}

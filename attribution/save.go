@@ -96,13 +96,22 @@ func (r *AttrResult) Saved(describe string) Saved {
 	}
 }
 
-// Saved is AtP as tensors over its nodes, largest |estimate| first:
+// Saved is AtP as tensors over its nodes, in rank order:
 // atp.estimate, atp.real (the patched effect; NaN where not re-checked),
 // atp.hook (an index into the metadata's atp.hooks, a JSON list) and
-// atp.unit, all [n_nodes]. Indices are exact in float32 below 2^24.
+// atp.unit (a position where the metadata's per is pos), all [n_nodes];
+// with AtP*'s options also atp.plain (NaN where the QK fix did not apply)
+// and atp.graddrop. Indices are exact in float32 below 2^24.
 func (r *AtPResult) Saved(describe string) Saved {
 	n := len(r.Nodes)
 	est, real, hook, unit := make([]float32, n), make([]float32, n), make([]float32, n), make([]float32, n)
+	plain, drop := make([]float32, n), make([]float32, n)
+	opt := func(v *float64) float32 {
+		if v == nil {
+			return float32(math.NaN())
+		}
+		return float32(*v)
+	}
 	var hooks []string
 	at := map[string]int{}
 	for i, nd := range r.Nodes {
@@ -113,17 +122,26 @@ func (r *AtPResult) Saved(describe string) Saved {
 			hooks = append(hooks, nd.Hook)
 		}
 		est[i], hook[i], unit[i] = float32(nd.Estimate), float32(h), float32(nd.Index)
-		real[i] = float32(math.NaN())
-		if nd.Patched != nil {
-			real[i] = float32(*nd.Patched)
-		}
+		real[i], plain[i], drop[i] = opt(nd.Patched), opt(nd.Plain), opt(nd.GradDrop)
 	}
 	vec := func(name string, d []float32) safetensors.Tensor {
 		return safetensors.Tensor{Name: name, Shape: []int{n}, Data: d}
 	}
+	ts := []safetensors.Tensor{vec("atp.estimate", est), vec("atp.real", real), vec("atp.hook", hook), vec("atp.unit", unit)}
+	if r.QKFix {
+		ts = append(ts, vec("atp.plain", plain))
+	}
+	if r.GradDrop {
+		ts = append(ts, vec("atp.graddrop", drop))
+	}
+	per := "unit"
+	if n > 0 && r.Nodes[0].Pos {
+		per = "pos"
+	}
 	return Saved{
-		Tensors: []safetensors.Tensor{vec("atp.estimate", est), vec("atp.real", real), vec("atp.hook", hook), vec("atp.unit", unit)},
+		Tensors: ts,
 		Metadata: map[string]string{
+			"per":       per,
 			"method":    "atp",
 			"target":    describe,
 			"atp.hooks": jsonString(hooks),

@@ -218,6 +218,13 @@ type Intervention struct {
 	Hook string
 	Key  string
 	Fn   hook.Fn
+	// Inputs, with FnIn instead of Fn, are fed to the graph as float32
+	// inputs rather than built into it as constants: FnIn gets them as
+	// nodes, in order. One compiled graph then serves any values of the
+	// same shapes (they are part of the cache key; Key must not name the
+	// values), e.g. IG's α of each chunk of steps.
+	Inputs []Array
+	FnIn   func(x *Node, in []*Node) *Node
 }
 
 // GradTarget selects the scalar to differentiate: logits[Batch, Pos, Token],
@@ -232,6 +239,12 @@ type GradTarget struct {
 	// mask (int32 [batch, pos], mask 1 on real tokens), so a target over the
 	// next tokens (a corpus's loss) compiles once per shape, not per batch.
 	FnInputs func(logits, ids, mask *Node) *Node
+
+	// at, when set, makes the target Σ hook(at) ⊙ seed instead (seed fed as
+	// a graph input): the backward pass of one segment of a checkpointed
+	// request (checkpoint.go).
+	at   string
+	seed Array
 }
 
 // Request is one forward (and optionally backward) pass.
@@ -243,6 +256,11 @@ type Request struct {
 	Interventions []Intervention // applied in order
 	Grad          *GradTarget    // with it, Result.Grads holds d target / d hook for each of Hooks
 	NoLogits      bool           // skip copying logits to the host
+	// Checkpoint, with Grad, runs the backward pass layer by layer, each
+	// layer's forward recomputed inside its own backward (checkpoint.go):
+	// memory then holds one layer's activations instead of every layer's
+	// (long prompts), for about one more forward pass.
+	Checkpoint bool
 }
 
 // Result holds what a Request asked for.
@@ -254,6 +272,9 @@ type Result struct {
 
 // Run executes a request.
 func (m *Model) Run(req Request) (*Result, error) {
+	if req.Checkpoint && req.Grad != nil {
+		return m.runCheckpointed(req)
+	}
 	var data []any // the graph's inputs before the weights
 	var b, t int
 	var err error
@@ -275,6 +296,14 @@ func (m *Model) Run(req Request) (*Result, error) {
 		return nil, err
 	}
 	args := append(make([]any, 0, len(data)+len(m.weights)), data...)
+	for _, iv := range req.Interventions {
+		for _, a := range iv.Inputs {
+			args = append(args, tensors.FromFlatDataAndDimensions(a.Data, a.Shape...))
+		}
+	}
+	if g := req.Grad; g != nil && g.at != "" {
+		args = append(args, tensors.FromFlatDataAndDimensions(g.seed.Data, g.seed.Shape...))
+	}
 	for _, w := range m.weights {
 		args = append(args, w)
 	}
@@ -376,8 +405,19 @@ func (m *Model) exec(b, t int, req Request) (*Exec, error) {
 	fmt.Fprintf(&key, "%v|%s|logits=%v|hooks=%s|", in, m.DType(), !req.NoLogits, strings.Join(req.Hooks, ","))
 	for _, iv := range req.Interventions {
 		fmt.Fprintf(&key, "iv=%s:%s|", iv.Hook, iv.Key)
+		for _, a := range iv.Inputs {
+			if len(a.Data) != shapes.Make(dtypes.Float32, a.Shape...).Size() {
+				return nil, fmt.Errorf("engine: intervention on %s: an input of shape %v holds %d values", iv.Hook, a.Shape, len(a.Data))
+			}
+			in = append(in, shapes.Make(dtypes.Float32, a.Shape...))
+			fmt.Fprintf(&key, "in%v|", a.Shape)
+		}
 	}
-	if g := req.Grad; g != nil && (g.Fn != nil || g.FnInputs != nil) {
+	nIn := len(in)
+	if g := req.Grad; g != nil && g.at != "" {
+		fmt.Fprintf(&key, "grad=at:%s:%v", g.at, g.seed.Shape)
+		in = append(in, shapes.Make(dtypes.Float32, g.seed.Shape...))
+	} else if g != nil && (g.Fn != nil || g.FnInputs != nil) {
 		fmt.Fprintf(&key, "grad=fn:%s", g.Key)
 	} else if g != nil {
 		fmt.Fprintf(&key, "grad=%d,%d,%d", g.Batch, g.Pos, g.Token)
@@ -393,6 +433,12 @@ func (m *Model) exec(b, t int, req Request) (*Exec, error) {
 	grad := req.Grad
 	noLogits := req.NoLogits
 	fn := func(inputs []*Node) []*Node {
+		var seed *Node
+		if grad != nil && grad.at != "" {
+			// The seed sits between the interventions' inputs and the weights.
+			seed = inputs[nIn]
+			inputs = append(inputs[:nIn:nIn], inputs[nIn+1:]...)
+		}
 		logits, hp := m.build(inputs, ivs, grad != nil, hooks, false)
 		logits = asFloat32(logits) // outputs leave the graph as float32 whatever the compute dtype
 		var outs []*Node
@@ -413,6 +459,12 @@ func (m *Model) exec(b, t int, req Request) (*Exec, error) {
 		if grad != nil {
 			var target *Node
 			switch {
+			case seed != nil:
+				at, ok := hp.Node(grad.at)
+				if !ok {
+					exceptions.Panicf("no hook point %q in this model (%s)", grad.at, suggest(grad.at, hp.Names()))
+				}
+				target = ReduceAllSum(Mul(asFloat32(at), seed))
 			case grad.FnInputs != nil:
 				target = grad.FnInputs(logits, inputs[0], inputs[2])
 			case grad.Fn != nil:
@@ -493,19 +545,29 @@ func (m *Model) build(inputs []*Node, ivs []Intervention, differentiate bool, ho
 	if differentiate {
 		hp.MarkExact(hooks...)
 	}
+	_, images := m.ImageShape()
+	next := 3 // the interventions' inputs follow ids, pos and mask (or the pixels)
+	if images {
+		next = 1
+	}
 	for _, iv := range ivs {
-		hp.On(iv.Hook, float32Fn(iv.Fn))
+		fn, in := iv.Fn, inputs[next:next+len(iv.Inputs)]
+		next += len(iv.Inputs)
+		if iv.FnIn != nil {
+			fn = func(x *Node) *Node { return iv.FnIn(x, in) }
+		}
+		hp.On(iv.Hook, float32Fn(fn))
 	}
 	var in arch.Inputs
 	var ws []*Node
-	if _, images := m.ImageShape(); images {
+	if images {
 		px := inputs[0]
 		if px.DType() != m.DType() {
 			px = ConvertDType(px, m.DType()) // pixels arrive as float32
 		}
-		in, ws = arch.Inputs{Pixels: px, AttnChunk: attnChunk()}, inputs[1:]
+		in, ws = arch.Inputs{Pixels: px, AttnChunk: attnChunk()}, inputs[next:]
 	} else {
-		in, ws = arch.Inputs{IDs: inputs[0], Pos: inputs[1], Mask: NotEqual(inputs[2], ScalarZero(inputs[2].Graph(), dtypes.Int32)), AttnChunk: attnChunk()}, inputs[3:]
+		in, ws = arch.Inputs{IDs: inputs[0], Pos: inputs[1], Mask: NotEqual(inputs[2], ScalarZero(inputs[2].Graph(), dtypes.Int32)), AttnChunk: attnChunk()}, inputs[next:]
 	}
 	w := m.weightNodes(ws)
 	if len(ws) == len(m.specs) {

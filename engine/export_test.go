@@ -13,3 +13,10 @@ func SetAttnChunk(n int) (restore func()) {
 		cpu.chunk = old
 	}
 }
+
+// Graphs is how many compiled graphs the model holds.
+func (m *Model) Graphs() int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return len(m.execs)
+}

@@ -30,6 +30,9 @@ func (s *Server) attribute(w http.ResponseWriter, r *http.Request) (any, error) 
 	default:
 		return nil, apiErr(http.StatusBadRequest, "method %q: want dla, lens, ig, gradxact or atp", req.Method)
 	}
+	if req.Per != "" && req.Per != "unit" && req.Per != "pos" {
+		return nil, apiErr(http.StatusBadRequest, "per %q: want unit or pos", req.Per)
+	}
 	if req.Steps > maxIGSteps {
 		return nil, apiErr(http.StatusRequestEntityTooLarge, "steps %d: the limit is %d", req.Steps, maxIGSteps)
 	}
@@ -82,7 +85,7 @@ func (s *Server) attribute(w http.ResponseWriter, r *http.Request) (any, error) 
 		case "lens":
 			err = s.lens(m, ids, t, top, out)
 		case "atp":
-			err = s.atp(m, ids, corrupt, hook, t, top, out)
+			err = s.atp(m, ids, corrupt, hook, t, top, attribution.AtPOptions{QKFix: req.Star, GradDrop: req.Star, Pos: req.Per == "pos"}, out)
 		default:
 			err = s.gradAttr(m, ids, t, hook, attribution.IGOptions{Steps: req.Steps, Rule: rule, Baseline: base}, req.Method == "ig", top, out)
 		}
@@ -149,7 +152,7 @@ func (s *Server) gradAttr(m *engine.Model, ids []int32, t attribution.Target, ho
 	return nil
 }
 
-func (s *Server) atp(m *engine.Model, clean, corrupt []int32, hook string, t attribution.Target, top int, out *api.AttributeResponse) error {
+func (s *Server) atp(m *engine.Model, clean, corrupt []int32, hook string, t attribution.Target, top int, o attribution.AtPOptions, out *api.AttributeResponse) error {
 	if hook == "" {
 		hook = "blocks.*.mlp.hook_post"
 	}
@@ -157,7 +160,8 @@ func (s *Server) atp(m *engine.Model, clean, corrupt []int32, hook string, t att
 	if err != nil {
 		return err
 	}
-	res, err := attribution.AtP(m, clean, corrupt, hooks, t, min(top, 20))
+	o.Check = min(top, 20)
+	res, err := attribution.AtPStar(m, clean, corrupt, hooks, t, o)
 	if err != nil {
 		return err
 	}

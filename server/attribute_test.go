@@ -48,6 +48,13 @@ func TestAttribute(t *testing.T) {
 			}
 			return ""
 		}},
+		{api.AttributeRequest{Method: "atp", Prompt: prompt, Corrupt: "Once upon a time, there was a little boy named Tim. She", Metric: "logit-diff:Lily,Tim", Pos: &pos, Top: 10,
+			Hook: "blocks.*.attn.hook_k", Star: true}, 1, func(r *api.AttributeResponse) string {
+			if len(r.Components) != 10 || !strings.Contains(r.Components[0].Name, "attn.hook_k") || r.Check < 0.5 {
+				return "want 10 key heads re-checked and ρ ≥ 0.5"
+			}
+			return ""
+		}},
 	} {
 		var r api.AttributeResponse
 		if code := call(t, ts, "POST", "/api/attribute", tc.req, &r); code != 200 {
@@ -69,6 +76,7 @@ func TestAttribute(t *testing.T) {
 		{api.AttributeRequest{Method: "ig", Prompt: prompt, Steps: 1000}, 413, "steps 1000"},
 		{api.AttributeRequest{Method: "ig", Prompt: prompt, Baseline: "Once"}, 400, "must align"},
 		{api.AttributeRequest{Method: "atp", Prompt: prompt}, 400, "corrupt is empty"},
+		{api.AttributeRequest{Method: "atp", Prompt: prompt, Per: "layer"}, 400, `per "layer"`},
 		{api.AttributeRequest{Method: "dla", Prompt: prompt, Objective: "loss"}, 400, "not loss"},
 		{api.AttributeRequest{Method: "gradxact", Prompt: prompt, Hook: "blocks.9.nothing"}, 400, "blocks.9.nothing"},
 	} {

@@ -4,8 +4,10 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"os"
 	"strings"
 
+	"github.com/glia-dev/glia/atlas"
 	"github.com/glia-dev/glia/attribution"
 	"github.com/glia-dev/glia/engine"
 	"github.com/glia-dev/glia/plot"
@@ -217,6 +219,8 @@ type gradFlags struct {
 	steps, chunk      *int
 	rule              *string
 	baseline, baseIDs *string
+	corpus, atlasDB   *string
+	checkpoint        *bool
 }
 
 func (g *gradFlags) register(fs *flag.FlagSet, ig bool) {
@@ -225,9 +229,38 @@ func (g *gradFlags) register(fs *flag.FlagSet, ig bool) {
 		g.steps = fs.Int("steps", 50, "integration steps")
 		g.chunk = fs.Int("chunk", 16, "steps per forward and backward pass (memory grows with it)")
 		g.rule = fs.String("rule", "gausslegendre", "gausslegendre, riemann_left, riemann_right, riemann_middle or riemann_trapezoid")
-		g.baseline = fs.String("baseline", "", "baseline prompt of the same length (default: zero at the hook)")
+		g.baseline = fs.String("baseline", "", "baseline prompt of the same length, or \"mean\" (with --corpus or --atlas) for the hook's mean activation at every position (default: zero at the hook)")
 		g.baseIDs = fs.String("baseline-ids", "", "baseline as token ids")
+		g.corpus = fs.String("corpus", "", "--baseline mean: a text file, one document a line; the mean is over its first 16,384 tokens (lines cut to 256)")
+		g.atlasDB = fs.String("atlas", "", "--baseline mean: an atlas database built over the hook; the mean is its per-unit mean")
+		g.checkpoint = fs.Bool("checkpoint", false, "backward pass layer by layer, each layer's forward recomputed (bounded memory for long prompts; on by itself from 1,024 tokens)")
 	}
+}
+
+// meanBaseline reads --baseline mean's per-position mean from a corpus
+// file or an atlas.
+func meanBaseline(m *engine.Model, hook, corpus, db string) ([]float32, error) {
+	switch {
+	case (corpus == "") == (db == ""):
+		return nil, usagef("--baseline mean: give --corpus FILE or --atlas DB (one)")
+	case db != "":
+		a, err := atlas.OpenReadOnly(db)
+		if err != nil {
+			return nil, fmt.Errorf("--atlas: %w", err)
+		}
+		defer a.Close()
+		return attribution.AtlasMean(m, a, hook)
+	}
+	f, err := os.Open(corpus)
+	if err != nil {
+		return nil, fmt.Errorf("--corpus: %w", err)
+	}
+	defer f.Close()
+	seqs, err := attribution.CorpusSequences(m, f, 256, 16384)
+	if err != nil {
+		return nil, fmt.Errorf("--corpus %s: %w", corpus, err)
+	}
+	return attribution.CorpusMean(m, hook, seqs)
 }
 
 func runIG(args []string) error       { return runGrad(args, true) }
@@ -258,11 +291,17 @@ func runGrad(args []string, ig bool) error {
 	}
 	var r *attribution.AttrResult
 	if ig {
-		o := attribution.IGOptions{Steps: *g.steps, Chunk: *g.chunk}
+		o := attribution.IGOptions{Steps: *g.steps, Chunk: *g.chunk, Checkpoint: *g.checkpoint}
 		if o.Rule, err = attribution.ParseRule(*g.rule); err != nil {
 			return fmt.Errorf("--rule: %w", err)
 		}
-		if *g.baseline != "" || *g.baseIDs != "" {
+		if *g.baseline == "mean" {
+			if o.Mean, err = meanBaseline(m, hooks[0], *g.corpus, *g.atlasDB); err != nil {
+				return err
+			}
+		} else if *g.corpus != "" || *g.atlasDB != "" {
+			return usagef("--corpus and --atlas go with --baseline mean")
+		} else if *g.baseline != "" || *g.baseIDs != "" {
 			if o.Baseline, err = f.readPrompt(m, *g.baseline, *g.baseIDs, "baseline-"); err != nil {
 				return fmt.Errorf("--baseline: %w", err)
 			}
@@ -322,8 +361,12 @@ func runAtP(args []string) error {
 	f.register(fs, true)
 	corrupt := fs.String("corrupt", "", "corrupt prompt, as many tokens as --prompt (the clean one)")
 	corruptIDs := fs.String("corrupt-ids", "", "corrupt prompt as token ids")
-	hook := fs.String("hook", "blocks.*.mlp.hook_post", "hooks whose units (heads for hook_z) are the nodes; globs work")
+	hook := fs.String("hook", "blocks.*.mlp.hook_post", "hooks whose units (heads for hook_z, hook_q, hook_k) are the nodes; globs work, commas separate several")
 	check := fs.Int("check", 10, "re-check this many top estimates by real patching")
+	star := fs.Bool("star", false, "AtP*: both --qk-fix and --graddrop")
+	qkFix := fs.Bool("qk-fix", false, "AtP*'s QK fix for query/key hooks (attn.hook_q, hook_k, hook_rot_q, hook_rot_k): exact attention probabilities, linearised from there")
+	gradDrop := fs.Bool("graddrop", false, "AtP*'s GradDrop: rank by the mean over layers l of |estimate with l's residual contribution cut from the gradient|")
+	per := fs.String("per", "unit", "node granularity: unit (neurons, heads, dimensions, over all positions) or pos (each position, e.g. --hook 'blocks.*.hook_resid_pre')")
 	var o outFlags
 	o.register(fs)
 	m, ids, t, err := f.load(fs, args)
@@ -337,11 +380,14 @@ func runAtP(args []string) error {
 	if err != nil {
 		return fmt.Errorf("--corrupt: %w", err)
 	}
-	hooks, err := m.MatchHooks(*hook)
+	hooks, err := m.MatchHooks(strings.Split(*hook, ",")...)
 	if err != nil {
 		return fmt.Errorf("--hook: %w", err)
 	}
-	r, err := attribution.AtP(m, ids, bad, hooks, t, *check)
+	if *per != "unit" && *per != "pos" {
+		return usagef("--per %q: unit or pos", *per)
+	}
+	r, err := attribution.AtPStar(m, ids, bad, hooks, t, attribution.AtPOptions{Check: *check, QKFix: *qkFix || *star, GradDrop: *gradDrop || *star, Pos: *per == "pos"})
 	if err != nil {
 		return err
 	}
@@ -358,15 +404,25 @@ func runAtP(args []string) error {
 		r.Nodes = r.Nodes[:min(len(r.Nodes), max(*f.top, r.Checked))]
 		return printJSON(r)
 	}
-	fmt.Fprintf(Stdout, "%s: AtP of %s\nclean %.6g, corrupt %.6g; %d nodes; top %d re-checked by patching: Spearman ρ %.3f; %.2fs\n\n",
-		m.Name, r.Target.Describe(m, ids), r.Clean, r.Corrupt, len(r.Nodes), r.Checked, r.Spearman, r.Seconds)
-	fmt.Fprintf(Stdout, "%-28s %6s %10s %10s\n", "hook", "unit", "estimate", "real")
-	for _, n := range r.Nodes[:min(len(r.Nodes), *f.top)] {
-		real := ""
-		if n.Patched != nil {
-			real = fmt.Sprintf("%+10.4f", *n.Patched)
+	plain := ""
+	if r.PlainSpearman != nil {
+		plain = fmt.Sprintf(" (plain AtP on the same nodes: %.3f)", *r.PlainSpearman)
+	}
+	fmt.Fprintf(Stdout, "%s: AtP of %s\nclean %.6g, corrupt %.6g; %d nodes; top %d re-checked by patching: Spearman ρ %.3f%s; %d passes, %.2fs\n\n",
+		m.Name, r.Target.Describe(m, ids), r.Clean, r.Corrupt, len(r.Nodes), r.Checked, r.Spearman, plain, r.Forwards, r.Seconds)
+	unit := "unit"
+	if *per == "pos" {
+		unit = "pos"
+	}
+	fmt.Fprintf(Stdout, "%-28s %6s %10s %10s %10s %10s\n", "hook", unit, "estimate", "plain", "graddrop", "real")
+	opt := func(v *float64) string {
+		if v == nil {
+			return ""
 		}
-		fmt.Fprintf(Stdout, "%-28s %6d %+10.4f %10s\n", n.Hook, n.Index, n.Estimate, real)
+		return fmt.Sprintf("%+10.4f", *v)
+	}
+	for _, n := range r.Nodes[:min(len(r.Nodes), *f.top)] {
+		fmt.Fprintf(Stdout, "%-28s %6d %+10.4f %10s %10s %10s\n", n.Hook, n.Index, n.Estimate, opt(n.Plain), opt(n.GradDrop), opt(n.Patched))
 	}
 	return nil
 }

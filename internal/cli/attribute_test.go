@@ -59,6 +59,12 @@ func TestAttributeCLI(t *testing.T) {
 	if ig.Relative > 0.01 || len(ig.ByPos) == 0 {
 		t.Errorf("ig: relative delta %g, by_pos %v", ig.Relative, ig.ByPos)
 	}
+	if err := json.Unmarshal(run("ig", "--prompt", prompt, "--baseline", "mean", "--corpus", "../../testdata/corpora/udhr/eng.txt", "--target", " was", "--steps", "200", "--json"), &ig); err != nil {
+		t.Fatal(err)
+	}
+	if ig.Relative > 0.01 {
+		t.Errorf("ig --baseline mean: relative delta %g", ig.Relative)
+	}
 	out := string(run("gradxact", "--prompt", prompt, "--hook", "blocks.1.mlp.hook_post", "--objective", "loss", "--top", "2"))
 	if !strings.Contains(out, "gradxact of next-token loss") || !strings.Contains(out, `" Lily"`) {
 		t.Errorf("gradxact:\n%s", out)
@@ -72,6 +78,20 @@ func TestAttributeCLI(t *testing.T) {
 	}
 	if atp.Checked != 10 || atp.Spearman < 0.5 {
 		t.Errorf("atp: checked %d, ρ %g", atp.Checked, atp.Spearman)
+	}
+	// AtP* on every head's query and key: the QK fix ranks the top 20 better
+	// than the plain estimate (0.95 against 0.80 when written).
+	var star struct {
+		Checked int      `json:"checked"`
+		Fixed   float64  `json:"spearman"`
+		Plain   *float64 `json:"plain_spearman"`
+	}
+	if err := json.Unmarshal(run("atp", "--prompt", prompt, "--corrupt", "Once upon a time, there was a little boy named Tim. She", "--metric", "logit-diff:Lily,Tim", "--pos", "12",
+		"--hook", "blocks.*.attn.hook_q,blocks.*.attn.hook_k", "--qk-fix", "--check", "20", "--json"), &star); err != nil {
+		t.Fatal(err)
+	}
+	if star.Checked != 20 || star.Plain == nil || star.Fixed <= *star.Plain {
+		t.Errorf("atp --qk-fix: checked %d, ρ %g, plain %v", star.Checked, star.Fixed, star.Plain)
 	}
 	if _, errs, code := ivCLI(t, "attribute", "dla", "--prompt", prompt, "--target", "a", "--metric", "logit-diff:a,b"); code != 2 || !strings.Contains(errs, "not both") {
 		t.Errorf("--target with --metric: exit %d %s", code, errs)
@@ -233,6 +253,22 @@ func TestAttributeSave(t *testing.T) {
 	if !strings.Contains(string(svg), "AtP estimate") || !strings.Contains(string(svg), "component") {
 		t.Errorf("atp.svg lacks its axis titles")
 	}
+
+	// AtP* adds the plain estimates and the GradDrop scores.
+	f, out = run("atpstar.svg", "atp", "--prompt", prompt, "--corrupt", corrupt, "--metric", "logit-diff:Lily,Tim", "--pos", "12", "--top", "1000000",
+		"--hook", "blocks.*.attn.hook_k", "--star")
+	var star struct {
+		Nodes []struct {
+			Plain    *float64 `json:"plain"`
+			GradDrop *float64 `json:"graddrop"`
+		} `json:"nodes"`
+	}
+	if err := json.Unmarshal(out, &star); err != nil {
+		t.Fatal(err)
+	}
+	n = len(star.Nodes)
+	same("atp.plain", read(f, "atp.plain"), func(i int) float64 { return *star.Nodes[i].Plain }, n)
+	same("atp.graddrop", read(f, "atp.graddrop"), func(i int) float64 { return *star.Nodes[i].GradDrop }, n)
 }
 
 func f32(n int, f func(int) float64) []float32 {
