@@ -192,22 +192,28 @@ func (p *LensPlan) Writing(layer int, units []int) ([][]float32, error) {
 				v[d] *= post[d]
 			}
 		}
-		if p.lens.Centred {
-			var s float64
-			for _, x := range v {
-				s += float64(x)
-			}
-			mu := float32(s / float64(len(v)))
-			for d := range v {
-				v[d] -= mu
-			}
-		}
-		for d := range v {
-			v[d] *= p.gain[d]
-		}
+		p.fold(v)
 		out[k] = v
 	}
 	return out, nil
+}
+
+// fold applies the final norm to a residual-stream direction in place: it
+// centres v if the norm centres (LayerNorm), then multiplies by the gain.
+func (p *LensPlan) fold(v []float32) {
+	if p.lens.Centred {
+		var s float64
+		for _, x := range v {
+			s += float64(x)
+		}
+		mu := float32(s / float64(len(v)))
+		for d := range v {
+			v[d] -= mu
+		}
+	}
+	for d := range v {
+		v[d] *= p.gain[d]
+	}
 }
 
 // Logits is the direct logit vector W_U·v of one folded writing vector.
@@ -465,19 +471,7 @@ func (p *LensPlan) Feature(hookName string, unit, k int) (l *NeuronLens, ok bool
 		return nil, false, nil
 	}
 	v = slices.Clone(v)
-	if p.lens.Centred {
-		var s float64
-		for _, x := range v {
-			s += float64(x)
-		}
-		mu := float32(s / float64(len(v)))
-		for d := range v {
-			v[d] -= mu
-		}
-	}
-	for d := range v {
-		v[d] *= p.gain[d]
-	}
+	p.fold(v)
 	layer := -1
 	if s, found := strings.CutPrefix(base, "blocks."); found {
 		if i := strings.IndexByte(s, '.'); i > 0 {

@@ -481,13 +481,7 @@ func TestCorpusHeldOutSpread(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	enc := func(s string) []int32 {
-		out := make([]int32, len(s))
-		for i := range s {
-			out[i] = int32(s[i])
-		}
-		return out
-	}
+	enc := byteIDs
 	c, err := NewCorpus(shards, corpus.Options{}, enc, -1, 256, 8, 2, 1, 0.2)
 	if err != nil {
 		t.Fatal(err)
@@ -505,4 +499,13 @@ func TestCorpusHeldOutSpread(t *testing.T) {
 	if len(c.held) != n/5 {
 		t.Errorf("%d of %d windows held out, want %d", len(c.held), n, n/5)
 	}
+}
+
+// byteIDs encodes text as its bytes, a tokenizer for corpus tests.
+func byteIDs(s string) []int32 {
+	out := make([]int32, len(s))
+	for i := range s {
+		out[i] = int32(s[i])
+	}
+	return out
 }
