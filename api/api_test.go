@@ -26,6 +26,7 @@ var wireTypes = []any{
 	AttrGraphRequest{}, AttrGraph{}, AttrGraphLogit{}, AttrGraphNode{}, AttrGraphEdge{}, AttrGraphStats{}, AttrGraphKeys{}, AttrGraphKey{},
 	CacheRequest{}, CacheGrad{}, CacheResponse{}, CacheSequence{}, Tensor{},
 	CompareRequest{}, CompareMatrix{}, CompareResponse{}, CompareCeiling{},
+	ConceptCorpus{}, ConceptsRequest{}, ConceptsResponse{},
 }
 
 var snake = regexp.MustCompile(`^[a-z][a-z0-9]*(_[a-z0-9]+)*$`)

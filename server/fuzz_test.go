@@ -12,7 +12,7 @@ import (
 	"github.com/glia-dev/glia/atlas"
 )
 
-var fuzzRoutes = []string{"/api/run", "/api/intervene", "/api/patch", "/api/attribute", "/api/cache", "/api/compare"}
+var fuzzRoutes = []string{"/api/run", "/api/intervene", "/api/patch", "/api/attribute", "/api/cache", "/api/compare", "/api/concepts"}
 
 // FuzzAPI posts arbitrary bodies to the POST routes (route picks one) of a
 // server on the embedded model and the test atlas. Every answer must be
@@ -28,6 +28,7 @@ func FuzzAPI(f *testing.F) {
 		1: `{"prompt":"Once upon a time","specs":["blocks.1.mlp.hook_post[:,3]=mean","blocks.0.hook_resid_post[-1,0:8]*=2"],"max_new":2}`,
 		2: `{"clean":"Tim gave the ball to","corrupt":"Lily gave the ball to","metric":"logit-diff:Lily,Tim","per":"layer"}`,
 		5: `{"a":"blocks.*.hook_resid_post","prompts":["Once upon a time","Lily","The dog ran"],"method":"rsa","compare":"pearson","recording":{"reps":[[[1,2],[3,1],[0,5]],[[1,3],[2,1],[1,4]]]}}`,
+		6: `{"corpora":[{"name":"a","texts":["The dog ran","A cat sat"]},{"name":"b","texts":["Mom made a cake","They ate bread"]}],"methods":"mean-diff,auroc","verify":"aura"}`,
 		4: `{"prompt":"Once upon a time","hooks":["blocks.*.mlp.hook_post"],"specs":["blocks.0.mlp.hook_post[:,:]=0"],"grad":{"pos":-1,"token":5}}`,
 	} {
 		f.Add(route, []byte(body))

@@ -225,6 +225,7 @@ func (s *Server) routes() {
 	api("POST /api/attribute", s.attribute)
 	s.mux.HandleFunc("POST /api/cache", s.cacheHandler)
 	api("POST /api/compare", s.compareHooks)
+	api("POST /api/concepts", s.conceptsHandler)
 	api("POST /api/attrgraph", s.attrGraph)
 	api("GET /api/attrgraph/file", s.attrGraphFile)
 	s.mux.HandleFunc("GET /api/openapi.yaml", func(w http.ResponseWriter, r *http.Request) {

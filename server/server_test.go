@@ -13,7 +13,7 @@ import (
 
 func TestPagesAndAPI(t *testing.T) {
 	_, ts := newTestServer(t, Config{})
-	for _, p := range []string{"/", "/neuron/blocks.1.mlp.hook_post/3", "/search", "/explore", "/intervene", "/patch", "/compare", "/static/app.js", "/static/app.css", "/api/openapi.yaml"} {
+	for _, p := range []string{"/", "/neuron/blocks.1.mlp.hook_post/3", "/search", "/explore", "/intervene", "/patch", "/compare", "/concepts", "/static/app.js", "/static/app.css", "/api/openapi.yaml"} {
 		if code := call(t, ts, "GET", p, nil, nil); code != 200 {
 			t.Errorf("GET %s: %d", p, code)
 		}

@@ -24,7 +24,7 @@ func FS() fs.FS {
 
 // Pages are the paths the shell answers (a page may add more segments, as
 // /neuron/HOOK/UNIT).
-var Pages = []string{"/", "/neuron/", "/search", "/explore", "/intervene", "/patch", "/attribute", "/compare", "/attrgraph"}
+var Pages = []string{"/", "/neuron/", "/search", "/explore", "/intervene", "/patch", "/attribute", "/compare", "/attrgraph", "/concepts"}
 
 // Handler serves /static/ assets and the shell for every page path.
 func Handler() http.Handler {

@@ -534,6 +534,70 @@ async function pageCompare() {
     form, out);
 }
 
+// pageConcepts is glia concepts on the server's model: each concept's texts
+// (one window each) contrasted with the others' to find its units, then the
+// units deactivated on every corpus (POST /api/concepts, docs/concepts.md).
+async function pageConcepts() {
+  const defaults = [
+    ["animals", "The dog ran after the ball\nThe cat sat on the mat\nA bird sang in the tree\nThe fish swam in the pond\nThe puppy barked at the cat\nThe rabbit hopped in the grass"],
+    ["food", "Mom made a big cake\nThey ate apples and bread\nThe soup was hot and good\nShe had milk and cookies\nDad cooked eggs for breakfast\nThe pie smelled sweet"],
+    ["", ""],
+  ];
+  const blocks = defaults.map(([name, texts], i) => {
+    const n = h("input#k-name" + i, { value: name, size: 14, placeholder: "concept name" });
+    const t = h("textarea#k-texts" + i, { rows: 6, cols: 34, placeholder: "texts, one per line" });
+    t.value = texts;
+    return { n, t, el: h("div", {}, h("label", {}, "concept", n), t) };
+  });
+  const sel = (id, opts, v) => { const e = h("select#" + id, {}, opts.map((x) => h("option", {}, x))); e.value = v; return e; };
+  const method = sel("k-method", ["mean-diff", "freq-diff", "auroc", "lape", "lna", "culnig"], "mean-diff");
+  const verify = sel("k-verify", ["zero", "aura", "none"], "zero");
+  const hooks = h("input#k-hooks", { value: "blocks.*.mlp.hook_post", size: 24 });
+  const rate = h("input#k-rate", { value: "0.01", size: 6 });
+  const btn = h("button#k-run", { type: "submit" }, "Find concept units");
+  const out = h("div#concepts-out");
+  const form = h("form", {}, h("div.row", { style: { display: "flex", flexWrap: "wrap", gap: "12px" } }, blocks.map((b) => b.el)),
+    h("div.row", { style: { display: "flex", flexWrap: "wrap", gap: "10px", alignItems: "flex-end", marginTop: "8px" } },
+      h("label", {}, "method", method), h("label", {}, "units (hooks)", hooks), h("label", {}, "rate", rate),
+      h("label", {}, "verify", verify), btn));
+  const fmt = (x, d = 3) => (x === null || x === undefined || Number.isNaN(x)) ? "–" : Number(x).toFixed(d);
+  form.addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    out.replaceChildren(h("p.muted", {}, "Collecting activations, finding units, verifying…"));
+    const corpora = blocks.filter((b) => b.n.value.trim() && b.t.value.trim()).map((b) => ({
+      name: b.n.value.trim(), texts: b.t.value.split("\n").map((x) => x.trim()).filter((x) => x) }));
+    const body = { corpora, methods: method.value, hooks: hooks.value.trim(), rate: Number(rate.value) || 0, verify: verify.value };
+    try {
+      const r = await busy(btn, api("/api/concepts", body));
+      const parts = [];
+      for (const m of r.report.methods) {
+        parts.push(h("h2", {}, m.method));
+        const rows = m.units.map((u) => h("tr", {}, h("td", {}, u.concept), h("td", {}, h("a", { href: u.link }, u.name)),
+          h("td.num", {}, fmt(u.score)), h("td.num", {}, fmt(u.mean)), h("td.num", {}, fmt(u.mean_rest))));
+        parts.push(h("table#k-units", {}, h("thead", {}, h("tr", {}, ["concept", "unit", "score", "mean", "mean (rest)"].map((x) => h("th", {}, x)))),
+          h("tbody", {}, rows)));
+        for (const mx of m.verify || []) {
+          const max = Math.max(1e-9, ...mx.cells.flat().map((c) => Math.abs(c.delta)));
+          const head = h("tr", {}, h("th", {}, "units of ↓ / loss on →"), mx.corpora.map((c) => h("th", {}, c)));
+          const body = mx.cells.map((row, i) => h("tr", {}, h("th", {}, mx.concepts[i]), row.map((c) => {
+            const a = Math.min(1, Math.abs(c.delta) / max);
+            const bg = c.delta >= 0 ? `rgba(220,40,40,${a})` : `rgba(40,90,220,${a})`;
+            return h("td.num.k-cell", { style: { background: bg, fontWeight: c.corpus === mx.concepts[i] ? "bold" : "normal" },
+              title: `loss ${fmt(c.loss_before)} → ${fmt(c.loss_after)} (${c.units} units, ± ${fmt(c.stderr, 4)})` }, (c.delta >= 0 ? "+" : "") + fmt(c.delta));
+          })));
+          parts.push(h("p.muted", {}, `next-token loss change with each concept's units set by "${mx.mode}" (rows) on each corpus (columns); own cells in bold`),
+            h("table#k-matrix", {}, h("thead", {}, head), h("tbody", {}, body)));
+        }
+      }
+      parts.push(h("p.muted", {}, `${r.seconds.toFixed(2)} s`));
+      out.replaceChildren(...parts);
+    } catch (e) { out.replaceChildren(errorBox(e)); }
+  });
+  show(h("h1", {}, "Concept neurons"),
+    h("p.muted", {}, "Units that respond to one concept's texts more than to the others', found by contrast and checked by deactivating them (as glia concepts; docs/concepts.md)."),
+    form, out);
+}
+
 // ---- router ----
 
 async function route() {
@@ -553,6 +617,7 @@ async function route() {
     else if (p === "/attribute") { page = "attribute"; await pageAttribute(); }
     else if (p === "/compare") { page = "compare"; await pageCompare(); }
     else if (p === "/attrgraph") { page = "attrgraph"; await pageAttrGraph(); }
+    else if (p === "/concepts") { page = "concepts"; await pageConcepts(); }
     else await pageOverview();
   } catch (e) { show(errorBox(e)); }
   for (const a of document.querySelectorAll("nav a[data-page]")) a.classList.toggle("active", a.dataset.page === page);
