@@ -10,7 +10,7 @@ type AttributeRequest struct {
 	Target    string `json:"target"`    // a token as text or #ID; "": the model's most likely token
 	Metric    string `json:"metric"`    // logit-diff:A,B instead of target
 	Objective string `json:"objective"` // ig, gradxact: logit (default), logprob or loss
-	Hook      string `json:"hook"`      // ig, gradxact: one hook name (default hook_embed); atp: a glob (default blocks.*.mlp.hook_post)
+	Hook      string `json:"hook"`      // ig, gradxact: one hook name (default hook_embed); atp: a glob, or several separated by commas (default blocks.*.mlp.hook_post)
 	Steps     int    `json:"steps"`     // ig: 50 by default
 	Rule      string `json:"rule"`      // ig: gausslegendre (default), riemann_left|right|middle|trapezoid
 	Baseline  string `json:"baseline"`  // ig: a prompt of the same length; "": zero at the hook

@@ -3,6 +3,7 @@ package server
 import (
 	"fmt"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/glia-dev/glia/api"
@@ -156,7 +157,7 @@ func (s *Server) atp(m *engine.Model, clean, corrupt []int32, hook string, t att
 	if hook == "" {
 		hook = "blocks.*.mlp.hook_post"
 	}
-	hooks, err := m.MatchHooks(hook)
+	hooks, err := m.MatchHooks(strings.Split(hook, ",")...) // several globs, as the CLI's --hook
 	if err != nil {
 		return err
 	}

@@ -410,16 +410,25 @@ async function pageAttribute() {
   const hook = h("select#a-hook", {}, hooks.map((x) => h("option", {}, x)));
   hook.value = hooks.includes(q.get("hook")) ? q.get("hook") : "hook_embed";
   const corrupt = inp("a-corrupt", q.get("corrupt") || "", "optional: AtP against this prompt", 40);
+  // AtP's nodes: neurons, heads (their queries and keys, where AtP*'s QK fix
+  // matters) or residual positions.
+  const atpNodes = h("select#a-atp-nodes", {}, [["neurons", "neurons"], ["heads", "heads (q, k)"], ["pos", "residual positions"]].map(([v, t]) => h("option", { value: v }, t)));
+  atpNodes.value = q.get("atp_nodes") || "neurons";
+  const star = h("input#a-star", { type: "checkbox" });
+  star.checked = q.get("star") === "1";
+  const atpHook = { neurons: "blocks.*.mlp.hook_post", heads: "blocks.*.attn.hook_q,blocks.*.attn.hook_k", pos: "blocks.*.hook_resid_pre" };
   const btn = h("button#a-run", { type: "submit" }, "Attribute");
   const out = h("div#attr-out");
   const form = h("form", {}, h("label", {}, "prompt", prompt),
     h("div.row", { style: { display: "flex", flexWrap: "wrap", gap: "10px", alignItems: "flex-end", marginTop: "8px" } },
       h("label", {}, "target token", target), h("label", {}, "or metric", metric), h("label", {}, "position", pos),
-      h("label", {}, "tokens by", method), h("label", {}, "at hook", hook), h("label", {}, "corrupt prompt (AtP)", corrupt), btn));
+      h("label", {}, "tokens by", method), h("label", {}, "at hook", hook), h("label", {}, "corrupt prompt (AtP)", corrupt),
+      h("label", {}, "AtP nodes", atpNodes), h("label", { title: "AtP*: QK fix and GradDrop (Kramár et al. 2024)" }, star, " AtP*"), btn));
   form.addEventListener("submit", async (ev) => {
     ev.preventDefault();
     const p = new URLSearchParams();
     for (const [k, el] of Object.entries({ prompt, target, metric, pos, method, hook, corrupt })) if (el.value) p.set(k, el.value);
+    if (corrupt.value) { p.set("atp_nodes", atpNodes.value); if (star.checked) p.set("star", "1"); }
     history.replaceState(null, "", "/attribute?" + p);
     const base = { prompt: prompt.value, target: target.value, metric: metric.value.trim(), pos: pos.value === "" ? null : Number(pos.value) };
     out.replaceChildren(h("p.muted", {}, "Attributing…"));
@@ -428,8 +437,13 @@ async function pageAttribute() {
         api("/api/attribute", { ...base, method: method.value, hook: hook.value, top: 12 }),
         api("/api/attribute", { ...base, method: "dla", top: 200 }),
       ];
-      if (corrupt.value) calls.push(api("/api/attribute", { ...base, method: "atp", corrupt: corrupt.value, top: 15 }));
-      out.replaceChildren(...attributeResult(...await busy(btn, Promise.all(calls))));
+      if (corrupt.value) {
+        calls.push(api("/api/attribute", { ...base, method: "atp", corrupt: corrupt.value, top: 15, hook: atpHook[atpNodes.value],
+          per: atpNodes.value === "pos" ? "pos" : "unit", star: star.checked }));
+      }
+      const res = await busy(btn, Promise.all(calls));
+      if (res[2]) res[2].star = star.checked;
+      out.replaceChildren(...attributeResult(...res));
     } catch (e) { out.replaceChildren(errorBox(e)); }
   });
   show(h("h1", {}, "Attribution"),
@@ -488,7 +502,7 @@ function attributeResult(grad, dla, atp) {
         h("h3", {}, "Top heads"), scoreTable("dla-heads", ["head"], pick(/^L\d+H\d+$/, 8).map((c) => [[c.name], c.score]), dlim),
         h("h3", {}, "Top neurons"), scoreTable("dla-neurons", ["neuron"], pick(/^L\d+N\d+$/, 8).map((c) => [[neuronOf(c.name)], c.score]), dlim))));
   if (atp) {
-    kids.push(h("h2", {}, "Attribution patching"),
+    kids.push(h("h2", {}, atp.star ? "Attribution patching (AtP*)" : "Attribution patching"),
       h("p.muted", {}, `clean ${fmt(atp.value)}; Spearman ρ of estimate and real patching over the re-checked top units ${fmt(atp.check, 3)}`),
       h("table#atp-rows", {}, h("thead", {}, h("tr", {}, h("th", {}, "unit"), h("th.num", {}, "estimate"), h("th.num", {}, "real"))),
         h("tbody", {}, atp.components.map((c) => h("tr.comp-row", {}, h("td", {}, unitLink(c.name)),
