@@ -105,3 +105,52 @@ func maxAbsDiff(a, b []float32) float64 {
 	}
 	return m
 }
+
+// TestSAEOnHookZ: an attention-output SAE (hook_z, heads concatenated as
+// SAELens's reshape_activations "hook_z") attaches like any other: its
+// features equal its Encode of the flattened heads and the unedited model
+// is unchanged.
+func TestSAEOnHookZ(t *testing.T) {
+	tmp := t.TempDir()
+	const h = "blocks.0.attn.hook_z"
+	if _, errs, code := runCLI(t, "", "sae", "train", "--hook", h, "--arch", "topk", "--k", "4", "--d-sae", "64", "--batch", "128",
+		"--buffer", "512", "--ctx", "32", "--windows", "4", "--steps", "4", "--out", tmp); code != 0 {
+		t.Fatalf("sae train: %s", errs)
+	}
+	dir := filepath.Join(tmp, h)
+	s, err := sae.Load(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Cfg.ReshapeActivations != "hook_z" {
+		t.Errorf("reshape_activations %q, want hook_z", s.Cfg.ReshapeActivations)
+	}
+	plain, with := filepath.Join(tmp, "plain.st"), filepath.Join(tmp, "with.st")
+	for _, args := range [][]string{
+		{"run", "--prompt", "Once upon a time", "--hook", h, "--save", plain},
+		{"run", "--prompt", "Once upon a time", "--sae", dir, "--hook", h + ".hook_sae_acts_post", "--save", with},
+	} {
+		if _, errs, code := runCLI(t, "", args...); code != 0 {
+			t.Fatalf("%v: %s", args, errs)
+		}
+	}
+	read := func(path, name string) []float32 {
+		f, err := safetensors.Open(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		v, err := f.Float32(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+	if d := maxAbsDiff(read(plain, "logits"), read(with, "logits")); d != 0 {
+		t.Errorf("--sae on hook_z unedited changes the logits by %g", d)
+	}
+	z := read(plain, h)
+	if d := maxAbsDiff(read(with, h+".hook_sae_acts_post"), s.Encode(z, len(z)/s.Cfg.DIn)); d > 1e-4 {
+		t.Errorf("hook_z features differ from Encode by %g", d)
+	}
+}
