@@ -2,7 +2,6 @@ package attribution
 
 import (
 	"fmt"
-	"math"
 
 	"github.com/glia-dev/glia/engine"
 	"github.com/glia-dev/glia/experiment"
@@ -77,28 +76,16 @@ func (t Target) value(logits []float32, ids []int32, vocab int) float64 {
 		return float64(r[t.Token]) - float64(r[t.Other])
 	case LogProb:
 		r := row(t.Pos)
-		return float64(r[t.Token]) - logSumExp(r)
+		return float64(r[t.Token]) - engine.LogSumExp(r)
 	case Loss:
 		var s float64
 		for p := 0; p+1 < len(ids); p++ {
 			r := row(p)
-			s += logSumExp(r) - float64(r[ids[p+1]])
+			s += engine.LogSumExp(r) - float64(r[ids[p+1]])
 		}
 		return s / float64(len(ids)-1)
 	}
 	return float64(row(t.Pos)[t.Token])
-}
-
-func logSumExp(r []float32) float64 {
-	m := math.Inf(-1)
-	for _, x := range r {
-		m = max(m, float64(x))
-	}
-	var s float64
-	for _, x := range r {
-		s += math.Exp(float64(x) - m)
-	}
-	return m + math.Log(s)
 }
 
 // graphFn is F summed over the batch rows of logits [batch, pos, vocab]:

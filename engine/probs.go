@@ -24,6 +24,20 @@ func Probs(logits []float32) []float64 {
 	return p
 }
 
+// LogSumExp is log Σ exp(logits), in float64 with the maximum shifted out:
+// a cross-entropy is LogSumExp(row) − row[target].
+func LogSumExp(logits []float32) float64 {
+	mx := math.Inf(-1)
+	for _, l := range logits {
+		mx = max(mx, float64(l))
+	}
+	var s float64
+	for _, l := range logits {
+		s += math.Exp(float64(l) - mx)
+	}
+	return mx + math.Log(s)
+}
+
 // Ranked is one entry of a next-token distribution.
 type Ranked struct {
 	ID    int

@@ -164,19 +164,7 @@ func TokenLosses(logits engine.Array, b, width int, row []int32, bos int32) []fl
 			continue
 		}
 		l := logits.Data[(b*width+p)*v : (b*width+p+1)*v]
-		out[p] = logSumExp(l) - float64(l[row[p+1]])
+		out[p] = engine.LogSumExp(l) - float64(l[row[p+1]])
 	}
 	return out
-}
-
-func logSumExp(l []float32) float64 {
-	mx := math.Inf(-1)
-	for _, x := range l {
-		mx = math.Max(mx, float64(x))
-	}
-	var s float64
-	for _, x := range l {
-		s += math.Exp(float64(x) - mx)
-	}
-	return mx + math.Log(s)
 }

@@ -1,6 +1,10 @@
 package sae
 
-import "math"
+import (
+	"math"
+
+	"github.com/glia-dev/glia/engine"
+)
 
 // Eval accumulates SAELens's reconstruction metrics over held-out
 // activation vectors.
@@ -94,7 +98,7 @@ func CrossEntropy(logits []float32, ids [][]int32, vocab int, sum *float64, n *i
 	for b, row := range ids {
 		for p := 0; p+1 < t; p++ {
 			l := logits[(b*t+p)*vocab : (b*t+p+1)*vocab]
-			*sum += logSumExp(l) - float64(l[row[p+1]])
+			*sum += engine.LogSumExp(l) - float64(l[row[p+1]])
 			*n++
 		}
 	}
@@ -107,7 +111,7 @@ func KL(p, q []float32, b, t, vocab int, sum *float64) {
 		for pos := 0; pos+1 < t; pos++ {
 			lp := p[(r*t+pos)*vocab : (r*t+pos+1)*vocab]
 			lq := q[(r*t+pos)*vocab : (r*t+pos+1)*vocab]
-			zp, zq := logSumExp(lp), logSumExp(lq)
+			zp, zq := engine.LogSumExp(lp), engine.LogSumExp(lq)
 			var kl float64
 			for i := range lp {
 				a := float64(lp[i]) - zp
@@ -116,16 +120,4 @@ func KL(p, q []float32, b, t, vocab int, sum *float64) {
 			*sum += kl
 		}
 	}
-}
-
-func logSumExp(l []float32) float64 {
-	m := math.Inf(-1)
-	for _, v := range l {
-		m = max(m, float64(v))
-	}
-	var s float64
-	for _, v := range l {
-		s += math.Exp(float64(v) - m)
-	}
-	return m + math.Log(s)
 }

@@ -159,22 +159,43 @@ func Attach(m *engine.Model, s *SAE) error {
 	if err := s.checkSplice(); err != nil {
 		return err
 	}
-	h := s.Cfg.Metadata.HookName
-	info, err := m.HookPoint(h)
-	if err != nil {
-		return fmt.Errorf("sae: %w", err)
+	if err := Fits(m, s); err != nil {
+		return err
 	}
-	if len(info.Shape) < 3 {
-		return fmt.Errorf("sae: hook %s has shape %v, not [batch, pos, ...]", h, info.Shape)
+	info, _ := m.HookPoint(s.Cfg.Metadata.HookName) // Fits read it
+	return m.Attach(&Dictionary{SAE: s, trailing: append([]int(nil), info.Shape[2:]...)})
+}
+
+// HookWidth is the number of values per position of hook name, the d_in of
+// an SAE on it: the product of its axes after [batch, pos] (hook_z's heads
+// concatenated). A hook without exactly one position axis, at axis 1, is
+// refused.
+func HookWidth(m *engine.Model, name string) (int, error) {
+	h, err := m.HookPoint(name)
+	if err != nil {
+		return 0, err
+	}
+	if len(h.PosAxes) != 1 || h.PosAxes[0] != 1 {
+		return 0, fmt.Errorf("hook %s is %v with position axes %v: an SAE reads one vector per position ([batch, pos, ...])", name, h.Shape, h.PosAxes)
 	}
 	w := 1
-	for _, v := range info.Shape[2:] {
+	for _, v := range h.Shape[2:] {
 		w *= v
+	}
+	return w, nil
+}
+
+// Fits checks that s's hook exists in m with d_in values per position.
+func Fits(m *engine.Model, s *SAE) error {
+	h := s.Cfg.Metadata.HookName
+	w, err := HookWidth(m, h)
+	if err != nil {
+		return fmt.Errorf("sae: %w", err)
 	}
 	if w != s.Cfg.DIn {
 		return fmt.Errorf("sae: d_in is %d but %s of %s has %d values per position", s.Cfg.DIn, h, m.Name, w)
 	}
-	return m.Attach(&Dictionary{SAE: s, trailing: append([]int(nil), info.Shape[2:]...)})
+	return nil
 }
 
 func (d *Dictionary) Hook() string { return d.SAE.Cfg.Metadata.HookName }

@@ -81,34 +81,10 @@ func (s *Server) conceptsHandler(w http.ResponseWriter, r *http.Request) (any, e
 		if err != nil {
 			return apiErr(http.StatusBadRequest, "hooks: %v", err)
 		}
-		grad := false
-		for _, x := range methods {
-			grad = grad || x == concepts.CULNIG
-		}
-		rep := &concepts.Report{Model: m.Name}
-		var stats []*concepts.Stats
-		for _, c := range corpora {
-			st, err := concepts.Collect(m, c.Name, c.Windows, concepts.Options{Hooks: hooks, Grad: grad})
-			if err != nil {
-				return apiErr(http.StatusBadRequest, "%v", err)
-			}
-			stats = append(stats, st)
-			rep.Corpora = append(rep.Corpora, concepts.CorpusReport{Name: st.Name, Windows: st.Windows, Tokens: st.Tokens, Sampled: len(st.Sample)})
-		}
-		for _, meth := range methods {
-			res, err := concepts.Find(meth, stats, concepts.Params{Rate: req.Rate, TopRate: req.TopRate})
-			if err != nil {
-				return apiErr(http.StatusBadRequest, "%v", err)
-			}
-			var ms []*concepts.Matrix
-			if req.Verify != "none" {
-				mx, err := concepts.Verify(m, res, corpora, concepts.VerifyOptions{Mode: mode})
-				if err != nil {
-					return err
-				}
-				ms = append(ms, mx)
-			}
-			rep.Methods = append(rep.Methods, concepts.NewMethodReport(res, ms))
+		rep, _, err := concepts.Run(m, corpora, nil, concepts.RunOptions{Methods: methods, Collect: concepts.Options{Hooks: hooks},
+			Params: concepts.Params{Rate: req.Rate, TopRate: req.TopRate}, Verify: mode})
+		if err != nil {
+			return apiErr(http.StatusBadRequest, "%v", err)
 		}
 		return concepts.WriteJSON(&buf, rep)
 	})

@@ -131,66 +131,37 @@ func runConcepts(args []string) error {
 			return err
 		}
 	}
-	grad := false
-	for _, x := range methods {
-		grad = grad || x == concepts.CULNIG
-	}
-	rep := &concepts.Report{Model: m.Name}
-	var stats []*concepts.Stats
-	for _, c := range find {
-		s, err := concepts.Collect(m, c.Name, c.Windows, concepts.Options{Hooks: hooks, Batch: f.batch, Sample: f.sample, Seed: f.seed, Grad: grad})
-		if err != nil {
-			return err
-		}
-		stats = append(stats, s)
-		fmt.Fprintf(Stderr, "collected %s: %d windows, %d tokens\n", s.Name, s.Windows, s.Tokens)
-		rep.Corpora = append(rep.Corpora, concepts.CorpusReport{Name: s.Name, Windows: s.Windows, Tokens: s.Tokens, Sampled: len(s.Sample)})
+	rep, results, err := concepts.Run(m, find, eval, concepts.RunOptions{Methods: methods, Params: f.params, Verify: concepts.Mode(f.verify),
+		Amplify: f.amplify, Batch: f.batch, Collect: concepts.Options{Hooks: hooks, Batch: f.batch, Sample: f.sample, Seed: f.seed},
+		Collected: func(s *concepts.Stats) {
+			fmt.Fprintf(Stderr, "collected %s: %d windows, %d tokens\n", s.Name, s.Windows, s.Tokens)
+		}})
+	if err != nil {
+		return err
 	}
 	text := f.jsonOut != "-"
 	if text {
 		printCorpora(Stdout, rep)
 	}
-	var results []*concepts.Result
-	for _, meth := range methods {
-		r, err := concepts.Find(meth, stats, f.params)
-		if err != nil {
-			return err
-		}
-		var ms []*concepts.Matrix
-		if f.verify != "none" {
-			mx, err := concepts.Verify(m, r, eval, concepts.VerifyOptions{Mode: mode, Batch: f.batch})
-			if err != nil {
-				return err
-			}
-			ms = append(ms, mx)
-		}
-		if f.amplify != 0 {
-			mx, err := concepts.Verify(m, r, eval, concepts.VerifyOptions{Mode: concepts.ModeScale, Factor: f.amplify, Batch: f.batch})
-			if err != nil {
-				return err
-			}
-			ms = append(ms, mx)
-		}
-		if f.plot != "" && len(ms) > 0 {
+	for i := range rep.Methods {
+		mr := &rep.Methods[i]
+		if f.plot != "" && len(mr.Verify) > 0 {
 			path := f.plot
 			if len(methods) > 1 {
 				ext := filepath.Ext(path)
-				path = strings.TrimSuffix(path, ext) + "-" + string(meth) + ext
+				path = strings.TrimSuffix(path, ext) + "-" + string(mr.Method) + ext
 			}
-			if err := ms[0].HeatMap().Save(path); err != nil {
+			if err := mr.Verify[0].HeatMap().Save(path); err != nil {
 				return err
 			}
 		}
-		mr := concepts.NewMethodReport(r, ms)
 		if f.generate > 0 {
-			if mr.Shift, err = concepts.GenerationShift(m, r, find, concepts.GenOptions{Factor: f.amplify, Samples: f.generate, Len: f.genLen, Seed: f.seed}); err != nil {
+			if mr.Shift, err = concepts.GenerationShift(m, results[i], find, concepts.GenOptions{Factor: f.amplify, Samples: f.generate, Len: f.genLen, Seed: f.seed}); err != nil {
 				return err
 			}
 		}
-		results = append(results, r)
-		rep.Methods = append(rep.Methods, mr)
 		if text {
-			printMethod(Stdout, mr, f.show)
+			printMethod(Stdout, *mr, f.show)
 		}
 	}
 	if err := writeConceptFiles(&f, rep, results); err != nil {

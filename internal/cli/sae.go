@@ -116,24 +116,6 @@ func stopEOF(err error) error {
 	return err
 }
 
-// hookWidth is the number of values per position of a hook: the trailing
-// axes after [batch, pos] flattened (hook_z's heads concatenated). Hooks
-// with more than one position axis (attention patterns) are refused.
-func hookWidth(m *engine.Model, name string) (int, error) {
-	h, err := m.HookPoint(name)
-	if err != nil {
-		return 0, err
-	}
-	if len(h.PosAxes) != 1 || h.PosAxes[0] != 1 {
-		return 0, fmt.Errorf("hook %s is %v with position axes %v: an SAE reads one vector per position ([batch, pos, ...])", name, h.Shape, h.PosAxes)
-	}
-	w := 1
-	for _, v := range h.Shape[2:] {
-		w *= v
-	}
-	return w, nil
-}
-
 // saeJob is one SAE being trained: a hook, an architecture, a trainer.
 type saeJob struct {
 	hook, dir string
@@ -226,7 +208,7 @@ func saeTrain(args []string) error {
 	var tokens int64
 	var resumeEpoch string
 	for i, name := range names {
-		width, err := hookWidth(m, name)
+		width, err := sae.HookWidth(m, name)
 		if err != nil {
 			return err
 		}

@@ -71,12 +71,8 @@ func saeEval(args []string) error {
 		if s, err = sae.LoadFor(dir, m.Name, h); err != nil {
 			return err
 		}
-		w, err := hookWidth(m, h)
-		if err != nil {
+		if err := sae.Fits(m, s); err != nil {
 			return fmt.Errorf("%s: %w", dir, err)
-		}
-		if w != s.Cfg.DIn {
-			return fmt.Errorf("%s: d_in is %d but %s of %s has %d values per position", dir, s.Cfg.DIn, h, m.Name, w)
 		}
 		j := &job{dir: dir, s: s, ev: sae.NewEval(s)}
 		for _, mode := range []struct {

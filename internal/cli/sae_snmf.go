@@ -7,6 +7,7 @@ import (
 	"github.com/glia-dev/glia/corpus"
 	"github.com/glia-dev/glia/engine"
 	"github.com/glia-dev/glia/format/safetensors"
+	"github.com/glia-dev/glia/sae"
 	"github.com/glia-dev/glia/sae/snmf"
 	"gonum.org/v1/gonum/mat"
 )
@@ -46,7 +47,7 @@ func saeSNMF(args []string) error {
 	if err != nil {
 		return err
 	}
-	d, err := hookWidth(m, *hook)
+	d, err := sae.HookWidth(m, *hook)
 	if err != nil {
 		return err
 	}
