@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 
 	"github.com/glia-dev/glia/arch"
@@ -156,9 +157,7 @@ func (m *Model) familyWeights() int {
 	return n
 }
 
-func isDictionaryWeight(name string) bool {
-	return len(name) > len("dictionary:") && name[:len("dictionary:")] == "dictionary:"
-}
+func isDictionaryWeight(name string) bool { return strings.HasPrefix(name, "dictionary:") }
 
 // splice registers the attached dictionaries on hp, their tensors looked
 // up with w.

@@ -439,7 +439,7 @@ func (m *Model) exec(b, t int, req Request) (*Exec, error) {
 			seed = inputs[nIn]
 			inputs = append(inputs[:nIn:nIn], inputs[nIn+1:]...)
 		}
-		logits, hp := m.build(inputs, ivs, grad != nil, hooks, false)
+		logits, hp := m.build(inputs, ivs, grad != nil, hooks, false, true)
 		logits = asFloat32(logits) // outputs leave the graph as float32 whatever the compute dtype
 		var outs []*Node
 		if !noLogits {
@@ -535,8 +535,10 @@ func (m *Model) ForgetGraphs() {
 // weights...], or [pixels, weights...] for an image family.
 //
 // hooks are the hook points the caller will read; trace records every hook
-// point (for listing them) whatever the sequence length.
-func (m *Model) build(inputs []*Node, ivs []Intervention, differentiate bool, hooks []string, trace bool) (*Node, *hook.Points) {
+// point (for listing them) whatever the sequence length; dictionaries splices
+// the attached dictionaries (Attach) in, which train's Forward, given the
+// family's weights only, does not.
+func (m *Model) build(inputs []*Node, ivs []Intervention, differentiate bool, hooks []string, trace, dictionaries bool) (*Node, *hook.Points) {
 	hp := hook.NewPoints()
 	hp.Want(hooks...)
 	if trace {
@@ -570,8 +572,8 @@ func (m *Model) build(inputs []*Node, ivs []Intervention, differentiate bool, ho
 		in, ws = arch.Inputs{IDs: inputs[0], Pos: inputs[1], Mask: NotEqual(inputs[2], ScalarZero(inputs[2].Graph(), dtypes.Int32)), AttnChunk: attnChunk()}, inputs[next:]
 	}
 	w := m.weightNodes(ws)
-	if len(ws) == len(m.specs) {
-		m.splice(hp, w) // every weight given: not train's Forward, which passes the family's only
+	if dictionaries {
+		m.splice(hp, w)
 	}
 	logits := m.Family.Forward(w, in, hp)
 	if u := hp.Unused(); len(u) > 0 {
@@ -625,7 +627,7 @@ func (m *Model) Hooks(seq int) ([]HookInfo, error) {
 		for _, s := range m.specs {
 			inputs = append(inputs, Parameter(g, s.Name, shapes.Make(m.DType(), s.Shape...)))
 		}
-		_, hp := m.build(inputs, nil, false, nil, true)
+		_, hp := m.build(inputs, nil, false, nil, true, true)
 		for _, n := range hp.Names() {
 			node, _ := hp.Node(n)
 			out = append(out, HookInfo{Name: n, Shape: node.Shape().Dimensions})
