@@ -41,7 +41,8 @@ func (o *outState) tokens() int64 {
 }
 
 // atlasTables are the tables of an atlas database (schemaSQL).
-var atlasTables = map[string]bool{"meta": true, "units": true, "examples": true, "windows": true, "tokens": true, "progress": true}
+var atlasTables = map[string]bool{"meta": true, "units": true, "examples": true, "windows": true, "tokens": true, "progress": true,
+	"images": true, "image_units": true} // an image atlas (images_store.go)
 
 // probeOut reads what path holds; nil when nothing (or an empty file).
 func probeOut(path string) (*outState, error) {

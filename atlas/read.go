@@ -57,6 +57,12 @@ func (a *Atlas) DB() *sql.DB { return a.db }
 
 // Verify recomputes the checkpoint checksum over every stored row.
 func (a *Atlas) Verify() error {
+	if info, err := a.ImageInfo(); err != nil || info != nil {
+		if err != nil {
+			return err
+		}
+		return a.verifyImages(info)
+	}
 	p, err := readProgress(a.db)
 	if err != nil {
 		return fmt.Errorf("atlas: %s: %w", a.Path, err)

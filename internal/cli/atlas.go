@@ -44,6 +44,7 @@ func atlasUsage(args []string) error {
   glia atlas build [--model M] [--corpus PATH [PATH...]] [--out atlas.db] [--hooks PATTERN] [--ctx 128]
                    [--top-k 20] [--max-tokens N] [--batch B] [--resume | --force]
                    [--shard I/N | --shards N]
+  glia atlas build --model M --images DIR|FILE|IDX[:N] [--hooks PATTERN] [--top-k 15] [--out img.db] [--force]
   glia atlas merge A.db B.db [C.db...] --out OUT.db   (also: all slices of one build, any order)
   glia atlas upgrade OLD.db --out NEW.db
   glia atlas show --db atlas.db HOOK:UNIT [--json]
@@ -63,6 +64,9 @@ var atlasBuildFlags = map[string]string{"Ctx": "--ctx", "TopK": "--top-k", "Radi
 	"Bands": "--bands", "BandK": "--band-k", "Batch": "--batch"}
 
 func atlasBuild(args []string) error {
+	if wantsImages(args) {
+		return atlasBuildImages(args)
+	}
 	fs := newFlags("atlas build")
 	var mf modelFlags
 	mf.register(fs)
@@ -301,6 +305,12 @@ func atlasShow(args []string) error {
 		return err
 	}
 	defer a.Close()
+	if info, err := a.ImageInfo(); err != nil || info != nil {
+		if err != nil {
+			return err
+		}
+		return showImageUnits(a, units, *asJSON, *top)
+	}
 	useColor := *color == "always" || (*color == "auto" && progress.IsTerminal(Stdout) && os.Getenv("NO_COLOR") == "")
 	for i, u := range units {
 		hook, idx, err := atlas.ParseUnit(u)
@@ -352,7 +362,7 @@ func atlasExport(args []string) error {
 	} else if *format == "parquet" && progress.IsTerminal(Stdout) {
 		return errors.New("parquet is binary; give --out FILE")
 	}
-	err = atlas.Export(a, w, strings.ToLower(*format))
+	err = exportAtlas(a, w, strings.ToLower(*format))
 	if f != nil {
 		if cerr := f.Close(); err == nil {
 			err = cerr
