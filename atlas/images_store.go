@@ -128,7 +128,7 @@ func imageBlobCRC(q, qerr float64, blob []byte) uint32 {
 func writeImageAtlas(m ImageModel, opt *ImageBuildOptions, states []*imgHookState, res *ImageBuildResult) (err error) {
 	tmp := opt.Out + ".building"
 	os.Remove(tmp)
-	db, err := sql.Open("sqlite", sqliteURI(tmp, "_pragma=busy_timeout(10000)&_pragma=page_size(65536)"))
+	db, err := sql.Open("sqlite", sqliteURI(tmp, "_pragma=busy_timeout(10000)"))
 	if err != nil {
 		return fmt.Errorf("atlas: creating %s: %w", tmp, err)
 	}

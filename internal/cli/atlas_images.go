@@ -12,7 +12,7 @@ import (
 	"syscall"
 
 	"github.com/glia-dev/glia/atlas"
-	"github.com/glia-dev/glia/engine"
+	"github.com/glia-dev/glia/internal/atlasmodel"
 	"github.com/glia-dev/glia/images"
 	"github.com/glia-dev/glia/internal/progress"
 )
@@ -29,50 +29,6 @@ func wantsImages(args []string) bool {
 		}
 	}
 	return false
-}
-
-// imageAtlasModel adapts an image model of the engine to atlas.ImageModel.
-type imageAtlasModel struct {
-	m          *engine.Model
-	shape      [3]int
-	rows, cols int // the patch grid of a ViT; 0 for a CNN
-}
-
-func newImageAtlasModel(m *engine.Model) (*imageAtlasModel, error) {
-	shape, ok := m.ImageShape()
-	if !ok {
-		return nil, fmt.Errorf("%s is not an image model (model_type %s); --images needs a ViT or CNN (docs/vision.md)", m.Name, m.Config.String("model_type", "?"))
-	}
-	x := &imageAtlasModel{m: m, shape: shape}
-	x.rows, x.cols, _ = m.PatchGrid()
-	return x, nil
-}
-
-func (x *imageAtlasModel) Fingerprint() string { return x.m.Fingerprint() }
-func (x *imageAtlasModel) Name() string        { return x.m.Name }
-func (x *imageAtlasModel) ImageShape() [3]int  { return x.shape }
-func (x *imageAtlasModel) MatchHooks(p string) ([]string, error) {
-	return x.m.MatchHooks(p)
-}
-
-func (x *imageAtlasModel) ImageHook(name string) (atlas.ImageHook, error) {
-	shape, err := x.m.HookShape(name)
-	if err != nil {
-		return atlas.ImageHook{}, err
-	}
-	return atlas.ImageHookOf(name, shape, x.rows, x.cols)
-}
-
-func (x *imageAtlasModel) ForwardImages(pix []float32, batch int, hooks []string) (map[string][]float32, error) {
-	res, err := x.m.Run(engine.Request{Pixels: &engine.Array{Shape: []int{batch, x.shape[0], x.shape[1], x.shape[2]}, Data: pix}, Hooks: hooks, NoLogits: true})
-	if err != nil {
-		return nil, err
-	}
-	out := make(map[string][]float32, len(hooks))
-	for _, h := range hooks {
-		out[h] = res.Acts[h].Data
-	}
-	return out, nil
 }
 
 // atlasBuildImages is glia atlas build --images.
@@ -109,11 +65,12 @@ func atlasBuildImages(args []string) error {
 	if err != nil {
 		return err
 	}
-	m, err := newImageAtlasModel(em)
+	m, err := atlasmodel.NewImages(em)
 	if err != nil {
 		return err
 	}
-	if opt.Pre, err = images.PreprocessorFor(em.Name, m.shape[1], m.shape[2]); err != nil {
+	shape := m.ImageShape()
+	if opt.Pre, err = images.PreprocessorFor(em.Name, shape[1], shape[2]); err != nil {
 		return err
 	}
 	opt.Images = set
