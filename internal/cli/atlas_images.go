@@ -12,8 +12,8 @@ import (
 	"syscall"
 
 	"github.com/glia-dev/glia/atlas"
-	"github.com/glia-dev/glia/internal/atlasmodel"
 	"github.com/glia-dev/glia/images"
+	"github.com/glia-dev/glia/internal/atlasmodel"
 	"github.com/glia-dev/glia/internal/progress"
 )
 

@@ -122,7 +122,7 @@ func TestImageAtlasCLIErrors(t *testing.T) {
 		args []string
 		want string
 	}{
-		{[]string{"--images", idx}, "not an image model"},                          // the embedded text model
+		{[]string{"--images", idx}, "not an image model"},                             // the embedded text model
 		{[]string{"--model", model, "--images", short}, "header announces 20 images"}, // truncated IDX
 		{[]string{"--model", model, "--images", idx + ":21"}, "has 20 images; 21 were asked for"},
 		{[]string{"--model", model, "--images", idx, "--hooks", "layers.3.flatten.hook_out,nope.*"}, "nope"},
