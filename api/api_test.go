@@ -27,6 +27,7 @@ var wireTypes = []any{
 	CacheRequest{}, CacheGrad{}, CacheResponse{}, CacheSequence{}, Tensor{},
 	CompareRequest{}, CompareMatrix{}, CompareResponse{}, CompareCeiling{},
 	ConceptCorpus{}, ConceptsRequest{}, ConceptsResponse{},
+	ImageUnit{}, ImageExemplar{},
 }
 
 var snake = regexp.MustCompile(`^[a-z][a-z0-9]*(_[a-z0-9]+)*$`)

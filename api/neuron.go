@@ -12,6 +12,7 @@ type NeuronResponse struct {
 	ExplainNote string             `json:"explain_note,omitempty"` // why there is no explanation
 	Hooks       []HookSpec         `json:"hooks"`                  // the atlas' hooks, for navigation
 	Extra       map[string]float64 `json:"extra,omitempty"`        // further statistics by name
+	Images      *ImageUnit         `json:"images,omitempty"`       // an image atlas' exemplars (absent for text atlases)
 }
 
 // UnitReport is everything the atlas holds about one unit (atlas.UnitReport).

@@ -68,6 +68,7 @@ type AtlasSummary struct {
 	Settings    Settings   `json:"settings"`          // how the atlas was built
 	Corpus      []string   `json:"corpus"`            // corpus file names
 	Hooks       []HookSpec `json:"hooks"`             // recorded hooks
+	Kind        string     `json:"kind,omitempty"`    // "images" for an image atlas (Tokens then counts images); absent for text
 }
 
 // Settings are an atlas' build settings (atlas.Settings).

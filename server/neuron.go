@@ -102,6 +102,12 @@ func (s *Server) neuron(w http.ResponseWriter, r *http.Request) (any, error) {
 	if h+1 < len(x.hooks) && unit < x.hooks[h+1].Width {
 		out.Neighbours["down"] = fmt.Sprintf("%s:%d", x.hooks[h+1].Name, unit)
 	}
+	if img, err := x.imageUnit(hook, unit); err != nil || img != nil {
+		if err != nil {
+			return nil, apiErr(http.StatusNotFound, "%v", err)
+		}
+		out.Images = wireImageUnit(img)
+	}
 	out.Explanation, err = x.explanation(hook, unit)
 	if err != nil {
 		return nil, err

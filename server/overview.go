@@ -18,6 +18,9 @@ func (s *Server) overview(w http.ResponseWriter, r *http.Request) (any, error) {
 		meta := x.a.Meta
 		as := &api.AtlasSummary{ModelName: meta.ModelName, Fingerprint: meta.ModelFingerprint, Status: meta.Status, Tokens: meta.Tokens,
 			Windows: meta.Windows, Settings: wireSettings(meta.Settings), Hooks: each(x.hooks, wireHook), Corpus: []string{}}
+		if info, err := x.a.ImageInfo(); err == nil && info != nil {
+			as.Kind = "images"
+		}
 		for _, c := range meta.Corpus {
 			as.Corpus = append(as.Corpus, c.Name)
 		}

@@ -217,6 +217,7 @@ func (s *Server) routes() {
 	api("GET /api/health", s.health)
 	api("GET /api/overview", s.overview)
 	api("GET /api/neurons/{hook}/{unit}", s.neuron)
+	s.mux.HandleFunc("GET /api/neurons/{hook}/{unit}/exemplars/{file}", s.exemplarPNG)
 	api("GET /api/search", s.search)
 	api("POST /api/run", s.run)
 	api("POST /api/intervene", s.intervene)

@@ -157,8 +157,8 @@ async function pageOverview() {
   if (o.atlas) {
     const a = o.atlas;
     cards.append(h("div.card#atlas-card", {}, h("h3", {}, "Atlas"), table(["", ""], [
-      ["model", a.model_name], ["status", a.status], ["tokens", a.tokens.toLocaleString()], ["units", a.units.toLocaleString()],
-      ["hooks", a.hooks.length], ["examples", `top ${a.settings.top_k}, ${a.settings.bands}×${a.settings.band_k} banded, ${a.settings.random_k} random`],
+      ["model", a.model_name], ["status", a.status], [a.kind === "images" ? "images" : "tokens", a.tokens.toLocaleString()], ["units", a.units.toLocaleString()],
+      ["hooks", a.hooks.length], ["examples", a.kind === "images" ? `top ${a.settings.top_k} images with masks` : `top ${a.settings.top_k}, ${a.settings.bands}×${a.settings.band_k} banded, ${a.settings.random_k} random`],
       ["corpus", a.corpus.join(", ")],
       ["matches model", a.matches_model == null ? "–" : a.matches_model ? "yes" : "NO: different fingerprint"],
     ].map(([k, v]) => h("tr", {}, h("th", {}, k), h("td.mono", {}, v))))));
@@ -188,14 +188,13 @@ async function pageNeuron(hook, unit) {
       h("a", { href: `/explore?units=${encodeURIComponent(n.id)}` }, "run in explorer"),
       h("a", { href: `/intervene?spec=${encodeURIComponent(`${hook}[:,${unit}]=0`)}` }, "ablate")),
     h("div.stats#stats", {}, [
-      ["tokens", r.count.toLocaleString()], ["mean", fmt(r.mean)], ["std", fmt(r.std)], ["min", fmt(r.min)], ["max", fmt(r.max)],
+      [n.images ? "positions" : "tokens", r.count.toLocaleString()], ["mean", fmt(r.mean)], ["std", fmt(r.std)], ["min", fmt(r.min)], ["max", fmt(r.max)],
       ["density > 0", pct(r.density)], [`density > ${r.threshold}`, pct(r.density_above)],
     ].map(([k, v]) => h("div.stat", {}, h("b", {}, v), h("span", {}, k)))),
     h("div.grid2", {},
       h("div", {}, h("h3", {}, "Activation histogram"), histogram(n.hist_bins)),
       h("div#explain", {}, h("h3", {}, "Label, facets, logit lens"), explanation(n))),
-    h("h2", {}, `Top activations (${r.top ? r.top.length : 0})`),
-    h("div#top", {}, (r.top || []).map(ex)),
+    ...(n.images ? await imageExemplars(n) : [h("h2", {}, `Top activations (${r.top ? r.top.length : 0})`), h("div#top", {}, (r.top || []).map(ex))]),
   ];
   if (r.bands && r.bands.length) {
     kids.push(h("h2", {}, "Quantile bands"));
