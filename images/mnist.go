@@ -55,19 +55,9 @@ func readIDX(path string, limit int) ([]*Image, error) {
 
 // DecodeIDX reads IDX images (magic 0x803) from r of size bytes.
 func DecodeIDX(path string, r io.ReaderAt, size int64, limit int) ([]*Image, error) {
-	var hdr [16]byte
-	if _, err := r.ReadAt(hdr[:], 0); err != nil {
-		return nil, errorf(path, 0, err, "IDX image header needs 16 bytes (the file has %d)", size)
-	}
-	if m := binary.BigEndian.Uint32(hdr[0:]); m != idxImages {
-		return nil, errorf(path, 0, nil, "magic 0x%08x is not IDX uint8 images (0x%08x)", m, idxImages)
-	}
-	n, rows, cols := int64(binary.BigEndian.Uint32(hdr[4:])), int64(binary.BigEndian.Uint32(hdr[8:])), int64(binary.BigEndian.Uint32(hdr[12:]))
-	if rows == 0 || cols == 0 || rows > maxSide || cols > maxSide {
-		return nil, errorf(path, 8, ErrTooLarge, "image size %d×%d is out of range [1, %d]", rows, cols, maxSide)
-	}
-	if want := 16 + n*rows*cols; want != size {
-		return nil, errorf(path, 4, nil, "header announces %d images of %d×%d (%d bytes) but the file has %d bytes", n, rows, cols, want, size)
+	n, rows, cols, err := idxHeader(path, r, size)
+	if err != nil {
+		return nil, err
 	}
 	if limit > 0 && int64(limit) < n {
 		n = int64(limit)
@@ -86,6 +76,26 @@ func DecodeIDX(path string, r io.ReaderAt, size int64, limit int) ([]*Image, err
 		out[i] = im
 	}
 	return out, nil
+}
+
+// idxHeader reads and checks an IDX image file's header: the image count
+// and size, which must account for every byte of the file.
+func idxHeader(path string, r io.ReaderAt, size int64) (n, rows, cols int64, err error) {
+	var hdr [16]byte
+	if _, err := r.ReadAt(hdr[:], 0); err != nil {
+		return 0, 0, 0, errorf(path, 0, err, "IDX image header needs 16 bytes (the file has %d)", size)
+	}
+	if m := binary.BigEndian.Uint32(hdr[0:]); m != idxImages {
+		return 0, 0, 0, errorf(path, 0, nil, "magic 0x%08x is not IDX uint8 images (0x%08x)", m, idxImages)
+	}
+	n, rows, cols = int64(binary.BigEndian.Uint32(hdr[4:])), int64(binary.BigEndian.Uint32(hdr[8:])), int64(binary.BigEndian.Uint32(hdr[12:]))
+	if rows == 0 || cols == 0 || rows > maxSide || cols > maxSide {
+		return 0, 0, 0, errorf(path, 8, ErrTooLarge, "image size %d×%d is out of range [1, %d]", rows, cols, maxSide)
+	}
+	if want := 16 + n*rows*cols; want != size {
+		return 0, 0, 0, errorf(path, 4, nil, "header announces %d images of %d×%d (%d bytes) but the file has %d bytes", n, rows, cols, want, size)
+	}
+	return n, rows, cols, nil
 }
 
 func readLabels(path string, limit int) ([]int, error) {

@@ -1,7 +1,6 @@
 package images
 
 import (
-	"encoding/binary"
 	"image"
 	"os"
 	"strconv"
@@ -25,6 +24,7 @@ type setItem struct {
 type idxFile struct {
 	f          *os.File
 	rows, cols int64
+	n          int // images in the file
 }
 
 // OpenSet resolves specs in order, each one of:
@@ -115,29 +115,15 @@ func (s *Set) addIDX(path string, limit int) error {
 		if err != nil {
 			return err
 		}
-		var hdr [16]byte
-		if _, err := f.ReadAt(hdr[:], 0); err != nil {
+		n, rows, cols, err := idxHeader(path, f, size)
+		if err != nil {
 			f.Close()
-			return errorf(path, 0, err, "neither a PNG/JPEG file nor IDX images: an IDX header needs 16 bytes (the file has %d)", size)
+			return err
 		}
-		if m := binary.BigEndian.Uint32(hdr[0:]); m != idxImages {
-			f.Close()
-			return errorf(path, 0, nil, "neither a PNG/JPEG file (by its name) nor IDX uint8 images (magic 0x%08x, want 0x%08x)", m, idxImages)
-		}
-		n, rows, cols := int64(binary.BigEndian.Uint32(hdr[4:])), int64(binary.BigEndian.Uint32(hdr[8:])), int64(binary.BigEndian.Uint32(hdr[12:]))
-		if rows == 0 || cols == 0 || rows > maxSide || cols > maxSide {
-			f.Close()
-			return errorf(path, 8, ErrTooLarge, "image size %d×%d is out of range [1, %d]", rows, cols, maxSide)
-		}
-		if want := 16 + n*rows*cols; want != size {
-			f.Close()
-			return errorf(path, 4, nil, "header announces %d images of %d×%d (%d bytes) but the file has %d bytes", n, rows, cols, want, size)
-		}
-		x = &idxFile{f: f, rows: rows, cols: cols}
+		x = &idxFile{f: f, rows: rows, cols: cols, n: int(n)}
 		s.idx[path] = x
 	}
-	st, _ := x.f.Stat()
-	n := int((st.Size() - 16) / (x.rows * x.cols))
+	n := x.n
 	if limit > n {
 		return errorf(path, 4, nil, "has %d images; %d were asked for", n, limit)
 	}
