@@ -53,12 +53,17 @@ func (a *Model) HookWidth(name string) (int, error) {
 func (a *Model) HookShape(name string, seq int) ([]int, error) { return a.m.HookShapeAt(name, seq) }
 
 func (a *Model) Forward(ids [][]int32, hooks []string) (map[string][]float32, error) {
-	res, err := a.m.Run(engine.Request{IDs: ids, Hooks: hooks, NoLogits: true})
+	return runHooks(a.m, engine.Request{IDs: ids, Hooks: hooks, NoLogits: true})
+}
+
+// runHooks runs a request and returns its hooks' values.
+func runHooks(m *engine.Model, req engine.Request) (map[string][]float32, error) {
+	res, err := m.Run(req)
 	if err != nil {
 		return nil, err
 	}
-	out := make(map[string][]float32, len(hooks))
-	for _, h := range hooks {
+	out := make(map[string][]float32, len(req.Hooks))
+	for _, h := range req.Hooks {
 		out[h] = res.Acts[h].Data
 	}
 	return out, nil

@@ -43,14 +43,6 @@ func (x *Images) ImageHook(name string) (atlas.ImageHook, error) {
 }
 
 func (x *Images) ForwardImages(pix []float32, batch int, hooks []string) (map[string][]float32, error) {
-	req := engine.Request{Pixels: &engine.Array{Shape: []int{batch, x.shape[0], x.shape[1], x.shape[2]}, Data: pix}, Hooks: hooks, NoLogits: true}
-	res, err := x.m.Run(req)
-	if err != nil {
-		return nil, err
-	}
-	out := make(map[string][]float32, len(hooks))
-	for _, h := range hooks {
-		out[h] = res.Acts[h].Data
-	}
-	return out, nil
+	return runHooks(x.m, engine.Request{Pixels: &engine.Array{Shape: []int{batch, x.shape[0], x.shape[1], x.shape[2]}, Data: pix},
+		Hooks: hooks, NoLogits: true})
 }

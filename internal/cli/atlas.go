@@ -305,17 +305,21 @@ func atlasShow(args []string) error {
 		return err
 	}
 	defer a.Close()
-	if info, err := a.ImageInfo(); err != nil || info != nil {
-		if err != nil {
-			return err
-		}
-		return showImageUnits(a, units, *asJSON, *top)
+	img, err := a.ImageInfo()
+	if err != nil {
+		return err
 	}
 	useColor := *color == "always" || (*color == "auto" && progress.IsTerminal(Stdout) && os.Getenv("NO_COLOR") == "")
 	for i, u := range units {
 		hook, idx, err := atlas.ParseUnit(u)
 		if err != nil {
 			return err
+		}
+		if img != nil {
+			if err := showImageUnit(a, hook, idx, i > 0, *asJSON, *top); err != nil {
+				return err
+			}
+			continue
 		}
 		r, err := a.Unit(hook, idx)
 		if err != nil {

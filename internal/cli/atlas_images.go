@@ -106,35 +106,22 @@ func atlasBuildImages(args []string) error {
 	return nil
 }
 
-// showImageUnits is glia atlas show on an image atlas.
-func showImageUnits(a *atlas.Atlas, units []string, asJSON bool, top int) error {
-	for i, u := range units {
-		hook, idx, err := atlas.ParseUnit(u)
-		if err != nil {
-			return err
-		}
-		r, err := a.ImageUnit(hook, idx)
-		if err != nil {
-			return err
-		}
-		if asJSON {
-			if err := json.NewEncoder(Stdout).Encode(r); err != nil {
-				return err
-			}
-			continue
-		}
-		if i > 0 {
-			fmt.Fprintln(Stdout)
-		}
-		err = atlas.RenderImageUnit(Stdout, r, top, func(id int) ([]byte, int, int, int, error) {
-			px, c, h, w, _, err := a.ImagePixels(id)
-			return px, c, h, w, err
-		})
-		if err != nil {
-			return err
-		}
+// showImageUnit prints one unit of an image atlas (glia atlas show).
+func showImageUnit(a *atlas.Atlas, hook string, unit int, gap, asJSON bool, top int) error {
+	r, err := a.ImageUnit(hook, unit)
+	if err != nil {
+		return err
 	}
-	return nil
+	if asJSON {
+		return json.NewEncoder(Stdout).Encode(r)
+	}
+	if gap {
+		fmt.Fprintln(Stdout)
+	}
+	return atlas.RenderImageUnit(Stdout, r, top, func(id int) ([]byte, int, int, int, error) {
+		px, c, h, w, _, err := a.ImagePixels(id)
+		return px, c, h, w, err
+	})
 }
 
 // exportAtlas exports a text or an image atlas.
