@@ -13,6 +13,7 @@ package atlas
 import (
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/glia-dev/glia/images"
 )
@@ -120,7 +121,11 @@ type ImageBuildOptions struct {
 	Quantile  float64              // the mask threshold's quantile (0.99)
 	Threshold float32              // density is also counted above this (0.5, as text atlases)
 	Batch     int                  // images per forward pass (32)
-	Force     bool                 // replace an existing --out
+	Force     bool                 // replace an existing Out
+	Resume    bool                 // continue the checkpoint in Out+".building"
+	// CheckpointEvery is the interval between checkpoints (into
+	// Out+".building"; 0: after every batch).
+	CheckpointEvery time.Duration
 	// QuantileBudget bounds the memory of the exact quantile (bytes, all
 	// units together); past it the quantile is read off the histogram.
 	QuantileBudget int64
@@ -130,7 +135,8 @@ type ImageBuildOptions struct {
 
 // DefaultImageBuildOptions holds every default.
 func DefaultImageBuildOptions() ImageBuildOptions {
-	return ImageBuildOptions{Out: "atlas.db", TopK: 15, Quantile: 0.99, Threshold: 0.5, Batch: 32, QuantileBudget: 512 << 20}
+	return ImageBuildOptions{Out: "atlas.db", TopK: 15, Quantile: 0.99, Threshold: 0.5, Batch: 32, QuantileBudget: 512 << 20,
+		CheckpointEvery: time.Minute}
 }
 
 // defaultImageHooks are tried in order when no hooks are named: a ViT's

@@ -19,6 +19,7 @@ type ImageBuildResult struct {
 	Images         int
 	Hooks          []ImageHook
 	QuantileMethod string // "exact" or "histogram"
+	Resumed        int    // images done by the checkpoint resumed from (0: a new build)
 	Elapsed        time.Duration
 	ForwardTime    time.Duration
 }
@@ -109,7 +110,6 @@ func BuildImages(ctx context.Context, m ImageModel, opt ImageBuildOptions) (*Ima
 		}
 	}
 	states := make([]*imgHookState, len(hooks))
-	names := make([]string, len(hooks))
 	for i, h := range hooks {
 		var k int64
 		k, frac := quantileKeep(int64(n)*int64(h.cells()), opt.Quantile)
@@ -117,56 +117,90 @@ func BuildImages(ctx context.Context, m ImageModel, opt ImageBuildOptions) (*Ima
 			k = 0
 		}
 		states[i] = newImgHookState(h, opt.TopK, k, frac)
-		names[i] = h.Name
 	}
+	b := newImageBuild(m, &opt, states, res.QuantileMethod)
+	first, err := b.open(opt.Resume)
+	if err != nil {
+		return nil, err
+	}
+	defer b.close()
+	res.Resumed = first
 	shape := m.ImageShape()
 	plane := shape[0] * shape[1] * shape[2]
 	pix := make([]float32, 0, opt.Batch*plane)
-	for lo := 0; lo < n; lo += opt.Batch {
+	last := time.Now()
+	for lo := first; lo < n; lo += opt.Batch {
 		if err := ctx.Err(); err != nil {
-			return nil, fmt.Errorf("atlas: interrupted after %d of %d images; %s is unchanged (an image atlas is written only when complete): %w", lo, n, opt.Out, err)
+			if lo > b.saved {
+				if cerr := b.checkpoint(lo); cerr != nil {
+					return nil, fmt.Errorf("atlas: interrupted after %d of %d images, and the checkpoint failed: %v (%w)", lo, n, cerr, err)
+				}
+			}
+			return nil, b.failed(fmt.Errorf("atlas: interrupted after %d of %d images; %s is unchanged (an image atlas replaces it only when complete): %w", lo, n, opt.Out, err))
 		}
 		hi := min(lo+opt.Batch, n)
-		pix = pix[:0]
-		for i := lo; i < hi; i++ {
-			im, err := opt.Images.Image(i)
-			if err != nil {
-				return nil, err
-			}
-			in, err := opt.Pre.Apply(im, shape[0])
-			if err != nil {
-				return nil, fmt.Errorf("atlas: image %s: %w", opt.Images.Name(i), err)
-			}
-			if in.C != shape[0] || in.H != shape[1] || in.W != shape[2] {
-				return nil, fmt.Errorf("atlas: image %s preprocesses to %d×%d×%d; %s reads %v", opt.Images.Name(i), in.C, in.H, in.W, m.Name(), shape)
-			}
-			pix = append(pix, in.Pix...)
-		}
-		t0 := time.Now()
-		acts, err := m.ForwardImages(pix, hi-lo, names)
-		res.ForwardTime += time.Since(t0)
-		if err != nil {
-			return nil, fmt.Errorf("atlas: images %d..%d: %w", lo, hi-1, err)
-		}
-		for _, s := range states {
-			a, per := acts[s.h.Name], s.perImage()
-			if len(a) != (hi-lo)*per {
-				return nil, fmt.Errorf("atlas: hook %s gave %d values for %d images; its layout (%s, %d units, %d×%d) needs %d",
-					s.h.Name, len(a), hi-lo, s.h.Layout, s.h.Units, s.h.GridH, s.h.GridW, (hi-lo)*per)
-			}
-			for b := range hi - lo {
-				s.update(uint32(lo+b), a[b*per:(b+1)*per], opt.Threshold)
-			}
+		if err := b.batch(lo, hi, pix[:0], res); err != nil {
+			return nil, b.failed(err)
 		}
 		if opt.OnProgress != nil {
 			opt.OnProgress(hi, n)
 		}
+		if hi < n && time.Since(last) >= opt.CheckpointEvery {
+			if err := b.checkpoint(hi); err != nil {
+				return nil, b.failed(err)
+			}
+			last = time.Now()
+		}
 	}
-	if err := writeImageAtlas(m, &opt, states, res); err != nil {
-		return nil, err
+	if err := b.finish(); err != nil {
+		return nil, b.failed(err)
 	}
 	res.Elapsed = time.Since(start)
 	return res, nil
+}
+
+// batch runs images [lo, hi) and adds them to the state.
+func (b *imageBuild) batch(lo, hi int, pix []float32, res *ImageBuildResult) error {
+	shape, set := b.info.Shape, b.opt.Images
+	for i := lo; i < hi; i++ {
+		im, err := set.Image(i)
+		if err != nil {
+			return err
+		}
+		in, err := b.opt.Pre.Apply(im, shape[0])
+		if err != nil {
+			return fmt.Errorf("atlas: image %s: %w", set.Name(i), err)
+		}
+		if in.C != shape[0] || in.H != shape[1] || in.W != shape[2] {
+			return fmt.Errorf("atlas: image %s preprocesses to %d×%d×%d; %s reads %v", set.Name(i), in.C, in.H, in.W, b.m.Name(), shape)
+		}
+		pix = append(pix, in.Pix...)
+	}
+	t0 := time.Now()
+	acts, err := b.m.ForwardImages(pix, hi-lo, b.hookNames())
+	res.ForwardTime += time.Since(t0)
+	if err != nil {
+		return fmt.Errorf("atlas: images %d..%d: %w", lo, hi-1, err)
+	}
+	for _, s := range b.states {
+		a, per := acts[s.h.Name], s.perImage()
+		if len(a) != (hi-lo)*per {
+			return fmt.Errorf("atlas: hook %s gave %d values for %d images; its layout (%s, %d units, %d×%d) needs %d",
+				s.h.Name, len(a), hi-lo, s.h.Layout, s.h.Units, s.h.GridH, s.h.GridW, (hi-lo)*per)
+		}
+		for i := range hi - lo {
+			s.update(uint32(lo+i), a[i*per:(i+1)*per], b.opt.Threshold)
+		}
+	}
+	return nil
+}
+
+func (b *imageBuild) hookNames() []string {
+	names := make([]string, len(b.states))
+	for i, s := range b.states {
+		names[i] = s.h.Name
+	}
+	return names
 }
 
 // displayPixels is an image as the atlas stores it: the model's channels

@@ -6,10 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
-	"os"
-	"sort"
 	"strconv"
-	"time"
 )
 
 // imageSchemaSQL adds an image atlas' tables to schema 2 (docs/atlas.md,
@@ -121,123 +118,6 @@ func imageBlobCRC(q, qerr float64, blob []byte) uint32 {
 	binary.LittleEndian.PutUint64(buf[:], math.Float64bits(q))
 	binary.LittleEndian.PutUint64(buf[8:], math.Float64bits(qerr))
 	return crc32Of(append(buf[:], blob...))
-}
-
-// writeImageAtlas writes the finished state to a temporary file and renames
-// it over opt.Out.
-func writeImageAtlas(m ImageModel, opt *ImageBuildOptions, states []*imgHookState, res *ImageBuildResult) (err error) {
-	tmp := opt.Out + ".building"
-	os.Remove(tmp)
-	db, err := sql.Open("sqlite", sqliteURI(tmp, "_pragma=busy_timeout(10000)"))
-	if err != nil {
-		return fmt.Errorf("atlas: creating %s: %w", tmp, err)
-	}
-	db.SetMaxOpenConns(1)
-	defer func() {
-		if cerr := db.Close(); err == nil {
-			err = cerr
-		}
-		if err != nil {
-			os.Remove(tmp)
-			return
-		}
-		if err = os.Rename(tmp, opt.Out); err != nil {
-			os.Remove(tmp)
-			err = fmt.Errorf("atlas: %w", err)
-		}
-	}()
-	tx, err := db.Begin()
-	if err != nil {
-		return err
-	}
-	defer tx.Rollback()
-	if _, err := tx.Exec(schemaSQL + imageSchemaSQL); err != nil {
-		return fmt.Errorf("atlas: creating %s: %w", tmp, err)
-	}
-	info := ImageInfo{Images: opt.Images.Len(), Shape: m.ImageShape(), TopK: opt.TopK, Quantile: opt.Quantile,
-		QuantileMethod: res.QuantileMethod, Upsample: upsampleName, MapQuantised: "8 bits over each map's [min, max]"}
-	for i := range opt.Images.Len() {
-		if i < 64 {
-			info.Sources = append(info.Sources, opt.Images.Name(i))
-		}
-	}
-	set := Settings{TopK: opt.TopK, Threshold: opt.Threshold}
-	for _, s := range states {
-		info.Hooks = append(info.Hooks, s.h)
-		set.Hooks = append(set.Hooks, HookSpec{Name: s.h.Name, Width: s.h.Units})
-	}
-	now := time.Now().UTC().Format(time.RFC3339)
-	meta := &Meta{SchemaVersion: SchemaVersion, GliaVersion: GliaVersion, ModelFingerprint: m.Fingerprint(), ModelName: m.Name(),
-		Settings: set, Corpus: []ShardInfo{{Name: "images", Tokens: int64(info.Images)}}, Packing: "one image per example",
-		Status: StatusComplete, Tokens: int64(info.Images), CreatedAt: now, UpdatedAt: now}
-	kv := meta.kv()
-	js, _ := json.Marshal(info)
-	kv[metaKind], kv["image_atlas"] = kindImages, string(js)
-	for k, v := range kv {
-		if _, err := tx.Exec("INSERT INTO meta (key, value) VALUES (?, ?)", k, v); err != nil {
-			return err
-		}
-	}
-	units := newRowWriter(tx, "INSERT INTO units (id, hook, unit, count, mean, m2, var, std, min, max, n_pos, n_above, density, density_above, hist, checksum)", 16)
-	ex := newRowWriter(tx, "INSERT INTO image_units (id, hook, unit, quantile, quantile_err, n, blob, checksum)", 8)
-	used := map[uint32]bool{}
-	var id int64
-	var crcBuf []byte
-	for _, s := range states {
-		for u := range s.h.Units {
-			st := s.stats(u)
-			hb := encodeHist(nil, st.hist)
-			var crc uint32
-			crcBuf, crc = unitsCRC(crcBuf, st, hb)
-			v, sd, dens, densAbove := unitRow(st)
-			if err := units.add(id, s.h.Name, u, st.count, st.mean, st.m2, v, sd, nullableF32(st.min), nullableF32(st.max),
-				st.npos, st.nabove, dens, densAbove, hb, int64(crc)); err != nil {
-				return err
-			}
-			q, qerr := s.quantile(u, opt.Quantile)
-			var qcol any = q
-			if math.IsNaN(q) || math.IsInf(q, 0) {
-				q, qcol = math.NaN(), nil // NULL; NaN in the checksum
-			}
-			blob := encodeImageExemplars(nil, s.top[u], s.h.GridH, s.h.GridW)
-			if err := ex.add(id, s.h.Name, u, qcol, qerr, len(s.top[u]), blob, int64(imageBlobCRC(q, qerr, blob))); err != nil {
-				return err
-			}
-			for _, e := range s.top[u] {
-				used[e.image] = true
-			}
-			id++
-		}
-	}
-	if err := units.flush(); err != nil {
-		return err
-	}
-	if err := ex.flush(); err != nil {
-		return err
-	}
-	ids := make([]uint32, 0, len(used))
-	for i := range used {
-		ids = append(ids, i)
-	}
-	sort.Slice(ids, func(a, b int) bool { return ids[a] < ids[b] })
-	imgs := newRowWriter(tx, "INSERT INTO images (id, source, channels, height, width, pixels, checksum)", 7)
-	for _, i := range ids {
-		im, err := opt.Images.Image(int(i))
-		if err != nil {
-			return err
-		}
-		px, err := displayPixels(im, opt.Pre, info.Shape)
-		if err != nil {
-			return fmt.Errorf("atlas: image %s: %w", opt.Images.Name(int(i)), err)
-		}
-		if err := imgs.add(i, opt.Images.Name(int(i)), info.Shape[0], info.Shape[1], info.Shape[2], px, int64(crc32Of(px))); err != nil {
-			return err
-		}
-	}
-	if err := imgs.flush(); err != nil {
-		return err
-	}
-	return tx.Commit()
 }
 
 // ImageInfo is an image atlas' metadata; nil (and no error) for a text atlas.

@@ -396,3 +396,92 @@ func FuzzImageExemplarsBlob(f *testing.F) {
 		}
 	})
 }
+
+// dumpImageAtlas is every row of an image atlas' data tables.
+func dumpImageAtlas(t *testing.T, path string) []string {
+	a, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	var out []string
+	for _, table := range []string{"units", "image_units", "images"} {
+		rows, err := a.DB().Query("SELECT * FROM " + table + " ORDER BY id")
+		if err != nil {
+			t.Fatal(err)
+		}
+		cols, _ := rows.Columns()
+		for rows.Next() {
+			vals := make([]any, len(cols))
+			ptrs := make([]any, len(cols))
+			for i := range vals {
+				ptrs[i] = &vals[i]
+			}
+			rows.Scan(ptrs...)
+			out = append(out, fmt.Sprint(table, vals))
+		}
+		rows.Close()
+	}
+	return out
+}
+
+// TestImageAtlasResume: a build that fails part way keeps its checkpoint;
+// resumed, it ends with the rows of an uninterrupted build (the exact
+// quantile's kept values included). A checkpoint of other settings or
+// another image set is refused.
+func TestImageAtlasResume(t *testing.T) {
+	dir := t.TempDir()
+	idx := filepath.Join(dir, "set.u8")
+	writeIDX(t, idx, 40, 5, 6, 3)
+	set, err := images.OpenSet(idx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer set.Close()
+	opts := func(out string) ImageBuildOptions {
+		o := DefaultImageBuildOptions()
+		o.Out, o.Images, o.Pre, o.TopK, o.Batch, o.CheckpointEvery = out, set, images.Default(5, 6), 5, 7, 0
+		return o
+	}
+	for _, layout := range []Layout{LayoutChannels, LayoutPatches} {
+		whole := filepath.Join(dir, layout.String()+"-whole.db")
+		if _, err := BuildImages(context.Background(), &fakeImageModel{layout: layout, units: 3, h: 5, w: 6}, opts(whole)); err != nil {
+			t.Fatal(err)
+		}
+		out := filepath.Join(dir, layout.String()+".db")
+		f := &fakeImageModel{layout: layout, units: 3, h: 5, w: 6, fail: 4}
+		_, err := BuildImages(context.Background(), f, opts(out))
+		if err == nil || !strings.Contains(err.Error(), "the first 21 of 40 images are checkpointed") {
+			t.Fatalf("failing build: %v", err)
+		}
+		if _, err := os.Stat(out); err == nil {
+			t.Fatal("a failed build wrote --out")
+		}
+		bad := opts(out)
+		bad.Resume, bad.TopK = true, 4
+		if _, err := BuildImages(context.Background(), f, bad); err == nil || !strings.Contains(err.Error(), "the hooks and settings differ") {
+			t.Errorf("resume with another top-k: %v", err)
+		}
+		f.fail = 0
+		o := opts(out)
+		o.Resume = true
+		res, err := BuildImages(context.Background(), f, o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Resumed != 21 {
+			t.Errorf("resumed from %d images, want 21", res.Resumed)
+		}
+		if got, want := dumpImageAtlas(t, out), dumpImageAtlas(t, whole); !slices.Equal(got, want) {
+			t.Errorf("resumed atlas differs from an uninterrupted one (%d and %d rows)", len(got), len(want))
+		}
+		if _, err := os.Stat(out + ".building"); err == nil {
+			t.Error("the checkpoint file is left after the build")
+		}
+	}
+	o := opts(filepath.Join(dir, "none.db"))
+	o.Resume = true
+	if _, err := BuildImages(context.Background(), &fakeImageModel{layout: LayoutChannels, units: 3, h: 5, w: 6}, o); err == nil || !strings.Contains(err.Error(), "nothing to resume") {
+		t.Errorf("resume without a checkpoint: %v", err)
+	}
+}

@@ -44,7 +44,7 @@ func atlasUsage(args []string) error {
   glia atlas build [--model M] [--corpus PATH [PATH...]] [--out atlas.db] [--hooks PATTERN] [--ctx 128]
                    [--top-k 20] [--max-tokens N] [--batch B] [--resume | --force]
                    [--shard I/N | --shards N]
-  glia atlas build --model M --images DIR|FILE|IDX[:N] [--hooks PATTERN] [--top-k 15] [--out img.db] [--force]
+  glia atlas build --model M --images DIR|FILE|IDX[:N] [--hooks PATTERN] [--top-k 15] [--out img.db] [--resume | --force]
   glia atlas merge A.db B.db [C.db...] --out OUT.db   (also: all slices of one build, any order)
   glia atlas upgrade OLD.db --out NEW.db
   glia atlas show --db atlas.db HOOK:UNIT [--json]

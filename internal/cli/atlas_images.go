@@ -47,6 +47,8 @@ func atlasBuildImages(args []string) error {
 	fs.IntVar(&opt.Batch, "batch", opt.Batch, "images per forward pass")
 	fs.Var((*float32Flag)(&opt.Threshold), "threshold", "activation density is also counted above this value")
 	fs.BoolVar(&opt.Force, "force", false, "replace the atlas in --out")
+	fs.BoolVar(&opt.Resume, "resume", false, "continue the build checkpointed in OUT.building")
+	fs.DurationVar(&opt.CheckpointEvery, "checkpoint-every", opt.CheckpointEvery, "checkpoint interval (into OUT.building)")
 	asJSON := fs.Bool("json", false, "print the summary as JSON")
 	rest, err := parseInterleaved(fs, args)
 	if err != nil {
@@ -97,10 +99,14 @@ func atlasBuildImages(args []string) error {
 	}
 	if *asJSON {
 		return json.NewEncoder(Stdout).Encode(map[string]any{"out": opt.Out, "model": em.Name, "units": res.Units, "images": res.Images,
-			"hooks": res.Hooks, "quantile_method": res.QuantileMethod, "seconds": res.Elapsed.Seconds(), "forward_seconds": res.ForwardTime.Seconds()})
+			"hooks": res.Hooks, "quantile_method": res.QuantileMethod, "resumed": res.Resumed, "seconds": res.Elapsed.Seconds(), "forward_seconds": res.ForwardTime.Seconds()})
 	}
-	fmt.Fprintf(Stdout, "wrote %s: %d units of %s over %d images in %s (forward %.1fs; quantile %s)\n",
-		opt.Out, res.Units, em.Name, res.Images, progress.Duration(res.Elapsed), res.ForwardTime.Seconds(), res.QuantileMethod)
+	resumed := ""
+	if res.Resumed > 0 {
+		resumed = fmt.Sprintf(", resumed after image %d", res.Resumed)
+	}
+	fmt.Fprintf(Stdout, "wrote %s: %d units of %s over %d images in %s (forward %.1fs; quantile %s%s)\n",
+		opt.Out, res.Units, em.Name, res.Images, progress.Duration(res.Elapsed), res.ForwardTime.Seconds(), res.QuantileMethod, resumed)
 	h := res.Hooks[0]
 	fmt.Fprintf(Stdout, "next: glia atlas show --db %s %s:0\n      glia serve --db %s   (exemplars with their masks)\n", opt.Out, h.Name, opt.Out)
 	return nil
