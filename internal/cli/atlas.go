@@ -274,6 +274,9 @@ func atlasMerge(args []string) error {
 		fmt.Fprintln(Stderr, "usage: glia atlas merge A.db B.db [C.db...] --out OUT.db")
 		return errUsage
 	}
+	if err := refuseImageMerge(inputs); err != nil {
+		return err
+	}
 	if err := atlas.Merge(*out, inputs...); err != nil {
 		return schemaHint(err)
 	}

@@ -130,6 +130,23 @@ func showImageUnit(a *atlas.Atlas, hook string, unit int, gap, asJSON bool, top 
 	})
 }
 
+// refuseImageMerge refuses image atlases, which glia atlas merge does not
+// combine (their exemplars and exact quantiles do not add up from parts).
+func refuseImageMerge(paths []string) error {
+	for _, p := range paths {
+		a, err := atlas.OpenReadOnly(p)
+		if err != nil {
+			continue // atlas.Merge reports it
+		}
+		info, err := a.ImageInfo()
+		a.Close()
+		if err == nil && info != nil {
+			return fmt.Errorf("%s is an image atlas; image atlases are not merged (build one over the whole image set)", p)
+		}
+	}
+	return nil
+}
+
 // exportAtlas exports a text or an image atlas.
 func exportAtlas(a *atlas.Atlas, w io.Writer, format string) error {
 	info, err := a.ImageInfo()

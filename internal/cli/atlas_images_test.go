@@ -104,6 +104,9 @@ func TestImageAtlasKnownAnswer(t *testing.T) {
 	if _, errs, code = ivCLI(t, "atlas", "export", "--db", db, "--format", "parquet", "--out", filepath.Join(dir, "x.parquet")); code == 0 || !strings.Contains(errs, "jsonl or csv") {
 		t.Errorf("export parquet: exit %d, %s", code, errs)
 	}
+	if _, errs, code = ivCLI(t, "atlas", "merge", db, db, "--out", filepath.Join(dir, "m.db")); code == 0 || !strings.Contains(errs, "image atlases are not merged") {
+		t.Errorf("merge: exit %d, %s", code, errs)
+	}
 }
 
 // TestImageAtlasCLIErrors: a text model, a damaged image set and an
