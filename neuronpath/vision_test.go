@@ -2,11 +2,13 @@ package neuronpath
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/glia-dev/glia/engine"
@@ -298,6 +300,46 @@ func TestTrainedViT(t *testing.T) {
 	for _, b := range []string{"activation", "random"} {
 		if removed["joint"] <= removed[b] {
 			t.Errorf("the joint path removes %.4f of the probability, the %s path %.4f", removed["joint"], b, removed[b])
+		}
+	}
+}
+
+// TestImageErrors: the wrong kind of input, a wrong image shape, a class or
+// position out of range are typed errors that say what is wrong.
+func TestImageErrors(t *testing.T) {
+	vit, err := engine.Load(writeViT(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := load(t, "")
+	img := inked([4]bool{true, true, true, true}, 0)
+	for _, tc := range []struct {
+		name string
+		run  func() error
+		want string
+	}{
+		{"ids to a ViT", func() error { _, err := Find(vit, []int32{1, 2}, 0, Options{}); return err }, "image model"},
+		{"image to a text model", func() error { _, err := FindImage(text, img, 0, Options{}); return err }, "reads token ids"},
+		{"wrong shape", func() error {
+			_, err := FindImage(vit, engine.Array{Shape: []int{1, 1, 4, 16}, Data: img.Data}, 0, Options{})
+			return err
+		}, "reads one image [1, 1, 8, 8]"},
+		{"two images", func() error {
+			_, err := FindImage(vit, engine.Array{Shape: []int{2, 1, 8, 8}, Data: append(img.Data, img.Data...)}, 0, Options{})
+			return err
+		}, "reads one image"},
+		{"short data", func() error {
+			_, err := FindImage(vit, engine.Array{Shape: img.Shape, Data: img.Data[:10]}, 0, Options{})
+			return err
+		}, "hold 10 values"},
+		{"class", func() error { _, err := FindImage(vit, img, 3, Options{}); return err }, "outside the model's 3 outputs"},
+		{"position", func() error { _, err := FindImage(vit, img, 0, Options{Pos: 5}); return err }, "outside the neurons' 5 positions"},
+		{"empty prompt", func() error { _, err := Find(text, nil, 0, Options{}); return err }, "no tokens"},
+	} {
+		err := tc.run()
+		var e *Error
+		if !errors.As(err, &e) || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: %v; want a neuronpath error with %q", tc.name, err, tc.want)
 		}
 	}
 }
