@@ -2,9 +2,13 @@
 // "Discovering Influential Neuron Path in Vision Transformers", ICLR 2025;
 // foundation-model-research/NeuronPath): one MLP neuron per layer, chosen
 // layer by layer, that together drive the model's probability of a target
-// token at one position. Neurons are a layer's blocks.L.mlp.hook_post (the
+// token at one position (Find), or an image classifier's probability of a
+// class (FindImage). Neurons are a layer's blocks.L.mlp.hook_post (the
 // input of the MLP's output projection) at the target position, as the
-// authors' neurons are the MLP's hidden units at the class token.
+// authors' neurons are the MLP's hidden units at the class token: on a ViT
+// that is position 0, CLS, and only there (their search replaces and
+// their evaluation edits x[:, 0] of the MLP's hidden layer; the patches
+// run freely).
 //
 // Joint attribution score. The chosen neurons are scaled together from 0
 // to their value along α = 0, 1/m, …, (m−1)/m (m = 20 left-Riemann steps,
@@ -33,9 +37,10 @@
 // score instead (the path and the candidate scaled alone, m rows each).
 //
 // Baselines: per layer the neuron of largest activation (the authors'
-// base_path), and per layer the neuron of largest single-neuron integrated
+// base_path), per layer the neuron of largest single-neuron integrated
 // gradient (that layer's neurons at the target position scaled from zero,
-// everything else free, m left-Riemann steps).
+// everything else free, m left-Riemann steps), and, when asked, one
+// uniformly random neuron per layer.
 //
 // Measured influence of a path, each a plain forward:
 //
@@ -44,7 +49,12 @@
 //	kept:        at the target position, every neuron of every MLP layer
 //	             except the path's set to 0 (the path's neurons keep the
 //	             value the forward computes); the target's probability.
+//	enhanced:    the path's neurons doubled at the target position (the
+//	             authors' other edit); the target's probability.
 //
-// Other positions are untouched in both. A more influential path lowers
-// the probability more when deactivated and keeps more of it when kept.
+// Other positions are untouched. A more influential path lowers the
+// probability more when deactivated and keeps more of it when kept.
+//
+// Every edit's values are graph inputs, not constants, so one compiled
+// graph serves every prompt or image of the same shape and target.
 package neuronpath

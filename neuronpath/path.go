@@ -1,17 +1,14 @@
 package neuronpath
 
 import (
-	"crypto/sha256"
-	"encoding/binary"
-	"encoding/hex"
 	"fmt"
 	"math"
+	"math/rand/v2"
 	"sort"
 	"time"
 
 	"github.com/glia-dev/glia/engine"
 	. "github.com/gomlx/gomlx/core/graph"
-	"github.com/gomlx/gomlx/core/tensors"
 )
 
 // Form is which joint attribution score the search maximises.
@@ -32,6 +29,10 @@ type Options struct {
 	// the candidate scaled alone, instead of the authors' approximation
 	// (the whole layer scaled with the path): m rows per candidate.
 	Exact int
+	// Random, when set, adds a baseline path of one uniformly random neuron
+	// per layer, drawn from Seed.
+	Random bool
+	Seed   uint64
 }
 
 // Error is a neuron-path error: what went wrong.
@@ -43,7 +44,7 @@ func errorf(format string, args ...any) error { return &Error{fmt.Sprintf(format
 
 // Path is one neuron per MLP layer, with its scores and influence.
 type Path struct {
-	Method  string `json:"method"`  // joint (the search), activation, ig
+	Method  string `json:"method"`  // joint (the search), activation, ig, random
 	Neurons []int  `json:"neurons"` // per layer, into hook_post's last axis
 	// Code and Paper are the path's joint attribution scores (see the
 	// package doc), every layer's neuron scaled together.
@@ -54,14 +55,17 @@ type Path struct {
 	// at the target position.
 	Deactivated float64 `json:"prob_deactivated"`
 	Kept        float64 `json:"prob_kept"`
+	// Enhanced is the target's probability with the path's neurons doubled
+	// at the target position (the authors' "enhance" edit).
+	Enhanced float64 `json:"prob_enhanced"`
 }
 
 // Result is a search and its baselines on one prompt.
 type Result struct {
 	Hooks []string `json:"hooks"` // the MLP layers' hook_post, in order
-	Pos   int      `json:"pos"`
-	Token int32    `json:"token"`
-	Prob  float64  `json:"prob"` // the target's clean probability
+	Pos   int      `json:"pos"`   // the neurons' position (an image model's CLS is 0)
+	Token int32    `json:"token"` // the target token, or an image model's class
+	Prob  float64  `json:"prob"`  // the target's clean probability
 	// OffProb is the target's probability with every MLP neuron at the
 	// target position zeroed.
 	OffProb float64 `json:"prob_all_off"`
@@ -77,10 +81,74 @@ type Result struct {
 }
 
 // Find searches the influential neuron path of ids for token at o.Pos, runs
-// the two baselines, and measures all three.
+// the baselines, and measures them all.
 func Find(m *engine.Model, ids []int32, token int32, o Options) (*Result, error) {
+	if _, images := m.ImageShape(); images {
+		return nil, errorf("%s is an image model: use FindImage", m.Name)
+	}
+	if len(ids) == 0 {
+		return nil, errorf("the prompt has no tokens")
+	}
+	in := tokens{ids}
+	pos := o.Pos
+	if pos < 0 {
+		pos += len(ids)
+	}
+	return find(m, in, pos, len(ids), token, o)
+}
+
+// FindImage searches the influential neuron path of an image classifier for
+// class: pixels are one preprocessed image [1, channels, height, width];
+// the neurons are at hook position o.Pos (0, the default, is a ViT's CLS
+// token, where the authors' neurons are; negative counts from the end).
+func FindImage(m *engine.Model, pixels engine.Array, class int32, o Options) (*Result, error) {
+	shape, ok := m.ImageShape()
+	if !ok {
+		return nil, errorf("%s reads token ids, not images: use Find", m.Name)
+	}
+	if len(pixels.Shape) != 4 || pixels.Shape[0] != 1 || pixels.Shape[1] != shape[0] || pixels.Shape[2] != shape[1] || pixels.Shape[3] != shape[2] {
+		return nil, errorf("pixels are %v; %s reads one image [1, %d, %d, %d]", pixels.Shape, m.Name, shape[0], shape[1], shape[2])
+	}
+	if len(pixels.Data) != shape[0]*shape[1]*shape[2] {
+		return nil, errorf("pixels hold %d values for shape %v", len(pixels.Data), pixels.Shape)
+	}
+	// Logits are [batch, 1, classes]: the target is at logits position 0
+	// whatever position the neurons are at.
+	return find(m, image{pixels}, 0, 1, class, o)
+}
+
+// input is what a search runs: a prompt or an image, repeated over rows.
+type input interface {
+	request(rows int) engine.Request
+}
+
+type tokens struct{ ids []int32 }
+
+func (t tokens) request(rows int) engine.Request {
+	ids := make([][]int32, rows)
+	for r := range ids {
+		ids[r] = t.ids
+	}
+	return engine.Request{IDs: ids}
+}
+
+type image struct{ pixels engine.Array }
+
+func (im image) request(rows int) engine.Request {
+	n := len(im.pixels.Data)
+	data := make([]float32, rows*n)
+	for r := range rows {
+		copy(data[r*n:], im.pixels.Data)
+	}
+	shape := append([]int{rows}, im.pixels.Shape[1:]...)
+	return engine.Request{Pixels: &engine.Array{Shape: shape, Data: data}}
+}
+
+// find runs the search and the baselines; the target is logits[lpos] of lT
+// logits positions.
+func find(m *engine.Model, in input, lpos, lT int, token int32, o Options) (*Result, error) {
 	t0 := time.Now()
-	s, err := newSearch(m, ids, token, o)
+	s, err := newSearch(m, in, lpos, lT, token, o)
 	if err != nil {
 		return nil, err
 	}
@@ -107,6 +175,14 @@ func Find(m *engine.Model, ids []int32, token int32, o Options) (*Result, error)
 		ig.Neurons = append(ig.Neurons, argmax(a))
 	}
 	res.Paths = []Path{joint, act, ig}
+	if o.Random {
+		rng := rand.New(rand.NewPCG(o.Seed, 0x6e657572))
+		p := Path{Method: "random"}
+		for range s.hooks {
+			p.Neurons = append(p.Neurons, rng.IntN(s.d))
+		}
+		res.Paths = append(res.Paths, p)
+	}
 	if err := s.score(res.Paths); err != nil {
 		return nil, err
 	}
@@ -118,12 +194,13 @@ func Find(m *engine.Model, ids []int32, token int32, o Options) (*Result, error)
 	return res, nil
 }
 
-// search holds a prompt's clean run and runs the scaled forwards.
+// search holds an input's clean run and runs the scaled forwards.
 type search struct {
 	m        *engine.Model
-	ids      []int32
+	in       input
 	token    int32
-	pos, T   int
+	pos, T   int // the neurons' position, of T in the hooks
+	lpos, lT int // the target's position, of lT in the logits
 	steps    int
 	form     Form
 	exact    int
@@ -134,8 +211,8 @@ type search struct {
 	forwards int
 }
 
-func newSearch(m *engine.Model, ids []int32, token int32, o Options) (*search, error) {
-	s := &search{m: m, ids: ids, token: token, pos: o.Pos, T: len(ids), steps: o.Steps, form: o.Form, exact: o.Exact}
+func newSearch(m *engine.Model, in input, lpos, lT int, token int32, o Options) (*search, error) {
+	s := &search{m: m, in: in, token: token, lpos: lpos, lT: lT, steps: o.Steps, form: o.Form, exact: o.Exact}
 	if s.steps <= 0 {
 		s.steps = 20
 	}
@@ -146,14 +223,11 @@ func newSearch(m *engine.Model, ids []int32, token int32, o Options) (*search, e
 	default:
 		return nil, errorf("unknown form %q (code, paper)", o.Form)
 	}
-	if s.pos < 0 {
-		s.pos += s.T
-	}
-	if s.pos < 0 || s.pos >= s.T {
-		return nil, errorf("position %d is outside the prompt's %d tokens", o.Pos, s.T)
+	if lpos < 0 || lpos >= lT {
+		return nil, errorf("position %d is outside the prompt's %d tokens", o.Pos, lT)
 	}
 	if token < 0 || int(token) >= m.Dims().Vocab {
-		return nil, errorf("token %d is outside the vocabulary [0,%d)", token, m.Dims().Vocab)
+		return nil, errorf("target %d is outside the model's %d outputs", token, m.Dims().Vocab)
 	}
 	for l := range m.Dims().Layers {
 		h := fmt.Sprintf("blocks.%d.mlp.hook_post", l)
@@ -164,11 +238,20 @@ func newSearch(m *engine.Model, ids []int32, token int32, o Options) (*search, e
 	if len(s.hooks) == 0 {
 		return nil, errorf("the model has no MLP neurons (no blocks.L.mlp.hook_post): a neuron path needs them")
 	}
-	res, err := m.Run(engine.Request{IDs: [][]int32{ids}, Hooks: s.hooks})
+	req := in.request(1)
+	req.Hooks = s.hooks
+	res, err := m.Run(req)
 	if err != nil {
 		return nil, err
 	}
 	s.forwards++
+	s.T = res.Acts[s.hooks[0]].Shape[1]
+	if s.pos = o.Pos; s.pos < 0 {
+		s.pos += s.T
+	}
+	if s.pos < 0 || s.pos >= s.T {
+		return nil, errorf("position %d is outside the neurons' %d positions", o.Pos, s.T)
+	}
 	for _, h := range s.hooks {
 		a := res.Acts[h]
 		s.d = a.Shape[2]
@@ -181,23 +264,15 @@ func newSearch(m *engine.Model, ids []int32, token int32, o Options) (*search, e
 // probAt is the target's softmax probability in row b.
 func (s *search) probAt(logits engine.Array, b int) float64 {
 	v := logits.Shape[2]
-	return engine.Probs(logits.Data[(b*s.T+s.pos)*v : (b*s.T+s.pos+1)*v])[s.token]
-}
-
-// batch is the prompt repeated n times.
-func (s *search) batch(n int) [][]int32 {
-	ids := make([][]int32, n)
-	for r := range ids {
-		ids[r] = s.ids
-	}
-	return ids
+	at := b*s.lT + s.lpos
+	return engine.Probs(logits.Data[at*v : (at+1)*v])[s.token]
 }
 
 // grad is the target's probability summed over rows (rows are independent,
 // so each row gets its own gradient).
 func (s *search) grad() *engine.GradTarget {
-	return &engine.GradTarget{Key: fmt.Sprintf("neuronpath:prob:%d:%d", s.pos, s.token), Fn: func(logits *Node) *Node {
-		at := SliceAxis(logits, 1, AxisElem(s.pos))
+	return &engine.GradTarget{Key: fmt.Sprintf("neuronpath:prob:%d:%d", s.lpos, s.token), Fn: func(logits *Node) *Node {
+		at := SliceAxis(logits, 1, AxisElem(s.lpos))
 		return ReduceAllSum(SliceAxis(Softmax(at, -1), 2, AxisElem(int(s.token))))
 	}}
 }
@@ -312,7 +387,9 @@ func (s *search) scaled(values [][]float32, masks [][]bool) ([][]float32, error)
 		hooks = append(hooks, s.hooks[i])
 		ivs = append(ivs, s.setAtPos(s.hooks[i], v, mask))
 	}
-	res, err := s.m.Run(engine.Request{IDs: s.batch(rows), Hooks: hooks, Grad: s.grad(), NoLogits: true, Interventions: ivs})
+	req := s.in.request(rows)
+	req.Hooks, req.Grad, req.NoLogits, req.Interventions = hooks, s.grad(), true, ivs
+	res, err := s.m.Run(req)
 	if err != nil {
 		return nil, err
 	}
@@ -334,27 +411,53 @@ func (s *search) scaled(values [][]float32, masks [][]bool) ([][]float32, error)
 // setAtPos sets hook [rows, T, d] at pos to value [rows, d] where mask
 // [rows, d] (nil: everywhere); other positions keep the forward's value.
 func (s *search) setAtPos(hook string, value []float32, mask []bool) engine.Intervention {
-	h := sha256.New()
-	fmt.Fprintf(h, "%s|%d|", hook, s.pos)
-	binary.Write(h, binary.LittleEndian, value)
-	if mask != nil {
-		binary.Write(h, binary.LittleEndian, mask)
-	}
-	key := "neuronpath:set:" + hex.EncodeToString(h.Sum(nil))[:24]
-	pos, d := s.pos, s.d
-	return engine.Intervention{Hook: hook, Key: key, Fn: func(x *Node) *Node {
-		g := x.Graph()
-		dims := x.Shape().Dimensions // [rows, T, d]
-		rows := len(value) / d
-		v := BroadcastToDims(ConstTensor(g, tensors.FromFlatDataAndDimensions(value, rows, 1, d)), dims...)
-		at := make([]bool, rows*dims[1]*d)
-		for r := range rows {
-			for j := range d {
-				at[(r*dims[1]+pos)*d+j] = mask == nil || mask[r*d+j]
-			}
+	m := make([]float32, len(value))
+	for i := range m {
+		if mask == nil || mask[i] {
+			m[i] = 1
 		}
-		return Where(ConstTensor(g, tensors.FromFlatDataAndDimensions(at, dims...)), v, x)
-	}}
+	}
+	return s.atPos(hook, "set", value, m, func(x, v, m *Node) *Node {
+		return Where(GreaterThan(m, ZerosLike(m)), v, x)
+	})
+}
+
+// scaleAtPos multiplies hook [rows, T, d] at pos by scale [rows, d].
+func (s *search) scaleAtPos(hook string, scale []float32) engine.Intervention {
+	return s.atPos(hook, "scale", scale, nil, func(x, v, _ *Node) *Node { return Mul(x, v) })
+}
+
+// atPos edits hook [rows, T, d] at pos by edit(x, a, b) of the hook's value
+// there and a and b [rows, d]; other positions keep the forward's value.
+// a and b are graph inputs, so one compiled graph serves every prompt or
+// image of the same shape.
+func (s *search) atPos(hook, kind string, a, b []float32, edit func(x, a, b *Node) *Node) engine.Intervention {
+	d, pos := s.d, s.pos
+	rows := len(a) / d
+	in := []engine.Array{{Shape: []int{rows, 1, d}, Data: a}}
+	if b != nil {
+		in = append(in, engine.Array{Shape: []int{rows, 1, d}, Data: b})
+	}
+	return engine.Intervention{Hook: hook, Key: fmt.Sprintf("neuronpath:%s:%d", kind, pos), Inputs: in,
+		FnIn: func(x *Node, in []*Node) *Node {
+			T := x.Shape().Dimensions[1] // x is [rows, T, d]
+			var bn *Node
+			if len(in) > 1 {
+				bn = in[1]
+			}
+			var parts []*Node
+			if pos > 0 {
+				parts = append(parts, SliceAxis(x, 1, AxisRange(0, pos)))
+			}
+			parts = append(parts, edit(SliceAxis(x, 1, AxisElem(pos)), in[0], bn))
+			if pos+1 < T {
+				parts = append(parts, SliceAxis(x, 1, AxisRange(pos+1, T)))
+			}
+			if len(parts) == 1 {
+				return parts[0]
+			}
+			return Concatenate(parts, 1)
+		}}
 }
 
 // singleIG is each layer's single-neuron integrated gradients at pos: the
@@ -438,34 +541,45 @@ func (s *search) jas(paths [][]int) (code, paper []float64, err error) {
 	return code, paper, nil
 }
 
-// influence fills each path's deactivated and kept probabilities, and
-// returns the probability with every MLP neuron at pos zeroed; one
-// forward: two rows per path and a last row with everything off.
+// influence fills each path's deactivated, kept and enhanced
+// probabilities, and returns the probability with every MLP neuron at pos
+// zeroed; one forward: three rows per path and a last row with everything
+// off. Each edit scales the value the forward computes (the layers above
+// see the edited ones below), as the authors' x[:, 0, n] = 0 and *= 2.
 func (s *search) influence(paths []Path) (float64, error) {
-	rows := 2*len(paths) + 1
+	rows := 3*len(paths) + 1
 	var ivs []engine.Intervention
 	for l, h := range s.hooks {
-		mask := make([]bool, rows*s.d)
+		scale := make([]float32, rows*s.d)
+		for i := range scale {
+			scale[i] = 1
+		}
 		for p, path := range paths {
 			n := path.Neurons[l]
-			mask[2*p*s.d+n] = true // deactivated: the path's neuron off
+			scale[3*p*s.d+n] = 0 // deactivated: the path's neuron off
 			for j := range s.d {
-				mask[(2*p+1)*s.d+j] = j != n // kept: every other neuron off
+				if j != n {
+					scale[(3*p+1)*s.d+j] = 0 // kept: every other neuron off
+				}
 			}
+			scale[(3*p+2)*s.d+n] = 2 // enhanced: the path's neuron doubled
 		}
 		for j := range s.d {
-			mask[(rows-1)*s.d+j] = true
+			scale[(rows-1)*s.d+j] = 0
 		}
-		ivs = append(ivs, s.setAtPos(h, make([]float32, rows*s.d), mask))
+		ivs = append(ivs, s.scaleAtPos(h, scale))
 	}
-	res, err := s.m.Run(engine.Request{IDs: s.batch(rows), Interventions: ivs})
+	req := s.in.request(rows)
+	req.Interventions = ivs
+	res, err := s.m.Run(req)
 	if err != nil {
 		return 0, err
 	}
 	s.forwards++
 	for p := range paths {
-		paths[p].Deactivated = s.probAt(res.Logits, 2*p)
-		paths[p].Kept = s.probAt(res.Logits, 2*p+1)
+		paths[p].Deactivated = s.probAt(res.Logits, 3*p)
+		paths[p].Kept = s.probAt(res.Logits, 3*p+1)
+		paths[p].Enhanced = s.probAt(res.Logits, 3*p+2)
 	}
 	return s.probAt(res.Logits, rows-1), nil
 }

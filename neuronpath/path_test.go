@@ -49,7 +49,9 @@ func frozenProb(t *testing.T, s *search, path []int, a float32) float64 {
 		v[path[l]] *= a
 		ivs = append(ivs, s.setAtPos(h, v, nil))
 	}
-	r, err := s.m.Run(engine.Request{IDs: [][]int32{s.ids}, Interventions: ivs})
+	req := s.in.request(1)
+	req.Interventions = ivs
+	r, err := s.m.Run(req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -68,7 +70,7 @@ func TestCompleteness(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, steps := range []int{20, 200} {
-		s, err := newSearch(m, ids, tok, Options{Steps: steps, Pos: -1})
+		s, err := newSearch(m, tokens{ids}, len(ids)-1, len(ids), tok, Options{Steps: steps, Pos: -1})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -115,7 +117,7 @@ func TestSearchConsistency(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, err := newSearch(m, ids, tok, Options{Pos: -1})
+	s, err := newSearch(m, tokens{ids}, len(ids)-1, len(ids), tok, Options{Pos: -1})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -166,13 +168,13 @@ func TestExact(t *testing.T) {
 	}
 }
 
-// TestInfluenceByHand: the deactivated and kept probabilities equal runs
-// of the intervention language's own specs.
+// TestInfluenceByHand: the deactivated, kept and enhanced probabilities
+// equal runs of the intervention language's own specs.
 func TestInfluenceByHand(t *testing.T) {
 	m := load(t, "")
 	ids := encode(t, m, "The cat sat on the")
 	tok := topToken(t, m, ids)
-	r, err := Find(m, ids, tok, Options{Pos: -1})
+	r, err := Find(m, ids, tok, Options{Pos: -1, Random: true, Seed: 3})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -195,14 +197,15 @@ func TestInfluenceByHand(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		s := &search{T: len(ids), pos: pos, token: tok}
+		s := &search{lT: len(ids), lpos: pos, token: tok}
 		return s.probAt(res.Logits, 0)
 	}
 	for _, p := range r.Paths {
-		var off, keep []string
+		var off, keep, twice []string
 		for l, n := range p.Neurons {
 			h := r.Hooks[l]
 			off = append(off, fmt.Sprintf("%s[%d,%d]=0", h, pos, n))
+			twice = append(twice, fmt.Sprintf("%s[%d,%d]*=2", h, pos, n))
 			if n > 0 {
 				keep = append(keep, fmt.Sprintf("%s[%d,0:%d]=0", h, pos, n))
 			}
@@ -215,6 +218,9 @@ func TestInfluenceByHand(t *testing.T) {
 		}
 		if got, want := p.Kept, prob(keep); math.Abs(got-want) > 1e-5 {
 			t.Errorf("%s: kept %g, by hand %g", p.Method, got, want)
+		}
+		if got, want := p.Enhanced, prob(twice); math.Abs(got-want) > 1e-5 {
+			t.Errorf("%s: enhanced %g, by hand %g", p.Method, got, want)
 		}
 	}
 	if math.Abs(r.Paths[0].Deactivated-r.Prob) < 1e-4 {

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"bufio"
+	"flag"
 	"fmt"
 	"os"
 	"strings"
@@ -19,7 +20,10 @@ func init() {
 		Help: "One MLP neuron per layer at the target position, chosen layer by layer by the joint attribution score\n" +
 			"(20 left-Riemann steps, the authors' code form by default), with its influence: the target's probability\n" +
 			"with the path's neurons zeroed, and with only the path's neurons kept. --prompts FILE runs every line\n" +
-			"(each for its own most likely next token) and prints the comparison over them. See docs/circuits.md.",
+			"(each for its own most likely next token) and prints the comparison over them.\n" +
+			"Image models (ViT): --image FILE.png|FILE.u8:N [--class C] for one image, the neurons at the CLS token\n" +
+			"(position 0, as the authors'); --images FILE.u8|DIR [--labels L.u8] [--per-class K] [--n N] compares the\n" +
+			"paths over a set, each image for its label. See docs/circuits.md.",
 		Run: runCircuitsPath})
 	Register(&Command{Name: "circuits heads", Summary: "path patching sweep: every sender head × receiver q/k/v above it; matrix, heat map and JSON",
 		Help: "Each cell patches one path alone (PathPatch with one sender and one receiver) and reports the share of the\n" +
@@ -47,22 +51,36 @@ func runCircuitsPath(args []string) error {
 	ids := fs.String("ids", "", `token ids "3 17 42" (instead of --prompt)`)
 	prompts := fs.String("prompts", "", "a file of prompts, one a line: run each for its most likely next token and compare the paths over them")
 	target := fs.String("target", "", "the target token, as text or #ID (default: the model's most likely token at --pos)")
-	pos := fs.Int("pos", -1, "target position (negative counts from the end)")
+	pos := fs.Int("pos", -1, "target position (negative counts from the end); image models: the neurons' position (default 0, the CLS token)")
 	steps := fs.Int("steps", 20, "left-Riemann steps of the joint attribution")
 	form := fs.String("form", "code", "the score the search maximises: code (Σ gradients × Σ step sizes, the authors' code) or paper (per-neuron sum)")
 	exact := fs.Int("exact", 0, "rescore each step's K best candidates by their exact joint score (the path and the candidate scaled alone; -1: all) instead of the authors' approximation")
 	asJSON := fs.Bool("json", false, "print the JSON result")
+	var img imagePathFlags
+	img.register(fs)
 	if _, err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	given := 0
-	for _, s := range []string{*prompt, *ids, *prompts} {
+	for _, s := range []string{*prompt, *ids, *prompts, img.image, img.set} {
 		if s != "" {
 			given++
 		}
 	}
 	if given != 1 {
-		return usagef(`give one of --prompt TEXT, --ids "1 2 3" or --prompts FILE`)
+		return usagef(`give one of --prompt TEXT, --ids "1 2 3" or --prompts FILE (text models), --image FILE or --images SET (image models)`)
+	}
+	if img.image != "" || img.set != "" {
+		if *target != "" {
+			return usagef("--target is for text models; an image model's target is --class")
+		}
+		o := neuronpath.Options{Steps: *steps, Form: neuronpath.Form(*form), Exact: *exact, Random: img.random, Seed: img.seed}
+		fs.Visit(func(f *flag.Flag) {
+			if f.Name == "pos" {
+				o.Pos = *pos // else 0: the CLS token
+			}
+		})
+		return img.run(mf, o, *asJSON)
 	}
 	if *prompts != "" && *target != "" {
 		return usagef("--target goes with --prompt or --ids; with --prompts each line is run for its own most likely token")
@@ -71,7 +89,7 @@ func runCircuitsPath(args []string) error {
 	if err != nil {
 		return err
 	}
-	o := neuronpath.Options{Steps: *steps, Form: neuronpath.Form(*form), Pos: *pos, Exact: *exact}
+	o := neuronpath.Options{Steps: *steps, Form: neuronpath.Form(*form), Pos: *pos, Exact: *exact, Random: img.random, Seed: img.seed}
 	if *prompts != "" {
 		return pathOverPrompts(m, *prompts, o, *asJSON)
 	}
@@ -117,27 +135,14 @@ func exactNote(k int) string {
 
 // pathSummary is the comparison of the paths over many prompts.
 type pathSummary struct {
-	Prompts int                  `json:"prompts"`
-	Steps   int                  `json:"steps"`
-	Form    neuronpath.Form      `json:"form"`
-	Prob    float64              `json:"mean_prob"`
-	OffProb float64              `json:"mean_prob_all_off"`
-	Methods []pathMethodSummary  `json:"methods"`
-	Results []*neuronpath.Result `json:"results"`
-	Seconds float64              `json:"seconds"`
-}
-
-// pathMethodSummary averages one method's paths over the prompts.
-type pathMethodSummary struct {
-	Method      string  `json:"method"`
-	Code        float64 `json:"mean_jas_code"`
-	Paper       float64 `json:"mean_jas_paper"`
-	Deactivated float64 `json:"mean_prob_deactivated"`
-	Kept        float64 `json:"mean_prob_kept"`
-	// Wins count prompts where this method's path is the most influential
-	// of the three: the lowest deactivated and the highest kept probability.
-	WinsDeactivated int `json:"wins_deactivated"`
-	WinsKept        int `json:"wins_kept"`
+	Prompts int                        `json:"prompts"`
+	Steps   int                        `json:"steps"`
+	Form    neuronpath.Form            `json:"form"`
+	Prob    float64                    `json:"mean_prob"`
+	OffProb float64                    `json:"mean_prob_all_off"`
+	Methods []neuronpath.MethodSummary `json:"methods"`
+	Results []*neuronpath.Result       `json:"results"`
+	Seconds float64                    `json:"seconds"`
 }
 
 func pathOverPrompts(m *engine.Model, file string, o neuronpath.Options, asJSON bool) error {
@@ -169,7 +174,9 @@ func pathOverPrompts(m *engine.Model, file string, o neuronpath.Options, asJSON 
 		if err != nil {
 			return fmt.Errorf("%s line %d: %w", file, i+1, err)
 		}
-		r, err := neuronpath.Find(m, seq, t.Token, o)
+		oi := o
+		oi.Seed += uint64(i) // each prompt its own random path
+		r, err := neuronpath.Find(m, seq, t.Token, oi)
 		if err != nil {
 			return fmt.Errorf("%s line %d: %w", file, i+1, err)
 		}
@@ -177,29 +184,10 @@ func pathOverPrompts(m *engine.Model, file string, o neuronpath.Options, asJSON 
 		sum.Seconds += r.Seconds
 	}
 	sum.Prompts, sum.Steps, sum.Form = len(lines), sum.Results[0].Steps, sum.Results[0].Form
-	n := float64(len(lines))
-	for k, p := range sum.Results[0].Paths {
-		ms := pathMethodSummary{Method: p.Method}
-		for _, r := range sum.Results {
-			q := r.Paths[k]
-			ms.Code += q.Code / n
-			ms.Paper += q.Paper / n
-			ms.Deactivated += q.Deactivated / n
-			ms.Kept += q.Kept / n
-			lowest, highest := true, true
-			for _, o := range r.Paths {
-				lowest = lowest && q.Deactivated <= o.Deactivated
-				highest = highest && q.Kept >= o.Kept
-			}
-			if lowest {
-				ms.WinsDeactivated++
-			}
-			if highest {
-				ms.WinsKept++
-			}
-		}
-		sum.Methods = append(sum.Methods, ms)
+	if sum.Methods, err = neuronpath.Summarise(sum.Results); err != nil {
+		return err
 	}
+	n := float64(len(lines))
 	for _, r := range sum.Results {
 		sum.Prob += r.Prob / n
 		sum.OffProb += r.OffProb / n
