@@ -2,6 +2,7 @@ package sae
 
 import (
 	"encoding/json"
+	"math"
 	"strconv"
 
 	"github.com/glia-dev/glia/format/safetensors"
@@ -28,7 +29,9 @@ func (t *Trainer) SaveCheckpoint(path string, extra map[string]string) error {
 		return err
 	}
 	meta := map[string]string{"options": string(opts), "step": strconv.Itoa(t.Step), "adam_steps": strconv.Itoa(t.opt.steps),
-		"samples": strconv.FormatFloat(t.Samples, 'g', -1, 64), "threshold": strconv.FormatFloat(t.Threshold, 'g', -1, 64)}
+		"samples": strconv.FormatFloat(t.Samples, 'g', -1, 64), "threshold": strconv.FormatFloat(t.Threshold, 'g', -1, 64),
+		"scale": strconv.FormatFloat(t.Scale, 'g', -1, 64), "norm_sum": strconv.FormatFloat(t.normSum, 'g', -1, 64),
+		"norm_rows": strconv.Itoa(t.normRows), "norm_batches": strconv.Itoa(t.normBatches)}
 	for k, v := range extra {
 		meta["x."+k] = v
 	}
@@ -68,6 +71,20 @@ func ResumeTrainer(path string) (*Trainer, map[string]string, error) {
 	if t.Threshold, err = strconv.ParseFloat(meta["threshold"], 64); err != nil {
 		return bad("threshold", err)
 	}
+	if _, ok := meta["scale"]; ok { // absent before training normalisation
+		if t.Scale, err = strconv.ParseFloat(meta["scale"], 64); err != nil {
+			return bad("scale", err)
+		}
+		if t.normSum, err = strconv.ParseFloat(meta["norm_sum"], 64); err != nil {
+			return bad("norm_sum", err)
+		}
+		if t.normRows, err = strconv.Atoi(meta["norm_rows"]); err != nil {
+			return bad("norm_rows", err)
+		}
+		if t.normBatches, err = strconv.Atoi(meta["norm_batches"]); err != nil {
+			return bad("norm_batches", err)
+		}
+	}
 	dims := t.dims()
 	read := func(name string, dst []float32, shape []int) error {
 		v, err := readTensor(f, path, name, shape...)
@@ -79,10 +96,22 @@ func ResumeTrainer(path string) (*Trainer, map[string]string, error) {
 	}
 	var m, v [][]float32
 	for i, p := range t.params() {
+		mi, vi := make([]float32, len(p)), make([]float32, len(p))
+		if _, ok := f.Shape("log_threshold"); ok && paramNames[i] == "threshold" {
+			// Written before θ was trained directly: θ = exp(log θ), and
+			// log θ's Adam moments mean nothing for θ, so they restart.
+			if err := read("log_threshold", p, dims[i]); err != nil {
+				return nil, nil, err
+			}
+			for k, lt := range p {
+				p[k] = float32(math.Exp(float64(lt)))
+			}
+			m, v = append(m, mi), append(v, vi)
+			continue
+		}
 		if err := read(paramNames[i], p, dims[i]); err != nil {
 			return nil, nil, err
 		}
-		mi, vi := make([]float32, len(p)), make([]float32, len(p))
 		if err := read("adam_m."+paramNames[i], mi, dims[i]); err != nil {
 			return nil, nil, err
 		}

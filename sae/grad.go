@@ -34,7 +34,8 @@ func (t *Trainer) work(rows int) *work {
 // is SAELens's: Σ_dims (x̂ − x)², averaged over rows, plus the
 // architecture's term. Selections (TopK, BatchTopK, the JumpReLU step)
 // are constants of the backward pass; JumpReLU's θ gets the
-// straight-through estimate with a rectangle kernel of width Bandwidth.
+// straight-through estimate with a rectangle kernel of width Bandwidth
+// (see jumpReLU).
 func (t *Trainer) pass(x []float32, rows int, grad bool) (StepStats, [][]float32) {
 	o := &t.Opt
 	d, n, B := o.DIn, o.DSAE, rows
@@ -52,7 +53,7 @@ func (t *Trainer) pass(x []float32, rows int, grad bool) (StepStats, [][]float32
 
 	// Activation: u is what multiplies W_dec's rows; active marks u ≠ 0.
 	clear(w.u)
-	var nu, theta []float32
+	var nu, theta []float32 // decoder-row norms; jumprelu's θ
 	switch o.Arch {
 	case Standard:
 		nu = rowNorms(t.WDec, n, d)
@@ -62,10 +63,7 @@ func (t *Trainer) pass(x []float32, rows int, grad bool) (StepStats, [][]float32
 			}
 		}
 	case JumpReLU:
-		theta = make([]float32, n)
-		for i, lt := range t.LogTheta {
-			theta[i] = float32(math.Exp(float64(lt)))
-		}
+		theta = t.Theta
 		for r := range B {
 			for i := range n {
 				if v := w.pre[r*n+i]; v > theta[i] {
@@ -163,7 +161,7 @@ func (t *Trainer) pass(x []float32, rows int, grad bool) (StepStats, [][]float32
 
 	// Gradients start from the reconstruction: dL/dx̂ = 2(x̂ − x)/B.
 	var g [][]float32
-	var gWenc, gWdec, gBenc, gBdec, gLT []float32
+	var gWenc, gWdec, gBenc, gBdec, gTheta []float32
 	if grad {
 		gWenc, gWdec, gBenc, gBdec = make([]float32, d*n), make([]float32, n*d), make([]float32, n), make([]float32, d)
 		for i, v := range w.r {
@@ -206,36 +204,7 @@ func (t *Trainer) pass(x []float32, rows int, grad bool) (StepStats, [][]float32
 			}
 		}
 	case JumpReLU:
-		var l0 float64
-		for _, v := range w.u {
-			if v != 0 {
-				l0++
-			}
-		}
-		st.Aux = coef * l0 / float64(B)
-		if grad {
-			gLT = make([]float32, n)
-			eps := float32(o.Bandwidth)
-			gTheta := make([]float64, n)
-			c := coef / float64(B)
-			for r := range B {
-				for i := range n {
-					k := r*n + i
-					if w.u[k] != 0 {
-						w.gpre[k] = w.gu[k]
-					} else {
-						w.gpre[k] = 0
-					}
-					if z := (w.pre[k] - theta[i]) / eps; z > -0.5 && z < 0.5 {
-						// JumpReLU's θ term (θ/ε) and the L0 step's (1/ε).
-						gTheta[i] -= float64(theta[i]/eps)*float64(w.gu[k]) + c/float64(eps)
-					}
-				}
-			}
-			for i := range n {
-				gLT[i] = float32(gTheta[i] * float64(theta[i])) // d/dlogθ = θ·d/dθ
-			}
-		}
+		st.Aux, gTheta = t.jumpReLU(B, dead, grad, gWdec)
 	default: // the TopK family
 		if grad {
 			for k, v := range w.u {
@@ -275,8 +244,8 @@ func (t *Trainer) pass(x []float32, rows int, grad bool) (StepStats, [][]float32
 		}
 	}
 	g = [][]float32{gWenc, gWdec, gBenc, gBdec}
-	if gLT != nil {
-		g = append(g, gLT)
+	if gTheta != nil {
+		g = append(g, gTheta)
 	}
 	return st, g
 }
@@ -420,4 +389,131 @@ func transpose(src, dst []float32, rows, cols int) {
 			}
 		}
 	}
+}
+
+// jumpReLU returns the JumpReLU sparsity loss (Opt.SparsityLoss's mode)
+// plus the pre-activation loss of dead features and, with grad, writes
+// gpre from w.gu and returns θ's gradient, as SAELens's autograd
+// functions give them (ε = Bandwidth, rect(z) = [|z| < ½], c the
+// coefficient, s_bi = [pre_bi > θᵢ], f = pre·s):
+//
+//   - JumpReLU: ∂f/∂pre = s, and ∂L/∂θᵢ = −Σ_b (θᵢ/ε)·rect((pre−θ)/ε)·∂L/∂f,
+//     the same term added to ∂L/∂pre when STEToInput.
+//   - step: c·mean_b Σᵢ s_bi; quadratic: c·mean_b 2/T·(Σᵢ s_bi − T)²; the
+//     step's STE gives θ −(1/ε)·rect·∂L/∂s (and pre the opposite with
+//     STEToInput).
+//   - tanh: c·mean_b Σᵢ tanh(k·f_bi·‖W_dec,ᵢ‖), through f's own backward
+//     (so inactive features in the window move θ) and the decoder norms.
+//   - pre-activation: PreActCoef·mean_b Σ_dead ReLU(θᵢ − pre_bi)·‖W_dec,ᵢ‖,
+//     an ordinary derivative in pre, θ and W_dec.
+func (t *Trainer) jumpReLU(B int, dead []bool, grad bool, gWdec []float32) (float64, []float32) {
+	o := &t.Opt
+	d, n := o.DIn, o.DSAE
+	w := &t.w
+	theta := t.Theta
+	c := t.coef()
+	eps := float32(o.Bandwidth)
+	var nu []float32
+	var gNu []float64
+	if o.SparsityLoss == "tanh" || o.PreActCoef > 0 {
+		nu = rowNorms(t.WDec, n, d)
+		gNu = make([]float64, n)
+	}
+	var loss float64
+	// gStep[b] is ∂L/∂s_bi (the same for every i of a row).
+	gStep := make([]float64, B)
+	switch o.SparsityLoss {
+	case "tanh":
+		kt := float32(o.TanhScale)
+		cb := float32(c / float64(B))
+		for r := range B {
+			for i := range n {
+				k := r*n + i
+				th := float32(math.Tanh(float64(kt * w.u[k] * nu[i])))
+				loss += c * float64(th) / float64(B)
+				if grad {
+					dth := cb * (1 - th*th)
+					w.gu[k] += dth * kt * nu[i]
+					gNu[i] += float64(dth * kt * w.u[k])
+				}
+			}
+		}
+	default: // step, quadratic
+		for r := range B {
+			l0 := 0
+			for i := range n {
+				if w.pre[r*n+i] > theta[i] {
+					l0++
+				}
+			}
+			if o.SparsityLoss == "quadratic" {
+				dv := float64(l0) - o.TargetL0
+				loss += c * 2 / o.TargetL0 * dv * dv / float64(B)
+				gStep[r] = c / float64(B) * 4 / o.TargetL0 * dv
+			} else {
+				loss += c * float64(l0) / float64(B)
+				gStep[r] = c / float64(B)
+			}
+		}
+	}
+	var preAct float64
+	cp := o.PreActCoef / float64(B)
+	var gTheta []float64
+	if grad {
+		gTheta = make([]float64, n)
+	}
+	if o.PreActCoef > 0 {
+		for r := range B {
+			for i := range n {
+				if v := theta[i] - w.pre[r*n+i]; dead[i] && v > 0 {
+					preAct += float64(v) * float64(nu[i])
+					if grad {
+						gTheta[i] += cp * float64(nu[i])
+						gNu[i] += cp * float64(v)
+					}
+				}
+			}
+		}
+		loss += o.PreActCoef * preAct / float64(B)
+	}
+	if !grad {
+		return loss, nil
+	}
+	for r := range B {
+		for i := range n {
+			k := r*n + i
+			gp := float32(0)
+			if w.pre[k] > theta[i] {
+				gp = w.gu[k]
+			}
+			if z := (w.pre[k] - theta[i]) / eps; z > -0.5 && z < 0.5 {
+				ste := theta[i] / eps * w.gu[k]    // JumpReLU
+				steStep := float32(gStep[r]) / eps // the L0 step
+				gTheta[i] -= float64(ste) + float64(steStep)
+				if o.STEToInput {
+					gp += ste + steStep
+				}
+			}
+			if o.PreActCoef > 0 && dead[i] && theta[i] > w.pre[k] {
+				gp -= float32(cp) * nu[i]
+			}
+			w.gpre[k] = gp
+		}
+	}
+	if gNu != nil {
+		for i := range n {
+			if gNu[i] == 0 || nu[i] == 0 {
+				continue
+			}
+			f := float32(gNu[i]) / nu[i]
+			for j := range d {
+				gWdec[i*d+j] += f * t.WDec[i*d+j]
+			}
+		}
+	}
+	g := make([]float32, n)
+	for i, v := range gTheta {
+		g[i] = float32(v)
+	}
+	return loss, g
 }
