@@ -8,13 +8,14 @@ import (
 
 // work holds one batch size's scratch buffers between steps.
 type work struct {
-	rows                      int
-	s, sT, xhat, r, dx, gs, e []float32 // [B, d] ([d, B] for sT)
-	pre, u, uT, gu, gpre, a   []float32 // [B, n] ([n, B] for uT)
-	h                         []float32 // [B, n] selection scores
-	tmpND, tmpDN              []float32
-	keep, idx                 []int32
-	fired                     []bool
+	rows                    int
+	s, sT, xhat, r, dx, e   []float32 // [B, d] ([d, B] for sT)
+	pre, u, uT, gu, gpre, a []float32 // [B, n] ([n, B] for uT)
+	h                       []float32 // [B, n] selection scores
+	tmpND, tmpDN            []float32
+	keep, idx               []int32
+	fired                   []bool
+	su, sa, sg              sparseRows // u's, a's and gpre's nonzeros
 }
 
 func (t *Trainer) work(rows int) *work {
@@ -23,7 +24,7 @@ func (t *Trainer) work(rows int) *work {
 	}
 	d, n := t.Opt.DIn, t.Opt.DSAE
 	f := func(k int) []float32 { return make([]float32, k) }
-	t.w = work{rows: rows, s: f(rows * d), sT: f(rows * d), xhat: f(rows * d), r: f(rows * d), dx: f(rows * d), gs: f(rows * d), e: f(rows * d),
+	t.w = work{rows: rows, s: f(rows * d), sT: f(rows * d), xhat: f(rows * d), r: f(rows * d), dx: f(rows * d), e: f(rows * d),
 		pre: f(rows * n), u: f(rows * n), uT: f(rows * n), gu: f(rows * n), gpre: f(rows * n), a: f(rows * n), h: f(rows * n),
 		tmpND: f(n * d), tmpDN: f(d * n), idx: make([]int32, max(n, rows*n)), fired: make([]bool, n)}
 	return &t.w
@@ -105,8 +106,8 @@ func (t *Trainer) pass(x []float32, rows int, grad bool) (StepStats, [][]float32
 		}
 	}
 
-	sgemm.MatMul(w.u, t.WDec, w.xhat, 1, B, d, n, false)
-	addRows(w.xhat, t.BDec, B, d)
+	su := t.sparse(&w.su, w.u, B)
+	t.decode(su, w.u, w.xhat, B)
 	var st StepStats
 	var sse, tot float64
 	mean := make([]float64, d)
@@ -167,7 +168,7 @@ func (t *Trainer) pass(x []float32, rows int, grad bool) (StepStats, [][]float32
 		for i, v := range w.r {
 			w.dx[i] = 2 * v / float32(B)
 		}
-		t.backDecode(w.u, w.dx, w.gu, gWdec, gBdec, false, B)
+		t.backDecode(su, w.u, w.dx, w.gu, gWdec, gBdec, B)
 	}
 
 	coef := t.coef()
@@ -228,19 +229,24 @@ func (t *Trainer) pass(x []float32, rows int, grad bool) (StepStats, [][]float32
 	}
 
 	// Encoder: pre = s·W_enc + b_enc, s = x − b_dec.
-	transpose(w.s, w.sT, B, d)
-	sgemm.MatMul(w.sT, w.gpre, gWenc, 1, d, n, B, false)
+	if sg := t.sparse(&w.sg, w.gpre, B); sg != nil {
+		clear(w.tmpND)
+		sg.outerAdd(w.s, w.tmpND, d) // gW_encᵀ
+		transpose(w.tmpND, gWenc, n, d)
+	} else {
+		transpose(w.s, w.sT, B, d)
+		sgemm.MatMul(w.sT, w.gpre, gWenc, 1, d, n, B, false)
+	}
 	for r := range B {
 		for i := range n {
 			gBenc[i] += w.gpre[r*n+i]
 		}
 	}
 	if !o.NoBDecInput {
-		sgemm.MatMul(w.gpre, t.WEnc, w.gs, 1, B, d, n, true)
-		for r := range B {
-			for j := range d {
-				gBdec[j] -= w.gs[r*d+j]
-			}
+		// Σ_rows gpre·W_encᵀ = W_enc·(Σ_rows gpre): a product with b_enc's
+		// gradient instead of a [B, d] one.
+		for j := range d {
+			gBdec[j] -= sgemm.Dot(t.WEnc[j*n:(j+1)*n], gBenc)
 		}
 	}
 	g = [][]float32{gWenc, gWdec, gBenc, gBdec}
@@ -250,32 +256,58 @@ func (t *Trainer) pass(x []float32, rows int, grad bool) (StepStats, [][]float32
 	return st, g
 }
 
-// backDecode back-propagates dx = dL/dx̂ [B, d] through x̂ = u·W_dec + b_dec:
-// gu = dx·W_decᵀ (added to gu when add, else written), gWdec += uᵀ·dx,
-// gBdec += Σ_rows dx.
-func (t *Trainer) backDecode(u, dx, gu, gWdec, gBdec []float32, add bool, B int) {
+// sparse returns sp rebuilt from m [B, d_sae] when m is sparse enough for
+// the sparse products to pay (and the trainer is not held to dense ones),
+// else nil: the callers then use sgemm.
+func (t *Trainer) sparse(sp *sparseRows, m []float32, B int) *sparseRows {
+	if t.dense || !sp.scan(m, B, t.Opt.DSAE) {
+		return nil
+	}
+	return sp
+}
+
+// decode writes out = a·W_dec + b_dec for a [B, d_sae] (sp: a's nonzeros,
+// or nil).
+func (t *Trainer) decode(sp *sparseRows, a, out []float32, B int) {
 	d, n := t.Opt.DIn, t.Opt.DSAE
-	w := &t.w
-	if add {
-		sgemm.MatMul(dx, t.WDec, w.h, 1, B, n, d, true)
-		for i, v := range w.h {
-			gu[i] += v
-		}
+	if sp != nil {
+		sp.mul(t.WDec, out, d)
+	} else {
+		sgemm.MatMul(a, t.WDec, out, 1, B, d, n, false)
+	}
+	addRows(out, t.BDec, B, d)
+}
+
+// backDecode back-propagates dx = dL/dx̂ [B, d] through x̂ = u·W_dec + b_dec:
+// gu = dx·W_decᵀ, gWdec += uᵀ·dx, gBdec += Σ_rows dx. With sp (u's
+// nonzeros) gu is computed only where u is active, zero elsewhere, which is
+// all the ReLU and TopK backward reads; JumpReLU's threshold reads gu at
+// inactive features too, so it gets every entry.
+func (t *Trainer) backDecode(sp *sparseRows, u, dx, gu, gWdec, gBdec []float32, B int) {
+	d, n := t.Opt.DIn, t.Opt.DSAE
+	if sp != nil && t.Opt.Arch != JumpReLU {
+		clear(gu)
+		sp.gradAt(dx, t.WDec, gu, d, false)
 	} else {
 		sgemm.MatMul(dx, t.WDec, gu, 1, B, n, d, true)
 	}
-	t.decoderParamGrads(u, dx, gWdec, gBdec, B)
+	t.decoderParamGrads(sp, u, dx, gWdec, gBdec, B)
 }
 
 // decoderParamGrads adds x̂ = u·W_dec + b_dec's parameter gradients for
-// dL/dx̂ = dx: gWdec += uᵀ·dx, gBdec += Σ_rows dx.
-func (t *Trainer) decoderParamGrads(u, dx, gWdec, gBdec []float32, B int) {
+// dL/dx̂ = dx: gWdec += uᵀ·dx, gBdec += Σ_rows dx (sp: u's nonzeros, or
+// nil).
+func (t *Trainer) decoderParamGrads(sp *sparseRows, u, dx, gWdec, gBdec []float32, B int) {
 	d, n := t.Opt.DIn, t.Opt.DSAE
 	w := &t.w
-	transpose(u, w.uT, B, n)
-	sgemm.MatMul(w.uT, dx, w.tmpND, 1, n, d, B, false)
-	for i, v := range w.tmpND {
-		gWdec[i] += v
+	if sp != nil {
+		sp.outerAdd(dx, gWdec, d)
+	} else {
+		transpose(u, w.uT, B, n)
+		sgemm.MatMul(w.uT, dx, w.tmpND, 1, n, d, B, false)
+		for i, v := range w.tmpND {
+			gWdec[i] += v
+		}
 	}
 	for r := range B {
 		for j := range d {
@@ -284,11 +316,28 @@ func (t *Trainer) decoderParamGrads(u, dx, gWdec, gBdec []float32, B int) {
 	}
 }
 
+// gradAtActive adds e·W_decᵀ to gpre where a [B, d_sae] is nonzero: the
+// backward of a reconstruction from a (a prefix of u, AuxK's dead features).
+func (t *Trainer) gradAtActive(sp *sparseRows, a, e []float32, B int) {
+	d, n := t.Opt.DIn, t.Opt.DSAE
+	w := &t.w
+	if sp != nil {
+		sp.gradAt(e, t.WDec, w.gpre, d, true)
+		return
+	}
+	sgemm.MatMul(e, t.WDec, w.h, 1, B, n, d, true)
+	for k, v := range a {
+		if v != 0 {
+			w.gpre[k] += w.h[k]
+		}
+	}
+}
+
 // matryoshka adds the reconstruction losses of the prefixes W_dec[:w] for
 // every width but the last (the full loss is already counted) and, with
 // grad, their gradients.
 func (t *Trainer) matryoshka(x []float32, B int, grad bool, gWdec, gBdec []float32) float64 {
-	d, n := t.Opt.DIn, t.Opt.DSAE
+	n := t.Opt.DSAE
 	w := &t.w
 	var loss float64
 	for _, width := range t.Opt.Widths[:len(t.Opt.Widths)-1] {
@@ -296,8 +345,8 @@ func (t *Trainer) matryoshka(x []float32, B int, grad bool, gWdec, gBdec []float
 			copy(w.a[r*n:r*n+width], w.u[r*n:r*n+width])
 			clear(w.a[r*n+width : (r+1)*n])
 		}
-		sgemm.MatMul(w.a, t.WDec, w.e, 1, B, d, n, false)
-		addRows(w.e, t.BDec, B, d)
+		sa := t.sparse(&w.sa, w.a, B)
+		t.decode(sa, w.a, w.e, B)
 		var sse float64
 		for i := range w.e {
 			v := w.e[i] - x[i]
@@ -307,15 +356,8 @@ func (t *Trainer) matryoshka(x []float32, B int, grad bool, gWdec, gBdec []float
 		loss += sse / float64(B)
 		if grad {
 			// The prefix's dL/du, added to gpre where u is active (its mask).
-			sgemm.MatMul(w.e, t.WDec, w.h, 1, B, n, d, true)
-			for r := range B {
-				for i := range width {
-					if k := r*n + i; w.u[k] != 0 {
-						w.gpre[k] += w.h[k]
-					}
-				}
-			}
-			t.decoderParamGrads(w.a, w.e, gWdec, gBdec, B)
+			t.gradAtActive(sa, w.a, w.e, B)
+			t.decoderParamGrads(sa, w.a, w.e, gWdec, gBdec, B)
 		}
 	}
 	return loss
@@ -349,8 +391,8 @@ func (t *Trainer) auxK(B int, dead []bool, numDead int, nu []float32, grad bool,
 		}
 	}
 	// e = a·W_dec + b_dec − (x − x̂) = a·W_dec + b_dec + r.
-	sgemm.MatMul(w.a, t.WDec, w.e, 1, B, d, n, false)
-	addRows(w.e, t.BDec, B, d)
+	sa := t.sparse(&w.sa, w.a, B)
+	t.decode(sa, w.a, w.e, B)
 	var sse float64
 	res := w.r
 	if t.frozenResidual != nil {
@@ -366,13 +408,8 @@ func (t *Trainer) auxK(B int, dead []bool, numDead int, nu []float32, grad bool,
 		for i := range w.e {
 			w.e[i] *= f
 		}
-		sgemm.MatMul(w.e, t.WDec, w.h, 1, B, n, d, true)
-		for k, v := range w.a {
-			if v != 0 {
-				w.gpre[k] += w.h[k]
-			}
-		}
-		t.decoderParamGrads(w.a, w.e, gWdec, gBdec, B)
+		t.gradAtActive(sa, w.a, w.e, B)
+		t.decoderParamGrads(sa, w.a, w.e, gWdec, gBdec, B)
 	}
 	return c * sse / float64(B)
 }

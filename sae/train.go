@@ -159,6 +159,9 @@ type Trainer struct {
 
 	opt *adam
 	w   work
+	// dense holds the step to sgemm products even where the activations are
+	// sparse (the equality test and the benchmark's baseline).
+	dense bool
 	// frozenResidual, when set, stands in for x − x̂ in the AuxK loss:
 	// SAELens detaches it, so a finite-difference test must hold it fixed.
 	frozenResidual []float32
