@@ -65,24 +65,27 @@ func ResumeTrainer(path string) (*Trainer, map[string]string, error) {
 	if err != nil {
 		return bad("adam_steps", err)
 	}
-	if t.Samples, err = strconv.ParseFloat(meta["samples"], 64); err != nil {
-		return bad("samples", err)
+	for _, v := range []struct {
+		key      string
+		dst      *float64
+		optional bool // absent before training normalisation
+	}{{"samples", &t.Samples, false}, {"threshold", &t.Threshold, false}, {"scale", &t.Scale, true}, {"norm_sum", &t.normSum, true}} {
+		s, ok := meta[v.key]
+		if !ok && v.optional {
+			continue
+		}
+		if *v.dst, err = strconv.ParseFloat(s, 64); err != nil {
+			return bad(v.key, err)
+		}
 	}
-	if t.Threshold, err = strconv.ParseFloat(meta["threshold"], 64); err != nil {
-		return bad("threshold", err)
-	}
-	if _, ok := meta["scale"]; ok { // absent before training normalisation
-		if t.Scale, err = strconv.ParseFloat(meta["scale"], 64); err != nil {
-			return bad("scale", err)
-		}
-		if t.normSum, err = strconv.ParseFloat(meta["norm_sum"], 64); err != nil {
-			return bad("norm_sum", err)
-		}
-		if t.normRows, err = strconv.Atoi(meta["norm_rows"]); err != nil {
-			return bad("norm_rows", err)
-		}
-		if t.normBatches, err = strconv.Atoi(meta["norm_batches"]); err != nil {
-			return bad("norm_batches", err)
+	for _, v := range []struct {
+		key string
+		dst *int
+	}{{"norm_rows", &t.normRows}, {"norm_batches", &t.normBatches}} {
+		if s, ok := meta[v.key]; ok {
+			if *v.dst, err = strconv.Atoi(s); err != nil {
+				return bad(v.key, err)
+			}
 		}
 	}
 	dims := t.dims()
