@@ -48,8 +48,11 @@ type Options struct {
 	// weights on save so the SAE takes raw activations).
 	Normalize   string
 	NormBatches int // n_batches_for_norm_estimate
-	Hyper       train.Hyper
-	Seed        uint64
+	// ResampleEvery steps (0: never) the dead features are re-initialised
+	// from badly reconstructed inputs (Anthropic's resampling; see resample).
+	ResampleEvery int
+	Hyper         train.Hyper
+	Seed          uint64
 }
 
 // DefaultOptions are SAELens's defaults for arch: Adam (no weight decay)
@@ -69,6 +72,8 @@ func (o *Options) check() error {
 		return bad("bandwidth (%g) and initial threshold (%g) must be positive", o.Bandwidth, o.InitThreshold)
 	case o.DeadWindow <= 0:
 		return bad("dead-feature window must be positive, got %d", o.DeadWindow)
+	case o.ResampleEvery < 0:
+		return bad("resampling interval must not be negative, got %d", o.ResampleEvery)
 	case o.PreActCoef < 0:
 		return bad("pre-activation loss coefficient must not be negative, got %g", o.PreActCoef)
 	}
@@ -177,6 +182,7 @@ type StepStats struct {
 	// Estimating marks a batch spent on the normalisation estimate: no
 	// step was taken.
 	Estimating bool
+	Resampled  int // dead features re-initialised after this step
 }
 
 // ExpectedAverage is SAELens's expected_average_only_in normalisation.
@@ -291,6 +297,11 @@ func (t *Trainer) TrainStep(x []float32, rows int) (StepStats, error) {
 	}
 	st.GradNorm = norm
 	t.Step++
+	if e := t.Opt.ResampleEvery; e > 0 && t.Step%e == 0 {
+		if st.Resampled, err = t.resample(x, rows); err != nil {
+			return st, err
+		}
+	}
 	st.Dead = t.Dead()
 	return st, nil
 }

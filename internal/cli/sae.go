@@ -37,7 +37,8 @@ func saeUsage(args []string) error {
 Usage:
   glia sae train [--model M] --hook H [--hook H2...] [--arch topk[,jumprelu...]] [--k 32] [--d-sae N]
                  [--corpus PATH...] [--out sae] [--batch 4096] [--buffer 65536] [--steps N] [--max-tokens N]
-                 [--checkpoint-every 500] [--resume]
+                 [--checkpoint-every 500] [--resume] [--normalize expected_average_only_in]
+                 [--sparsity-loss step|tanh|quadratic] [--ste-to-input] [--pre-act-coef C] [--bandwidth E]
   glia sae eval [--model M] --sae DIR [--sae DIR2...] [--corpus PATH...] [--max-tokens 20000] [--json]
   glia sae encode --sae DIR --in X.safetensors --out Y.safetensors
   glia sae snmf [--model M] --hook H [--rank 32] [--tokens 4096] [--keep 0.1] [--init svd] [--out F.safetensors]
@@ -160,6 +161,7 @@ func saeTrain(args []string) error {
 	fs.IntVar(&d.NormBatches, "norm-batches", d.NormBatches, "expected_average_only_in: batches spent estimating the scale")
 	fs.Float64Var(&d.AuxKCoef, "aux-coef", d.AuxKCoef, "topk family: AuxK loss coefficient")
 	fs.IntVar(&d.DeadWindow, "dead-window", d.DeadWindow, "steps without firing after which a feature counts as dead")
+	fs.IntVar(&d.ResampleEvery, "resample-every", 0, "re-initialise dead features from badly reconstructed inputs every this many steps (Anthropic's resampling; 0: never)")
 	widths := fs.String("widths", "", "matryoshka: prefix widths, comma-separated (d_sae is added as the last)")
 	fs.Float64Var(&d.Hyper.LR, "lr", d.Hyper.LR, "Adam learning rate (constant after warm-up, as SAELens's default)")
 	fs.IntVar(&d.Hyper.Warmup, "lr-warmup", 0, "learning-rate warm-up steps")
