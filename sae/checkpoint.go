@@ -2,6 +2,7 @@ package sae
 
 import (
 	"encoding/json"
+	"math"
 	"strconv"
 
 	"github.com/glia-dev/glia/format/safetensors"
@@ -28,7 +29,9 @@ func (t *Trainer) SaveCheckpoint(path string, extra map[string]string) error {
 		return err
 	}
 	meta := map[string]string{"options": string(opts), "step": strconv.Itoa(t.Step), "adam_steps": strconv.Itoa(t.opt.steps),
-		"samples": strconv.FormatFloat(t.Samples, 'g', -1, 64), "threshold": strconv.FormatFloat(t.Threshold, 'g', -1, 64)}
+		"samples": strconv.FormatFloat(t.Samples, 'g', -1, 64), "threshold": strconv.FormatFloat(t.Threshold, 'g', -1, 64),
+		"scale": strconv.FormatFloat(t.Scale, 'g', -1, 64), "norm_sum": strconv.FormatFloat(t.normSum, 'g', -1, 64),
+		"norm_rows": strconv.Itoa(t.normRows), "norm_batches": strconv.Itoa(t.normBatches)}
 	for k, v := range extra {
 		meta["x."+k] = v
 	}
@@ -62,11 +65,28 @@ func ResumeTrainer(path string) (*Trainer, map[string]string, error) {
 	if err != nil {
 		return bad("adam_steps", err)
 	}
-	if t.Samples, err = strconv.ParseFloat(meta["samples"], 64); err != nil {
-		return bad("samples", err)
+	for _, v := range []struct {
+		key      string
+		dst      *float64
+		optional bool // absent before training normalisation
+	}{{"samples", &t.Samples, false}, {"threshold", &t.Threshold, false}, {"scale", &t.Scale, true}, {"norm_sum", &t.normSum, true}} {
+		s, ok := meta[v.key]
+		if !ok && v.optional {
+			continue
+		}
+		if *v.dst, err = strconv.ParseFloat(s, 64); err != nil {
+			return bad(v.key, err)
+		}
 	}
-	if t.Threshold, err = strconv.ParseFloat(meta["threshold"], 64); err != nil {
-		return bad("threshold", err)
+	for _, v := range []struct {
+		key string
+		dst *int
+	}{{"norm_rows", &t.normRows}, {"norm_batches", &t.normBatches}} {
+		if s, ok := meta[v.key]; ok {
+			if *v.dst, err = strconv.Atoi(s); err != nil {
+				return bad(v.key, err)
+			}
+		}
 	}
 	dims := t.dims()
 	read := func(name string, dst []float32, shape []int) error {
@@ -79,10 +99,22 @@ func ResumeTrainer(path string) (*Trainer, map[string]string, error) {
 	}
 	var m, v [][]float32
 	for i, p := range t.params() {
+		mi, vi := make([]float32, len(p)), make([]float32, len(p))
+		if _, ok := f.Shape("log_threshold"); ok && paramNames[i] == "threshold" {
+			// Written before θ was trained directly: θ = exp(log θ), and
+			// log θ's Adam moments mean nothing for θ, so they restart.
+			if err := read("log_threshold", p, dims[i]); err != nil {
+				return nil, nil, err
+			}
+			for k, lt := range p {
+				p[k] = float32(math.Exp(float64(lt)))
+			}
+			m, v = append(m, mi), append(v, vi)
+			continue
+		}
 		if err := read(paramNames[i], p, dims[i]); err != nil {
 			return nil, nil, err
 		}
-		mi, vi := make([]float32, len(p)), make([]float32, len(p))
 		if err := read("adam_m."+paramNames[i], mi, dims[i]); err != nil {
 			return nil, nil, err
 		}

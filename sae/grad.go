@@ -8,13 +8,14 @@ import (
 
 // work holds one batch size's scratch buffers between steps.
 type work struct {
-	rows                      int
-	s, sT, xhat, r, dx, gs, e []float32 // [B, d] ([d, B] for sT)
-	pre, u, uT, gu, gpre, a   []float32 // [B, n] ([n, B] for uT)
-	h                         []float32 // [B, n] selection scores
-	tmpND, tmpDN              []float32
-	keep, idx                 []int32
-	fired                     []bool
+	rows                    int
+	s, sT, xhat, r, dx, e   []float32 // [B, d] ([d, B] for sT)
+	pre, u, uT, gu, gpre, a []float32 // [B, n] ([n, B] for uT)
+	h                       []float32 // [B, n] selection scores
+	tmpND, tmpDN            []float32
+	keep, idx               []int32
+	fired                   []bool
+	su, sa, sg              sparseRows // u's, a's and gpre's nonzeros
 }
 
 func (t *Trainer) work(rows int) *work {
@@ -23,7 +24,7 @@ func (t *Trainer) work(rows int) *work {
 	}
 	d, n := t.Opt.DIn, t.Opt.DSAE
 	f := func(k int) []float32 { return make([]float32, k) }
-	t.w = work{rows: rows, s: f(rows * d), sT: f(rows * d), xhat: f(rows * d), r: f(rows * d), dx: f(rows * d), gs: f(rows * d), e: f(rows * d),
+	t.w = work{rows: rows, s: f(rows * d), sT: f(rows * d), xhat: f(rows * d), r: f(rows * d), dx: f(rows * d), e: f(rows * d),
 		pre: f(rows * n), u: f(rows * n), uT: f(rows * n), gu: f(rows * n), gpre: f(rows * n), a: f(rows * n), h: f(rows * n),
 		tmpND: f(n * d), tmpDN: f(d * n), idx: make([]int32, max(n, rows*n)), fired: make([]bool, n)}
 	return &t.w
@@ -34,7 +35,8 @@ func (t *Trainer) work(rows int) *work {
 // is SAELens's: Σ_dims (x̂ − x)², averaged over rows, plus the
 // architecture's term. Selections (TopK, BatchTopK, the JumpReLU step)
 // are constants of the backward pass; JumpReLU's θ gets the
-// straight-through estimate with a rectangle kernel of width Bandwidth.
+// straight-through estimate with a rectangle kernel of width Bandwidth
+// (see jumpReLU).
 func (t *Trainer) pass(x []float32, rows int, grad bool) (StepStats, [][]float32) {
 	o := &t.Opt
 	d, n, B := o.DIn, o.DSAE, rows
@@ -52,7 +54,7 @@ func (t *Trainer) pass(x []float32, rows int, grad bool) (StepStats, [][]float32
 
 	// Activation: u is what multiplies W_dec's rows; active marks u ≠ 0.
 	clear(w.u)
-	var nu, theta []float32
+	var nu, theta []float32 // decoder-row norms; jumprelu's θ
 	switch o.Arch {
 	case Standard:
 		nu = rowNorms(t.WDec, n, d)
@@ -62,10 +64,7 @@ func (t *Trainer) pass(x []float32, rows int, grad bool) (StepStats, [][]float32
 			}
 		}
 	case JumpReLU:
-		theta = make([]float32, n)
-		for i, lt := range t.LogTheta {
-			theta[i] = float32(math.Exp(float64(lt)))
-		}
+		theta = t.Theta
 		for r := range B {
 			for i := range n {
 				if v := w.pre[r*n+i]; v > theta[i] {
@@ -107,8 +106,8 @@ func (t *Trainer) pass(x []float32, rows int, grad bool) (StepStats, [][]float32
 		}
 	}
 
-	sgemm.MatMul(w.u, t.WDec, w.xhat, 1, B, d, n, false)
-	addRows(w.xhat, t.BDec, B, d)
+	su := t.sparse(&w.su, w.u, B)
+	t.decode(su, w.u, w.xhat, B)
 	var st StepStats
 	var sse, tot float64
 	mean := make([]float64, d)
@@ -163,13 +162,13 @@ func (t *Trainer) pass(x []float32, rows int, grad bool) (StepStats, [][]float32
 
 	// Gradients start from the reconstruction: dL/dx̂ = 2(x̂ − x)/B.
 	var g [][]float32
-	var gWenc, gWdec, gBenc, gBdec, gLT []float32
+	var gWenc, gWdec, gBenc, gBdec, gTheta []float32
 	if grad {
 		gWenc, gWdec, gBenc, gBdec = make([]float32, d*n), make([]float32, n*d), make([]float32, n), make([]float32, d)
 		for i, v := range w.r {
 			w.dx[i] = 2 * v / float32(B)
 		}
-		t.backDecode(w.u, w.dx, w.gu, gWdec, gBdec, false, B)
+		t.backDecode(su, w.u, w.dx, w.gu, gWdec, gBdec, B)
 	}
 
 	coef := t.coef()
@@ -206,36 +205,7 @@ func (t *Trainer) pass(x []float32, rows int, grad bool) (StepStats, [][]float32
 			}
 		}
 	case JumpReLU:
-		var l0 float64
-		for _, v := range w.u {
-			if v != 0 {
-				l0++
-			}
-		}
-		st.Aux = coef * l0 / float64(B)
-		if grad {
-			gLT = make([]float32, n)
-			eps := float32(o.Bandwidth)
-			gTheta := make([]float64, n)
-			c := coef / float64(B)
-			for r := range B {
-				for i := range n {
-					k := r*n + i
-					if w.u[k] != 0 {
-						w.gpre[k] = w.gu[k]
-					} else {
-						w.gpre[k] = 0
-					}
-					if z := (w.pre[k] - theta[i]) / eps; z > -0.5 && z < 0.5 {
-						// JumpReLU's θ term (θ/ε) and the L0 step's (1/ε).
-						gTheta[i] -= float64(theta[i]/eps)*float64(w.gu[k]) + c/float64(eps)
-					}
-				}
-			}
-			for i := range n {
-				gLT[i] = float32(gTheta[i] * float64(theta[i])) // d/dlogθ = θ·d/dθ
-			}
-		}
+		st.Aux, gTheta = t.jumpReLU(B, dead, grad, gWdec)
 	default: // the TopK family
 		if grad {
 			for k, v := range w.u {
@@ -259,54 +229,85 @@ func (t *Trainer) pass(x []float32, rows int, grad bool) (StepStats, [][]float32
 	}
 
 	// Encoder: pre = s·W_enc + b_enc, s = x − b_dec.
-	transpose(w.s, w.sT, B, d)
-	sgemm.MatMul(w.sT, w.gpre, gWenc, 1, d, n, B, false)
+	if sg := t.sparse(&w.sg, w.gpre, B); sg != nil {
+		clear(w.tmpND)
+		sg.outerAdd(w.s, w.tmpND, d) // gW_encᵀ
+		transpose(w.tmpND, gWenc, n, d)
+	} else {
+		transpose(w.s, w.sT, B, d)
+		sgemm.MatMul(w.sT, w.gpre, gWenc, 1, d, n, B, false)
+	}
 	for r := range B {
 		for i := range n {
 			gBenc[i] += w.gpre[r*n+i]
 		}
 	}
 	if !o.NoBDecInput {
-		sgemm.MatMul(w.gpre, t.WEnc, w.gs, 1, B, d, n, true)
-		for r := range B {
-			for j := range d {
-				gBdec[j] -= w.gs[r*d+j]
-			}
+		// Σ_rows gpre·W_encᵀ = W_enc·(Σ_rows gpre): a product with b_enc's
+		// gradient instead of a [B, d] one.
+		for j := range d {
+			gBdec[j] -= sgemm.Dot(t.WEnc[j*n:(j+1)*n], gBenc)
 		}
 	}
 	g = [][]float32{gWenc, gWdec, gBenc, gBdec}
-	if gLT != nil {
-		g = append(g, gLT)
+	if gTheta != nil {
+		g = append(g, gTheta)
 	}
 	return st, g
 }
 
-// backDecode back-propagates dx = dL/dx̂ [B, d] through x̂ = u·W_dec + b_dec:
-// gu = dx·W_decᵀ (added to gu when add, else written), gWdec += uᵀ·dx,
-// gBdec += Σ_rows dx.
-func (t *Trainer) backDecode(u, dx, gu, gWdec, gBdec []float32, add bool, B int) {
+// sparse returns sp rebuilt from m [B, d_sae] when m is sparse enough for
+// the sparse products to pay (and the trainer is not held to dense ones),
+// else nil: the callers then use sgemm.
+func (t *Trainer) sparse(sp *sparseRows, m []float32, B int) *sparseRows {
+	if t.dense || !sp.scan(m, B, t.Opt.DSAE) {
+		return nil
+	}
+	return sp
+}
+
+// decode writes out = a·W_dec + b_dec for a [B, d_sae] (sp: a's nonzeros,
+// or nil).
+func (t *Trainer) decode(sp *sparseRows, a, out []float32, B int) {
 	d, n := t.Opt.DIn, t.Opt.DSAE
-	w := &t.w
-	if add {
-		sgemm.MatMul(dx, t.WDec, w.h, 1, B, n, d, true)
-		for i, v := range w.h {
-			gu[i] += v
-		}
+	if sp != nil {
+		sp.mul(t.WDec, out, d)
+	} else {
+		sgemm.MatMul(a, t.WDec, out, 1, B, d, n, false)
+	}
+	addRows(out, t.BDec, B, d)
+}
+
+// backDecode back-propagates dx = dL/dx̂ [B, d] through x̂ = u·W_dec + b_dec:
+// gu = dx·W_decᵀ, gWdec += uᵀ·dx, gBdec += Σ_rows dx. With sp (u's
+// nonzeros) gu is computed only where u is active, zero elsewhere, which is
+// all the ReLU and TopK backward reads; JumpReLU's threshold reads gu at
+// inactive features too, so it gets every entry.
+func (t *Trainer) backDecode(sp *sparseRows, u, dx, gu, gWdec, gBdec []float32, B int) {
+	d, n := t.Opt.DIn, t.Opt.DSAE
+	if sp != nil && t.Opt.Arch != JumpReLU {
+		clear(gu)
+		sp.gradAt(dx, t.WDec, gu, d, false)
 	} else {
 		sgemm.MatMul(dx, t.WDec, gu, 1, B, n, d, true)
 	}
-	t.decoderParamGrads(u, dx, gWdec, gBdec, B)
+	t.decoderParamGrads(sp, u, dx, gWdec, gBdec, B)
 }
 
 // decoderParamGrads adds x̂ = u·W_dec + b_dec's parameter gradients for
-// dL/dx̂ = dx: gWdec += uᵀ·dx, gBdec += Σ_rows dx.
-func (t *Trainer) decoderParamGrads(u, dx, gWdec, gBdec []float32, B int) {
+// dL/dx̂ = dx: gWdec += uᵀ·dx, gBdec += Σ_rows dx (sp: u's nonzeros, or
+// nil).
+func (t *Trainer) decoderParamGrads(sp *sparseRows, u, dx, gWdec, gBdec []float32, B int) {
 	d, n := t.Opt.DIn, t.Opt.DSAE
 	w := &t.w
-	transpose(u, w.uT, B, n)
-	sgemm.MatMul(w.uT, dx, w.tmpND, 1, n, d, B, false)
-	for i, v := range w.tmpND {
-		gWdec[i] += v
+	if sp != nil {
+		sp.outerAdd(dx, gWdec, d)
+	} else {
+		transpose(u, w.uT, B, n)
+		sgemm.MatMul(w.uT, dx, w.tmpND, 1, n, d, B, false)
+		for i, v := range w.tmpND {
+			gWdec[i] += v
+		}
 	}
 	for r := range B {
 		for j := range d {
@@ -315,11 +316,28 @@ func (t *Trainer) decoderParamGrads(u, dx, gWdec, gBdec []float32, B int) {
 	}
 }
 
+// gradAtActive adds e·W_decᵀ to gpre where a [B, d_sae] is nonzero: the
+// backward of a reconstruction from a (a prefix of u, AuxK's dead features).
+func (t *Trainer) gradAtActive(sp *sparseRows, a, e []float32, B int) {
+	d, n := t.Opt.DIn, t.Opt.DSAE
+	w := &t.w
+	if sp != nil {
+		sp.gradAt(e, t.WDec, w.gpre, d, true)
+		return
+	}
+	sgemm.MatMul(e, t.WDec, w.h, 1, B, n, d, true)
+	for k, v := range a {
+		if v != 0 {
+			w.gpre[k] += w.h[k]
+		}
+	}
+}
+
 // matryoshka adds the reconstruction losses of the prefixes W_dec[:w] for
 // every width but the last (the full loss is already counted) and, with
 // grad, their gradients.
 func (t *Trainer) matryoshka(x []float32, B int, grad bool, gWdec, gBdec []float32) float64 {
-	d, n := t.Opt.DIn, t.Opt.DSAE
+	n := t.Opt.DSAE
 	w := &t.w
 	var loss float64
 	for _, width := range t.Opt.Widths[:len(t.Opt.Widths)-1] {
@@ -327,8 +345,8 @@ func (t *Trainer) matryoshka(x []float32, B int, grad bool, gWdec, gBdec []float
 			copy(w.a[r*n:r*n+width], w.u[r*n:r*n+width])
 			clear(w.a[r*n+width : (r+1)*n])
 		}
-		sgemm.MatMul(w.a, t.WDec, w.e, 1, B, d, n, false)
-		addRows(w.e, t.BDec, B, d)
+		sa := t.sparse(&w.sa, w.a, B)
+		t.decode(sa, w.a, w.e, B)
 		var sse float64
 		for i := range w.e {
 			v := w.e[i] - x[i]
@@ -338,15 +356,8 @@ func (t *Trainer) matryoshka(x []float32, B int, grad bool, gWdec, gBdec []float
 		loss += sse / float64(B)
 		if grad {
 			// The prefix's dL/du, added to gpre where u is active (its mask).
-			sgemm.MatMul(w.e, t.WDec, w.h, 1, B, n, d, true)
-			for r := range B {
-				for i := range width {
-					if k := r*n + i; w.u[k] != 0 {
-						w.gpre[k] += w.h[k]
-					}
-				}
-			}
-			t.decoderParamGrads(w.a, w.e, gWdec, gBdec, B)
+			t.gradAtActive(sa, w.a, w.e, B)
+			t.decoderParamGrads(sa, w.a, w.e, gWdec, gBdec, B)
 		}
 	}
 	return loss
@@ -380,8 +391,8 @@ func (t *Trainer) auxK(B int, dead []bool, numDead int, nu []float32, grad bool,
 		}
 	}
 	// e = a·W_dec + b_dec − (x − x̂) = a·W_dec + b_dec + r.
-	sgemm.MatMul(w.a, t.WDec, w.e, 1, B, d, n, false)
-	addRows(w.e, t.BDec, B, d)
+	sa := t.sparse(&w.sa, w.a, B)
+	t.decode(sa, w.a, w.e, B)
 	var sse float64
 	res := w.r
 	if t.frozenResidual != nil {
@@ -397,13 +408,8 @@ func (t *Trainer) auxK(B int, dead []bool, numDead int, nu []float32, grad bool,
 		for i := range w.e {
 			w.e[i] *= f
 		}
-		sgemm.MatMul(w.e, t.WDec, w.h, 1, B, n, d, true)
-		for k, v := range w.a {
-			if v != 0 {
-				w.gpre[k] += w.h[k]
-			}
-		}
-		t.decoderParamGrads(w.a, w.e, gWdec, gBdec, B)
+		t.gradAtActive(sa, w.a, w.e, B)
+		t.decoderParamGrads(sa, w.a, w.e, gWdec, gBdec, B)
 	}
 	return c * sse / float64(B)
 }
@@ -420,4 +426,131 @@ func transpose(src, dst []float32, rows, cols int) {
 			}
 		}
 	}
+}
+
+// jumpReLU returns the JumpReLU sparsity loss (Opt.SparsityLoss's mode)
+// plus the pre-activation loss of dead features and, with grad, writes
+// gpre from w.gu and returns θ's gradient, as SAELens's autograd
+// functions give them (ε = Bandwidth, rect(z) = [|z| < ½], c the
+// coefficient, s_bi = [pre_bi > θᵢ], f = pre·s):
+//
+//   - JumpReLU: ∂f/∂pre = s, and ∂L/∂θᵢ = −Σ_b (θᵢ/ε)·rect((pre−θ)/ε)·∂L/∂f,
+//     the same term added to ∂L/∂pre when STEToInput.
+//   - step: c·mean_b Σᵢ s_bi; quadratic: c·mean_b 2/T·(Σᵢ s_bi − T)²; the
+//     step's STE gives θ −(1/ε)·rect·∂L/∂s (and pre the opposite with
+//     STEToInput).
+//   - tanh: c·mean_b Σᵢ tanh(k·f_bi·‖W_dec,ᵢ‖), through f's own backward
+//     (so inactive features in the window move θ) and the decoder norms.
+//   - pre-activation: PreActCoef·mean_b Σ_dead ReLU(θᵢ − pre_bi)·‖W_dec,ᵢ‖,
+//     an ordinary derivative in pre, θ and W_dec.
+func (t *Trainer) jumpReLU(B int, dead []bool, grad bool, gWdec []float32) (float64, []float32) {
+	o := &t.Opt
+	d, n := o.DIn, o.DSAE
+	w := &t.w
+	theta := t.Theta
+	c := t.coef()
+	eps := float32(o.Bandwidth)
+	var nu []float32
+	var gNu []float64
+	if o.SparsityLoss == "tanh" || o.PreActCoef > 0 {
+		nu = rowNorms(t.WDec, n, d)
+		gNu = make([]float64, n)
+	}
+	var loss float64
+	// gStep[b] is ∂L/∂s_bi (the same for every i of a row).
+	gStep := make([]float64, B)
+	switch o.SparsityLoss {
+	case "tanh":
+		kt := float32(o.TanhScale)
+		cb := float32(c / float64(B))
+		for r := range B {
+			for i := range n {
+				k := r*n + i
+				th := float32(math.Tanh(float64(kt * w.u[k] * nu[i])))
+				loss += c * float64(th) / float64(B)
+				if grad {
+					dth := cb * (1 - th*th)
+					w.gu[k] += dth * kt * nu[i]
+					gNu[i] += float64(dth * kt * w.u[k])
+				}
+			}
+		}
+	default: // step, quadratic
+		for r := range B {
+			l0 := 0
+			for i := range n {
+				if w.pre[r*n+i] > theta[i] {
+					l0++
+				}
+			}
+			if o.SparsityLoss == "quadratic" {
+				dv := float64(l0) - o.TargetL0
+				loss += c * 2 / o.TargetL0 * dv * dv / float64(B)
+				gStep[r] = c / float64(B) * 4 / o.TargetL0 * dv
+			} else {
+				loss += c * float64(l0) / float64(B)
+				gStep[r] = c / float64(B)
+			}
+		}
+	}
+	var preAct float64
+	cp := o.PreActCoef / float64(B)
+	var gTheta []float64
+	if grad {
+		gTheta = make([]float64, n)
+	}
+	if o.PreActCoef > 0 {
+		for r := range B {
+			for i := range n {
+				if v := theta[i] - w.pre[r*n+i]; dead[i] && v > 0 {
+					preAct += float64(v) * float64(nu[i])
+					if grad {
+						gTheta[i] += cp * float64(nu[i])
+						gNu[i] += cp * float64(v)
+					}
+				}
+			}
+		}
+		loss += o.PreActCoef * preAct / float64(B)
+	}
+	if !grad {
+		return loss, nil
+	}
+	for r := range B {
+		for i := range n {
+			k := r*n + i
+			gp := float32(0)
+			if w.pre[k] > theta[i] {
+				gp = w.gu[k]
+			}
+			if z := (w.pre[k] - theta[i]) / eps; z > -0.5 && z < 0.5 {
+				ste := theta[i] / eps * w.gu[k]    // JumpReLU
+				steStep := float32(gStep[r]) / eps // the L0 step
+				gTheta[i] -= float64(ste) + float64(steStep)
+				if o.STEToInput {
+					gp += ste + steStep
+				}
+			}
+			if o.PreActCoef > 0 && dead[i] && theta[i] > w.pre[k] {
+				gp -= float32(cp) * nu[i]
+			}
+			w.gpre[k] = gp
+		}
+	}
+	if gNu != nil {
+		for i := range n {
+			if gNu[i] == 0 || nu[i] == 0 {
+				continue
+			}
+			f := float32(gNu[i]) / nu[i]
+			for j := range d {
+				gWdec[i*d+j] += f * t.WDec[i*d+j]
+			}
+		}
+	}
+	g := make([]float32, n)
+	for i, v := range gTheta {
+		g[i] = float32(v)
+	}
+	return loss, g
 }

@@ -5,11 +5,13 @@ import (
 	"math/rand/v2"
 	"slices"
 	"testing"
+
+	"github.com/glia-dev/glia/format/safetensors"
 )
 
 // gradTrainer is a small trainer with weights far from the initial ones, so
 // every code path (active, inactive, dead, prefixes) has work.
-func gradTrainer(t *testing.T, arch string, seed uint64) (*Trainer, []float32, int) {
+func gradTrainer(t *testing.T, arch string, seed uint64, set func(*Options)) (*Trainer, []float32, int) {
 	t.Helper()
 	const d, n, B = 6, 12, 7
 	o := DefaultOptions(arch, d, n)
@@ -17,6 +19,9 @@ func gradTrainer(t *testing.T, arch string, seed uint64) (*Trainer, []float32, i
 	o.Widths = []int{4, 8}
 	o.DeadWindow = 5
 	o.Bandwidth = 0.5 // wide, so the θ window holds entries
+	if set != nil {
+		set(&o)
+	}
 	tr, err := NewTrainer(o)
 	if err != nil {
 		t.Fatal(err)
@@ -27,9 +32,9 @@ func gradTrainer(t *testing.T, arch string, seed uint64) (*Trainer, []float32, i
 			p[i] = float32(rng.NormFloat64() * 0.5)
 		}
 	}
-	if tr.LogTheta != nil {
-		for i := range tr.LogTheta {
-			tr.LogTheta[i] = float32(math.Log(0.3 + 0.2*rng.Float64()))
+	if tr.Theta != nil {
+		for i := range tr.Theta {
+			tr.Theta[i] = 0.3 + 0.2*rng.Float32()
 		}
 	}
 	for i := range tr.SinceFired {
@@ -48,21 +53,34 @@ func gradTrainer(t *testing.T, arch string, seed uint64) (*Trainer, []float32, i
 // central differences of the loss. Selections are constant under the
 // small steps, so each loss piece is smooth in the parameter moved.
 func TestGradientsFiniteDifference(t *testing.T) {
-	for _, arch := range []string{Standard, TopK, BatchTopK, Matryoshka, JumpReLU} {
-		t.Run(arch, func(t *testing.T) {
-			tr, x, B := gradTrainer(t, arch, 3)
+	cases := []struct {
+		name, arch string
+		set        func(*Options)
+	}{
+		{Standard, Standard, nil},
+		{TopK, TopK, nil},
+		{BatchTopK, BatchTopK, nil},
+		{Matryoshka, Matryoshka, nil},
+		{"jumprelu step", JumpReLU, nil},
+		{"jumprelu step + pre-act", JumpReLU, func(o *Options) { o.PreActCoef = 0.7 }},
+		{"jumprelu tanh + pre-act", JumpReLU, func(o *Options) { o.SparsityLoss, o.PreActCoef = "tanh", 0.7 }},
+		{"jumprelu quadratic + pre-act", JumpReLU, func(o *Options) { o.SparsityLoss, o.TargetL0, o.PreActCoef = "quadratic", 4, 0.7 }},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			tr, x, B := gradTrainer(t, c.arch, 3, c.set)
 			since := slices.Clone(tr.SinceFired)
 			st, g := tr.pass(x, B, true)
 			copy(tr.SinceFired, since)
 			tr.frozenResidual = slices.Clone(tr.w.r)
 			if st.Aux == 0 {
-				t.Fatalf("%s: the auxiliary term is zero; the test would not check it", arch)
+				t.Fatalf("%s: the auxiliary term is zero; the test would not check it", c.name)
 			}
 			params := tr.params()
 			checked := 0
 			for pi, p := range params {
-				if paramNames[pi] == "log_threshold" {
-					continue // the STE is not a derivative of the loss; see TestJumpReLUThresholdGradient
+				if paramNames[pi] == "threshold" {
+					continue // the STE is not a derivative of the loss; see TestJumpReLUAgainstSAELens
 				}
 				for i := 0; i < len(p); i += 1 + len(p)/17 {
 					const eps = 1e-3
@@ -74,7 +92,7 @@ func TestGradientsFiniteDifference(t *testing.T) {
 					p[i] = old
 					fd := (lp.Loss - lm.Loss) / (2 * eps)
 					if diff := math.Abs(fd - float64(g[pi][i])); diff > 3e-3+2e-2*math.Abs(fd) {
-						t.Errorf("%s %s[%d]: gradient %.6g, finite difference %.6g", arch, paramNames[pi], i, g[pi][i], fd)
+						t.Errorf("%s %s[%d]: gradient %.6g, finite difference %.6g", c.name, paramNames[pi], i, g[pi][i], fd)
 					}
 					checked++
 				}
@@ -86,51 +104,70 @@ func TestGradientsFiniteDifference(t *testing.T) {
 	}
 }
 
-// TestJumpReLUThresholdGradient checks log θ's straight-through gradient
-// against SAELens's formula evaluated naively in float64:
-// ∂L/∂θᵢ = Σ_b −(θᵢ/ε)·rect((preᵢ−θᵢ)/ε)·∂L/∂fᵢ − (c/B)(1/ε)·rect(…), times θᵢ for log θ.
-func TestJumpReLUThresholdGradient(t *testing.T) {
-	tr, x, B := gradTrainer(t, JumpReLU, 5)
-	_, g := tr.pass(x, B, true)
-	o := tr.Opt
-	d, n := o.DIn, o.DSAE
-	inWindow := 0
-	for i := range n {
-		theta := math.Exp(float64(tr.LogTheta[i]))
-		var want float64
-		for b := range B {
-			pre := float64(tr.BEnc[i])
-			for j := range d {
-				pre += (float64(x[b*d+j]) - float64(tr.BDec[j])) * float64(tr.WEnc[j*n+i])
+// TestJumpReLUAgainstSAELens compares the whole JumpReLU step — loss and
+// every gradient, θ's straight-through estimate included — with SAELens
+// 6.54.12's autograd on the same weights, batch and dead mask, for each
+// sparsity loss mode with and without jumprelu_ste_to_input, the
+// pre-activation loss on (scripts/sae_jumprelu_grads.py wrote the file).
+func TestJumpReLUAgainstSAELens(t *testing.T) {
+	const path = "testdata/jumprelu_grads.safetensors"
+	f, err := safetensors.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	const d, n, B = 6, 12, 7
+	get := func(name string, dims ...int) []float32 {
+		v, err := readTensor(f, path, name, dims...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+	x, deadMask := get("in.x", B, d), get("in.dead", n)
+	for _, mode := range []string{"step", "tanh", "quadratic"} {
+		for _, ste := range []bool{false, true} {
+			key := mode + ".plain"
+			if ste {
+				key = mode + ".ste"
 			}
-			z := (pre - theta) / o.Bandwidth
-			if !(z > -0.5 && z < 0.5) {
-				continue
-			}
-			inWindow++
-			// ∂L/∂f_bi = Σ_j 2(x̂−x)_bj/B · W_dec[i, j], x̂ recomputed here.
-			var gf float64
-			for j := range d {
-				xh := float64(tr.BDec[j])
-				for k := range n {
-					p := float64(tr.BEnc[k])
-					for jj := range d {
-						p += (float64(x[b*d+jj]) - float64(tr.BDec[jj])) * float64(tr.WEnc[jj*n+k])
-					}
-					if p > math.Exp(float64(tr.LogTheta[k])) {
-						xh += p * float64(tr.WDec[k*d+j])
+			t.Run(key, func(t *testing.T) {
+				o := DefaultOptions(JumpReLU, d, n)
+				o.L0, o.PreActCoef, o.Bandwidth, o.SparsityLoss, o.TargetL0, o.STEToInput, o.DeadWindow = 0.2, 0.7, 0.5, mode, 4, ste, 5
+				tr, err := NewTrainer(o)
+				if err != nil {
+					t.Fatal(err)
+				}
+				dims := tr.dims()
+				for i, p := range tr.params() {
+					copy(p, get("in."+paramNames[i], dims[i]...))
+				}
+				for i, v := range deadMask {
+					if v != 0 {
+						tr.SinceFired[i] = int32(o.DeadWindow + 1)
 					}
 				}
-				gf += 2 * (xh - float64(x[b*d+j])) / float64(B) * float64(tr.WDec[i*d+j])
-			}
-			want += -(theta/o.Bandwidth)*gf - o.L0/float64(B)/o.Bandwidth
+				st, g := tr.pass(x, B, true)
+				want := get(key+".loss", 1)[0]
+				if math.Abs(st.Loss-float64(want)) > 1e-5*math.Abs(float64(want))+1e-6 {
+					t.Errorf("loss %.7g, SAELens %.7g", st.Loss, want)
+				}
+				nonzero := 0
+				for i, name := range paramNames {
+					ref := get(key+"."+name, dims[i]...)
+					for k, v := range ref {
+						if math.Abs(float64(g[i][k]-v)) > 1e-5+1e-4*math.Abs(float64(v)) {
+							t.Errorf("%s[%d]: gradient %.7g, SAELens %.7g", name, k, g[i][k], v)
+						}
+						if name == "threshold" && v != 0 {
+							nonzero++
+						}
+					}
+				}
+				if nonzero == 0 {
+					t.Fatal("every threshold gradient is zero; the test checks no straight-through estimate")
+				}
+			})
 		}
-		want *= theta
-		if math.Abs(want-float64(g[4][i])) > 1e-4+1e-3*math.Abs(want) {
-			t.Errorf("log_threshold[%d]: gradient %.6g, want %.6g", i, g[4][i], want)
-		}
-	}
-	if inWindow == 0 {
-		t.Fatal("no pre-activation fell in the bandwidth window; the test checks nothing")
 	}
 }

@@ -37,7 +37,8 @@ func saeUsage(args []string) error {
 Usage:
   glia sae train [--model M] --hook H [--hook H2...] [--arch topk[,jumprelu...]] [--k 32] [--d-sae N]
                  [--corpus PATH...] [--out sae] [--batch 4096] [--buffer 65536] [--steps N] [--max-tokens N]
-                 [--checkpoint-every 500] [--resume]
+                 [--checkpoint-every 500] [--resume] [--normalize expected_average_only_in]
+                 [--sparsity-loss step|tanh|quadratic] [--ste-to-input] [--pre-act-coef C] [--bandwidth E]
   glia sae eval [--model M] --sae DIR [--sae DIR2...] [--corpus PATH...] [--max-tokens 20000] [--json]
   glia sae encode --sae DIR --in X.safetensors --out Y.safetensors
   glia sae snmf [--model M] --hook H [--rank 32] [--tokens 4096] [--keep 0.1] [--init svd] [--out F.safetensors]
@@ -151,8 +152,16 @@ func saeTrain(args []string) error {
 	fs.IntVar(&d.CoefWarmup, "coef-warmup", 0, "steps over which the L1/L0 coefficient ramps up from 0")
 	fs.Float64Var(&d.Bandwidth, "bandwidth", d.Bandwidth, "jumprelu: straight-through estimator bandwidth")
 	fs.Float64Var(&d.InitThreshold, "init-threshold", d.InitThreshold, "jumprelu: initial threshold")
+	fs.StringVar(&d.SparsityLoss, "sparsity-loss", d.SparsityLoss, "jumprelu: step (DeepMind's L0), tanh (Anthropic's) or quadratic (around --target-l0)")
+	fs.Float64Var(&d.TanhScale, "tanh-scale", d.TanhScale, "jumprelu: the tanh sparsity loss's scale")
+	fs.Float64Var(&d.TargetL0, "target-l0", 0, "jumprelu: the quadratic sparsity loss's target L0")
+	fs.Float64Var(&d.PreActCoef, "pre-act-coef", 0, "jumprelu: coefficient of the pre-activation loss that pulls dead features back to their threshold (0: none)")
+	fs.BoolVar(&d.STEToInput, "ste-to-input", false, "jumprelu: the straight-through estimate also trains the encoder (Anthropic), not only the threshold")
+	fs.StringVar(&d.Normalize, "normalize", d.Normalize, "training normalisation: none or expected_average_only_in (scale so E‖x‖ = √d_in, folded into the saved weights)")
+	fs.IntVar(&d.NormBatches, "norm-batches", d.NormBatches, "expected_average_only_in: batches spent estimating the scale")
 	fs.Float64Var(&d.AuxKCoef, "aux-coef", d.AuxKCoef, "topk family: AuxK loss coefficient")
 	fs.IntVar(&d.DeadWindow, "dead-window", d.DeadWindow, "steps without firing after which a feature counts as dead")
+	fs.IntVar(&d.ResampleEvery, "resample-every", 0, "re-initialise dead features from badly reconstructed inputs every this many steps (Anthropic's resampling; 0: never)")
 	widths := fs.String("widths", "", "matryoshka: prefix widths, comma-separated (d_sae is added as the last)")
 	fs.Float64Var(&d.Hyper.LR, "lr", d.Hyper.LR, "Adam learning rate (constant after warm-up, as SAELens's default)")
 	fs.IntVar(&d.Hyper.Warmup, "lr-warmup", 0, "learning-rate warm-up steps")
@@ -253,8 +262,25 @@ func saeTrain(args []string) error {
 		}
 		hs = append(hs, h)
 	}
+	// pending[i] holds hook i's vectors read from the model but not yet in
+	// its buffer; a checkpoint saves them with the buffer, so a resumed run
+	// draws the same batches as an uninterrupted one.
+	pending := make([][]float32, len(hs))
+	bufPath := func(h *saeHook) string { return filepath.Join(*out, h.name+".buffer.safetensors") }
 	if *resume {
-		fmt.Fprintf(Stderr, "resuming at step %d, %d tokens in (the shuffle buffer starts empty)\n", hs[0].steps, tokens)
+		note := ""
+		for i, h := range hs {
+			p, err := h.buf.Load(bufPath(h))
+			if errors.Is(err, os.ErrNotExist) {
+				note = " (no saved shuffle buffer: it starts empty)"
+				continue
+			}
+			if err != nil {
+				return fmt.Errorf("--resume: %w", err)
+			}
+			pending[i] = p
+		}
+		fmt.Fprintf(Stderr, "resuming at step %d, %d tokens in%s\n", hs[0].steps, tokens, note)
 	}
 	start := time.Now()
 	startTokens := tokens
@@ -275,15 +301,21 @@ func saeTrain(args []string) error {
 				}
 			}
 		}
+		for i, h := range hs {
+			if err := h.buf.Save(bufPath(h), pending[i]); err != nil {
+				return err
+			}
+		}
 		return nil
 	}
+	atLimit := func(h *saeHook) bool { return *steps > 0 && h.steps >= *steps }
 	done := func() bool {
 		if *maxTokens > 0 && tokens >= *maxTokens {
 			return true
 		}
 		if *steps > 0 {
 			for _, h := range hs {
-				if h.steps < *steps {
+				if !atLimit(h) {
 					return false
 				}
 			}
@@ -293,21 +325,25 @@ func saeTrain(args []string) error {
 	}
 	// step trains every SAE of h on one batch from its buffer.
 	step := func(h *saeHook, next corpus.Cursor) error {
-		if *steps > 0 && h.steps >= *steps {
-			h.buf.Take(x[:*batch*h.width], *batch) // keep the buffer moving
-			return nil
-		}
 		if cap(x) < *batch*h.width {
 			x = make([]float32, *batch*h.width)
 		}
 		xb := x[:*batch*h.width]
 		h.buf.Take(xb, *batch)
+		estimating := false
 		for _, j := range h.jobs {
 			st, err := j.tr.TrainStep(xb, *batch)
 			if err != nil {
 				return fmt.Errorf("%s (%s): %w", j.hook, j.tr.Opt.Arch, err)
 			}
+			if st.Estimating {
+				estimating = true // a batch spent on the normalisation estimate
+				continue
+			}
 			j.last = st
+		}
+		if estimating {
+			return nil
 		}
 		h.steps++
 		if *logEvery > 0 && h.steps%*logEvery == 0 {
@@ -324,6 +360,30 @@ func saeTrain(args []string) error {
 		}
 		return nil
 	}
+	// feed moves hook i's pending vectors into its buffer, stepping each time
+	// it is full, until they are in or the hook is at --steps.
+	feed := func(i int, next corpus.Cursor) error {
+		h := hs[i]
+		for {
+			for h.buf.Len() == h.buf.Cap {
+				if atLimit(h) {
+					return nil
+				}
+				if err := step(h, next); err != nil {
+					return err
+				}
+			}
+			if len(pending[i]) == 0 {
+				return nil
+			}
+			pending[i] = pending[i][h.buf.Add(pending[i])*h.width:]
+		}
+	}
+	for i := range hs { // a resumed run's pending vectors come first
+		if err := feed(i, cursor); err != nil {
+			return err
+		}
+	}
 	last := cursor
 	var stopped bool
 	// epoch only advances after a pass ends, so a checkpoint's epoch is
@@ -338,15 +398,12 @@ func saeTrain(args []string) error {
 			}
 			tokens += int64(len(ids) * len(ids[0]))
 			last = next
-			for _, h := range hs {
-				a := res.Acts[h.name].Data
-				for off := 0; off < len(a); {
-					off += h.buf.Add(a[off:]) * h.width
-					for h.buf.Len() == h.buf.Cap {
-						if err := step(h, next); err != nil {
-							return err
-						}
-					}
+			for i, h := range hs {
+				// Appended: a hook at --steps keeps what it could not take
+				// (hooks step in lockstep, so this is at most one pass).
+				pending[i] = append(pending[i], res.Acts[h.name].Data...)
+				if err := feed(i, next); err != nil {
+					return err
 				}
 			}
 			if done() {
@@ -365,7 +422,7 @@ func saeTrain(args []string) error {
 	}
 	// Drain what is left in the buffers.
 	for _, h := range hs {
-		for h.buf.Len() >= *batch && !done() {
+		for h.buf.Len() >= *batch && !atLimit(h) && !done() {
 			if err := step(h, last); err != nil {
 				return err
 			}
