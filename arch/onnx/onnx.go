@@ -100,7 +100,7 @@ func New(c *arch.Config) (arch.Family, error) {
 	for n := range g.Constants {
 		defined[n] = true
 	}
-	layers, widest := 0, m.shape[0]
+	widest := m.shape[0]
 	for _, n := range g.Nodes {
 		if _, ok := ops[n.Op]; !ok || (n.Domain != "" && n.Domain != "ai.onnx") {
 			return nil, fmt.Errorf("node %d %q: operator %s%s is not supported (supported: %s)", n.Index, n.Name, domain(n.Domain), n.Op, strings.Join(Supported(), ", "))
@@ -118,10 +118,6 @@ func New(c *arch.Config) (arch.Family, error) {
 				return nil, fmt.Errorf("node %d %q (%s): output %q is defined twice", n.Index, n.Name, n.Op, x)
 			}
 			defined[x] = true
-		}
-		switch n.Op {
-		case "Conv", "Gemm", "MatMul":
-			layers++
 		}
 	}
 	m.logits = g.Outputs[0].Name
@@ -142,7 +138,9 @@ func New(c *arch.Config) (arch.Family, error) {
 			widest = max(widest, d[0])
 		}
 	}
-	m.dims = arch.Dims{Layers: max(layers, 1), DModel: widest, Vocab: labels, MaxCtx: 1}
+	// One layer: the graph is not a stack of numbered blocks, and its
+	// weights' names carry no layer index for the engine to bound it by.
+	m.dims = arch.Dims{Layers: 1, DModel: widest, Vocab: labels, MaxCtx: 1}
 	return m, nil
 }
 

@@ -270,8 +270,11 @@ func broadcast(a, b *Node) (*Node, *Node) {
 		}
 	}
 	fit := func(x *Node, p []int) *Node {
+		if x.Rank() != len(p) {
+			x = Reshape(x, p...)
+		}
 		if !slices.Equal(p, out) {
-			x = BroadcastToDims(Reshape(x, p...), out...)
+			x = BroadcastToDims(x, out...)
 		}
 		return x
 	}
