@@ -55,7 +55,7 @@ func TestONNXMatchesFiniteDifferences(t *testing.T) {
 		dc, at := engine.MaxDiff(r.Cam, cam)
 		dw, atw := engine.MaxDiff(r.Weights, weights)
 		t.Logf("image %d: class %d, cam max diff %.3g at %d, weights %.3g at %d", k, r.Class, dc, at, dw, atw)
-		if dc > 2e-3 || dw > 2e-3 {
+		if dc > 1e-5 || dw > 1e-5 {
 			t.Errorf("image %d: Grad-CAM differs from the finite-difference map: cam %.3g at %d (%v vs %v), weights %.3g at %d",
 				k, dc, at, r.Cam[at], cam[at], dw, atw)
 		}

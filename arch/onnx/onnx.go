@@ -124,7 +124,10 @@ func New(c *arch.Config) (arch.Family, error) {
 	if !defined[m.logits] {
 		return nil, fmt.Errorf("output %q is computed by no node", m.logits)
 	}
-	if last := g.Nodes[len(g.Nodes)-1]; len(g.Nodes) > 0 && last.Op == "Softmax" && last.Outputs[0] == m.logits {
+	if len(g.Nodes) == 0 {
+		return nil, fmt.Errorf("the graph has no nodes")
+	}
+	if last := g.Nodes[len(g.Nodes)-1]; last.Op == "Softmax" && last.Outputs[0] == m.logits && len(last.Inputs) > 0 {
 		m.logits = last.Inputs[0]
 	}
 	names := make([]string, 0, len(g.Weights))
@@ -154,7 +157,8 @@ func domain(d string) string {
 func (m *Model) Dims() arch.Dims            { return m.dims }
 func (m *Model) ImageShape() [3]int         { return m.shape }
 func (m *Model) Weights() []arch.WeightSpec { return m.weights }
-func (m *Model) Graph() *fonnx.Description  { return m.g }
+
+// HookName is the hook of a node's first output.
 func (m *Model) HookName(n fonnx.NodeDesc) string {
 	return fmt.Sprintf("nodes.%d.%s.hook_out", n.Index, strings.ToLower(n.Op))
 }

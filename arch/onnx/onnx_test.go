@@ -41,6 +41,9 @@ func TestGraphErrors(t *testing.T) {
 		{"input size", func(_ *fonnx.Description, cfg map[string]any) {
 			cfg["image_height"] = 5
 		}, `input "x" has dims [-1 1 4 4]; the configured input is [1 5 4]`},
+		{"no nodes", func(d *fonnx.Description, _ map[string]any) {
+			d.Nodes, d.Outputs = nil, []fonnx.ValueInfo{{Name: "x", Dims: []int{-1, 2}}}
+		}, "the graph has no nodes"},
 		{"no graph", func(_ *fonnx.Description, cfg map[string]any) {
 			cfg["graph"] = 7
 		}, `"graph" is not an ONNX graph description`},

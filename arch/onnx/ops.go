@@ -59,7 +59,9 @@ func init() {
 			return one(ReduceAndKeep(c.image(0), ReduceMean, 2, 3))
 		},
 		"GlobalMaxPool": func(c *call) []value {
-			return one(ReduceAndKeep(c.image(0), ReduceMax, 2, 3))
+			x := c.image(0)
+			d := x.Shape().Dimensions
+			return one(Reshape(firstMax(Reshape(x, d[0], d[1], d[2]*d[3]), 2), d[0], d[1], 1, 1))
 		},
 		"MaxPool":     func(c *call) []value { return one(pool(c, true)) },
 		"AveragePool": func(c *call) []value { return one(pool(c, false)) },
@@ -432,7 +434,8 @@ func conv(c *call) []value {
 }
 
 // pool is max or average pooling. Max pooling pads with the lowest float
-// (ONNX ignores padding); average pooling divides by the count of real
+// (ONNX ignores padding) and routes its gradient to each window's first
+// maximum; average pooling divides by the count of real
 // pixels in each window unless count_include_pad is set.
 func pool(c *call, isMax bool) *Node {
 	x := c.image(0)
@@ -442,7 +445,7 @@ func pool(c *call, isMax bool) *Node {
 	}
 	s, p, oh, ow := c.window(x, k[0], k[1])
 	if isMax {
-		return ReduceMax(views(padded(x, p, -math.MaxFloat32), k[0], k[1], s, oh, ow), 2)
+		return firstMax(views(padded(x, p, -math.MaxFloat32), k[0], k[1], s, oh, ow), 2)
 	}
 	sum := ReduceSum(views(padded(x, p, 0), k[0], k[1], s, oh, ow), 2)
 	d := x.Shape().Dimensions
@@ -458,6 +461,19 @@ func pool(c *call, isMax bool) *Node {
 		}
 	}
 	return Div(sum, BroadcastToDims(Reshape(Const(x.Graph(), count), 1, 1, oh, ow), d[0], d[1], oh, ow))
+}
+
+// firstMax is the maximum over axis with its gradient sent to the first
+// maximum only, as PyTorch's and onnxruntime's max pooling do. GoMLX's
+// ReduceMax sends the whole gradient to every tied element, and ties are
+// common (a blank image region gives equal activations, hard-swish's
+// floor gives zeros): Grad-CAM's channel weights would count each
+// window's gradient once per tie.
+func firstMax(x *Node, axis int) *Node {
+	d := x.Shape().Dimensions
+	first := ExpandAxes(StopGradient(ArgMax(x, axis)), axis)
+	pick := Equal(Iota(x.Graph(), shapes.Make(dtypes.Int32, d...), axis), BroadcastToDims(first, d...))
+	return ReduceSum(Where(pick, x, ZerosLike(x)), axis)
 }
 
 func reduceMean(c *call) []value {
@@ -696,8 +712,11 @@ func gather(c *call) []value {
 	}
 	out := &fonnx.Constant{Dims: idx.Dims, Float: data.Float}
 	for _, v := range idx.Values {
-		i, _ := clampRange(int(v), int(v)+1, data.Dims[0])
-		if int(v) >= data.Dims[0] || int(v) < -data.Dims[0] {
+		i := int(v)
+		if i < 0 {
+			i += data.Dims[0] // negative indices count from the end
+		}
+		if i < 0 || i >= data.Dims[0] {
 			panic(fmt.Errorf("index %v is out of range for %d values", v, data.Dims[0]))
 		}
 		out.Values = append(out.Values, data.Values[i])

@@ -142,8 +142,8 @@ def main():
         cls = int(np.argmax(ref["logits"][k]))
         n = a.size
         grad = np.zeros(n, dtype=np.float64)
-        for lo in range(0, n, 128):  # 256 perturbed copies at a time
-            idx = np.arange(lo, min(lo + 128, n))
+        for lo in range(0, n, 256):  # 512 perturbed copies at a time
+            idx = np.arange(lo, min(lo + 256, n))
             batch = np.repeat(a.reshape(1, -1), 2 * len(idx), axis=0)
             batch[2 * np.arange(len(idx)), idx] += eps
             batch[2 * np.arange(len(idx)) + 1, idx] -= eps
