@@ -18,7 +18,7 @@ var (
 
 // Error is every error this package returns: a format.Error whose message
 // starts "onnx: ". It names the file, the tensor or node (in Tensor, as
-// "node 12 (p2o.Conv.5)" for nodes), and the byte offset in the file (-1
+// "node p2o.Conv.5 (Conv)" for nodes), and the byte offset in the file (-1
 // when none).
 type Error = format.Error
 
