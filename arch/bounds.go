@@ -42,7 +42,8 @@ type Shapes interface {
 
 // LimitsOf reads the limits a set of weights puts on its config. A layer
 // index is the first all-digit component of a dotted tensor name
-// (model.layers.3.mlp..., h.3.attn..., blk.3...).
+// (model.layers.3.mlp..., h.3.attn..., blk.3...); weights without one
+// count as a single layer.
 func LimitsOf(s Shapes) Limits {
 	var l Limits
 	layers := map[string]bool{}
@@ -58,7 +59,7 @@ func LimitsOf(s Shapes) Limits {
 			l.Dim = max(l.Dim, d)
 		}
 	}
-	l.Layers = len(layers)
+	l.Layers = max(len(layers), 1) // unnumbered weights (an ONNX graph's) are one layer
 	return l
 }
 

@@ -21,8 +21,10 @@ func loadFile(path string) (*Model, error) {
 		return loadGGUF(path)
 	case ".bin":
 		return loadLlama2C(path)
+	case ".onnx":
+		return loadONNX(path)
 	}
-	return nil, fmt.Errorf("engine: %s: unknown model file type (want a Hugging Face directory, a .gguf file, or a llama2.c .bin checkpoint)", path)
+	return nil, fmt.Errorf("engine: %s: unknown model file type (want a Hugging Face directory, a .gguf file, a llama2.c .bin checkpoint or an .onnx image classifier)", path)
 }
 
 // loadLlama2C reads a llama2.c checkpoint and the tokenizer.bin (or tok*.bin)

@@ -91,7 +91,7 @@ func Resolve(spec string) (string, error) {
 // file ("model.gguf") rather than a hub name ("gpt2").
 func looksLikeFile(name string) bool {
 	switch strings.ToLower(filepath.Ext(name)) {
-	case ".gguf", ".bin", ".safetensors", ".json", ".pt", ".pth", ".gz":
+	case ".gguf", ".bin", ".safetensors", ".json", ".pt", ".pth", ".gz", ".onnx":
 		return true
 	}
 	return false

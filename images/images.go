@@ -184,9 +184,13 @@ func Load(spec string) (*Image, error) {
 	return Read(spec)
 }
 
-// PreprocessorFor is the model directory's preprocessor_config.json, or,
-// when it has none, Default for the model's input size.
+// PreprocessorFor is the model directory's preprocessor_config.json (for
+// a single-file model, the one beside it), or, when it has none, Default
+// for the model's input size.
 func PreprocessorFor(dir string, h, w int) (*Preprocessor, error) {
+	if st, err := os.Stat(dir); err == nil && !st.IsDir() {
+		dir = filepath.Dir(dir)
+	}
 	p := filepath.Join(dir, "preprocessor_config.json")
 	if _, err := os.Stat(p); err != nil {
 		return Default(h, w), nil

@@ -8,6 +8,7 @@ import (
 	_ "github.com/glia-dev/glia/arch/llama"
 	_ "github.com/glia-dev/glia/arch/neox"
 	_ "github.com/glia-dev/glia/arch/olmo2"
+	_ "github.com/glia-dev/glia/arch/onnx"
 	_ "github.com/glia-dev/glia/arch/phi3"
 	_ "github.com/glia-dev/glia/arch/vit"
 )

@@ -26,7 +26,7 @@ type modelFlags struct {
 }
 
 func (f *modelFlags) register(fs *flag.FlagSet) {
-	fs.StringVar(&f.model, "model", "", "model: a Hugging Face directory, ORG/NAME in the local HF cache, a .gguf file or a llama2.c .bin (default: the embedded stories260K)")
+	fs.StringVar(&f.model, "model", "", "model: a Hugging Face directory, ORG/NAME in the local HF cache, a .gguf file, a llama2.c .bin or an .onnx image classifier (default: the embedded stories260K)")
 	fs.StringVar(&f.device, "device", "", "cpu or cuda (default: $GOMLX_BACKEND, else cpu)")
 	fs.StringVar(&f.dtype, "dtype", "f32", "compute dtype: f32 or bf16 (norms, rotary and softmax stay float32; outputs are float32)")
 	fs.BoolVar(&f.tf32, "tf32", false, "with --device cuda: let float32 matmuls use TF32 (faster, ~1e-3; off by default for parity)")
