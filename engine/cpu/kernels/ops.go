@@ -504,23 +504,31 @@ func slice(backend unsafe.Pointer, n *node, inputs []*buffer, owned []bool) (*bu
 // output row idx starts at x offset Σ (start[ax]+idx[ax])·stride[ax].
 func copyRows(y, x []float32, outDims, stride, start []int, row int) {
 	rank := len(outDims)
-	rows := len(y) / row
+	eachRow(outDims[:rank-1], len(y)/row, row, func(r int, idx []int) {
+		src := start[rank-1] * stride[rank-1]
+		for ax, i := range idx {
+			src += (start[ax] + i) * stride[ax]
+		}
+		copy(y[r*row:(r+1)*row], x[src:src+row])
+	})
+}
+
+// eachRow calls fn for rows [0, rows) of a tensor whose axes before the
+// row are dims, with each row's index along them, rows in parallel chunks
+// of about elementsPerTask elements (row is the row's length).
+func eachRow(dims []int, rows, row int, fn func(r int, idx []int)) {
 	vecmath.ParallelFor(rows, max(1, elementsPerTask/row), func(lo, hi int) {
-		idx := make([]int, rank-1)
+		idx := make([]int, len(dims))
 		rem := lo
-		for ax := rank - 2; ax >= 0; ax-- {
-			idx[ax] = rem % outDims[ax]
-			rem /= outDims[ax]
+		for ax := len(dims) - 1; ax >= 0; ax-- {
+			idx[ax] = rem % dims[ax]
+			rem /= dims[ax]
 		}
 		for r := lo; r < hi; r++ {
-			src := start[rank-1] * stride[rank-1]
-			for ax, i := range idx {
-				src += (start[ax] + i) * stride[ax]
-			}
-			copy(y[r*row:(r+1)*row], x[src:src+row])
-			for ax := rank - 2; ax >= 0; ax-- {
+			fn(r, idx)
+			for ax := len(dims) - 1; ax >= 0; ax-- {
 				idx[ax]++
-				if idx[ax] < outDims[ax] {
+				if idx[ax] < dims[ax] {
 					break
 				}
 				idx[ax] = 0

@@ -48,13 +48,17 @@ func stockRsqrt(backend unsafe.Pointer, n *node, inputs []*buffer, owned []bool)
 //go:linkname stockNeg github.com/gomlx/compute/internal/gobackend/ops.execNeg
 func stockNeg(backend unsafe.Pointer, n *node, inputs []*buffer, owned []bool) (*buffer, error)
 
+//go:linkname stockPad github.com/gomlx/compute/internal/gobackend/ops.execPad
+func stockPad(backend unsafe.Pointer, n *node, inputs []*buffer, owned []bool) (*buffer, error)
+
 func init() {
 	for op, fn := range map[compute.OpType]executor{
 		compute.OpTypeReduceSum: reduceSum,
 		compute.OpTypeReduceMax: reduceMax,
 		compute.OpTypeSub:       sub,
 		compute.OpTypeDiv:       div,
-		compute.OpTypeExp:       unaryOp(stockExp, func(x float32) float32 { return float32(math.Exp(float64(x))) }),
+		compute.OpTypeExp:       exp,
+		compute.OpTypePad:       pad,
 		compute.OpTypeLog:       unaryOp(stockLog, func(x float32) float32 { return float32(math.Log(float64(x))) }),
 		compute.OpTypeTanh:      unaryOp(stockTanh, func(x float32) float32 { return float32(math.Tanh(float64(x))) }),
 		compute.OpTypeSqrt:      unaryOp(stockSqrt, func(x float32) float32 { return float32(math.Sqrt(float64(x))) }),
@@ -63,6 +67,14 @@ func init() {
 	} {
 		ours[op] = fn
 	}
+}
+
+// exp with vecmath's SIMD exp (within 3e-7 relative of the exact value, as
+// the fused softmax computes it): the one element-wise kernel here that is
+// not bit-identical to stock, whose float64 math.Exp per element was the
+// largest item of a training step after the matmuls.
+func exp(backend unsafe.Pointer, n *node, inputs []*buffer, owned []bool) (*buffer, error) {
+	return elementwise(backend, n, inputs, owned, stockExp, vecmath.Exp)
 }
 
 // unaryOp runs f over a float32 tensor in parallel chunks, in place when
@@ -240,39 +252,24 @@ func broadcastBinary(backend unsafe.Pointer, n *node, inputs []*buffer, owned []
 	rank := len(dims)
 	row := dims[rank-1]
 	aRow, bRow := sa[rank-1] != 0, sb[rank-1] != 0
-	vecmath.ParallelFor(len(y)/row, max(1, elementsPerTask/row), func(lo, hi int) {
-		idx := make([]int, rank-1)
-		rem := lo
-		for ax := rank - 2; ax >= 0; ax-- {
-			idx[ax] = rem % dims[ax]
-			rem /= dims[ax]
+	eachRow(dims[:rank-1], len(y)/row, row, func(r int, idx []int) {
+		offA, offB := 0, 0
+		for ax, i := range idx {
+			offA += i * sa[ax]
+			offB += i * sb[ax]
 		}
-		for r := lo; r < hi; r++ {
-			offA, offB := 0, 0
-			for ax, i := range idx {
-				offA += i * sa[ax]
-				offB += i * sb[ax]
-			}
-			dst := y[r*row : (r+1)*row]
-			switch {
-			case aRow && bRow:
-				op.vv(dst, a[offA:offA+row], b[offB:offB+row])
-			case aRow:
-				op.vs(dst, a[offA:offA+row], b[offB])
-			case bRow:
-				op.sv(dst, a[offA], b[offB:offB+row])
-			default: // both single values along the row
-				op.vs(dst[:1], a[offA:offA+1], b[offB])
-				for i := 1; i < row; i++ {
-					dst[i] = dst[0]
-				}
-			}
-			for ax := rank - 2; ax >= 0; ax-- {
-				idx[ax]++
-				if idx[ax] < dims[ax] {
-					break
-				}
-				idx[ax] = 0
+		dst := y[r*row : (r+1)*row]
+		switch {
+		case aRow && bRow:
+			op.vv(dst, a[offA:offA+row], b[offB:offB+row])
+		case aRow:
+			op.vs(dst, a[offA:offA+row], b[offB])
+		case bRow:
+			op.sv(dst, a[offA], b[offB:offB+row])
+		default: // both single values along the row
+			op.vs(dst[:1], a[offA:offA+1], b[offB])
+			for i := 1; i < row; i++ {
+				dst[i] = dst[0]
 			}
 		}
 	})
@@ -410,6 +407,67 @@ func reduce(backend unsafe.Pointer, n *node, inputs []*buffer, owned []bool, ini
 			}
 		})
 	}
+	handled[n.OpType].Add(1)
+	return o, nil
+}
+
+// padData mirrors ops.padNode.
+type padData struct{ axesConfig []compute.PadAxis }
+
+var padType dataType
+
+// pad of a float32 tensor without interior or negative padding (the
+// gradient of a Slice: the q/k/v split's, every layer): the output filled
+// with the pad value, then the operand's rows copied in, in parallel.
+func pad(backend unsafe.Pointer, n *node, inputs []*buffer, owned []bool) (*buffer, error) {
+	d, ok := dataAs[padData](n.Data, "*ops.padNode", &padType)
+	if !ok || n.Shape.DType != dtypes.Float32 || len(inputs) != 2 || n.Shape.Size() == 0 || n.Shape.IsDynamic() {
+		return stockPad(backend, n, inputs, owned)
+	}
+	in, out := inputs[0].RawShape.Dimensions, n.Shape.Dimensions
+	rank := len(out)
+	x, okX := float32s(inputs[0])
+	fill, okF := float32s(inputs[1])
+	if !okX || !okF || len(fill) != 1 || rank == 0 || len(in) != rank || len(d.axesConfig) != rank || len(x) == 0 {
+		return stockPad(backend, n, inputs, owned)
+	}
+	start := make([]int, rank)
+	for ax, c := range d.axesConfig {
+		if c.Interior != 0 || c.Start < 0 || c.End < 0 || in[ax]+c.Start+c.End != out[ax] {
+			return stockPad(backend, n, inputs, owned)
+		}
+		start[ax] = c.Start
+	}
+	o, err := getBuffer(backend, n.Shape)
+	if err != nil {
+		return nil, err
+	}
+	y, _ := float32s(o)
+	v := fill[0]
+	vecmath.ParallelFor(len(y), elementsPerTask, func(lo, hi int) {
+		part := y[lo:hi]
+		if v == 0 && !math.Signbit(float64(v)) {
+			clear(part)
+			return
+		}
+		for i := range part {
+			part[i] = v
+		}
+	})
+	outStride := make([]int, rank)
+	s := 1
+	for ax := rank - 1; ax >= 0; ax-- {
+		outStride[ax] = s
+		s *= out[ax]
+	}
+	row := in[rank-1]
+	eachRow(in[:rank-1], len(x)/row, row, func(r int, idx []int) {
+		dst := start[rank-1]
+		for ax, i := range idx {
+			dst += (start[ax] + i) * outStride[ax]
+		}
+		copy(y[dst:dst+row], x[r*row:(r+1)*row])
+	})
 	handled[n.OpType].Add(1)
 	return o, nil
 }
