@@ -7,7 +7,9 @@ warm-up, and global gradient-norm clipping at 1.0. The rounds alternate (glia, t
 that both see the same machine load, and each round's figure is the steady-state rate: tokens over the
 seconds between the step after warm-up and the last step (compilation and the first steps excluded).
 
-Usage: python3 scripts/train_bench.py [--glia bin/glia] [--rounds 3] [--steps 30]
+Usage: python3 scripts/train_bench.py [--glia bin/glia] [--baseline OTHER_GLIA] [--rounds 3] [--steps 30]
+--baseline adds another glia binary (an older build) to every round, for before/after figures under the
+same load.
 PyTorch is torch from PyPI; the script prints its version, BLAS and thread count.
 Not part of CI.
 """
@@ -68,6 +70,7 @@ def torch_round(steps, skip):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--glia", default="bin/glia")
+    ap.add_argument("--baseline", default="", help="another glia binary, timed in the same rounds")
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--steps", type=int, default=30)
     ap.add_argument("--skip", type=int, default=5, help="steps excluded from the rate (compilation, warm-up)")
@@ -77,14 +80,20 @@ def main():
     blas = "MKL" if "BLAS_INFO=mkl" in cfgtext else ("OpenBLAS" if "openblas" in cfgtext.lower() else "unknown")
     print(f"torch {torch.__version__}, BLAS {blas}, {torch.get_num_threads()} threads; {os.cpu_count()} CPUs")
     print(f"model: gpt2 {LAYERS} layers, d_model {D}, {HEADS} heads, d_mlp {DMLP}, ctx {CTX}, vocab {VOCAB}; batch {BATCH}x{CTX}")
-    gs, ts = [], []
+    gs, ts, bs = [], [], []
     for r in range(a.rounds):
+        if a.baseline:
+            bs.append(glia_round(a.baseline, a.steps, a.skip))
         gs.append(glia_round(a.glia, a.steps, a.skip))
         ts.append(torch_round(a.steps, a.skip))
-        print(f"round {r + 1}: glia {gs[-1]:8.0f} tokens/s   torch {ts[-1]:8.0f} tokens/s   ratio {gs[-1] / ts[-1]:.2f}", flush=True)
-    gm, tm = sorted(gs)[len(gs) // 2], sorted(ts)[len(ts) // 2]
+        base = f"   baseline {bs[-1]:8.0f} tokens/s ({bs[-1] / ts[-1]:.2f})" if a.baseline else ""
+        print(f"round {r + 1}: glia {gs[-1]:8.0f} tokens/s   torch {ts[-1]:8.0f} tokens/s   ratio {gs[-1] / ts[-1]:.2f}{base}", flush=True)
+    med = lambda xs: sorted(xs)[len(xs) // 2]
+    gm, tm = med(gs), med(ts)
     print(f"median: glia {gm:.0f} tokens/s, torch {tm:.0f} tokens/s, glia/torch = {gm / tm:.2f}")
-
+    if a.baseline:
+        bm = med(bs)
+        print(f"median baseline: {bm:.0f} tokens/s, baseline/torch = {bm / tm:.2f}, glia/baseline = {gm / bm:.2f}")
 
 if __name__ == "__main__":
     sys.exit(main())

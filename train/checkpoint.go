@@ -3,6 +3,7 @@ package train
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -46,10 +47,10 @@ func (t *Trainer) SaveCheckpoint(path string, st RunState) error {
 		return fmt.Errorf("train: checkpoint: %w", err)
 	}
 	ts := append(append(t.Weights(), t.host(momentM, t.m)...), t.host(momentV, t.v)...)
-	if err := safetensors.Write(path, ts, map[string]string{metaKey: string(meta)}); err != nil {
-		return fmt.Errorf("train: checkpoint: %w", err)
-	}
-	return nil
+	return writeAtomic(path, func(w io.Writer) error {
+		_, err := safetensors.WriteTo(w, ts, map[string]string{metaKey: string(meta)})
+		return err
+	})
 }
 
 // ReadRunState reads a checkpoint's RunState without its tensors.
@@ -169,32 +170,45 @@ func differences(want, got RunState) []string {
 	return d
 }
 
+// writeHook wraps the writer of every file train writes. Tests replace it
+// with one that fails part-way, as a full disk does, without needing root
+// or a small file system.
+var writeHook = func(w io.Writer) io.Writer { return w }
+
 // writeFileAtomic writes data to path through a synced temporary file.
-func writeFileAtomic(path string, data []byte) (err error) {
+func writeFileAtomic(path string, data []byte) error {
+	return writeAtomic(path, func(w io.Writer) error {
+		_, err := w.Write(data)
+		return err
+	})
+}
+
+// writeAtomic streams a file to a temporary one in path's directory, syncs
+// it and renames it over path: a failed write, a full disk included,
+// removes the temporary file and leaves any earlier path whole.
+func writeAtomic(path string, write func(io.Writer) error) (err error) {
 	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
 	if err != nil {
-		return fmt.Errorf("train: %w", err)
+		return fmt.Errorf("train: writing %s: %w", path, err)
 	}
 	defer func() {
 		if err != nil {
 			tmp.Close()
 			os.Remove(tmp.Name())
+			err = fmt.Errorf("train: writing %s: %w", path, err)
 		}
 	}()
-	if _, err = tmp.Write(data); err != nil {
-		return fmt.Errorf("train: writing %s: %w", path, err)
+	if err = write(writeHook(tmp)); err != nil {
+		return err
 	}
 	if err = tmp.Sync(); err != nil {
-		return fmt.Errorf("train: writing %s: %w", path, err)
+		return err
 	}
 	if err = tmp.Chmod(0o644); err != nil {
-		return fmt.Errorf("train: writing %s: %w", path, err)
+		return err
 	}
 	if err = tmp.Close(); err != nil {
-		return fmt.Errorf("train: writing %s: %w", path, err)
+		return err
 	}
-	if err = os.Rename(tmp.Name(), path); err != nil {
-		return fmt.Errorf("train: writing %s: %w", path, err)
-	}
-	return nil
+	return os.Rename(tmp.Name(), path)
 }

@@ -3,6 +3,7 @@ package train
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 
@@ -18,8 +19,11 @@ func WriteModelDir(dir string, config map[string]any, weights []safetensors.Tens
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("train: %w", err)
 	}
-	if err := safetensors.Write(filepath.Join(dir, safetensors.SingleFile), weights, map[string]string{"format": "pt"}); err != nil {
-		return fmt.Errorf("train: %w", err)
+	if err := writeAtomic(filepath.Join(dir, safetensors.SingleFile), func(w io.Writer) error {
+		_, err := safetensors.WriteTo(w, weights, map[string]string{"format": "pt"})
+		return err
+	}); err != nil {
+		return err
 	}
 	gen := map[string]any{"_from_model_config": true}
 	for _, k := range []string{"bos_token_id", "eos_token_id"} {

@@ -121,7 +121,7 @@ func Run(ctx context.Context, config map[string]any, task Task, opt Options) (*R
 	}
 	save := func() error {
 		if err := t.SaveCheckpoint(ckpt, state); err != nil {
-			return err
+			return fmt.Errorf("%w; %s", err, lastGood(ckpt))
 		}
 		e := ev("checkpoint")
 		e.Path = ckpt

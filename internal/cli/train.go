@@ -120,6 +120,12 @@ func runTrain(args []string) error {
 		// at step 680 of a vocab-512 model). One op at a time is as fast here.
 		os.Setenv("GOMLX_BACKEND", trainBackend)
 	}
+	if os.Getenv("GLIA_KERNELS") == "" {
+		// glia's matmul whatever the AVX-512 start-up race says: the race
+		// follows the machine's load, and a resumed run must multiply with
+		// the same kernel as the run it continues to reach the same bits.
+		os.Setenv("GLIA_KERNELS", "glia")
+	}
 	spec := train.Spec{Family: *family, Layers: *layers, DModel: *dModel, Heads: *heads, DMLP: *dMLP, Ctx: *ctxLen, Vocab: *vocab, AttnOnly: *attnOnly, BOS: -1, EOS: -1}
 	run := map[string]any{"task": *task, "batch": *batch, "seq": *seq}
 	var tk train.Task

@@ -54,7 +54,7 @@ func installOps() (string, error) {
 	for op, fn := range ours {
 		setNodeExecutor(op, priorityUser, fn)
 	}
-	return "gelu-tanh, sigmoid, softmax, layer norm, add, mul, transpose, slice, where f32: glia", nil
+	return "gelu-tanh, sigmoid, softmax, layer norm, add, sub, mul, div, exp, log, tanh, sqrt, rsqrt, neg, reduce-sum, reduce-max, transpose, slice, where f32: glia", nil
 }
 
 type errorString string
@@ -146,21 +146,22 @@ func softmax(backend unsafe.Pointer, n *node, inputs []*buffer, owned []bool) (*
 // bias), in parallel. The stock executor walks a broadcasting index
 // iterator per element, 3x slower and on one core.
 func add(backend unsafe.Pointer, n *node, inputs []*buffer, owned []bool) (*buffer, error) {
-	return binary(backend, n, inputs, owned, stockAdd, vecmath.Add, false)
+	return binary(backend, n, inputs, owned, stockAdd, vecmath.Add, false, addOp)
 }
 
 // mul: add's cases for a product (RMSNorm's scale, rotary embeddings,
 // SiLU's x*sigmoid(x)), and a scalar factor of any tensor.
 func mul(backend unsafe.Pointer, n *node, inputs []*buffer, owned []bool) (*buffer, error) {
-	return binary(backend, n, inputs, owned, stockMul, vecmath.Mul, true)
+	return binary(backend, n, inputs, owned, stockMul, vecmath.Mul, true, mulOp)
 }
 
 // binary runs a commutative element-wise op f (vecmath.Add or .Mul) on two
 // float32 operands: both of the output's shape, or one of it and the other
 // a row broadcast along the last axis, or (when scalarOK: f accepts a
-// length-1 operand) of size 1. Anything else goes to stock. The output
-// reuses an owned input of the output's shape, as the stock executors do.
-func binary(backend unsafe.Pointer, n *node, inputs []*buffer, owned []bool, stock executor, f func(dst, a, b []float32), scalarOK bool) (*buffer, error) {
+// length-1 operand) of size 1. Other broadcasts go to broadcastBinary
+// (op), the rest to stock. The output reuses an owned input of the
+// output's shape, as the stock executors do.
+func binary(backend unsafe.Pointer, n *node, inputs []*buffer, owned []bool, stock executor, f func(dst, a, b []float32), scalarOK bool, op binOp) (*buffer, error) {
 	if n.Shape.DType != dtypes.Float32 || len(inputs) != 2 || n.Shape.Size() == 0 {
 		return stock(backend, n, inputs, owned)
 	}
@@ -182,7 +183,7 @@ func binary(backend unsafe.Pointer, n *node, inputs []*buffer, owned []bool, sto
 	case isFull(1) && isSmall(0):
 		full, other = 1, 0
 	default:
-		return stock(backend, n, inputs, owned)
+		return broadcastBinary(backend, n, inputs, owned, stock, op)
 	}
 	out, err := output(backend, n, inputs, owned, 0, 1)
 	if err != nil {
@@ -503,23 +504,31 @@ func slice(backend unsafe.Pointer, n *node, inputs []*buffer, owned []bool) (*bu
 // output row idx starts at x offset Σ (start[ax]+idx[ax])·stride[ax].
 func copyRows(y, x []float32, outDims, stride, start []int, row int) {
 	rank := len(outDims)
-	rows := len(y) / row
+	eachRow(outDims[:rank-1], len(y)/row, row, func(r int, idx []int) {
+		src := start[rank-1] * stride[rank-1]
+		for ax, i := range idx {
+			src += (start[ax] + i) * stride[ax]
+		}
+		copy(y[r*row:(r+1)*row], x[src:src+row])
+	})
+}
+
+// eachRow calls fn for rows [0, rows) of a tensor whose axes before the
+// row are dims, with each row's index along them, rows in parallel chunks
+// of about elementsPerTask elements (row is the row's length).
+func eachRow(dims []int, rows, row int, fn func(r int, idx []int)) {
 	vecmath.ParallelFor(rows, max(1, elementsPerTask/row), func(lo, hi int) {
-		idx := make([]int, rank-1)
+		idx := make([]int, len(dims))
 		rem := lo
-		for ax := rank - 2; ax >= 0; ax-- {
-			idx[ax] = rem % outDims[ax]
-			rem /= outDims[ax]
+		for ax := len(dims) - 1; ax >= 0; ax-- {
+			idx[ax] = rem % dims[ax]
+			rem /= dims[ax]
 		}
 		for r := lo; r < hi; r++ {
-			src := start[rank-1] * stride[rank-1]
-			for ax, i := range idx {
-				src += (start[ax] + i) * stride[ax]
-			}
-			copy(y[r*row:(r+1)*row], x[src:src+row])
-			for ax := rank - 2; ax >= 0; ax-- {
+			fn(r, idx)
+			for ax := len(dims) - 1; ax >= 0; ax-- {
 				idx[ax]++
-				if idx[ax] < outDims[ax] {
+				if idx[ax] < dims[ax] {
 					break
 				}
 				idx[ax] = 0

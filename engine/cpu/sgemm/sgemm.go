@@ -12,6 +12,8 @@ import (
 	"runtime"
 	"sync"
 	"sync/atomic"
+
+	"github.com/glia-dev/glia/engine/cpu/vecmath"
 )
 
 const (
@@ -174,16 +176,8 @@ func packA(dst, a []float32, lda, ic, mcb, pc, kcb int) {
 // pc+kcb) of b into one row-major kcb x nr micro-panel at dst.
 func packB(dst, b []float32, n, k int, transB bool, c0, cols, pc, kcb int) {
 	d := dst[:kcb*nr]
-	if transB && cols == nr { // b is [n, k]: 16 rows read side by side, each panel row written whole
-		var r [nr][]float32
-		for c := range r {
-			r[c] = b[(c0+c)*k+pc : (c0+c)*k+pc+kcb]
-		}
-		for p := range kcb {
-			q := d[p*nr : p*nr+nr : p*nr+nr]
-			q[0], q[1], q[2], q[3], q[4], q[5], q[6], q[7] = r[0][p], r[1][p], r[2][p], r[3][p], r[4][p], r[5][p], r[6][p], r[7][p]
-			q[8], q[9], q[10], q[11], q[12], q[13], q[14], q[15] = r[8][p], r[9][p], r[10][p], r[11][p], r[12][p], r[13][p], r[14][p], r[15][p]
-		}
+	if transB && cols == nr { // b is [n, k]: the panel is a 16 x kcb block of it, transposed
+		vecmath.Transpose(d, nr, b[c0*k+pc:], k, nr, kcb)
 		return
 	}
 	if transB {
