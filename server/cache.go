@@ -19,7 +19,8 @@ const SafetensorsType = "application/x-safetensors"
 
 // cacheRun is one /api/cache run: what it ran and what came out.
 type cacheRun struct {
-	seqs  [][]int32
+	seqs   [][]int32
+	images int // an image model's batch (seqs is then empty)
 	hooks []string
 	res   *engine.Result
 	grad  bool
@@ -93,6 +94,9 @@ func (s *Server) cache(r *http.Request) (*cacheRun, error) {
 	m := s.cfg.Model
 	if m == nil {
 		return nil, apiErr(http.StatusServiceUnavailable, "this server was started without a model")
+	}
+	if isImageModel(m) || req.Image != "" || req.Images != nil {
+		return s.cacheImages(r, m, req)
 	}
 	seqs, err := s.cacheSeqs(m, req)
 	if err != nil {
@@ -187,7 +191,14 @@ func (c *cacheRun) response(m *engine.Model, wire func(engine.Array) api.Tensor)
 		out.Sequences = append(out.Sequences, seq)
 		out.Lengths = append(out.Lengths, len(ids))
 	}
-	out.Tokens, out.Text = out.Sequences[0].Tokens, out.Sequences[0].Text
+	if c.images > 0 {
+		out.Sequences, out.Tokens = []api.CacheSequence{}, []api.Token{}
+		for range c.images {
+			out.Lengths = append(out.Lengths, 1)
+		}
+	} else {
+		out.Tokens, out.Text = out.Sequences[0].Tokens, out.Sequences[0].Text
+	}
 	if wire == nil {
 		wire = func(engine.Array) api.Tensor { return api.Tensor{} }
 	}
