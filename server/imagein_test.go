@@ -172,16 +172,50 @@ func TestImageRunAndIntervene(t *testing.T) {
 		t.Errorf("top class %+v, want %d", r.Next[0], top.ID)
 	}
 
-	var iv api.InterveneResponse
-	if code := call(t, ts, "POST", "/api/intervene", api.InterveneRequest{Image: b64, Specs: []string{"layers.10.linear.hook_out[:,:]=0"}}, &iv); code != 200 {
-		t.Fatalf("intervene status %d", code)
+	// Ablating channel 5 of the last ReLU (the image atlas' "ablate" link:
+	// HOOK[:,unit]=0) zeroes that channel's average after the pooling and
+	// leaves the other 63 as they were.
+	const pool = "layers.8.adaptive_avgpool2d.hook_out" // [1, 64, 1, 1]
+	var base, ablated api.CacheResponse
+	for i, specs := range [][]string{nil, {"layers.7.relu.hook_out[:,5]=0"}} {
+		out := []*api.CacheResponse{&base, &ablated}[i]
+		if code := call(t, ts, "POST", "/api/cache", api.CacheRequest{Image: b64, Hooks: []string{pool}, Specs: specs}, out); code != 200 {
+			t.Fatalf("cache %v: status %d", specs, code)
+		}
 	}
-	if len(iv.After) != 10 || iv.Base[0].ID != top.ID || iv.KL <= 0 {
-		t.Fatalf("intervene: %+v", iv)
+	b, a := decodeTensor(t, base.Acts[pool]), decodeTensor(t, ablated.Acts[pool])
+	for c := range 64 {
+		if want := map[bool]float32{true: 0, false: b[c]}[c == 5]; a[c] != want {
+			t.Errorf("channel %d after ablating 5: %v, want %v", c, a[c], want)
+		}
 	}
-	for _, c := range iv.After {
-		if math.Abs(c.Prob-0.1) > 1e-6 {
-			t.Errorf("class %d after zeroing the logits: p = %v, want 0.1", c.ID, c.Prob)
+	if b[5] == 0 {
+		t.Errorf("channel 5 is zero before the ablation: the test shows nothing")
+	}
+
+}
+
+// TestImageIntervene: zeroing a ViT's last residual stream leaves the
+// classifier only the final norm's bias, so two different digits get one
+// and the same class distribution, which their baselines are not.
+func TestImageIntervene(t *testing.T) {
+	ts, _ := visionServer(t, "mnist-vit")
+	var ivs [2]api.InterveneResponse
+	for i, digit := range []int{0, 1} {
+		b64, _ := digitPNG(t, digit)
+		if code := call(t, ts, "POST", "/api/intervene", api.InterveneRequest{Image: b64, Specs: []string{"blocks.1.hook_resid_post[:,:]=0"}}, &ivs[i]); code != 200 {
+			t.Fatalf("intervene status %d", code)
+		}
+		if len(ivs[i].After) != 10 || ivs[i].KL <= 0 || len(ivs[i].Tokens) != 0 {
+			t.Fatalf("intervene: %+v", ivs[i])
+		}
+	}
+	if ivs[0].Base[0].ID == ivs[1].Base[0].ID {
+		t.Errorf("both digits' baselines say %d", ivs[0].Base[0].ID)
+	}
+	for k := range 10 {
+		if a, b := ivs[0].After[k], ivs[1].After[k]; a.ID != b.ID || math.Abs(a.Prob-b.Prob) > 1e-6 {
+			t.Errorf("after the ablation, class %d: %+v vs %+v", k, a, b)
 		}
 	}
 }
@@ -249,7 +283,7 @@ func TestImageInputErrors(t *testing.T) {
 		{"gradcam of a text model", text, "/api/gradcam", api.GradCAMRequest{Image: b64}, 400, "reads text"},
 		{"prompt to an image model", cnn, "/api/run", api.RunRequest{Prompt: "hello"}, 400, `"prompt"`},
 		{"ids to an image model", cnn, "/api/cache", api.CacheRequest{IDs: []int32{1, 2}}, 400, `"ids"`},
-		{"no image", cnn, "/api/intervene", api.InterveneRequest{Specs: []string{"layers.10.linear.hook_out[:,0]=0"}}, 400, `"image"`},
+		{"no image", cnn, "/api/intervene", api.InterveneRequest{Specs: []string{"layers.4.relu.hook_out[:,0]=0"}}, 400, `"image"`},
 		{"not base64", cnn, "/api/run", api.RunRequest{Image: "%%%"}, 400, "base64"},
 		{"not an image", cnn, "/api/cache", api.CacheRequest{Images: []string{b64, base64.StdEncoding.EncodeToString([]byte("GIF89a"))}}, 400, "images[1]"},
 		{"image and images", cnn, "/api/cache", api.CacheRequest{Image: b64, Images: []string{b64}}, 400, "not both"},
