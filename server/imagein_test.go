@@ -301,3 +301,37 @@ func TestImageInputErrors(t *testing.T) {
 		})
 	}
 }
+
+// FuzzImageAPI posts arbitrary bodies to the image routes (route picks
+// one) of a server on the trained MNIST CNN; seeds hold a real PNG. As
+// FuzzAPI: every answer is JSON, every error says what, and nothing is a
+// 5xx but a deadline's 503.
+//
+//	GOEXPERIMENT=simd go test ./server -run '^$' -fuzz FuzzImageAPI -fuzztime 60s
+func FuzzImageAPI(f *testing.F) {
+	b64, _ := digitPNG(f, 0)
+	routes := []string{"/api/run", "/api/cache", "/api/intervene", "/api/gradcam"}
+	for route, body := range []string{
+		`{"image":"` + b64 + `","hook":"layers.4.relu.hook_out","units":["layers.1.relu.hook_out:3"],"top":3}`,
+		`{"images":["` + b64 + `","data:image/png;base64,` + b64 + `"],"hooks":["layers.*.conv2d.hook_out"],"grad":{"batch":1,"pos":0,"token":4}}`,
+		`{"image":"` + b64 + `","specs":["layers.4.relu.hook_out[:,0:4]*=2"]}`,
+		`{"image":"` + b64 + `","class":3,"hook":"layers.3.conv2d.hook_out","method":"hirescam","alpha":0.3,"scale":2}`,
+	} {
+		f.Add(byte(route), []byte(body))
+	}
+	ts, _ := visionServer(f, "mnist-cnn")
+	f.Fuzz(func(t *testing.T, route byte, body []byte) {
+		path := routes[int(route)%len(routes)]
+		var e api.Error
+		code := callRaw(t, ts, "POST", path, body, &e, "Content-Type", "application/json")
+		if code == 200 {
+			return
+		}
+		if e.Error == "" || e.Status != code {
+			t.Fatalf("POST %s %q: %d without an error body", path, body, code)
+		}
+		if code >= 500 && code != 503 {
+			t.Fatalf("POST %s %q: %d %s", path, body, code, e.Error)
+		}
+	})
+}
