@@ -30,8 +30,8 @@ function imagePicker(id, q) {
     r.onload = () => set(r.result);
     r.readAsDataURL(f);
   });
-  // An exemplar of the image atlas, as stored (no mask, one pixel per pixel).
-  const ready = q.get("exemplar") ? pngData(q.get("exemplar").split("?")[0] + "?scale=1&mask=0").then(set) : Promise.resolve();
+  // An exemplar of the image atlas, as stored (no mask or tint, one pixel per pixel).
+  const ready = q.get("exemplar") ? pngData(q.get("exemplar").split("?")[0] + "?raw=1").then(set) : Promise.resolve();
   return { el: h("div", { style: { display: "flex", gap: "10px", alignItems: "flex-end" } }, h("label", {}, "image (PNG or JPEG)", input), preview), value: () => data, ready };
 }
 
@@ -98,7 +98,7 @@ function imageExploreResult(r) {
   const im = r.image;
   const cell = Math.max(4, Math.min(12, Math.floor(112 / Math.max(im.grid_h, im.grid_w))));
   const kids = [h("h2", {}, "Top classes"), classPills(r.next, "next")];
-  const card = (id, map, act, scale) => h("figure.unit-card", { style: { margin: "0" }, "data-unit": id },
+  const card = (id, map, act, scale) => h("figure.unit-card", { style: { margin: "0" }, "data-unit": id, "data-act": act },
     mapCanvas(map, im.grid_h, im.grid_w, 0, scale, cell), h("figcaption", { style: { font: "11px var(--mono)" } }, unitLink(id), h("br"), fmt(act, 3)));
   if (r.units.length) {
     kids.push(h("h2", {}, "Chosen units"));
