@@ -21,9 +21,9 @@ const SafetensorsType = "application/x-safetensors"
 type cacheRun struct {
 	seqs   [][]int32
 	images int // an image model's batch (seqs is then empty)
-	hooks []string
-	res   *engine.Result
-	grad  bool
+	hooks  []string
+	res    *engine.Result
+	grad   bool
 }
 
 // cacheHandler is POST /api/cache, the tensors behind the Python client's
