@@ -176,39 +176,7 @@ func (s *Server) cacheImages(r *http.Request, m *engine.Model, req api.CacheRequ
 		}
 		ereq.Grad = &engine.GradTarget{Batch: g.Batch, Token: g.Token}
 	}
-	var size int64
-	if !req.NoLogits {
-		size = int64(m.Dims().Vocab)
-	}
-	for _, h := range hooks {
-		shape, err := m.HookShape(h)
-		if err != nil {
-			return nil, apiErr(http.StatusBadRequest, "%v", err)
-		}
-		k := int64(1)
-		for _, d := range shape {
-			k *= int64(d)
-		}
-		if ereq.Grad != nil {
-			k *= 2
-		}
-		size += k
-	}
-	if size *= 4 * int64(b); size > s.lim.MaxCacheBytes {
-		return nil, apiErr(http.StatusRequestEntityTooLarge, "the answer would hold %d bytes of tensors; the limit is %d (ask for fewer hooks or images, or start glia serve with a larger --max-cache-bytes)", size, s.lim.MaxCacheBytes)
-	}
-	var res *engine.Result
-	err = s.withModel(r.Context(), func(m *engine.Model) error {
-		ivs, _, err := s.compileSpecs(m, req.Specs)
-		if err != nil {
-			return err
-		}
-		ereq.Interventions = ivs
-		if res, err = m.Run(ereq); err != nil && len(ivs) > 0 {
-			return apiErr(http.StatusBadRequest, "%v", err) // a spec that does not fit the image
-		}
-		return err
-	})
+	res, err := s.runCache(r, m, req.Specs, ereq, b, 1)
 	if err != nil {
 		return nil, err
 	}

@@ -83,16 +83,6 @@ func enginePixels(t testing.TB, m *engine.Model, ims ...*images.Image) *engine.A
 	return &engine.Array{Shape: []int{len(ims), shape[0], shape[1], shape[2]}, Data: pix}
 }
 
-func decodeTensor(t testing.TB, x api.Tensor) []float32 {
-	t.Helper()
-	out := make([]float32, len(x.Data)/4)
-	for i := range out {
-		b := x.Data[4*i:]
-		out[i] = math.Float32frombits(uint32(b[0]) | uint32(b[1])<<8 | uint32(b[2])<<16 | uint32(b[3])<<24)
-	}
-	return out
-}
-
 func sameFloats(t *testing.T, what string, got, want []float32) {
 	t.Helper()
 	if len(got) != len(want) {
@@ -126,9 +116,9 @@ func TestImageCacheEqualsEngine(t *testing.T) {
 			if got.Logits == nil || len(got.Logits.Shape) != 3 || got.Logits.Shape[0] != 2 || got.Logits.Shape[1] != 1 || len(got.Lengths) != 2 {
 				t.Fatalf("logits %v, lengths %v", got.Logits, got.Lengths)
 			}
-			sameFloats(t, "logits", decodeTensor(t, *got.Logits), want.Logits.Data)
-			sameFloats(t, c.hook, decodeTensor(t, got.Acts[c.hook]), want.Acts[c.hook].Data)
-			sameFloats(t, "grad:"+c.hook, decodeTensor(t, got.Grads[c.hook]), want.Grads[c.hook].Data)
+			sameFloats(t, "logits", unwire(t, *got.Logits).Data, want.Logits.Data)
+			sameFloats(t, c.hook, unwire(t, got.Acts[c.hook]).Data, want.Acts[c.hook].Data)
+			sameFloats(t, "grad:"+c.hook, unwire(t, got.Grads[c.hook]).Data, want.Grads[c.hook].Data)
 		})
 	}
 }
@@ -183,7 +173,7 @@ func TestImageRunAndIntervene(t *testing.T) {
 			t.Fatalf("cache %v: status %d", specs, code)
 		}
 	}
-	b, a := decodeTensor(t, base.Acts[pool]), decodeTensor(t, ablated.Acts[pool])
+	b, a := unwire(t, base.Acts[pool]).Data, unwire(t, ablated.Acts[pool]).Data
 	for c := range 64 {
 		if want := map[bool]float32{true: 0, false: b[c]}[c == 5]; a[c] != want {
 			t.Errorf("channel %d after ablating 5: %v, want %v", c, a[c], want)
@@ -193,6 +183,33 @@ func TestImageRunAndIntervene(t *testing.T) {
 		t.Errorf("channel 5 is zero before the ablation: the test shows nothing")
 	}
 
+}
+
+// TestImageRunViT: a ViT hook's unit map is its value at each patch, CLS
+// (position 0) left out, on the patch grid.
+func TestImageRunViT(t *testing.T) {
+	ts, m := visionServer(t, "mnist-vit")
+	b64, im := digitPNG(t, 3)
+	const hook = "blocks.1.mlp.hook_post"
+	var r api.RunResponse
+	if code := call(t, ts, "POST", "/api/run", api.RunRequest{Image: b64, Hook: hook, Units: []string{hook + ":9"}, Top: 2}, &r); code != 200 {
+		t.Fatalf("status %d", code)
+	}
+	want, err := m.Run(engine.Request{Pixels: enginePixels(t, m, im), Hooks: []string{hook}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := want.Acts[hook] // [1, 1+patches, d_mlp]
+	rows, cols, _ := m.PatchGrid()
+	d := a.Shape[2]
+	if r.Image.Layout != "patches" || r.Image.GridH != rows || r.Image.GridW != cols || r.Image.Units != d || a.Shape[1] != 1+rows*cols {
+		t.Fatalf("image run %+v for %v", r.Image, a.Shape)
+	}
+	wantMap := make([]float32, rows*cols)
+	for p := range wantMap {
+		wantMap[p] = a.Data[(1+p)*d+9]
+	}
+	sameFloats(t, "unit 9's patches", r.Units[0].Acts, wantMap)
 }
 
 // TestImageIntervene: zeroing a ViT's last residual stream leaves the
