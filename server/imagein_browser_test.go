@@ -71,7 +71,10 @@ func TestImageExplorerBrowser(t *testing.T) {
 	step(t, ctx, "explorer", chromedp.Navigate(ts.URL+"/explore"), ready(), chromedp.WaitVisible(chromedp.CSS("#image")))
 	step(t, ctx, "upload", chromedp.SetUploadFiles(chromedp.CSS("#image"), []string{file}), chromedp.WaitVisible(chromedp.CSS("#image-preview")),
 		chromedp.Click(chromedp.CSS("#run")), chromedp.WaitVisible(chromedp.CSS("#unit-maps canvas")))
-	hook := eval[string](t, ctx, `document.querySelector("#img-hook").value`)
+	if got := eval[string](t, ctx, `document.querySelector("#img-hook").value`); got != "" {
+		t.Errorf("hook %q selected, want the default", got)
+	}
+	hook := eval[string](t, ctx, `document.querySelector("#unit-maps figure").dataset.unit.split(":")[0]`)
 	want := 0
 	for _, x := range ov.Hooks {
 		if x.Name == hook {

@@ -55,9 +55,10 @@ async function pageExploreImage(o, q) {
   const hooks = imageHooks(o);
   const pick = imagePicker("image", q);
   const unitsQ = q.get("units") || "";
-  const hook = h("select#img-hook", {}, hooks.map((x) => h("option", {}, x)));
+  // Default: the server's choice, Grad-CAM's hook (the last spatial one).
+  const hook = h("select#img-hook", {}, h("option", { value: "" }, "default (Grad-CAM's)"), hooks.map((x) => h("option", {}, x)));
   const unitHook = unitsQ.includes(":") ? unitsQ.slice(0, unitsQ.split(",")[0].lastIndexOf(":")) : "";
-  hook.value = q.get("hook") || (hooks.includes(unitHook) ? unitHook : hooks[hooks.length > 2 ? hooks.length - 3 : 0]);
+  hook.value = q.get("hook") || (hooks.includes(unitHook) ? unitHook : "");
   const units = h("input#units", { size: 40, value: unitsQ, placeholder: "HOOK:UNIT, …" });
   const cls = h("input#cam-class", { size: 4, placeholder: "top" });
   const method = h("select#cam-method", {}, ["gradcam", "hirescam"].map((x) => h("option", {}, x)));
