@@ -28,6 +28,7 @@ var wireTypes = []any{
 	CompareRequest{}, CompareMatrix{}, CompareResponse{}, CompareCeiling{},
 	ConceptCorpus{}, ConceptsRequest{}, ConceptsResponse{},
 	ImageUnit{}, ImageExemplar{},
+	ImageRun{}, GradCAMRequest{}, GradCAMResponse{},
 }
 
 var snake = regexp.MustCompile(`^[a-z][a-z0-9]*(_[a-z0-9]+)*$`)

@@ -19,6 +19,11 @@ type CacheRequest struct {
 	Specs    []string   `json:"specs"`     // interventions applied during the run (docs/interventions.md); @file values are refused
 	Grad     *CacheGrad `json:"grad"`      // with it, grads holds d logits[batch,pos,token] / d hook for each hook
 	NoLogits bool       `json:"no_logits"` // leave the logits out of the answer (TransformerLens's return_type=None)
+	// Image models take image or images (base64 PNG or JPEG) instead:
+	// preprocessed as the model's preprocessor_config.json says; logits are
+	// [batch, 1, classes], and grad's pos is 0 (or -1) and token the class.
+	Image  string   `json:"image"`
+	Images []string `json:"images"`
 }
 
 // CacheGrad names the logit to differentiate.

@@ -6,6 +6,7 @@ type InterveneRequest struct {
 	Specs  []string `json:"specs"`   // the intervention language (docs/interventions.md); @file values are refused
 	MaxNew *int     `json:"max_new"` // greedy tokens to generate (default 16; 0 for none)
 	Top    int      `json:"top"`     // next tokens listed (default 10, at most 50)
+	Image  string   `json:"image"`   // image models: base64 PNG or JPEG instead of prompt; classes instead of tokens, nothing generated
 }
 
 // InterveneResponse is the playground's result.

@@ -6,6 +6,10 @@ type RunRequest struct {
 	Units     []string `json:"units"`      // HOOK:UNIT to trace per token (at most 64)
 	Top       int      `json:"top"`        // top units per token (default 5, at most 20)
 	AttnLayer *int     `json:"attn_layer"` // layer whose attention patterns to return (default 0; -1 none)
+	// Image models: give image (base64 PNG or JPEG) instead of prompt; hook
+	// is the hook whose units are ranked and drawn (default: Grad-CAM's).
+	Image string `json:"image"`
+	Hook  string `json:"hook"`
 }
 
 // RunResponse is the prompt explorer's result.
@@ -15,7 +19,8 @@ type RunResponse struct {
 	TopHooks  []string    `json:"top_hooks"` // hooks ranked for top units
 	Top       [][]TopUnit `json:"top"`       // [token] top units, by activation ÷ atlas maximum when known
 	Attention *Attention  `json:"attention"` // null when attn_layer is -1 or the model has no pattern hook
-	Next      []NextToken `json:"next"`      // the ten likeliest next tokens
+	Next      []NextToken `json:"next"`      // the ten likeliest next tokens (image models: classes)
+	Image     *ImageRun   `json:"image"`     // image models only; tokens and attention are then empty
 }
 
 // UnitTrace is one chosen unit's activation at each token.

@@ -79,6 +79,24 @@ type ImageHook struct {
 
 func (h ImageHook) cells() int { return h.GridH * h.GridW }
 
+// UnitMap copies unit u's map over the grid (GridH·GridW values, row-major)
+// out of one image's values of the hook (its layout, batch row removed)
+// into dst, which it returns.
+func (h ImageHook) UnitMap(dst, acts []float32, u int) []float32 {
+	c := h.cells()
+	switch h.Layout {
+	case LayoutChannels:
+		copy(dst, acts[u*c:(u+1)*c])
+	case LayoutPatches:
+		for p := range c {
+			dst[p] = acts[(1+p)*h.Units+u]
+		}
+	default:
+		dst[0] = acts[u]
+	}
+	return dst
+}
+
 // ImageHookOf reads a hook's layout from its shape at batch 1. patchRows
 // and patchCols are a ViT's patch grid (0 for a CNN).
 func ImageHookOf(name string, shape []int, patchRows, patchCols int) (ImageHook, error) {

@@ -157,20 +157,7 @@ func newImgHookState(h ImageHook, topK int, exactK int64, frac float64) *imgHook
 }
 
 // unitMap copies unit u's map of one image out of the hook's values.
-func (s *imgHookState) unitMap(acts []float32, u int) []float32 {
-	c := s.h.cells()
-	switch s.h.Layout {
-	case LayoutChannels:
-		copy(s.buf, acts[u*c:(u+1)*c])
-	case LayoutPatches:
-		for p := range c {
-			s.buf[p] = acts[(1+p)*s.h.Units+u]
-		}
-	default:
-		s.buf[0] = acts[u]
-	}
-	return s.buf
-}
+func (s *imgHookState) unitMap(acts []float32, u int) []float32 { return s.h.UnitMap(s.buf, acts, u) }
 
 // perImage is the number of values one image gives the hook.
 func (s *imgHookState) perImage() int {

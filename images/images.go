@@ -83,13 +83,18 @@ func Read(path string) (*Image, error) {
 }
 
 // Decode reads a PNG or JPEG stream; name is for messages.
-func Decode(name string, r io.ReadSeeker) (*Image, error) {
+func Decode(name string, r io.ReadSeeker) (*Image, error) { return DecodeLimit(name, r, MaxPixels) }
+
+// DecodeLimit is Decode refusing, from the header and before decoding,
+// images of more than maxPixels pixels: a server's bound on what a
+// request makes it allocate.
+func DecodeLimit(name string, r io.ReadSeeker, maxPixels int64) (*Image, error) {
 	cfg, format, err := image.DecodeConfig(r)
 	if err != nil {
 		return nil, errorf(name, -1, err, "not a PNG or JPEG image")
 	}
-	if cfg.Width <= 0 || cfg.Height <= 0 || int64(cfg.Width)*int64(cfg.Height) > MaxPixels {
-		return nil, errorf(name, -1, ErrTooLarge, "%s image of %d×%d pixels (at most %d pixels are read)", format, cfg.Width, cfg.Height, MaxPixels)
+	if cfg.Width <= 0 || cfg.Height <= 0 || int64(cfg.Width)*int64(cfg.Height) > maxPixels {
+		return nil, errorf(name, -1, ErrTooLarge, "%s image of %d×%d pixels (at most %d pixels are read)", format, cfg.Width, cfg.Height, maxPixels)
 	}
 	if _, err := r.Seek(0, io.SeekStart); err != nil {
 		return nil, errorf(name, -1, err, "cannot rewind")

@@ -84,6 +84,19 @@ func HookLayout(m *engine.Model, name string) (Layout, error) {
 	if err != nil {
 		return Layout{}, err
 	}
+	if _, images := m.ImageShape(); images && len(h.PosAxes) == 0 {
+		// An image model's trace has no token positions. A ViT's [batch,
+		// 1+patches, ...] takes CLS and the patches as positions; a CNN's
+		// [batch, channel, h, w] is laid out as attention's [batch, head, q,
+		// k]: the rows are the positions and the channels the units, so
+		// HOOK[:,c] is channel c everywhere.
+		switch len(h.Shape) {
+		case 3:
+			h.PosAxes = []int{1}
+		case 4:
+			h.PosAxes = []int{2}
+		}
+	}
 	return layoutOf(h)
 }
 

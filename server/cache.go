@@ -19,10 +19,11 @@ const SafetensorsType = "application/x-safetensors"
 
 // cacheRun is one /api/cache run: what it ran and what came out.
 type cacheRun struct {
-	seqs  [][]int32
-	hooks []string
-	res   *engine.Result
-	grad  bool
+	seqs   [][]int32
+	images int // an image model's batch (seqs is then empty)
+	hooks  []string
+	res    *engine.Result
+	grad   bool
 }
 
 // cacheHandler is POST /api/cache, the tensors behind the Python client's
@@ -94,6 +95,9 @@ func (s *Server) cache(r *http.Request) (*cacheRun, error) {
 	if m == nil {
 		return nil, apiErr(http.StatusServiceUnavailable, "this server was started without a model")
 	}
+	if isImageModel(m) || req.Image != "" || req.Images != nil {
+		return s.cacheImages(r, m, req)
+	}
 	seqs, err := s.cacheSeqs(m, req)
 	if err != nil {
 		return nil, err
@@ -133,13 +137,22 @@ func (s *Server) cache(r *http.Request) (*cacheRun, error) {
 		}
 		ereq.Grad = &engine.GradTarget{Batch: g.Batch, Pos: pos, Token: g.Token}
 	}
-	// Refuse before running what would not be sent: the answer's size is
-	// known from the hook shapes.
+	res, err := s.runCache(r, m, req.Specs, ereq, b, n)
+	if err != nil {
+		return nil, err
+	}
+	return &cacheRun{seqs: seqs, hooks: hooks, res: res, grad: ereq.Grad != nil}, nil
+}
+
+// runCache refuses before running what would not be sent (the answer's
+// size is known from the hook shapes, for b rows of n positions), then
+// runs ereq under specs. An image model's rows have one position.
+func (s *Server) runCache(r *http.Request, m *engine.Model, specs []string, ereq engine.Request, b, n int) (*engine.Result, error) {
 	var size int64
-	if !req.NoLogits {
+	if !ereq.NoLogits {
 		size = int64(n) * int64(m.Dims().Vocab)
 	}
-	for _, h := range hooks {
+	for _, h := range ereq.Hooks {
 		shape, err := m.HookShapeAt(h, n)
 		if err != nil {
 			return nil, apiErr(http.StatusBadRequest, "%v", err)
@@ -154,22 +167,21 @@ func (s *Server) cache(r *http.Request) (*cacheRun, error) {
 		size += k
 	}
 	if size *= 4 * int64(b); size > s.lim.MaxCacheBytes {
-		return nil, apiErr(http.StatusRequestEntityTooLarge, "the answer would hold %d bytes of tensors; the limit is %d (ask for fewer hooks, sequences or tokens, or start glia serve with a larger --max-cache-bytes)", size, s.lim.MaxCacheBytes)
+		return nil, apiErr(http.StatusRequestEntityTooLarge, "the answer would hold %d bytes of tensors; the limit is %d (ask for fewer hooks, sequences, tokens or images, or start glia serve with a larger --max-cache-bytes)", size, s.lim.MaxCacheBytes)
 	}
 	var res *engine.Result
-	err = s.withModel(r.Context(), func(m *engine.Model) error {
-		ivs, _, err := s.compileSpecs(m, req.Specs)
+	err := s.withModel(r.Context(), func(m *engine.Model) error {
+		ivs, _, err := s.compileSpecs(m, specs)
 		if err != nil {
 			return err
 		}
 		ereq.Interventions = ivs
-		res, err = m.Run(ereq)
+		if res, err = m.Run(ereq); err != nil && len(ivs) > 0 {
+			return apiErr(http.StatusBadRequest, "%v", err) // a position the input does not have
+		}
 		return err
 	})
-	if err != nil {
-		return nil, err
-	}
-	return &cacheRun{seqs: seqs, hooks: hooks, res: res, grad: ereq.Grad != nil}, nil
+	return res, err
 }
 
 // response is the JSON answer, its tensors made by wire (nil: none).
@@ -187,7 +199,14 @@ func (c *cacheRun) response(m *engine.Model, wire func(engine.Array) api.Tensor)
 		out.Sequences = append(out.Sequences, seq)
 		out.Lengths = append(out.Lengths, len(ids))
 	}
-	out.Tokens, out.Text = out.Sequences[0].Tokens, out.Sequences[0].Text
+	if c.images > 0 {
+		out.Sequences, out.Tokens = []api.CacheSequence{}, []api.Token{}
+		for range c.images {
+			out.Lengths = append(out.Lengths, 1)
+		}
+	} else {
+		out.Tokens, out.Text = out.Sequences[0].Tokens, out.Sequences[0].Text
+	}
 	if wire == nil {
 		wire = func(engine.Array) api.Tensor { return api.Tensor{} }
 	}

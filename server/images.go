@@ -3,6 +3,7 @@ package server
 import (
 	"bytes"
 	"fmt"
+	"image"
 	"image/png"
 	"net/http"
 	"net/url"
@@ -43,7 +44,8 @@ func wireImageUnit(r *atlas.ImageUnitReport) *api.ImageUnit {
 
 // exemplarPNG is GET /api/neurons/{hook}/{unit}/exemplars/{rank}.png: the
 // exemplar's image, scale× (?scale=1..16, default 4), its mask tinted red
-// and outlined (?mask=0 leaves it out).
+// and outlined (?mask=0 leaves it out); ?raw=1 is the image as stored, one
+// pixel per pixel, for running the model on it again (the explorer).
 func (s *Server) exemplarPNG(w http.ResponseWriter, r *http.Request) {
 	x, err := s.needAtlas()
 	if err != nil {
@@ -99,12 +101,37 @@ func (s *Server) exemplarPNG(w http.ResponseWriter, r *http.Request) {
 	if r.URL.Query().Get("mask") != "0" && ih == rep.ImageH && iw == rep.ImageW {
 		mask = rep.Mask(e)
 	}
+	var img image.Image
+	if r.URL.Query().Get("raw") == "1" {
+		img = rawImage(px, c, ih, iw)
+	} else {
+		img = atlas.ExemplarPNG(px, c, ih, iw, mask, scale)
+	}
 	var buf bytes.Buffer
-	if err := png.Encode(&buf, atlas.ExemplarPNG(px, c, ih, iw, mask, scale)); err != nil {
+	if err := png.Encode(&buf, img); err != nil {
 		s.fail(w, r, err)
 		return
 	}
 	w.Header().Set("Content-Type", "image/png")
 	w.Header().Set("Cache-Control", "private, max-age=3600")
 	w.Write(buf.Bytes())
+}
+
+// rawImage is a stored planar image as it was read: grey for one channel,
+// else RGB.
+func rawImage(px []byte, c, h, w int) image.Image {
+	if c == 1 {
+		return &image.Gray{Pix: px[:h*w], Stride: w, Rect: image.Rect(0, 0, w, h)}
+	}
+	out := image.NewRGBA(image.Rect(0, 0, w, h))
+	for y := range h {
+		for x := range w {
+			o := out.PixOffset(x, y)
+			for ch := range 3 {
+				out.Pix[o+ch] = px[(min(ch, c-1)*h+y)*w+x]
+			}
+			out.Pix[o+3] = 255
+		}
+	}
+	return out
 }

@@ -71,6 +71,9 @@ func (s *Server) intervene(w http.ResponseWriter, r *http.Request) (any, error) 
 		return nil, apiErr(http.StatusBadRequest, "top must be 1..50")
 	}
 	m := s.cfg.Model
+	if isImageModel(m) || req.Image != "" {
+		return s.interveneImage(r, m, req)
+	}
 	ids, err := s.encode(m, "prompt", req.Prompt, s.lim.MaxPromptTokens)
 	if err != nil {
 		return nil, err
@@ -114,7 +117,21 @@ func (s *Server) intervene(w http.ResponseWriter, r *http.Request) (any, error) 
 	if err != nil {
 		return nil, err
 	}
-	out.Base, out.After = topK(m, base, req.Top), topK(m, after, req.Top)
+	compareNext(m, out, base, after, req.Top)
+	if m.Tokenizer != nil {
+		dec := func(g []int32) string {
+			text, _ := m.Decode(g, true) // no error: the tokenizer is there
+			return text
+		}
+		out.BaseText, out.AfterText = dec(genBase), dec(genAfter)
+	}
+	return out, nil
+}
+
+// compareNext fills the next-token (or class) lists, their changes and the
+// KL divergence from the logits without and with the interventions.
+func compareNext(m *engine.Model, out *api.InterveneResponse, base, after []float32, top int) {
+	out.Base, out.After = topK(m, base, top), topK(m, after, top)
 	pb, pa := engine.Probs(base), engine.Probs(after)
 	for i := range pb {
 		if pb[i] > 0 {
@@ -130,14 +147,6 @@ func (s *Server) intervene(w http.ResponseWriter, r *http.Request) (any, error) 
 		out.Changes = append(out.Changes, api.TokenChange{ID: t.ID, Token: t.Token, Base: pb[t.ID], After: pa[t.ID], Delta: pa[t.ID] - pb[t.ID]})
 	}
 	sort.SliceStable(out.Changes, func(i, j int) bool { return math.Abs(out.Changes[i].Delta) > math.Abs(out.Changes[j].Delta) })
-	if m.Tokenizer != nil {
-		dec := func(g []int32) string {
-			text, _ := m.Decode(g, true) // no error: the tokenizer is there
-			return text
-		}
-		out.BaseText, out.AfterText = dec(genBase), dec(genAfter)
-	}
-	return out, nil
 }
 
 // generate is greedy decoding that stops at the request's deadline (checked

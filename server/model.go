@@ -58,7 +58,11 @@ func padded(m *engine.Model, ids []int32, hooks []string) (*engine.Result, error
 func topK(m *engine.Model, logits []float32, k int) []api.NextToken {
 	var out []api.NextToken
 	for _, r := range engine.TopTokens(logits, k) {
-		out = append(out, api.NextToken{ID: r.ID, Token: m.TokenText(int32(r.ID)), Prob: r.Prob, Logit: r.Logit})
+		text := m.TokenText(int32(r.ID))
+		if isImageModel(m) {
+			text = classLabel(m, r.ID) // logits over classes
+		}
+		out = append(out, api.NextToken{ID: r.ID, Token: text, Prob: r.Prob, Logit: r.Logit})
 	}
 	return out
 }

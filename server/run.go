@@ -59,6 +59,12 @@ func (s *Server) run(w http.ResponseWriter, r *http.Request) (any, error) {
 	if len(req.Units) > 64 {
 		return nil, apiErr(http.StatusRequestEntityTooLarge, "at most 64 units per request")
 	}
+	if isImageModel(s.cfg.Model) || req.Image != "" {
+		return s.runImage(r, s.cfg.Model, req)
+	}
+	if req.Hook != "" {
+		return nil, apiErr(http.StatusBadRequest, `"hook" is for image models; trace a text model's units with "units"`)
+	}
 	layer := 0
 	if req.AttnLayer != nil {
 		layer = *req.AttnLayer

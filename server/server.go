@@ -228,6 +228,7 @@ func (s *Server) routes() {
 	api("POST /api/compare", s.compareHooks)
 	api("POST /api/concepts", s.conceptsHandler)
 	api("POST /api/attrgraph", s.attrGraph)
+	api("POST /api/gradcam", s.gradCAM)
 	api("GET /api/attrgraph/file", s.attrGraphFile)
 	s.mux.HandleFunc("GET /api/openapi.yaml", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/yaml; charset=utf-8")

@@ -79,15 +79,11 @@ func runGradCAM(args []string) error {
 	if mk != nil {
 		raw.Stamp(mk.X0, mk.Y0, mk.X1, mk.Y1, 255)
 	}
-	pre, err := images.PreprocessorFor(m.Name, shape[1], shape[2])
+	pix, err := images.ForModel(m.Name, shape, []*images.Image{raw})
 	if err != nil {
 		return err
 	}
-	in, err := pre.Apply(raw, shape[0])
-	if err != nil {
-		return err
-	}
-	r, err := gradcam.ComputeWith(m, engine.Array{Shape: []int{1, shape[0], shape[1], shape[2]}, Data: in.Pix}, *class, *hook, method)
+	r, err := gradcam.ComputeWith(m, engine.Array{Shape: []int{1, shape[0], shape[1], shape[2]}, Data: pix}, *class, *hook, method)
 	if err != nil {
 		return err
 	}

@@ -10,6 +10,7 @@ import (
 	"github.com/glia-dev/glia/api"
 	"github.com/glia-dev/glia/engine"
 	"github.com/glia-dev/glia/format/safetensors"
+	"github.com/glia-dev/glia/images"
 )
 
 func init() {
@@ -22,6 +23,7 @@ func runRun(args []string) error {
 	mf.register(fs)
 	prompt := fs.String("prompt", "", "text to run (encoded with the model's tokenizer, BOS added)")
 	idsFlag := fs.String("ids", "", `token ids: "3 17 42;5 6 7" (sequences of equal length, separated by ';')`)
+	imageFlag := fs.String("image", "", "image models: a .png/.jpg file or FILE.u8:N, preprocessed as the model's preprocessor_config.json says (logits [1, 1, classes])")
 	save := fs.String("save", "", "write logits, requested hooks and gradients to this .safetensors file")
 	var hooks stringList
 	fs.Var(&hooks, "hook", "hook point to save (repeatable; globs like blocks.*.mlp.hook_post work)")
@@ -34,6 +36,9 @@ func runRun(args []string) error {
 		return err
 	}
 	switch {
+	case *imageFlag != "" && (*prompt != "" || *idsFlag != ""):
+		return usagef("give --image, or --prompt or --ids, not both")
+	case *imageFlag != "":
 	case *prompt != "" && *idsFlag != "":
 		return usagef("give --prompt or --ids, not both")
 	case *prompt == "" && *idsFlag == "" && isSet(fs, "prompt"):
@@ -46,7 +51,13 @@ func runRun(args []string) error {
 		return err
 	}
 	var ids [][]int32
-	if *idsFlag != "" {
+	var pixels *engine.Array
+	if *imageFlag != "" {
+		if pixels, err = loadImage(m, *imageFlag); err != nil {
+			return err
+		}
+		ids = [][]int32{{0}} // one row of one position, for printing the logits
+	} else if *idsFlag != "" {
 		if ids, err = parseIDs(*idsFlag); err != nil {
 			return err
 		}
@@ -66,6 +77,9 @@ func runRun(args []string) error {
 		return err
 	}
 	req := engine.Request{IDs: ids, Hooks: names, Interventions: ivs}
+	if pixels != nil {
+		req.IDs, req.Pixels = nil, pixels
+	}
 	if *grad != "" {
 		g, err := parseGrad(*grad)
 		if err != nil {
@@ -198,4 +212,22 @@ func topK(m *engine.Model, logits []float32, k int) []topToken {
 		out = append(out, topToken{ID: r.ID, Token: m.TokenText(int32(r.ID)), Prob: r.Prob, Logit: r.Logit})
 	}
 	return out
+}
+
+// loadImage reads an image (images.Load: a file or FILE.u8:N) and
+// preprocesses it for m as `glia serve` and `glia gradcam` do.
+func loadImage(m *engine.Model, spec string) (*engine.Array, error) {
+	shape, ok := m.ImageShape()
+	if !ok {
+		return nil, fmt.Errorf("--image: %s reads text, not images (model_type %s)", m.Name, m.Config.String("model_type", "?"))
+	}
+	raw, err := images.Load(spec)
+	if err != nil {
+		return nil, err
+	}
+	pix, err := images.ForModel(m.Name, shape, []*images.Image{raw})
+	if err != nil {
+		return nil, err
+	}
+	return &engine.Array{Shape: []int{1, shape[0], shape[1], shape[2]}, Data: pix}, nil
 }

@@ -11,5 +11,6 @@ See docs/python.md.
 from .cache import ActivationCache, get_act_name
 from .atlas import Atlas, AtlasError
 from .client import GliaError, Model
+from .images import GradCAM
 
-__all__ = ["ActivationCache", "Atlas", "AtlasError", "GliaError", "Model", "get_act_name"]
+__all__ = ["ActivationCache", "Atlas", "AtlasError", "GliaError", "GradCAM", "Model", "get_act_name"]

@@ -20,6 +20,7 @@ import weakref
 import numpy as np
 
 from .cache import ActivationCache, get_act_name
+from .images import GradCAM, image_field
 
 
 class GliaError(RuntimeError):
@@ -322,6 +323,47 @@ class Model:
         cache = ActivationCache(r["acts"], self.cfg["n_layers"], grads)
         cache.lengths = list(r["lengths"])
         return r["logits"], cache
+
+    def run(self, image=None, images=None, hooks=(), grad=None, interventions=()):
+        """An image model's forward pass: (logits [batch, 1, classes],
+        ActivationCache) for image (a PNG or JPEG path, its bytes, or a
+        uint8 array [H, W] or [H, W, 3]) or images (a list of them),
+        preprocessed by the server as the model's preprocessor_config.json
+        says, exactly as `glia run --image` does. hooks are names or globs;
+        grad=cls or (cls, batch) also fills cache.grads with d logits[batch,
+        0, cls] / d hook; interventions are glia's specs (a CNN hook's
+        HOOK[:,c] is channel c)."""
+        if (image is None) == (images is None):
+            raise ValueError("give image= or images=")
+        body = {"hooks": self._hooks(hooks) if hooks else [], "specs": list(interventions)}
+        if image is not None:
+            body["image"] = image_field(image)
+        else:
+            body["images"] = [image_field(x) for x in images]
+        if grad is not None:
+            cls, *batch = grad if isinstance(grad, (tuple, list)) else (grad,)
+            body["grad"] = {"pos": 0, "token": int(cls), "batch": int(batch[0]) if batch else 0}
+        raw = self._call("POST", "/api/cache", body, accept=SAFETENSORS)
+        tensors, meta = _read_safetensors(raw)
+        r = json.loads(meta["glia"])
+        grads = ActivationCache({h: tensors["grad:" + h] for h in r["hooks"]}, self.cfg["n_layers"]) if grad is not None else None
+        return tensors.get("logits"), ActivationCache({h: tensors[h] for h in r["hooks"]}, self.cfg["n_layers"], grads)
+
+    def gradcam(self, image, cls=None, hook=None, method="gradcam", alpha=None, scale=None):
+        """Grad-CAM of an image model (POST /api/gradcam, `glia gradcam`)
+        for class cls (None: the top class) at hook (None: a ViT's last
+        ln1, else the last hook with a spatial grid): a GradCAM with heat
+        [H, W], cam [grid_h, grid_w], weights and the overlay PNG."""
+        body = {"image": image_field(image), "method": method}
+        if cls is not None:
+            body["class"] = int(cls)
+        if hook is not None:
+            body["hook"] = hook
+        if alpha is not None:
+            body["alpha"] = float(alpha)
+        if scale is not None:
+            body["scale"] = int(scale)
+        return GradCAM(self._call("POST", "/api/gradcam", body))
 
     def run_with_hooks(self, input, interventions=(), prepend_bos=True):
         """Logits [batch, pos, vocab] under glia's interventions (docs/interventions.md),

@@ -185,8 +185,8 @@ async function pageNeuron(hook, unit) {
       nb.next && h("a", { href: linkOf(nb.next), rel: "next" }, nb.next.split(":").pop() + " →"),
       nb.up && h("a", { href: linkOf(nb.up) }, "↑ " + nb.up),
       nb.down && h("a", { href: linkOf(nb.down) }, "↓ " + nb.down),
-      h("a", { href: `/explore?units=${encodeURIComponent(n.id)}` }, "run in explorer"),
-      h("a", { href: `/intervene?spec=${encodeURIComponent(`${hook}[:,${unit}]=0`)}` }, "ablate")),
+      h("a#run-in-explorer", { href: `/explore?units=${encodeURIComponent(n.id)}${exemplarParam(n)}` }, "run in explorer"),
+      h("a#ablate", { href: `/intervene?spec=${encodeURIComponent(`${hook}[:,${unit}]=0`)}${exemplarParam(n)}` }, "ablate")),
     h("div.stats#stats", {}, [
       [n.images ? "positions" : "tokens", r.count.toLocaleString()], ["mean", fmt(r.mean)], ["std", fmt(r.std)], ["min", fmt(r.min)], ["max", fmt(r.max)],
       ["density > 0", pct(r.density)], [`density > ${r.threshold}`, pct(r.density_above)],
@@ -268,6 +268,7 @@ async function pageSearch() {
 async function pageExplore() {
   const q = new URLSearchParams(location.search);
   const o = await overview();
+  if (isImageModel(o)) return pageExploreImage(o, q);
   const layers = o.model ? o.model.dims.n_layers : 0;
   const prompt = h("textarea#prompt", { rows: 3 });
   prompt.value = q.get("prompt") || "Once upon a time, there was a little girl named Lily.";
@@ -321,6 +322,8 @@ function exploreResult(r) {
 
 async function pageIntervene() {
   const q = new URLSearchParams(location.search);
+  const o = await overview();
+  if (isImageModel(o)) return pageInterveneImage(o, q);
   const prompt = h("textarea#iv-prompt", { rows: 2 });
   prompt.value = q.get("prompt") || "Once upon a time, there was a little";
   const specs = h("textarea#iv-specs", { rows: 3, placeholder: "blocks.3.mlp.hook_post[:,117]=0  (one per line)" });

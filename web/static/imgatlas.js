@@ -21,6 +21,12 @@ async function pngData(path) {
   });
 }
 
+// exemplarParam links an image unit's "run in explorer" and "ablate" to
+// its top exemplar (the explorer loads that image); "" for a text unit.
+function exemplarParam(n) {
+  return n.images && n.images.exemplars.length ? "&exemplar=" + encodeURIComponent(n.images.exemplars[0].png) : "";
+}
+
 // imageExemplars draws a unit's exemplars as thumbnails with their masks,
 // once every PNG has arrived.
 async function imageExemplars(n) {
