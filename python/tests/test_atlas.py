@@ -2,6 +2,7 @@
 
 import json
 import os
+import shutil
 import subprocess
 
 import numpy as np
@@ -90,9 +91,11 @@ def test_atlas_missing(tmp_path):
         glia.Atlas(tmp_path / "none.db")
 
 
-def test_atlas_schema1_file():
+def test_atlas_schema1_file(tmp_path):
     """A layout-1 atlas (atlas/testdata/v1.db, built by an older glia) reads the same through sqlite3 as through the binary."""
-    path = os.path.join(os.path.dirname(__file__), "..", "..", "atlas", "testdata", "v1.db")
+    # A copy: opening the committed fixture leaves SQLite's -wal/-shm files beside it.
+    path = tmp_path / "v1.db"
+    shutil.copyfile(os.path.join(os.path.dirname(__file__), "..", "..", "atlas", "testdata", "v1.db"), path)
     with glia.Atlas(path, reader="sqlite") as old, glia.Atlas(path, reader="export", binary=GLIA_BIN) as ref:
         assert old.meta["schema_version"] == "1"
         assert len(as_rows(old.units())) == len(as_rows(ref.units())) > 0
