@@ -12,7 +12,7 @@ import (
 // caller's own state, such as a corpus cursor), as one safetensors file.
 func (t *Trainer) SaveCheckpoint(path string, extra map[string]string) error {
 	var ts []safetensors.Tensor
-	names := paramNames[:len(t.params())]
+	names := t.names()
 	for i, p := range t.params() {
 		ts = append(ts, safetensors.Tensor{Name: names[i], Shape: t.dims()[i], Data: p})
 	}
@@ -78,15 +78,16 @@ func ResumeTrainer(path string) (*Trainer, map[string]string, error) {
 		return nil
 	}
 	var m, v [][]float32
+	names := t.names()
 	for i, p := range t.params() {
-		if err := read(paramNames[i], p, dims[i]); err != nil {
+		if err := read(names[i], p, dims[i]); err != nil {
 			return nil, nil, err
 		}
 		mi, vi := make([]float32, len(p)), make([]float32, len(p))
-		if err := read("adam_m."+paramNames[i], mi, dims[i]); err != nil {
+		if err := read("adam_m."+names[i], mi, dims[i]); err != nil {
 			return nil, nil, err
 		}
-		if err := read("adam_v."+paramNames[i], vi, dims[i]); err != nil {
+		if err := read("adam_v."+names[i], vi, dims[i]); err != nil {
 			return nil, nil, err
 		}
 		m, v = append(m, mi), append(v, vi)

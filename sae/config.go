@@ -50,7 +50,7 @@ type Config struct {
 	DOut     int
 	Skip     bool
 	Metadata Metadata
-	Extra                map[string]json.RawMessage
+	Extra    map[string]json.RawMessage
 }
 
 // Metadata is cfg.json's "metadata" object (top-level keys before v6).

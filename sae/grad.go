@@ -21,11 +21,11 @@ func (t *Trainer) work(rows int) *work {
 	if t.w.rows == rows {
 		return &t.w
 	}
-	d, n := t.Opt.DIn, t.Opt.DSAE
+	d, n, do := t.Opt.DIn, t.Opt.DSAE, t.Opt.outWidth()
 	f := func(k int) []float32 { return make([]float32, k) }
-	t.w = work{rows: rows, s: f(rows * d), sT: f(rows * d), xhat: f(rows * d), r: f(rows * d), dx: f(rows * d), gs: f(rows * d), e: f(rows * d),
+	t.w = work{rows: rows, s: f(rows * d), sT: f(rows * d), xhat: f(rows * do), r: f(rows * do), dx: f(rows * do), gs: f(rows * d), e: f(rows * do),
 		pre: f(rows * n), u: f(rows * n), uT: f(rows * n), gu: f(rows * n), gpre: f(rows * n), a: f(rows * n), h: f(rows * n),
-		tmpND: f(n * d), tmpDN: f(d * n), idx: make([]int32, max(n, rows*n)), fired: make([]bool, n)}
+		tmpND: f(n * do), tmpDN: f(d * n), idx: make([]int32, max(n, rows*n)), fired: make([]bool, n)}
 	return &t.w
 }
 
@@ -36,8 +36,14 @@ func (t *Trainer) work(rows int) *work {
 // are constants of the backward pass; JumpReLU's θ gets the
 // straight-through estimate with a rectangle kernel of width Bandwidth.
 func (t *Trainer) pass(x []float32, rows int, grad bool) (StepStats, [][]float32) {
+	return t.passTo(x, x, rows, grad)
+}
+
+// passTo is pass with target y [rows, d_out] (a transcoder's; x for an
+// SAE).
+func (t *Trainer) passTo(x, y []float32, rows int, grad bool) (StepStats, [][]float32) {
 	o := &t.Opt
-	d, n, B := o.DIn, o.DSAE, rows
+	d, n, B, do := o.DIn, o.DSAE, rows, o.outWidth()
 	w := t.work(B)
 	copy(w.s, x)
 	if !o.NoBDecInput {
@@ -55,7 +61,7 @@ func (t *Trainer) pass(x []float32, rows int, grad bool) (StepStats, [][]float32
 	var nu, theta []float32
 	switch o.Arch {
 	case Standard:
-		nu = rowNorms(t.WDec, n, d)
+		nu = rowNorms(t.WDec, n, do)
 		for i, v := range w.pre {
 			if v > 0 {
 				w.u[i] = v
@@ -74,7 +80,7 @@ func (t *Trainer) pass(x []float32, rows int, grad bool) (StepStats, [][]float32
 			}
 		}
 	case TopK:
-		nu = rowNorms(t.WDec, n, d)
+		nu = rowNorms(t.WDec, n, do)
 		copy(w.h, w.pre)
 		scaleCols(w.h, nu, B, n)
 		keep := w.keep[:0]
@@ -89,7 +95,7 @@ func (t *Trainer) pass(x []float32, rows int, grad bool) (StepStats, [][]float32
 		}
 		w.keep = keep
 	case BatchTopK, Matryoshka:
-		nu = rowNorms(t.WDec, n, d)
+		nu = rowNorms(t.WDec, n, do)
 		copy(w.h, w.pre)
 		scaleCols(w.h, nu, B, n)
 		relu(w.h)
@@ -107,20 +113,21 @@ func (t *Trainer) pass(x []float32, rows int, grad bool) (StepStats, [][]float32
 		}
 	}
 
-	sgemm.MatMul(w.u, t.WDec, w.xhat, 1, B, d, n, false)
-	addRows(w.xhat, t.BDec, B, d)
+	sgemm.MatMul(w.u, t.WDec, w.xhat, 1, B, do, n, false)
+	addRows(w.xhat, t.BDec, B, do)
+	t.addSkip(x, w.xhat, B)
 	var st StepStats
 	var sse, tot float64
-	mean := make([]float64, d)
+	mean := make([]float64, do)
 	for r := range B {
-		for j := range d {
-			mean[j] += float64(x[r*d+j]) / float64(B)
+		for j := range do {
+			mean[j] += float64(y[r*do+j]) / float64(B)
 		}
 	}
 	for i := range w.r {
-		w.r[i] = w.xhat[i] - x[i]
+		w.r[i] = w.xhat[i] - y[i]
 		sse += float64(w.r[i]) * float64(w.r[i])
-		dv := float64(x[i]) - mean[i%d]
+		dv := float64(y[i]) - mean[i%do]
 		tot += dv * dv
 	}
 	st.MSE = sse / float64(B)
@@ -165,7 +172,7 @@ func (t *Trainer) pass(x []float32, rows int, grad bool) (StepStats, [][]float32
 	var g [][]float32
 	var gWenc, gWdec, gBenc, gBdec, gLT []float32
 	if grad {
-		gWenc, gWdec, gBenc, gBdec = make([]float32, d*n), make([]float32, n*d), make([]float32, n), make([]float32, d)
+		gWenc, gWdec, gBenc, gBdec = make([]float32, d*n), make([]float32, n*do), make([]float32, n), make([]float32, do)
 		for i, v := range w.r {
 			w.dx[i] = 2 * v / float32(B)
 		}
@@ -200,8 +207,8 @@ func (t *Trainer) pass(x []float32, rows int, grad bool) (StepStats, [][]float32
 					continue
 				}
 				f := c * float32(colSum[i]) / nu[i]
-				for j := range d {
-					gWdec[i*d+j] += f * t.WDec[i*d+j]
+				for j := range do {
+					gWdec[i*do+j] += f * t.WDec[i*do+j]
 				}
 			}
 		}
@@ -247,7 +254,7 @@ func (t *Trainer) pass(x []float32, rows int, grad bool) (StepStats, [][]float32
 			}
 		}
 		if o.Arch == Matryoshka {
-			st.Aux += t.matryoshka(x, B, grad, gWdec, gBdec)
+			st.Aux += t.matryoshka(y, B, grad, gWdec, gBdec)
 		}
 		if half := d / 2; numDead > 0 && half > 0 && o.AuxKCoef > 0 {
 			st.Aux += t.auxK(B, dead, numDead, nu, grad, gWdec, gBdec)
@@ -278,6 +285,9 @@ func (t *Trainer) pass(x []float32, rows int, grad bool) (StepStats, [][]float32
 	if gLT != nil {
 		g = append(g, gLT)
 	}
+	if t.WSkip != nil {
+		g = append(g, t.skipGrad(x, B))
+	}
 	return st, g
 }
 
@@ -285,7 +295,7 @@ func (t *Trainer) pass(x []float32, rows int, grad bool) (StepStats, [][]float32
 // gu = dx·W_decᵀ (added to gu when add, else written), gWdec += uᵀ·dx,
 // gBdec += Σ_rows dx.
 func (t *Trainer) backDecode(u, dx, gu, gWdec, gBdec []float32, add bool, B int) {
-	d, n := t.Opt.DIn, t.Opt.DSAE
+	d, n := t.Opt.outWidth(), t.Opt.DSAE
 	w := &t.w
 	if add {
 		sgemm.MatMul(dx, t.WDec, w.h, 1, B, n, d, true)
@@ -301,7 +311,7 @@ func (t *Trainer) backDecode(u, dx, gu, gWdec, gBdec []float32, add bool, B int)
 // decoderParamGrads adds x̂ = u·W_dec + b_dec's parameter gradients for
 // dL/dx̂ = dx: gWdec += uᵀ·dx, gBdec += Σ_rows dx.
 func (t *Trainer) decoderParamGrads(u, dx, gWdec, gBdec []float32, B int) {
-	d, n := t.Opt.DIn, t.Opt.DSAE
+	d, n := t.Opt.outWidth(), t.Opt.DSAE
 	w := &t.w
 	transpose(u, w.uT, B, n)
 	sgemm.MatMul(w.uT, dx, w.tmpND, 1, n, d, B, false)
@@ -319,7 +329,7 @@ func (t *Trainer) decoderParamGrads(u, dx, gWdec, gBdec []float32, B int) {
 // every width but the last (the full loss is already counted) and, with
 // grad, their gradients.
 func (t *Trainer) matryoshka(x []float32, B int, grad bool, gWdec, gBdec []float32) float64 {
-	d, n := t.Opt.DIn, t.Opt.DSAE
+	d, n := t.Opt.outWidth(), t.Opt.DSAE
 	w := &t.w
 	var loss float64
 	for _, width := range t.Opt.Widths[:len(t.Opt.Widths)-1] {
@@ -357,9 +367,9 @@ func (t *Trainer) matryoshka(x []float32, B int, grad bool, gWdec, gBdec []float
 // (detached), scaled by min(dead/k_aux, 1).
 func (t *Trainer) auxK(B int, dead []bool, numDead int, nu []float32, grad bool, gWdec, gBdec []float32) float64 {
 	o := &t.Opt
-	d, n := o.DIn, o.DSAE
+	d, n := o.outWidth(), o.DSAE
 	w := &t.w
-	half := d / 2
+	half := o.DIn / 2
 	scale := min(float64(numDead)/float64(half), 1)
 	kAux := min(half, numDead)
 	keep := make([]int32, kAux)

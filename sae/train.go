@@ -29,6 +29,10 @@ type Options struct {
 	Widths          []int   // matryoshka_widths; d_sae is added as the last
 	DecoderInitNorm float64 // decoder_init_norm, 0.1
 	NoBDecInput     bool    // apply_b_dec_to_input false
+	// DOut > 0 trains a transcoder to d_out outputs (Skip: with W_skip);
+	// see transcoder_train.go.
+	DOut int
+	Skip bool
 	Hyper           train.Hyper
 	Seed            uint64
 }
@@ -50,6 +54,9 @@ func (o *Options) check() error {
 		return bad("bandwidth (%g) and initial threshold (%g) must be positive", o.Bandwidth, o.InitThreshold)
 	case o.DeadWindow <= 0:
 		return bad("dead-feature window must be positive, got %d", o.DeadWindow)
+	}
+	if err := o.checkTranscoder(); err != nil {
+		return err
 	}
 	switch o.Arch {
 	case Standard, JumpReLU:
@@ -96,6 +103,8 @@ type Trainer struct {
 	Samples float64
 	// Threshold is batchtopk's tracked inference threshold.
 	Threshold float64
+	// WSkip is a skip transcoder's [d_out, d_in].
+	WSkip []float32
 
 	opt *adam
 	w   work
@@ -120,8 +129,8 @@ func NewTrainer(o Options) (*Trainer, error) {
 	if err := o.check(); err != nil {
 		return nil, err
 	}
-	d, n := o.DIn, o.DSAE
-	t := &Trainer{Opt: o, WEnc: make([]float32, d*n), WDec: make([]float32, n*d), BEnc: make([]float32, n), BDec: make([]float32, d),
+	d, n, do := o.DIn, o.DSAE, o.outWidth()
+	t := &Trainer{Opt: o, WEnc: make([]float32, d*n), WDec: make([]float32, n*do), BEnc: make([]float32, n), BDec: make([]float32, do),
 		SinceFired: make([]int32, n), Fired: make([]float64, n)}
 	rng := rand.New(rand.NewPCG(o.Seed, 0x5ae))
 	bound := 1 / math.Sqrt(float64(d))
@@ -129,13 +138,17 @@ func NewTrainer(o Options) (*Trainer, error) {
 		t.WDec[i] = float32((2*rng.Float64() - 1) * bound)
 	}
 	if o.DecoderInitNorm > 0 {
-		for i, nv := range rowNorms(t.WDec, n, d) {
-			for j := range d {
-				t.WDec[i*d+j] *= float32(o.DecoderInitNorm) / nv
+		for i, nv := range rowNorms(t.WDec, n, do) {
+			for j := range do {
+				t.WDec[i*do+j] *= float32(o.DecoderInitNorm) / nv
 			}
 		}
 	}
-	transpose(t.WDec, t.WEnc, n, d)
+	if o.DOut > 0 {
+		t.initTranscoder(rng)
+	} else {
+		transpose(t.WDec, t.WEnc, n, d)
+	}
 	if o.Arch == JumpReLU {
 		t.LogTheta = make([]float32, n)
 		for i := range t.LogTheta {
@@ -156,16 +169,22 @@ func (t *Trainer) params() [][]float32 {
 	if t.LogTheta != nil {
 		p = append(p, t.LogTheta)
 	}
+	if t.WSkip != nil {
+		p = append(p, t.WSkip)
+	}
 	return p
 }
 
 var paramNames = []string{"W_enc", "W_dec", "b_enc", "b_dec", "log_threshold"}
 
 func (t *Trainer) dims() [][]int {
-	d, n := t.Opt.DIn, t.Opt.DSAE
-	out := [][]int{{d, n}, {n, d}, {n}, {d}}
+	d, n, do := t.Opt.DIn, t.Opt.DSAE, t.Opt.outWidth()
+	out := [][]int{{d, n}, {n, do}, {n}, {do}}
 	if t.LogTheta != nil {
 		out = append(out, []int{n})
+	}
+	if t.WSkip != nil {
+		out = append(out, []int{do, d})
 	}
 	return out
 }
@@ -194,11 +213,20 @@ func (t *Trainer) Dead() int {
 }
 
 // TrainStep takes one optimiser step on x [rows, d_in].
+// A transcoder's rows are d_in + d_out values: the input, then the target
+// (TrainPairs).
 func (t *Trainer) TrainStep(x []float32, rows int) (StepStats, error) {
+	if t.Opt.DOut > 0 {
+		return t.trainStacked(x, rows)
+	}
 	if rows <= 0 || len(x) != rows*t.Opt.DIn {
 		return StepStats{}, fmt.Errorf("sae: a batch of %d values is not %d rows of d_in %d", len(x), rows, t.Opt.DIn)
 	}
-	st, g := t.pass(x, rows, true)
+	return t.update(t.pass(x, rows, true))
+}
+
+// update takes the optimiser step for one pass's gradients.
+func (t *Trainer) update(st StepStats, g [][]float32) (StepStats, error) {
 	if math.IsNaN(st.Loss) || math.IsInf(st.Loss, 0) {
 		return st, fmt.Errorf("sae: step %d: loss %g is not finite (lower the learning rate)", t.Step+1, st.Loss)
 	}
@@ -219,10 +247,10 @@ func (t *Trainer) TrainStep(x []float32, rows int) (StepStats, error) {
 // metadata.
 func (t *Trainer) SAE(meta Metadata) *SAE {
 	o := t.Opt
-	d, n := o.DIn, o.DSAE
+	d, n, do := o.DIn, o.DSAE, o.outWidth()
 	s := &SAE{Cfg: Config{Architecture: o.Arch, DIn: d, DSAE: n, DType: "float32", Device: "cpu", ApplyBDecToInput: !o.NoBDecInput,
-		NormalizeActivations: "none", ReshapeActivations: "none", Metadata: meta},
-		WEnc: slices.Clone(t.WEnc), WDec: slices.Clone(t.WDec), BEnc: slices.Clone(t.BEnc), BDec: slices.Clone(t.BDec)}
+		NormalizeActivations: "none", ReshapeActivations: "none", DOut: o.DOut, Skip: o.Skip, Metadata: meta},
+		WEnc: slices.Clone(t.WEnc), WDec: slices.Clone(t.WDec), BEnc: slices.Clone(t.BEnc), BDec: slices.Clone(t.BDec), WSkip: slices.Clone(t.WSkip)}
 	switch o.Arch {
 	case TopK:
 		s.Cfg.K, s.Cfg.RescaleActsByDecNorm = o.K, true
@@ -241,13 +269,15 @@ func (t *Trainer) SAE(meta Metadata) *SAE {
 	if strings.Contains(meta.HookName, "hook_z") {
 		s.Cfg.ReshapeActivations = "hook_z"
 	}
-	nu := rowNorms(s.WDec, n, d)
+	nu := rowNorms(s.WDec, n, do)
 	for i, v := range nu {
 		if v == 0 {
 			continue
 		}
+		for j := range do {
+			s.WDec[i*do+j] /= v
+		}
 		for j := range d {
-			s.WDec[i*d+j] /= v
 			s.WEnc[j*n+i] *= v
 		}
 		s.BEnc[i] *= v

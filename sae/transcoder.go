@@ -3,7 +3,10 @@ package sae
 import (
 	"fmt"
 
+	"github.com/glia-dev/glia/engine"
 	"github.com/glia-dev/glia/engine/cpu/sgemm"
+	"github.com/gomlx/compute/dtypes"
+	"github.com/gomlx/gomlx/core/graph"
 )
 
 // Transcoders, as SAELens 6.54.12 defines them (sae_lens/saes/transcoder.py):
@@ -124,4 +127,78 @@ func LoadTranscoderFor(dir, model, in, out string) (*SAE, error) {
 		return nil, &MismatchError{Dir: dir, SAEModel: m.ModelName, SAEHook: m.HookName, SAEHookOut: m.HookNameOut, WantModel: model, WantHook: in, WantHookOut: out}
 	}
 	return s, nil
+}
+
+// tSkip is W_skip transposed, [d_in, d_out], as the graph forms read it.
+const tSkip = "W_skip_T"
+
+func (s *SAE) skipTensor() engine.NamedArray {
+	d, do := s.Cfg.DIn, s.Cfg.DOut
+	wt := make([]float32, d*do)
+	transpose(s.WSkip, wt, do, d)
+	return engine.NamedArray{Name: tSkip, Array: engine.Array{Shape: []int{d, do}, Data: wt}}
+}
+
+// TranscoderDictionary is a transcoder as an engine.Transcoder for
+// Model.Attach: it reads metadata.hook_name and writes
+// metadata.hook_name_out, and its features are the hook point
+// HOOK_OUT.hook_sae_acts_post, as HookedSAETransformer names a
+// transcoder's (blocks.3.hook_mlp_out.hook_sae_acts_post). The error term
+// is the true output minus the reconstruction (skip term included), so an
+// unedited transcoder changes nothing and an edit of the features changes
+// the output by the decoder's image of the edit.
+type TranscoderDictionary struct {
+	Dictionary
+}
+
+func attachTranscoder(m *engine.Model, s *SAE) error {
+	if err := FitsTranscoder(m, s); err != nil {
+		return err
+	}
+	info, _ := m.HookPoint(s.Cfg.Metadata.HookNameOut)
+	return m.Attach(&TranscoderDictionary{Dictionary{SAE: s, trailing: append([]int(nil), info.Shape[2:]...)}})
+}
+
+// FitsTranscoder checks that s's input hook exists in m with d_in values
+// per position and its output hook with d_out.
+func FitsTranscoder(m *engine.Model, s *SAE) error {
+	c := s.Cfg
+	if c.Metadata.HookNameOut == "" {
+		return fmt.Errorf("sae: the transcoder's cfg.json has no metadata.hook_name_out (the hook it writes)")
+	}
+	for _, h := range []struct {
+		key, name string
+		width     int
+	}{{"d_in", c.Metadata.HookName, c.DIn}, {"d_out", c.Metadata.HookNameOut, c.DOut}} {
+		w, err := HookWidth(m, h.name)
+		if err != nil {
+			return fmt.Errorf("sae: transcoder %s → %s: %w", c.Metadata.HookName, c.Metadata.HookNameOut, err)
+		}
+		if w != h.width {
+			return fmt.Errorf("sae: transcoder %s → %s: %s is %d but %s of %s has %d values per position",
+				c.Metadata.HookName, c.Metadata.HookNameOut, h.key, h.width, h.name, m.Name, w)
+		}
+	}
+	return nil
+}
+
+func (d *TranscoderDictionary) Hook() string   { return d.SAE.Cfg.Metadata.HookNameOut }
+func (d *TranscoderDictionary) InHook() string { return d.SAE.Cfg.Metadata.HookName }
+
+// DecoderRow is feature i's output direction (d_out values).
+func (d *TranscoderDictionary) DecoderRow(i int) ([]float32, error) {
+	n, w := d.SAE.Cfg.DSAE, d.SAE.Cfg.DOut
+	if i < 0 || i >= n {
+		return nil, fmt.Errorf("sae: feature %d is outside 0..%d", i, n-1)
+	}
+	return d.SAE.WDec[i*w : (i+1)*w], nil
+}
+
+func (d *TranscoderDictionary) Skip(w func(string) *graph.Node, x *graph.Node) *graph.Node {
+	if !d.SAE.Cfg.Skip {
+		return nil
+	}
+	dims := x.Shape().Dimensions
+	y := graph.MatMul(d.SAE.flatRows(x), graph.ConvertDType(w(tSkip), dtypes.Float32))
+	return graph.ConvertDType(graph.Reshape(y, append([]int{dims[0], dims[1]}, d.trailing...)...), x.DType())
 }
