@@ -31,10 +31,10 @@ type Options struct {
 	NoBDecInput     bool    // apply_b_dec_to_input false
 	// DOut > 0 trains a transcoder to d_out outputs (Skip: with W_skip);
 	// see transcoder_train.go.
-	DOut int
-	Skip bool
-	Hyper           train.Hyper
-	Seed            uint64
+	DOut  int
+	Skip  bool
+	Hyper train.Hyper
+	Seed  uint64
 }
 
 // DefaultOptions are SAELens's defaults for arch: Adam (no weight decay)
