@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/glia-dev/glia/format/safetensors"
 )
@@ -251,4 +252,179 @@ func FuzzTranscoderWeights(f *testing.F) {
 			t.Fatal(err)
 		}
 	})
+}
+
+// plantedPairs is a planted transcoder: each sample draws sparse codes c
+// (magnitudes uniform in [0.5, 1.5]); x = Σ cᵢ·inᵢ + n, y = Σ cᵢ·outᵢ
+// (+ W_skip·x). For a skip transcoder the input directions span the first
+// d_in − dense axes and n, dense Gaussian, the last dense ones, which are
+// all W_skip reads: the linear part the sparse code cannot carry. (A W_skip
+// on the features' span is not identifiable: W_skip·Σ cᵢ·inᵢ folds as well
+// into the output directions.)
+type plantedPairs struct {
+	in, out *planted // their features: the input and output directions
+	skip    []float32
+	dense   int
+	noise   float64 // the dense part's standard deviation
+	exact   int // when set, every sample has exactly this many features
+}
+
+func newPlantedPairs(dIn, dOut, f int, skip bool, seed uint64) *plantedPairs {
+	p := &plantedPairs{in: newPlanted(dIn, f, 5, seed), out: newPlanted(dOut, f, 5, seed+100)}
+	if skip {
+		p.dense, p.noise = dIn/4, 1
+		sp := dIn - p.dense
+		for i := range f {
+			row := p.in.features[i*dIn : (i+1)*dIn]
+			clear(row[sp:])
+			nv := rowNorms(row, 1, dIn)[0]
+			for j := range row {
+				row[j] /= nv
+			}
+		}
+		p.skip = make([]float32, dOut*dIn)
+		for k := range dOut {
+			for j := sp; j < dIn; j++ {
+				p.skip[k*dIn+j] = float32(p.in.rng.NormFloat64() / math.Sqrt(float64(p.dense)))
+			}
+		}
+	}
+	return p
+}
+
+// codes draws one sample's active features: exactly p.exact distinct
+// ones when set, else each with probability active/f.
+func (p *plantedPairs) codes(f int) []int {
+	rng := p.in.rng
+	var out []int
+	if p.exact > 0 {
+		for len(out) < p.exact {
+			if i := rng.IntN(f); !slices.Contains(out, i) {
+				out = append(out, i)
+			}
+		}
+		return out
+	}
+	for i := range f {
+		if rng.Float64() < p.in.active/float64(f) {
+			out = append(out, i)
+		}
+	}
+	return out
+}
+
+// batch returns rows of x followed by y (StackPairs's layout).
+func (p *plantedPairs) batch(rows int) []float32 {
+	d, do, f := p.in.d, p.out.d, p.in.f
+	x, y := make([]float32, rows*d), make([]float32, rows*do)
+	rng := p.in.rng
+	for r := range rows {
+		for _, i := range p.codes(f) {
+			c := float32(0.5 + rng.Float64())
+			for j := range d {
+				x[r*d+j] += c * p.in.features[i*d+j]
+			}
+			for j := range do {
+				y[r*do+j] += c * p.out.features[i*do+j]
+			}
+		}
+		for j := d - p.dense; j < d; j++ {
+			x[r*d+j] = float32(p.noise * rng.NormFloat64())
+		}
+		for k := range p.skip {
+			y[r*do+k/d] += p.skip[k] * x[r*d+k%d]
+		}
+	}
+	return StackPairs(nil, x, y, rows, d, do)
+}
+
+// response is the mean over planted features of the cosine between the
+// transcoder's response to feature i's input direction, T(inᵢ) − T(0),
+// and its output direction outᵢ: recovery of the planted map as a
+// function, whatever the split between decoder and W_skip.
+func response(s *SAE, p *plantedPairs) float64 {
+	d, do, f := p.in.d, p.out.d, p.in.f
+	x := make([]float32, (f+1)*d)
+	copy(x[d:], p.in.features)
+	_, y := s.Forward(x, f+1)
+	var sum float64
+	for i := range f {
+		var dot, nn float64
+		for k := range do {
+			v := float64(y[(i+1)*do+k] - y[k])
+			dot += v * float64(p.out.features[i*do+k])
+			nn += v * v
+		}
+		if nn > 0 {
+			sum += dot / math.Sqrt(nn)
+		}
+	}
+	return sum / float64(f)
+}
+
+// TestPlantedTranscoder is the transcoders' known answer, 48 features in
+// CI (d_in 32 → d_out 24), 192 with GLIA_LONG=1 (64 → 48, four times the
+// steps). A transcoder recovers the planted output directions in its
+// decoder rows (mean max cosine ≥ 0.95). A skip transcoder's W_skip
+// recovers the planted one on the dense axes (relative Frobenius error
+// ≤ 0.05) and its response to each input direction is the planted output
+// direction (mean cosine ≥ 0.95); its decoder rows alone are reported, not
+// checked: the skip is free to carry part of the features' linear span
+// (see plantedPairs).
+func TestPlantedTranscoder(t *testing.T) {
+	dIn, dOut, f, steps := 32, 24, 48, 500
+	if os.Getenv("GLIA_LONG") != "" {
+		dIn, dOut, f, steps = 64, 48, 192, 2000
+	}
+	const batch = 256
+	for _, c := range []struct {
+		arch string
+		skip bool
+		set  func(*Options)
+	}{
+		{TopK, false, func(o *Options) { o.K = 5 }},
+		{TopK, true, func(o *Options) { o.K = 5 }},
+		{Standard, false, func(o *Options) { o.L1, o.CoefWarmup = 1, 100 }},
+		{Standard, true, func(o *Options) { o.L1, o.CoefWarmup = 0.2, 100 }},
+	} {
+		start := time.Now()
+		p := newPlantedPairs(dIn, dOut, f, c.skip, 3)
+		o := DefaultOptions(c.arch, dIn, 2*f)
+		o.DOut, o.Skip, o.NoBDecInput = dOut, c.skip, true
+		o.Hyper.LR, o.Hyper.Steps, o.Hyper.MinLRFrac, o.Hyper.Warmup = 1e-2, steps, 0.1, steps/20
+		o.DeadWindow = 50
+		c.set(&o)
+		tr, err := NewTrainer(o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var st StepStats
+		for range steps {
+			if st, err = tr.TrainStep(p.batch(batch), batch); err != nil {
+				t.Fatal(err)
+			}
+		}
+		s := tr.SAE(Metadata{})
+		rec, resp := recovery(p.out, s.WDec, 2*f), response(s, p)
+		skipErr := 0.0
+		if c.skip {
+			var num, den float64
+			for i, v := range s.WSkip {
+				if i%dIn >= dIn-p.dense {
+					num += float64(v-p.skip[i]) * float64(v-p.skip[i])
+					den += float64(p.skip[i]) * float64(p.skip[i])
+				}
+			}
+			skipErr = math.Sqrt(num / den)
+		}
+		name := s.Cfg.ArchitectureName()
+		t.Logf("%s (%s): %d features, %d → %d, d_sae %d, %d steps × %d: decoder recovery %.4f, response %.4f, W_skip error %.4f, L0 %.2f, explained variance %.4f, dead %d, %.1fs",
+			name, c.arch, f, dIn, dOut, 2*f, steps, batch, rec, resp, skipErr, st.L0, st.ExplainedVar, st.Dead, time.Since(start).Seconds())
+		if (!c.skip && rec < 0.95) || resp < 0.95 || math.IsNaN(rec+resp) {
+			t.Errorf("%s (%s) recovers the planted output directions at mean max cosine %.4f (response %.4f), want ≥ 0.95", name, c.arch, rec, resp)
+		}
+		if skipErr > 0.05 || math.IsNaN(skipErr) {
+			t.Errorf("%s (%s) recovers W_skip with relative error %.4f, want ≤ 0.05", name, c.arch, skipErr)
+		}
+	}
 }
