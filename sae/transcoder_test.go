@@ -266,7 +266,7 @@ type plantedPairs struct {
 	skip    []float32
 	dense   int
 	noise   float64 // the dense part's standard deviation
-	exact   int // when set, every sample has exactly this many features
+	exact   int     // when set, every sample has exactly this many features
 }
 
 func newPlantedPairs(dIn, dOut, f int, skip bool, seed uint64) *plantedPairs {
