@@ -131,9 +131,9 @@ type saeHook struct {
 	// out is a transcoder's output hook, outWidth its d_out
 	out      string
 	outWidth int
-	buf   *sae.Buffer
-	jobs  []*saeJob
-	steps int
+	buf      *sae.Buffer
+	jobs     []*saeJob
+	steps    int
 }
 
 func saeTrain(args []string) error {
