@@ -10,6 +10,7 @@ import (
 	"github.com/glia-dev/glia/engine"
 	"github.com/glia-dev/glia/hook"
 	"github.com/glia-dev/glia/sae"
+	"github.com/gomlx/gomlx/core/graph"
 )
 
 // TestTranscoderTrainEvalAttach trains a transcoder and a skip transcoder
@@ -84,6 +85,33 @@ func TestTranscoderTrainEvalAttach(t *testing.T) {
 	want := s.Encode(base.Acts[in].Data, len(ids[0]))
 	if d := maxAbsDiff(res.Acts[out+hook.SAEActs].Data, want); d > 1e-4 {
 		t.Errorf("feature hook differs from the transcoder's Encode by %g", d)
+	}
+
+	// A clamp of a feature changes the logits by the decoder's image alone.
+	feat := out + hook.SAEActs
+	ed, err := m.Run(engine.Request{IDs: ids, Interventions: []engine.Intervention{{Hook: feat, Key: "clamp", Fn: func(f *graph.Node) *graph.Node {
+		return graph.Add(f, graph.OnePlus(graph.ZerosLike(f)))
+	}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := maxAbsDiff(ed.Logits.Data, base.Logits.Data); d < 1e-3 {
+		t.Errorf("adding 1 to every feature changed the logits by only %g", d)
+	}
+	// atlas build records the features as units; explain gives them the
+	// logit lens of their output directions.
+	db := filepath.Join(t.TempDir(), "atlas.db")
+	if _, errs, code := runCLI(t, "", "atlas", "build", "--sae", skipDir, "--hooks", feat, "--ctx", "32", "--max-tokens", "512", "--top-k", "3", "--out", db); code != 0 {
+		t.Fatalf("atlas build --sae: %s", errs)
+	}
+	exOut, errs, code := runCLI(t, "", "explain", "--db", db, "--sae", skipDir, "--json", feat+":0")
+	var ex struct {
+		Lens *struct {
+			Promoted []struct{} `json:"promoted"`
+		} `json:"lens"`
+	}
+	if code != 0 || json.Unmarshal([]byte(exOut), &ex) != nil || ex.Lens == nil || len(ex.Lens.Promoted) == 0 {
+		t.Errorf("explain --sae of a transcoder feature: exit %d: %s %.300s", code, errs, exOut)
 	}
 
 	// A transcoder for other hooks names both.
