@@ -123,28 +123,7 @@ func TestAttachDictionary(t *testing.T) {
 		})
 	}
 
-	t.Run("gradients reach the features", func(t *testing.T) {
-		res, err := m.Run(engine.Request{IDs: ids, Hooks: []string{h + hook.SAEActs, up}, Grad: &engine.GradTarget{Pos: 5, Token: 42}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if diff := dictDiff(res.Logits.Data, base.Logits.Data); diff > 1e-5 {
-			t.Errorf("differentiating the features changed the logits by %g", diff)
-		}
-		g, gx := res.Grads[h+hook.SAEActs].Data, base.Grads[h].Data
-		var worst float64
-		for i := range gx {
-			row, j := i/d, i%d
-			worst = max(worst, math.Abs(float64(g[row*2*d+j]-gx[i])), math.Abs(float64(g[row*2*d+d+j]+gx[i])))
-		}
-		if worst > 1e-5 || maxAbs(gx) == 0 {
-			t.Errorf("d logit/d features differs from ±d logit/d hook by %g", worst)
-		}
-		// Upstream of the dictionary the gradient is the model's own.
-		if diff := dictDiff(res.Grads[up].Data, base.Grads[up].Data); diff > 1e-5 {
-			t.Errorf("d logit/d %s differs from the plain model's by %g", up, diff)
-		}
-	})
+	t.Run("gradients reach the features", func(t *testing.T) { checkFeatureGrads(t, m, ids, base, h, up, d) })
 
 	t.Run("bad dictionaries", func(t *testing.T) {
 		for _, c := range []struct {

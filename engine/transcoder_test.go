@@ -106,29 +106,7 @@ func TestAttachTranscoder(t *testing.T) {
 				}
 			})
 		}
-		t.Run("gradients", func(t *testing.T) {
-			res, err := m.Run(engine.Request{IDs: ids, Hooks: []string{out + hook.SAEActs, up}, Grad: &engine.GradTarget{Pos: 5, Token: 42}})
-			if err != nil {
-				t.Fatal(err)
-			}
-			if diff := dictDiff(res.Logits.Data, base.Logits.Data); diff > 1e-5 {
-				t.Errorf("differentiating the features changed the logits by %g", diff)
-			}
-			g, gx := res.Grads[out+hook.SAEActs].Data, base.Grads[out].Data
-			var worst float64
-			for i := range gx {
-				row, j := i/d, i%d
-				worst = max(worst, math.Abs(float64(g[row*2*d+j]-gx[i])), math.Abs(float64(g[row*2*d+d+j]+gx[i])))
-			}
-			if worst > 1e-5 || maxAbs(gx) == 0 {
-				t.Errorf("skip %g: d logit/d features differs from ±d logit/d %s by %g", skip, out, worst)
-			}
-			// Upstream of the input hook the gradient is the model's own:
-			// the encoder's paths through the features and the error cancel.
-			if diff := dictDiff(res.Grads[up].Data, base.Grads[up].Data); diff > 1e-5 {
-				t.Errorf("skip %g: d logit/d %s differs from the plain model's by %g", skip, up, diff)
-			}
-		})
+		t.Run("gradients", func(t *testing.T) { checkFeatureGrads(t, m, ids, base, out, up, d) })
 	}
 
 	t.Run("bad transcoders", func(t *testing.T) {
@@ -150,4 +128,33 @@ func TestAttachTranscoder(t *testing.T) {
 			}
 		}
 	})
+}
+
+// checkFeatureGrads checks, for a sign dictionary or transcoder writing
+// hook h of width d, that differentiating its features changes no logit,
+// that d logit/d features is ±d logit/d h (base's, from the plain model),
+// and that the gradient at up, upstream of the dictionary, is the plain
+// model's own (the encoder's paths through the features and through the
+// error term cancel).
+func checkFeatureGrads(t *testing.T, m *engine.Model, ids [][]int32, base *engine.Result, h, up string, d int) {
+	t.Helper()
+	res, err := m.Run(engine.Request{IDs: ids, Hooks: []string{h + hook.SAEActs, up}, Grad: &engine.GradTarget{Pos: 5, Token: 42}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := dictDiff(res.Logits.Data, base.Logits.Data); diff > 1e-5 {
+		t.Errorf("differentiating the features changed the logits by %g", diff)
+	}
+	g, gx := res.Grads[h+hook.SAEActs].Data, base.Grads[h].Data
+	var worst float64
+	for i := range gx {
+		row, j := i/d, i%d
+		worst = max(worst, math.Abs(float64(g[row*2*d+j]-gx[i])), math.Abs(float64(g[row*2*d+d+j]+gx[i])))
+	}
+	if worst > 1e-5 || maxAbs(gx) == 0 {
+		t.Errorf("d logit/d features differs from ±d logit/d %s by %g", h, worst)
+	}
+	if diff := dictDiff(res.Grads[up].Data, base.Grads[up].Data); diff > 1e-5 {
+		t.Errorf("d logit/d %s differs from the plain model's by %g", up, diff)
+	}
 }
