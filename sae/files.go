@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 
 	"github.com/glia-dev/glia/format/safetensors"
 )
@@ -98,6 +99,9 @@ func readWeights(f tensorSource, path string, cfg Config) (*SAE, error) {
 	if cfg.Skip {
 		s.WSkip = read("W_skip", do, d)
 	}
+	if e, ok := err.(*Error); ok && cfg.IsTranscoder() {
+		e.Msg = strings.Replace(e.Msg, "d_in and d_sae", "d_in, d_sae and d_out", 1)
+	}
 	if cfg.Architecture == JumpReLU {
 		if _, ok := f.Shape("threshold"); ok {
 			s.Threshold = read("threshold", n)
@@ -123,7 +127,7 @@ func readTensor(f tensorSource, path, name string, dims ...int) ([]float32, erro
 		return nil, &Error{Path: path, Tensor: name, Msg: "missing"}
 	}
 	if !slices.Equal(shape, dims) {
-		return nil, &Error{Path: path, Tensor: name, Msg: fmt.Sprintf("has shape %v; cfg.json's d_in, d_sae (and d_out) make it %v", shape, dims)}
+		return nil, &Error{Path: path, Tensor: name, Msg: fmt.Sprintf("has shape %v; cfg.json's d_in and d_sae make it %v", shape, dims)}
 	}
 	return f.Float32(name)
 }
