@@ -44,13 +44,13 @@ type Config struct {
 	ReshapeActivations   string // none | hook_z
 	K                    int    // topk
 	RescaleActsByDecNorm bool   // topk: select and scale by ‖W_dec row‖
+	Metadata             Metadata
+	Extra                map[string]json.RawMessage
 	// DOut is a transcoder's output width (d_out; 0 for an SAE) and Skip
 	// says it has W_skip. Architecture then holds the activation (standard,
 	// topk, jumprelu); cfg.json's name is ArchitectureName.
-	DOut     int
-	Skip     bool
-	Metadata Metadata
-	Extra    map[string]json.RawMessage
+	DOut int
+	Skip bool
 }
 
 // Metadata is cfg.json's "metadata" object (top-level keys before v6).

@@ -29,12 +29,12 @@ type Options struct {
 	Widths          []int   // matryoshka_widths; d_sae is added as the last
 	DecoderInitNorm float64 // decoder_init_norm, 0.1
 	NoBDecInput     bool    // apply_b_dec_to_input false
+	Hyper           train.Hyper
+	Seed            uint64
 	// DOut > 0 trains a transcoder to d_out outputs (Skip: with W_skip);
 	// see transcoder_train.go.
-	DOut  int
-	Skip  bool
-	Hyper train.Hyper
-	Seed  uint64
+	DOut int
+	Skip bool
 }
 
 // DefaultOptions are SAELens's defaults for arch: Adam (no weight decay)
