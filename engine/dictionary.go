@@ -70,7 +70,8 @@ func dictionaryWeight(hookName, tensor string) string { return "dictionary:" + h
 // before sharing the model between goroutines: it drops the compiled
 // graphs and the traced hook points, and changes the Fingerprint (an atlas
 // of the model with the dictionary is not the atlas of the model alone).
-// One dictionary per hook point.
+// One dictionary per hook point (a transcoder's is the hook it writes; see
+// Transcoder).
 func (m *Model) Attach(d Dictionary) error {
 	name := d.Hook()
 	info, err := m.HookPoint(name)
