@@ -99,29 +99,7 @@ func TestAttachDictionary(t *testing.T) {
 
 	// Each edit of the features equals an edit of the hook: the decoder's
 	// image of the change, added to the hook's value.
-	for _, tc := range []struct {
-		name     string
-		features func(x *Node) *Node
-		hook     func(x *Node) *Node
-	}{
-		{"zero every feature = zero the hook", func(f *Node) *Node { return ZerosLike(f) }, func(x *Node) *Node { return ZerosLike(x) }},
-		{"feature 3 + 1 = unit 3 + 1", func(f *Node) *Node { return Add(f, oneHot(f, 3)) }, func(x *Node) *Node { return Add(x, oneHot(x, 3)) }},
-		{"feature d+5 + 2 = unit 5 − 2", func(f *Node) *Node { return Add(f, MulScalar(oneHot(f, d+5), 2)) }, func(x *Node) *Node { return Sub(x, MulScalar(oneHot(x, 5), 2)) }},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			got, err := m.Run(engine.Request{IDs: ids, Interventions: []engine.Intervention{{Hook: h + hook.SAEActs, Key: tc.name, Fn: tc.features}}})
-			if err != nil {
-				t.Fatal(err)
-			}
-			want, err := plain.Run(engine.Request{IDs: ids, Interventions: []engine.Intervention{{Hook: h, Key: tc.name, Fn: tc.hook}}})
-			if err != nil {
-				t.Fatal(err)
-			}
-			if diff := dictDiff(got.Logits.Data, want.Logits.Data); diff > 1e-5 || dictDiff(got.Logits.Data, base.Logits.Data) < 1e-3 {
-				t.Errorf("logits differ from the hook edit by %g (from the unedited run by %g)", diff, dictDiff(got.Logits.Data, base.Logits.Data))
-			}
-		})
-	}
+	checkFeatureEdits(t, m, plain, ids, base, h, d, true)
 
 	t.Run("gradients reach the features", func(t *testing.T) { checkFeatureGrads(t, m, ids, base, h, up, d) })
 

@@ -83,29 +83,9 @@ func TestAttachTranscoder(t *testing.T) {
 			}
 		})
 		// A feature edit equals the decoder's image of it added to the
-		// output hook (the skip term cancels with the error's).
-		for _, tc := range []struct {
-			name     string
-			features func(x *Node) *Node
-			hook     func(x *Node) *Node
-		}{
-			{"feature 3 + 1 = unit 3 + 1", func(f *Node) *Node { return Add(f, oneHot(f, 3)) }, func(x *Node) *Node { return Add(x, oneHot(x, 3)) }},
-			{"feature d+5 + 2 = unit 5 − 2", func(f *Node) *Node { return Add(f, MulScalar(oneHot(f, d+5), 2)) }, func(x *Node) *Node { return Sub(x, MulScalar(oneHot(x, 5), 2)) }},
-		} {
-			t.Run(tc.name, func(t *testing.T) {
-				got, err := m.Run(engine.Request{IDs: ids, Interventions: []engine.Intervention{{Hook: out + hook.SAEActs, Key: tc.name, Fn: tc.features}}})
-				if err != nil {
-					t.Fatal(err)
-				}
-				want, err := plain.Run(engine.Request{IDs: ids, Interventions: []engine.Intervention{{Hook: out, Key: tc.name, Fn: tc.hook}}})
-				if err != nil {
-					t.Fatal(err)
-				}
-				if diff := dictDiff(got.Logits.Data, want.Logits.Data); diff > 1e-5 || dictDiff(got.Logits.Data, base.Logits.Data) < 1e-3 {
-					t.Errorf("skip %g: logits differ from the hook edit by %g (from the unedited run by %g)", skip, diff, dictDiff(got.Logits.Data, base.Logits.Data))
-				}
-			})
-		}
+		// output hook (the skip term cancels with the error's). Zeroing
+		// every feature is not zeroing the hook here: the error remains.
+		checkFeatureEdits(t, m, plain, ids, base, out, d, false)
 		t.Run("gradients", func(t *testing.T) { checkFeatureGrads(t, m, ids, base, out, up, d) })
 	}
 
@@ -156,5 +136,40 @@ func checkFeatureGrads(t *testing.T, m *engine.Model, ids [][]int32, base *engin
 	}
 	if diff := dictDiff(res.Grads[up].Data, base.Grads[up].Data); diff > 1e-5 {
 		t.Errorf("d logit/d %s differs from the plain model's by %g", up, diff)
+	}
+}
+
+// checkFeatureEdits checks that each edit of a sign dictionary's (or
+// transcoder's) features on hook h of width d equals, on the plain model,
+// the decoder's image of the edit added to h; withZero adds "zero every
+// feature = zero the hook", which holds for an exact dictionary only.
+func checkFeatureEdits(t *testing.T, m, plain *engine.Model, ids [][]int32, base *engine.Result, h string, d int, withZero bool) {
+	t.Helper()
+	type edit struct {
+		name     string
+		features func(x *Node) *Node
+		hook     func(x *Node) *Node
+	}
+	cases := []edit{
+		{"feature 3 + 1 = unit 3 + 1", func(f *Node) *Node { return Add(f, oneHot(f, 3)) }, func(x *Node) *Node { return Add(x, oneHot(x, 3)) }},
+		{"feature d+5 + 2 = unit 5 − 2", func(f *Node) *Node { return Add(f, MulScalar(oneHot(f, d+5), 2)) }, func(x *Node) *Node { return Sub(x, MulScalar(oneHot(x, 5), 2)) }},
+	}
+	if withZero {
+		cases = append(cases, edit{"zero every feature = zero the hook", func(f *Node) *Node { return ZerosLike(f) }, func(x *Node) *Node { return ZerosLike(x) }})
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := m.Run(engine.Request{IDs: ids, Interventions: []engine.Intervention{{Hook: h + hook.SAEActs, Key: tc.name, Fn: tc.features}}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			want, err := plain.Run(engine.Request{IDs: ids, Interventions: []engine.Intervention{{Hook: h, Key: tc.name, Fn: tc.hook}}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff := dictDiff(got.Logits.Data, want.Logits.Data); diff > 1e-5 || dictDiff(got.Logits.Data, base.Logits.Data) < 1e-3 {
+				t.Errorf("%s: logits differ from the hook edit by %g (from the unedited run by %g)", h, diff, dictDiff(got.Logits.Data, base.Logits.Data))
+			}
+		})
 	}
 }

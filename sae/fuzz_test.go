@@ -40,7 +40,12 @@ func FuzzConfig(f *testing.F) {
 // fails with an error or yields tensors of the configured shapes.
 func FuzzWeights(f *testing.F) {
 	cfg := Config{Architecture: JumpReLU, DIn: 3, DSAE: 5, DType: "float32", NormalizeActivations: "none"}
-	s := &SAE{Cfg: cfg, WEnc: make([]float32, 15), WDec: make([]float32, 15), BEnc: make([]float32, 5), BDec: make([]float32, 3), Threshold: make([]float32, 5)}
+	fuzzWeights(f, &SAE{Cfg: cfg, WEnc: make([]float32, 15), WDec: make([]float32, 15), BEnc: make([]float32, 5), BDec: make([]float32, 3), Threshold: make([]float32, 5)})
+}
+
+// fuzzWeights fuzzes readWeights under s's config, seeded with s's file.
+func fuzzWeights(f *testing.F, s *SAE) {
+	cfg := s.Cfg
 	dir := f.TempDir()
 	if err := s.Save(dir); err != nil {
 		f.Fatal(err)

@@ -209,10 +209,10 @@ func Fits(m *engine.Model, s *SAE) error {
 
 func (d *Dictionary) Hook() string { return d.SAE.Cfg.Metadata.HookName }
 
-// DecoderRow is feature i's decoder direction (explain's logit lens of a
-// feature reads it).
+// DecoderRow is feature i's decoder direction, a transcoder's output
+// direction (explain's logit lens of a feature reads it).
 func (d *Dictionary) DecoderRow(i int) ([]float32, error) {
-	n, w := d.SAE.Cfg.DSAE, d.SAE.Cfg.DIn
+	n, w := d.SAE.Cfg.DSAE, d.SAE.Cfg.OutWidth()
 	if i < 0 || i >= n {
 		return nil, fmt.Errorf("sae: feature %d is outside 0..%d", i, n-1)
 	}

@@ -185,15 +185,6 @@ func FitsTranscoder(m *engine.Model, s *SAE) error {
 func (d *TranscoderDictionary) Hook() string   { return d.SAE.Cfg.Metadata.HookNameOut }
 func (d *TranscoderDictionary) InHook() string { return d.SAE.Cfg.Metadata.HookName }
 
-// DecoderRow is feature i's output direction (d_out values).
-func (d *TranscoderDictionary) DecoderRow(i int) ([]float32, error) {
-	n, w := d.SAE.Cfg.DSAE, d.SAE.Cfg.DOut
-	if i < 0 || i >= n {
-		return nil, fmt.Errorf("sae: feature %d is outside 0..%d", i, n-1)
-	}
-	return d.SAE.WDec[i*w : (i+1)*w], nil
-}
-
 func (d *TranscoderDictionary) Skip(w func(string) *graph.Node, x *graph.Node) *graph.Node {
 	if !d.SAE.Cfg.Skip {
 		return nil

@@ -10,8 +10,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/glia-dev/glia/format/safetensors"
 )
 
 // gradTranscoder is a small transcoder trainer (d_in 6 → d_out 5) with
@@ -227,31 +225,8 @@ func TestLoadTranscoderMismatch(t *testing.T) {
 // configured shapes (W_dec [d_sae, d_out], b_dec [d_out], W_skip).
 func FuzzTranscoderWeights(f *testing.F) {
 	cfg := Config{Architecture: JumpReLU, DIn: 3, DSAE: 5, DOut: 2, Skip: true, DType: "float32", NormalizeActivations: "none", ReshapeActivations: "none"}
-	s := &SAE{Cfg: cfg, WEnc: make([]float32, 15), WDec: make([]float32, 10), BEnc: make([]float32, 5), BDec: make([]float32, 2),
-		Threshold: make([]float32, 5), WSkip: make([]float32, 6)}
-	dir := f.TempDir()
-	if err := s.Save(dir); err != nil {
-		f.Fatal(err)
-	}
-	seed, err := os.ReadFile(filepath.Join(dir, WeightsFile))
-	if err != nil {
-		f.Fatal(err)
-	}
-	f.Add(seed)
-	f.Add(seed[:len(seed)/2])
-	f.Fuzz(func(t *testing.T, data []byte) {
-		file, err := safetensors.OpenBytes("w", data)
-		if err != nil {
-			return
-		}
-		got, err := readWeights(file, "w", cfg)
-		if err != nil {
-			return
-		}
-		if err := got.checkShapes(); err != nil {
-			t.Fatal(err)
-		}
-	})
+	fuzzWeights(f, &SAE{Cfg: cfg, WEnc: make([]float32, 15), WDec: make([]float32, 10), BEnc: make([]float32, 5), BDec: make([]float32, 2),
+		Threshold: make([]float32, 5), WSkip: make([]float32, 6)})
 }
 
 // plantedPairs is a planted transcoder: each sample draws sparse codes c

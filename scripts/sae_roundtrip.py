@@ -54,6 +54,19 @@ def compare(label, sae, sae_dir, x):
           f"max |Δ feature_acts| {da:.2e}, max |Δ sae_out| {dr:.2e} ({rel:.1e} of its largest value)")
 
 
+def random_saved(cls, cfg):
+    """An SAE of class cls with random weights (thresholds in [0, 0.5)), saved by SAELens."""
+    sae = cls(cfg)
+    with torch.no_grad():
+        for p in sae.parameters():
+            p.copy_(torch.randn_like(p) * 0.3)
+        if hasattr(sae, "threshold"):
+            sae.threshold.copy_(torch.rand_like(sae.threshold) * 0.5)
+    out = tmp / cfg.architecture()
+    sae.save_model(out)
+    return sae, out
+
+
 # 1. glia → SAELens
 for d in dirs:
     sae = SAE.load_from_disk(d)
@@ -65,14 +78,7 @@ d_in, d_sae = 16, 64
 for cls, cfg in [(StandardSAE, StandardSAEConfig(d_in=d_in, d_sae=d_sae)),
                  (TopKSAE, TopKSAEConfig(d_in=d_in, d_sae=d_sae, k=6)),
                  (JumpReLUSAE, JumpReLUSAEConfig(d_in=d_in, d_sae=d_sae))]:
-    sae = cls(cfg)
-    with torch.no_grad():
-        for p in sae.parameters():
-            p.copy_(torch.randn_like(p) * 0.3)
-        if hasattr(sae, "threshold"):
-            sae.threshold.copy_(torch.rand_like(sae.threshold) * 0.5)
-    out = tmp / cfg.architecture()
-    sae.save_model(out)
+    sae, out = random_saved(cls, cfg)
     compare(f"SAELens-saved {out.name} (cfg keys {sorted(json.loads((out / 'cfg.json').read_text()))[:4]}…)", sae, out,
             torch.randn(256, d_in))
 
@@ -85,14 +91,7 @@ for cls, cfg in [(Transcoder, TranscoderConfig(d_in=d_in, d_sae=d_sae, d_out=d_o
                  (JumpReLUSkipTranscoder, JumpReLUSkipTranscoderConfig(d_in=d_in, d_sae=d_sae, d_out=d_out, apply_b_dec_to_input=False))]:
     for k, v in meta.items():
         cfg.metadata[k] = v
-    sae = cls(cfg)
-    with torch.no_grad():
-        for p in sae.parameters():
-            p.copy_(torch.randn_like(p) * 0.3)
-        if hasattr(sae, "threshold"):
-            sae.threshold.copy_(torch.rand_like(sae.threshold) * 0.5)
-    out = tmp / cfg.architecture()
-    sae.save_model(out)
+    sae, out = random_saved(cls, cfg)
     saved = json.loads((out / "cfg.json").read_text())
     compare(f"SAELens-saved {out.name} (d_out {saved.get('d_out')}, hook_name_out {saved['metadata'].get('hook_name_out')})",
             sae, out, torch.randn(256, d_in))
