@@ -40,6 +40,22 @@ type Dictionary interface {
 	Decode(w func(name string) *Node, f *Node) *Node
 }
 
+// Transcoder is a Dictionary whose encoder reads another hook point than the
+// one it writes: a transcoder reads an MLP's input and writes its output.
+// Hook is the hook written, and the features are Hook()+hook.SAEActs, as
+// SAELens's HookedSAETransformer names a transcoder's (its wrapper sits at
+// hook_name_out). The error term is the written hook's true value minus
+// the reconstruction, so an unedited transcoder changes nothing.
+type Transcoder interface {
+	Dictionary
+	// InHook is the hook point Encode reads; it must come before Hook in
+	// the forward pass. Decode maps features to Hook's shape.
+	InHook() string
+	// Skip maps InHook's value to Hook's shape (a skip transcoder's
+	// W_skip·x); nil when the transcoder has none.
+	Skip(w func(name string) *Node, x *Node) *Node
+}
+
 // NamedArray is a named tensor.
 type NamedArray struct {
 	Name string
@@ -54,12 +70,23 @@ func dictionaryWeight(hookName, tensor string) string { return "dictionary:" + h
 // before sharing the model between goroutines: it drops the compiled
 // graphs and the traced hook points, and changes the Fingerprint (an atlas
 // of the model with the dictionary is not the atlas of the model alone).
-// One dictionary per hook point.
+// One dictionary per hook point (a transcoder's is the hook it writes; see
+// Transcoder).
 func (m *Model) Attach(d Dictionary) error {
 	name := d.Hook()
 	info, err := m.HookPoint(name)
 	if err != nil {
 		return fmt.Errorf("engine: attaching a dictionary: %w", err)
+	}
+	inInfo := info
+	tc, isTC := d.(Transcoder)
+	if isTC {
+		if inInfo, err = m.HookPoint(tc.InHook()); err != nil {
+			return fmt.Errorf("engine: attaching a transcoder to %s: %w", name, err)
+		}
+		if m.hooks.index[tc.InHook()] >= m.hooks.index[name] {
+			return fmt.Errorf("engine: a transcoder reads %s and writes %s, but %s does not come before %s in the forward pass", tc.InHook(), name, tc.InHook(), name)
+		}
 	}
 	if slices.ContainsFunc(m.dicts, func(o Dictionary) bool { return o.Hook() == name }) {
 		return fmt.Errorf("engine: %s already has a dictionary", name)
@@ -101,7 +128,7 @@ func (m *Model) Attach(d Dictionary) error {
 	if err := Catch(func() error {
 		g := NewGraph(m.backend, "attach")
 		defer g.Finalize()
-		x := Parameter(g, "x", shapes.Make(m.DType(), info.Shape...))
+		x := Parameter(g, "x", shapes.Make(m.DType(), inInfo.Shape...))
 		params := map[string]*Node{}
 		w := func(t string) *Node {
 			if p, ok := params[t]; ok {
@@ -118,8 +145,13 @@ func (m *Model) Attach(d Dictionary) error {
 		}
 		f := d.Encode(w, x)
 		y := d.Decode(w, f)
-		if !y.Shape().Equal(x.Shape()) {
+		if !slices.Equal(y.Shape().Dimensions, info.Shape) {
 			return fmt.Errorf("its decoder gives %v for the hook's %v", y.Shape().Dimensions, info.Shape)
+		}
+		if isTC {
+			if s := tc.Skip(w, x); s != nil && !slices.Equal(s.Shape().Dimensions, info.Shape) {
+				return fmt.Errorf("its skip connection gives %v for the hook's %v", s.Shape().Dimensions, info.Shape)
+			}
 		}
 		return nil
 	}); err != nil {
@@ -165,9 +197,14 @@ func (m *Model) splice(hp *hook.Points, w arch.Weights) {
 	for _, d := range m.dicts {
 		d, name := d, d.Hook()
 		lookup := func(t string) *Node { return w(dictionaryWeight(name, t)) }
-		hp.Splice(name, hook.Splice{
+		s := hook.Splice{
 			Encode: func(x *Node) *Node { return d.Encode(lookup, x) },
 			Decode: func(f *Node) *Node { return d.Decode(lookup, f) },
-		})
+		}
+		if tc, ok := d.(Transcoder); ok {
+			s.In = tc.InHook()
+			s.Skip = func(x *Node) *Node { return tc.Skip(lookup, x) }
+		}
+		hp.Splice(name, s)
 	}
 }

@@ -99,52 +99,9 @@ func TestAttachDictionary(t *testing.T) {
 
 	// Each edit of the features equals an edit of the hook: the decoder's
 	// image of the change, added to the hook's value.
-	for _, tc := range []struct {
-		name     string
-		features func(x *Node) *Node
-		hook     func(x *Node) *Node
-	}{
-		{"zero every feature = zero the hook", func(f *Node) *Node { return ZerosLike(f) }, func(x *Node) *Node { return ZerosLike(x) }},
-		{"feature 3 + 1 = unit 3 + 1", func(f *Node) *Node { return Add(f, oneHot(f, 3)) }, func(x *Node) *Node { return Add(x, oneHot(x, 3)) }},
-		{"feature d+5 + 2 = unit 5 − 2", func(f *Node) *Node { return Add(f, MulScalar(oneHot(f, d+5), 2)) }, func(x *Node) *Node { return Sub(x, MulScalar(oneHot(x, 5), 2)) }},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			got, err := m.Run(engine.Request{IDs: ids, Interventions: []engine.Intervention{{Hook: h + hook.SAEActs, Key: tc.name, Fn: tc.features}}})
-			if err != nil {
-				t.Fatal(err)
-			}
-			want, err := plain.Run(engine.Request{IDs: ids, Interventions: []engine.Intervention{{Hook: h, Key: tc.name, Fn: tc.hook}}})
-			if err != nil {
-				t.Fatal(err)
-			}
-			if diff := dictDiff(got.Logits.Data, want.Logits.Data); diff > 1e-5 || dictDiff(got.Logits.Data, base.Logits.Data) < 1e-3 {
-				t.Errorf("logits differ from the hook edit by %g (from the unedited run by %g)", diff, dictDiff(got.Logits.Data, base.Logits.Data))
-			}
-		})
-	}
+	checkFeatureEdits(t, m, plain, ids, base, h, d, true)
 
-	t.Run("gradients reach the features", func(t *testing.T) {
-		res, err := m.Run(engine.Request{IDs: ids, Hooks: []string{h + hook.SAEActs, up}, Grad: &engine.GradTarget{Pos: 5, Token: 42}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if diff := dictDiff(res.Logits.Data, base.Logits.Data); diff > 1e-5 {
-			t.Errorf("differentiating the features changed the logits by %g", diff)
-		}
-		g, gx := res.Grads[h+hook.SAEActs].Data, base.Grads[h].Data
-		var worst float64
-		for i := range gx {
-			row, j := i/d, i%d
-			worst = max(worst, math.Abs(float64(g[row*2*d+j]-gx[i])), math.Abs(float64(g[row*2*d+d+j]+gx[i])))
-		}
-		if worst > 1e-5 || maxAbs(gx) == 0 {
-			t.Errorf("d logit/d features differs from ±d logit/d hook by %g", worst)
-		}
-		// Upstream of the dictionary the gradient is the model's own.
-		if diff := dictDiff(res.Grads[up].Data, base.Grads[up].Data); diff > 1e-5 {
-			t.Errorf("d logit/d %s differs from the plain model's by %g", up, diff)
-		}
-	})
+	t.Run("gradients reach the features", func(t *testing.T) { checkFeatureGrads(t, m, ids, base, h, up, d) })
 
 	t.Run("bad dictionaries", func(t *testing.T) {
 		for _, c := range []struct {

@@ -72,6 +72,9 @@ func (p *Points) MarkExact(names ...string) {
 // fused kernel that would bypass an intermediate hook.
 func (p *Points) Exact(name string) bool {
 	_, spliced := p.splices[name]
+	for _, s := range p.splices {
+		spliced = spliced || s.In == name // a transcoder reads it
+	}
 	return p.exact[name] || len(p.replace[name]) > 0 || spliced
 }
 
@@ -87,9 +90,15 @@ const (
 // point: Encode maps the hook's value [..., d_in] to features [..., d_sae],
 // Decode maps features back. The features become hook points of their own,
 // so they are read, replaced and differentiated like any other.
+//
+// A transcoder's Splice reads another, earlier hook point: In names it,
+// Encode maps In's value to the features, and Decode plus Skip (when set,
+// a function of In's value) reconstruct the spliced hook.
 type Splice struct {
 	Encode func(x *Node) *Node
 	Decode func(f *Node) *Node
+	In     string
+	Skip   func(x *Node) *Node
 }
 
 // Splice registers a dictionary on hook name (see At).
@@ -136,14 +145,29 @@ func (p *Points) At(x *Node, format string, args ...any) *Node {
 // model's own (the encoder's contribution through the features and through
 // the error term cancel).
 func (p *Points) splice(name string, x *Node, s Splice) *Node {
-	f := s.Encode(x)
+	in, decode := x, s.Decode
+	if s.In != "" {
+		var ok bool
+		if in, ok = p.nodes[s.In]; !ok {
+			exceptions.Panicf("hook: the dictionary on %q reads %q, which the forward pass has not reached before it", name, s.In)
+		}
+		if s.Skip != nil {
+			decode = func(f *Node) *Node {
+				if y := s.Skip(in); y != nil {
+					return Add(s.Decode(f), y)
+				}
+				return s.Decode(f)
+			}
+		}
+	}
+	f := s.Encode(in)
 	feat := distinct(f)
 	f2 := p.At(feat, "%s", name+SAEActs)
 	edited := f2 != feat || p.Exact(name+SAEActs)
-	recon := s.Decode(f)
+	recon := decode(f)
 	rc := distinct(recon)
 	if edited {
-		rc = s.Decode(f2)
+		rc = decode(f2)
 	}
 	rc2 := p.At(rc, "%s", name+SAERecons)
 	errTerm := Sub(x, recon)

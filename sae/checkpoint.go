@@ -13,7 +13,7 @@ import (
 // caller's own state, such as a corpus cursor), as one safetensors file.
 func (t *Trainer) SaveCheckpoint(path string, extra map[string]string) error {
 	var ts []safetensors.Tensor
-	names := paramNames[:len(t.params())]
+	names := t.names()
 	for i, p := range t.params() {
 		ts = append(ts, safetensors.Tensor{Name: names[i], Shape: t.dims()[i], Data: p})
 	}
@@ -98,9 +98,10 @@ func ResumeTrainer(path string) (*Trainer, map[string]string, error) {
 		return nil
 	}
 	var m, v [][]float32
+	names := t.names()
 	for i, p := range t.params() {
 		mi, vi := make([]float32, len(p)), make([]float32, len(p))
-		if _, ok := f.Shape("log_threshold"); ok && paramNames[i] == "threshold" {
+		if _, ok := f.Shape("log_threshold"); ok && names[i] == "threshold" {
 			// Written before θ was trained directly: θ = exp(log θ), and
 			// log θ's Adam moments mean nothing for θ, so they restart.
 			if err := read("log_threshold", p, dims[i]); err != nil {
@@ -112,13 +113,13 @@ func ResumeTrainer(path string) (*Trainer, map[string]string, error) {
 			m, v = append(m, mi), append(v, vi)
 			continue
 		}
-		if err := read(paramNames[i], p, dims[i]); err != nil {
+		if err := read(names[i], p, dims[i]); err != nil {
 			return nil, nil, err
 		}
-		if err := read("adam_m."+paramNames[i], mi, dims[i]); err != nil {
+		if err := read("adam_m."+names[i], mi, dims[i]); err != nil {
 			return nil, nil, err
 		}
-		if err := read("adam_v."+paramNames[i], vi, dims[i]); err != nil {
+		if err := read("adam_v."+names[i], vi, dims[i]); err != nil {
 			return nil, nil, err
 		}
 		m, v = append(m, mi), append(v, vi)

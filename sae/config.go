@@ -46,6 +46,11 @@ type Config struct {
 	RescaleActsByDecNorm bool   // topk: select and scale by ‖W_dec row‖
 	Metadata             Metadata
 	Extra                map[string]json.RawMessage
+	// DOut is a transcoder's output width (d_out; 0 for an SAE) and Skip
+	// says it has W_skip. Architecture then holds the activation (standard,
+	// topk, jumprelu); cfg.json's name is ArchitectureName.
+	DOut int
+	Skip bool
 }
 
 // Metadata is cfg.json's "metadata" object (top-level keys before v6).
@@ -58,18 +63,19 @@ type Metadata struct {
 	DatasetPath    string `json:"dataset_path,omitempty"`
 	SAELensVersion string `json:"sae_lens_version,omitempty"`
 	NeuronpediaID  string `json:"neuronpedia_id,omitempty"`
+	HookNameOut    string `json:"hook_name_out,omitempty"` // transcoders: the hook written
 }
 
 // metadataKeys are the top-level keys of a pre-v6 config that belong in
 // Metadata (SAELens's LLM_METADATA_KEYS).
-var metadataKeys = []string{"model_name", "hook_name", "hook_head_index", "prepend_bos", "context_size", "dataset_path", "sae_lens_version", "neuronpedia_id"}
+var metadataKeys = []string{"model_name", "hook_name", "hook_head_index", "prepend_bos", "context_size", "dataset_path", "sae_lens_version", "neuronpedia_id", "hook_name_out"}
 
 // known are the top-level keys Config reads itself; everything else goes to
 // Extra.
 var known = map[string]bool{"architecture": true, "d_in": true, "d_sae": true, "dtype": true, "device": true,
 	"apply_b_dec_to_input": true, "normalize_activations": true, "reshape_activations": true, "k": true,
 	"rescale_acts_by_decoder_norm": true, "metadata": true, "hook_point": true, "hook_point_head_index": true,
-	"activation_fn_str": true, "activation_fn": true, "activation_fn_kwargs": true}
+	"activation_fn_str": true, "activation_fn": true, "activation_fn_kwargs": true, "d_out": true}
 
 // ParseConfig reads cfg.json in SAELens's v6 form (metadata nested) or the
 // flat form of earlier versions (hook_point, activation_fn_str, top-level
@@ -110,6 +116,7 @@ func ParseConfig(path string, data []byte) (Config, error) {
 		}
 	}
 	r.str("architecture", &c.Architecture)
+	r.transcoder(&c)
 	fn := ""
 	r.str("activation_fn_str", &fn)
 	r.str("activation_fn", &fn)
@@ -179,6 +186,9 @@ func (c Config) check(path string) error {
 	default:
 		return bad("architecture", "%q is not one glia reads (standard, topk, jumprelu)", c.Architecture)
 	}
+	if err := c.checkTranscoder(bad); err != nil {
+		return err
+	}
 	switch c.NormalizeActivations {
 	case "none", "expected_average_only_in", "constant_norm_rescale", "layer_norm":
 	default:
@@ -198,7 +208,7 @@ func (c Config) MarshalJSON() ([]byte, error) {
 	for k, v := range c.Extra {
 		m[k] = v
 	}
-	m["architecture"] = c.Architecture
+	m["architecture"] = c.ArchitectureName()
 	m["d_in"] = c.DIn
 	m["d_sae"] = c.DSAE
 	m["dtype"] = c.DType
@@ -209,6 +219,9 @@ func (c Config) MarshalJSON() ([]byte, error) {
 	if c.Architecture == TopK {
 		m["k"] = c.K
 		m["rescale_acts_by_decoder_norm"] = c.RescaleActsByDecNorm
+	}
+	if c.IsTranscoder() {
+		m["d_out"] = c.DOut
 	}
 	m["metadata"] = c.Metadata
 	return json.Marshal(m)

@@ -42,12 +42,23 @@ type MismatchError struct {
 	Dir                 string
 	SAEModel, SAEHook   string // from its cfg.json
 	WantModel, WantHook string // what the caller runs
+	// A transcoder's output hooks (hook_name_out), its own and the one
+	// asked for.
+	SAEHookOut, WantHookOut string
 }
 
 func (e *MismatchError) Error() string {
 	if e.WantHook == "" { // only the model was checked
-		return fmt.Sprintf("sae: %s was trained on model %q (at hook %q); it cannot be used on model %q", e.Dir, e.SAEModel, e.SAEHook, e.WantModel)
+		return fmt.Sprintf("sae: %s was trained on model %q (at %s); it cannot be used on model %q", e.Dir, e.SAEModel, hooks(e.SAEHook, e.SAEHookOut), e.WantModel)
 	}
-	return fmt.Sprintf("sae: %s was trained on model %q at hook %q; it cannot be used on model %q at hook %q",
-		e.Dir, e.SAEModel, e.SAEHook, e.WantModel, e.WantHook)
+	return fmt.Sprintf("sae: %s was trained on model %q at %s; it cannot be used on model %q at %s",
+		e.Dir, e.SAEModel, hooks(e.SAEHook, e.SAEHookOut), e.WantModel, hooks(e.WantHook, e.WantHookOut))
+}
+
+// hooks names an SAE's hook, or a transcoder's input and output hooks.
+func hooks(in, out string) string {
+	if out == "" {
+		return fmt.Sprintf("hook %q", in)
+	}
+	return fmt.Sprintf("hooks %q → %q", in, out)
 }

@@ -20,16 +20,20 @@ type Eval struct {
 
 // NewEval starts an evaluation of s.
 func NewEval(s *SAE) *Eval {
-	return &Eval{SAE: s, sum: make([]float64, s.Cfg.DIn), fired: make([]float64, s.Cfg.DSAE), Denseness: 0.1}
+	return &Eval{SAE: s, sum: make([]float64, s.Cfg.OutWidth()), fired: make([]float64, s.Cfg.DSAE), Denseness: 0.1}
 }
 
 // Add runs rows vectors x [rows, d_in] through the SAE and counts them.
-func (e *Eval) Add(x []float32, rows int) {
-	d, n := e.SAE.Cfg.DIn, e.SAE.Cfg.DSAE
+func (e *Eval) Add(x []float32, rows int) { e.AddPairs(x, x, rows) }
+
+// AddPairs runs a transcoder on inputs x [rows, d_in] and compares its
+// outputs with y [rows, d_out] (an SAE's y is x).
+func (e *Eval) AddPairs(x, y []float32, rows int) {
+	d, n := e.SAE.Cfg.OutWidth(), e.SAE.Cfg.DSAE
 	acts, recon := e.SAE.Forward(x, rows)
 	for r := range rows {
 		for j := range d {
-			v := float64(x[r*d+j])
+			v := float64(y[r*d+j])
 			diff := float64(recon[r*d+j]) - v
 			e.sse += diff * diff
 			e.sumSq += v * v
@@ -78,7 +82,7 @@ func (e *Eval) Metrics() Metrics {
 	}
 	m.L0 = e.active / e.n
 	m.ExplainedVar = 1 - e.sse/(e.sumSq-meanSq)
-	m.MSE = e.sse / (e.n * float64(e.SAE.Cfg.DIn))
+	m.MSE = e.sse / (e.n * float64(e.SAE.Cfg.OutWidth()))
 	for _, f := range e.fired {
 		if f == 0 {
 			m.Dead++

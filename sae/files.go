@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 
 	"github.com/glia-dev/glia/format/safetensors"
 )
@@ -68,7 +69,7 @@ func LoadFor(dir, model, hook string) (*SAE, error) {
 	}
 	m := s.Cfg.Metadata
 	if (model != "" && m.ModelName != "" && m.ModelName != model) || (hook != "" && m.HookName != hook) {
-		return nil, &MismatchError{Dir: dir, SAEModel: m.ModelName, SAEHook: m.HookName, WantModel: model, WantHook: hook}
+		return nil, &MismatchError{Dir: dir, SAEModel: m.ModelName, SAEHook: m.HookName, WantModel: model, WantHook: hook, SAEHookOut: m.HookNameOut}
 	}
 	return s, nil
 }
@@ -80,7 +81,7 @@ type tensorSource interface {
 }
 
 func readWeights(f tensorSource, path string, cfg Config) (*SAE, error) {
-	d, n := cfg.DIn, cfg.DSAE
+	d, n, do := cfg.DIn, cfg.DSAE, cfg.OutWidth()
 	s := &SAE{Cfg: cfg}
 	var err error
 	read := func(name string, dims ...int) []float32 {
@@ -92,9 +93,15 @@ func readWeights(f tensorSource, path string, cfg Config) (*SAE, error) {
 		return v
 	}
 	s.WEnc = read("W_enc", d, n)
-	s.WDec = read("W_dec", n, d)
+	s.WDec = read("W_dec", n, do)
 	s.BEnc = read("b_enc", n)
-	s.BDec = read("b_dec", d)
+	s.BDec = read("b_dec", do)
+	if cfg.Skip {
+		s.WSkip = read("W_skip", do, d)
+	}
+	if e, ok := err.(*Error); ok && cfg.IsTranscoder() {
+		e.Msg = strings.Replace(e.Msg, "d_in and d_sae", "d_in, d_sae and d_out", 1)
+	}
 	if cfg.Architecture == JumpReLU {
 		if _, ok := f.Shape("threshold"); ok {
 			s.Threshold = read("threshold", n)
@@ -140,12 +147,15 @@ func (s *SAE) Save(dir string) error {
 	if cfg.Metadata.SAELensVersion == "" {
 		cfg.Metadata.SAELensVersion = Version
 	}
-	d, n := cfg.DIn, cfg.DSAE
+	d, n, do := cfg.DIn, cfg.DSAE, cfg.OutWidth()
 	ts := []safetensors.Tensor{
 		{Name: "W_enc", Shape: []int{d, n}, Data: s.WEnc},
-		{Name: "W_dec", Shape: []int{n, d}, Data: s.WDec},
+		{Name: "W_dec", Shape: []int{n, do}, Data: s.WDec},
 		{Name: "b_enc", Shape: []int{n}, Data: s.BEnc},
-		{Name: "b_dec", Shape: []int{d}, Data: s.BDec},
+		{Name: "b_dec", Shape: []int{do}, Data: s.BDec},
+	}
+	if cfg.Skip {
+		ts = append(ts, safetensors.Tensor{Name: "W_skip", Shape: []int{do, d}, Data: s.WSkip})
 	}
 	if cfg.Architecture == JumpReLU {
 		ts = append(ts, safetensors.Tensor{Name: "threshold", Shape: []int{n}, Data: s.Threshold})

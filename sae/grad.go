@@ -22,11 +22,11 @@ func (t *Trainer) work(rows int) *work {
 	if t.w.rows == rows {
 		return &t.w
 	}
-	d, n := t.Opt.DIn, t.Opt.DSAE
+	d, n, do := t.Opt.DIn, t.Opt.DSAE, t.Opt.outWidth()
 	f := func(k int) []float32 { return make([]float32, k) }
-	t.w = work{rows: rows, s: f(rows * d), sT: f(rows * d), xhat: f(rows * d), r: f(rows * d), dx: f(rows * d), e: f(rows * d),
+	t.w = work{rows: rows, s: f(rows * d), sT: f(rows * d), xhat: f(rows * do), r: f(rows * do), dx: f(rows * do), e: f(rows * do),
 		pre: f(rows * n), u: f(rows * n), uT: f(rows * n), gu: f(rows * n), gpre: f(rows * n), a: f(rows * n), h: f(rows * n),
-		tmpND: f(n * d), tmpDN: f(d * n), idx: make([]int32, max(n, rows*n)), fired: make([]bool, n)}
+		tmpND: f(n * do), tmpDN: f(d * n), idx: make([]int32, max(n, rows*n)), fired: make([]bool, n)}
 	return &t.w
 }
 
@@ -38,8 +38,14 @@ func (t *Trainer) work(rows int) *work {
 // straight-through estimate with a rectangle kernel of width Bandwidth
 // (see jumpReLU).
 func (t *Trainer) pass(x []float32, rows int, grad bool) (StepStats, [][]float32) {
+	return t.passTo(x, x, rows, grad)
+}
+
+// passTo is pass with target y [rows, d_out] (a transcoder's; x for an
+// SAE).
+func (t *Trainer) passTo(x, y []float32, rows int, grad bool) (StepStats, [][]float32) {
 	o := &t.Opt
-	d, n, B := o.DIn, o.DSAE, rows
+	d, n, B, do := o.DIn, o.DSAE, rows, o.outWidth()
 	w := t.work(B)
 	copy(w.s, x)
 	if !o.NoBDecInput {
@@ -57,7 +63,7 @@ func (t *Trainer) pass(x []float32, rows int, grad bool) (StepStats, [][]float32
 	var nu, theta []float32 // decoder-row norms; jumprelu's θ
 	switch o.Arch {
 	case Standard:
-		nu = rowNorms(t.WDec, n, d)
+		nu = rowNorms(t.WDec, n, do)
 		for i, v := range w.pre {
 			if v > 0 {
 				w.u[i] = v
@@ -73,7 +79,7 @@ func (t *Trainer) pass(x []float32, rows int, grad bool) (StepStats, [][]float32
 			}
 		}
 	case TopK:
-		nu = rowNorms(t.WDec, n, d)
+		nu = rowNorms(t.WDec, n, do)
 		copy(w.h, w.pre)
 		scaleCols(w.h, nu, B, n)
 		keep := w.keep[:0]
@@ -88,7 +94,7 @@ func (t *Trainer) pass(x []float32, rows int, grad bool) (StepStats, [][]float32
 		}
 		w.keep = keep
 	case BatchTopK, Matryoshka:
-		nu = rowNorms(t.WDec, n, d)
+		nu = rowNorms(t.WDec, n, do)
 		copy(w.h, w.pre)
 		scaleCols(w.h, nu, B, n)
 		relu(w.h)
@@ -108,18 +114,19 @@ func (t *Trainer) pass(x []float32, rows int, grad bool) (StepStats, [][]float32
 
 	su := t.sparse(&w.su, w.u, B)
 	t.decode(su, w.u, w.xhat, B)
+	t.addSkip(x, w.xhat, B)
 	var st StepStats
 	var sse, tot float64
-	mean := make([]float64, d)
+	mean := make([]float64, do)
 	for r := range B {
-		for j := range d {
-			mean[j] += float64(x[r*d+j]) / float64(B)
+		for j := range do {
+			mean[j] += float64(y[r*do+j]) / float64(B)
 		}
 	}
 	for i := range w.r {
-		w.r[i] = w.xhat[i] - x[i]
+		w.r[i] = w.xhat[i] - y[i]
 		sse += float64(w.r[i]) * float64(w.r[i])
-		dv := float64(x[i]) - mean[i%d]
+		dv := float64(y[i]) - mean[i%do]
 		tot += dv * dv
 	}
 	st.MSE = sse / float64(B)
@@ -164,7 +171,7 @@ func (t *Trainer) pass(x []float32, rows int, grad bool) (StepStats, [][]float32
 	var g [][]float32
 	var gWenc, gWdec, gBenc, gBdec, gTheta []float32
 	if grad {
-		gWenc, gWdec, gBenc, gBdec = make([]float32, d*n), make([]float32, n*d), make([]float32, n), make([]float32, d)
+		gWenc, gWdec, gBenc, gBdec = make([]float32, d*n), make([]float32, n*do), make([]float32, n), make([]float32, do)
 		for i, v := range w.r {
 			w.dx[i] = 2 * v / float32(B)
 		}
@@ -199,8 +206,8 @@ func (t *Trainer) pass(x []float32, rows int, grad bool) (StepStats, [][]float32
 					continue
 				}
 				f := c * float32(colSum[i]) / nu[i]
-				for j := range d {
-					gWdec[i*d+j] += f * t.WDec[i*d+j]
+				for j := range do {
+					gWdec[i*do+j] += f * t.WDec[i*do+j]
 				}
 			}
 		}
@@ -217,7 +224,7 @@ func (t *Trainer) pass(x []float32, rows int, grad bool) (StepStats, [][]float32
 			}
 		}
 		if o.Arch == Matryoshka {
-			st.Aux += t.matryoshka(x, B, grad, gWdec, gBdec)
+			st.Aux += t.matryoshka(y, B, grad, gWdec, gBdec)
 		}
 		if half := d / 2; numDead > 0 && half > 0 && o.AuxKCoef > 0 {
 			st.Aux += t.auxK(B, dead, numDead, nu, grad, gWdec, gBdec)
@@ -253,6 +260,9 @@ func (t *Trainer) pass(x []float32, rows int, grad bool) (StepStats, [][]float32
 	if gTheta != nil {
 		g = append(g, gTheta)
 	}
+	if t.WSkip != nil {
+		g = append(g, t.skipGrad(x, B))
+	}
 	return st, g
 }
 
@@ -269,7 +279,7 @@ func (t *Trainer) sparse(sp *sparseRows, m []float32, B int) *sparseRows {
 // decode writes out = a·W_dec + b_dec for a [B, d_sae] (sp: a's nonzeros,
 // or nil).
 func (t *Trainer) decode(sp *sparseRows, a, out []float32, B int) {
-	d, n := t.Opt.DIn, t.Opt.DSAE
+	d, n := t.Opt.outWidth(), t.Opt.DSAE
 	if sp != nil {
 		sp.mul(t.WDec, out, d)
 	} else {
@@ -284,7 +294,7 @@ func (t *Trainer) decode(sp *sparseRows, a, out []float32, B int) {
 // all the ReLU and TopK backward reads; JumpReLU's threshold reads gu at
 // inactive features too, so it gets every entry.
 func (t *Trainer) backDecode(sp *sparseRows, u, dx, gu, gWdec, gBdec []float32, B int) {
-	d, n := t.Opt.DIn, t.Opt.DSAE
+	d, n := t.Opt.outWidth(), t.Opt.DSAE
 	if sp != nil && t.Opt.Arch != JumpReLU {
 		clear(gu)
 		sp.gradAt(dx, t.WDec, gu, d, false)
@@ -298,7 +308,7 @@ func (t *Trainer) backDecode(sp *sparseRows, u, dx, gu, gWdec, gBdec []float32, 
 // dL/dx̂ = dx: gWdec += uᵀ·dx, gBdec += Σ_rows dx (sp: u's nonzeros, or
 // nil).
 func (t *Trainer) decoderParamGrads(sp *sparseRows, u, dx, gWdec, gBdec []float32, B int) {
-	d, n := t.Opt.DIn, t.Opt.DSAE
+	d, n := t.Opt.outWidth(), t.Opt.DSAE
 	w := &t.w
 	if sp != nil {
 		sp.outerAdd(dx, gWdec, d)
@@ -319,7 +329,7 @@ func (t *Trainer) decoderParamGrads(sp *sparseRows, u, dx, gWdec, gBdec []float3
 // gradAtActive adds e·W_decᵀ to gpre where a [B, d_sae] is nonzero: the
 // backward of a reconstruction from a (a prefix of u, AuxK's dead features).
 func (t *Trainer) gradAtActive(sp *sparseRows, a, e []float32, B int) {
-	d, n := t.Opt.DIn, t.Opt.DSAE
+	d, n := t.Opt.outWidth(), t.Opt.DSAE
 	w := &t.w
 	if sp != nil {
 		sp.gradAt(e, t.WDec, w.gpre, d, true)
@@ -368,9 +378,9 @@ func (t *Trainer) matryoshka(x []float32, B int, grad bool, gWdec, gBdec []float
 // (detached), scaled by min(dead/k_aux, 1).
 func (t *Trainer) auxK(B int, dead []bool, numDead int, nu []float32, grad bool, gWdec, gBdec []float32) float64 {
 	o := &t.Opt
-	d, n := o.DIn, o.DSAE
+	n := o.DSAE
 	w := &t.w
-	half := d / 2
+	half := o.DIn / 2
 	scale := min(float64(numDead)/float64(half), 1)
 	kAux := min(half, numDead)
 	keep := make([]int32, kAux)
@@ -445,7 +455,7 @@ func transpose(src, dst []float32, rows, cols int) {
 //     an ordinary derivative in pre, θ and W_dec.
 func (t *Trainer) jumpReLU(B int, dead []bool, grad bool, gWdec []float32) (float64, []float32) {
 	o := &t.Opt
-	d, n := o.DIn, o.DSAE
+	d, n := o.outWidth(), o.DSAE
 	w := &t.w
 	theta := t.Theta
 	c := t.coef()

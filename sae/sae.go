@@ -17,20 +17,27 @@ type SAE struct {
 	BEnc      []float32 // [d_sae]
 	BDec      []float32 // [d_in]
 	Threshold []float32 // [d_sae], jumprelu only
+	// A transcoder's W_dec is [d_sae, d_out], its b_dec [d_out], and a skip
+	// transcoder has WSkip [d_out, d_in] (transcoder.go).
+	WSkip []float32
 	// Sparsity is sparsity.safetensors' "sparsity": log10 of each feature's
 	// firing frequency over training (nil when the file is absent).
 	Sparsity []float32
 }
 
 func (s *SAE) checkShapes() error {
-	d, n := s.Cfg.DIn, s.Cfg.DSAE
+	d, n, do := s.Cfg.DIn, s.Cfg.DSAE, s.Cfg.OutWidth()
+	skip := 0
+	if s.Cfg.Skip {
+		skip = do * d
+	}
 	for _, t := range []struct {
 		name string
 		got  int
 		want int
-	}{{"W_enc", len(s.WEnc), d * n}, {"W_dec", len(s.WDec), n * d}, {"b_enc", len(s.BEnc), n}, {"b_dec", len(s.BDec), d}} {
+	}{{"W_enc", len(s.WEnc), d * n}, {"W_dec", len(s.WDec), n * do}, {"b_enc", len(s.BEnc), n}, {"b_dec", len(s.BDec), do}, {"W_skip", len(s.WSkip), skip}} {
 		if t.got != t.want {
-			return fmt.Errorf("sae: %s has %d values, want %d (d_in %d, d_sae %d)", t.name, t.got, t.want, d, n)
+			return fmt.Errorf("sae: %s has %d values, want %d (d_in %d, d_sae %d, d_out %d)", t.name, t.got, t.want, d, n, do)
 		}
 	}
 	if s.Cfg.Architecture == JumpReLU && len(s.Threshold) != n {
@@ -177,7 +184,7 @@ func (s *SAE) encode(x []float32, rows int) ([]float32, norm) {
 		}
 	case TopK:
 		if s.Cfg.RescaleActsByDecNorm {
-			scaleCols(pre, rowNorms(s.WDec, n, s.Cfg.DIn), rows, n)
+			scaleCols(pre, rowNorms(s.WDec, n, s.Cfg.OutWidth()), rows, n)
 		}
 		keep, idx := make([]int32, s.Cfg.K), make([]int32, n)
 		for r := range rows {
@@ -190,9 +197,10 @@ func (s *SAE) encode(x []float32, rows int) ([]float32, norm) {
 }
 
 // Decode returns the reconstruction [rows, d_in] of feature activations
-// [rows, d_sae] (without any normalisation to undo).
+// [rows, d_sae] (without any normalisation to undo); a transcoder's is
+// [rows, d_out], without the skip term.
 func (s *SAE) Decode(acts []float32, rows int) []float32 {
-	d, n := s.Cfg.DIn, s.Cfg.DSAE
+	d, n := s.Cfg.OutWidth(), s.Cfg.DSAE
 	if s.Cfg.Architecture == TopK && s.Cfg.RescaleActsByDecNorm {
 		acts = slices.Clone(acts)
 		nv := rowNorms(s.WDec, n, d)
@@ -208,10 +216,15 @@ func (s *SAE) Decode(acts []float32, rows int) []float32 {
 }
 
 // Forward encodes and decodes x [rows, d_in]: the feature activations and
-// the reconstruction in x's own scale.
+// the reconstruction in x's own scale (a transcoder's output [rows, d_out],
+// with W_skip·x).
 func (s *SAE) Forward(x []float32, rows int) (acts, recon []float32) {
 	acts, nm := s.encode(x, rows)
 	recon = s.Decode(acts, rows)
+	if s.Cfg.IsTranscoder() {
+		s.addSkip(x, recon, rows)
+		return acts, recon
+	}
 	nm.out(recon, s.Cfg.DIn)
 	return acts, recon
 }

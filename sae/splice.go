@@ -46,18 +46,21 @@ func (s *SAE) checkSplice() error {
 
 // graphTensors are the tensors the graph forms read, by name.
 func (s *SAE) graphTensors() []engine.NamedArray {
-	d, n := s.Cfg.DIn, s.Cfg.DSAE
+	d, n, do := s.Cfg.DIn, s.Cfg.DSAE, s.Cfg.OutWidth()
 	out := []engine.NamedArray{
 		{Name: tWEnc, Array: engine.Array{Shape: []int{d, n}, Data: s.WEnc}},
-		{Name: tWDec, Array: engine.Array{Shape: []int{n, d}, Data: s.WDec}},
+		{Name: tWDec, Array: engine.Array{Shape: []int{n, do}, Data: s.WDec}},
 		{Name: tBEnc, Array: engine.Array{Shape: []int{1, n}, Data: s.BEnc}},
-		{Name: tBDec, Array: engine.Array{Shape: []int{1, d}, Data: s.BDec}},
+		{Name: tBDec, Array: engine.Array{Shape: []int{1, do}, Data: s.BDec}},
+	}
+	if s.Cfg.Skip {
+		out = append(out, s.skipTensor())
 	}
 	if s.Cfg.Architecture == JumpReLU {
 		out = append(out, engine.NamedArray{Name: tThreshold, Array: engine.Array{Shape: []int{1, n}, Data: s.Threshold}})
 	}
 	if s.Cfg.Architecture == TopK && s.Cfg.RescaleActsByDecNorm {
-		norms := rowNorms(s.WDec, n, d)
+		norms := rowNorms(s.WDec, n, do)
 		inv := make([]float32, n)
 		for i, v := range norms {
 			inv[i] = 1 / v
@@ -116,6 +119,9 @@ func (s *SAE) Splice(mode SpliceMode) (hook.Fn, error) {
 	if err := s.checkSplice(); err != nil {
 		return nil, err
 	}
+	if s.Cfg.IsTranscoder() {
+		return nil, fmt.Errorf("sae: a transcoder reads another hook than it writes; attach it (sae.Attach) instead of splicing it into one hook")
+	}
 	ts := s.graphTensors()
 	return func(x *graph.Node) *graph.Node {
 		if mode == Zero {
@@ -159,6 +165,9 @@ func Attach(m *engine.Model, s *SAE) error {
 	if err := s.checkSplice(); err != nil {
 		return err
 	}
+	if s.Cfg.IsTranscoder() {
+		return attachTranscoder(m, s)
+	}
 	if err := Fits(m, s); err != nil {
 		return err
 	}
@@ -200,10 +209,10 @@ func Fits(m *engine.Model, s *SAE) error {
 
 func (d *Dictionary) Hook() string { return d.SAE.Cfg.Metadata.HookName }
 
-// DecoderRow is feature i's decoder direction (explain's logit lens of a
-// feature reads it).
+// DecoderRow is feature i's decoder direction, a transcoder's output
+// direction (explain's logit lens of a feature reads it).
 func (d *Dictionary) DecoderRow(i int) ([]float32, error) {
-	n, w := d.SAE.Cfg.DSAE, d.SAE.Cfg.DIn
+	n, w := d.SAE.Cfg.DSAE, d.SAE.Cfg.OutWidth()
 	if i < 0 || i >= n {
 		return nil, fmt.Errorf("sae: feature %d is outside 0..%d", i, n-1)
 	}

@@ -53,6 +53,10 @@ type Options struct {
 	ResampleEvery int
 	Hyper         train.Hyper
 	Seed          uint64
+	// DOut > 0 trains a transcoder to d_out outputs (Skip: with W_skip);
+	// see transcoder_train.go.
+	DOut int
+	Skip bool
 }
 
 // DefaultOptions are SAELens's defaults for arch: Adam (no weight decay)
@@ -104,6 +108,9 @@ func (o *Options) check() error {
 		}
 	default:
 		return bad("jumprelu sparsity loss %q is not step, tanh or quadratic", o.SparsityLoss)
+	}
+	if err := o.checkTranscoder(); err != nil {
+		return err
 	}
 	switch o.Arch {
 	case Standard, JumpReLU:
@@ -161,6 +168,8 @@ type Trainer struct {
 	normRows    int
 	normBatches int
 	xs          []float32
+	// WSkip is a skip transcoder's [d_out, d_in].
+	WSkip []float32
 
 	opt *adam
 	w   work
@@ -195,8 +204,8 @@ func NewTrainer(o Options) (*Trainer, error) {
 	if err := o.check(); err != nil {
 		return nil, err
 	}
-	d, n := o.DIn, o.DSAE
-	t := &Trainer{Opt: o, WEnc: make([]float32, d*n), WDec: make([]float32, n*d), BEnc: make([]float32, n), BDec: make([]float32, d),
+	d, n, do := o.DIn, o.DSAE, o.outWidth()
+	t := &Trainer{Opt: o, WEnc: make([]float32, d*n), WDec: make([]float32, n*do), BEnc: make([]float32, n), BDec: make([]float32, do),
 		SinceFired: make([]int32, n), Fired: make([]float64, n)}
 	rng := rand.New(rand.NewPCG(o.Seed, 0x5ae))
 	bound := 1 / math.Sqrt(float64(d))
@@ -204,13 +213,17 @@ func NewTrainer(o Options) (*Trainer, error) {
 		t.WDec[i] = float32((2*rng.Float64() - 1) * bound)
 	}
 	if o.DecoderInitNorm > 0 {
-		for i, nv := range rowNorms(t.WDec, n, d) {
-			for j := range d {
-				t.WDec[i*d+j] *= float32(o.DecoderInitNorm) / nv
+		for i, nv := range rowNorms(t.WDec, n, do) {
+			for j := range do {
+				t.WDec[i*do+j] *= float32(o.DecoderInitNorm) / nv
 			}
 		}
 	}
-	transpose(t.WDec, t.WEnc, n, d)
+	if o.DOut > 0 {
+		t.initTranscoder(rng)
+	} else {
+		transpose(t.WDec, t.WEnc, n, d)
+	}
 	if o.Arch == JumpReLU {
 		t.Theta = make([]float32, n)
 		for i := range t.Theta {
@@ -231,16 +244,22 @@ func (t *Trainer) params() [][]float32 {
 	if t.Theta != nil {
 		p = append(p, t.Theta)
 	}
+	if t.WSkip != nil {
+		p = append(p, t.WSkip)
+	}
 	return p
 }
 
 var paramNames = []string{"W_enc", "W_dec", "b_enc", "b_dec", "threshold"}
 
 func (t *Trainer) dims() [][]int {
-	d, n := t.Opt.DIn, t.Opt.DSAE
-	out := [][]int{{d, n}, {n, d}, {n}, {d}}
+	d, n, do := t.Opt.DIn, t.Opt.DSAE, t.Opt.outWidth()
+	out := [][]int{{d, n}, {n, do}, {n}, {do}}
 	if t.Theta != nil {
 		out = append(out, []int{n})
+	}
+	if t.WSkip != nil {
+		out = append(out, []int{do, d})
 	}
 	return out
 }
@@ -269,7 +288,12 @@ func (t *Trainer) Dead() int {
 }
 
 // TrainStep takes one optimiser step on x [rows, d_in].
+// A transcoder's rows are d_in + d_out values: the input, then the target
+// (TrainPairs).
 func (t *Trainer) TrainStep(x []float32, rows int) (StepStats, error) {
+	if t.Opt.DOut > 0 {
+		return t.trainStacked(x, rows)
+	}
 	if rows <= 0 || len(x) != rows*t.Opt.DIn {
 		return StepStats{}, fmt.Errorf("sae: a batch of %d values is not %d rows of d_in %d", len(x), rows, t.Opt.DIn)
 	}
@@ -284,10 +308,22 @@ func (t *Trainer) TrainStep(x []float32, rows int) (StepStats, error) {
 		}
 		x = t.xs
 	}
-	for i, v := range t.Theta {
-		t.Theta[i] = max(v, 0) // SAELens projects θ on its data, not in the graph
-	}
+	t.projectTheta()
 	st, g := t.pass(x, rows, true)
+	return t.update(st, g, x, rows)
+}
+
+// projectTheta keeps JumpReLU's θ ≥ 0: SAELens projects θ on its data, not
+// in the graph.
+func (t *Trainer) projectTheta() {
+	for i, v := range t.Theta {
+		t.Theta[i] = max(v, 0)
+	}
+}
+
+// update takes the optimiser step for one pass's gradients on inputs x
+// [rows, d_in].
+func (t *Trainer) update(st StepStats, g [][]float32, x []float32, rows int) (StepStats, error) {
 	if math.IsNaN(st.Loss) || math.IsInf(st.Loss, 0) {
 		return st, fmt.Errorf("sae: step %d: loss %g is not finite (lower the learning rate)", t.Step+1, st.Loss)
 	}
@@ -332,10 +368,10 @@ func (t *Trainer) estimateScale(x []float32, rows int) {
 // metadata.
 func (t *Trainer) SAE(meta Metadata) *SAE {
 	o := t.Opt
-	d, n := o.DIn, o.DSAE
+	d, n, do := o.DIn, o.DSAE, o.outWidth()
 	s := &SAE{Cfg: Config{Architecture: o.Arch, DIn: d, DSAE: n, DType: "float32", Device: "cpu", ApplyBDecToInput: !o.NoBDecInput,
-		NormalizeActivations: "none", ReshapeActivations: "none", Metadata: meta},
-		WEnc: slices.Clone(t.WEnc), WDec: slices.Clone(t.WDec), BEnc: slices.Clone(t.BEnc), BDec: slices.Clone(t.BDec)}
+		NormalizeActivations: "none", ReshapeActivations: "none", DOut: o.DOut, Skip: o.Skip, Metadata: meta},
+		WEnc: slices.Clone(t.WEnc), WDec: slices.Clone(t.WDec), BEnc: slices.Clone(t.BEnc), BDec: slices.Clone(t.BDec), WSkip: slices.Clone(t.WSkip)}
 	switch o.Arch {
 	case TopK:
 		s.Cfg.K, s.Cfg.RescaleActsByDecNorm = o.K, true
@@ -369,13 +405,15 @@ func (t *Trainer) SAE(meta Metadata) *SAE {
 	if strings.Contains(meta.HookName, "hook_z") {
 		s.Cfg.ReshapeActivations = "hook_z"
 	}
-	nu := rowNorms(s.WDec, n, d)
+	nu := rowNorms(s.WDec, n, do)
 	for i, v := range nu {
 		if v == 0 {
 			continue
 		}
+		for j := range do {
+			s.WDec[i*do+j] /= v
+		}
 		for j := range d {
-			s.WDec[i*d+j] /= v
 			s.WEnc[j*n+i] *= v
 		}
 		s.BEnc[i] *= v

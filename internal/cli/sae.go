@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -39,6 +40,7 @@ Usage:
                  [--corpus PATH...] [--out sae] [--batch 4096] [--buffer 65536] [--steps N] [--max-tokens N]
                  [--checkpoint-every 500] [--resume] [--normalize expected_average_only_in]
                  [--sparsity-loss step|tanh|quadratic] [--ste-to-input] [--pre-act-coef C] [--bandwidth E]
+                 [--transcoder [--skip] --hook IN --hook-out OUT]   (IN: blocks.L.ln2.hook_normalized, OUT: blocks.L.hook_mlp_out)
   glia sae eval [--model M] --sae DIR [--sae DIR2...] [--corpus PATH...] [--max-tokens 20000] [--json]
   glia sae encode --sae DIR --in X.safetensors --out Y.safetensors
   glia sae snmf [--model M] --hook H [--rank 32] [--tokens 4096] [--keep 0.1] [--init svd] [--out F.safetensors]
@@ -126,10 +128,13 @@ type saeJob struct {
 
 type saeHook struct {
 	name  string
-	width int
-	buf   *sae.Buffer
-	jobs  []*saeJob
-	steps int
+	width int // values per training row (a transcoder's: d_in + d_out)
+	// out is a transcoder's output hook, outWidth its d_out
+	out      string
+	outWidth int
+	buf      *sae.Buffer
+	jobs     []*saeJob
+	steps    int
 }
 
 func saeTrain(args []string) error {
@@ -175,6 +180,8 @@ func saeTrain(args []string) error {
 	every := fs.Int("checkpoint-every", 500, "steps between checkpoints (0: none)")
 	logEvery := fs.Int("log-every", 50, "steps between progress lines")
 	resume := fs.Bool("resume", false, "continue from the checkpoints in --out")
+	var tc transcoderFlags
+	tc.register(fs)
 	rest, err := parseFlags(fs, args)
 	if err != nil {
 		return err
@@ -207,7 +214,7 @@ func saeTrain(args []string) error {
 	if err != nil {
 		return err
 	}
-	names, err := m.MatchHooks(hooks...)
+	names, outs, err := tc.hooks(m, hooks)
 	if err != nil {
 		return err
 	}
@@ -221,13 +228,17 @@ func saeTrain(args []string) error {
 		if err != nil {
 			return err
 		}
-		buf, err := sae.NewBuffer(width, *bufSize, d.Seed+uint64(i))
-		if err != nil {
+		h := &saeHook{name: name}
+		o0 := d
+		if err := tc.transcoderOut(m, outs, i, h, &o0); err != nil {
 			return err
 		}
-		h := &saeHook{name: name, width: width, buf: buf}
+		h.width = width + h.outWidth
+		if h.buf, err = sae.NewBuffer(h.width, *bufSize, d.Seed+uint64(i)); err != nil {
+			return err
+		}
 		for _, a := range archList {
-			o := d
+			o := o0
 			o.Arch, o.DIn, o.DSAE = strings.TrimSpace(a), width, *dsae
 			if o.DSAE == 0 {
 				o.DSAE = *expansion * width
@@ -392,16 +403,20 @@ func saeTrain(args []string) error {
 		from := cursor
 		cursor = corpus.Cursor{}
 		err = windowBatches(m, shards, copt, *ctx, *windows, from, func(ids [][]int32, next corpus.Cursor) error {
-			res, err := m.Run(engine.Request{IDs: ids, Hooks: names, NoLogits: true})
+			res, err := m.Run(engine.Request{IDs: ids, Hooks: append(slices.Clone(names), outs...), NoLogits: true})
 			if err != nil {
 				return err
 			}
 			tokens += int64(len(ids) * len(ids[0]))
 			last = next
 			for i, h := range hs {
+				a, err := h.vectors(res)
+				if err != nil {
+					return err
+				}
 				// Appended: a hook at --steps keeps what it could not take
 				// (hooks step in lockstep, so this is at most one pass).
-				pending[i] = append(pending[i], res.Acts[h.name].Data...)
+				pending[i] = append(pending[i], a...)
 				if err := feed(i, next); err != nil {
 					return err
 				}
@@ -433,13 +448,13 @@ func saeTrain(args []string) error {
 	}
 	for _, h := range hs {
 		for _, j := range h.jobs {
-			s := j.tr.SAE(sae.Metadata{ModelName: m.Name, HookName: j.hook, PrependBOS: m.BOS() >= 0, ContextSize: *ctx, DatasetPath: dataset})
+			s := j.tr.SAE(sae.Metadata{ModelName: m.Name, HookName: j.hook, HookNameOut: h.out, PrependBOS: m.BOS() >= 0, ContextSize: *ctx, DatasetPath: dataset})
 			if err := s.Save(j.dir); err != nil {
 				return err
 			}
 			st := j.last
 			fmt.Fprintf(Stdout, "wrote %s: %s, d_in %d, d_sae %d, %d steps over %d tokens; last batch: L0 %.1f, explained variance %.3f, dead %d\n",
-				j.dir, j.tr.Opt.Arch, j.tr.Opt.DIn, j.tr.Opt.DSAE, j.tr.Step, tokens, st.L0, st.ExplainedVar, j.tr.Dead())
+				j.dir, s.Cfg.ArchitectureName(), j.tr.Opt.DIn, j.tr.Opt.DSAE, j.tr.Step, tokens, st.L0, st.ExplainedVar, j.tr.Dead())
 		}
 	}
 	return nil

@@ -19,7 +19,7 @@ func saeEncode(args []string) error {
 	fs := newFlags("sae encode")
 	dir := fs.String("sae", "", "SAE directory")
 	in := fs.String("in", "", "input FILE.safetensors[:TENSOR] of shape [n, d_in] (default tensor: the only one, or x)")
-	out := fs.String("out", "", "output .safetensors with feature_acts [n, d_sae] and sae_out [n, d_in]")
+	out := fs.String("out", "", "output .safetensors with feature_acts [n, d_sae] and sae_out [n, d_in] (a transcoder's [n, d_out], W_skip·x included)")
 	if _, err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -53,5 +53,5 @@ func saeEncode(args []string) error {
 	acts, recon := s.Forward(x, shape[0])
 	return safetensors.Write(*out, []safetensors.Tensor{
 		{Name: "feature_acts", Shape: []int{shape[0], s.Cfg.DSAE}, Data: acts},
-		{Name: "sae_out", Shape: []int{shape[0], s.Cfg.DIn}, Data: recon}}, nil)
+		{Name: "sae_out", Shape: []int{shape[0], s.Cfg.OutWidth()}, Data: recon}}, nil)
 }

@@ -15,6 +15,7 @@ import (
 type saeEvalRow struct {
 	Dir          string `json:"dir"`
 	Hook         string `json:"hook"`
+	HookOut      string `json:"hook_out,omitempty"` // a transcoder's output hook
 	Architecture string `json:"architecture"`
 	DSAE         int    `json:"d_sae"`
 	sae.Metrics
@@ -58,6 +59,7 @@ func saeEval(args []string) error {
 		recon, zero, keep     engine.Intervention
 		ceSAE, ceZero         float64
 		klSAE, klZero, maxDif float64
+		model                 *engine.Model // the spliced passes run here (a transcoder is attached to it)
 	}
 	var jobs []*job
 	hookSet := map[string]bool{}
@@ -71,10 +73,23 @@ func saeEval(args []string) error {
 		if s, err = sae.LoadFor(dir, m.Name, h); err != nil {
 			return err
 		}
+		j := &job{dir: dir, s: s, ev: sae.NewEval(s), model: m}
+		if s.Cfg.IsTranscoder() {
+			if j.model, err = transcoderEvalJob(m, mf.load, dir, s, &j.recon, &j.zero, &j.keep); err != nil {
+				return err
+			}
+			jobs = append(jobs, j)
+			for _, x := range []string{h, s.Cfg.Metadata.HookNameOut} {
+				if !hookSet[x] {
+					hookSet[x] = true
+					hooks = append(hooks, x)
+				}
+			}
+			continue
+		}
 		if err := sae.Fits(m, s); err != nil {
 			return fmt.Errorf("%s: %w", dir, err)
 		}
-		j := &job{dir: dir, s: s, ev: sae.NewEval(s)}
 		for _, mode := range []struct {
 			dst  *engine.Intervention
 			mode sae.SpliceMode
@@ -116,7 +131,7 @@ func saeEval(args []string) error {
 			sae.CrossEntropy(clean.Logits.Data, ids, vocab, &ceClean, &count)
 		}
 		for _, j := range jobs {
-			j.ev.Add(clean.Acts[j.s.Cfg.Metadata.HookName].Data, b*t)
+			j.ev.AddPairs(clean.Acts[j.s.Cfg.Metadata.HookName].Data, clean.Acts[outHook(j.s)].Data, b*t)
 			if *noCE {
 				continue
 			}
@@ -124,7 +139,7 @@ func saeEval(args []string) error {
 				iv     engine.Intervention
 				ce, kl *float64
 			}{{j.recon, &j.ceSAE, &j.klSAE}, {j.zero, &j.ceZero, &j.klZero}} {
-				r, err := m.Run(engine.Request{IDs: ids, Interventions: []engine.Intervention{run.iv}})
+				r, err := j.model.Run(engine.Request{IDs: ids, Interventions: []engine.Intervention{run.iv}})
 				if err != nil {
 					return err
 				}
@@ -132,7 +147,7 @@ func saeEval(args []string) error {
 				sae.CrossEntropy(r.Logits.Data, ids, vocab, run.ce, &c)
 				sae.KL(clean.Logits.Data, r.Logits.Data, b, t, vocab, run.kl)
 			}
-			r, err := m.Run(engine.Request{IDs: ids, Interventions: []engine.Intervention{j.keep}})
+			r, err := j.model.Run(engine.Request{IDs: ids, Interventions: []engine.Intervention{j.keep}})
 			if err != nil {
 				return err
 			}
@@ -159,7 +174,7 @@ func saeEval(args []string) error {
 			mt.KLScore = (mt.KLZero - mt.KLSAE) / mt.KLZero
 			mt.SpliceMaxDiff = j.maxDif
 		}
-		rows = append(rows, saeEvalRow{Dir: j.dir, Hook: j.s.Cfg.Metadata.HookName, Architecture: j.s.Cfg.Architecture, DSAE: j.s.Cfg.DSAE, Metrics: mt})
+		rows = append(rows, saeEvalRow{Dir: j.dir, Hook: j.s.Cfg.Metadata.HookName, HookOut: j.s.Cfg.Metadata.HookNameOut, Architecture: j.s.Cfg.ArchitectureName(), DSAE: j.s.Cfg.DSAE, Metrics: mt})
 	}
 	if *asJSON {
 		return json.NewEncoder(Stdout).Encode(rows)
