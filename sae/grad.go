@@ -26,7 +26,7 @@ func (t *Trainer) work(rows int) *work {
 	f := func(k int) []float32 { return make([]float32, k) }
 	t.w = work{rows: rows, s: f(rows * d), sT: f(rows * d), xhat: f(rows * do), r: f(rows * do), dx: f(rows * do), e: f(rows * do),
 		pre: f(rows * n), u: f(rows * n), uT: f(rows * n), gu: f(rows * n), gpre: f(rows * n), a: f(rows * n), h: f(rows * n),
-		tmpND: f(n * do), tmpDN: f(d * n), idx: make([]int32, max(n, rows*n)), fired: make([]bool, n)}
+		tmpND: f(n * max(d, do)), tmpDN: f(d * n), idx: make([]int32, max(n, rows*n)), fired: make([]bool, n)}
 	return &t.w
 }
 
@@ -315,7 +315,7 @@ func (t *Trainer) decoderParamGrads(sp *sparseRows, u, dx, gWdec, gBdec []float3
 	} else {
 		transpose(u, w.uT, B, n)
 		sgemm.MatMul(w.uT, dx, w.tmpND, 1, n, d, B, false)
-		for i, v := range w.tmpND {
+		for i, v := range w.tmpND[:n*d] {
 			gWdec[i] += v
 		}
 	}
