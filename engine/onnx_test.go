@@ -75,7 +75,15 @@ func onnxFixture(t *testing.T, dir, model string) (*Model, func(string) Array, [
 	if err != nil {
 		t.Fatal(err)
 	}
-	ref, err := safetensors.Open(filepath.Join(dir, "reference.safetensors"))
+	get, hooks := readReference(t, filepath.Join(dir, "reference.safetensors"), func(n string) bool { return strings.HasPrefix(n, "nodes.") })
+	return m, get, hooks
+}
+
+// readReference opens a reference.safetensors written by a script under
+// tools/: a reader of its tensors, and the names that keep selects.
+func readReference(t *testing.T, path string, keep func(string) bool) (func(string) Array, []string) {
+	t.Helper()
+	ref, err := safetensors.Open(path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -88,13 +96,13 @@ func onnxFixture(t *testing.T, dir, model string) (*Model, func(string) Array, [
 		}
 		return Array{Shape: shape, Data: data}
 	}
-	var hooks []string
+	var names []string
 	for _, n := range ref.Names() {
-		if strings.HasPrefix(n, "nodes.") {
-			hooks = append(hooks, n)
+		if keep(n) {
+			names = append(names, n)
 		}
 	}
-	return m, get, hooks
+	return get, names
 }
 
 // TestONNXGradients: the gradient of a class logit with respect to the

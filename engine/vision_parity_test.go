@@ -5,7 +5,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/glia-dev/glia/format/safetensors"
 	"github.com/glia-dev/glia/images"
 )
 
@@ -20,25 +19,7 @@ func TestVisionParity(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			ref, err := safetensors.Open(filepath.Join(dir, "reference.safetensors"))
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer ref.Close()
-			get := func(n string) Array {
-				shape, _ := ref.Shape(n)
-				data, err := ref.Float32(n)
-				if err != nil {
-					t.Fatal(err)
-				}
-				return Array{Shape: shape, Data: data}
-			}
-			var hooks []string
-			for _, n := range ref.Names() {
-				if strings.Contains(n, "hook_") {
-					hooks = append(hooks, n)
-				}
-			}
+			get, hooks := readReference(t, filepath.Join(dir, "reference.safetensors"), func(n string) bool { return strings.Contains(n, "hook_") })
 			px := get("pixels")
 			res, err := m.Run(Request{Pixels: &px, Hooks: hooks})
 			if err != nil {

@@ -105,14 +105,9 @@ func (s *Server) cache(r *http.Request) (*cacheRun, error) {
 	if len(req.Specs) > s.lim.MaxSpecs {
 		return nil, apiErr(http.StatusRequestEntityTooLarge, "%d specs; the limit is %d", len(req.Specs), s.lim.MaxSpecs)
 	}
-	var hooks []string
-	if len(req.Hooks) > 0 {
-		if hooks, err = m.MatchHooks(req.Hooks...); err != nil {
-			return nil, apiErr(http.StatusBadRequest, "hooks: %v", err)
-		}
-	}
-	if req.NoLogits && len(hooks) == 0 {
-		return nil, apiErr(http.StatusBadRequest, "no_logits with no hooks: nothing to return")
+	hooks, err := cacheHooks(m, req)
+	if err != nil {
+		return nil, err
 	}
 	ereq := engine.Request{Hooks: hooks, NoLogits: req.NoLogits}
 	ereq.IDs, ereq.Mask = engine.PadRight(seqs)
@@ -228,6 +223,22 @@ func (c *cacheRun) response(m *engine.Model, wire func(engine.Array) api.Tensor)
 
 // cacheSeqs is the request's input: its id sequences as given, or its
 // prompts encoded with BOS, within the prompt and batch limits.
+// cacheHooks matches a cache request's hook patterns; a request must ask
+// for something (logits or hooks).
+func cacheHooks(m *engine.Model, req api.CacheRequest) ([]string, error) {
+	var hooks []string
+	if len(req.Hooks) > 0 {
+		var err error
+		if hooks, err = m.MatchHooks(req.Hooks...); err != nil {
+			return nil, apiErr(http.StatusBadRequest, "hooks: %v", err)
+		}
+	}
+	if req.NoLogits && len(hooks) == 0 {
+		return nil, apiErr(http.StatusBadRequest, "no_logits with no hooks: nothing to return")
+	}
+	return hooks, nil
+}
+
 func (s *Server) cacheSeqs(m *engine.Model, req api.CacheRequest) ([][]int32, error) {
 	given := 0
 	for _, ok := range []bool{req.Prompt != "", len(req.IDs) > 0, len(req.Prompts) > 0, len(req.Batch) > 0} {

@@ -153,14 +153,9 @@ func (s *Server) cacheImages(r *http.Request, m *engine.Model, req api.CacheRequ
 		return nil, err
 	}
 	b := px.Shape[0]
-	var hooks []string
-	if len(req.Hooks) > 0 {
-		if hooks, err = m.MatchHooks(req.Hooks...); err != nil {
-			return nil, apiErr(http.StatusBadRequest, "hooks: %v", err)
-		}
-	}
-	if req.NoLogits && len(hooks) == 0 {
-		return nil, apiErr(http.StatusBadRequest, "no_logits with no hooks: nothing to return")
+	hooks, err := cacheHooks(m, req)
+	if err != nil {
+		return nil, err
 	}
 	ereq := engine.Request{Pixels: px, Hooks: hooks, NoLogits: req.NoLogits}
 	if g := req.Grad; g != nil {
