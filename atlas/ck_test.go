@@ -2,6 +2,7 @@ package atlas
 
 import (
 	"bytes"
+	"fmt"
 	"testing"
 )
 
@@ -45,5 +46,32 @@ func TestAppendBlobMatchesRows(t *testing.T) {
 				t.Fatal("no unit has examples: the test checks nothing")
 			}
 		})
+	}
+}
+
+// Every band octave within Bands of the max keeps its examples, also when
+// Bands passes 256 (the ring of band slots was once kept in bytes, which
+// put octaves below 1 into slots the examples were never read from).
+func TestBandsKeepEveryOctave(t *testing.T) {
+	for _, bands := range []int{3, 300, 1000} {
+		set := &Settings{Ctx: 4, TopK: 1, Radius: 0, RandomK: 0, Bands: bands, BandK: 1}
+		hs := newHookState(HookSpec{Name: "h", Width: 1}, set)
+		// Octaves 0, -1 and -2.
+		acts := []float32{1, 0.5, 0.25, -1}
+		bt := &batch{b: 1, t: 4, ids: [][]int32{make([]int32, 4)}, docs: [][]int64{make([]int64, 4)}, keys: make([]uint64, 4), hash: make([]uint64, 4), tokens: 4}
+		for p := range 4 {
+			bt.keys[p], bt.hash[p] = posKey(0, 0, p), posHash(1, 0, p)
+		}
+		hs.update(0, 1, acts, bt)
+		var got []int32
+		for _, e := range hs.examples(0, func(uint64) int { return 4 }) {
+			if e.kind == KindBand {
+				got = append(got, e.band)
+			}
+		}
+		want := []int32{0, -1, -2}
+		if fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Errorf("bands %d: band examples at octaves %v, want %v", bands, got, want)
+		}
 	}
 }

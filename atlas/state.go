@@ -211,31 +211,71 @@ type batch struct {
 }
 
 // update folds the batch's activations of units [lo, hi) into the state.
-//
-// The activations are [rows, d], so one unit's values are d floats apart.
-// They are copied a block at a time into a small unit-major buffer, and
-// each unit then runs over its own values with its state in locals: no
-// per-value loads and stores of the state arrays, and the rows' cache
-// lines are fetched by a tight copy loop that keeps many loads in flight.
-// Each unit still sees its rows in order, so the result is the same to the
-// bit as one value at a time.
 func (s *hookState) update(lo, hi int, acts []float32, bt *batch) {
 	d := s.spec.Width
+	thr := s.set.Threshold
+	nb := int32(s.set.Bands)
+	bsum, bsq, mn, mx := s.bsum[:d], s.bsq[:d], s.mn[:d], s.mx[:d]
+	npos, nabove, hist := s.npos[:d], s.nabove[:d], s.hist
+	topMin, rndMax, useed, maxOct := s.topMin[:d], s.rndMax[:d], s.useed[:d], s.maxOct[:d]
+	bandMax := s.bandMax
+	thrBits := math.Float32bits(thr)
+	thrPos := thr >= 0
+	ring := &s.ring
 	rows := bt.b * bt.t
-	var buf [updateTile * updateBlock]float32
-	for t0 := lo; t0 < hi; t0 += updateTile {
-		t1 := min(t0+updateTile, hi)
-		for r0 := 0; r0 < rows; r0 += updateBlock {
-			r1 := min(r0+updateBlock, rows)
-			for r := r0; r < r1; r++ {
-				row := acts[r*d+t0 : r*d+t1]
-				for i, x := range row {
-					buf[i*updateBlock+r-r0] = x
+	// Units are processed in tiles of 16 (one cache line of activations), all
+	// rows of the batch for one tile before the next, so that the tile's
+	// state (histograms above all) stays in cache.
+	const tile = 16
+	for t0 := lo; t0 < hi; t0 += tile {
+		t1 := min(t0+tile, hi)
+		for r := 0; r < rows; r++ {
+			row := acts[r*d+t0 : r*d+t1]
+			key, ph := bt.keys[r], bt.hash[r]
+			for i, x := range row {
+				u := t0 + i
+				xf := float64(x)
+				bsum[u] += xf
+				bsq[u] += xf * xf
+				if x < mn[u] {
+					mn[u] = x
 				}
-			}
-			for u := t0; u < t1; u++ {
-				i := u - t0
-				s.updateUnit(u, buf[i*updateBlock:i*updateBlock+r1-r0], r0, acts, bt)
+				if x > mx[u] {
+					mx[u] = x
+					if x > 0 {
+						if o := int32(octave(x)); o > maxOct[u] {
+							s.raiseOct(u, o)
+						}
+					}
+				}
+				hist[u*NumBins+binOf(x)]++
+				if x > topMin[u] {
+					s.offerTop(u, sample{act: x, key: key}, acts, r, bt)
+				}
+				h := sampleHash(ph, useed[u])
+				if h < rndMax[u] {
+					s.offerRnd(u, sample{act: x, key: key, h: h}, acts, r, bt)
+				}
+				// Branch-free counts: the sign of x is unpredictable.
+				bits := math.Float32bits(x)
+				pos := uint64(-int64(int32(bits))>>63) & 1 // x > 0
+				npos[u] += int64(pos)
+				if thrPos {
+					nabove[u] += (int64(int32(thrBits)) - int64(int32(bits))) >> 63 & 1
+				} else if x > thr {
+					nabove[u]++
+				}
+				// Band sample: x > 0, its octave within Bands of the max, and a
+				// hash below the band's current bound.
+				o := int32(bits>>23&0xff) - 127
+				in := uint64(0)
+				if uint32(maxOct[u]-o) < uint32(nb) {
+					in = pos
+				}
+				p := u*int(nb) + int(ring[o+127])
+				if h|(in-1) < bandMax[p] {
+					s.offerBand(u, p, o, sample{act: x, key: key, h: h}, acts, r, bt)
+				}
 			}
 		}
 	}
@@ -243,89 +283,14 @@ func (s *hookState) update(lo, hi int, acts []float32, bt *batch) {
 	n := float64(rows)
 	na := float64(s.count)
 	for u := lo; u < hi; u++ {
-		mb := s.bsum[u] / n
-		m2b := s.bsq[u] - s.bsum[u]*mb
+		mb := bsum[u] / n
+		m2b := bsq[u] - bsum[u]*mb
 		if m2b < 0 {
 			m2b = 0
 		}
 		s.combine(u, na, n, mb, m2b)
-		s.bsum[u], s.bsq[u] = 0, 0
+		bsum[u], bsq[u] = 0, 0
 	}
-}
-
-// The update's blocks: updateTile units (two cache lines of a row) by
-// updateBlock rows, 16 KB.
-const (
-	updateTile  = 32
-	updateBlock = 128
-)
-
-// updateUnit folds unit u's values xs, rows r0.. of the batch, into its
-// state.
-func (s *hookState) updateUnit(u int, xs []float32, r0 int, acts []float32, bt *batch) {
-	nb := int32(s.set.Bands)
-	thr := s.set.Threshold
-	thrBits := int64(int32(math.Float32bits(thr)))
-	thrPos := thr >= 0
-	sum, sq := s.bsum[u], s.bsq[u]
-	mn, mx := s.mn[u], s.mx[u]
-	npos, nabove := s.npos[u], s.nabove[u]
-	topMin, rndMax, seed, maxOct := s.topMin[u], s.rndMax[u], s.useed[u], s.maxOct[u]
-	hist := (*[NumBins]uint32)(s.hist[u*NumBins:])
-	bandMax := s.bandMax[u*int(nb) : (u+1)*int(nb)]
-	ring := &s.ring
-	keys := bt.keys[r0 : r0+len(xs)]
-	hashes := bt.hash[r0 : r0+len(xs)]
-	for j, x := range xs {
-		xf := float64(x)
-		sum += xf
-		sq += xf * xf
-		if x < mn {
-			mn = x
-		}
-		if x > mx {
-			mx = x
-			if x > 0 {
-				if o := int32(octave(x)); o > maxOct {
-					s.raiseOct(u, o)
-					maxOct = o
-				}
-			}
-		}
-		hist[binOf(x)]++
-		if x > topMin {
-			s.offerTop(u, sample{act: x, key: keys[j]}, acts, r0+j, bt)
-			topMin = s.topMin[u]
-		}
-		h := sampleHash(hashes[j], seed)
-		if h < rndMax {
-			s.offerRnd(u, sample{act: x, key: keys[j], h: h}, acts, r0+j, bt)
-			rndMax = s.rndMax[u]
-		}
-		// Branch-free counts: the sign of x is unpredictable.
-		bits := math.Float32bits(x)
-		pos := uint64(-int64(int32(bits))>>63) & 1 // x > 0
-		npos += int64(pos)
-		if thrPos {
-			nabove += (thrBits - int64(int32(bits))) >> 63 & 1
-		} else if x > thr {
-			nabove++
-		}
-		// Band sample: x > 0, its octave within Bands of the max, and a
-		// hash below the band's current bound.
-		o := int32(bits>>23&0xff) - 127
-		in := uint64(0)
-		if uint32(maxOct-o) < uint32(nb) {
-			in = pos
-		}
-		p := ring[o+127]
-		if h|(in-1) < bandMax[p] {
-			s.offerBand(u, u*int(nb)+int(p), o, sample{act: x, key: keys[j], h: h}, acts, r0+j, bt)
-		}
-	}
-	s.bsum[u], s.bsq[u] = sum, sq
-	s.mn[u], s.mx[u] = mn, mx
-	s.npos[u], s.nabove[u] = npos, nabove
 }
 
 func (s *hookState) combine(u int, na, nb, mb, m2b float64) {
