@@ -2,7 +2,6 @@ package atlas
 
 import (
 	"path/filepath"
-	"syscall"
 	"testing"
 	"time"
 )
@@ -27,11 +26,11 @@ func BenchmarkCheckpointGPT2Shaped(b *testing.B) {
 			hs.allDirty = true
 		}
 		meta := &Meta{SchemaVersion: SchemaVersion, Settings: *st.bd.set}
-		t0, c0 := time.Now(), cpuTime()
+		t0, c0 := time.Now(), ProcessCPU()
 		if err := writeState(db, meta, st.bd.hooks, ws, progressRow{}, func(int32) string { return "x" }, true); err != nil {
 			b.Fatal(err)
 		}
-		full, fullCPU := time.Since(t0), cpuTime()-c0
+		full, fullCPU := time.Since(t0), ProcessCPU()-c0
 		st.step()
 		ws.addBatch(st.last)
 		dirty := 0
@@ -42,21 +41,13 @@ func BenchmarkCheckpointGPT2Shaped(b *testing.B) {
 				}
 			}
 		}
-		t0, c0 = time.Now(), cpuTime()
+		t0, c0 = time.Now(), ProcessCPU()
 		if err := writeState(db, meta, st.bd.hooks, ws, progressRow{}, func(int32) string { return "x" }, false); err != nil {
 			b.Fatal(err)
 		}
 		b.Logf("first checkpoint %.2fs (CPU %.2fs); next, %d of %d units dirty: %.2fs (CPU %.2fs)", full.Seconds(), fullCPU.Seconds(),
-			dirty, 12*3072, time.Since(t0).Seconds(), (cpuTime() - c0).Seconds())
+			dirty, 12*3072, time.Since(t0).Seconds(), (ProcessCPU() - c0).Seconds())
 		db.Close()
 		removeDB(filepath.Join(dir, "ck.db"))
 	}
-}
-
-// cpuTime is the process's CPU time (user and system) so far: on a shared
-// machine a clearer measure of work than the wall clock.
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
