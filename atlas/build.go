@@ -45,7 +45,7 @@ type BuildOptions struct {
 	Slice         Slice // build only this slice of the corpus (zero: all of it); Merge joins the slices
 
 	Workers           int           // goroutines for the update (GOMAXPROCS)
-	CheckpointEvery   time.Duration // or checkpointSpacing (25) times the last checkpoint's duration, if longer
+	CheckpointEvery   time.Duration // or checkpointSpacing (40) times the last checkpoint's duration, if longer
 	CheckpointBatches int           // if > 0, also checkpoint after this many batches (tests)
 
 	Log          io.Writer                               // notices (long documents, resume); nil: none
@@ -702,9 +702,12 @@ func (b *builder) checkpoint(final bool) error {
 }
 
 // checkpointSpacing is how many times its (predicted) cost a checkpoint
-// waits at least after the last: checkpoints then take at most 1/25 (4%)
-// of a long build, the final one aside, however wide the model.
-const checkpointSpacing = 25
+// waits at least after the last: periodic checkpoints then take at most
+// 1/40 (2.5%) of a long build however wide the model, which leaves room
+// for the final one (every unit's examples rewritten) within 5%. A crash
+// loses at most 40 checkpoints' time of work (under two minutes for the
+// GPT-2 shape on 2 cores).
+const checkpointSpacing = 40
 
 // nextCost predicts the next checkpoint's duration from the last one's,
 // scaled by the bytes it will write: the first checkpoint of a build
