@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"hash/crc32"
 	"math"
+	"slices"
 )
 
 // A unit's examples are one blob (the examples table of schema 2), little
@@ -270,4 +271,67 @@ func decodeHist(b []byte) ([]uint64, error) {
 		next = bin + 1
 	}
 	return hist, nil
+}
+
+// appendBlob appends unit u's examples blob to dst: encodeExamples of
+// s.examples(u, winLen), written straight from the state, without the
+// rows and their allocations (a checkpoint encodes every changed unit).
+// tmp is scratch for sorting; the grown one is returned for reuse, with
+// the number of examples.
+func (s *hookState) appendBlob(dst []byte, u int, winLen func(key uint64) int, tmp []sample) ([]byte, int, []sample) {
+	le := binary.LittleEndian
+	dst = append(dst, blobFormat)
+	dst = le.AppendUint16(dst, uint16(s.topN[u]))
+	dst = le.AppendUint16(dst, uint16(s.rndN[u]))
+	nGroups := len(dst)
+	dst = le.AppendUint16(dst, 0)
+	groups := 0
+	s.eachGroup(u, func(kind string, band int32, h []sample) {
+		if kind == KindBand && len(h) > 0 {
+			dst = le.AppendUint32(dst, uint32(band))
+			dst = le.AppendUint16(dst, uint16(len(h)))
+			groups++
+		}
+	})
+	le.PutUint16(dst[nGroups:], uint16(groups))
+	n := 0
+	s.eachGroup(u, func(kind string, band int32, h []sample) {
+		n += len(h)
+		cmp := cmpHash
+		if kind == KindTop {
+			cmp = cmpTop
+		}
+		tmp = append(tmp[:0], h...)
+		slices.SortFunc(tmp, cmp)
+		for i := range tmp {
+			x := &tmp[i]
+			dst = le.AppendUint32(dst, math.Float32bits(x.act))
+			dst = le.AppendUint64(dst, x.key)
+			if kind != KindTop {
+				dst = le.AppendUint64(dst, x.h)
+			}
+			lo, hi := s.set.spanOf(int(x.key&(1<<posBits-1)), winLen(x.key))
+			n := max(0, hi-lo)
+			dst = le.AppendUint16(dst, uint16(n))
+			off := int(x.slot) * s.span
+			for _, a := range s.act[off : off+n] {
+				dst = le.AppendUint32(dst, math.Float32bits(a))
+			}
+		}
+	})
+	return dst, n, tmp
+}
+
+// cmpTop and cmpHash order samples best first, as examples lists them.
+func cmpTop(a, b sample) int  { return cmpWorse(&a, &b, worseTop) }
+func cmpHash(a, b sample) int { return cmpWorse(&a, &b, worseHash) }
+
+func cmpWorse(a, b *sample, worse func(a, b *sample) bool) int {
+	switch {
+	case worse(b, a):
+		return -1
+	case worse(a, b):
+		return 1
+	}
+	return 0
 }

@@ -156,7 +156,7 @@ const (
 )
 
 var openParams = [...]string{
-	modeReadWrite: "_pragma=busy_timeout(10000)&_pragma=page_size(65536)&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)",
+	modeReadWrite: "_pragma=busy_timeout(10000)&_pragma=page_size(65536)&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_pragma=cache_size(-32768)",
 	modeReadOnly:  "mode=ro&_pragma=busy_timeout(10000)",
 	modeImmutable: "mode=ro&immutable=1",
 }

@@ -149,6 +149,8 @@ type hookState struct {
 	dirty    []bool
 	allDirty bool
 	exSum    []uint64 // each unit's examples row term of the stored checksum
+
+	ring [256]int32 // octave+127 -> its band's ring slot (octave mod Bands)
 }
 
 func newHookState(spec HookSpec, set *Settings) *hookState {
@@ -188,6 +190,9 @@ func newHookState(spec HookSpec, set *Settings) *hookState {
 		s.topMin[u] = float32(math.Inf(-1))
 		s.rndMax[u] = math.MaxUint64
 	}
+	for i := range s.ring {
+		s.ring[i] = mod32(int32(i)-127, int32(max(set.Bands, 1)))
+	}
 	for i := range s.bandOct {
 		s.bandOct[i] = noOct
 		s.bandMax[i] = math.MaxUint64
@@ -216,10 +221,7 @@ func (s *hookState) update(lo, hi int, acts []float32, bt *batch) {
 	bandMax := s.bandMax
 	thrBits := math.Float32bits(thr)
 	thrPos := thr >= 0
-	var ring [256]uint8 // octave+127 -> ring slot (octave mod Bands)
-	for i := range ring {
-		ring[i] = uint8(mod32(int32(i)-127, nb))
-	}
+	ring := &s.ring
 	rows := bt.b * bt.t
 	// Units are processed in tiles of 16 (one cache line of activations), all
 	// rows of the batch for one tile before the next, so that the tile's

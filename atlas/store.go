@@ -123,6 +123,7 @@ func writeState(db *sql.DB, meta *Meta, hooks []*hookState, ws *windowStore, pro
 	var sum uint64
 	var hbuf []uint64
 	var cbuf, hb, blob []byte
+	var tmp []sample
 	type exUpdate struct {
 		hs  *hookState
 		u   int
@@ -149,10 +150,10 @@ func writeState(db *sql.DB, meta *Meta, hooks []*hookState, ws *windowStore, pro
 			written += unitRowBytes + int64(len(hb))
 			es := hs.exSum[u]
 			if hs.allDirty || hs.dirty[u] {
-				ex := hs.examples(u, ws.length)
-				blob = encodeExamples(blob[:0], ex)
+				var n int
+				blob, n, tmp = hs.appendBlob(blob[:0], u, ws.length, tmp)
 				crc := crc32.Checksum(blob, crcTable)
-				if err := examples.add(id, name, u, len(ex), append([]byte(nil), blob...), int64(crc)); err != nil {
+				if err := examples.add(id, name, u, n, append([]byte(nil), blob...), int64(crc)); err != nil {
 					return err
 				}
 				es = rowSum(tableExamples, uint64(id), crc)
