@@ -145,3 +145,86 @@ func TestShortcutKnownAnswer(t *testing.T) {
 		})
 	}
 }
+
+// TestCleanMapsOnStrokes: on the clean models, Grad-CAM for each digit's
+// own class puts its mass on the ink, not on the blank background: the
+// fraction of the map's mass on ink pixels (≥ 128) is compared with the
+// ink's share of the image, which a map that ignored the digit would
+// match; the share within one grid cell of ink (Chebyshev distance; the
+// map is no finer than the hook's grid) is logged beside it.
+func TestCleanMapsOnStrokes(t *testing.T) {
+	for _, family := range []string{"cnn", "vit"} {
+		t.Run(family, func(t *testing.T) {
+			dir := trained + "mnist-" + family
+			m, err := engine.Load(dir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ims, labels, err := images.ReadMNIST(mnistTest, mnistLabel, 40)
+			if err != nil {
+				t.Fatal(err)
+			}
+			pre, err := images.PreprocessorFor(dir, 28, 28)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var onInk, onStroke, inkArea, strokeArea float64
+			for i, im := range ims {
+				x, err := pre.Apply(im, 1)
+				if err != nil {
+					t.Fatal(err)
+				}
+				r, err := Compute(m, engine.Array{Shape: []int{1, 1, 28, 28}, Data: x.Pix}, labels[i], "")
+				if err != nil {
+					t.Fatal(err)
+				}
+				cell := (28 + r.GridW - 1) / r.GridW
+				ink := make([]bool, 28*28)
+				near := make([]bool, 28*28)
+				for p, v := range im.Pix {
+					ink[p] = v >= 128
+				}
+				for p := range near {
+					y, x := p/28, p%28
+					for dy := -cell; dy <= cell && !near[p]; dy++ {
+						for dx := -cell; dx <= cell; dx++ {
+							if yy, xx := y+dy, x+dx; yy >= 0 && yy < 28 && xx >= 0 && xx < 28 && ink[yy*28+xx] {
+								near[p] = true
+								break
+							}
+						}
+					}
+				}
+				var all, a, b float64
+				var na, nb int
+				for p, v := range r.Heat {
+					all += float64(v)
+					if ink[p] {
+						a += float64(v)
+						na++
+					}
+					if near[p] {
+						b += float64(v)
+						nb++
+					}
+				}
+				if all == 0 {
+					continue
+				}
+				onInk += a / all
+				onStroke += b / all
+				inkArea += float64(na) / (28 * 28)
+				strokeArea += float64(nb) / (28 * 28)
+			}
+			n := float64(len(ims))
+			onInk, onStroke, inkArea, strokeArea = onInk/n, onStroke/n, inkArea/n, strokeArea/n
+			t.Logf("%s clean, Grad-CAM for the label on %d digits: mass on ink %.3f (ink area %.3f, %.2f×), within one grid cell of ink %.3f (area %.3f, %.2f×)",
+				family, len(ims), onInk, inkArea, onInk/inkArea, onStroke, strokeArea, onStroke/strokeArea)
+			// Only the ink share is asserted: the ViT's 4×4 grid makes "within
+			// one cell of ink" most of the image (logged above).
+			if onInk < 1.2*inkArea {
+				t.Errorf("%s: the map's mass is not concentrated on the digit: %.3f on ink (area %.3f)", family, onInk, inkArea)
+			}
+		})
+	}
+}
