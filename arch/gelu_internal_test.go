@@ -67,3 +67,56 @@ func TestFusedGeluGradient(t *testing.T) {
 		})
 	}
 }
+
+// TestFusedSoftmaxGradient checks the hand-written FusedSoftmax gradient
+// against autodiff of graph.Softmax's primitive form, with masked
+// (-1e30) scores as attention has them, over the last and a middle axis,
+// and that the forward values are graph.Softmax's own.
+func TestFusedSoftmaxGradient(t *testing.T) {
+	be, err := compute.NewWithConfig("go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := rand.New(rand.NewPCG(17, 6))
+	const n = 3 * 5 * 24
+	x := make([]float32, n)
+	v := make([]float32, n)
+	for i := range x {
+		x[i] = float32(4 * r.NormFloat64())
+		if i%7 == 3 {
+			x[i] = -1e30
+		}
+		v[i] = float32(r.NormFloat64())
+	}
+	primitive := func(x *Node, axis int) *Node { // graph.Softmax's decomposed form
+		e := Exp(Sub(x, StopGradient(ReduceAndKeep(x, ReduceMax, axis))))
+		return Div(e, ReduceAndKeep(e, ReduceSum, axis))
+	}
+	for _, axis := range []int{2, 1} {
+		run := func(f func(*Node) *Node) (y, g []float32) {
+			outs := MustExecOnceN(be, func(x, v *Node) []*Node {
+				y := f(x)
+				return []*Node{y, Gradient(ReduceAllSum(Mul(y, v)), x)[0]}
+			}, tensors.FromFlatDataAndDimensions(x, 3, 5, 24), tensors.FromFlatDataAndDimensions(v, 3, 5, 24))
+			return tensors.MustCopyFlatData[float32](outs[0]), tensors.MustCopyFlatData[float32](outs[1])
+		}
+		fused := func(x *Node) *Node {
+			if axis == x.Rank()-1 {
+				return softmaxLast(x)
+			}
+			y, _ := InternalFusedOpCaller(func() *Node { return BackendFusedSoftmax(x, axis) }, func() *Node { return primitive(x, axis) }, false)
+			return y
+		}
+		y, got := run(fused)
+		stockY, _ := run(func(x *Node) *Node { return Softmax(x, axis) })
+		_, want := run(func(x *Node) *Node { return primitive(x, axis) })
+		for i := range x {
+			if y[i] != stockY[i] {
+				t.Fatalf("axis %d: softmax %g, graph.Softmax %g", axis, y[i], stockY[i])
+			}
+			if d := math.Abs(float64(got[i] - want[i])); d > 1e-6*(1+math.Abs(float64(want[i]))) {
+				t.Fatalf("axis %d, x=%g: gradient %g, autodiff of the primitive form %g", axis, x[i], got[i], want[i])
+			}
+		}
+	}
+}

@@ -135,9 +135,37 @@ func GeluTanh(x *Node) *Node {
 // the MLP's hidden layer. The derivative written out takes thirteen and
 // leaves the forward pass to the fused kernel alone.
 func init() {
-	if _, ok := VJPRegistration[NodeTypeFusedGelu]; !ok {
-		VJPRegistration[NodeTypeFusedGelu] = fusedGeluVJP
+	for t, vjp := range map[NodeType]VJP{NodeTypeFusedGelu: fusedGeluVJP, NodeTypeFusedSoftmax: fusedSoftmaxVJP} {
+		if _, ok := VJPRegistration[t]; !ok {
+			VJPRegistration[t] = vjp
+		}
 	}
+}
+
+// softmaxLast is graph.Softmax over the last axis (the same fused kernel,
+// or the same primitive form where the backend has none), differentiated
+// by fusedSoftmaxVJP instead of autodiff of the primitive form, which in
+// training recomputed the softmax in five passes and differentiated them
+// in about eight more over every attention pattern.
+func softmaxLast(x *Node) *Node {
+	y, _ := InternalFusedOpCaller(
+		func() *Node { return BackendFusedSoftmax(x, x.Rank()-1) },
+		func() *Node { return Softmax(x, -1) },
+		false)
+	return y
+}
+
+// fusedSoftmaxVJP is y·(v - Σ v·y) along the softmax's axis (four passes).
+func fusedSoftmaxVJP(node *Node, v []*Node, _ shapes.Shape) []*Node {
+	// The node keeps its axis only in its description.
+	desc, axis := node.String(), -1
+	if i := strings.Index(desc, "axis="); i >= 0 {
+		fmt.Sscanf(desc[i:], "axis=%d", &axis)
+	}
+	if axis < 0 || axis >= node.Rank() {
+		panic(fmt.Errorf("arch: no softmax axis in %q", desc))
+	}
+	return []*Node{Mul(node, Sub(v[0], ReduceAndKeep(Mul(v[0], node), ReduceSum, axis)))}
 }
 
 // fusedGeluVJP is v·GELU'(x). The node keeps its exact flag only in its
@@ -297,7 +325,7 @@ func attend(hp *hook.Points, scoresHook, patternHook string, qh, kt, vh, mask *N
 	if hp != nil {
 		scores = hp.At(scores, "%s", scoresHook) // [batch, head, q, k]
 	}
-	pattern := convertTo(Softmax(scores, -1), dt)
+	pattern := convertTo(softmaxLast(scores), dt)
 	if hp != nil {
 		pattern = hp.At(pattern, "%s", patternHook) // [batch, head, q, k]
 	}
