@@ -3,9 +3,11 @@ package arch
 import (
 	"fmt"
 	"math"
+	"strings"
 
 	"github.com/glia-dev/glia/hook"
 	"github.com/gomlx/compute/dtypes"
+	"github.com/gomlx/compute/shapes"
 	. "github.com/gomlx/gomlx/core/graph"
 )
 
@@ -115,14 +117,84 @@ func RMSNorm(hp *hook.Points, prefix string, x, w *Node, eps, offset float64) *N
 
 // GeluTanh is GELU's tanh approximation (HF gelu_new / gelu_pytorch_tanh):
 // the backend's fused kernel (parallel, no intermediate tensors) when it has
-// one, with gradients from the primitive form. Beware nn.Dense's fused
+// one, with the hand-written gradient fusedGeluVJP; backends without it
+// (XLA) run the primitive form and its autodiff. Beware nn.Dense's fused
 // activation: it computes the erf form even when asked for this one.
 func GeluTanh(x *Node) *Node {
 	y, _ := InternalFusedOpCaller(
 		func() *Node { return BackendFusedGelu(x, false) },
 		func() *Node { return geluTanhPrimitive(x) },
-		true)
+		false)
 	return y
+}
+
+// GoMLX v0.28.2 defines no gradient for FusedGelu: its own callers hand
+// autodiff the primitive form instead, which in training recomputes that
+// form's nine element-wise passes next to the fused kernel and then
+// differentiates them in about sixteen more, each over a tensor as large as
+// the MLP's hidden layer. The derivative written out takes thirteen and
+// leaves the forward pass to the fused kernel alone.
+func init() {
+	for t, vjp := range map[NodeType]VJP{NodeTypeFusedGelu: fusedGeluVJP, NodeTypeFusedSoftmax: fusedSoftmaxVJP} {
+		if _, ok := VJPRegistration[t]; !ok {
+			VJPRegistration[t] = vjp
+		}
+	}
+}
+
+// softmaxLast is graph.Softmax over the last axis (the same fused kernel,
+// or the same primitive form where the backend has none), differentiated
+// by fusedSoftmaxVJP instead of autodiff of the primitive form, which in
+// training recomputed the softmax in five passes and differentiated them
+// in about eight more over every attention pattern.
+func softmaxLast(x *Node) *Node {
+	y, _ := InternalFusedOpCaller(
+		func() *Node { return BackendFusedSoftmax(x, x.Rank()-1) },
+		func() *Node { return Softmax(x, -1) },
+		false)
+	return y
+}
+
+// fusedSoftmaxVJP is y·(v - Σ v·y) along the softmax's axis (four passes).
+func fusedSoftmaxVJP(node *Node, v []*Node, _ shapes.Shape) []*Node {
+	// The node keeps its axis only in its description.
+	desc, axis := node.String(), -1
+	if i := strings.Index(desc, "axis="); i >= 0 {
+		fmt.Sscanf(desc[i:], "axis=%d", &axis)
+	}
+	if axis < 0 || axis >= node.Rank() {
+		panic(fmt.Errorf("arch: no softmax axis in %q", desc))
+	}
+	return []*Node{Mul(node, Sub(v[0], ReduceAndKeep(Mul(v[0], node), ReduceSum, axis)))}
+}
+
+// fusedGeluVJP is v·GELU'(x). The node keeps its exact flag only in its
+// description, hence the string test.
+func fusedGeluVJP(node *Node, v []*Node, _ shapes.Shape) []*Node {
+	x := node.Inputs()[0]
+	if strings.Contains(node.String(), "exact=true") {
+		return []*Node{Mul(v[0], geluErfGrad(x))}
+	}
+	return []*Node{Mul(v[0], geluTanhGrad(x))}
+}
+
+// geluTanhGrad is d/dx ½x(1+t), t = tanh(u), u = c(x+ax³):
+// ½(1+t) + ½x(1-t²)·c(1+3ax²). With s = σ(2u), 1+t = 2s and 1-t = 2(1-s),
+// so it is s·(1 + (1-s)·cx(2+6ax²)): thirteen passes with the sigmoid,
+// which glia's CPU kernels run in SIMD, where tanh goes through float64.
+func geluTanhGrad(x *Node) *Node {
+	const a = 0.044715
+	c := math.Sqrt(2 / math.Pi)
+	x2 := Square(x)
+	s := Logistic(Mul(x, AddScalar(MulScalar(x2, 2*c*a), 2*c)))
+	w := Mul(x, AddScalar(MulScalar(x2, 6*c*a), 2*c))
+	return Mul(s, OnePlus(Mul(w, OneMinus(s))))
+}
+
+// geluErfGrad is d/dx ½x(1+erf(x/√2)) = ½(1+erf(x/√2)) + x·φ(x).
+func geluErfGrad(x *Node) *Node {
+	phi := MulScalar(Exp(MulScalar(Square(x), -0.5)), 1/math.Sqrt(2*math.Pi))
+	return Add(MulScalar(OnePlus(Erf(MulScalar(x, 1/math.Sqrt2))), 0.5), Mul(x, phi))
 }
 
 func geluTanhPrimitive(x *Node) *Node {
@@ -253,7 +325,7 @@ func attend(hp *hook.Points, scoresHook, patternHook string, qh, kt, vh, mask *N
 	if hp != nil {
 		scores = hp.At(scores, "%s", scoresHook) // [batch, head, q, k]
 	}
-	pattern := convertTo(Softmax(scores, -1), dt)
+	pattern := convertTo(softmaxLast(scores), dt)
 	if hp != nil {
 		pattern = hp.At(pattern, "%s", patternHook) // [batch, head, q, k]
 	}

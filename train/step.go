@@ -313,7 +313,15 @@ func (t *Trainer) stepGraph(in []*Node) []*Node {
 	w, m, v := in[4:4+k], in[4+k:4+2*k], in[4+2*k:4+3*k]
 	loss, _ := crossEntropy(t.Model.Forward(ids, w), targets, mask)
 	grads := Gradient(loss, w...)
-	norm, grads := ClipByGlobalNorm(grads, t.Hyper.Clip)
+	// The squares serve both the global norm and the second moments, and
+	// the clipping factor goes into the moments' coefficients: two passes
+	// over every weight fewer than clipping first.
+	sq := make([]*Node, k)
+	for i, g := range grads {
+		sq[i] = Square(g)
+	}
+	norm := globalNorm(sq)
+	scale := clipScale(norm, t.Hyper.Clip)
 	lr, bc1, bc2 := scalarAt(sched, 0), scalarAt(sched, 1), scalarAt(sched, 2)
 	outs := []*Node{loss, norm}
 	nw, nm, nv := make([]*Node, k), make([]*Node, k), make([]*Node, k)
@@ -322,7 +330,7 @@ func (t *Trainer) stepGraph(in []*Node) []*Node {
 		if t.decay[i] {
 			wd = t.Hyper.WeightDecay
 		}
-		nw[i], nm[i], nv[i] = AdamW(w[i], grads[i], m[i], v[i], lr, bc1, bc2, t.Hyper, wd)
+		nw[i], nm[i], nv[i] = adamW(w[i], grads[i], sq[i], scale, m[i], v[i], lr, bc1, bc2, t.Hyper, wd)
 	}
 	return append(append(append(outs, nw...), nm...), nv...)
 }
@@ -334,11 +342,15 @@ func scalarAt(x *Node, i int) *Node { return Reshape(Slice(x, AxisElem(i))) }
 // clip/(norm+1e-6) when that is below 1. clip 0 leaves them as they are.
 // Package sae steps its dictionaries with it and AdamW.
 func ClipByGlobalNorm(grads []*Node, clip float64) (norm *Node, clipped []*Node) {
-	norm = globalNorm(grads)
-	if clip <= 0 {
+	sq := make([]*Node, len(grads))
+	for i, g := range grads {
+		sq[i] = Square(g)
+	}
+	norm = globalNorm(sq)
+	scale := clipScale(norm, clip)
+	if scale == nil {
 		return norm, grads
 	}
-	scale := MinScalar(Div(Scalar(norm.Graph(), dtypes.Float32, clip), AddScalar(norm, 1e-6)), 1.0)
 	clipped = make([]*Node, len(grads))
 	for i := range grads {
 		clipped[i] = Mul(grads[i], scale)
@@ -346,11 +358,20 @@ func ClipByGlobalNorm(grads []*Node, clip float64) (norm *Node, clipped []*Node)
 	return norm, clipped
 }
 
-// globalNorm is √Σ‖g‖² over every gradient.
-func globalNorm(grads []*Node) *Node {
+// clipScale is clip_grad_norm_'s factor min(1, clip/(norm+1e-6)), nil for
+// clip 0 (no clipping).
+func clipScale(norm *Node, clip float64) *Node {
+	if clip <= 0 {
+		return nil
+	}
+	return MinScalar(Div(Scalar(norm.Graph(), dtypes.Float32, clip), AddScalar(norm, 1e-6)), 1.0)
+}
+
+// globalNorm is √Σ‖g‖² given every gradient's square.
+func globalNorm(squares []*Node) *Node {
 	var sum *Node
-	for _, g := range grads {
-		s := ReduceAllSum(Square(g))
+	for _, s := range squares {
+		s = ReduceAllSum(s)
 		if sum == nil {
 			sum = s
 		} else {
@@ -365,14 +386,28 @@ func globalNorm(grads []*Node) *Node {
 // lr/(1-β₁ᵗ) · m / (√v/√(1-β₂ᵗ) + ε). lr, bc1 = 1-β₁ᵗ and bc2 = 1-β₂ᵗ are
 // scalar nodes fed from the host each step; wd 0 is Adam.
 func AdamW(w, g, m, v, lr, bc1, bc2 *Node, h Hyper, wd float64) (nw, nm, nv *Node) {
+	return adamW(w, g, Square(g), nil, m, v, lr, bc1, bc2, h, wd)
+}
+
+// adamW is AdamW for the gradient scale·g given g and g² (scale nil: 1),
+// written for few passes over the weight (twelve): the scale rides on the
+// moments' coefficients, and m/bc1 / (√v/√bc2 + ε) is computed as
+// (√bc2/bc1) · m/(√v + ε√bc2), which leaves no division by a broadcast
+// scalar. Equal to PyTorch's order up to float32 rounding.
+func adamW(w, g, g2, scale, m, v, lr, bc1, bc2 *Node, h Hyper, wd float64) (nw, nm, nv *Node) {
+	if scale == nil {
+		nm = Add(MulScalar(m, h.Beta1), MulScalar(g, 1-h.Beta1))
+		nv = Add(MulScalar(v, h.Beta2), MulScalar(g2, 1-h.Beta2))
+	} else {
+		nm = Add(MulScalar(m, h.Beta1), Mul(g, MulScalar(scale, 1-h.Beta1)))
+		nv = Add(MulScalar(v, h.Beta2), Mul(g2, MulScalar(Square(scale), 1-h.Beta2)))
+	}
+	sb := Sqrt(bc2)
+	step := Mul(Div(nm, Add(Sqrt(nv), MulScalar(sb, h.Eps))), Div(Mul(lr, sb), bc1))
 	if wd != 0 {
 		w = Mul(w, OneMinus(MulScalar(lr, wd)))
 	}
-	nm = Add(MulScalar(m, h.Beta1), MulScalar(g, 1-h.Beta1))
-	nv = Add(MulScalar(v, h.Beta2), MulScalar(Square(g), 1-h.Beta2))
-	denom := AddScalar(Div(Sqrt(nv), Sqrt(bc2)), h.Eps)
-	nw = Sub(w, Mul(Div(lr, bc1), Div(nm, denom)))
-	return nw, nm, nv
+	return Sub(w, step), nm, nv
 }
 
 // evalGraph: inputs ids, targets, mask, weights; outputs the summed loss,

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strings"
@@ -98,6 +99,80 @@ func TestAdamW(t *testing.T) {
 				}
 			}
 		}
+	}
+}
+
+// TestAdamWClipped checks the step graph's optimiser (squares shared with
+// the global norm, the clipping factor folded into the moments) against
+// clipping the gradients first and running AdamW, as package sae does.
+func TestAdamWClipped(t *testing.T) {
+	be, err := engine.Backend()
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := Hyper{Beta1: 0.9, Beta2: 0.98, Eps: 1e-8}
+	r := rand.New(rand.NewPCG(3, 4))
+	vec := func(n int, scale float64) []float32 {
+		x := make([]float32, n)
+		for i := range x {
+			x[i] = float32(scale * r.NormFloat64())
+		}
+		return x
+	}
+	squares := func(x []float32) []float32 { // a second moment is never negative
+		for i := range x {
+			x[i] *= x[i]
+		}
+		return x
+	}
+	for _, c := range []struct {
+		name string
+		clip float64
+		wd   float64
+	}{{"no clip", 0, 0.1}, {"clipped", 0.5, 0.1}, {"clip above norm", 1e3, 0}} {
+		t.Run(c.name, func(t *testing.T) {
+			run := func(fused bool) [][]float32 {
+				e, err := NewExec(be, func(in []*Node) []*Node {
+					w, g, m, v, sched := in[0], in[1], in[2], in[3], in[4]
+					lr, bc1, bc2 := scalarAt(sched, 0), scalarAt(sched, 1), scalarAt(sched, 2)
+					var nw, nm, nv, norm *Node
+					if fused {
+						sq := Square(g)
+						norm = globalNorm([]*Node{sq})
+						nw, nm, nv = adamW(w, g, sq, clipScale(norm, c.clip), m, v, lr, bc1, bc2, h, c.wd)
+					} else {
+						var gs []*Node
+						norm, gs = ClipByGlobalNorm([]*Node{g}, c.clip)
+						nw, nm, nv = AdamW(w, gs[0], m, v, lr, bc1, bc2, h, c.wd)
+					}
+					return []*Node{nw, nm, nv, norm}
+				})
+				if err != nil {
+					t.Fatal(err)
+				}
+				outs, err := e.Call(tensors.FromValue(vec(300, 1)), tensors.FromValue(vec(300, 0.1)), tensors.FromValue(vec(300, 0.01)),
+					tensors.FromValue(squares(vec(300, 1e-2))), tensors.FromValue([]float32{1e-3, 0.271, 0.0588}))
+				if err != nil {
+					t.Fatal(err)
+				}
+				var out [][]float32
+				for _, o := range outs[:3] {
+					out = append(out, o.Value().([]float32))
+				}
+				return out
+			}
+			r = rand.New(rand.NewPCG(3, 4))
+			got := run(true)
+			r = rand.New(rand.NewPCG(3, 4))
+			want := run(false)
+			for k, name := range []string{"weight", "first moment", "second moment"} {
+				for i := range got[k] {
+					if d := math.Abs(float64(got[k][i] - want[k][i])); d > 1e-6*math.Max(1e-3, math.Abs(float64(want[k][i]))) {
+						t.Fatalf("%s[%d] = %g, clipping first gives %g", name, i, got[k][i], want[k][i])
+					}
+				}
+			}
+		})
 	}
 }
 

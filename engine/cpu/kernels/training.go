@@ -59,11 +59,11 @@ func init() {
 		compute.OpTypeDiv:       div,
 		compute.OpTypeExp:       exp,
 		compute.OpTypePad:       pad,
-		compute.OpTypeLog:       unaryOp(stockLog, func(x float32) float32 { return float32(math.Log(float64(x))) }),
-		compute.OpTypeTanh:      unaryOp(stockTanh, func(x float32) float32 { return float32(math.Tanh(float64(x))) }),
-		compute.OpTypeSqrt:      unaryOp(stockSqrt, func(x float32) float32 { return float32(math.Sqrt(float64(x))) }),
-		compute.OpTypeRsqrt:     unaryOp(stockRsqrt, func(x float32) float32 { return float32(1 / math.Sqrt(float64(x))) }),
-		compute.OpTypeNeg:       unaryOp(stockNeg, func(x float32) float32 { return -x }),
+		compute.OpTypeLog:       unaryOp(opNone, stockLog, func(x float32) float32 { return float32(math.Log(float64(x))) }),
+		compute.OpTypeTanh:      unaryOp(opNone, stockTanh, func(x float32) float32 { return float32(math.Tanh(float64(x))) }),
+		compute.OpTypeSqrt:      unaryOp(opSqrt, stockSqrt, func(x float32) float32 { return float32(math.Sqrt(float64(x))) }),
+		compute.OpTypeRsqrt:     unaryOp(opNone, stockRsqrt, func(x float32) float32 { return float32(1 / math.Sqrt(float64(x))) }),
+		compute.OpTypeNeg:       unaryOp(opNeg, stockNeg, func(x float32) float32 { return -x }),
 	} {
 		ours[op] = fn
 	}
@@ -78,15 +78,24 @@ func exp(backend unsafe.Pointer, n *node, inputs []*buffer, owned []bool) (*buff
 }
 
 // unaryOp runs f over a float32 tensor in parallel chunks, in place when
-// the backend lets it (as the stock executors do).
-func unaryOp(stock executor, f func(float32) float32) executor {
+// the backend lets it (as the stock executors do); op's SIMD rows instead
+// of f where they run.
+func unaryOp(op rowOp, stock executor, f func(float32) float32) executor {
 	return func(backend unsafe.Pointer, n *node, inputs []*buffer, owned []bool) (*buffer, error) {
 		return elementwise(backend, n, inputs, owned, stock, func(dst, src []float32) {
+			if rowUnary(op, dst, src) {
+				return
+			}
 			for i, x := range src {
 				dst[i] = f(x)
 			}
 		})
 	}
+}
+
+func withVV(op binOp, vv func(dst, a, b []float32)) binOp {
+	op.vv = vv
+	return op
 }
 
 // binOp is an element-wise float32 operation on rows: vv on two rows,
@@ -97,55 +106,57 @@ type binOp struct {
 	sv func(dst []float32, c float32, b []float32)
 }
 
-var (
-	addOp = binOp{vecmath.Add,
-		func(dst, a []float32, c float32) {
+// rowOp names an operation for the SIMD row functions (rows_*.go), which
+// report false where they do not run and the scalar loop does the row.
+type rowOp int
+
+const (
+	opNone rowOp = iota // no SIMD rows: the scalar loop
+	opAdd
+	opSub
+	opDiv
+	opSqrt
+	opNeg
+)
+
+// scalarBinOp is op's binOp, rows through SIMD where the build and CPU
+// have it, else through f element by element.
+func scalarBinOp(op rowOp, f func(x, y float32) float32) binOp {
+	return binOp{
+		func(dst, a, b []float32) {
+			if rowVV(op, dst, a, b) {
+				return
+			}
+			b = b[:len(a)]
 			for i, x := range a {
-				dst[i] = x + c
+				dst[i] = f(x, b[i])
+			}
+		},
+		func(dst, a []float32, c float32) {
+			if rowVS(op, dst, a, c, false) {
+				return
+			}
+			for i, x := range a {
+				dst[i] = f(x, c)
 			}
 		},
 		func(dst []float32, c float32, b []float32) {
+			if rowVS(op, dst, b, c, true) {
+				return
+			}
 			for i, x := range b {
-				dst[i] = c + x
+				dst[i] = f(c, x)
 			}
 		}}
+}
+
+var (
+	addOp = withVV(scalarBinOp(opAdd, func(x, y float32) float32 { return x + y }), vecmath.Add)
 	mulOp = binOp{vecmath.Mul,
 		func(dst, a []float32, c float32) { vecmath.Mul(dst, a, []float32{c}) },
 		func(dst []float32, c float32, b []float32) { vecmath.Mul(dst, b, []float32{c}) }}
-	subOp = binOp{
-		func(dst, a, b []float32) {
-			b = b[:len(a)]
-			for i, x := range a {
-				dst[i] = x - b[i]
-			}
-		},
-		func(dst, a []float32, c float32) {
-			for i, x := range a {
-				dst[i] = x - c
-			}
-		},
-		func(dst []float32, c float32, b []float32) {
-			for i, x := range b {
-				dst[i] = c - x
-			}
-		}}
-	divOp = binOp{
-		func(dst, a, b []float32) {
-			b = b[:len(a)]
-			for i, x := range a {
-				dst[i] = x / b[i]
-			}
-		},
-		func(dst, a []float32, c float32) {
-			for i, x := range a {
-				dst[i] = x / c
-			}
-		},
-		func(dst []float32, c float32, b []float32) {
-			for i, x := range b {
-				dst[i] = c / x
-			}
-		}}
+	subOp = scalarBinOp(opSub, func(x, y float32) float32 { return x - y })
+	divOp = scalarBinOp(opDiv, func(x, y float32) float32 { return x / y })
 )
 
 func sub(backend unsafe.Pointer, n *node, inputs []*buffer, owned []bool) (*buffer, error) {

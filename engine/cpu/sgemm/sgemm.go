@@ -150,7 +150,7 @@ func packA(dst, a []float32, lda, ic, mcb, pc, kcb int) {
 			base := (ic+ir)*lda + pc
 			r0, r1, r2 := a[base:base+kcb], a[base+lda:base+lda+kcb], a[base+2*lda:base+2*lda+kcb]
 			r3, r4, r5 := a[base+3*lda:base+3*lda+kcb], a[base+4*lda:base+4*lda+kcb], a[base+5*lda:base+5*lda+kcb]
-			for p := range kcb {
+			for p := packRows6(d, r0, r1, r2, r3, r4, r5, kcb); p < kcb; p++ {
 				q := d[p*mr : p*mr+mr : p*mr+mr]
 				q[0], q[1], q[2], q[3], q[4], q[5] = r0[p], r1[p], r2[p], r3[p], r4[p], r5[p]
 			}

@@ -134,3 +134,37 @@ func BenchmarkMatMul(b *testing.B) {
 		})
 	}
 }
+
+// TestPackA checks the packed A panels (SIMD transposes where the build
+// has them) element by element against their definition, padding included,
+// for widths around the 8-column SIMD chunks and row counts that leave a
+// partial panel.
+func TestPackA(t *testing.T) {
+	r := rand.New(rand.NewPCG(7, 8))
+	for _, kcb := range []int{1, 7, 8, 9, 15, 16, 17, 24, 40, 255, 256} {
+		for _, mcb := range []int{6, 11, 18} {
+			lda, ic, pc := kcb+5, 2, 3
+			a := random((ic+mcb)*lda+pc, r)
+			panels := roundUp(mcb, mr) / mr
+			dst := random(panels*kcb*mr+4, r) // garbage, and a tail that must stay as it is
+			tail := append([]float32(nil), dst[panels*kcb*mr:]...)
+			packA(dst, a, lda, ic, mcb, pc, kcb)
+			for ir := 0; ir < panels*mr; ir++ {
+				for p := range kcb {
+					want := float32(0)
+					if ir < mcb {
+						want = a[(ic+ir)*lda+pc+p]
+					}
+					if got := dst[ir/mr*kcb*mr+p*mr+ir%mr]; got != want {
+						t.Fatalf("kcb %d mcb %d: row %d column %d packed as %g, want %g", kcb, mcb, ir, p, got, want)
+					}
+				}
+			}
+			for i, v := range tail {
+				if dst[panels*kcb*mr+i] != v {
+					t.Fatalf("kcb %d mcb %d: wrote past the panels", kcb, mcb)
+				}
+			}
+		}
+	}
+}
