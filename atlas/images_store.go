@@ -184,6 +184,24 @@ type ImageExemplar struct {
 	MaskPixels int       `json:"mask_pixels"`
 }
 
+// MarshalJSON leaves out the text atlas' example fields (top, bands,
+// random), which an image unit never has: its examples are Exemplars.
+func (r ImageUnitReport) MarshalJSON() ([]byte, error) {
+	type plain ImageUnitReport // without this method
+	b, err := json.Marshal(plain(r))
+	if err != nil {
+		return nil, err
+	}
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(b, &m); err != nil {
+		return nil, err
+	}
+	delete(m, "top")
+	delete(m, "bands")
+	delete(m, "random")
+	return json.Marshal(m)
+}
+
 // ImageUnit reads a unit of an image atlas.
 func (a *Atlas) ImageUnit(hook string, unit int) (*ImageUnitReport, error) {
 	info, err := a.ImageInfo()
