@@ -3,10 +3,12 @@ package server
 import (
 	"bytes"
 	"encoding/base64"
+	"errors"
 	"image"
 	"image/png"
 	"math"
 	"net/http/httptest"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -349,6 +351,44 @@ func FuzzImageAPI(f *testing.F) {
 		}
 		if code >= 500 && code != 503 {
 			t.Fatalf("POST %s %q: %d %s", path, body, code, e.Error)
+		}
+	})
+}
+
+// FuzzRequestImages drives the image part of every image route (base64,
+// data: URLs, PNG/JPEG decoding with its pixel limit, preprocessing for the
+// model) without running the model, so it explores inputs far faster than
+// FuzzImageAPI, whose requests each run (and may compile) a graph: any
+// input gives images of the model's shape or a 4xx error, never a panic.
+func FuzzRequestImages(f *testing.F) {
+	b64, _ := digitPNG(f, 0)
+	for _, s := range []string{b64, "data:image/png;base64," + b64, "", "!!", base64.StdEncoding.EncodeToString([]byte("\x89PNG\r\n\x1a\n"))} {
+		f.Add(s, false)
+		f.Add(s, true)
+	}
+	_, m := visionServer(f, "mnist-cnn")
+	s, err := New(Config{Model: m})
+	if err != nil {
+		f.Fatal(err)
+	}
+	shape, _ := m.ImageShape()
+	f.Fuzz(func(t *testing.T, image string, asList bool) {
+		var px *engine.Array
+		var err error
+		if asList {
+			px, _, err = s.requestImages(m, "", []string{image, image})
+		} else {
+			px, _, err = s.requestImages(m, image, nil)
+		}
+		if err != nil {
+			var e *apiError
+			if !errors.As(err, &e) || e.status < 400 || e.status >= 500 {
+				t.Fatalf("%q: error %v is not a 4xx", image, err)
+			}
+			return
+		}
+		if want := []int{px.Shape[0], shape[0], shape[1], shape[2]}; !slices.Equal(px.Shape, want) || len(px.Data) != px.Shape[0]*shape[0]*shape[1]*shape[2] {
+			t.Fatalf("%q: pixels %v (%d values) for a model of shape %v", image, px.Shape, len(px.Data), shape)
 		}
 	})
 }
