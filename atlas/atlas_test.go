@@ -71,6 +71,42 @@ func mustBuild(t testing.TB, m Model, o BuildOptions) *BuildResult {
 	return r
 }
 
+// queryRows renders each row of query as "prefix col=value …" (blobs in
+// hex).
+func queryRows(t testing.TB, db *sql.DB, prefix, query string) []string {
+	t.Helper()
+	rows, err := db.Query(query)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	cols, _ := rows.Columns()
+	var out []string
+	for rows.Next() {
+		vals := make([]any, len(cols))
+		ptrs := make([]any, len(cols))
+		for i := range vals {
+			ptrs[i] = &vals[i]
+		}
+		if err := rows.Scan(ptrs...); err != nil {
+			t.Fatal(err)
+		}
+		var sb strings.Builder
+		sb.WriteString(prefix)
+		for i, v := range vals {
+			if b, ok := v.([]byte); ok {
+				v = fmt.Sprintf("%x", b)
+			}
+			fmt.Fprintf(&sb, " %s=%v", cols[i], v)
+		}
+		out = append(out, sb.String())
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
 // dump renders every row of every table (except timing meta) as sorted text.
 // With stats=false, the floating-point mean/m2/var/std columns are left out.
 func dump(t testing.TB, path string, stats bool) []string {
@@ -81,33 +117,7 @@ func dump(t testing.TB, path string, stats bool) []string {
 	}
 	defer db.Close()
 	var out []string
-	q := func(prefix, query string) {
-		rows, err := db.Query(query)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer rows.Close()
-		cols, _ := rows.Columns()
-		for rows.Next() {
-			vals := make([]any, len(cols))
-			ptrs := make([]any, len(cols))
-			for i := range vals {
-				ptrs[i] = &vals[i]
-			}
-			if err := rows.Scan(ptrs...); err != nil {
-				t.Fatal(err)
-			}
-			var sb strings.Builder
-			sb.WriteString(prefix)
-			for i, v := range vals {
-				if b, ok := v.([]byte); ok {
-					v = fmt.Sprintf("%x", b)
-				}
-				fmt.Fprintf(&sb, " %s=%v", cols[i], v)
-			}
-			out = append(out, sb.String())
-		}
-	}
+	q := func(prefix, query string) { out = append(out, queryRows(t, db, prefix, query)...) }
 	excl := "'" + strings.Join(append([]string{"progress_dummy"}, TimingMetaKeys...), "','") + "'"
 	q("meta", "SELECT key, value FROM meta WHERE key NOT IN ("+excl+")")
 	if stats {

@@ -406,21 +406,7 @@ func dumpImageAtlas(t *testing.T, path string) []string {
 	defer a.Close()
 	var out []string
 	for _, table := range []string{"units", "image_units", "images"} {
-		rows, err := a.DB().Query("SELECT * FROM " + table + " ORDER BY id")
-		if err != nil {
-			t.Fatal(err)
-		}
-		cols, _ := rows.Columns()
-		for rows.Next() {
-			vals := make([]any, len(cols))
-			ptrs := make([]any, len(cols))
-			for i := range vals {
-				ptrs[i] = &vals[i]
-			}
-			rows.Scan(ptrs...)
-			out = append(out, fmt.Sprint(table, vals))
-		}
-		rows.Close()
+		out = append(out, queryRows(t, a.DB(), table, "SELECT * FROM "+table+" ORDER BY id")...)
 	}
 	return out
 }

@@ -109,23 +109,30 @@ func trainPlanted(t *testing.T, c plantedCase, p *planted, nSAE, steps, batch in
 	t.Helper()
 	o := DefaultOptions(c.arch, p.d, nSAE)
 	o.Seed = seed
-	o.Hyper.LR = 1e-2
-	o.Hyper.Steps = steps
-	o.Hyper.MinLRFrac = 0.1
-	o.Hyper.Warmup = steps / 20
-	o.DeadWindow = 50
 	c.set(&o)
+	tr, st := trainSynthetic(t, o, steps, batch, p.batch)
+	return recovery(p, tr.SAE(Metadata{}).WDec, nSAE), st
+}
+
+// trainSynthetic trains with the synthetic known answers' schedule (lr
+// 1e-2, 5% warmup, cosine to 10%, dead after 50 steps; set's choices win)
+// on batches drawn by next, returning the trainer and the last step's
+// statistics.
+func trainSynthetic(t *testing.T, o Options, steps, batch int, next func(rows int) []float32) (*Trainer, StepStats) {
+	t.Helper()
+	o.Hyper.LR, o.Hyper.Steps, o.Hyper.MinLRFrac, o.Hyper.Warmup = 1e-2, steps, 0.1, steps/20
+	o.DeadWindow = 50
 	tr, err := NewTrainer(o)
 	if err != nil {
 		t.Fatal(err)
 	}
 	var st StepStats
 	for range steps {
-		if st, err = tr.TrainStep(p.batch(batch), batch); err != nil {
+		if st, err = tr.TrainStep(next(batch), batch); err != nil {
 			t.Fatal(err)
 		}
 	}
-	return recovery(p, tr.SAE(Metadata{}).WDec, nSAE), st
+	return tr, st
 }
 
 // TestPlantedDictionary is the known answer: every architecture recovers a

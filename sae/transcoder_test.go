@@ -366,19 +366,8 @@ func TestPlantedTranscoder(t *testing.T) {
 		p := newPlantedPairs(dIn, dOut, f, c.skip, 3)
 		o := DefaultOptions(c.arch, dIn, 2*f)
 		o.DOut, o.Skip, o.NoBDecInput = dOut, c.skip, true
-		o.Hyper.LR, o.Hyper.Steps, o.Hyper.MinLRFrac, o.Hyper.Warmup = 1e-2, steps, 0.1, steps/20
-		o.DeadWindow = 50
 		c.set(&o)
-		tr, err := NewTrainer(o)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var st StepStats
-		for range steps {
-			if st, err = tr.TrainStep(p.batch(batch), batch); err != nil {
-				t.Fatal(err)
-			}
-		}
+		tr, st := trainSynthetic(t, o, steps, batch, p.batch)
 		s := tr.SAE(Metadata{})
 		rec, resp := recovery(p.out, s.WDec, 2*f), response(s, p)
 		skipErr := 0.0

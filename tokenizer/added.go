@@ -5,8 +5,9 @@ import (
 	"unicode/utf8"
 )
 
-// addedToken is one entry of tokenizer.json's added_tokens.
-type addedToken struct {
+// AddedToken is one entry of tokenizer.json's added_tokens (read here,
+// written by the tokenizers glia trains or builds).
+type AddedToken struct {
 	ID         int    `json:"id"`
 	Content    string `json:"content"`
 	SingleWord bool   `json:"single_word"`
@@ -73,13 +74,13 @@ func (t *trie) longestAt(s string, i int) (tok, end int) {
 }
 
 type addedVocab struct {
-	tokens []addedToken
+	tokens []AddedToken
 	byID   map[int]int // id -> index in tokens
 	raw    *trie       // normalized == false
 	norm   *trie       // normalized == true (contents normalized)
 }
 
-func newAddedVocab(toks []addedToken, n normalizer) *addedVocab {
+func newAddedVocab(toks []AddedToken, n normalizer) *addedVocab {
 	v := &addedVocab{tokens: toks, byID: map[int]int{}, raw: newTrie(), norm: newTrie()}
 	for i, t := range toks {
 		v.byID[t.ID] = i

@@ -83,16 +83,16 @@ func ggufBPE(v GGUFVocab, typ func(int) int32) (*Tokenizer, error) {
 		return nil, fmt.Errorf("tokenizer.ggml.pre: unsupported pre-tokenizer %q", v.Pre)
 	}
 	vocab := make(map[string]int, len(v.Tokens))
-	added := []addedToken{}
+	added := []AddedToken{}
 	for i, tok := range v.Tokens {
 		if _, dup := vocab[tok]; !dup {
 			vocab[tok] = i
 		}
 		switch typ(i) {
 		case ggufControl, ggufUnknown:
-			added = append(added, addedToken{ID: i, Content: tok, Special: true})
+			added = append(added, AddedToken{ID: i, Content: tok, Special: true})
 		case ggufUserDefined:
-			added = append(added, addedToken{ID: i, Content: tok})
+			added = append(added, AddedToken{ID: i, Content: tok})
 		}
 	}
 	pre := map[string]any{"type": "ByteLevel", "add_prefix_space": false, "trim_offsets": true, "use_regex": true}
@@ -140,13 +140,13 @@ type spmModel struct {
 
 func ggufSPM(v GGUFVocab, typ func(int) int32) (*Tokenizer, error) {
 	m := &spmModel{v: v, lookup: make(map[string]int, len(v.Tokens)), typ: typ}
-	var sp []addedToken
+	var sp []AddedToken
 	for i, tok := range v.Tokens {
 		m.lookup[tok] = i // llama.cpp: the last duplicate wins
 		switch typ(i) {
 		case ggufControl, ggufUnknown, ggufUserDefined:
 			if tok != "" {
-				sp = append(sp, addedToken{ID: i, Content: tok, Special: typ(i) != ggufUserDefined})
+				sp = append(sp, AddedToken{ID: i, Content: tok, Special: typ(i) != ggufUserDefined})
 			}
 		}
 	}

@@ -43,9 +43,9 @@ func gpt2TokenizerJSON(vocabJSON, mergesTXT []byte) ([]byte, error) {
 		}
 		merges = append(merges, l)
 	}
-	added := []addedToken{}
+	added := []AddedToken{}
 	if id, ok := vocab["<|endoftext|>"]; ok {
-		added = append(added, addedToken{ID: id, Content: "<|endoftext|>", Special: true})
+		added = append(added, AddedToken{ID: id, Content: "<|endoftext|>", Special: true})
 	}
 	return json.Marshal(map[string]any{
 		"version":        "1.0",

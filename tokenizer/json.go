@@ -122,7 +122,7 @@ func FromJSON(data []byte) (*Tokenizer, error) { return fromJSON(data, nil) }
 // between variants of a file); m nil parses "model".
 func fromJSON(data []byte, m model) (*Tokenizer, error) {
 	var top struct {
-		AddedTokens   []addedToken    `json:"added_tokens"`
+		AddedTokens   []AddedToken    `json:"added_tokens"`
 		Normalizer    json.RawMessage `json:"normalizer"`
 		PreTokenizer  json.RawMessage `json:"pre_tokenizer"`
 		PostProcessor json.RawMessage `json:"post_processor"`
@@ -750,8 +750,8 @@ func (c chainPost) process(ids []int) []int { return c.b.process(c.a.process(ids
 // A token whose content is already known (model vocabulary or an earlier
 // added token) takes that id; any other takes the next free id after the
 // model's vocabulary and the added ids so far.
-func assignAddedIDs(toks []addedToken, m model) []addedToken {
-	out := make([]addedToken, 0, len(toks))
+func assignAddedIDs(toks []AddedToken, m model) []AddedToken {
+	out := make([]AddedToken, 0, len(toks))
 	byContent := map[string]int{}
 	maxID := -1
 	vsize := m.size()

@@ -3,6 +3,8 @@ package train
 import (
 	"encoding/json"
 	"strconv"
+
+	"github.com/glia-dev/glia/tokenizer"
 )
 
 // Vocabulary is a task whose token ids have names: it can write a
@@ -33,21 +35,12 @@ func (t *ModAdd) TokenizerJSON() []byte {
 // digits: the file loads in glia and in transformers alike. Decoding joins
 // tokens with spaces, as tokenizers does without a decoder.
 func numberTokenizer(vocab int, specials map[int]string, bos string) []byte {
-	type added struct {
-		ID         int    `json:"id"`
-		Content    string `json:"content"`
-		SingleWord bool   `json:"single_word"`
-		LStrip     bool   `json:"lstrip"`
-		RStrip     bool   `json:"rstrip"`
-		Normalized bool   `json:"normalized"`
-		Special    bool   `json:"special"`
-	}
 	words := make(map[string]int, vocab)
-	var addedTokens []added
+	var addedTokens []tokenizer.AddedToken
 	for id := range vocab {
 		if s, ok := specials[id]; ok {
 			words[s] = id
-			addedTokens = append(addedTokens, added{ID: id, Content: s, Special: true})
+			addedTokens = append(addedTokens, tokenizer.AddedToken{ID: id, Content: s, Special: true})
 			continue
 		}
 		words[strconv.Itoa(id)] = id
