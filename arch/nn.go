@@ -400,3 +400,16 @@ func convertTo(x *Node, dt dtypes.DType) *Node {
 	}
 	return ConvertDType(x, dt)
 }
+
+// FirstMax is the maximum over axis with its gradient sent to the first
+// maximum only (row-major within the axis), as PyTorch's and onnxruntime's
+// max pooling do. GoMLX's ReduceMax sends the whole gradient to every tied
+// element, and ties are common in pooling windows (after a ReLU, over a
+// blank image region, at hard-swish's floor): Grad-CAM's channel weights
+// would count a window's gradient once per tie.
+func FirstMax(x *Node, axis int) *Node {
+	d := x.Shape().Dimensions
+	first := ExpandAxes(StopGradient(ArgMax(x, axis)), axis)
+	pick := Equal(Iota(x.Graph(), shapes.Make(dtypes.Int32, d...), axis), BroadcastToDims(first, d...))
+	return ReduceSum(Where(pick, x, ZerosLike(x)), axis)
+}

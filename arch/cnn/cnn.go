@@ -25,7 +25,6 @@ import (
 
 	"github.com/glia-dev/glia/arch"
 	"github.com/glia-dev/glia/hook"
-	"github.com/gomlx/compute/dtypes"
 	"github.com/gomlx/compute/shapes"
 	. "github.com/gomlx/gomlx/core/graph"
 	timage "github.com/gomlx/gomlx/core/tensors/images"
@@ -314,10 +313,7 @@ func pool(x *Node, l layer) *Node {
 		if l.kind == "avgpool2d" {
 			return ReduceMean(x, 4)
 		}
-		first := ExpandAxes(StopGradient(ArgMax(x, 4)), 4)                                    // [b, c, oh, ow, 1]
-		pick := Equal(Iota(x.Graph(), shapes.Make(dtypes.Int32, d[0], d[1], oh, ow, k*k), 4), // [b, c, oh, ow, k²]
-			BroadcastToDims(first, d[0], d[1], oh, ow, k*k))
-		return ReduceSum(Where(pick, x, ZerosLike(x)), 4)
+		return arch.FirstMax(x, 4)
 	}
 	var pb *PoolBuilder
 	if l.kind == "maxpool2d" {

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"sort"
 
+	"github.com/glia-dev/glia/arch"
 	fonnx "github.com/glia-dev/glia/format/onnx"
 	"github.com/gomlx/compute/dtypes"
 	"github.com/gomlx/compute/shapes"
@@ -61,7 +62,7 @@ func init() {
 		"GlobalMaxPool": func(c *call) []value {
 			x := c.image(0)
 			d := x.Shape().Dimensions
-			return one(Reshape(firstMax(Reshape(x, d[0], d[1], d[2]*d[3]), 2), d[0], d[1], 1, 1))
+			return one(Reshape(arch.FirstMax(Reshape(x, d[0], d[1], d[2]*d[3]), 2), d[0], d[1], 1, 1))
 		},
 		"MaxPool":     func(c *call) []value { return one(pool(c, true)) },
 		"AveragePool": func(c *call) []value { return one(pool(c, false)) },
@@ -445,7 +446,7 @@ func pool(c *call, isMax bool) *Node {
 	}
 	s, p, oh, ow := c.window(x, k[0], k[1])
 	if isMax {
-		return firstMax(views(padded(x, p, -math.MaxFloat32), k[0], k[1], s, oh, ow), 2)
+		return arch.FirstMax(views(padded(x, p, -math.MaxFloat32), k[0], k[1], s, oh, ow), 2)
 	}
 	sum := ReduceSum(views(padded(x, p, 0), k[0], k[1], s, oh, ow), 2)
 	d := x.Shape().Dimensions
@@ -461,19 +462,6 @@ func pool(c *call, isMax bool) *Node {
 		}
 	}
 	return Div(sum, BroadcastToDims(Reshape(Const(x.Graph(), count), 1, 1, oh, ow), d[0], d[1], oh, ow))
-}
-
-// firstMax is the maximum over axis with its gradient sent to the first
-// maximum only, as PyTorch's and onnxruntime's max pooling do. GoMLX's
-// ReduceMax sends the whole gradient to every tied element, and ties are
-// common (a blank image region gives equal activations, hard-swish's
-// floor gives zeros): Grad-CAM's channel weights would count each
-// window's gradient once per tie.
-func firstMax(x *Node, axis int) *Node {
-	d := x.Shape().Dimensions
-	first := ExpandAxes(StopGradient(ArgMax(x, axis)), axis)
-	pick := Equal(Iota(x.Graph(), shapes.Make(dtypes.Int32, d...), axis), BroadcastToDims(first, d...))
-	return ReduceSum(Where(pick, x, ZerosLike(x)), axis)
 }
 
 func reduceMean(c *call) []value {
