@@ -25,7 +25,6 @@ import (
 
 	"github.com/glia-dev/glia/arch"
 	"github.com/glia-dev/glia/hook"
-	"github.com/gomlx/compute/shapes"
 	. "github.com/gomlx/gomlx/core/graph"
 	timage "github.com/gomlx/gomlx/core/tensors/images"
 )
@@ -279,21 +278,9 @@ func conv2d(x, kernel *Node, l layer) *Node {
 	b, c := x.Shape().Dimensions[0], x.Shape().Dimensions[1]
 	k, s, oh, ow := l.kernel, l.stride, l.shape.h, l.shape.w
 	if p := l.pad; p > 0 {
-		// Zero borders by concatenation (Pad has no gradient in GoMLX).
-		d := x.Shape().Dimensions
-		rows := Zeros(x.Graph(), shapes.Make(x.DType(), b, c, p, d[3]))
-		x = Concatenate([]*Node{rows, x, rows}, 2)
-		cols := Zeros(x.Graph(), shapes.Make(x.DType(), b, c, d[2]+2*p, p))
-		x = Concatenate([]*Node{cols, x, cols}, 3)
+		x = arch.Padded(x, [4]int{p, p, p, p}, 0)
 	}
-	views := make([]*Node, 0, k*k)
-	for i := range k {
-		for j := range k {
-			views = append(views, Slice(x, AxisRange(), AxisRange(),
-				AxisRange(i, i+s*(oh-1)+1).Stride(s), AxisRange(j, j+s*(ow-1)+1).Stride(s))) // [b, c, oh, ow]
-		}
-	}
-	cols := Reshape(Stack(views, 2), b, c*k*k, oh, ow)
+	cols := Reshape(arch.Windows(x, k, k, s, s, oh, ow), b, c*k*k, oh, ow)
 	y := DotGeneral(cols, []int{1}, nil, Reshape(kernel, l.out, c*k*k), []int{1}, nil) // [b, oh, ow, out]
 	return TransposeAllAxes(y, 0, 3, 1, 2)
 }

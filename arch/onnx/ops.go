@@ -9,7 +9,6 @@ import (
 	"github.com/glia-dev/glia/arch"
 	fonnx "github.com/glia-dev/glia/format/onnx"
 	"github.com/gomlx/compute/dtypes"
-	"github.com/gomlx/compute/shapes"
 	. "github.com/gomlx/gomlx/core/graph"
 )
 
@@ -348,48 +347,6 @@ func (c *call) window(x *Node, kh, kw int) (s, p [4]int, oh, ow int) {
 	return s, p, oh, ow
 }
 
-// padded surrounds x [b, c, h, w] with pads [top, left, bottom, right] of
-// value v, by concatenation (GoMLX's Pad has no gradient).
-func padded(x *Node, p [4]int, v float64) *Node {
-	d := x.Shape().Dimensions
-	fill := func(h, w int) *Node { return FillScalar(x.Graph(), shapes.Make(x.DType(), d[0], d[1], h, w), v) }
-	if p[0]+p[2] > 0 {
-		parts := []*Node{x}
-		if p[0] > 0 {
-			parts = append([]*Node{fill(p[0], d[3])}, parts...)
-		}
-		if p[2] > 0 {
-			parts = append(parts, fill(p[2], d[3]))
-		}
-		x = Concatenate(parts, 2)
-	}
-	if p[1]+p[3] > 0 {
-		h := x.Shape().Dimensions[2]
-		parts := []*Node{x}
-		if p[1] > 0 {
-			parts = append([]*Node{fill(h, p[1])}, parts...)
-		}
-		if p[3] > 0 {
-			parts = append(parts, fill(h, p[3]))
-		}
-		x = Concatenate(parts, 3)
-	}
-	return x
-}
-
-// views are the kh·kw strided shifts of the padded input, stacked as
-// [b, c, kh·kw, oh, ow] in the kernel's row-major order (im2col).
-func views(x *Node, kh, kw int, s [4]int, oh, ow int) *Node {
-	vs := make([]*Node, 0, kh*kw)
-	for i := range kh {
-		for j := range kw {
-			vs = append(vs, Slice(x, AxisRange(), AxisRange(),
-				AxisRange(i, i+s[0]*(oh-1)+1).Stride(s[0]), AxisRange(j, j+s[1]*(ow-1)+1).Stride(s[1])))
-		}
-	}
-	return Stack(vs, 2)
-}
-
 // conv is a grouped 2-d convolution as im2col and matrix products (the
 // cnn family's method, which runs the product on the engine's matmul
 // kernels): one product for group 1, a multiply-and-sum over the window
@@ -413,14 +370,14 @@ func conv(c *call) []value {
 		y = DotGeneral(x, []int{1}, nil, Reshape(w, out, ch), []int{1}, nil) // [b, h, w, out]
 		y = TransposeAllAxes(y, 0, 3, 1, 2)
 	case g == 1:
-		cols := Reshape(views(padded(x, p, 0), kh, kw, s, oh, ow), b, ch*kh*kw, oh, ow)
+		cols := Reshape(arch.Windows(arch.Padded(x, p, 0), kh, kw, s[0], s[1], oh, ow), b, ch*kh*kw, oh, ow)
 		y = TransposeAllAxes(DotGeneral(cols, []int{1}, nil, Reshape(w, out, ch*kh*kw), []int{1}, nil), 0, 3, 1, 2)
 	case cg == 1 && og == 1:
-		cols := views(padded(x, p, 0), kh, kw, s, oh, ow) // [b, c, k², oh, ow]
+		cols := arch.Windows(arch.Padded(x, p, 0), kh, kw, s[0], s[1], oh, ow) // [b, c, k², oh, ow]
 		k := BroadcastToDims(Reshape(w, 1, ch, kh*kw, 1, 1), b, ch, kh*kw, oh, ow)
 		y = ReduceSum(Mul(cols, k), 2)
 	default:
-		cols := Reshape(views(padded(x, p, 0), kh, kw, s, oh, ow), b, g, cg*kh*kw, oh, ow)
+		cols := Reshape(arch.Windows(arch.Padded(x, p, 0), kh, kw, s[0], s[1], oh, ow), b, g, cg*kh*kw, oh, ow)
 		y = DotGeneral(cols, []int{2}, []int{1}, Reshape(w, g, og, cg*kh*kw), []int{2}, []int{0}) // [g, b, oh, ow, og]
 		y = Reshape(TransposeAllAxes(y, 1, 0, 4, 2, 3), b, out, oh, ow)
 	}
@@ -446,9 +403,9 @@ func pool(c *call, isMax bool) *Node {
 	}
 	s, p, oh, ow := c.window(x, k[0], k[1])
 	if isMax {
-		return arch.FirstMax(views(padded(x, p, -math.MaxFloat32), k[0], k[1], s, oh, ow), 2)
+		return arch.FirstMax(arch.Windows(arch.Padded(x, p, -math.MaxFloat32), k[0], k[1], s[0], s[1], oh, ow), 2)
 	}
-	sum := ReduceSum(views(padded(x, p, 0), k[0], k[1], s, oh, ow), 2)
+	sum := ReduceSum(arch.Windows(arch.Padded(x, p, 0), k[0], k[1], s[0], s[1], oh, ow), 2)
 	d := x.Shape().Dimensions
 	count := make([]float32, oh*ow)
 	for i := range oh {
