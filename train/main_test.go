@@ -1,19 +1,29 @@
 package train
 
 import (
+	"fmt"
 	"os"
 	"testing"
+
+	"github.com/glia-dev/glia/engine"
 )
 
-// TestMain runs the CPU backend one op at a time and with glia's matmul
-// whatever the AVX-512 start-up race says, as glia train does: with
-// parallel ops, the backward pass's stock-kernel matmuls can deadlock.
+// TestMain runs the CPU backend as glia train does: glia's kernels, with
+// glia's matmul whatever the AVX-512 start-up race says, and a graph's
+// independent ops side by side (engine.ParallelOps) unless
+// $GOMLX_BACKEND says otherwise.
 func TestMain(m *testing.M) {
-	if os.Getenv("GOMLX_BACKEND") == "" {
-		os.Setenv("GOMLX_BACKEND", "go:ops_sequential")
-	}
 	if os.Getenv("GLIA_KERNELS") == "" {
 		os.Setenv("GLIA_KERNELS", "glia")
+	}
+	_ = engine.UseCPUKernels(true)
+	be, err := engine.Backend()
+	if err == nil && os.Getenv("GOMLX_BACKEND") == "" {
+		err = engine.ParallelOps(be)
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
 	}
 	os.Exit(m.Run())
 }

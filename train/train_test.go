@@ -8,6 +8,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -293,6 +294,39 @@ func runOpts(dir string, steps int) Options {
 	h := DefaultHyper()
 	h.LR, h.Warmup, h.Steps = 1e-2, 2, steps
 	return Options{Hyper: h, Seed: 5, Out: dir, EvalEvery: 2, Run: map[string]any{"task": "induction"}}
+}
+
+// TestParallelOps: ops side by side (engine.ParallelOps, as glia train and
+// these tests run) reach the bits of one op at a time. The sequential run is
+// a child process, since the backend's mode is set once per process.
+func TestParallelOps(t *testing.T) {
+	cfg, err := Spec{Family: "gpt2", Layers: 3, DModel: 32, Heads: 4, DMLP: 64, Ctx: 16, Vocab: 23, BOS: 0, EOS: -1}.Config()
+	if err != nil {
+		t.Fatal(err)
+	}
+	task := &Induction{Seed: 3, Batch: 4, Seq: 16, VocabSize: 23}
+	if dir := os.Getenv("GLIA_SEQUENTIAL_OUT"); dir != "" {
+		if _, err := Run(context.Background(), cfg, task, runOpts(dir, 8)); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	par, seq := t.TempDir(), t.TempDir()
+	if _, err := Run(context.Background(), cfg, task, runOpts(par, 8)); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(os.Args[0], "-test.run=^TestParallelOps$")
+	cmd.Env = append(os.Environ(), "GOMLX_BACKEND=go:ops_sequential", "GLIA_SEQUENTIAL_OUT="+seq)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("sequential run: %v\n%s", err, out)
+	}
+	for _, f := range []string{"model.safetensors", CheckpointFile} {
+		a, _ := os.ReadFile(filepath.Join(par, f))
+		b, _ := os.ReadFile(filepath.Join(seq, f))
+		if len(a) == 0 || !bytes.Equal(a, b) {
+			t.Errorf("%s: parallel ops differ from one op at a time (%d vs %d bytes)", f, len(a), len(b))
+		}
+	}
 }
 
 // TestResume: a run stopped after 3 steps, resumed, interrupted after 4 and

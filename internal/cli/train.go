@@ -30,10 +30,6 @@ receives config.json, model.safetensors, generation_config.json, tokenizer.json
 (with a tokenizer), checkpoint.safetensors and train_log.jsonl. See docs/train.md.`})
 }
 
-// trainBackend is the CPU backend configuration glia train uses unless
-// $GOMLX_BACKEND names options.
-const trainBackend = "go:ops_sequential"
-
 // trainLogFile is the run's log in the output directory: one JSON object
 // per line, appended to by resumed runs.
 const trainLogFile = "train_log.jsonl"
@@ -113,18 +109,22 @@ func runTrain(args []string) error {
 	if err := mf.setDevice(); err != nil {
 		return err
 	}
-	if b := os.Getenv("GOMLX_BACKEND"); b == "" || b == "go" {
-		// The backward pass has many independent matmuls, some of them in
-		// layouts only compute's stock kernels run; run in parallel, those
-		// wait for the worker pool from inside it and can deadlock (seen
-		// at step 680 of a vocab-512 model). One op at a time is as fast here.
-		os.Setenv("GOMLX_BACKEND", trainBackend)
-	}
 	if os.Getenv("GLIA_KERNELS") == "" {
 		// glia's matmul whatever the AVX-512 start-up race says: the race
 		// follows the machine's load, and a resumed run must multiply with
 		// the same kernel as the run it continues to reach the same bits.
 		os.Setenv("GLIA_KERNELS", "glia")
+	}
+	if b := os.Getenv("GOMLX_BACKEND"); b == "" || b == "go" {
+		// Independent ops side by side, unless $GOMLX_BACKEND names options
+		// (engine.ParallelOps says why it is safe and what it gains).
+		be, err := engine.Backend()
+		if err != nil {
+			return fmt.Errorf("train: backend: %w", err)
+		}
+		if err := engine.ParallelOps(be); err != nil {
+			return err
+		}
 	}
 	spec := train.Spec{Family: *family, Layers: *layers, DModel: *dModel, Heads: *heads, DMLP: *dMLP, Ctx: *ctxLen, Vocab: *vocab, AttnOnly: *attnOnly, BOS: -1, EOS: -1}
 	run := map[string]any{"task": *task, "batch": *batch, "seq": *seq}
