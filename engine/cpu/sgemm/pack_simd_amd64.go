@@ -59,3 +59,20 @@ func transpose6x8(d, s0, s1, s2, s3, s4, s5 []float32) {
 	st(6, u2.Select128FromPair(1, 3, u6))
 	st(7, u3.Select128FromPair(1, 3, u7))
 }
+
+// packRows16 copies kcb rows of 16 floats, row p from b[p*n:], into d[p*16:]
+// with two vector loads and stores per row, and reports whether it did:
+// copy's call per 64 bytes made packing [k, n] operands (a weight
+// gradient's incoming gradient) cost as much as transposing them.
+func packRows16(d, b []float32, n, kcb int) bool {
+	if !packSIMD || len(b) < (kcb-1)*n+nr || len(d) < kcb*nr {
+		return false
+	}
+	for p := range kcb {
+		s, t := b[p*n:p*n+nr], d[p*nr:p*nr+nr]
+		archsimd.LoadFloat32x8((*[8]float32)(s[:8])).Store((*[8]float32)(t[:8]))
+		archsimd.LoadFloat32x8((*[8]float32)(s[8:])).Store((*[8]float32)(t[8:]))
+	}
+	archsimd.ClearAVXUpperBits()
+	return true
+}

@@ -187,7 +187,7 @@ func packB(dst, b []float32, n, k int, transB bool, c0, cols, pc, kcb int) {
 				d[p*nr+c] = v
 			}
 		}
-	} else { // b is [k, n]
+	} else if cols < nr || !packRows16(d, b[pc*n+c0:], n, kcb) { // b is [k, n]
 		for p := range kcb {
 			copy(d[p*nr:p*nr+cols], b[(pc+p)*n+c0:])
 		}
