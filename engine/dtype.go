@@ -75,11 +75,13 @@ func (m *Model) SetDType(dt dtypes.DType) error {
 		}
 		out[i] = t
 	}
+	m.unpinWeights()
 	for _, w := range m.weights {
 		w.FinalizeAll()
 	}
 	m.weights = out
 	m.dtype = dt
+	m.pinWeights()
 	clear(m.execs)
 	return nil
 }

@@ -57,6 +57,8 @@ type Model struct {
 	vocab     map[string]int32 // see TokenID
 
 	dicts []Dictionary // see Attach
+
+	unpin []func() // see pinWeights
 }
 
 // Tokenizer is what the engine and its commands need of a tokenizer
@@ -172,6 +174,7 @@ func FromSource(name string, cfg *arch.Config, src format.TensorSource) (m *Mode
 		m.weights = append(m.weights, t)
 	}
 	m.fingerprint = hex.EncodeToString(h.Sum(nil))[:16]
+	m.pinWeights()
 	return m, nil
 }
 

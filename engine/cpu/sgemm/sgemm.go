@@ -85,7 +85,7 @@ func MatMul(lhs, rhs, out []float32, batch, m, n, k int, transB bool) {
 
 // matmul1 multiplies one matrix pair on up to workers goroutines. B is
 // packed whole (in column chunks of at most packMax floats) by all of
-// them; then each takes blocks of rows of C from a shared counter, so a
+// them, or taken packed from a pin (pinned.go); then each takes blocks of rows of C from a shared counter, so a
 // worker that the scheduler delays (GoMLX runs independent ops side by
 // side) holds no one up.
 func matmul1(a, b, c []float32, m, n, k int, transB bool, workers int, s *scratch) {
@@ -94,25 +94,20 @@ func matmul1(a, b, c []float32, m, n, k int, transB bool, workers int, s *scratc
 	rowsPerTask := min(mcMax, max(mr, roundUp((m+8*workers-1)/(8*workers), mr)))
 	tasks := (m + rowsPerTask - 1) / rowsPerTask
 	workers = min(workers, tasks)
-	bp := s.panel(nc * kBlocks * kc)
+	panel := nc * kBlocks * kc
+	pinned := pinnedPanels(b, n, k, transB, nc, panel)
+	bp := pinned
+	if bp == nil {
+		bp = s.panel(panel)
+	}
 	for jc := 0; jc < n; jc += nc {
 		ncb := min(nc, n-jc)
-		strips := (ncb + nr - 1) / nr
-		// Packed B: for each k block, strips of kcb x nr.
+		if pinned != nil {
+			bp = pinned[jc/nc*panel:]
+		} else {
+			packPanel(bp, b, n, k, transB, jc, ncb, nc, workers)
+		}
 		var next atomic.Int64
-		parallel(workers, func(int) {
-			for {
-				t := int(next.Add(1)) - 1
-				if t >= kBlocks*strips {
-					return
-				}
-				pb, st := t/strips, t%strips
-				pc := pb * kc
-				kcb := min(kc, k-pc)
-				packB(bp[pb*kc*nc+st*kcb*nr:], b, n, k, transB, jc+st*nr, min(nr, ncb-st*nr), pc, kcb)
-			}
-		})
-		next.Store(0)
 		parallel(workers, func(w int) {
 			ws := s
 			if w > 0 {
@@ -136,6 +131,27 @@ func matmul1(a, b, c []float32, m, n, k int, transB bool, workers int, s *scratc
 			}
 		})
 	}
+}
+
+// packPanel packs columns [jc, jc+ncb) of b, every k block, into bp: for
+// each k block, strips of kcb x nr, on up to workers goroutines.
+// Each k block's strips start nc columns' worth apart (nc the chunk width).
+func packPanel(bp, b []float32, n, k int, transB bool, jc, ncb, nc, workers int) {
+	kBlocks := (k + kc - 1) / kc
+	strips := (ncb + nr - 1) / nr
+	var next atomic.Int64
+	parallel(min(workers, kBlocks*strips), func(int) {
+		for {
+			t := int(next.Add(1)) - 1
+			if t >= kBlocks*strips {
+				return
+			}
+			pb, st := t/strips, t%strips
+			pc := pb * kc
+			kcb := min(kc, k-pc)
+			packB(bp[pb*kc*nc+st*kcb*nr:], b, n, k, transB, jc+st*nr, min(nr, ncb-st*nr), pc, kcb)
+		}
+	})
 }
 
 func roundUp(x, m int) int { return (x + m - 1) / m * m }
