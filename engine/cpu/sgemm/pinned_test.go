@@ -59,4 +59,3 @@ func TestPinned(t *testing.T) {
 		}
 	}
 }
-
