@@ -66,7 +66,8 @@ func LayerNorm(hp *hook.Points, prefix string, x, w, b *Node, eps float64) *Node
 		y, _ := InternalFusedOpCaller(
 			func() *Node { return BackendFusedLayerNorm(x, []int{x.Rank() - 1}, eps, w, b) },
 			func() *Node { return layerNormPrimitive(x, w, b, eps) },
-			true)
+			false) // differentiated by fusedLayerNormVJP
+
 		return hp.At(convertTo(y, dt), "%s.hook_normalized", prefix) // [batch, pos, d_model]
 	}
 	x = Sub(x, ReduceAndKeep(x, ReduceMean, -1))
@@ -135,7 +136,7 @@ func GeluTanh(x *Node) *Node {
 // the MLP's hidden layer. The derivative written out takes thirteen and
 // leaves the forward pass to the fused kernel alone.
 func init() {
-	for t, vjp := range map[NodeType]VJP{NodeTypeFusedGelu: fusedGeluVJP, NodeTypeFusedSoftmax: fusedSoftmaxVJP} {
+	for t, vjp := range map[NodeType]VJP{NodeTypeFusedGelu: fusedGeluVJP, NodeTypeFusedSoftmax: fusedSoftmaxVJP, NodeTypeFusedLayerNorm: fusedLayerNormVJP} {
 		if _, ok := VJPRegistration[t]; !ok {
 			VJPRegistration[t] = vjp
 		}
@@ -166,6 +167,55 @@ func fusedSoftmaxVJP(node *Node, v []*Node, _ shapes.Shape) []*Node {
 		panic(fmt.Errorf("arch: no softmax axis in %q", desc))
 	}
 	return []*Node{Mul(node, Sub(v[0], ReduceAndKeep(Mul(v[0], node), ReduceSum, axis)))}
+}
+
+// fusedLayerNormVJP is the layer norm's gradient written out, over the
+// last axis (the only one LayerNorm normalises): with x̂ = (x-μ)·r,
+// r = 1/√(σ²+eps) and g = v·γ,
+//
+//	dx = r·(g - mean(g) - x̂·mean(g·x̂)),  dγ = Σ v·x̂,  dβ = Σ v
+//
+// (sums over every axis but the last): sixteen passes. GoMLX v0.28.2 has
+// none and differentiated the decomposed form instead, which in training
+// also recomputed that form's forward pass beside the fused kernel.
+func fusedLayerNormVJP(node *Node, v []*Node, _ shapes.Shape) []*Node {
+	desc := node.String()
+	in := node.Inputs()
+	x := in[0]
+	var eps float64
+	if i := strings.Index(desc, "epsilon="); i < 0 || !strings.Contains(desc, fmt.Sprintf("axes=[%d]", x.Rank()-1)) {
+		panic(fmt.Errorf("arch: no last-axis layer norm in %q", desc))
+	} else if _, err := fmt.Sscanf(desc[i:], "epsilon=%g", &eps); err != nil {
+		panic(fmt.Errorf("arch: layer norm epsilon in %q: %w", desc, err))
+	}
+	hasGamma, hasBeta := !strings.Contains(desc, "gamma=nil"), !strings.Contains(desc, "beta=nil")
+	rows := make([]int, x.Rank()-1)
+	for i := range rows {
+		rows[i] = i
+	}
+	xc := Sub(x, ReduceAndKeep(x, ReduceMean, -1))
+	r := Rsqrt(AddScalar(ReduceAndKeep(Square(xc), ReduceMean, -1), eps))
+	xhat := Mul(xc, r)
+	g := v[0]
+	var grads []*Node
+	var gamma *Node
+	if hasGamma {
+		gamma = in[1]
+		g = Mul(g, ExpandLeftToRank(gamma, x.Rank()))
+	}
+	m1 := ReduceAndKeep(g, ReduceMean, -1)
+	m2 := ReduceAndKeep(Mul(g, xhat), ReduceMean, -1)
+	grads = append(grads, Mul(Sub(Sub(g, m1), Mul(xhat, m2)), r))
+	if hasGamma {
+		grads = append(grads, ReduceSum(Mul(v[0], xhat), rows...))
+	}
+	if hasBeta {
+		grads = append(grads, ReduceSum(v[0], rows...))
+	}
+	if len(grads) != len(in) {
+		panic(fmt.Errorf("arch: layer norm %q has %d inputs, gradient for %d", desc, len(in), len(grads)))
+	}
+	return grads
 }
 
 // fusedGeluVJP is v·GELU'(x). The node keeps its exact flag only in its

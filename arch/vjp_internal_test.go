@@ -5,6 +5,7 @@ import (
 	"math/rand/v2"
 	"testing"
 
+	"github.com/glia-dev/glia/hook"
 	"github.com/gomlx/compute"
 	. "github.com/gomlx/gomlx/core/graph"
 	"github.com/gomlx/gomlx/core/tensors"
@@ -116,6 +117,58 @@ func TestFusedSoftmaxGradient(t *testing.T) {
 			}
 			if d := math.Abs(float64(got[i] - want[i])); d > 1e-6*(1+math.Abs(float64(want[i]))) {
 				t.Fatalf("axis %d, x=%g: gradient %g, autodiff of the primitive form %g", axis, x[i], got[i], want[i])
+			}
+		}
+	}
+}
+
+// TestFusedLayerNormGradient checks the hand-written layer-norm gradient
+// (x, gain and bias; with and without a bias) against autodiff of the
+// primitive form on the same inputs.
+func TestFusedLayerNormGradient(t *testing.T) {
+	be, err := compute.NewWithConfig("go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := rand.New(rand.NewPCG(18, 7))
+	const rows, d = 15, 24
+	fill := func(n int, scale, offset float64) []float32 {
+		x := make([]float32, n)
+		for i := range x {
+			x[i] = float32(offset + scale*r.NormFloat64())
+		}
+		return x
+	}
+	x, v, w, b := fill(rows*d, 3, 1.5), fill(rows*d, 1, 0), fill(d, 0.5, 1), fill(d, 0.2, 0)
+	for _, bias := range []bool{true, false} {
+		run := func(norm func(x, w, b *Node) *Node) [][]float32 {
+			outs := MustExecOnceN(be, func(x, v, w, b *Node) []*Node {
+				if !bias {
+					b = nil
+				}
+				y := norm(x, w, b)
+				wrt := []*Node{x, w}
+				if bias {
+					wrt = append(wrt, b)
+				}
+				return Gradient(ReduceAllSum(Mul(y, v)), wrt...)
+			}, tensors.FromFlatDataAndDimensions(x, 3, 5, d), tensors.FromFlatDataAndDimensions(v, 3, 5, d),
+				tensors.FromFlatDataAndDimensions(w, d), tensors.FromFlatDataAndDimensions(b, d))
+			var res [][]float32
+			for _, o := range outs {
+				res = append(res, tensors.MustCopyFlatData[float32](o))
+			}
+			return res
+		}
+		got := run(func(x, w, b *Node) *Node { return LayerNorm(hook.NewPoints(), "ln", x, w, b, 1e-5) })
+		want := run(func(x, w, b *Node) *Node { return layerNormPrimitive(x, w, b, 1e-5) })
+		for i, name := range []string{"x", "gain", "bias"}[:len(want)] {
+			worst := 0.0
+			for j := range want[i] {
+				worst = max(worst, math.Abs(float64(got[i][j]-want[i][j]))/(1+math.Abs(float64(want[i][j]))))
+			}
+			if worst > 2e-6 {
+				t.Errorf("bias %v: d%s differs from autodiff of the primitive form by %.2g", bias, name, worst)
 			}
 		}
 	}
