@@ -7,8 +7,13 @@ pre-hook on each MLP's c_proj, the tensor kept) and computing no logits (glia be
 the base GPT2Model). Rounds alternate glia, torch, glia, torch... so both see the same machine load; each
 round's figure is the mean of --iters timed forwards after a warm-up. The ratio is glia / torch.
 
-The script says which BLAS torch runs (torch from PyPI bundles MKL on x86; a Debian python3-torch needs
-libopenblas0-pthread, without which it falls back to the reference BLAS and the ratio means nothing).
+The script says which BLAS torch runs: torch from PyPI bundles MKL on x86; Debian's python3-torch (1.13,
+BLAS_INFO=generic) calls whatever libblas.so.3 the alternatives system selects, found here from the
+libraries a matmul loads: OpenBLAS with libopenblas0-pthread, else the reference BLAS, with which the ratio
+means nothing. To run against the Debian build:
+  apt-get install python3-torch libopenblas0-pthread
+  /usr/bin/python3 -m venv --system-site-packages deb && deb/bin/pip install transformers==4.36.2
+  deb/bin/python scripts/cpu_forward_bench.py --glia bin/glia
 
 Usage: python3 scripts/cpu_forward_bench.py [--glia bin/glia] [--rounds 3] [--iters 3] [--batch 8] [--seq 128]
 Not part of CI.
@@ -17,11 +22,24 @@ import argparse, json, os, subprocess, sys, time
 
 
 def blas_of(torch):
+    """The BLAS torch multiplies with: MKL when built in, else the shared library a matmul loads (a
+    Debian python3-torch says BLAS_INFO=generic and calls whatever libblas.so.3 the alternatives system
+    selects: OpenBLAS with libopenblas0-pthread, else the slow reference BLAS)."""
     cfg = torch.__config__.show()
     if "BLAS_INFO=mkl" in cfg:
         return "MKL"
-    if "openblas" in cfg.lower():
-        return "OpenBLAS"
+    a = torch.ones(64, 64)
+    (a @ a).sum().item()
+    try:
+        libs = {line.split()[-1] for line in open("/proc/self/maps") if "blas" in line.lower()}
+    except OSError:
+        libs = set()
+    for lib in sorted(libs):
+        if "openblas" in lib.lower():
+            return "OpenBLAS (" + lib + ")"
+    for lib in sorted(libs):
+        if "libblas.so" in lib:
+            return "reference BLAS (" + lib + "): the comparison means nothing; install libopenblas0-pthread"
     if "BLAS_INFO=" in cfg:
         return cfg.split("BLAS_INFO=")[1].split(",")[0]
     return "none found (reference BLAS?): the comparison means nothing"
