@@ -8,8 +8,8 @@ import (
 	"github.com/glia-dev/glia/engine"
 )
 
-// TestMain runs the CPU backend as glia train does: glia's kernels, with
-// glia's matmul whatever the AVX-512 start-up race says, and a graph's
+// TestMain runs the CPU backend as glia train does: glia's kernels (its
+// matmul even on a CPU with full-width AVX-512), and a graph's
 // independent ops side by side (engine.ParallelOps) unless
 // $GOMLX_BACKEND says otherwise.
 func TestMain(m *testing.M) {

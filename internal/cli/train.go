@@ -109,12 +109,6 @@ func runTrain(args []string) error {
 	if err := mf.setDevice(); err != nil {
 		return err
 	}
-	if os.Getenv("GLIA_KERNELS") == "" {
-		// glia's matmul whatever the AVX-512 start-up race says: the race
-		// follows the machine's load, and a resumed run must multiply with
-		// the same kernel as the run it continues to reach the same bits.
-		os.Setenv("GLIA_KERNELS", "glia")
-	}
 	if b := os.Getenv("GOMLX_BACKEND"); b == "" || b == "go" {
 		// Independent ops side by side, unless $GOMLX_BACKEND names options
 		// (engine.ParallelOps says why it is safe and what it gains).

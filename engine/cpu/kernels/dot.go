@@ -5,12 +5,11 @@ package kernels
 import (
 	"errors"
 	"fmt"
-	"math"
 	"os"
 	"reflect"
-	"time"
 	"unsafe"
 
+	"github.com/glia-dev/glia/engine/cpu/peak"
 	"github.com/glia-dev/glia/engine/cpu/sgemm"
 	"github.com/gomlx/compute"
 	"github.com/gomlx/compute/dtypes"
@@ -36,11 +35,6 @@ const (
 	layoutTransposed    = 1 // lhs [b, m, k], rhs [b, n, k]
 )
 
-// stockDot is the float32 DotGeneral compute had registered (the same
-// router serves both layouts), kept for the start-up race on AVX-512
-// machines.
-var stockDot dotFn
-
 func installDot() (string, error) {
 	kernel := "6x16 avx2"
 	if !sgemm.Accelerated() {
@@ -50,7 +44,7 @@ func installDot() (string, error) {
 		kernel = "portable Go" // compute's kernels fail checkptr
 	}
 	var regs [2]*dotRegistration
-	timeIt := false
+	avx512 := false
 	for layout := range regs {
 		reg := findDotImplementation(layout, dtypes.Float32, dtypes.Float32)
 		if reg == nil {
@@ -59,13 +53,7 @@ func installDot() (string, error) {
 		switch reg.name {
 		case "simd:avx2", "simd:nosimd":
 		case "simd:avx512":
-			// Where 512-bit FMAs are double-pumped (AMD Zen 4) our AVX2
-			// kernel has the same peak and wins; where they are native
-			// (Intel) compute's kernel has twice ours. Measure, below,
-			// except in race builds, where compute's fails checkptr.
-			// GLIA_KERNELS=glia skips the race: tests of glia's matmul, and
-			// users who measured, want it whatever a noisy timing says.
-			timeIt = !raceBuild && os.Getenv("GLIA_KERNELS") != "glia"
+			avx512 = true
 		default:
 			return "", fmt.Errorf("matmul: unexpected registration %q", reg.name)
 		}
@@ -74,15 +62,23 @@ func installDot() (string, error) {
 		}
 		regs[layout] = reg
 	}
-	*(*unsafe.Pointer)(unsafe.Pointer(&stockDot)) = (*eface)(unsafe.Pointer(&regs[0].implFn)).data
 	note := ""
-	if timeIt {
-		be := backendForCheck
-		ours, theirs := raceDot(stockDot, (*eface)(unsafe.Pointer(&be)).data) // an interface's second word is its pointer
-		if ours >= theirs {
-			return "", fmt.Errorf("matmul: kept compute's AVX-512 kernel (glia's AVX2 one took %.2fx its time here)", float64(ours)/float64(theirs))
+	// Where 512-bit FMAs run at full width (most Intel server cores)
+	// compute's AVX-512 kernel has twice the peak of our AVX2 one; where
+	// they are split over the 256-bit pipes (AMD Zen 4) ours has the same
+	// peak and wins. The choice follows the FMA width measured on the core
+	// (peak.WideFMA: about 2 or about 1, whatever the load), not a timing
+	// of the two matmuls, which are within 15% of each other here and
+	// which the machine's load used to decide: one run could multiply with
+	// one kernel and the next with the other, and get other bits. Race
+	// builds skip it (compute's kernel fails checkptr); GLIA_KERNELS=glia
+	// forces ours.
+	if avx512 && !raceBuild && os.Getenv("GLIA_KERNELS") != "glia" {
+		if w := peak.WideFMA(); w >= 1.5 {
+			return "", fmt.Errorf("matmul: kept compute's AVX-512 kernel (512-bit FMAs run at %.2fx the 256-bit rate here: full width)", w)
+		} else if w > 0 {
+			note = fmt.Sprintf(" (512-bit FMAs at %.2fx the 256-bit rate here: split, so no faster than AVX2)", w)
 		}
-		note = fmt.Sprintf(" (%.2fx the speed of compute's AVX-512 kernel here)", float64(theirs)/float64(ours))
 	}
 	if raceBuild {
 		if err := installDotBF16(); err != nil {
@@ -139,31 +135,6 @@ func gliaDotBF16(backend unsafe.Pointer, layout int, lhs, rhs []bfloat16.BFloat1
 	}
 	sgemm.MatMul(widen(lhs), widen(rhs), out, batch, m, n, k, layout == layoutTransposed)
 	handled[compute.OpTypeDotGeneral].Add(1)
-}
-
-// raceDot times glia's sgemm and stock on a mid-sized product, best of
-// three each.
-func raceDot(stock dotFn, backend unsafe.Pointer) (ours, theirs time.Duration) {
-	const m, n, k = 256, 512, 512
-	lhs, rhs, out := make([]float32, m*k), make([]float32, k*n), make([]float32, m*n)
-	for i := range lhs {
-		lhs[i] = float32(i%7) / 7
-	}
-	for i := range rhs {
-		rhs[i] = float32(i%5) / 5
-	}
-	best := func(f func()) time.Duration {
-		b := time.Duration(math.MaxInt64)
-		for range 3 {
-			t0 := time.Now()
-			f()
-			b = min(b, time.Since(t0))
-		}
-		return b
-	}
-	theirs = best(func() { stock(backend, layoutNonTransposed, lhs, rhs, 1, m, n, k, out) })
-	ours = best(func() { sgemm.MatMul(lhs, rhs, out, 1, m, n, k, false) })
-	return ours, theirs
 }
 
 // eface is the layout of an interface{} value.

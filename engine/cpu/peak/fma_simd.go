@@ -6,6 +6,7 @@ import (
 	"math"
 	"simd/archsimd"
 	"sync/atomic"
+	"time"
 )
 
 var kernelName = func() string {
@@ -60,4 +61,29 @@ func fma16(iters int) float64 {
 	s.Store(&out)
 	sink.Store(math.Float32bits(out[0]))
 	return float64(iters) * 12 * 16 * 2
+}
+
+// WideFMA is how many times one core's 256-bit FMA rate its 512-bit FMAs
+// reach: about 2 where AVX-512 units are full width (most Intel server
+// cores), about 1 where a 512-bit op is split over the 256-bit pipes (AMD
+// Zen 4; Intel cores with one 512-bit FMA unit); 0 without AVX-512. It is
+// the median of fifteen short alternating bursts of each width, so another
+// process that takes the core for some of them does not move it, and its
+// two possible answers are far apart.
+func WideFMA() float64 {
+	if !archsimd.X86.AVX512() {
+		return 0
+	}
+	const iters = 1 << 15 // ~0.1 ms a burst
+	rate := func(f func(int) float64) float64 {
+		t0 := time.Now()
+		n := f(iters)
+		return n / max(time.Since(t0).Seconds(), 1e-9)
+	}
+	rate(fma16) // warm the 512-bit units up (some cores power them on demand)
+	ratios := make([]float64, 15)
+	for i := range ratios {
+		ratios[i] = rate(fma16) / rate(fma8)
+	}
+	return Median(ratios)
 }
