@@ -17,8 +17,8 @@ import (
 // of a model whose weights are packed on every product, bit for bit; after
 // SetDType to bf16 and back, the new weights are pinned afresh.
 //
-// It runs in a child process with GLIA_KERNELS=glia, so that the AVX-512
-// start-up race cannot leave compute's matmul in place of glia's.
+// It runs in a child process with GLIA_KERNELS=glia, so that a CPU with
+// full-width AVX-512 does not leave compute's matmul in place of glia's.
 func TestPinnedWeights(t *testing.T) {
 	if os.Getenv("GLIA_KERNELS") != "glia" {
 		cmd := exec.Command(os.Args[0], "-test.run=^TestPinnedWeights$", "-test.v")

@@ -18,9 +18,9 @@ import (
 	"github.com/gomlx/gomlx/core/tensors"
 )
 
-// TestMain asks for glia's matmul whatever the AVX-512 timing race would
-// say: these tests check glia's kernel, and on a loaded AVX-512 machine the
-// race can keep compute's (TestRaceDot tests the race itself).
+// TestMain asks for glia's matmul whatever the CPU's FMA width says: these
+// tests check glia's kernel, which a CPU with full-width AVX-512 would
+// otherwise leave to compute's (peak.TestWideFMA checks the width test).
 // Child processes of TestStockSwitch keep the value they are given.
 func TestMain(m *testing.M) {
 	if _, set := os.LookupEnv("GLIA_KERNELS"); !set {
