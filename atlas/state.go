@@ -233,9 +233,9 @@ const updateTile = 16
 // The activations are row-major, so one unit's rows lie d floats apart,
 // too far for the hardware prefetcher; update therefore copies a tile of
 // units, all rows, into a small unit-major buffer and folds each unit in
-// turn with its running state in locals. A unit sees its rows in the same
-// order as a row-by-row walk would give, so every statistic and example is
-// the same to the bit.
+// turn with its running state in registers. A unit sees its rows in the
+// same order as a row-by-row walk would give, so every statistic and
+// example is the same to the bit.
 func (s *hookState) update(lo, hi int, acts []float32, bt *batch) {
 	d := s.spec.Width
 	rows := bt.b * bt.t
@@ -246,9 +246,9 @@ func (s *hookState) update(lo, hi int, acts []float32, bt *batch) {
 	}
 	buf := (*bp)[:updateTile*rows]
 	for t0 := lo; t0 < hi; t0 += updateTile {
-		n := min(updateTile, hi-t0)
-		vecmath.Transpose(buf, rows, acts[t0:], d, rows, n)
-		for i := 0; i < n; i++ {
+		k := min(updateTile, hi-t0)
+		vecmath.Transpose(buf, rows, acts[t0:], d, rows, k)
+		for i := 0; i < k; i++ {
 			s.updateUnit(t0+i, buf[i*rows:(i+1)*rows], bt)
 		}
 	}
@@ -256,49 +256,81 @@ func (s *hookState) update(lo, hi int, acts []float32, bt *batch) {
 }
 
 // updateUnit folds unit u's activations xs (one per row of the batch) into
-// its state. The offer functions may move topMin, rndMax and maxOct, so the
-// locals holding them are reloaded after each call.
+// its state: scan walks the rows until one that raises the band window or
+// may enter an example heap, offerRow takes that row, and the scan goes on
+// from the next. The scan makes no call, so the compiler keeps its running
+// state in registers; offerRow may move topMin, rndMax and maxOct, so they
+// are reloaded after it.
 func (s *hookState) updateUnit(u int, xs []float32, bt *batch) {
-	keys, hash := bt.keys[:len(xs)], bt.hash[:len(xs)]
-	hist := s.hist[u*NumBins : (u+1)*NumBins]
 	nb := s.set.Bands
-	bandMax := s.bandMax[u*nb : (u+1)*nb]
-	ring := &s.ring
 	thr := s.set.Threshold
-	thrBits := int64(int32(math.Float32bits(thr)))
-	thrPos := thr >= 0
-	var bsum, bsq float64
-	mn, mx := s.mn[u], s.mx[u]
-	npos, nabove := s.npos[u], s.nabove[u]
-	topMin, rndMax, maxOct, useed := s.topMin[u], s.rndMax[u], s.maxOct[u], s.useed[u]
-	for r, x := range xs {
+	sc := unitScan{
+		xs: xs, hash: bt.hash[:len(xs)], hist: s.hist[u*NumBins : (u+1)*NumBins],
+		bandMax: s.bandMax[u*nb : (u+1)*nb], ring: &s.ring, nb: uint32(nb), useed: s.useed[u],
+		thr: thr, thrBits: int64(int32(math.Float32bits(thr))), thrPos: thr >= 0,
+		mn: s.mn[u], mx: s.mx[u], npos: s.npos[u], nabove: s.nabove[u],
+		topMin: s.topMin[u], rndMax: s.rndMax[u], maxOct: s.maxOct[u],
+	}
+	for r := sc.scan(0); r < len(xs); r = sc.scan(r + 1) {
+		s.offerRow(u, r, xs[r], sc.h, sc.raise, xs, bt)
+		sc.topMin, sc.rndMax, sc.maxOct = s.topMin[u], s.rndMax[u], s.maxOct[u]
+	}
+	s.mn[u], s.mx[u] = sc.mn, sc.mx
+	s.npos[u], s.nabove[u] = sc.npos, sc.nabove
+	// Fold the batch sums into the running mean and M2 (Chan et al.).
+	n := float64(len(xs))
+	mb := sc.sum / n
+	m2b := sc.sq - sc.sum*mb
+	if m2b < 0 {
+		m2b = 0
+	}
+	s.combine(u, float64(s.count), n, mb, m2b)
+}
+
+// unitScan is one unit's running state while updateUnit scans its rows.
+type unitScan struct {
+	xs      []float32
+	hash    []uint64 // the rows' position hashes
+	hist    []uint32
+	bandMax []uint64 // the unit's band bounds
+	ring    *[256]int32
+	nb      uint32
+	useed   uint64
+	thr     float32
+	thrBits int64
+	thrPos  bool
+
+	sum, sq      float64 // of the batch's rows
+	mn, mx       float32
+	npos, nabove int64
+	topMin       float32
+	rndMax       uint64
+	maxOct       int32
+	// Set for the row scan stops at: its sampling hash, and whether it
+	// raises the band window.
+	h     uint64
+	raise bool
+}
+
+// scan folds rows r, r+1, ... into the statistics until one that raises
+// the band window or may enter the top-k, random or band samples, and
+// returns that row (len(xs) if none); that row's statistics are counted.
+func (sc *unitScan) scan(r int) int {
+	xs, hash, hist, bandMax, ring := sc.xs, sc.hash[:len(sc.xs)], sc.hist[:NumBins], sc.bandMax, sc.ring
+	nb, useed, thr, thrBits, thrPos := sc.nb, sc.useed, sc.thr, sc.thrBits, sc.thrPos
+	sum, sq, mn, mx, npos, nabove := sc.sum, sc.sq, sc.mn, sc.mx, sc.npos, sc.nabove
+	topMin, rndMax, maxOct := sc.topMin, sc.rndMax, sc.maxOct
+	for ; r < len(xs); r++ {
+		x := xs[r]
 		xf := float64(x)
-		bsum += xf
-		bsq += xf * xf
+		sum += xf
+		sq += xf * xf
 		if x < mn {
 			mn = x
 		}
-		if x > mx {
-			mx = x
-			if x > 0 {
-				if o := int32(octave(x)); o > maxOct {
-					s.raiseOct(u, o)
-					maxOct = o
-				}
-			}
-		}
-		hist[binOf(x)]++
-		if x > topMin {
-			s.offerTop(u, sample{act: x, key: keys[r]}, xs, r, bt)
-			topMin = s.topMin[u]
-		}
-		h := sampleHash(hash[r], useed)
-		if h < rndMax {
-			s.offerRnd(u, sample{act: x, key: keys[r], h: h}, xs, r, bt)
-			rndMax = s.rndMax[u]
-		}
-		// Branch-free counts: the sign of x is unpredictable.
 		bits := math.Float32bits(x)
+		hist[binTable[bits>>21]]++
+		// Branch-free counts: the sign of x is unpredictable.
 		pos := uint64(-int64(int32(bits))>>63) & 1 // x > 0
 		npos += int64(pos)
 		if thrPos {
@@ -306,29 +338,49 @@ func (s *hookState) updateUnit(u int, xs []float32, bt *batch) {
 		} else if x > thr {
 			nabove++
 		}
+		raise := false
+		if x > mx {
+			mx = x
+			raise = x > 0 && int32(octave(x)) > maxOct
+		}
+		h := sampleHash(hash[r], useed)
 		// Band sample: x > 0, its octave within Bands of the max, and a
 		// hash below the band's current bound.
 		e := bits >> 23 & 0xff
-		o := int32(e) - 127
 		in := uint64(0)
-		if uint32(maxOct-o) < uint32(nb) {
+		if uint32(maxOct-(int32(e)-127)) < nb {
 			in = pos
 		}
-		p := int(ring[e])
-		if h|(in-1) < bandMax[p] {
-			s.offerBand(u, u*nb+p, o, sample{act: x, key: keys[r], h: h}, xs, r, bt)
+		if raise || x > topMin || h < rndMax || h|(in-1) < bandMax[ring[e]] {
+			sc.h, sc.raise = h, raise
+			break
 		}
 	}
-	s.mn[u], s.mx[u] = mn, mx
-	s.npos[u], s.nabove[u] = npos, nabove
-	// Fold the batch sums into the running mean and M2 (Chan et al.).
-	n := float64(len(xs))
-	mb := bsum / n
-	m2b := bsq - bsum*mb
-	if m2b < 0 {
-		m2b = 0
+	sc.sum, sc.sq, sc.mn, sc.mx, sc.npos, sc.nabove = sum, sq, mn, mx, npos, nabove
+	return r
+}
+
+// offerRow raises unit u's band window to x's octave if raise, then offers
+// x (row r, sampling hash h) to the top-k, random and band samples that
+// would take it, in that order; col is the unit's activations by row.
+func (s *hookState) offerRow(u, r int, x float32, h uint64, raise bool, col []float32, bt *batch) {
+	o := int32(octave(x))
+	if raise {
+		s.raiseOct(u, o)
 	}
-	s.combine(u, float64(s.count), n, mb, m2b)
+	key := bt.keys[r]
+	if x > s.topMin[u] {
+		s.offerTop(u, sample{act: x, key: key}, col, r, bt)
+	}
+	if h < s.rndMax[u] {
+		s.offerRnd(u, sample{act: x, key: key, h: h}, col, r, bt)
+	}
+	nb := s.set.Bands
+	if int32(math.Float32bits(x)) > 0 && uint32(s.maxOct[u]-o) < uint32(nb) { // x > 0, within the window
+		if p := u*nb + int(s.ring[o+127]); h < s.bandMax[p] {
+			s.offerBand(u, p, o, sample{act: x, key: key, h: h}, col, r, bt)
+		}
+	}
 }
 
 func (s *hookState) combine(u int, na, nb, mb, m2b float64) {

@@ -192,3 +192,16 @@ func f32bits(v []float32) []uint32 {
 	}
 	return out
 }
+
+// TestBinTable checks the table lookup against binOf for every float32
+// with a few low mantissa patterns per top-11-bit prefix.
+func TestBinTable(t *testing.T) {
+	for hi := uint32(0); hi < 1<<11; hi++ {
+		for _, lo := range []uint32{0, 1, 1<<21 - 1, 0x12345} {
+			x := math.Float32frombits(hi<<21 | lo)
+			if got, want := int(binTable[math.Float32bits(x)>>21]), binOf(x); got != want {
+				t.Fatalf("bits %#08x: table gives bin %d, binOf %d", hi<<21|lo, got, want)
+			}
+		}
+	}
+}
