@@ -35,6 +35,16 @@ func binOf(x float32) int {
 	return histZero + 1 + c - s*(2+2*c)
 }
 
+// binTable is binOf by the top 11 bits of x (sign, exponent and two
+// mantissa bits), all that binOf reads: one load instead of a dozen
+// instructions, in the atlas build's per-element loop.
+var binTable = func() (t [1 << 11]uint8) {
+	for i := range t {
+		t[i] = uint8(binOf(math.Float32frombits(uint32(i) << 21)))
+	}
+	return t
+}()
+
 // magEdge returns the lower edge of positive magnitude bin c (c = 80 gives 1024).
 func magEdge(c int) float64 {
 	return math.Ldexp(1+float64(c%4)/4, histOctaveLo+c/4)

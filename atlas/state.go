@@ -3,6 +3,9 @@ package atlas
 import (
 	"math"
 	"sort"
+	"sync"
+
+	"github.com/glia-dev/glia/engine/cpu/vecmath"
 )
 
 // Settings fix what an atlas records; two atlases merge only when their
@@ -64,10 +67,21 @@ func worseHash(a, b *sample) bool {
 	return a.h > b.h || (a.h == b.h && a.key > b.key)
 }
 
+// worse is worseHash when byHash, else worseTop. heapInsert takes the flag
+// rather than a func value: through a func value its candidate would
+// escape, an allocation per offer.
+func worse(a, b *sample, byHash bool) bool {
+	if byHash {
+		return worseHash(a, b)
+	}
+	return worseTop(a, b)
+}
+
 // heapInsert offers c to the bounded heap h[:*n] (capacity len(h)) whose root
-// is its worst element. It returns the slot c now uses, or -1 if rejected.
-// firstSlot is the slot of heap position 0 for a fresh heap.
-func heapInsert(h []sample, n *int32, c sample, firstSlot int32, worse func(a, b *sample) bool) int32 {
+// is its worst element (by worse with byHash). It returns the slot c now
+// uses, or -1 if rejected. firstSlot is the slot of heap position 0 for a
+// fresh heap.
+func heapInsert(h []sample, n *int32, c sample, firstSlot int32, byHash bool) int32 {
 	if int(*n) < len(h) {
 		i := int(*n)
 		c.slot = firstSlot + int32(i)
@@ -75,7 +89,7 @@ func heapInsert(h []sample, n *int32, c sample, firstSlot int32, worse func(a, b
 		*n++
 		for i > 0 {
 			p := (i - 1) / 2
-			if !worse(&h[i], &h[p]) {
+			if !worse(&h[i], &h[p], byHash) {
 				break
 			}
 			h[i], h[p] = h[p], h[i]
@@ -83,7 +97,7 @@ func heapInsert(h []sample, n *int32, c sample, firstSlot int32, worse func(a, b
 		}
 		return c.slot
 	}
-	if len(h) == 0 || !worse(&h[0], &c) {
+	if len(h) == 0 || !worse(&h[0], &c, byHash) {
 		return -1
 	}
 	c.slot = h[0].slot
@@ -95,10 +109,10 @@ func heapInsert(h []sample, n *int32, c sample, firstSlot int32, worse func(a, b
 			break
 		}
 		j := l
-		if r := l + 1; r < m && worse(&h[r], &h[l]) {
+		if r := l + 1; r < m && worse(&h[r], &h[l], byHash) {
 			j = r
 		}
-		if !worse(&h[j], &h[i]) {
+		if !worse(&h[j], &h[i], byHash) {
 			break
 		}
 		h[i], h[j] = h[j], h[i]
@@ -116,7 +130,6 @@ type hookState struct {
 
 	count        int64
 	mean, m2     []float64
-	bsum, bsq    []float64
 	mn, mx       []float32
 	npos, nabove []int64
 	// hist counts in uint32 (half the memory of a wide model's largest
@@ -160,8 +173,6 @@ func newHookState(spec HookSpec, set *Settings) *hookState {
 	s.exSum = make([]uint64, d)
 	s.mean = make([]float64, d)
 	s.m2 = make([]float64, d)
-	s.bsum = make([]float64, d)
-	s.bsq = make([]float64, d)
 	s.mn = make([]float32, d)
 	s.mx = make([]float32, d)
 	s.npos = make([]int64, d)
@@ -210,86 +221,165 @@ type batch struct {
 	tokens int64
 }
 
+// tileBufs holds the unit-major copies of activation tiles (see update).
+var tileBufs sync.Pool
+
+// updateTile is the number of units update copies out of the batch at a time:
+// one cache line of each row, so the rows are read once, whole lines.
+const updateTile = 16
+
 // update folds the batch's activations of units [lo, hi) into the state.
+//
+// The activations are row-major, so one unit's rows lie d floats apart,
+// too far for the hardware prefetcher; update therefore copies a tile of
+// units, all rows, into a small unit-major buffer and folds each unit in
+// turn with its running state in registers. A unit sees its rows in the
+// same order as a row-by-row walk would give, so every statistic and
+// example is the same to the bit.
 func (s *hookState) update(lo, hi int, acts []float32, bt *batch) {
 	d := s.spec.Width
-	thr := s.set.Threshold
-	nb := int32(s.set.Bands)
-	bsum, bsq, mn, mx := s.bsum[:d], s.bsq[:d], s.mn[:d], s.mx[:d]
-	npos, nabove, hist := s.npos[:d], s.nabove[:d], s.hist
-	topMin, rndMax, useed, maxOct := s.topMin[:d], s.rndMax[:d], s.useed[:d], s.maxOct[:d]
-	bandMax := s.bandMax
-	thrBits := math.Float32bits(thr)
-	thrPos := thr >= 0
-	ring := &s.ring
 	rows := bt.b * bt.t
-	// Units are processed in tiles of 16 (one cache line of activations), all
-	// rows of the batch for one tile before the next, so that the tile's
-	// state (histograms above all) stays in cache.
-	const tile = 16
-	for t0 := lo; t0 < hi; t0 += tile {
-		t1 := min(t0+tile, hi)
-		for r := 0; r < rows; r++ {
-			row := acts[r*d+t0 : r*d+t1]
-			key, ph := bt.keys[r], bt.hash[r]
-			for i, x := range row {
-				u := t0 + i
-				xf := float64(x)
-				bsum[u] += xf
-				bsq[u] += xf * xf
-				if x < mn[u] {
-					mn[u] = x
-				}
-				if x > mx[u] {
-					mx[u] = x
-					if x > 0 {
-						if o := int32(octave(x)); o > maxOct[u] {
-							s.raiseOct(u, o)
-						}
-					}
-				}
-				hist[u*NumBins+binOf(x)]++
-				if x > topMin[u] {
-					s.offerTop(u, sample{act: x, key: key}, acts, r, bt)
-				}
-				h := sampleHash(ph, useed[u])
-				if h < rndMax[u] {
-					s.offerRnd(u, sample{act: x, key: key, h: h}, acts, r, bt)
-				}
-				// Branch-free counts: the sign of x is unpredictable.
-				bits := math.Float32bits(x)
-				pos := uint64(-int64(int32(bits))>>63) & 1 // x > 0
-				npos[u] += int64(pos)
-				if thrPos {
-					nabove[u] += (int64(int32(thrBits)) - int64(int32(bits))) >> 63 & 1
-				} else if x > thr {
-					nabove[u]++
-				}
-				// Band sample: x > 0, its octave within Bands of the max, and a
-				// hash below the band's current bound.
-				o := int32(bits>>23&0xff) - 127
-				in := uint64(0)
-				if uint32(maxOct[u]-o) < uint32(nb) {
-					in = pos
-				}
-				p := u*int(nb) + int(ring[o+127])
-				if h|(in-1) < bandMax[p] {
-					s.offerBand(u, p, o, sample{act: x, key: key, h: h}, acts, r, bt)
-				}
-			}
+	bp, _ := tileBufs.Get().(*[]float32)
+	if bp == nil || cap(*bp) < updateTile*rows {
+		b := make([]float32, updateTile*rows)
+		bp = &b
+	}
+	buf := (*bp)[:updateTile*rows]
+	for t0 := lo; t0 < hi; t0 += updateTile {
+		k := min(updateTile, hi-t0)
+		vecmath.Transpose(buf, rows, acts[t0:], d, rows, k)
+		for i := 0; i < k; i++ {
+			s.updateUnit(t0+i, buf[i*rows:(i+1)*rows], bt)
 		}
 	}
+	tileBufs.Put(bp)
+}
+
+// updateUnit folds unit u's activations xs (one per row of the batch) into
+// its state: scan walks the rows until one that raises the band window or
+// may enter an example heap, offerRow takes that row, and the scan goes on
+// from the next. The scan makes no call, so the compiler keeps its running
+// state in registers; offerRow may move topMin, rndMax and maxOct, so they
+// are reloaded after it.
+func (s *hookState) updateUnit(u int, xs []float32, bt *batch) {
+	nb := s.set.Bands
+	thr := s.set.Threshold
+	sc := unitScan{
+		xs: xs, hash: bt.hash[:len(xs)], hist: s.hist[u*NumBins : (u+1)*NumBins],
+		bandMax: s.bandMax[u*nb : (u+1)*nb], ring: &s.ring, nb: uint32(nb), useed: s.useed[u],
+		thr: thr, thrBits: int64(int32(math.Float32bits(thr))), thrPos: thr >= 0,
+		mn: s.mn[u], mx: s.mx[u], npos: s.npos[u], nabove: s.nabove[u],
+		topMin: s.topMin[u], rndMax: s.rndMax[u], maxOct: s.maxOct[u],
+	}
+	for r := sc.scan(0); r < len(xs); r = sc.scan(r + 1) {
+		s.offerRow(u, r, xs[r], sc.h, sc.raise, xs, bt)
+		sc.topMin, sc.rndMax, sc.maxOct = s.topMin[u], s.rndMax[u], s.maxOct[u]
+	}
+	s.mn[u], s.mx[u] = sc.mn, sc.mx
+	s.npos[u], s.nabove[u] = sc.npos, sc.nabove
 	// Fold the batch sums into the running mean and M2 (Chan et al.).
-	n := float64(rows)
-	na := float64(s.count)
-	for u := lo; u < hi; u++ {
-		mb := bsum[u] / n
-		m2b := bsq[u] - bsum[u]*mb
-		if m2b < 0 {
-			m2b = 0
+	n := float64(len(xs))
+	mb := sc.sum / n
+	m2b := sc.sq - sc.sum*mb
+	if m2b < 0 {
+		m2b = 0
+	}
+	s.combine(u, float64(s.count), n, mb, m2b)
+}
+
+// unitScan is one unit's running state while updateUnit scans its rows.
+type unitScan struct {
+	xs      []float32
+	hash    []uint64 // the rows' position hashes
+	hist    []uint32
+	bandMax []uint64 // the unit's band bounds
+	ring    *[256]int32
+	nb      uint32
+	useed   uint64
+	thr     float32
+	thrBits int64
+	thrPos  bool
+
+	sum, sq      float64 // of the batch's rows
+	mn, mx       float32
+	npos, nabove int64
+	topMin       float32
+	rndMax       uint64
+	maxOct       int32
+	// Set for the row scan stops at: its sampling hash, and whether it
+	// raises the band window.
+	h     uint64
+	raise bool
+}
+
+// scan folds rows r, r+1, ... into the statistics until one that raises
+// the band window or may enter the top-k, random or band samples, and
+// returns that row (len(xs) if none); that row's statistics are counted.
+func (sc *unitScan) scan(r int) int {
+	xs, hash, hist, bandMax, ring := sc.xs, sc.hash[:len(sc.xs)], sc.hist[:NumBins], sc.bandMax, sc.ring
+	nb, useed, thr, thrBits, thrPos := sc.nb, sc.useed, sc.thr, sc.thrBits, sc.thrPos
+	sum, sq, mn, mx, npos, nabove := sc.sum, sc.sq, sc.mn, sc.mx, sc.npos, sc.nabove
+	topMin, rndMax, maxOct := sc.topMin, sc.rndMax, sc.maxOct
+	for ; r < len(xs); r++ {
+		x := xs[r]
+		xf := float64(x)
+		sum += xf
+		sq += xf * xf
+		if x < mn {
+			mn = x
 		}
-		s.combine(u, na, n, mb, m2b)
-		bsum[u], bsq[u] = 0, 0
+		bits := math.Float32bits(x)
+		hist[binTable[bits>>21]]++
+		// Branch-free counts: the sign of x is unpredictable.
+		pos := uint64(-int64(int32(bits))>>63) & 1 // x > 0
+		npos += int64(pos)
+		if thrPos {
+			nabove += (thrBits - int64(int32(bits))) >> 63 & 1
+		} else if x > thr {
+			nabove++
+		}
+		raise := false
+		if x > mx {
+			mx = x
+			raise = x > 0 && int32(octave(x)) > maxOct
+		}
+		h := sampleHash(hash[r], useed)
+		// Band sample: x > 0, its octave within Bands of the max, and a
+		// hash below the band's current bound.
+		e := bits >> 23 & 0xff
+		in := uint64(0)
+		if uint32(maxOct-(int32(e)-127)) < nb {
+			in = pos
+		}
+		if raise || x > topMin || h < rndMax || h|(in-1) < bandMax[ring[e]] {
+			sc.h, sc.raise = h, raise
+			break
+		}
+	}
+	sc.sum, sc.sq, sc.mn, sc.mx, sc.npos, sc.nabove = sum, sq, mn, mx, npos, nabove
+	return r
+}
+
+// offerRow raises unit u's band window to x's octave if raise, then offers
+// x (row r, sampling hash h) to the top-k, random and band samples that
+// would take it, in that order; col is the unit's activations by row.
+func (s *hookState) offerRow(u, r int, x float32, h uint64, raise bool, col []float32, bt *batch) {
+	o := int32(octave(x))
+	if raise {
+		s.raiseOct(u, o)
+	}
+	key := bt.keys[r]
+	if x > s.topMin[u] {
+		s.offerTop(u, sample{act: x, key: key}, col, r, bt)
+	}
+	if h < s.rndMax[u] {
+		s.offerRnd(u, sample{act: x, key: key, h: h}, col, r, bt)
+	}
+	nb := s.set.Bands
+	if int32(math.Float32bits(x)) > 0 && uint32(s.maxOct[u]-o) < uint32(nb) { // x > 0, within the window
+		if p := u*nb + int(s.ring[o+127]); h < s.bandMax[p] {
+			s.offerBand(u, p, o, sample{act: x, key: key, h: h}, col, r, bt)
+		}
 	}
 }
 
@@ -331,10 +421,10 @@ func (s *hookState) raiseOct(u int, o int32) {
 	}
 }
 
-func (s *hookState) offerTop(u int, c sample, acts []float32, r int, bt *batch) {
+func (s *hookState) offerTop(u int, c sample, col []float32, r int, bt *batch) {
 	k := s.set.TopK
 	h := s.top[u*k : u*k+k]
-	slot := heapInsert(h, &s.topN[u], c, int32(u*s.slots), worseTop)
+	slot := heapInsert(h, &s.topN[u], c, int32(u*s.slots), false)
 	if slot < 0 {
 		return
 	}
@@ -342,15 +432,13 @@ func (s *hookState) offerTop(u int, c sample, acts []float32, r int, bt *batch) 
 	if int(s.topN[u]) == k {
 		s.topMin[u] = h[0].act
 	}
-	if acts != nil {
-		s.fill(slot, u, acts, r, bt)
-	}
+	s.fill(slot, col, r, bt)
 }
 
-func (s *hookState) offerRnd(u int, c sample, acts []float32, r int, bt *batch) {
+func (s *hookState) offerRnd(u int, c sample, col []float32, r int, bt *batch) {
 	k := s.set.RandomK
 	h := s.rnd[u*k : u*k+k]
-	slot := heapInsert(h, &s.rndN[u], c, int32(u*s.slots+s.set.TopK), worseHash)
+	slot := heapInsert(h, &s.rndN[u], c, int32(u*s.slots+s.set.TopK), true)
 	if slot < 0 {
 		return
 	}
@@ -358,12 +446,10 @@ func (s *hookState) offerRnd(u int, c sample, acts []float32, r int, bt *batch) 
 	if int(s.rndN[u]) == k {
 		s.rndMax[u] = h[0].h
 	}
-	if acts != nil {
-		s.fill(slot, u, acts, r, bt)
-	}
+	s.fill(slot, col, r, bt)
 }
 
-func (s *hookState) offerBand(u, p int, o int32, c sample, acts []float32, r int, bt *batch) {
+func (s *hookState) offerBand(u, p int, o int32, c sample, col []float32, r int, bt *batch) {
 	k := s.set.BandK
 	ring := p - u*s.set.Bands
 	h := s.band[p*k : p*k+k]
@@ -371,7 +457,7 @@ func (s *hookState) offerBand(u, p int, o int32, c sample, acts []float32, r int
 		s.dirty[u] = true
 	}
 	s.bandOct[p] = o
-	slot := heapInsert(h, &s.bandN[p], c, int32(u*s.slots+s.set.TopK+s.set.RandomK+ring*k), worseHash)
+	slot := heapInsert(h, &s.bandN[p], c, int32(u*s.slots+s.set.TopK+s.set.RandomK+ring*k), true)
 	if slot < 0 {
 		return
 	}
@@ -379,21 +465,16 @@ func (s *hookState) offerBand(u, p int, o int32, c sample, acts []float32, r int
 	if int(s.bandN[p]) == k {
 		s.bandMax[p] = h[0].h
 	}
-	if acts != nil {
-		s.fill(slot, u, acts, r, bt)
-	}
+	s.fill(slot, col, r, bt)
 }
 
 // fill copies the unit's activations in the span around row r (batch b,
-// position t) into a slot.
-func (s *hookState) fill(slot int32, u int, acts []float32, r int, bt *batch) {
+// position t) into a slot; col holds the unit's activations, one per row.
+func (s *hookState) fill(slot int32, col []float32, r int, bt *batch) {
 	b, t := r/bt.t, r%bt.t
 	lo, hi := s.set.spanOf(t, bt.t)
-	d := s.spec.Width
 	off := int(slot) * s.span
-	for i := lo; i < hi; i++ {
-		s.act[off+i-lo] = acts[(b*bt.t+i)*d+u]
-	}
+	copy(s.act[off:off+hi-lo], col[b*bt.t+lo:b*bt.t+hi])
 }
 
 // spanOf is the span [lo, hi) of window positions kept around position t
@@ -467,14 +548,14 @@ func (s *hookState) restore(u int, e exampleRow) {
 	case KindTop:
 		k := s.set.TopK
 		h := s.top[u*k : u*k+k]
-		slot = heapInsert(h, &s.topN[u], e.s, int32(u*s.slots), worseTop)
+		slot = heapInsert(h, &s.topN[u], e.s, int32(u*s.slots), false)
 		if int(s.topN[u]) == k {
 			s.topMin[u] = h[0].act
 		}
 	case KindRandom:
 		k := s.set.RandomK
 		h := s.rnd[u*k : u*k+k]
-		slot = heapInsert(h, &s.rndN[u], e.s, int32(u*s.slots+s.set.TopK), worseHash)
+		slot = heapInsert(h, &s.rndN[u], e.s, int32(u*s.slots+s.set.TopK), true)
 		if int(s.rndN[u]) == k {
 			s.rndMax[u] = h[0].h
 		}
@@ -488,7 +569,7 @@ func (s *hookState) restore(u int, e exampleRow) {
 		ring := p - u*int(nb)
 		h := s.band[p*k : p*k+k]
 		s.bandOct[p] = e.band
-		slot = heapInsert(h, &s.bandN[p], e.s, int32(u*s.slots+s.set.TopK+s.set.RandomK+ring*k), worseHash)
+		slot = heapInsert(h, &s.bandN[p], e.s, int32(u*s.slots+s.set.TopK+s.set.RandomK+ring*k), true)
 		if int(s.bandN[p]) == k {
 			s.bandMax[p] = h[0].h
 		}
