@@ -5,7 +5,8 @@ Both run the GPT-2-small shape (12 layers, d_model 768, 12 heads, d_mlp 3072, vo
 weights) on batches of 8 x 128 tokens, caching every blocks.{l}.mlp.hook_post (in PyTorch: a forward
 pre-hook on each MLP's c_proj, the tensor kept) and computing no logits (glia bench's default; PyTorch runs
 the base GPT2Model). Rounds alternate glia, torch, glia, torch... so both see the same machine load; each
-round's figure is the mean of --iters timed forwards after a warm-up. The ratio is glia / torch.
+round's figure is the mean of --iters timed forwards after a warm-up, each side in a process of its own. The
+ratio is glia / torch.
 
 The script says which BLAS torch runs: torch from PyPI bundles MKL on x86; Debian's python3-torch (1.13,
 BLAS_INFO=generic) calls whatever libblas.so.3 the alternatives system selects, found here from the
@@ -87,22 +88,34 @@ class Torch:
         return self.tokens * iters / (time.perf_counter() - t0)
 
 
+def torch_round(batch, seq, iters):
+    """One torch round in a child process, like glia's: a parent that keeps torch loaded keeps its
+    OpenMP/BLAS threads spinning for a while after each call, which took CPU from the glia round that
+    followed (glia measured 10-20% slower than alone)."""
+    out = subprocess.run([sys.executable, __file__, "--torch-child", "--batch", str(batch), "--seq", str(seq),
+                          "--iters", str(iters)], check=True, capture_output=True, text=True).stdout
+    return float(out.strip().splitlines()[-1])
+
+
 def main():
     ap = argparse.ArgumentParser()
+    ap.add_argument("--torch-child", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--glia", default="bin/glia")
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--iters", type=int, default=3)
     ap.add_argument("--batch", type=int, default=8)
     ap.add_argument("--seq", type=int, default=128)
     a = ap.parse_args()
+    if a.torch_child:
+        print(Torch(a.batch, a.seq).round(a.iters))
+        return 0
     import torch
     print(f"torch {torch.__version__}, BLAS {blas_of(torch)}, {torch.get_num_threads()} threads; {os.cpu_count()} CPUs", flush=True)
-    tm = Torch(a.batch, a.seq)
     gs, ts = [], []
     for r in range(a.rounds):
         g, rec = glia_round(a.glia, a.batch, a.seq, a.iters)
         gs.append(g)
-        ts.append(tm.round(a.iters))
+        ts.append(torch_round(a.batch, a.seq, a.iters))
         if r == 0:
             print(f"glia: {rec.get('kernels')}; {rec.get('threads')} threads; {rec.get('pct_of_peak'):.0f}% of its measured peak", flush=True)
         print(f"round {r + 1}: glia {gs[-1]:7.1f} tokens/s   torch {ts[-1]:7.1f} tokens/s   ratio {gs[-1] / ts[-1]:.2f}", flush=True)

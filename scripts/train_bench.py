@@ -4,7 +4,7 @@
 Both train GPT-2 (4 layers, d_model 256, 4 heads, d_mlp 1024, ctx 128, vocab 2048; no dropout; tied
 embeddings) on batches of 8 x 128 random tokens with AdamW (lr 1e-3, weight decay 0.01, betas 0.9/0.999),
 warm-up, and global gradient-norm clipping at 1.0. The rounds alternate (glia, torch, glia, torch, ...) so
-that both see the same machine load, and each round's figure is the steady-state rate: tokens over the
+that both see the same machine load (each round in a process of its own), and each round's figure is the steady-state rate: tokens over the
 seconds between the step after warm-up and the last step (compilation and the first steps excluded).
 
 Usage: python3 scripts/train_bench.py [--glia bin/glia] [--baseline OTHER_GLIA] [--rounds 3] [--steps 30]
@@ -67,14 +67,26 @@ def torch_round(steps, skip):
     return (steps - skip) * BATCH * CTX / (time.perf_counter() - t_start)
 
 
+def torch_child(steps, skip):
+    """A torch round in a process of its own, as glia's are: a parent that keeps torch loaded keeps its
+    OpenMP threads spinning for a while after each round, on the cores the next glia round needs."""
+    out = subprocess.run([sys.executable, __file__, "--torch-child", "--steps", str(steps), "--skip", str(skip)],
+                         check=True, capture_output=True, text=True).stdout
+    return float(out.strip().splitlines()[-1])
+
+
 def main():
     ap = argparse.ArgumentParser()
+    ap.add_argument("--torch-child", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--glia", default="bin/glia")
     ap.add_argument("--baseline", default="", help="another glia binary, timed in the same rounds")
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--steps", type=int, default=30)
     ap.add_argument("--skip", type=int, default=5, help="steps excluded from the rate (compilation, warm-up)")
     a = ap.parse_args()
+    if a.torch_child:
+        print(torch_round(a.steps, a.skip))
+        return 0
     import torch
     cfgtext = torch.__config__.show()
     blas = "MKL" if "BLAS_INFO=mkl" in cfgtext else ("OpenBLAS" if "openblas" in cfgtext.lower() else "unknown")
@@ -85,7 +97,7 @@ def main():
         if a.baseline:
             bs.append(glia_round(a.baseline, a.steps, a.skip))
         gs.append(glia_round(a.glia, a.steps, a.skip))
-        ts.append(torch_round(a.steps, a.skip))
+        ts.append(torch_child(a.steps, a.skip))
         base = f"   baseline {bs[-1]:8.0f} tokens/s ({bs[-1] / ts[-1]:.2f})" if a.baseline else ""
         print(f"round {r + 1}: glia {gs[-1]:8.0f} tokens/s   torch {ts[-1]:8.0f} tokens/s   ratio {gs[-1] / ts[-1]:.2f}{base}", flush=True)
     med = lambda xs: sorted(xs)[len(xs) // 2]
