@@ -7,6 +7,7 @@ import (
 
 	"github.com/glia-dev/glia/arch"
 	"github.com/glia-dev/glia/engine"
+	"github.com/glia-dev/glia/engine/cpu/kernels"
 	"github.com/glia-dev/glia/format/safetensors"
 	"github.com/gomlx/compute"
 	"github.com/gomlx/compute/dtypes"
@@ -135,6 +136,12 @@ type Trainer struct {
 	w, m, v []*tensors.Tensor // AdamW state: first and second moments
 	steps   map[[2]int]*Exec  // by batch shape
 	evals   map[[2]int]*Exec
+	grads   map[[2]int]*Exec
+	// hostAdam: the graph returns the gradients and AdamW runs on the host
+	// in one pass per weight (adam.go); on the pure-Go backend the weights
+	// are host memory already. Elsewhere (a GPU) the update stays in the
+	// graph, on the device.
+	hostAdam bool
 }
 
 // NewTrainer starts from the model's weights with zero AdamW moments.
@@ -149,7 +156,8 @@ func NewTrainer(m *engine.Model, h Hyper) (*Trainer, error) {
 	if m.DType() != dtypes.Float32 {
 		return nil, fmt.Errorf("train: training runs in float32; the model computes in %s", m.DType())
 	}
-	t := &Trainer{Model: m, Hyper: h, backend: be, specs: m.WeightSpecs(), steps: map[[2]int]*Exec{}, evals: map[[2]int]*Exec{}}
+	t := &Trainer{Model: m, Hyper: h, backend: be, specs: m.WeightSpecs(), steps: map[[2]int]*Exec{}, evals: map[[2]int]*Exec{},
+		grads: map[[2]int]*Exec{}, hostAdam: kernels.IsGoBackend(be)}
 	for _, s := range t.specs {
 		a, err := m.Weight(s.Name)
 		if err != nil {
@@ -183,6 +191,9 @@ func (e *NonFiniteError) Error() string {
 
 // TrainStep runs one optimiser step on b.
 func (t *Trainer) TrainStep(b Batch) (StepResult, error) {
+	if t.hostAdam {
+		return t.hostStep(b)
+	}
 	e, err := t.compile(t.steps, b, t.stepGraph, true)
 	if err != nil {
 		return StepResult{}, err

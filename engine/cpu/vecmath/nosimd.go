@@ -27,3 +27,5 @@ func transposeSIMD(dst []float32, dstStride int, src []float32, srcStride int, r
 func selectSIMD(dst []float32, cond []bool, onTrue, onFalse []float32) {
 	selectScalar(dst, cond, onTrue, onFalse, 0)
 }
+
+func adamWSIMD(w, g, m, v []float32, c *AdamWCoef) { adamWScalar(w, g, m, v, c) }

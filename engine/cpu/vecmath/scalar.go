@@ -239,3 +239,21 @@ func selectScalar(dst []float32, cond []bool, onTrue, onFalse []float32, i int) 
 		}
 	}
 }
+
+// adamWScalar is AdamW one element at a time; the float32 conversions keep
+// Go from fusing a multiply and an add.
+func adamWScalar(w, g, m, v []float32, c *AdamWCoef) {
+	g, m, v = g[:len(w)], m[:len(w)], v[:len(w)]
+	for i := range w {
+		gi := g[i]
+		nm := float32(m[i]*c.B1) + float32(gi*c.C1)
+		nv := float32(v[i]*c.B2) + float32(float32(gi*gi)*c.C2)
+		den := float32(float32(math.Sqrt(float64(nv))) + c.EpsB)
+		step := float32(float32(nm/den) * c.StepScale)
+		wi := w[i]
+		if c.Decay != 0 {
+			wi = float32(wi * c.Decay)
+		}
+		w[i], m[i], v[i] = wi-step, nm, nv
+	}
+}

@@ -650,3 +650,32 @@ func selectSIMD(dst []float32, cond []bool, onTrue, onFalse []float32) {
 		selectScalar(dst, cond, onTrue, onFalse, i)
 	}
 }
+
+// adamWSIMD is AdamW eight lanes at a time: Mul, Add, Sqrt (VSQRTPS,
+// correctly rounded) and Div are one IEEE float32 operation per lane, so
+// the lanes equal adamWScalar; the tail goes through it after
+// VZEROUPPER.
+func adamWSIMD(w, g, m, v []float32, c *AdamWCoef) {
+	n := len(w) &^ 7
+	g, m, v = g[:len(w)], m[:len(w)], v[:len(w)]
+	b1, b2, c1, c2 := bcast(c.B1), bcast(c.B2), bcast(c.C1), bcast(c.C2)
+	eps, scale, decay := bcast(c.EpsB), bcast(c.StepScale), bcast(c.Decay)
+	ld := func(s []float32) vf { return archsimd.LoadFloat32x8((*[8]float32)(s)) }
+	for i := 0; i < n; i += 8 {
+		gi := ld(g[i : i+8])
+		nm := ld(m[i : i+8]).Mul(b1).Add(gi.Mul(c1))
+		nv := ld(v[i : i+8]).Mul(b2).Add(gi.Mul(gi).Mul(c2))
+		step := nm.Div(nv.Sqrt().Add(eps)).Mul(scale)
+		wi := ld(w[i : i+8])
+		if c.Decay != 0 {
+			wi = wi.Mul(decay)
+		}
+		wi.Sub(step).Store((*[8]float32)(w[i : i+8]))
+		nm.Store((*[8]float32)(m[i : i+8]))
+		nv.Store((*[8]float32)(v[i : i+8]))
+	}
+	archsimd.ClearAVXUpperBits()
+	if n < len(w) {
+		adamWScalar(w[n:], g[n:], m[n:], v[n:], c)
+	}
+}

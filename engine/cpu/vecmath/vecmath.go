@@ -155,6 +155,27 @@ func Mul(dst, a, b []float32) {
 	mulScalar(dst, a, b)
 }
 
+// AdamWCoef are one AdamW step's scalars, already rounded to float32 (the
+// caller, package train, says how they are formed): moments m' = m·B1 +
+// g·C1 and v' = v·B2 + (g·g)·C2, then w' = w·Decay - (m'/(√v' + EpsB))·
+// StepScale, with Decay 0 meaning no weight decay.
+type AdamWCoef struct{ B1, B2, C1, C2, EpsB, StepScale, Decay float32 }
+
+// AdamW updates w, m and v in place from the gradient g, every operation
+// rounded to float32 in the order of AdamWCoef's formula (no fused
+// multiply-adds; √ correctly rounded), so the SIMD and scalar paths, and
+// the same formula as graph ops, give the same bits.
+func AdamW(w, g, m, v []float32, c AdamWCoef) {
+	if len(g) != len(w) || len(m) != len(w) || len(v) != len(w) {
+		panic("vecmath.AdamW: slices of different lengths")
+	}
+	if useSIMD {
+		adamWSIMD(w, g, m, v, &c)
+		return
+	}
+	adamWScalar(w, g, m, v, &c)
+}
+
 // Sigmoid sets dst[i] = 1/(1+e^-src[i]) in float32, within 3e-7 relative
 // of the exact value wherever that is a normal float32 (results for
 // x < -87 are subnormal and round to 0 below about -104). Sigmoid(+Inf) =

@@ -653,3 +653,49 @@ func TestParallelForPanic(t *testing.T) {
 	})
 	t.Fatal("ParallelFor returned normally")
 }
+
+// TestAdamW: the SIMD AdamW equals the scalar one bit for bit (lengths
+// that leave a scalar tail, decay on and off, a zero gradient and moment),
+// and the scalar one equals the formula evaluated with every operation
+// rounded to float32 through float64 (the reference rounding), and tracks
+// the float64 formula.
+func TestAdamW(t *testing.T) {
+	r := rand.New(rand.NewPCG(5, 9))
+	defer func(saved bool) { useSIMD = saved }(useSIMD)
+	for _, decay := range []float32{0, 0.9999} {
+		c := AdamWCoef{B1: 0.9, B2: 0.999, C1: 0.1 * 0.7, C2: 0.001 * 0.49, EpsB: 1e-8 * 0.3, StepScale: 1e-3 * 0.3 / 0.1, Decay: decay}
+		for _, n := range []int{1, 7, 8, 9, 31, 64, 1000} {
+			w, g, m, v := make([]float32, n), make([]float32, n), make([]float32, n), make([]float32, n)
+			for i := range w {
+				w[i], g[i], m[i] = float32(r.NormFloat64()), float32(r.NormFloat64()), float32(0.1*r.NormFloat64())
+				v[i] = float32(0.01 * r.Float64())
+			}
+			g[0], m[0], v[0] = 0, 0, 0
+			run := func(simd bool) [4][]float32 {
+				useSIMD = simd
+				o := [4][]float32{slices.Clone(w), slices.Clone(g), slices.Clone(m), slices.Clone(v)}
+				AdamW(o[0], o[1], o[2], o[3], c)
+				return o
+			}
+			s, want := run(true), run(false)
+			for k := range 4 {
+				if !slices.Equal(s[k], want[k]) {
+					t.Fatalf("decay %g n %d: SIMD and scalar differ in array %d", decay, n, k)
+				}
+			}
+			f := func(x float64) float64 { return float64(float32(x)) }
+			for i := range w {
+				nm := f(f(float64(m[i])*float64(c.B1)) + f(float64(g[i])*float64(c.C1)))
+				nv := f(f(float64(v[i])*float64(c.B2)) + f(f(float64(g[i])*float64(g[i]))*float64(c.C2)))
+				step := f(f(nm/f(f(math.Sqrt(nv))+float64(c.EpsB))) * float64(c.StepScale))
+				wi := float64(w[i])
+				if decay != 0 {
+					wi = f(wi * float64(decay))
+				}
+				if got := [3]float32{want[0][i], want[2][i], want[3][i]}; got != [3]float32{float32(wi - step), float32(nm), float32(nv)} {
+					t.Fatalf("decay %g n %d [%d]: got w, m, v %v, want %v", decay, n, i, got, [3]float64{wi - step, nm, nv})
+				}
+			}
+		}
+	}
+}

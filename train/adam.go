@@ -1,0 +1,96 @@
+package train
+
+import (
+	"fmt"
+	"math"
+
+	"github.com/glia-dev/glia/engine/cpu/vecmath"
+	. "github.com/gomlx/gomlx/core/graph"
+	"github.com/gomlx/gomlx/core/tensors"
+)
+
+// AdamW on the host, for the pure-Go backend.
+//
+// In the graph, AdamW is twelve element-wise passes over every weight, each
+// writing a new buffer, plus new weight and moment buffers each step. On
+// the Go backend the weights and moments are host memory anyway, so the
+// step graph returns the loss, the gradient norm and the gradients, and
+// vecmath.AdamW updates weights and moments in place in one pass. It performs
+// the graph's float32 operations in the graph's order, each rounded to
+// float32 (the conversions keep Go from fusing a multiply and an add), so
+// both paths give the same bits (TestHostAdamWMatchesGraph); a non-finite
+// loss or norm is caught before anything is written.
+
+// gradGraph is a step's gradients. Inputs: ids, targets, mask, then the
+// weights (t.specs order). Outputs: loss, gradient norm, the gradients.
+func (t *Trainer) gradGraph(in []*Node) []*Node {
+	loss, _ := crossEntropy(t.Model.Forward(in[0], in[3:]), in[1], in[2])
+	grads := Gradient(loss, in[3:]...)
+	sq := make([]*Node, len(grads))
+	for i, g := range grads {
+		sq[i] = Square(g)
+	}
+	return append([]*Node{loss, globalNorm(sq)}, grads...)
+}
+
+// hostStep is TrainStep with the update on the host.
+func (t *Trainer) hostStep(b Batch) (StepResult, error) {
+	e, err := t.compile(t.grads, b, t.gradGraph, false)
+	if err != nil {
+		return StepResult{}, err
+	}
+	h := t.Hyper
+	lr := h.LRAt(t.Step)
+	n := float64(t.Step + 1)
+	args, done := b.tensors()
+	defer done()
+	for _, x := range t.w {
+		args = append(args, x)
+	}
+	outs, err := e.Call(args...)
+	if err != nil {
+		return StepResult{}, fmt.Errorf("train: step %d: %w", t.Step+1, err)
+	}
+	defer finalize(outs)
+	res := StepResult{Loss: scalar(outs[0]), GradNorm: scalar(outs[1]), LR: lr}
+	if bad(res.Loss) || bad(res.GradNorm) {
+		return res, &NonFiniteError{Step: t.Step, Loss: res.Loss, GradNorm: res.GradNorm}
+	}
+	// The schedule as the graph receives it: float32, bias corrections
+	// computed in float64 as PyTorch does.
+	c := adamCoefs(h, float32(res.GradNorm), float32(lr), float32(1-math.Pow(h.Beta1, n)), float32(1-math.Pow(h.Beta2, n)))
+	for i := range t.w {
+		c.Decay = 0
+		if t.decay[i] {
+			c.Decay = float32(1 - float32(float32(lr)*float32(h.WeightDecay)))
+		}
+		var g []float32
+		tensors.MustConstFlatData(outs[2+i], func(f []float32) { g = f })
+		tensors.MustMutableFlatData(t.m[i], func(m []float32) {
+			tensors.MustMutableFlatData(t.v[i], func(v []float32) {
+				tensors.MustMutableFlatData(t.w[i], func(w []float32) {
+					vecmath.ParallelFor(len(w), 1<<14, func(lo, hi int) { vecmath.AdamW(w[lo:hi], g[lo:hi], m[lo:hi], v[lo:hi], c) })
+				})
+			})
+		})
+	}
+	t.Step++
+	return res, nil
+}
+
+// adamCoefs are the step's scalars, each rounded to float32 where the
+// graph's AdamW (step.go) rounds it; Decay is set per weight.
+func adamCoefs(h Hyper, norm, lr, bc1, bc2 float32) vecmath.AdamWCoef {
+	s := float32(1) // clipScale: min(clip/(norm+1e-6), 1)
+	if h.Clip > 0 {
+		s = min(float32(h.Clip)/float32(norm+float32(1e-6)), 1)
+	}
+	sb := float32(math.Sqrt(float64(bc2))) // correctly rounded, as the graph's Sqrt
+	return vecmath.AdamWCoef{
+		B1: float32(h.Beta1), B2: float32(h.Beta2),
+		C1:        float32(s * float32(1-h.Beta1)),
+		C2:        float32(float32(s*s) * float32(1-h.Beta2)),
+		EpsB:      float32(sb * float32(h.Eps)),
+		StepScale: float32(float32(lr*sb) / bc1),
+	}
+}
