@@ -40,8 +40,7 @@ func (t *Trainer) hostStep(b Batch) (StepResult, error) {
 		return StepResult{}, err
 	}
 	h := t.Hyper
-	lr := h.LRAt(t.Step)
-	n := float64(t.Step + 1)
+	lr, bc1, bc2 := h.schedule(t.Step)
 	args, done := b.tensors()
 	defer done()
 	for _, x := range t.w {
@@ -56,9 +55,7 @@ func (t *Trainer) hostStep(b Batch) (StepResult, error) {
 	if bad(res.Loss) || bad(res.GradNorm) {
 		return res, &NonFiniteError{Step: t.Step, Loss: res.Loss, GradNorm: res.GradNorm}
 	}
-	// The schedule as the graph receives it: float32, bias corrections
-	// computed in float64 as PyTorch does.
-	c := adamCoefs(h, float32(res.GradNorm), float32(lr), float32(1-math.Pow(h.Beta1, n)), float32(1-math.Pow(h.Beta2, n)))
+	c := adamCoefs(h, float32(res.GradNorm), float32(lr), bc1, bc2)
 	for i := range t.w {
 		c.Decay = 0
 		if t.decay[i] {

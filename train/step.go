@@ -48,6 +48,14 @@ func (h Hyper) LRAt(t int) float64 {
 	return h.LR * (h.MinLRFrac + (1-h.MinLRFrac)*0.5*(1+math.Cos(math.Pi*p)))
 }
 
+// schedule is step t's learning rate and AdamW bias corrections 1-β₁ᵗ⁺¹
+// and 1-β₂ᵗ⁺¹, computed in float64 as PyTorch does and handed to float32
+// arithmetic (the step graph's or the host's).
+func (h Hyper) schedule(t int) (lr float64, bc1, bc2 float32) {
+	n := float64(t + 1)
+	return h.LRAt(t), float32(1 - math.Pow(h.Beta1, n)), float32(1 - math.Pow(h.Beta2, n))
+}
+
 func (h Hyper) check() error {
 	switch {
 	case h.Steps <= 0:
@@ -198,11 +206,8 @@ func (t *Trainer) TrainStep(b Batch) (StepResult, error) {
 	if err != nil {
 		return StepResult{}, err
 	}
-	h := t.Hyper
-	lr := h.LRAt(t.Step)
-	n := float64(t.Step + 1)
-	// Bias corrections in float64 on the host, as PyTorch computes them.
-	sched := []float32{float32(lr), float32(1 - math.Pow(h.Beta1, n)), float32(1 - math.Pow(h.Beta2, n))}
+	lr, bc1, bc2 := t.Hyper.schedule(t.Step)
+	sched := []float32{float32(lr), bc1, bc2}
 	args, done := b.tensors()
 	defer done()
 	st := tensors.FromFlatDataAndDimensions(sched, 3)
