@@ -24,9 +24,11 @@ GLIA="${GLIA:-bin/glia}"
 # 30% of pairs, full batch, AdamW weight decay 1 on every weight, β₂ 0.98, a
 # constant rate. Llama (untied embedding and unembedding): the tied GPT-2 of
 # the same size memorised its 842 pairs and stayed at 29% held-out after
-# 6000 steps. Committed as testdata/trained/modadd53 (TestModAddKnownAnswer).
+# 6000 steps. Committed as testdata/trained/modadd53 (TestModAddKnownAnswer);
+# 100% held out from step 6250 with the training code of December 2026
+# (session 6), 6000 with the code before it.
 "$GLIA" train --task modadd --p 53 --family llama --layers 1 --d-model 64 --heads 4 --d-mlp 256 --lr 3e-3 \
-  --steps 6000 --eval-every 250 --seed 1 --out "$OUT/modadd53"
+  --steps 7000 --eval-every 250 --seed 1 --out "$OUT/modadd53"
 
 # Multilingual: the UDHR in 40 languages (testdata/corpora/udhr, README.md
 # there). scripts/split-udhr.sh holds out the last 3 articles of each language;
