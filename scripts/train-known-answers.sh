@@ -20,7 +20,7 @@ GLIA="${GLIA:-bin/glia}"
   --seq 32 --batch 64 --steps 2000 --warmup 200 --lr 3e-3 --min-lr-frac 0.3 --weight-decay 0.01 \
   --eval-every 200 --seed 1 --out "$OUT/induction"
 
-# Modular addition, p = 53 (p = 113 is ~25x slower per step on 2 CPU cores):
+# Modular addition, p = 53 (p = 113 below takes ~4.5x as long):
 # 30% of pairs, full batch, AdamW weight decay 1 on every weight, β₂ 0.98, a
 # constant rate. Llama (untied embedding and unembedding): the tied GPT-2 of
 # the same size memorised its 842 pairs and stayed at 29% held-out after
@@ -29,6 +29,13 @@ GLIA="${GLIA:-bin/glia}"
 # (session 6), 6000 with the code before it.
 "$GLIA" train --task modadd --p 53 --family llama --layers 1 --d-model 64 --heads 4 --d-mlp 256 --lr 3e-3 \
   --steps 7000 --eval-every 250 --seed 1 --out "$OUT/modadd53"
+
+# Modular addition at the literature's p = 113 (Nanda et al.), the same
+# settings and model: 12,769 pairs, 3,830 for training. Held-out accuracy is
+# 99.8% by step 500 and 100% from step 5,500; committed as
+# testdata/trained/modadd113 (TestModAddKnownAnswer). ~20 minutes on 2 cores.
+"$GLIA" train --task modadd --p 113 --family llama --layers 1 --d-model 64 --heads 4 --d-mlp 256 --lr 3e-3 \
+  --steps 12000 --eval-every 500 --seed 1 --out "$OUT/modadd113"
 
 # Multilingual: the UDHR in 40 languages (testdata/corpora/udhr, README.md
 # there). scripts/split-udhr.sh holds out the last 3 articles of each language;

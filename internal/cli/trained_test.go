@@ -19,7 +19,7 @@ import (
 func TestKnownAnswerModelsTakeText(t *testing.T) {
 	dir := t.TempDir()
 	r := rand.New(rand.NewPCG(1, 2))
-	var ind, mod strings.Builder
+	var ind, mod, mod113 strings.Builder
 	for range 40 {
 		seq := make([]string, 12)
 		for i := range seq {
@@ -30,6 +30,21 @@ func TestKnownAnswerModelsTakeText(t *testing.T) {
 	for a := range 53 {
 		for b := 0; b < 53; b += 7 {
 			fmt.Fprintf(&mod, "%d %d = %d\n", a, b, (a+b)%53)
+		}
+	}
+	for a := range 113 {
+		for b := 0; b < 113; b += 17 {
+			fmt.Fprintf(&mod113, "%d %d = %d\n", a, b, (a+b)%113)
+		}
+	}
+	// Only the changed operand's embedding carries the change.
+	operand := func(t *testing.T, effect []float64, clean, corrupt float64) {
+		want := []float64{0, 1, 0}
+		for i := range want {
+			if math.Abs(effect[i]-want[i]) > 1e-6 {
+				t.Errorf("modadd: effect %v, want %v", effect, want)
+				break
+			}
 		}
 	}
 	write := func(name, s string) string {
@@ -58,16 +73,9 @@ func TestKnownAnswerModelsTakeText(t *testing.T) {
 				}
 			}},
 		{"modadd53", write("modadd.txt", mod.String()), "blocks.*.mlp.hook_post", "3",
-			"12 40 =", "12 41 =", "logit-diff:52,0",
-			func(t *testing.T, effect []float64, clean, corrupt float64) {
-				want := []float64{0, 1, 0}
-				for i := range want {
-					if math.Abs(effect[i]-want[i]) > 1e-6 {
-						t.Errorf("modadd: effect %v, want %v", effect, want)
-						break
-					}
-				}
-			}},
+			"12 40 =", "12 41 =", "logit-diff:52,0", operand},
+		{"modadd113", write("modadd113.txt", mod113.String()), "blocks.*.mlp.hook_post", "3",
+			"70 50 =", "70 51 =", "logit-diff:7,8", operand},
 		{"udhr-multilingual", "../../testdata/corpora/udhr/heldout/deu.txt", "blocks.*.mlp.hook_post", "64",
 			"Alle Menschen sind frei", "Alle Menschen sind gleich", "",
 			nil},
