@@ -1,7 +1,6 @@
 package train
 
 import (
-	"fmt"
 	"math"
 
 	"github.com/glia-dev/glia/engine/cpu/vecmath"
@@ -24,45 +23,21 @@ import (
 // gradGraph is a step's gradients. Inputs: ids, targets, mask, then the
 // weights (t.specs order). Outputs: loss, gradient norm, the gradients.
 func (t *Trainer) gradGraph(in []*Node) []*Node {
-	loss, _ := crossEntropy(t.Model.Forward(in[0], in[3:]), in[1], in[2])
-	grads := Gradient(loss, in[3:]...)
-	sq := make([]*Node, len(grads))
-	for i, g := range grads {
-		sq[i] = Square(g)
-	}
-	return append([]*Node{loss, globalNorm(sq)}, grads...)
+	loss, norm, grads, _ := t.lossGrads(in[0], in[1], in[2], in[3:])
+	return append([]*Node{loss, norm}, grads...)
 }
 
-// hostStep is TrainStep with the update on the host.
-func (t *Trainer) hostStep(b Batch) (StepResult, error) {
-	e, err := t.compile(t.grads, b, t.gradGraph, false)
-	if err != nil {
-		return StepResult{}, err
-	}
-	h := t.Hyper
-	lr, bc1, bc2 := h.schedule(t.Step)
-	args, done := b.tensors()
-	defer done()
-	for _, x := range t.w {
-		args = append(args, x)
-	}
-	outs, err := e.Call(args...)
-	if err != nil {
-		return StepResult{}, fmt.Errorf("train: step %d: %w", t.Step+1, err)
-	}
-	defer finalize(outs)
-	res := StepResult{Loss: scalar(outs[0]), GradNorm: scalar(outs[1]), LR: lr}
-	if bad(res.Loss) || bad(res.GradNorm) {
-		return res, &NonFiniteError{Step: t.Step, Loss: res.Loss, GradNorm: res.GradNorm}
-	}
-	c := adamCoefs(h, float32(res.GradNorm), float32(lr), bc1, bc2)
+// adamHost updates the weights and moments in place from the step's
+// gradients and their global norm.
+func (t *Trainer) adamHost(grads []*tensors.Tensor, norm, lr float64, bc1, bc2 float32) {
+	c := adamCoefs(t.Hyper, float32(norm), float32(lr), bc1, bc2)
 	for i := range t.w {
 		c.Decay = 0
 		if t.decay[i] {
-			c.Decay = float32(1 - float32(float32(lr)*float32(h.WeightDecay)))
+			c.Decay = float32(1 - float32(float32(lr)*float32(t.Hyper.WeightDecay)))
 		}
 		var g []float32
-		tensors.MustConstFlatData(outs[2+i], func(f []float32) { g = f })
+		tensors.MustConstFlatData(grads[i], func(f []float32) { g = f })
 		tensors.MustMutableFlatData(t.m[i], func(m []float32) {
 			tensors.MustMutableFlatData(t.v[i], func(v []float32) {
 				tensors.MustMutableFlatData(t.w[i], func(w []float32) {
@@ -71,8 +46,6 @@ func (t *Trainer) hostStep(b Batch) (StepResult, error) {
 			})
 		})
 	}
-	t.Step++
-	return res, nil
 }
 
 // adamCoefs are the step's scalars, each rounded to float32 where the

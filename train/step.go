@@ -197,26 +197,26 @@ func (e *NonFiniteError) Error() string {
 	return fmt.Sprintf("train: step %d: loss %g, gradient norm %g: not finite (lower the learning rate or raise the warm-up)", e.Step+1, e.Loss, e.GradNorm)
 }
 
-// TrainStep runs one optimiser step on b.
+// TrainStep runs one optimiser step on b: on the pure-Go backend the graph
+// returns the gradients and AdamW runs on the host (adam.go), elsewhere the
+// update is part of the graph.
 func (t *Trainer) TrainStep(b Batch) (StepResult, error) {
-	if t.hostAdam {
-		return t.hostStep(b)
-	}
-	e, err := t.compile(t.steps, b, t.stepGraph, true)
-	if err != nil {
-		return StepResult{}, err
-	}
 	lr, bc1, bc2 := t.Hyper.schedule(t.Step)
-	sched := []float32{float32(lr), bc1, bc2}
 	args, done := b.tensors()
 	defer done()
-	st := tensors.FromFlatDataAndDimensions(sched, 3)
-	defer st.FinalizeAll()
-	args = append(args, st)
-	for _, s := range [][]*tensors.Tensor{t.w, t.m, t.v} {
-		for _, x := range s {
-			args = append(args, x)
-		}
+	var e *Exec
+	var err error
+	if t.hostAdam {
+		e, err = t.compile(t.grads, b, t.gradGraph, false)
+		args = appendTensors(args, t.w)
+	} else {
+		e, err = t.compile(t.steps, b, t.stepGraph, true)
+		st := tensors.FromFlatDataAndDimensions([]float32{float32(lr), bc1, bc2}, 3)
+		defer st.FinalizeAll()
+		args = appendTensors(append(args, st), t.w, t.m, t.v)
+	}
+	if err != nil {
+		return StepResult{}, err
 	}
 	outs, err := e.Call(args...)
 	if err != nil {
@@ -227,15 +227,29 @@ func (t *Trainer) TrainStep(b Batch) (StepResult, error) {
 		finalize(outs)
 		return res, &NonFiniteError{Step: t.Step, Loss: res.Loss, GradNorm: res.GradNorm}
 	}
-	k := len(t.w)
-	for i, s := range [][]*tensors.Tensor{t.w, t.m, t.v} {
-		finalize(s)
-		copy(s, outs[2+i*k:2+(i+1)*k])
+	if t.hostAdam {
+		t.adamHost(outs[2:], res.GradNorm, lr, bc1, bc2)
+		finalize(outs)
+	} else {
+		k := len(t.w)
+		for i, s := range [][]*tensors.Tensor{t.w, t.m, t.v} {
+			finalize(s)
+			copy(s, outs[2+i*k:2+(i+1)*k])
+		}
+		finalize(outs[:2])
 	}
-	outs[0].FinalizeAll()
-	outs[1].FinalizeAll()
 	t.Step++
 	return res, nil
+}
+
+// appendTensors appends every tensor of every list to args, in order.
+func appendTensors(args []any, lists ...[]*tensors.Tensor) []any {
+	for _, l := range lists {
+		for _, x := range l {
+			args = append(args, x)
+		}
+	}
+	return args
 }
 
 func bad(x float64) bool { return math.IsNaN(x) || math.IsInf(x, 0) }
@@ -325,18 +339,8 @@ func crossEntropy(logits, targets, mask *Node) (mean, each *Node) {
 // weights and moments in the same order.
 func (t *Trainer) stepGraph(in []*Node) []*Node {
 	k := len(t.specs)
-	ids, targets, mask, sched := in[0], in[1], in[2], in[3]
-	w, m, v := in[4:4+k], in[4+k:4+2*k], in[4+2*k:4+3*k]
-	loss, _ := crossEntropy(t.Model.Forward(ids, w), targets, mask)
-	grads := Gradient(loss, w...)
-	// The squares serve both the global norm and the second moments, and
-	// the clipping factor goes into the moments' coefficients: two passes
-	// over every weight fewer than clipping first.
-	sq := make([]*Node, k)
-	for i, g := range grads {
-		sq[i] = Square(g)
-	}
-	norm := globalNorm(sq)
+	sched, w, m, v := in[3], in[4:4+k], in[4+k:4+2*k], in[4+2*k:4+3*k]
+	loss, norm, grads, sq := t.lossGrads(in[0], in[1], in[2], w)
 	scale := clipScale(norm, t.Hyper.Clip)
 	lr, bc1, bc2 := scalarAt(sched, 0), scalarAt(sched, 1), scalarAt(sched, 2)
 	outs := []*Node{loss, norm}
@@ -349,6 +353,21 @@ func (t *Trainer) stepGraph(in []*Node) []*Node {
 		nw[i], nm[i], nv[i] = adamW(w[i], grads[i], sq[i], scale, m[i], v[i], lr, bc1, bc2, t.Hyper, wd)
 	}
 	return append(append(append(outs, nw...), nm...), nv...)
+}
+
+// lossGrads is the masked mean cross-entropy of the batch, the gradients
+// of the weights w, their squares and the global gradient norm. The
+// squares serve both the norm and AdamW's second moments, and the clipping
+// factor goes into the moments' coefficients: two passes over every weight
+// fewer than clipping first.
+func (t *Trainer) lossGrads(ids, targets, mask *Node, w []*Node) (loss, norm *Node, grads, sq []*Node) {
+	loss, _ = crossEntropy(t.Model.Forward(ids, w), targets, mask)
+	grads = Gradient(loss, w...)
+	sq = make([]*Node, len(grads))
+	for i, g := range grads {
+		sq[i] = Square(g)
+	}
+	return loss, globalNorm(sq), grads, sq
 }
 
 func scalarAt(x *Node, i int) *Node { return Reshape(Slice(x, AxisElem(i))) }
@@ -453,10 +472,7 @@ func (t *Trainer) Evaluate(batches []Batch) (EvalResult, error) {
 			return EvalResult{}, err
 		}
 		args, done := b.tensors()
-		for _, x := range t.w {
-			args = append(args, x)
-		}
-		outs, err := e.Call(args...)
+		outs, err := e.Call(appendTensors(args, t.w)...)
 		done()
 		if err != nil {
 			return EvalResult{}, fmt.Errorf("train: evaluating: %w", err)
