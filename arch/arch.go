@@ -53,6 +53,12 @@ type Inputs struct {
 	// chooses it for its backend.
 	AttnChunk int
 
+	// FusedAttention lets attention run as one backend op (forward and
+	// backward) where no scores or pattern hook is read: every sequence is
+	// real tokens at positions 0..pos-1 (Mask all true), and the engine
+	// has checked that its backend runs the op (glia's CPU kernels).
+	FusedAttention bool
+
 	// Pixels are the input of image families (ImageFamily), instead of
 	// IDs, Pos and Mask: [batch, channels, height, width] in the compute
 	// dtype, already preprocessed (package images).

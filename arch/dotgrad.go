@@ -72,6 +72,28 @@ func linearVJP(node, v *Node) []*Node {
 	rCross := nb + 1 - (rc[0] - nb) // rhs's other axis
 	dl := DotGeneral(v, []int{v.Rank() - 1}, lead, rhs, []int{rCross}, lead)
 	ld, vd := lhs.Shape().Dimensions, v.Shape().Dimensions
+	if nb == 0 {
+		// Unbatched (every linear layer): the row axes move behind the
+		// other operand's axis in one transpose, and both products contract
+		// over them as they lie, with no reshape (a copy, for an operand
+		// that other ops still read).
+		rowAxes := make([]int, lhs.Rank()-1)
+		for i := range rowAxes {
+			rowAxes[i] = i
+		}
+		var dr *Node
+		if rc[0] == nb { // rhs [K, N]: xᵀ·v
+			xt := TransposeAllAxes(lhs, append([]int{lhs.Rank() - 1}, rowAxes...)...) // [K, rows…]
+			dr = DotGeneral(xt, shiftAxes(rowAxes), nil, v, rowAxes, nil)
+		} else { // rhs [N, K]: vᵀ·x
+			vt := TransposeAllAxes(v, append([]int{v.Rank() - 1}, rowAxes...)...) // [N, rows…]
+			dr = DotGeneral(vt, shiftAxes(rowAxes), nil, lhs, rowAxes, nil)
+		}
+		if !dl.Shape().Equal(lhs.Shape()) || !dr.Shape().Equal(rhs.Shape()) {
+			panic(fmt.Errorf("arch: DotGeneral gradient shapes %s, %s for operands %s, %s", dl.Shape(), dr.Shape(), lhs.Shape(), rhs.Shape()))
+		}
+		return []*Node{dl, dr}
+	}
 	rows := 1
 	for _, d := range ld[nb : len(ld)-1] {
 		rows *= d
@@ -89,4 +111,13 @@ func linearVJP(node, v *Node) []*Node {
 		panic(fmt.Errorf("arch: DotGeneral gradient shapes %s, %s for operands %s, %s", dl.Shape(), dr.Shape(), lhs.Shape(), rhs.Shape()))
 	}
 	return []*Node{dl, dr}
+}
+
+// shiftAxes is axes, each plus one.
+func shiftAxes(axes []int) []int {
+	out := make([]int, len(axes))
+	for i, a := range axes {
+		out[i] = a + 1
+	}
+	return out
 }

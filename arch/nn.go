@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/glia-dev/glia/hook"
+	"github.com/gomlx/compute"
 	"github.com/gomlx/compute/dtypes"
 	"github.com/gomlx/compute/shapes"
 	. "github.com/gomlx/gomlx/core/graph"
@@ -314,6 +315,30 @@ func Attention(hp *hook.Points, l int, q, k, v *Node, in Inputs, o AttnOpts) *No
 		c.V[l] = writeSlots(c.V[l], convertTo(v, c.V[l].DType()), c.Len) // [batch, capacity, kv_heads, d_head]
 		k, v = convertTo(c.K[l], k.DType()), convertTo(c.V[l], v.DType())
 	}
+	scoresHook, patternHook := fmt.Sprintf("blocks.%d.attn.hook_attn_scores", l), fmt.Sprintf("blocks.%d.attn.hook_pattern", l)
+	t := q.Shape().Dimensions[1]
+	var z *Node // [batch, pos, head, d_head]
+	if in.FusedAttention && in.Cache == nil && o.SoftCap == 0 && (o.Window == 0 || o.Window >= t) && q.DType() == dtypes.Float32 &&
+		!hp.Needed(scoresHook) && !hp.Needed(patternHook) {
+		// One op for the whole attention, forward and backward, where the
+		// backend has it (engine/cpu/attention); the graph below otherwise.
+		z, _ = InternalFusedOpCaller(
+			func() *Node {
+				out, _ := BackendFusedScaledDotProductAttention(q, k, v, compute.AttentionAxesLayoutBSHD,
+					&compute.ScaledDotProductAttentionConfig{Scale: o.Scale, Causal: !o.Bidirectional})
+				return out
+			},
+			func() *Node { return attentionGraph(hp, scoresHook, patternHook, q, k, v, in, o) },
+			false)
+	} else {
+		z = attentionGraph(hp, scoresHook, patternHook, q, k, v, in, o)
+	}
+	return hp.At(z, "blocks.%d.attn.hook_z", l) // [batch, pos, head, d_head]
+}
+
+// attentionGraph is Attention in graph ops: scores and pattern
+// materialised (and recorded in hp), long sequences in query chunks.
+func attentionGraph(hp *hook.Points, scoresHook, patternHook string, q, k, v *Node, in Inputs, o AttnOpts) *Node {
 	heads, kvHeads := q.Shape().Dimensions[2], k.Shape().Dimensions[2]
 	k, v = repeatKV(k, heads/kvHeads), repeatKV(v, heads/kvHeads)
 	// Batched over (batch·head) with k transposed to [d_head, k]: the
@@ -330,7 +355,6 @@ func Attention(hp *hook.Points, l int, q, k, v *Node, in Inputs, o AttnOpts) *No
 	} else {
 		mask = attentionMask(in, o.Window, tk)
 	}
-	scoresHook, patternHook := fmt.Sprintf("blocks.%d.attn.hook_attn_scores", l), fmt.Sprintf("blocks.%d.attn.hook_pattern", l)
 	var z *Node // [batch·head, q, d_head]
 	// Chunks only in float32 without soft-capping: every op on the chunked
 	// branches is then one of glia's CPU kernels (engine/cpu/kernels), which
@@ -353,7 +377,7 @@ func Attention(hp *hook.Points, l int, q, k, v *Node, in Inputs, o AttnOpts) *No
 		}
 		z = Concatenate(zs, 1)
 	}
-	return hp.At(TransposeAllAxes(Reshape(z, b, heads, t, d), 0, 2, 1, 3), "blocks.%d.attn.hook_z", l) // [batch, pos, head, d_head]
+	return TransposeAllAxes(Reshape(z, b, heads, t, d), 0, 2, 1, 3) // [batch, pos, head, d_head]
 }
 
 // attend is softmax attention of qh [batch·head, q, d_head] over kt

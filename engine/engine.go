@@ -442,7 +442,7 @@ func (m *Model) exec(b, t int, req Request) (*Exec, error) {
 			seed = inputs[nIn]
 			inputs = append(inputs[:nIn:nIn], inputs[nIn+1:]...)
 		}
-		logits, hp := m.build(inputs, ivs, grad != nil, hooks, false, true)
+		logits, hp := m.build(inputs, buildOpts{ivs: ivs, hooks: hooks, differentiate: grad != nil, dictionaries: true})
 		logits = asFloat32(logits) // outputs leave the graph as float32 whatever the compute dtype
 		var outs []*Node
 		if !noLogits {
@@ -540,8 +540,11 @@ func (m *Model) ForgetGraphs() {
 // hooks are the hook points the caller will read; trace records every hook
 // point (for listing them) whatever the sequence length; dictionaries splices
 // the attached dictionaries (Attach) in, which train's Forward, given the
-// family's weights only, does not.
-func (m *Model) build(inputs []*Node, ivs []Intervention, differentiate bool, hooks []string, trace, dictionaries bool) (*Node, *hook.Points) {
+// family's weights only, does not; unpadded says the mask input is all
+// true (train's Forward), so attention may run fused.
+func (m *Model) build(inputs []*Node, o buildOpts) (*Node, *hook.Points) {
+	ivs, hooks := o.ivs, o.hooks
+	differentiate, trace, dictionaries := o.differentiate, o.trace, o.dictionaries
 	hp := hook.NewPoints()
 	hp.Want(hooks...)
 	if trace {
@@ -572,7 +575,8 @@ func (m *Model) build(inputs []*Node, ivs []Intervention, differentiate bool, ho
 		}
 		in, ws = arch.Inputs{Pixels: px, AttnChunk: attnChunk()}, inputs[next:]
 	} else {
-		in, ws = arch.Inputs{IDs: inputs[0], Pos: inputs[1], Mask: NotEqual(inputs[2], ScalarZero(inputs[2].Graph(), dtypes.Int32)), AttnChunk: attnChunk()}, inputs[next:]
+		in, ws = arch.Inputs{IDs: inputs[0], Pos: inputs[1], Mask: NotEqual(inputs[2], ScalarZero(inputs[2].Graph(), dtypes.Int32)), AttnChunk: attnChunk(),
+			FusedAttention: o.unpadded && fusedAttention()}, inputs[next:]
 	}
 	w := m.weightNodes(ws)
 	if dictionaries {
@@ -583,6 +587,13 @@ func (m *Model) build(inputs []*Node, ivs []Intervention, differentiate bool, ho
 		exceptions.Panicf("intervention on unknown hook point(s) %s (%s)", strings.Join(u, ", "), suggest(u[0], hp.Names()))
 	}
 	return logits, hp
+}
+
+// buildOpts are build's options (see build).
+type buildOpts struct {
+	ivs                                           []Intervention
+	hooks                                         []string
+	differentiate, trace, dictionaries, unpadded bool
 }
 
 // weightNodes looks the family's weights up among the graph inputs ws (in
@@ -630,7 +641,7 @@ func (m *Model) Hooks(seq int) ([]HookInfo, error) {
 		for _, s := range m.specs {
 			inputs = append(inputs, Parameter(g, s.Name, shapes.Make(m.DType(), s.Shape...)))
 		}
-		_, hp := m.build(inputs, nil, false, nil, true, true)
+		_, hp := m.build(inputs, buildOpts{trace: true, dictionaries: true})
 		for _, n := range hp.Names() {
 			node, _ := hp.Node(n)
 			out = append(out, HookInfo{Name: n, Shape: node.Shape().Dimensions})

@@ -25,14 +25,14 @@ func (m *Model) Forward(ids *Node, weights []*Node) *Node {
 		exceptions.Panicf("engine: Forward given %d weights, the %s family reads %d", len(weights), m.Config.String("model_type", "?"), n)
 	}
 	if _, images := m.ImageShape(); images {
-		logits, _ := m.build(append([]*Node{ids}, weights...), nil, false, nil, false, false)
+		logits, _ := m.build(append([]*Node{ids}, weights...), buildOpts{})
 		return logits
 	}
 	g := ids.Graph()
 	dims := ids.Shape().Dimensions
 	pos := Iota(g, shapes.Make(dtypes.Int32, dims...), 1)
 	mask := OnesLike(pos)
-	logits, _ := m.build(append([]*Node{ids, pos, mask}, weights...), nil, false, nil, false, false)
+	logits, _ := m.build(append([]*Node{ids, pos, mask}, weights...), buildOpts{unpadded: true})
 	return logits
 }
 

@@ -17,6 +17,8 @@ import (
 	"github.com/glia-dev/glia/arch"
 	"github.com/glia-dev/glia/corpus"
 	"github.com/glia-dev/glia/engine"
+	"github.com/glia-dev/glia/engine/cpu/kernels"
+	"github.com/gomlx/compute"
 	. "github.com/gomlx/gomlx/core/graph"
 	"github.com/gomlx/gomlx/core/tensors"
 )
@@ -664,5 +666,79 @@ func TestHostAdamWMatchesGraph(t *testing.T) {
 				}
 			}
 		}
+	}
+}
+
+// TestFusedMatchesDecomposed compares a training step's loss and gradients
+// with glia's fused kernels (attention with its backward, GELU, layer norm)
+// against the same model built from primitive ops with GoMLX's autodiff
+// ($GOMLX_FUSION=false), and checks that the fused attention ran.
+func TestFusedMatchesDecomposed(t *testing.T) {
+	llamaGQA := tinySpec("llama")
+	llamaGQA.Heads = 4
+	for _, s := range []Spec{tinySpec("gpt2"), llamaGQA} {
+		t.Run(s.Family, func(t *testing.T) {
+			cfg, err := s.Config()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if s.Family == "llama" {
+				cfg["num_key_value_heads"] = 2 // grouped-query: two query heads per key/value head
+			}
+			m, err := NewModel("tiny", cfg, 7)
+			if err != nil {
+				t.Fatal(err)
+			}
+			tr, err := NewTrainer(m, DefaultHyper())
+			if err != nil {
+				t.Fatal(err)
+			}
+			b := (&Induction{Seed: 3, Batch: 3, Seq: 16, VocabSize: 11}).Train(0)
+			run := func() [][]float32 {
+				e, err := NewExec(tr.backend, func(in []*Node) []*Node {
+					loss, _ := crossEntropy(tr.Model.Forward(in[0], in[3:]), in[1], in[2])
+					return append([]*Node{loss}, Gradient(loss, in[3:]...)...)
+				})
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer e.Finalize()
+				args, done := b.tensors()
+				defer done()
+				for _, w := range tr.w {
+					args = append(args, w)
+				}
+				outs, err := e.Call(args...)
+				if err != nil {
+					t.Fatal(err)
+				}
+				var flat [][]float32
+				for _, o := range outs {
+					flat = append(flat, tensors.MustCopyFlatData[float32](o))
+				}
+				return flat
+			}
+			before := kernels.Handled(compute.OpTypeFusedScaledDotProductAttentionVJP)
+			fused := run()
+			if kernels.Handled(compute.OpTypeFusedScaledDotProductAttentionVJP) == before {
+				t.Error("the fused attention's backward did not run")
+			}
+			t.Setenv(FusionEnv, "false")
+			plain := run()
+			for i := range plain {
+				var scale, diff float64
+				for j, x := range plain[i] {
+					scale = max(scale, math.Abs(float64(x)))
+					diff = max(diff, math.Abs(float64(fused[i][j]-x)))
+				}
+				name := "loss"
+				if i > 0 {
+					name = tr.specs[i-1].Name
+				}
+				if diff > 1e-5*max(scale, 1e-3) {
+					t.Errorf("%s: fused and decomposed differ by %.3g (largest value %.3g)", name, diff, scale)
+				}
+			}
+		})
 	}
 }

@@ -42,6 +42,7 @@ type Report struct {
 	Installed []string // e.g. "matmul f32: glia sgemm avx2 6x16"
 	Skipped   string   // why nothing (more) was installed, if so
 	Matmul    bool     // glia's sgemm takes every float32 DotGeneral
+	Attention bool     // the fused attention op (forward and backward) is glia's
 }
 
 func (r Report) String() string {
@@ -145,7 +146,7 @@ func install(matmulOnly bool) (r Report) {
 	if note != "" {
 		why = append(why, note)
 	}
-	installers := []func() (string, error){installDot, installOps}
+	installers := []func() (string, error){installDot, installOps, installAttention}
 	if matmulOnly {
 		installers = installers[:1]
 	}
@@ -157,6 +158,7 @@ func install(matmulOnly bool) (r Report) {
 		}
 		r.Installed = append(r.Installed, name)
 		r.Matmul = r.Matmul || strings.HasPrefix(name, "matmul")
+		r.Attention = r.Attention || strings.HasPrefix(name, "attention")
 	}
 	r.Skipped = strings.Join(why, "; ")
 	return r

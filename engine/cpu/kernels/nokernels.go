@@ -9,3 +9,4 @@ func init() { notLinked = "built with -tags nokernels" }
 
 func installDot() (string, error) { panic("unreachable: " + notLinked) }
 func installOps() (string, error) { panic("unreachable: " + notLinked) }
+func installAttention() (string, error) { panic("unreachable: " + notLinked) }

@@ -125,8 +125,9 @@ func pinnedPanels(b []float32, n, k int, transB bool, nc, panel int) []float32 {
 		return nil
 	}
 	pk := make([]float32, size)
+	ldb := layout{n: n, k: k, transB: transB}.dense().ldb
 	for jc := 0; jc < n; jc += nc {
-		packPanel(pk[jc/nc*panel:], b, n, k, transB, jc, min(nc, n-jc), nc, runtime.GOMAXPROCS(0))
+		packPanel(pk[jc/nc*panel:], b, ldb, k, transB, jc, min(nc, n-jc), nc, runtime.GOMAXPROCS(0))
 	}
 	p.packs[key] = pk
 	return pk

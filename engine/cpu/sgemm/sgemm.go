@@ -71,7 +71,7 @@ func MatMul(lhs, rhs, out []float32, batch, m, n, k int, transB bool) {
 			s := getScratch()
 			defer putScratch(s)
 			for i := w * batch / workers; i < (w+1)*batch/workers; i++ {
-				matmul1(lhs[i*m*k:], rhs[i*k*n:], out[i*m*n:], m, n, k, transB, 1, s)
+				matmul1(lhs[i*m*k:], rhs[i*k*n:], out[i*m*n:], layout{m: m, n: n, k: k, transB: transB}.dense(), 1, s)
 			}
 		})
 		return
@@ -79,8 +79,70 @@ func MatMul(lhs, rhs, out []float32, batch, m, n, k int, transB bool) {
 	s := getScratch()
 	defer putScratch(s)
 	for i := range batch {
-		matmul1(lhs[i*m*k:], rhs[i*k*n:], out[i*m*n:], m, n, k, transB, workers, s)
+		matmul1(lhs[i*m*k:], rhs[i*k*n:], out[i*m*n:], layout{m: m, n: n, k: k, transB: transB}.dense(), workers, s)
 	}
+}
+
+// Strided describes one product for MatMulStrided: out [M, N] = lhs ([M,
+// K], or [K, M] when TransA) · rhs ([K, N], or [N, K] when TransB), each a
+// row-major view with its own row stride (Lda, Ldb, Ldc: at least the
+// row's length), so the operands may be heads interleaved in a [batch,
+// seq, heads, d_head] tensor. With Acc the product is added to out instead
+// of overwriting it.
+type Strided struct {
+	M, N, K, Lda, Ldb, Ldc int
+	TransA, TransB, Acc    bool
+}
+
+// layout is Strided's unexported twin for matmul1.
+type layout struct {
+	m, n, k, lda, ldb, ldc int
+	transA, transB, acc    bool
+}
+
+// dense fills in the strides of contiguous operands.
+func (l layout) dense() layout {
+	l.lda, l.ldb, l.ldc = l.k, l.n, l.n
+	if l.transA {
+		l.lda = l.m
+	}
+	if l.transB {
+		l.ldb = l.k
+	}
+	return l
+}
+
+// MatMulStrided is one product on the calling goroutine, for callers that
+// already run a task per core (attention's heads); see Strided.
+func MatMulStrided(lhs, rhs, out []float32, p Strided) {
+	l := layout{p.M, p.N, p.K, p.Lda, p.Ldb, p.Ldc, p.TransA, p.TransB, p.Acc}
+	rowsA, colsA := l.m, l.k
+	if l.transA {
+		rowsA, colsA = l.k, l.m
+	}
+	rowsB, colsB := l.k, l.n
+	if l.transB {
+		rowsB, colsB = l.n, l.k
+	}
+	need := func(rows, cols, ld int) int { return max(0, (rows-1)*ld+cols) }
+	if l.m < 0 || l.n < 0 || l.k < 0 || l.lda < colsA || l.ldb < colsB || l.ldc < l.n ||
+		len(lhs) < need(rowsA, colsA, l.lda) || len(rhs) < need(rowsB, colsB, l.ldb) || len(out) < need(l.m, l.n, l.ldc) {
+		panic(fmt.Sprintf("sgemm: product %+v does not fit lhs %d, rhs %d, out %d", p, len(lhs), len(rhs), len(out)))
+	}
+	if l.m*l.n == 0 {
+		return
+	}
+	if l.k == 0 {
+		if !l.acc {
+			for i := range l.m {
+				clear(out[i*l.ldc : i*l.ldc+l.n])
+			}
+		}
+		return
+	}
+	s := getScratch()
+	defer putScratch(s)
+	matmul1(lhs, rhs, out, l, 1, s)
 }
 
 // matmul1 multiplies one matrix pair on up to workers goroutines. B is
@@ -88,14 +150,18 @@ func MatMul(lhs, rhs, out []float32, batch, m, n, k int, transB bool) {
 // them, or taken packed from a pin (pinned.go); then each takes blocks of rows of C from a shared counter, so a
 // worker that the scheduler delays (GoMLX runs independent ops side by
 // side) holds no one up.
-func matmul1(a, b, c []float32, m, n, k int, transB bool, workers int, s *scratch) {
+func matmul1(a, b, c []float32, l layout, workers int, s *scratch) {
+	m, n, k, transB := l.m, l.n, l.k, l.transB
 	kBlocks := (k + kc - 1) / kc
 	nc := max(nr, min(roundUp(n, nr), packMax/(kBlocks*kc)/nr*nr))
 	rowsPerTask := min(mcMax, max(mr, roundUp((m+8*workers-1)/(8*workers), mr)))
 	tasks := (m + rowsPerTask - 1) / rowsPerTask
 	workers = min(workers, tasks)
 	panel := nc * kBlocks * kc
-	pinned := pinnedPanels(b, n, k, transB, nc, panel)
+	var pinned []float32
+	if l.ldb == l.dense().ldb {
+		pinned = pinnedPanels(b, n, k, transB, nc, panel)
+	}
 	bp := pinned
 	if bp == nil {
 		bp = s.panel(panel)
@@ -105,7 +171,7 @@ func matmul1(a, b, c []float32, m, n, k int, transB bool, workers int, s *scratc
 		if pinned != nil {
 			bp = pinned[jc/nc*panel:]
 		} else {
-			packPanel(bp, b, n, k, transB, jc, ncb, nc, workers)
+			packPanel(bp, b, l.ldb, k, transB, jc, ncb, nc, workers)
 		}
 		var next atomic.Int64
 		parallel(workers, func(w int) {
@@ -125,18 +191,23 @@ func matmul1(a, b, c []float32, m, n, k int, transB bool, workers int, s *scratc
 				for pb := range kBlocks {
 					pc := pb * kc
 					kcb := min(kc, k-pc)
-					packA(ap, a, k, ic, mcb, pc, kcb)
-					macroKernel(ap, bp[pb*kc*nc:], c, n, ic, mcb, jc, ncb, kcb, pb > 0)
+					if l.transA {
+						packAT(ap, a, l.lda, ic, mcb, pc, kcb)
+					} else {
+						packA(ap, a, l.lda, ic, mcb, pc, kcb)
+					}
+					macroKernel(ap, bp[pb*kc*nc:], c, l.ldc, ic, mcb, jc, ncb, kcb, l.acc || pb > 0)
 				}
 			}
 		})
 	}
 }
 
-// packPanel packs columns [jc, jc+ncb) of b, every k block, into bp: for
-// each k block, strips of kcb x nr, on up to workers goroutines.
+// packPanel packs columns [jc, jc+ncb) of b (row stride ldb), every k
+// block, into bp: for each k block, strips of kcb x nr, on up to workers
+// goroutines.
 // Each k block's strips start nc columns' worth apart (nc the chunk width).
-func packPanel(bp, b []float32, n, k int, transB bool, jc, ncb, nc, workers int) {
+func packPanel(bp, b []float32, ldb, k int, transB bool, jc, ncb, nc, workers int) {
 	kBlocks := (k + kc - 1) / kc
 	strips := (ncb + nr - 1) / nr
 	var next atomic.Int64
@@ -149,7 +220,7 @@ func packPanel(bp, b []float32, n, k int, transB bool, jc, ncb, nc, workers int)
 			pb, st := t/strips, t%strips
 			pc := pb * kc
 			kcb := min(kc, k-pc)
-			packB(bp[pb*kc*nc+st*kcb*nr:], b, n, k, transB, jc+st*nr, min(nr, ncb-st*nr), pc, kcb)
+			packB(bp[pb*kc*nc+st*kcb*nr:], b, ldb, transB, jc+st*nr, min(nr, ncb-st*nr), pc, kcb)
 		}
 	})
 }
@@ -188,24 +259,44 @@ func packA(dst, a []float32, lda, ic, mcb, pc, kcb int) {
 	}
 }
 
+// packAT is packA for a stored transposed ([k, m], row stride lda): a
+// panel's column p is mr consecutive floats of a's row pc+p.
+func packAT(dst, a []float32, lda, ic, mcb, pc, kcb int) {
+	for ir := 0; ir < mcb; ir += mr {
+		d := dst[ir/mr*kcb*mr : (ir/mr+1)*kcb*mr]
+		rows := min(mr, mcb-ir)
+		for p := range kcb {
+			q := d[p*mr : p*mr+mr : p*mr+mr]
+			src := a[(pc+p)*lda+ic+ir:]
+			if rows == mr {
+				q[0], q[1], q[2], q[3], q[4], q[5] = src[0], src[1], src[2], src[3], src[4], src[5]
+				continue
+			}
+			copy(q[:rows], src[:rows])
+			clear(q[rows:])
+		}
+	}
+}
+
 // packB copies cols columns from c0 (zero-padded to nr) x rows [pc,
-// pc+kcb) of b into one row-major kcb x nr micro-panel at dst.
-func packB(dst, b []float32, n, k int, transB bool, c0, cols, pc, kcb int) {
+// pc+kcb) of b (row stride ldb: b is [k, n], or [n, k] when transB) into
+// one row-major kcb x nr micro-panel at dst.
+func packB(dst, b []float32, ldb int, transB bool, c0, cols, pc, kcb int) {
 	d := dst[:kcb*nr]
-	if transB && cols == nr { // b is [n, k]: the panel is a 16 x kcb block of it, transposed
-		vecmath.Transpose(d, nr, b[c0*k+pc:], k, nr, kcb)
+	if transB && cols == nr { // the panel is a 16 x kcb block of b, transposed
+		vecmath.Transpose(d, nr, b[c0*ldb+pc:], ldb, nr, kcb)
 		return
 	}
 	if transB {
 		for c := range cols {
-			src := b[(c0+c)*k+pc : (c0+c)*k+pc+kcb]
+			src := b[(c0+c)*ldb+pc : (c0+c)*ldb+pc+kcb]
 			for p, v := range src {
 				d[p*nr+c] = v
 			}
 		}
-	} else if cols < nr || !packRows16(d, b[pc*n+c0:], n, kcb) { // b is [k, n]
+	} else if cols < nr || !packRows16(d, b[pc*ldb+c0:], ldb, kcb) {
 		for p := range kcb {
-			copy(d[p*nr:p*nr+cols], b[(pc+p)*n+c0:])
+			copy(d[p*nr:p*nr+cols], b[(pc+p)*ldb+c0:])
 		}
 	}
 	if cols < nr {

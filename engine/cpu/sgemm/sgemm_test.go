@@ -168,3 +168,63 @@ func TestPackA(t *testing.T) {
 		}
 	}
 }
+
+// TestMatMulStrided checks every operand layout of MatMulStrided, with row
+// strides wider than the rows and accumulation, against a float64 product
+// read through the same strides. The cells between rows must stay as they
+// were.
+func TestMatMulStrided(t *testing.T) {
+	r := rand.New(rand.NewPCG(5, 6))
+	for _, sz := range [][3]int{{1, 1, 1}, {7, 5, 3}, {32, 64, 48}, {130, 70, 300}} {
+		m, n, k := sz[0], sz[1], sz[2]
+		for _, transA := range []bool{false, true} {
+			for _, transB := range []bool{false, true} {
+				for _, acc := range []bool{false, true} {
+					p := Strided{M: m, N: n, K: k, TransA: transA, TransB: transB, Acc: acc}
+					rowsA, colsA, rowsB, colsB := m, k, k, n
+					if transA {
+						rowsA, colsA = k, m
+					}
+					if transB {
+						rowsB, colsB = n, k
+					}
+					p.Lda, p.Ldb, p.Ldc = colsA+3, colsB+5, n+7
+					a, b := random(rowsA*p.Lda, r), random(rowsB*p.Ldb, r)
+					c := random(m*p.Ldc, r)
+					c0 := append([]float32(nil), c...)
+					MatMulStrided(a, b, c, p)
+					var worst float64
+					for i := range m {
+						for j := range p.Ldc {
+							if j >= n {
+								if c[i*p.Ldc+j] != c0[i*p.Ldc+j] {
+									t.Fatalf("%+v: wrote outside the rows at [%d, %d]", p, i, j)
+								}
+								continue
+							}
+							var s float64
+							if acc {
+								s = float64(c0[i*p.Ldc+j])
+							}
+							for q := range k {
+								ia, ib := i*p.Lda+q, q*p.Ldb+j
+								if transA {
+									ia = q*p.Lda + i
+								}
+								if transB {
+									ib = j*p.Ldb + q
+								}
+								x, y := a[ia], b[ib]
+								s += float64(x) * float64(y)
+							}
+							worst = max(worst, math.Abs(float64(c[i*p.Ldc+j])-s)/math.Sqrt(float64(k)+1))
+						}
+					}
+					if worst > 1e-5 { // as TestMatMul
+						t.Errorf("%+v: max difference %.3g (per √k) from the float64 product", p, worst)
+					}
+				}
+			}
+		}
+	}
+}

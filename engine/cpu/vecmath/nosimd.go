@@ -29,3 +29,5 @@ func selectSIMD(dst []float32, cond []bool, onTrue, onFalse []float32) {
 }
 
 func adamWSIMD(w, g, m, v []float32, c *AdamWCoef) { adamWScalar(w, g, m, v, c) }
+
+func softmaxGradSIMD(g, p []float32, d, s float32) { softmaxGradScalar(g, p, d, s) }

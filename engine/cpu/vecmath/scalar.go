@@ -257,3 +257,10 @@ func adamWScalar(w, g, m, v []float32, c *AdamWCoef) {
 		w[i], m[i], v[i] = wi-step, nm, nv
 	}
 }
+
+func softmaxGradScalar(g, p []float32, d, s float32) {
+	p = p[:len(g)]
+	for i, x := range g {
+		g[i] = ((x - d) * p[i]) * s
+	}
+}

@@ -97,6 +97,28 @@ func TestMul(t *testing.T) {
 	})
 }
 
+func TestSoftmaxGrad(t *testing.T) {
+	forEachPath(t, func(t *testing.T) {
+		for _, n := range []int{0, 1, 7, 8, 9, 33} {
+			g, p := make([]float32, n), make([]float32, n)
+			for i := range g {
+				g[i], p[i] = float32(i)*0.37-2, 1/float32(i+2)
+			}
+			want := make([]float32, n)
+			d, s := float32(0.3), float32(1.25)
+			for i := range want {
+				want[i] = float32(float32(float32(g[i]-d)*p[i]) * s) // each step rounded to float32
+			}
+			SoftmaxGrad(g, p, d, s)
+			for i := range g {
+				if g[i] != want[i] {
+					t.Fatalf("n=%d: g[%d] = %v, want %v", n, i, g[i], want[i])
+				}
+			}
+		}
+	})
+}
+
 func TestMulPanics(t *testing.T) {
 	defer func() {
 		if recover() == nil {

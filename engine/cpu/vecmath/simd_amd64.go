@@ -679,3 +679,13 @@ func adamWSIMD(w, g, m, v []float32, c *AdamWCoef) {
 		adamWScalar(w[n:], g[n:], m[n:], v[n:], c)
 	}
 }
+
+func softmaxGradSIMD(g, p []float32, d, s float32) {
+	n := len(g)
+	p = p[:n]
+	dv, sv := archsimd.BroadcastFloat32x8(d), archsimd.BroadcastFloat32x8(s)
+	for i := 0; i < n; i += 8 {
+		archsimd.LoadFloat32x8SlicePart(g[i:]).Sub(dv).Mul(archsimd.LoadFloat32x8SlicePart(p[i:])).Mul(sv).StoreSlicePart(g[i:])
+	}
+	archsimd.ClearAVXUpperBits()
+}

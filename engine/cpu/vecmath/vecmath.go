@@ -155,6 +155,20 @@ func Mul(dst, a, b []float32) {
 	mulScalar(dst, a, b)
 }
 
+// SoftmaxGrad sets g[i] = ((g[i] − d)·p[i])·s: with p a softmax row, g
+// the loss gradient with respect to it and d = Σ p·g, the gradient with
+// respect to the softmax's input, times s. p must have g's length.
+func SoftmaxGrad(g, p []float32, d, s float32) {
+	if len(p) != len(g) {
+		panic("vecmath.SoftmaxGrad: slices of different lengths")
+	}
+	if useSIMD {
+		softmaxGradSIMD(g, p, d, s)
+		return
+	}
+	softmaxGradScalar(g, p, d, s)
+}
+
 // AdamWCoef are one AdamW step's scalars, already rounded to float32 (the
 // caller, package train, says how they are formed): moments m' = m·B1 +
 // g·C1 and v' = v·B2 + (g·g)·C2, then w' = w·Decay - (m'/(√v' + EpsB))·
