@@ -591,8 +591,8 @@ func (m *Model) build(inputs []*Node, o buildOpts) (*Node, *hook.Points) {
 
 // buildOpts are build's options (see build).
 type buildOpts struct {
-	ivs                                           []Intervention
-	hooks                                         []string
+	ivs                                          []Intervention
+	hooks                                        []string
 	differentiate, trace, dictionaries, unpadded bool
 }
 

@@ -7,6 +7,6 @@ package kernels
 
 func init() { notLinked = "built with -tags nokernels" }
 
-func installDot() (string, error) { panic("unreachable: " + notLinked) }
-func installOps() (string, error) { panic("unreachable: " + notLinked) }
+func installDot() (string, error)       { panic("unreachable: " + notLinked) }
+func installOps() (string, error)       { panic("unreachable: " + notLinked) }
 func installAttention() (string, error) { panic("unreachable: " + notLinked) }
