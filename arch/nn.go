@@ -5,11 +5,13 @@ import (
 	"math"
 	"strings"
 
+	"github.com/glia-dev/glia/engine/cpu/kernels"
 	"github.com/glia-dev/glia/hook"
 	"github.com/gomlx/compute"
 	"github.com/gomlx/compute/dtypes"
 	"github.com/gomlx/compute/shapes"
 	. "github.com/gomlx/gomlx/core/graph"
+	"github.com/gomlx/gomlx/support/exceptions"
 )
 
 // smallMatMul is the size (rows·out·in) below which the CPU backend uses
@@ -194,14 +196,33 @@ func fusedLayerNormVJP(node *Node, v []*Node, _ shapes.Shape) []*Node {
 	for i := range rows {
 		rows[i] = i
 	}
+	var gamma *Node
+	if hasGamma {
+		gamma = in[1]
+	}
+	if dx, ok := fusedOrNil(func() *Node { return kernels.LayerNormGrad(x, gamma, v[0], eps) }); ok {
+		grads := []*Node{dx}
+		if hasGamma || hasBeta {
+			p := kernels.LayerNormParamGrad(x, v[0], eps) // [2, d]: gain, bias
+			d := x.Shape().Dim(-1)
+			if hasGamma {
+				grads = append(grads, Reshape(Slice(p, AxisElem(0), AxisRange()), d))
+			}
+			if hasBeta {
+				grads = append(grads, Reshape(Slice(p, AxisElem(1), AxisRange()), d))
+			}
+		}
+		if len(grads) != len(in) {
+			panic(fmt.Errorf("arch: layer norm %q has %d inputs, gradient for %d", desc, len(in), len(grads)))
+		}
+		return grads
+	}
 	xc := Sub(x, ReduceAndKeep(x, ReduceMean, -1))
 	r := Rsqrt(AddScalar(ReduceAndKeep(Square(xc), ReduceMean, -1), eps))
 	xhat := Mul(xc, r)
 	g := v[0]
 	var grads []*Node
-	var gamma *Node
 	if hasGamma {
-		gamma = in[1]
 		g = Mul(g, ExpandLeftToRank(gamma, x.Rank()))
 	}
 	m1 := ReduceAndKeep(g, ReduceMean, -1)
@@ -226,7 +247,24 @@ func fusedGeluVJP(node *Node, v []*Node, _ shapes.Shape) []*Node {
 	if strings.Contains(node.String(), "exact=true") {
 		return []*Node{Mul(v[0], geluErfGrad(x))}
 	}
+	if g, ok := fusedOrNil(func() *Node { return kernels.GeluTanhGrad(x, node, v[0]) }); ok {
+		return []*Node{g}
+	}
 	return []*Node{Mul(v[0], geluTanhGrad(x))}
+}
+
+// fusedOrNil builds one of glia's own ops (engine/cpu/kernels), or reports
+// false where the graph's backend has none.
+func fusedOrNil(build func() *Node) (*Node, bool) {
+	var out *Node
+	err := exceptions.TryCatch[error](func() { out = build() })
+	if err != nil {
+		if compute.IsNotImplemented(err) {
+			return nil, false
+		}
+		panic(err)
+	}
+	return out, true
 }
 
 // geluTanhGrad is d/dx ½x(1+t), t = tanh(u), u = c(x+ax³):

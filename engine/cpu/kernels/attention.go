@@ -121,6 +121,10 @@ func asValue(like compute.Value, n *node) compute.Value {
 
 func buildAttention(f unsafe.Pointer, q, k, v compute.Value, layout compute.AttentionAxesLayout,
 	opts *compute.ScaledDotProductAttentionConfig) (compute.Value, []compute.Value, error) {
+	if op, ok := pending.Load(opts); ok {
+		out, err := buildCustom(f, op.(customOp), q, q, k, v)
+		return out, nil, err
+	}
 	in, err := verifyAndCastValues(f, "FusedScaledDotProductAttention", q, k, v)
 	if err != nil {
 		return nil, nil, err
@@ -174,6 +178,9 @@ func attentionInputs(n *node, inputs []*buffer, want int) (attention.Dims, [][]f
 }
 
 func execAttention(backend unsafe.Pointer, n *node, inputs []*buffer, _ []bool) (*buffer, error) {
+	if op, ok := n.Data.(*customOp); ok {
+		return execCustom(backend, n, op, inputs)
+	}
 	d, x, err := attentionInputs(n, inputs, 3)
 	if err != nil {
 		return nil, err

@@ -10,6 +10,12 @@ import (
 	"github.com/gomlx/compute"
 	"github.com/gomlx/compute/dtypes"
 	"github.com/gomlx/compute/shapes"
+
+	// The go:linkname targets live in compute's Go backend and its op
+	// packages: a program that imports this package (package arch does,
+	// for the custom ops) links them even where nothing else builds that
+	// backend.
+	_ "github.com/gomlx/compute/gobackend"
 )
 
 // Mirrors of compute v0.1.2 internal/gobackend.Node and .Buffer. Every

@@ -77,3 +77,15 @@ func BenchmarkExp(b *testing.B) {
 	dst := make([]float32, len(src))
 	benchPaths(b, len(src), func() { Exp(dst, src) })
 }
+
+func BenchmarkGeluTanhGrad(b *testing.B) {
+	x, y, v, g := make([]float32, 1<<16), make([]float32, 1<<16), make([]float32, 1<<16), make([]float32, 1<<16)
+	for i := range x {
+		x[i], v[i] = float32(i%1000)/100-5, 1
+	}
+	GeluTanh(y, x)
+	b.SetBytes(int64(len(x)) * 4)
+	for b.Loop() {
+		GeluTanhGrad(g, x, y, v)
+	}
+}

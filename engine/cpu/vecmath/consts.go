@@ -55,3 +55,7 @@ const (
 // subnormal, so sigmoid(-x) rounds to 0 and sigmoid(x) to 1 beyond it,
 // and the exponent stays inside scaleNonPos's range.
 const sigmoidClamp = 110.0
+
+// geluGradTiny: below it |x|, GELU's sigmoid factor is read as ½ rather
+// than y/x, whose float32 y would be subnormal.
+const geluGradTiny = 1e-30

@@ -162,3 +162,81 @@ func normRowFloat32(y, x, gamma, beta []float32, eps float64) {
 		y[i] = z
 	}
 }
+
+// TestLayerNormGradRow checks the layer norm's input, gain and bias
+// gradients against central differences of L = Σ LayerNorm(x)·dy in float64.
+func TestLayerNormGradRow(t *testing.T) {
+	ln := func(x, gamma, beta []float64, eps float64) []float64 {
+		var mean, ss float64
+		for _, v := range x {
+			mean += v
+		}
+		mean /= float64(len(x))
+		for _, v := range x {
+			ss += (v - mean) * (v - mean)
+		}
+		r := 1 / math.Sqrt(ss/float64(len(x))+eps)
+		y := make([]float64, len(x))
+		for i, v := range x {
+			y[i] = (v-mean)*r*gamma[i] + beta[i]
+		}
+		return y
+	}
+	r := rand.New(rand.NewPCG(7, 8))
+	for _, n := range []int{1, 5, 8, 13, 256} {
+		for _, offset := range []float64{0, 30} {
+			for _, withGamma := range []bool{true, false} {
+				x32, g32, dy32 := make([]float32, n), make([]float32, n), make([]float32, n)
+				x, gamma, beta, dy := make([]float64, n), make([]float64, n), make([]float64, n), make([]float64, n)
+				for i := range n {
+					x32[i] = float32(offset + r.NormFloat64())
+					g32[i] = float32(1 + 0.3*r.NormFloat64())
+					dy32[i] = float32(r.NormFloat64())
+					x[i], gamma[i], beta[i], dy[i] = float64(x32[i]), float64(g32[i]), 0.1, float64(dy32[i])
+					if !withGamma {
+						gamma[i], g32[i] = 1, 1
+					}
+				}
+				gArg := g32
+				if !withGamma {
+					gArg = nil
+				}
+				const eps = 1e-5
+				loss := func() float64 {
+					var l float64
+					for i, y := range ln(x, gamma, beta, eps) {
+						l += y * dy[i]
+					}
+					return l
+				}
+				fd := func(v []float64, i int) float64 {
+					h := 1e-6 * max(1, math.Abs(v[i]))
+					v0 := v[i]
+					v[i] = v0 + h
+					up := loss()
+					v[i] = v0 - h
+					down := loss()
+					v[i] = v0
+					return (up - down) / (2 * h)
+				}
+				forEachPath(t, func(t *testing.T) {
+					dx := make([]float32, n)
+					LayerNormGradRow(dx, x32, gArg, dy32, eps)
+					dg, db := make([]float32, n), make([]float32, n)
+					LayerNormParamGradRow(dg, db, x32, dy32, eps)
+					for i := range n {
+						for _, c := range []struct {
+							name string
+							got  float32
+							want float64
+						}{{"dx", dx[i], fd(x, i)}, {"dgamma", dg[i], fd(gamma, i)}, {"dbeta", db[i], fd(beta, i)}} {
+							if d := math.Abs(float64(c.got) - c.want); d > 2e-5*max(1, math.Abs(c.want)) {
+								t.Errorf("n=%d offset=%g gamma=%v: %s[%d] = %g, want %g", n, offset, withGamma, c.name, i, c.got, c.want)
+							}
+						}
+					}
+				})
+			}
+		}
+	}
+}

@@ -31,3 +31,13 @@ func selectSIMD(dst []float32, cond []bool, onTrue, onFalse []float32) {
 func adamWSIMD(w, g, m, v []float32, c *AdamWCoef) { adamWScalar(w, g, m, v, c) }
 
 func softmaxGradSIMD(g, p []float32, d, s float32) { softmaxGradScalar(g, p, d, s) }
+
+func geluGradSIMD(dst, x, y, v []float32) { geluGradScalar(dst, x, y, v) }
+
+func layerNormGradSIMD(dx, x, gamma, dy []float32, eps float32) {
+	layerNormGradScalar(dx, x, gamma, dy, float64(eps))
+}
+
+func layerNormParamGradSIMD(dgamma, dbeta, x, dy []float32, eps float32) {
+	layerNormParamGradScalar(dgamma, dbeta, x, dy, float64(eps))
+}

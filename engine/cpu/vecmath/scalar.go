@@ -264,3 +264,59 @@ func softmaxGradScalar(g, p []float32, d, s float32) {
 		g[i] = ((x - d) * p[i]) * s
 	}
 }
+
+func geluGradScalar(dst, x, y, v []float32) {
+	x, y, v = x[:len(dst)], y[:len(dst)], v[:len(dst)]
+	for i, xi := range x {
+		s := float32(0.5)
+		if xi > geluGradTiny || xi < -geluGradTiny {
+			s = y[i] / xi
+		}
+		w := xi * (xi*xi*(3*geluB) + geluA)
+		dst[i] = v[i] * (s * (w*(1-s) + 1))
+	}
+}
+
+// lnStats is a row's mean and 1/√(σ²+eps), in float64.
+func lnStats(x []float32, eps float64) (mean, r float64) {
+	n := float64(len(x))
+	for _, v := range x {
+		mean += float64(v)
+	}
+	mean /= n
+	var ss float64
+	for _, v := range x {
+		d := float64(v) - mean
+		ss += d * d
+	}
+	return mean, 1 / math.Sqrt(ss/n+eps)
+}
+
+func layerNormGradScalar(dx, x, gamma, dy []float32, eps float64) {
+	mean, r := lnStats(x, eps)
+	g := func(i int) float64 {
+		if gamma == nil {
+			return float64(dy[i])
+		}
+		return float64(dy[i]) * float64(gamma[i])
+	}
+	var m1, m2 float64
+	for i, v := range x {
+		gi := g(i)
+		m1 += gi
+		m2 += gi * (float64(v) - mean) * r
+	}
+	n := float64(len(x))
+	m1, m2 = m1/n, m2/n
+	for i, v := range x {
+		dx[i] = float32(r * (g(i) - m1 - (float64(v)-mean)*r*m2))
+	}
+}
+
+func layerNormParamGradScalar(dgamma, dbeta, x, dy []float32, eps float64) {
+	mean, r := lnStats(x, eps)
+	for i, v := range x {
+		dgamma[i] += float32(float64(dy[i]) * (float64(v) - mean) * r)
+		dbeta[i] += dy[i]
+	}
+}

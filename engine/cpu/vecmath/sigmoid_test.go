@@ -140,3 +140,28 @@ func BenchmarkMul(b *testing.B) {
 	dst := make([]float32, len(a))
 	benchPaths(b, len(a), func() { Mul(dst, a, c) })
 }
+
+// TestGeluTanhGrad checks v·GELU'(x), given GeluTanh's own output,
+// against central differences of the float64 tanh form, ½x(1+tanh(√(2/π)(x+0.044715x³))).
+func TestGeluTanhGrad(t *testing.T) {
+	gelu := func(x float64) float64 { return 0.5 * x * (1 + math.Tanh(math.Sqrt(2/math.Pi)*(x+0.044715*x*x*x))) }
+	var x, v []float32
+	for i := -3000; i <= 3000; i += 7 {
+		x = append(x, float32(i)/200) // -15 … 15
+		v = append(v, 1+float32(i%5)/4)
+	}
+	x = append(x, 0, 1e-30, -1e-30, 40, -40)
+	v = append(v, 1, 1, 1, 2, 2)
+	forEachPath(t, func(t *testing.T) {
+		got, y := make([]float32, len(x)), make([]float32, len(x))
+		GeluTanh(y, x)
+		GeluTanhGrad(got, x, y, v)
+		for i, xi := range x {
+			h := 1e-4 * max(1, math.Abs(float64(xi)))
+			want := float64(v[i]) * (gelu(float64(xi)+h) - gelu(float64(xi)-h)) / (2 * h)
+			if d := math.Abs(float64(got[i]) - want); d > 5e-6*math.Abs(float64(v[i]))*max(1, math.Abs(want)) {
+				t.Errorf("x=%g v=%g: got %g, want %g (diff %.2g)", xi, v[i], got[i], want, d)
+			}
+		}
+	})
+}

@@ -689,3 +689,129 @@ func softmaxGradSIMD(g, p []float32, d, s float32) {
 	}
 	archsimd.ClearAVXUpperBits()
 }
+
+func geluGradSIMD(dst, x, y, v []float32) {
+	a3, b3 := bcast(geluA), bcast(3*geluB)
+	one, half, tiny := bcast(1), bcast(0.5), bcast(geluGradTiny)
+	absMask := archsimd.BroadcastInt32x8(0x7fffffff)
+	grad := func(xv, yv, vv vf) vf {
+		s := yv.Div(xv).Merge(half, xv.AsInt32x8().And(absMask).AsFloat32x8().Greater(tiny))
+		w := xv.Mul(xv.Mul(xv).MulAdd(b3, a3))
+		return vv.Mul(s.Mul(w.MulAdd(one.Sub(s), one)))
+	}
+	n := len(dst)
+	x, y, v = x[:n], y[:n], v[:n]
+	i := 0
+	for ; i+8 <= n; i += 8 {
+		grad(archsimd.LoadFloat32x8((*[8]float32)(x[i:i+8])), archsimd.LoadFloat32x8((*[8]float32)(y[i:i+8])),
+			archsimd.LoadFloat32x8((*[8]float32)(v[i:i+8]))).Store((*[8]float32)(dst[i : i+8]))
+	}
+	if i < n {
+		grad(archsimd.LoadFloat32x8SlicePart(x[i:]), archsimd.LoadFloat32x8SlicePart(y[i:]), archsimd.LoadFloat32x8SlicePart(v[i:])).StoreSlicePart(dst[i:])
+	}
+	archsimd.ClearAVXUpperBits()
+}
+
+// lane0Sum adds a vector's lanes.
+func laneSum(v vf) float32 {
+	var t [8]float32
+	v.Store(&t)
+	return ((t[0] + t[1]) + (t[2] + t[3])) + ((t[4] + t[5]) + (t[6] + t[7]))
+}
+
+// lnStatsSIMD is a row's mean and 1/√(σ²+eps): the sum, then the squared
+// deviations from the mean, each in two vector accumulators and a scalar
+// tail.
+func lnStatsSIMD(x []float32, eps float32) (mean, r float32) {
+	n := len(x)
+	full := n &^ 7
+	var s0, s1 vf
+	i := 0
+	for ; i+16 <= full; i += 16 {
+		s0 = s0.Add(archsimd.LoadFloat32x8((*[8]float32)(x[i : i+8])))
+		s1 = s1.Add(archsimd.LoadFloat32x8((*[8]float32)(x[i+8 : i+16])))
+	}
+	for ; i < full; i += 8 {
+		s0 = s0.Add(archsimd.LoadFloat32x8((*[8]float32)(x[i : i+8])))
+	}
+	sum := laneSum(s0.Add(s1))
+	for _, v := range x[full:] {
+		sum += v
+	}
+	mean = sum / float32(n)
+	mv := bcast(mean)
+	s0, s1 = vf{}, vf{}
+	for i = 0; i+16 <= full; i += 16 {
+		d0 := archsimd.LoadFloat32x8((*[8]float32)(x[i : i+8])).Sub(mv)
+		d1 := archsimd.LoadFloat32x8((*[8]float32)(x[i+8 : i+16])).Sub(mv)
+		s0, s1 = d0.MulAdd(d0, s0), d1.MulAdd(d1, s1)
+	}
+	for ; i < full; i += 8 {
+		d0 := archsimd.LoadFloat32x8((*[8]float32)(x[i : i+8])).Sub(mv)
+		s0 = d0.MulAdd(d0, s0)
+	}
+	ss := laneSum(s0.Add(s1))
+	for _, v := range x[full:] {
+		ss += (v - mean) * (v - mean)
+	}
+	return mean, float32(1 / math.Sqrt(float64(ss/float32(n)+eps)))
+}
+
+func layerNormGradSIMD(dx, x, gamma, dy []float32, eps float32) {
+	n := len(x)
+	full := n &^ 7
+	mean, r := lnStatsSIMD(x, eps)
+	mv, rv := bcast(mean), bcast(r)
+	ld := func(s []float32, i int) vf { return archsimd.LoadFloat32x8((*[8]float32)(s[i : i+8])) }
+	g := func(i int) vf {
+		if gamma == nil {
+			return ld(dy, i)
+		}
+		return ld(dy, i).Mul(ld(gamma, i))
+	}
+	gs := func(i int) float32 {
+		if gamma == nil {
+			return dy[i]
+		}
+		return dy[i] * gamma[i]
+	}
+	var a1, a2 vf
+	for i := 0; i < full; i += 8 {
+		gi := g(i)
+		a1 = a1.Add(gi)
+		a2 = gi.MulAdd(ld(x, i).Sub(mv).Mul(rv), a2)
+	}
+	m1, m2 := laneSum(a1), laneSum(a2)
+	for i := full; i < n; i++ {
+		m1 += gs(i)
+		m2 += gs(i) * ((x[i] - mean) * r)
+	}
+	m1, m2 = m1/float32(n), m2/float32(n)
+	m1v, m2v := bcast(m1), bcast(m2)
+	for i := 0; i < full; i += 8 {
+		xh := ld(x, i).Sub(mv).Mul(rv)
+		g(i).Sub(m1v).Sub(xh.Mul(m2v)).Mul(rv).Store((*[8]float32)(dx[i : i+8]))
+	}
+	for i := full; i < n; i++ {
+		dx[i] = (gs(i) - m1 - (x[i]-mean)*r*m2) * r
+	}
+	archsimd.ClearAVXUpperBits()
+}
+
+func layerNormParamGradSIMD(dgamma, dbeta, x, dy []float32, eps float32) {
+	n := len(x)
+	full := n &^ 7
+	mean, r := lnStatsSIMD(x, eps)
+	mv, rv := bcast(mean), bcast(r)
+	ld := func(s []float32, i int) vf { return archsimd.LoadFloat32x8((*[8]float32)(s[i : i+8])) }
+	for i := 0; i < full; i += 8 {
+		d := ld(dy, i)
+		d.MulAdd(ld(x, i).Sub(mv).Mul(rv), ld(dgamma, i)).Store((*[8]float32)(dgamma[i : i+8]))
+		ld(dbeta, i).Add(d).Store((*[8]float32)(dbeta[i : i+8]))
+	}
+	for i := full; i < n; i++ {
+		dgamma[i] += dy[i] * ((x[i] - mean) * r)
+		dbeta[i] += dy[i]
+	}
+	archsimd.ClearAVXUpperBits()
+}
