@@ -53,10 +53,14 @@ type Inputs struct {
 	// chooses it for its backend.
 	AttnChunk int
 
+	// Unpadded says every sequence is real tokens at positions 0..pos-1
+	// (Mask all true, Pos an iota), as in training.
+	Unpadded bool
+
 	// FusedAttention lets attention run as one backend op (forward and
-	// backward) where no scores or pattern hook is read: every sequence is
-	// real tokens at positions 0..pos-1 (Mask all true), and the engine
-	// has checked that its backend runs the op (glia's CPU kernels).
+	// backward) where no scores or pattern hook is read: the inputs are
+	// Unpadded and the engine has checked that its backend runs the op
+	// (glia's CPU kernels).
 	FusedAttention bool
 
 	// Pixels are the input of image families (ImageFamily), instead of

@@ -51,6 +51,20 @@ func Embed(table, ids *Node) *Node {
 	return Reshape(rows, b, t, table.Shape().Dimensions[1])
 }
 
+// PosEmbed is a learned position embedding: table's rows at in.Pos, or,
+// for unpadded inputs (positions 0..pos-1 in every sequence), its first
+// pos rows broadcast over the batch, which trains without the gather and
+// its scatter-add gradient.
+func PosEmbed(table *Node, in Inputs) *Node {
+	if !in.Unpadded {
+		return Embed(table, in.Pos)
+	}
+	b, t := in.Pos.Shape().Dimensions[0], in.Pos.Shape().Dimensions[1]
+	d := table.Shape().Dimensions[1]
+	rows := Slice(table, AxisRange(0, t), AxisRange()) // [pos, d_model]
+	return BroadcastToDims(Reshape(rows, 1, t, d), b, t, d)
+}
+
 // LayerNorm normalises over the last axis: (x-μ)/√(σ²+eps)·w + b, recording
 // prefix.hook_scale [batch, pos, 1] and prefix.hook_normalized (the output).
 //

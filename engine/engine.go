@@ -576,7 +576,7 @@ func (m *Model) build(inputs []*Node, o buildOpts) (*Node, *hook.Points) {
 		in, ws = arch.Inputs{Pixels: px, AttnChunk: attnChunk()}, inputs[next:]
 	} else {
 		in, ws = arch.Inputs{IDs: inputs[0], Pos: inputs[1], Mask: NotEqual(inputs[2], ScalarZero(inputs[2].Graph(), dtypes.Int32)), AttnChunk: attnChunk(),
-			FusedAttention: o.unpadded && fusedAttention()}, inputs[next:]
+			Unpadded: o.unpadded, FusedAttention: o.unpadded && fusedAttention()}, inputs[next:]
 	}
 	w := m.weightNodes(ws)
 	if dictionaries {
