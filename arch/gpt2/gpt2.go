@@ -123,7 +123,7 @@ func (m *Model) Lens() arch.Lens {
 func (m *Model) Forward(w arch.Weights, in arch.Inputs, hp *hook.Points) *Node {
 	d := m.dims
 	t := func(name string) *Node { return w("transformer." + name) }
-	embed := hp.At(arch.Embed(t("wte.weight"), in.IDs), "hook_embed")        // [batch, pos, d_model]
+	embed := hp.At(arch.Embed(t("wte.weight"), in.IDs), "hook_embed")       // [batch, pos, d_model]
 	posEmbed := hp.At(arch.PosEmbed(t("wpe.weight"), in), "hook_pos_embed") // [batch, pos, d_model]
 	x := Add(embed, posEmbed)
 	for l := range d.Layers {
