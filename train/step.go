@@ -323,12 +323,20 @@ func (t *Trainer) compile(cache map[[2]int]*Exec, b Batch, fn func([]*Node) []*N
 // The target's log-probability is gathered, not summed against a one-hot
 // row: the same value (the other terms add ±0), without three passes over
 // [B, T, V] forward and two backward.
+//
+// On the Go backend with glia's kernels, float32 logits go through one op
+// (kernels.CrossEntropy: a pass per row forward, one backward) instead of
+// the log-softmax's five passes and its gradient's six.
 func crossEntropy(logits, targets, mask *Node) (mean, each *Node) {
 	d := logits.Shape().Dimensions
-	logp := Reshape(LogSoftmax(logits, -1), d[0]*d[1]*d[2])
-	g, s := targets.Graph(), shapes.Make(dtypes.Int64, d[0], d[1])
-	at := Add(MulScalar(Add(MulScalar(Iota(g, s, 0), d[1]), Iota(g, s, 1)), d[2]), ConvertDType(targets, dtypes.Int64)) // flat index of [b, t, target]
-	each = Neg(Reshape(Gather(logp, Reshape(at, d[0]*d[1], 1)), d[0], d[1]))                                            // [B, T]
+	if logits.DType() == dtypes.Float32 && kernels.Available(logits.Graph()) {
+		each = kernels.CrossEntropy(logits, ConvertDType(targets, dtypes.Float32)) // [B, T]
+	} else {
+		logp := Reshape(LogSoftmax(logits, -1), d[0]*d[1]*d[2])
+		g, s := targets.Graph(), shapes.Make(dtypes.Int64, d[0], d[1])
+		at := Add(MulScalar(Add(MulScalar(Iota(g, s, 0), d[1]), Iota(g, s, 1)), d[2]), ConvertDType(targets, dtypes.Int64)) // flat index of [b, t, target]
+		each = Neg(Reshape(Gather(logp, Reshape(at, d[0]*d[1], 1)), d[0], d[1]))                                            // [B, T]
+	}
 	n := Max(ReduceAllSum(mask), ScalarOne(mask.Graph(), mask.DType()))
 	return Div(ReduceAllSum(Mul(each, mask)), n), each
 }

@@ -121,8 +121,8 @@ func asValue(like compute.Value, n *node) compute.Value {
 
 func buildAttention(f unsafe.Pointer, q, k, v compute.Value, layout compute.AttentionAxesLayout,
 	opts *compute.ScaledDotProductAttentionConfig) (compute.Value, []compute.Value, error) {
-	if op, ok := pending.Load(opts); ok {
-		out, err := buildCustom(f, op.(customOp), q, q, k, v)
+	if op := customOf(opts); op != nil {
+		out, err := buildCustom(f, *op, q, q, k, v)
 		return out, nil, err
 	}
 	in, err := verifyAndCastValues(f, "FusedScaledDotProductAttention", q, k, v)
@@ -141,6 +141,9 @@ func buildAttention(f unsafe.Pointer, q, k, v compute.Value, layout compute.Atte
 func buildAttentionVJP(f unsafe.Pointer, q, k, v compute.Value, layout compute.AttentionAxesLayout,
 	opts *compute.ScaledDotProductAttentionConfig, out compute.Value, states []compute.Value,
 	dOut compute.Value) (compute.Value, compute.Value, compute.Value, error) {
+	if op := customOf(opts); op != nil {
+		return buildCustomVJP(f, *op, q, k, v, out, dOut)
+	}
 	if len(states) != 0 {
 		return nil, nil, nil, notImplemented("states from another backend's forward")
 	}
@@ -196,6 +199,9 @@ func execAttention(backend unsafe.Pointer, n *node, inputs []*buffer, _ []bool) 
 }
 
 func execAttentionVJP(backend unsafe.Pointer, n *node, inputs []*buffer, _ []bool) ([]*buffer, error) {
+	if op, ok := n.Data.(*customOp); ok {
+		return execCustomVJP(backend, n, op, inputs)
+	}
 	d, x, err := attentionInputs(n, inputs, 5)
 	if err != nil {
 		return nil, err

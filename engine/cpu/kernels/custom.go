@@ -5,7 +5,9 @@ package kernels
 import (
 	"fmt"
 	"maps"
+	"os"
 	"slices"
+	"strconv"
 	"sync"
 	"unsafe"
 
@@ -23,8 +25,10 @@ import (
 // hidden layer), and compute v0.1.2 has no way to add an op. The
 // attention op does carry a pointer to an options struct from the graph
 // to the builder glia registers for it (attention.go), so these ops ride
-// on it: Custom passes a fresh options struct that the builder finds in
-// pending and builds glia's op instead of attention. Only graphs on the Go
+// on it: custom passes an options struct whose Mask (an untyped
+// compute.Value) is the op, and the builder, finding it there, builds
+// glia's op instead of attention, as the VJP builder does its gradient.
+// Only graphs on the Go
 // backend with glia's kernels installed get there; anything else gets
 // compute.ErrNotImplemented from Custom before a node is built, and the
 // caller builds the graph-op form.
@@ -38,6 +42,12 @@ const (
 	opLayerNormGrad
 	// opLayerNormParamGrad(x, dy) = [2, d]: the gain's gradient, then the bias's.
 	opLayerNormParamGrad
+	// opCrossEntropy(logits, targets) = −log softmax(logits)[target] per
+	// row; differentiable (opCrossEntropyGrad).
+	opCrossEntropy
+	// opCrossEntropyGrad(logits, targets, dLoss) = dLoss·(softmax − onehot),
+	// then zeros for the targets (a VJP node: three outputs).
+	opCrossEntropyGrad
 )
 
 type customOp struct {
@@ -45,9 +55,6 @@ type customOp struct {
 	eps      float64
 	hasGamma bool
 }
-
-// pending maps the options struct of a Custom call in progress to its op.
-var pending sync.Map
 
 // GeluTanhGrad is v·GELU'(x) for GELU's tanh form, given y = GELU(x)
 // (vecmath.GeluTanhGrad), as one op. It panics with
@@ -72,14 +79,29 @@ func LayerNormParamGrad(x, dy *graph.Node, eps float64) *graph.Node {
 	return custom(customOp{kind: opLayerNormParamGrad, eps: eps}, x, dy)
 }
 
+// CrossEntropy is −log softmax(logits)[target] over the last axis, per
+// row: logits [..., V], targets [...] (float32 class indices), the result
+// shaped as targets. One pass (vecmath.CrossEntropyRow), with a gradient
+// for logits in one more (vecmath.CrossEntropyGradRow).
+func CrossEntropy(logits, targets *graph.Node) *graph.Node {
+	return custom(customOp{kind: opCrossEntropy}, logits, targets)
+}
+
+// Available reports whether g's graphs run glia's custom ops: the Go
+// backend with glia's kernels, and GoMLX's fused ops not switched off
+// ($GOMLX_FUSION=false, which tests use to build the graph-op forms).
+func Available(g *graph.Graph) bool {
+	if v, err := strconv.ParseBool(os.Getenv(graph.FusionEnv)); err == nil && !v {
+		return false
+	}
+	return installed.Attention && IsGoBackend(g.Backend())
+}
+
 func custom(op customOp, inputs ...*graph.Node) *graph.Node {
-	g := inputs[0].Graph()
-	if !installed.Attention || !IsGoBackend(g.Backend()) {
+	if !Available(inputs[0].Graph()) {
 		panic(notImplemented("custom ops need the Go backend with glia's kernels"))
 	}
-	cfg := &compute.ScaledDotProductAttentionConfig{}
-	pending.Store(cfg, op)
-	defer pending.Delete(cfg)
+	cfg := &compute.ScaledDotProductAttentionConfig{Mask: &op}
 	for len(inputs) < 3 {
 		inputs = append(inputs, inputs[len(inputs)-1])
 	}
@@ -118,6 +140,12 @@ func buildCustom(f unsafe.Pointer, op customOp, like compute.Value, values ...co
 		if op.kind == opLayerNormParamGrad {
 			shape = shapes.Make(dtypes.Float32, 2, d)
 		}
+	case opCrossEntropy:
+		logits, targets := in[0], in[1]
+		if r := logits.Shape.Rank(); r < 1 || targets.Shape.Rank() != r-1 || !slices.Equal(logits.Shape.Dimensions[:r-1], targets.Shape.Dimensions) || logits.Shape.Dim(-1) == 0 {
+			return nil, fmt.Errorf("glia cross-entropy: logits %s and targets %s", logits.Shape, targets.Shape)
+		}
+		shape = targets.Shape.Clone()
 	default:
 		return nil, fmt.Errorf("glia custom op %d: unknown", op.kind)
 	}
@@ -157,6 +185,15 @@ func execCustom(backend unsafe.Pointer, n *node, op *customOp, inputs []*buffer)
 		})
 	case opLayerNormParamGrad:
 		layerNormParamGrad(y, xs[0], xs[1], op.eps)
+	case opCrossEntropy:
+		logits, targets := xs[0], xs[1]
+		v := len(logits) / max(len(targets), 1)
+		return out, eachTarget(targets, v, func(lo, hi int, t func(int) int) {
+			tmp := make([]float32, v)
+			for r := lo; r < hi; r++ {
+				y[r] = vecmath.CrossEntropyRow(logits[r*v:(r+1)*v], tmp, t(r))
+			}
+		})
 	}
 	return out, nil
 }
@@ -182,4 +219,77 @@ func layerNormParamGrad(out, x, dy []float32, eps float64) {
 	for _, lo := range slices.Sorted(maps.Keys(partial)) {
 		vecmath.Add(out, out, partial[lo])
 	}
+}
+
+// eachTarget runs fn over chunks of rows in parallel, after checking that
+// every target is a class index below v.
+func eachTarget(targets []float32, v int, fn func(lo, hi int, t func(int) int)) error {
+	for r, t := range targets {
+		if t < 0 || int(t) >= v || float32(int(t)) != t {
+			return fmt.Errorf("glia cross-entropy: target %g of row %d is not a class of %d", t, r, v)
+		}
+	}
+	vecmath.ParallelFor(len(targets), max(1, elementsPerTask/max(v, 1)), func(lo, hi int) {
+		fn(lo, hi, func(r int) int { return int(targets[r]) })
+	})
+	return nil
+}
+
+// buildCustomVJP adds the gradient node of a differentiable custom op.
+func buildCustomVJP(f unsafe.Pointer, op customOp, q, k, v, out, dOut compute.Value) (compute.Value, compute.Value, compute.Value, error) {
+	if op.kind != opCrossEntropy {
+		return nil, nil, nil, fmt.Errorf("glia custom op %d has no gradient", op.kind)
+	}
+	in, err := verifyAndCastValues(f, "glia cross-entropy gradient", q, k, dOut)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	if !in[2].Shape.Equal(in[1].Shape) {
+		return nil, nil, nil, fmt.Errorf("glia cross-entropy gradient: %s for a loss of %s", in[2].Shape, in[1].Shape)
+	}
+	n := newMultiOutputsNode(f, compute.OpTypeFusedScaledDotProductAttentionVJP,
+		[]shapes.Shape{in[0].Shape.Clone(), in[1].Shape.Clone(), in[1].Shape.Clone()}, in...)
+	n.Data = &customOp{kind: opCrossEntropyGrad}
+	o := n.MultiOutputsNodes
+	return asValue(q, (*node)(o[0])), asValue(q, (*node)(o[1])), asValue(q, (*node)(o[2])), nil
+}
+
+func execCustomVJP(backend unsafe.Pointer, n *node, op *customOp, inputs []*buffer) ([]*buffer, error) {
+	if op.kind != opCrossEntropyGrad || len(inputs) != 3 {
+		return nil, fmt.Errorf("glia custom gradient %d with %d inputs", op.kind, len(inputs))
+	}
+	xs := make([][]float32, 3)
+	for i, b := range inputs {
+		var ok bool
+		if xs[i], ok = float32s(b); !ok {
+			return nil, fmt.Errorf("glia cross-entropy gradient: input %d is %s", i, b.RawShape)
+		}
+	}
+	outs := make([]*buffer, 3)
+	flat := make([][]float32, 3)
+	for i, s := range n.MultiOutputsShapes {
+		var err error
+		if outs[i], err = getBuffer(backend, s); err != nil {
+			return nil, err
+		}
+		flat[i], _ = float32s(outs[i])
+	}
+	clear(flat[1])
+	clear(flat[2])
+	logits, targets, dl, dx := xs[0], xs[1], xs[2], flat[0]
+	v := len(logits) / max(len(targets), 1)
+	return outs, eachTarget(targets, v, func(lo, hi int, t func(int) int) {
+		for r := lo; r < hi; r++ {
+			vecmath.CrossEntropyGradRow(dx[r*v:(r+1)*v], logits[r*v:(r+1)*v], dl[r], t(r))
+		}
+	})
+}
+
+// customOf is the custom op an attention options struct carries, or nil.
+func customOf(o *compute.ScaledDotProductAttentionConfig) *customOp {
+	if o == nil {
+		return nil
+	}
+	op, _ := o.Mask.(*customOp)
+	return op
 }

@@ -165,3 +165,47 @@ func TestGeluTanhGrad(t *testing.T) {
 		}
 	})
 }
+
+// TestCrossEntropyRow checks the cross-entropy of a row and its gradient
+// against float64, for rows far from zero and of lengths around the
+// vector width.
+func TestCrossEntropyRow(t *testing.T) {
+	r := rand.New(rand.NewPCG(9, 10))
+	forEachPath(t, func(t *testing.T) {
+		for _, n := range []int{1, 7, 8, 9, 33, 2048} {
+			for _, offset := range []float64{0, -80, 50} {
+				x := make([]float32, n)
+				for i := range x {
+					x[i] = float32(offset + 4*r.NormFloat64())
+				}
+				m := math.Inf(-1)
+				for _, v := range x {
+					m = max(m, float64(v))
+				}
+				var sum float64
+				for _, v := range x {
+					sum += math.Exp(float64(v) - m)
+				}
+				lse := m + math.Log(sum)
+				target, s := n/2, float32(0.75)
+				want := lse - float64(x[target])
+				got := CrossEntropyRow(x, make([]float32, n), target)
+				if d := math.Abs(float64(got) - want); d > 1e-6*max(1, math.Abs(want)) {
+					t.Errorf("n=%d offset=%g: loss %g, want %g", n, offset, got, want)
+				}
+				dx := make([]float32, n)
+				CrossEntropyGradRow(dx, x, s, target)
+				for i, v := range x {
+					want := math.Exp(float64(v)-lse) * float64(s)
+					if i == target {
+						want -= float64(s)
+					}
+					if d := math.Abs(float64(dx[i]) - want); d > 1e-6 {
+						t.Errorf("n=%d offset=%g: dx[%d] = %g, want %g", n, offset, i, dx[i], want)
+						break
+					}
+				}
+			}
+		}
+	})
+}

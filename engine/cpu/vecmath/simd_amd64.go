@@ -815,3 +815,49 @@ func layerNormParamGradSIMD(dgamma, dbeta, x, dy []float32, eps float32) {
 	}
 	archsimd.ClearAVXUpperBits()
 }
+
+// maxSIMD is the largest entry of a non-empty row (NaNs are not ordered:
+// whichever the comparisons keep).
+func maxSIMD(x []float32) float32 {
+	n := len(x)
+	m := x[0]
+	i := 0
+	if n >= 8 {
+		acc := archsimd.LoadFloat32x8((*[8]float32)(x[0:8]))
+		for i = 8; i+8 <= n; i += 8 {
+			acc = acc.Max(archsimd.LoadFloat32x8((*[8]float32)(x[i : i+8])))
+		}
+		m = hmax(acc).GetLo().GetElem(0)
+		archsimd.ClearAVXUpperBits()
+	}
+	for _, v := range x[i:] {
+		m = max(m, v)
+	}
+	return m
+}
+
+func addConstSIMD(dst, x []float32, c float32) {
+	n := len(dst)
+	x = x[:n]
+	cv := bcast(c)
+	for i := 0; i < n; i += 8 {
+		archsimd.LoadFloat32x8SlicePart(x[i:]).Add(cv).StoreSlicePart(dst[i:])
+	}
+	archsimd.ClearAVXUpperBits()
+}
+
+func sumSIMD(x []float32) float32 {
+	n := len(x)
+	var s0, s1 vf
+	i := 0
+	for ; i+16 <= n; i += 16 {
+		s0 = s0.Add(archsimd.LoadFloat32x8((*[8]float32)(x[i : i+8])))
+		s1 = s1.Add(archsimd.LoadFloat32x8((*[8]float32)(x[i+8 : i+16])))
+	}
+	s := laneSum(s0.Add(s1))
+	for ; i < n; i++ {
+		s += x[i]
+	}
+	archsimd.ClearAVXUpperBits()
+	return s
+}

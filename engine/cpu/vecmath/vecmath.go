@@ -1,6 +1,7 @@
 package vecmath
 
 import (
+	"math"
 	"runtime"
 	"sync"
 )
@@ -209,6 +210,54 @@ func LayerNormParamGradRow(dgamma, dbeta, x, dy []float32, eps float64) {
 		return
 	}
 	layerNormParamGradScalar(dgamma, dbeta, x, dy, eps)
+}
+
+// CrossEntropyRow returns −log softmax(x)[target] over a non-empty row,
+// as (m − x[target]) + log Σ exp(x[i] − m) with m the row's largest entry,
+// so that a row far from zero keeps its precision; tmp, of x's length (it
+// may be x when x may be overwritten), receives the exponentials.
+func CrossEntropyRow(x, tmp []float32, target int) float32 {
+	m, sum := expShifted(tmp, x, target)
+	return float32(float64(m-x[target]) + math.Log(float64(sum)))
+}
+
+// CrossEntropyGradRow sets dx to s·(softmax(x) − onehot(target)), the
+// gradient of s·CrossEntropyRow(x, ·, target). dx may be x.
+func CrossEntropyGradRow(dx, x []float32, s float32, target int) {
+	_, sum := expShifted(dx, x, target)
+	scale := []float32{s / sum}
+	if useSIMD {
+		mulSIMD(dx, dx, scale)
+	} else {
+		mulScalar(dx, dx, scale)
+	}
+	dx[target] -= s
+}
+
+// expShifted sets dst[i] = exp(x[i] − m), m the row's largest entry, and
+// returns m and the sum of dst.
+func expShifted(dst, x []float32, target int) (m, sum float32) {
+	if len(x) == 0 || len(dst) != len(x) || target < 0 || target >= len(x) {
+		panic("vecmath: cross-entropy row empty, of another length than its output, or target outside it")
+	}
+	if useSIMD {
+		m = maxSIMD(x)
+		addConstSIMD(dst, x, -m)
+		expSIMD(dst, dst)
+		return m, sumSIMD(dst)
+	}
+	m = x[0]
+	for _, v := range x {
+		m = max(m, v)
+	}
+	for i, v := range x {
+		dst[i] = v - m
+	}
+	expScalarSlice(dst, dst)
+	for _, v := range dst {
+		sum += v
+	}
+	return m, sum
 }
 
 // SoftmaxGrad sets g[i] = ((g[i] − d)·p[i])·s: with p a softmax row, g
