@@ -73,21 +73,20 @@ func linearVJP(node, v *Node) []*Node {
 	dl := DotGeneral(v, []int{v.Rank() - 1}, lead, rhs, []int{rCross}, lead)
 	ld, vd := lhs.Shape().Dimensions, v.Shape().Dimensions
 	if nb == 0 {
-		// Unbatched (every linear layer): the row axes move behind the
-		// other operand's axis in one transpose, and both products contract
-		// over them as they lie, with no reshape (a copy, for an operand
-		// that other ops still read).
+		// Unbatched (every linear layer): both products contract over the
+		// row axes as they lie, which the Go backend with glia's kernels
+		// runs as one matmul with A transposed while packed, no transpose
+		// or reshape node (engine/cpu/kernels/dotgeneral.go); compute's own
+		// builder would transpose the left operand first.
 		rowAxes := make([]int, lhs.Rank()-1)
 		for i := range rowAxes {
 			rowAxes[i] = i
 		}
 		var dr *Node
 		if rc[0] == nb { // rhs [K, N]: xᵀ·v
-			xt := TransposeAllAxes(lhs, append([]int{lhs.Rank() - 1}, rowAxes...)...) // [K, rows…]
-			dr = DotGeneral(xt, shiftAxes(rowAxes), nil, v, rowAxes, nil)
+			dr = DotGeneral(lhs, rowAxes, nil, v, rowAxes, nil)
 		} else { // rhs [N, K]: vᵀ·x
-			vt := TransposeAllAxes(v, append([]int{v.Rank() - 1}, rowAxes...)...) // [N, rows…]
-			dr = DotGeneral(vt, shiftAxes(rowAxes), nil, lhs, rowAxes, nil)
+			dr = DotGeneral(v, rowAxes, nil, lhs, rowAxes, nil)
 		}
 		if !dl.Shape().Equal(lhs.Shape()) || !dr.Shape().Equal(rhs.Shape()) {
 			panic(fmt.Errorf("arch: DotGeneral gradient shapes %s, %s for operands %s, %s", dl.Shape(), dr.Shape(), lhs.Shape(), rhs.Shape()))
@@ -111,13 +110,4 @@ func linearVJP(node, v *Node) []*Node {
 		panic(fmt.Errorf("arch: DotGeneral gradient shapes %s, %s for operands %s, %s", dl.Shape(), dr.Shape(), lhs.Shape(), rhs.Shape()))
 	}
 	return []*Node{dl, dr}
-}
-
-// shiftAxes is axes, each plus one.
-func shiftAxes(axes []int) []int {
-	out := make([]int, len(axes))
-	for i, a := range axes {
-		out[i] = a + 1
-	}
-	return out
 }

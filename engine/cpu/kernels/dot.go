@@ -90,6 +90,7 @@ func installDot() (string, error) {
 	for _, reg := range regs {
 		swapImpl(reg, unsafe.Pointer(&ours))
 	}
+	installDotGeneral()
 	return "matmul f32: glia sgemm " + kernel + note, nil
 }
 

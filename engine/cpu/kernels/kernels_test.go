@@ -168,3 +168,136 @@ func TestRequired(t *testing.T) {
 	}
 	inChild(t, "TestRequired", "GLIA_KERNELS_REQUIRED=1", want)
 }
+
+// TestDotGeneralLayouts runs the products glia's DotGeneral builder takes
+// as they lie (contracting axes leading on the left, several contracting
+// axes) and some it leaves to compute's, against a float64 reference.
+func TestDotGeneralLayouts(t *testing.T) {
+	be, err := compute.NewWithConfig("go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := kernels.Install(be); !r.Matmul {
+		t.Skipf("glia's matmul is not installed: %s", r)
+	}
+	rng := rand.New(rand.NewPCG(5, 6))
+	for _, c := range []struct {
+		name           string
+		lhs, rhs       []int
+		lc, lb, rc, rb []int
+	}{
+		{"xᵀ·dy", []int{4, 6, 5}, []int{4, 6, 7}, []int{0, 1}, nil, []int{0, 1}, nil},
+		{"dyᵀ·x into [n, k]", []int{4, 6, 7}, []int{4, 6, 5}, []int{0, 1}, nil, []int{0, 1}, nil},
+		{"transposed both", []int{4, 6, 5}, []int{7, 4, 6}, []int{0, 1}, nil, []int{1, 2}, nil},
+		{"two contracting axes last", []int{5, 4, 6}, []int{4, 6, 7}, []int{1, 2}, nil, []int{0, 1}, nil},
+		{"batched, transposed left", []int{2, 9, 5}, []int{2, 9, 7}, []int{1}, []int{0}, []int{1}, []int{0}},
+		{"big transposed left", []int{8, 128, 64}, []int{8, 128, 96}, []int{0, 1}, nil, []int{0, 1}, nil},
+		{"plain (compute's builder)", []int{3, 5, 4}, []int{4, 6}, []int{2}, nil, []int{0}, nil},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			mk := func(dims []int) (*tensors.Tensor, []float32) {
+				v := make([]float32, shapes.Make(dtypes.Float32, dims...).Size())
+				for i := range v {
+					v[i] = float32(rng.NormFloat64())
+				}
+				return tensors.FromFlatDataAndDimensions(v, dims...), v
+			}
+			x, xv := mk(c.lhs)
+			y, yv := mk(c.rhs)
+			e := MustNewExec(be, func(x, y *Node) *Node { return DotGeneral(x, c.lc, c.lb, y, c.rc, c.rb) })
+			out := e.MustExec(x, y)[0]
+			got := tensors.MustCopyFlatData[float32](out)
+			want := refDot(xv, c.lhs, c.lc, c.lb, yv, c.rhs, c.rc, c.rb)
+			if len(got) != len(want) {
+				t.Fatalf("%d outputs (%s), want %d", len(got), out.Shape(), len(want))
+			}
+			var worst float64
+			for i := range want {
+				worst = max(worst, math.Abs(float64(got[i])-want[i]))
+			}
+			if worst > 1e-4 {
+				t.Errorf("max |diff| %.3g against float64", worst)
+			}
+		})
+	}
+}
+
+// refDot is DotGeneral in float64 by enumeration: output axes are the
+// batch axes, then the left's free axes, then the right's, in order.
+func refDot(x []float32, xd, lc, lb []int, y []float32, yd, rc, rb []int) []float64 {
+	free := func(dims, c, b []int) []int {
+		var f []int
+		for a := range dims {
+			if !slicesContains(c, a) && !slicesContains(b, a) {
+				f = append(f, a)
+			}
+		}
+		return f
+	}
+	lf, rf := free(xd, lc, lb), free(yd, rc, rb)
+	var outDims, cDims []int
+	for _, a := range lb {
+		outDims = append(outDims, xd[a])
+	}
+	for _, a := range lf {
+		outDims = append(outDims, xd[a])
+	}
+	for _, a := range rf {
+		outDims = append(outDims, yd[a])
+	}
+	for _, a := range lc {
+		cDims = append(cDims, xd[a])
+	}
+	size := func(d []int) int {
+		n := 1
+		for _, v := range d {
+			n *= v
+		}
+		return n
+	}
+	decode := func(i int, d []int) []int {
+		idx := make([]int, len(d))
+		for a := len(d) - 1; a >= 0; a-- {
+			idx[a], i = i%d[a], i/d[a]
+		}
+		return idx
+	}
+	flat := func(idx, d []int) int {
+		f := 0
+		for a := range d {
+			f = f*d[a] + idx[a]
+		}
+		return f
+	}
+	out := make([]float64, size(outDims))
+	for o := range out {
+		oi := decode(o, outDims)
+		for ci := range size(cDims) {
+			cidx := decode(ci, cDims)
+			xi, yi := make([]int, len(xd)), make([]int, len(yd))
+			for j, a := range lb {
+				xi[a], yi[rb[j]] = oi[j], oi[j]
+			}
+			for j, a := range lf {
+				xi[a] = oi[len(lb)+j]
+			}
+			for j, a := range rf {
+				yi[a] = oi[len(lb)+len(lf)+j]
+			}
+			for j := range lc {
+				xi[lc[j]], yi[rc[j]] = cidx[j], cidx[j]
+			}
+			out[o] += float64(x[flat(xi, xd)]) * float64(y[flat(yi, yd)])
+		}
+	}
+	return out
+}
+
+func slicesContains(s []int, v int) bool {
+	for _, x := range s {
+		if x == v {
+			return true
+		}
+	}
+	return false
+}

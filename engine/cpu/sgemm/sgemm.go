@@ -83,6 +83,45 @@ func MatMul(lhs, rhs, out []float32, batch, m, n, k int, transB bool) {
 	}
 }
 
+// MatMulTransA is MatMul with each left operand stored transposed: out[i]
+// = lhs[i]ᵀ·rhs[i] with lhs [batch, k, m] (a weight gradient Xᵀ·dY with X
+// as the forward pass left it), rhs [batch, k, n] or [batch, n, k] when
+// transB, out [batch, m, n]. The transposition happens while A is packed,
+// where every product packs it anyway.
+func MatMulTransA(lhs, rhs, out []float32, batch, m, n, k int, transB bool) {
+	if batch < 0 || m < 0 || n < 0 || k < 0 || len(lhs) < batch*m*k || len(rhs) < batch*k*n || len(out) < batch*m*n {
+		panic(fmt.Sprintf("sgemm: sizes batch=%d m=%d n=%d k=%d do not fit lhs %d, rhs %d, out %d",
+			batch, m, n, k, len(lhs), len(rhs), len(out)))
+	}
+	if batch*m*n == 0 {
+		return
+	}
+	if k == 0 {
+		clear(out[:batch*m*n])
+		return
+	}
+	l := layout{m: m, n: n, k: k, transA: true, transB: transB}.dense()
+	workers := runtime.GOMAXPROCS(0)
+	if batch*m*n*k < minParallel {
+		workers = 1
+	}
+	if batch >= workers {
+		parallel(workers, func(w int) {
+			s := getScratch()
+			defer putScratch(s)
+			for i := w * batch / workers; i < (w+1)*batch/workers; i++ {
+				matmul1(lhs[i*m*k:], rhs[i*k*n:], out[i*m*n:], l, 1, s)
+			}
+		})
+		return
+	}
+	s := getScratch()
+	defer putScratch(s)
+	for i := range batch {
+		matmul1(lhs[i*m*k:], rhs[i*k*n:], out[i*m*n:], l, workers, s)
+	}
+}
+
 // Strided describes one product for MatMulStrided: out [M, N] = lhs ([M,
 // K], or [K, M] when TransA) · rhs ([K, N], or [N, K] when TransB), each a
 // row-major view with its own row stride (Lda, Ldb, Ldc: at least the
@@ -260,20 +299,23 @@ func packA(dst, a []float32, lda, ic, mcb, pc, kcb int) {
 }
 
 // packAT is packA for a stored transposed ([k, m], row stride lda): a
-// panel's column p is mr consecutive floats of a's row pc+p.
+// panel's column p is mr consecutive floats of a's row pc+p. Each row's
+// run of mcb floats is read once, front to back, and dealt out to the
+// panels (reading a panel at a time would stride through kcb rows, a page
+// apart for a wide m, once per panel).
 func packAT(dst, a []float32, lda, ic, mcb, pc, kcb int) {
-	for ir := 0; ir < mcb; ir += mr {
-		d := dst[ir/mr*kcb*mr : (ir/mr+1)*kcb*mr]
-		rows := min(mr, mcb-ir)
-		for p := range kcb {
-			q := d[p*mr : p*mr+mr : p*mr+mr]
-			src := a[(pc+p)*lda+ic+ir:]
-			if rows == mr {
-				q[0], q[1], q[2], q[3], q[4], q[5] = src[0], src[1], src[2], src[3], src[4], src[5]
-				continue
-			}
-			copy(q[:rows], src[:rows])
-			clear(q[rows:])
+	full := mcb / mr
+	for p := range kcb {
+		src := a[(pc+p)*lda+ic : (pc+p)*lda+ic+mcb]
+		for q := range full {
+			s := src[q*mr : q*mr+mr : q*mr+mr]
+			d := dst[q*kcb*mr+p*mr : q*kcb*mr+p*mr+mr : q*kcb*mr+p*mr+mr]
+			d[0], d[1], d[2], d[3], d[4], d[5] = s[0], s[1], s[2], s[3], s[4], s[5]
+		}
+		if rest := mcb - full*mr; rest > 0 {
+			d := dst[full*kcb*mr+p*mr : full*kcb*mr+p*mr+mr]
+			copy(d, src[full*mr:])
+			clear(d[rest:])
 		}
 	}
 }

@@ -228,3 +228,34 @@ func TestMatMulStrided(t *testing.T) {
 		}
 	}
 }
+
+// TestMatMulTransA checks transposed left operands, one and several
+// matrices, on one and several goroutines, against a float64 product.
+func TestMatMulTransA(t *testing.T) {
+	r := rand.New(rand.NewPCG(11, 12))
+	for _, sz := range [][4]int{{1, 5, 7, 3}, {3, 17, 33, 64}, {1, 256, 1024, 1024}, {2, 145, 70, 300}} {
+		batch, m, n, k := sz[0], sz[1], sz[2], sz[3]
+		for _, transB := range []bool{false, true} {
+			lhs, rhs := random(batch*k*m, r), random(batch*k*n, r)
+			out := random(batch*m*n, r)
+			MatMulTransA(lhs, rhs, out, batch, m, n, k, transB)
+			// The same product with A transposed by hand.
+			at := make([]float32, len(lhs))
+			for b := range batch {
+				for p := range k {
+					for i := range m {
+						at[b*m*k+i*k+p] = lhs[b*k*m+p*m+i]
+					}
+				}
+			}
+			want := naive(at, rhs, batch, m, n, k, transB)
+			var worst float64
+			for i, w := range want {
+				worst = max(worst, math.Abs(float64(out[i])-w)/math.Sqrt(float64(k)))
+			}
+			if worst > 1e-5 {
+				t.Errorf("%v transB=%v: max |diff|/sqrt(k) = %.3g", sz, transB, worst)
+			}
+		}
+	}
+}
