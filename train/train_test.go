@@ -698,28 +698,10 @@ func TestFusedMatchesDecomposed(t *testing.T) {
 			}
 			b := (&Induction{Seed: 3, Batch: 3, Seq: 16, VocabSize: 11}).Train(0)
 			run := func() [][]float32 {
-				e, err := NewExec(tr.backend, func(in []*Node) []*Node {
+				return callOnBatch(t, tr, b, func(in []*Node) []*Node {
 					loss, _ := crossEntropy(tr.Model.Forward(in[0], in[3:]), in[1], in[2])
 					return append([]*Node{loss}, Gradient(loss, in[3:]...)...)
 				})
-				if err != nil {
-					t.Fatal(err)
-				}
-				defer e.Finalize()
-				args, done := b.tensors()
-				defer done()
-				for _, w := range tr.w {
-					args = append(args, w)
-				}
-				outs, err := e.Call(args...)
-				if err != nil {
-					t.Fatal(err)
-				}
-				var flat [][]float32
-				for _, o := range outs {
-					flat = append(flat, tensors.MustCopyFlatData[float32](o))
-				}
-				return flat
 			}
 			before := kernels.Handled(compute.OpTypeFusedScaledDotProductAttentionVJP)
 			fused := run()
@@ -754,21 +736,7 @@ func TestForwardMatchesInference(t *testing.T) {
 		t.Run(s.Family, func(t *testing.T) {
 			tr := tinyTrainer(t, s, DefaultHyper())
 			b := (&Induction{Seed: 5, Batch: 2, Seq: 12, VocabSize: 11}).Train(0)
-			e, err := NewExec(tr.backend, func(in []*Node) []*Node { return []*Node{tr.Model.Forward(in[0], in[3:])} })
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer e.Finalize()
-			args, done := b.tensors()
-			defer done()
-			for _, w := range tr.w {
-				args = append(args, w)
-			}
-			outs, err := e.Call(args...)
-			if err != nil {
-				t.Fatal(err)
-			}
-			got := tensors.MustCopyFlatData[float32](outs[0])
+			got := callOnBatch(t, tr, b, func(in []*Node) []*Node { return []*Node{tr.Model.Forward(in[0], in[3:])} })[0]
 			ids := make([][]int32, b.B)
 			for i := range ids {
 				ids[i] = b.IDs[i*b.T : (i+1)*b.T]
@@ -791,4 +759,27 @@ func TestForwardMatchesInference(t *testing.T) {
 			}
 		})
 	}
+}
+
+// callOnBatch runs fn, a graph of the batch's ids, targets and mask and
+// the trainer's weights, and returns its outputs.
+func callOnBatch(t *testing.T, tr *Trainer, b Batch, fn func(in []*Node) []*Node) [][]float32 {
+	t.Helper()
+	e, err := NewExec(tr.backend, fn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Finalize()
+	args, done := b.tensors()
+	defer done()
+	args = appendTensors(args, tr.w)
+	outs, err := e.Call(args...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	flat := make([][]float32, len(outs))
+	for i, o := range outs {
+		flat[i] = tensors.MustCopyFlatData[float32](o)
+	}
+	return flat
 }

@@ -44,15 +44,7 @@ func Accelerated() bool { return useAsm }
 // [batch, m, k]; rhs is [batch, k, n], or [batch, n, k] when transB; out is
 // [batch, m, n] and is overwritten. It uses up to GOMAXPROCS goroutines.
 func MatMul(lhs, rhs, out []float32, batch, m, n, k int, transB bool) {
-	if batch < 0 || m < 0 || n < 0 || k < 0 || len(lhs) < batch*m*k || len(rhs) < batch*k*n || len(out) < batch*m*n {
-		panic(fmt.Sprintf("sgemm: sizes batch=%d m=%d n=%d k=%d do not fit lhs %d, rhs %d, out %d",
-			batch, m, n, k, len(lhs), len(rhs), len(out)))
-	}
-	if batch*m*n == 0 {
-		return
-	}
-	if k == 0 {
-		clear(out[:batch*m*n])
+	if !nonEmpty(lhs, rhs, out, batch, m, n, k) {
 		return
 	}
 	if m < smallRows {
@@ -61,26 +53,7 @@ func MatMul(lhs, rhs, out []float32, batch, m, n, k int, transB bool) {
 		}
 		return
 	}
-	workers := runtime.GOMAXPROCS(0)
-	if batch*m*n*k < minParallel {
-		workers = 1
-	}
-	if batch >= workers {
-		// Whole matrices per goroutine: nothing shared, nothing to wait for.
-		parallel(workers, func(w int) {
-			s := getScratch()
-			defer putScratch(s)
-			for i := w * batch / workers; i < (w+1)*batch/workers; i++ {
-				matmul1(lhs[i*m*k:], rhs[i*k*n:], out[i*m*n:], layout{m: m, n: n, k: k, transB: transB}.dense(), 1, s)
-			}
-		})
-		return
-	}
-	s := getScratch()
-	defer putScratch(s)
-	for i := range batch {
-		matmul1(lhs[i*m*k:], rhs[i*k*n:], out[i*m*n:], layout{m: m, n: n, k: k, transB: transB}.dense(), workers, s)
-	}
+	matmulBatch(lhs, rhs, out, batch, layout{m: m, n: n, k: k, transB: transB}.dense())
 }
 
 // MatMulTransA is MatMul with each left operand stored transposed: out[i]
@@ -89,18 +62,30 @@ func MatMul(lhs, rhs, out []float32, batch, m, n, k int, transB bool) {
 // transB, out [batch, m, n]. The transposition happens while A is packed,
 // where every product packs it anyway.
 func MatMulTransA(lhs, rhs, out []float32, batch, m, n, k int, transB bool) {
+	if nonEmpty(lhs, rhs, out, batch, m, n, k) {
+		matmulBatch(lhs, rhs, out, batch, layout{m: m, n: n, k: k, transA: true, transB: transB}.dense())
+	}
+}
+
+// nonEmpty checks a batch of dense products' sizes (panicking on a
+// mismatch) and reports whether there is anything to multiply; with k = 0
+// it clears out instead.
+func nonEmpty(lhs, rhs, out []float32, batch, m, n, k int) bool {
 	if batch < 0 || m < 0 || n < 0 || k < 0 || len(lhs) < batch*m*k || len(rhs) < batch*k*n || len(out) < batch*m*n {
 		panic(fmt.Sprintf("sgemm: sizes batch=%d m=%d n=%d k=%d do not fit lhs %d, rhs %d, out %d",
 			batch, m, n, k, len(lhs), len(rhs), len(out)))
 	}
-	if batch*m*n == 0 {
-		return
-	}
 	if k == 0 {
 		clear(out[:batch*m*n])
-		return
 	}
-	l := layout{m: m, n: n, k: k, transA: true, transB: transB}.dense()
+	return batch*m*n > 0 && k > 0
+}
+
+// matmulBatch runs batch dense products of layout l on up to GOMAXPROCS
+// goroutines: whole matrices per goroutine when there are enough of them
+// (nothing shared, nothing to wait for), else each on all of them.
+func matmulBatch(lhs, rhs, out []float32, batch int, l layout) {
+	m, n, k := l.m, l.n, l.k
 	workers := runtime.GOMAXPROCS(0)
 	if batch*m*n*k < minParallel {
 		workers = 1
