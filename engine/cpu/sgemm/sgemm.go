@@ -164,9 +164,53 @@ func MatMulStrided(lhs, rhs, out []float32, p Strided) {
 		}
 		return
 	}
+	if l.m*l.n*l.k <= tinyProduct {
+		tiny(lhs, rhs, out, l)
+		return
+	}
 	s := getScratch()
 	defer putScratch(s)
 	matmul1(lhs, rhs, out, l, 1, s)
+}
+
+// tinyProduct is the size (m·n·k) up to which MatMulStrided multiplies
+// with plain loops: packing both operands and padding to 6x16 tiles costs
+// more than the product itself (attention over a handful of positions;
+// BenchmarkStridedSmall: 3x3x16 four times faster in loops, 8x8x16 1.4x
+// slower).
+var tinyProduct = 512
+
+// tiny is MatMulStrided's product as dot products, in float32.
+func tiny(a, b, c []float32, l layout) {
+	// Steps between consecutive k of A's row i and B's column j.
+	sa, sb := 1, l.ldb
+	if l.transA {
+		sa = l.lda
+	}
+	if l.transB {
+		sb = 1
+	}
+	for i := range l.m {
+		for j := range l.n {
+			ia, ib := i*l.lda, j
+			if l.transA {
+				ia = i
+			}
+			if l.transB {
+				ib = j * l.ldb
+			}
+			var s float32
+			for range l.k {
+				s += a[ia] * b[ib]
+				ia += sa
+				ib += sb
+			}
+			if l.acc {
+				s += c[i*l.ldc+j]
+			}
+			c[i*l.ldc+j] = s
+		}
+	}
 }
 
 // matmul1 multiplies one matrix pair on up to workers goroutines. B is
