@@ -370,7 +370,7 @@ func Attention(hp *hook.Points, l int, q, k, v *Node, in Inputs, o AttnOpts) *No
 	scoresHook, patternHook := fmt.Sprintf("blocks.%d.attn.hook_attn_scores", l), fmt.Sprintf("blocks.%d.attn.hook_pattern", l)
 	t := q.Shape().Dimensions[1]
 	var z *Node // [batch, pos, head, d_head]
-	if in.FusedAttention && in.Cache == nil && o.SoftCap == 0 && (o.Window == 0 || o.Window >= t) && q.DType() == dtypes.Float32 &&
+	if in.FusedAttention && in.Cache == nil && o.SoftCap == 0 && o.Scale != 0 && (o.Window == 0 || o.Window >= t) && q.DType() == dtypes.Float32 &&
 		!hp.Needed(scoresHook) && !hp.Needed(patternHook) {
 		// One op for the whole attention, forward and backward, where the
 		// backend has it (engine/cpu/attention); the graph below otherwise.
