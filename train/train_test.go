@@ -400,8 +400,20 @@ func TestResume(t *testing.T) {
 	if len(want) != len(got.Logits.Data) {
 		t.Fatalf("logits: %d values loaded, %d trained", len(got.Logits.Data), len(want))
 	}
+	// The written weights are the trainer's, bit for bit; the logits agree
+	// to rounding (the trainer's forward runs the fused training kernels,
+	// the loaded model the inference graph).
+	for i, s := range tr.specs {
+		w, err := m.Weight(s.Name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Equal(w.Data, tensors.MustCopyFlatData[float32](tr.w[i])) {
+			t.Errorf("%s: the loaded weight differs from the trainer's", s.Name)
+		}
+	}
 	for i := range want {
-		if want[i] != got.Logits.Data[i] {
+		if d := math.Abs(float64(want[i] - got.Logits.Data[i])); d > 1e-5*max(1, math.Abs(float64(want[i]))) {
 			t.Fatalf("logit %d: loaded model %g, trainer %g", i, got.Logits.Data[i], want[i])
 		}
 	}
