@@ -54,14 +54,10 @@ type Inputs struct {
 	AttnChunk int
 
 	// Unpadded says every sequence is real tokens at positions 0..pos-1
-	// (Mask all true, Pos an iota), as in training.
+	// (Mask all true, Pos an iota), as in training: attention may then run
+	// as one op where the backend has glia's (kernels.Available) and no
+	// scores or pattern hook is read.
 	Unpadded bool
-
-	// FusedAttention lets attention run as one backend op (forward and
-	// backward) where no scores or pattern hook is read: the inputs are
-	// Unpadded and the engine has checked that its backend runs the op
-	// (glia's CPU kernels).
-	FusedAttention bool
 
 	// Pixels are the input of image families (ImageFamily), instead of
 	// IDs, Pos and Mask: [batch, channels, height, width] in the compute

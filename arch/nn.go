@@ -11,7 +11,6 @@ import (
 	"github.com/gomlx/compute/dtypes"
 	"github.com/gomlx/compute/shapes"
 	. "github.com/gomlx/gomlx/core/graph"
-	"github.com/gomlx/gomlx/support/exceptions"
 )
 
 // smallMatMul is the size (rows·out·in) below which the CPU backend uses
@@ -206,47 +205,38 @@ func fusedLayerNormVJP(node *Node, v []*Node, _ shapes.Shape) []*Node {
 		panic(fmt.Errorf("arch: layer norm epsilon in %q: %w", desc, err))
 	}
 	hasGamma, hasBeta := !strings.Contains(desc, "gamma=nil"), !strings.Contains(desc, "beta=nil")
-	rows := make([]int, x.Rank()-1)
-	for i := range rows {
-		rows[i] = i
-	}
 	var gamma *Node
 	if hasGamma {
 		gamma = in[1]
 	}
-	if dx, ok := fusedOrNil(func() *Node { return kernels.LayerNormGrad(x, gamma, v[0], eps) }); ok {
-		grads := []*Node{dx}
-		if hasGamma || hasBeta {
-			p := kernels.LayerNormParamGrad(x, v[0], eps) // [2, d]: gain, bias
-			d := x.Shape().Dim(-1)
-			if hasGamma {
-				grads = append(grads, Reshape(Slice(p, AxisElem(0), AxisRange()), d))
-			}
-			if hasBeta {
-				grads = append(grads, Reshape(Slice(p, AxisElem(1), AxisRange()), d))
-			}
+	var dx, dGamma, dBeta *Node
+	if dx = kernels.LayerNormGrad(x, gamma, v[0], eps); dx != nil {
+		p := kernels.LayerNormParamGrad(x, v[0], eps) // [2, d]: gain, bias
+		d := x.Shape().Dim(-1)
+		dGamma, dBeta = Reshape(Slice(p, AxisElem(0), AxisRange()), d), Reshape(Slice(p, AxisElem(1), AxisRange()), d)
+	} else {
+		rows := make([]int, x.Rank()-1)
+		for i := range rows {
+			rows[i] = i
 		}
-		if len(grads) != len(in) {
-			panic(fmt.Errorf("arch: layer norm %q has %d inputs, gradient for %d", desc, len(in), len(grads)))
+		xc := Sub(x, ReduceAndKeep(x, ReduceMean, -1))
+		r := Rsqrt(AddScalar(ReduceAndKeep(Square(xc), ReduceMean, -1), eps))
+		xhat := Mul(xc, r)
+		g := v[0]
+		if hasGamma {
+			g = Mul(g, ExpandLeftToRank(gamma, x.Rank()))
 		}
-		return grads
+		m1 := ReduceAndKeep(g, ReduceMean, -1)
+		m2 := ReduceAndKeep(Mul(g, xhat), ReduceMean, -1)
+		dx = Mul(Sub(Sub(g, m1), Mul(xhat, m2)), r)
+		dGamma, dBeta = ReduceSum(Mul(v[0], xhat), rows...), ReduceSum(v[0], rows...)
 	}
-	xc := Sub(x, ReduceAndKeep(x, ReduceMean, -1))
-	r := Rsqrt(AddScalar(ReduceAndKeep(Square(xc), ReduceMean, -1), eps))
-	xhat := Mul(xc, r)
-	g := v[0]
-	var grads []*Node
+	grads := []*Node{dx}
 	if hasGamma {
-		g = Mul(g, ExpandLeftToRank(gamma, x.Rank()))
-	}
-	m1 := ReduceAndKeep(g, ReduceMean, -1)
-	m2 := ReduceAndKeep(Mul(g, xhat), ReduceMean, -1)
-	grads = append(grads, Mul(Sub(Sub(g, m1), Mul(xhat, m2)), r))
-	if hasGamma {
-		grads = append(grads, ReduceSum(Mul(v[0], xhat), rows...))
+		grads = append(grads, dGamma)
 	}
 	if hasBeta {
-		grads = append(grads, ReduceSum(v[0], rows...))
+		grads = append(grads, dBeta)
 	}
 	if len(grads) != len(in) {
 		panic(fmt.Errorf("arch: layer norm %q has %d inputs, gradient for %d", desc, len(in), len(grads)))
@@ -261,24 +251,10 @@ func fusedGeluVJP(node *Node, v []*Node, _ shapes.Shape) []*Node {
 	if strings.Contains(node.String(), "exact=true") {
 		return []*Node{Mul(v[0], geluErfGrad(x))}
 	}
-	if g, ok := fusedOrNil(func() *Node { return kernels.GeluTanhGrad(x, node, v[0]) }); ok {
+	if g := kernels.GeluTanhGrad(x, node, v[0]); g != nil {
 		return []*Node{g}
 	}
 	return []*Node{Mul(v[0], geluTanhGrad(x))}
-}
-
-// fusedOrNil builds one of glia's own ops (engine/cpu/kernels), or reports
-// false where the graph's backend has none.
-func fusedOrNil(build func() *Node) (*Node, bool) {
-	var out *Node
-	err := exceptions.TryCatch[error](func() { out = build() })
-	if err != nil {
-		if compute.IsNotImplemented(err) {
-			return nil, false
-		}
-		panic(err)
-	}
-	return out, true
 }
 
 // geluTanhGrad is d/dx ½x(1+t), t = tanh(u), u = c(x+ax³):
@@ -370,8 +346,8 @@ func Attention(hp *hook.Points, l int, q, k, v *Node, in Inputs, o AttnOpts) *No
 	scoresHook, patternHook := fmt.Sprintf("blocks.%d.attn.hook_attn_scores", l), fmt.Sprintf("blocks.%d.attn.hook_pattern", l)
 	t := q.Shape().Dimensions[1]
 	var z *Node // [batch, pos, head, d_head]
-	if in.FusedAttention && in.Cache == nil && o.SoftCap == 0 && o.Scale != 0 && (o.Window == 0 || o.Window >= t) && q.DType() == dtypes.Float32 &&
-		!hp.Needed(scoresHook) && !hp.Needed(patternHook) {
+	if in.Unpadded && in.Cache == nil && o.SoftCap == 0 && o.Scale != 0 && (o.Window == 0 || o.Window >= t) && q.DType() == dtypes.Float32 &&
+		!hp.Needed(scoresHook) && !hp.Needed(patternHook) && kernels.Available(q.Graph()) {
 		// One op for the whole attention, forward and backward, where the
 		// backend has it (engine/cpu/attention); the graph below otherwise.
 		z, _ = InternalFusedOpCaller(

@@ -541,24 +541,23 @@ func (m *Model) ForgetGraphs() {
 // point (for listing them) whatever the sequence length; dictionaries splices
 // the attached dictionaries (Attach) in, which train's Forward, given the
 // family's weights only, does not; unpadded says the mask input is all
-// true (train's Forward), so attention may run fused.
+// true and positions count from 0 (train's Forward), so attention may run
+// fused (arch.Inputs.Unpadded).
 func (m *Model) build(inputs []*Node, o buildOpts) (*Node, *hook.Points) {
-	ivs, hooks := o.ivs, o.hooks
-	differentiate, trace, dictionaries := o.differentiate, o.trace, o.dictionaries
 	hp := hook.NewPoints()
-	hp.Want(hooks...)
-	if trace {
+	hp.Want(o.hooks...)
+	if o.trace {
 		hp.WantAll()
 	}
-	if differentiate {
-		hp.MarkExact(hooks...)
+	if o.differentiate {
+		hp.MarkExact(o.hooks...)
 	}
 	_, images := m.ImageShape()
 	next := 3 // the interventions' inputs follow ids, pos and mask (or the pixels)
 	if images {
 		next = 1
 	}
-	for _, iv := range ivs {
+	for _, iv := range o.ivs {
 		fn, in := iv.Fn, inputs[next:next+len(iv.Inputs)]
 		next += len(iv.Inputs)
 		if iv.FnIn != nil {
@@ -576,10 +575,10 @@ func (m *Model) build(inputs []*Node, o buildOpts) (*Node, *hook.Points) {
 		in, ws = arch.Inputs{Pixels: px, AttnChunk: attnChunk()}, inputs[next:]
 	} else {
 		in, ws = arch.Inputs{IDs: inputs[0], Pos: inputs[1], Mask: NotEqual(inputs[2], ScalarZero(inputs[2].Graph(), dtypes.Int32)), AttnChunk: attnChunk(),
-			Unpadded: o.unpadded, FusedAttention: o.unpadded && fusedAttention()}, inputs[next:]
+			Unpadded: o.unpadded}, inputs[next:]
 	}
 	w := m.weightNodes(ws)
-	if dictionaries {
+	if o.dictionaries {
 		m.splice(hp, w)
 	}
 	logits := m.Family.Forward(w, in, hp)

@@ -39,14 +39,6 @@ var cpu struct {
 	chunk   int
 }
 
-// fusedAttention reports whether the backend runs glia's fused attention
-// op (arch.Inputs.FusedAttention).
-func fusedAttention() bool {
-	cpu.mu.Lock()
-	defer cpu.mu.Unlock()
-	return cpu.report.Attention
-}
-
 // ErrBackendStarted is returned by UseCPUKernels once the backend exists
 // with the other choice.
 var ErrBackendStarted = errors.New("engine: UseCPUKernels called after the backend was created with the other choice")

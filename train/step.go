@@ -329,9 +329,7 @@ func (t *Trainer) compile(cache map[[2]int]*Exec, b Batch, fn func([]*Node) []*N
 // the log-softmax's five passes and its gradient's six.
 func crossEntropy(logits, targets, mask *Node) (mean, each *Node) {
 	d := logits.Shape().Dimensions
-	if logits.DType() == dtypes.Float32 && kernels.Available(logits.Graph()) {
-		each = kernels.CrossEntropy(logits, ConvertDType(targets, dtypes.Float32)) // [B, T]
-	} else {
+	if each = kernels.CrossEntropy(logits, targets); each == nil { // [B, T]
 		logp := Reshape(LogSoftmax(logits, -1), d[0]*d[1]*d[2])
 		g, s := targets.Graph(), shapes.Make(dtypes.Int64, d[0], d[1])
 		at := Add(MulScalar(Add(MulScalar(Iota(g, s, 0), d[1]), Iota(g, s, 1)), d[2]), ConvertDType(targets, dtypes.Int64)) // flat index of [b, t, target]

@@ -388,11 +388,7 @@ func TestResume(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	args := []any{tensors.FromFlatDataAndDimensions(b.IDs, b.B, b.T)}
-	for _, x := range tr.w {
-		args = append(args, x)
-	}
-	outs, err := e.Call(args...)
+	outs, err := e.Call(appendTensors([]any{tensors.FromFlatDataAndDimensions(b.IDs, b.B, b.T)}, tr.w)...)
 	if err != nil {
 		t.Fatal(err)
 	}

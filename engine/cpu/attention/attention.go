@@ -46,11 +46,16 @@ type Dims struct {
 // positions) of 16, 24, 32, 48, 64, 96 and 128 on a Zen 4 core.
 const blockRows = 48
 
+// sizes are the floats in q, and in k or v.
+func (d Dims) sizes() (nq, nk int) {
+	return d.Batch * d.Seq * d.Heads * d.HeadDim, d.Batch * d.Seq * d.KVHeads * d.HeadDim
+}
+
 func (d Dims) check(q, k, v []float32, others ...[]float32) {
 	if d.Batch < 0 || d.Seq < 0 || d.Heads <= 0 || d.KVHeads <= 0 || d.HeadDim < 0 || d.Heads%d.KVHeads != 0 {
 		panic(fmt.Sprintf("attention: bad dims %+v", d))
 	}
-	nq, nk := d.Batch*d.Seq*d.Heads*d.HeadDim, d.Batch*d.Seq*d.KVHeads*d.HeadDim
+	nq, nk := d.sizes()
 	if len(q) != nq || len(k) != nk || len(v) != nk {
 		panic(fmt.Sprintf("attention: dims %+v need q %d, k and v %d floats; got %d, %d, %d", d, nq, nk, len(q), len(k), len(v)))
 	}

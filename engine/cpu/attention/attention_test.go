@@ -76,7 +76,7 @@ func TestForwardMatchesNaive(t *testing.T) {
 	for _, d := range cases {
 		t.Run(fmt.Sprintf("%+v", d), func(t *testing.T) {
 			r := rand.New(rand.NewPCG(1, uint64(d.Seq)))
-			nq, nk := d.Batch*d.Seq*d.Heads*d.HeadDim, d.Batch*d.Seq*d.KVHeads*d.HeadDim
+			nq, nk := d.sizes()
 			q, q64 := randoms(r, nq)
 			k, k64 := randoms(r, nk)
 			v, v64 := randoms(r, nk)
@@ -95,7 +95,7 @@ func TestBackwardMatchesFiniteDifferences(t *testing.T) {
 	for _, d := range cases {
 		t.Run(fmt.Sprintf("%+v", d), func(t *testing.T) {
 			r := rand.New(rand.NewPCG(2, uint64(d.Seq)))
-			nq, nk := d.Batch*d.Seq*d.Heads*d.HeadDim, d.Batch*d.Seq*d.KVHeads*d.HeadDim
+			nq, nk := d.sizes()
 			q, q64 := randoms(r, nq)
 			k, k64 := randoms(r, nk)
 			v, v64 := randoms(r, nk)
@@ -153,7 +153,7 @@ func TestBadSizesPanic(t *testing.T) {
 func BenchmarkForwardBackward(b *testing.B) {
 	d := Dims{Batch: 8, Seq: 128, Heads: 4, KVHeads: 4, HeadDim: 64, Scale: 0.125, Causal: true}
 	r := rand.New(rand.NewPCG(3, 3))
-	n := d.Batch * d.Seq * d.Heads * d.HeadDim
+	n, _ := d.sizes()
 	q, _ := randoms(r, n)
 	k, _ := randoms(r, n)
 	v, _ := randoms(r, n)

@@ -159,11 +159,17 @@ func buildAttentionVJP(f unsafe.Pointer, q, k, v compute.Value, layout compute.A
 		return nil, nil, nil, fmt.Errorf("FusedScaledDotProductAttentionVJP: output %s and its gradient %s must be shaped as the query %s",
 			in[3].Shape, in[4].Shape, in[0].Shape)
 	}
-	n := newMultiOutputsNode(f, compute.OpTypeFusedScaledDotProductAttentionVJP,
-		[]shapes.Shape{in[0].Shape.Clone(), in[1].Shape.Clone(), in[2].Shape.Clone()}, in...)
-	n.Data = &attentionData{d}
+	a, b, c := vjpNode(f, q, &attentionData{d}, in, in[0].Shape, in[1].Shape, in[2].Shape)
+	return a, b, c, nil
+}
+
+// vjpNode adds a VJP node (three outputs, of the given shapes) over in
+// with data, and returns its outputs as values like like.
+func vjpNode(f unsafe.Pointer, like compute.Value, data any, in []*node, s0, s1, s2 shapes.Shape) (compute.Value, compute.Value, compute.Value) {
+	n := newMultiOutputsNode(f, compute.OpTypeFusedScaledDotProductAttentionVJP, []shapes.Shape{s0.Clone(), s1.Clone(), s2.Clone()}, in...)
+	n.Data = data
 	o := n.MultiOutputsNodes
-	return asValue(q, (*node)(o[0])), asValue(q, (*node)(o[1])), asValue(q, (*node)(o[2])), nil
+	return asValue(like, (*node)(o[0])), asValue(like, (*node)(o[1])), asValue(like, (*node)(o[2]))
 }
 
 func attentionInputs(n *node, inputs []*buffer, want int) (attention.Dims, [][]float32, error) {
@@ -171,13 +177,33 @@ func attentionInputs(n *node, inputs []*buffer, want int) (attention.Dims, [][]f
 	if !ok || len(inputs) != want {
 		return attention.Dims{}, nil, fmt.Errorf("glia attention: node data %T with %d inputs", n.Data, len(inputs))
 	}
+	xs, err := flatInputs("glia attention", inputs)
+	return d.dims, xs, err
+}
+
+// flatInputs is every input buffer's float32 data.
+func flatInputs(what string, inputs []*buffer) ([][]float32, error) {
 	xs := make([][]float32, len(inputs))
 	for i, b := range inputs {
+		var ok bool
 		if xs[i], ok = float32s(b); !ok {
-			return attention.Dims{}, nil, fmt.Errorf("glia attention: input %d is %s", i, b.RawShape)
+			return nil, fmt.Errorf("%s: input %d is %s", what, i, b.RawShape)
 		}
 	}
-	return d.dims, xs, nil
+	return xs, nil
+}
+
+// newOutputs allocates a buffer of each shape and returns their data.
+func newOutputs(backend unsafe.Pointer, ss ...shapes.Shape) ([]*buffer, [][]float32, error) {
+	outs, flat := make([]*buffer, len(ss)), make([][]float32, len(ss))
+	for i, s := range ss {
+		var err error
+		if outs[i], err = getBuffer(backend, s); err != nil {
+			return nil, nil, err
+		}
+		flat[i], _ = float32s(outs[i])
+	}
+	return outs, flat, nil
 }
 
 func execAttention(backend unsafe.Pointer, n *node, inputs []*buffer, _ []bool) (*buffer, error) {
@@ -188,14 +214,13 @@ func execAttention(backend unsafe.Pointer, n *node, inputs []*buffer, _ []bool) 
 	if err != nil {
 		return nil, err
 	}
-	out, err := getBuffer(backend, n.Shape)
+	out, y, err := newOutputs(backend, n.Shape)
 	if err != nil {
 		return nil, err
 	}
-	y, _ := float32s(out)
-	attention.Forward(y, x[0], x[1], x[2], d)
+	attention.Forward(y[0], x[0], x[1], x[2], d)
 	handled[n.OpType].Add(1)
-	return out, nil
+	return out[0], nil
 }
 
 func execAttentionVJP(backend unsafe.Pointer, n *node, inputs []*buffer, _ []bool) ([]*buffer, error) {
@@ -206,13 +231,9 @@ func execAttentionVJP(backend unsafe.Pointer, n *node, inputs []*buffer, _ []boo
 	if err != nil {
 		return nil, err
 	}
-	outs := make([]*buffer, 3)
-	grads := make([][]float32, 3)
-	for i, s := range n.MultiOutputsShapes {
-		if outs[i], err = getBuffer(backend, s); err != nil {
-			return nil, err
-		}
-		grads[i], _ = float32s(outs[i])
+	outs, grads, err := newOutputs(backend, n.MultiOutputsShapes...)
+	if err != nil {
+		return nil, err
 	}
 	attention.Backward(grads[0], grads[1], grads[2], x[0], x[1], x[2], x[3], x[4], d)
 	handled[n.OpType].Add(1)

@@ -5,109 +5,16 @@ package kernels
 import (
 	"fmt"
 	"maps"
-	"os"
 	"slices"
-	"strconv"
 	"sync"
 	"unsafe"
 
 	"github.com/gomlx/compute"
 	"github.com/gomlx/compute/dtypes"
 	"github.com/gomlx/compute/shapes"
-	"github.com/gomlx/gomlx/core/graph"
 
 	"github.com/glia-dev/glia/engine/cpu/vecmath"
 )
-
-// Glia's own graph ops. A training step's backward pass spends much of
-// its element-wise time in gradients that are one pass when written as a
-// kernel and a dozen as graph ops (GELU's: thirteen passes over the MLP's
-// hidden layer), and compute v0.1.2 has no way to add an op. The
-// attention op does carry a pointer to an options struct from the graph
-// to the builder glia registers for it (attention.go), so these ops ride
-// on it: custom passes an options struct whose Mask (an untyped
-// compute.Value) is the op, and the builder, finding it there, builds
-// glia's op instead of attention, as the VJP builder does its gradient.
-// Only graphs on the Go
-// backend with glia's kernels installed get there; anything else gets
-// compute.ErrNotImplemented from Custom before a node is built, and the
-// caller builds the graph-op form.
-
-type customKind int
-
-const (
-	// opGeluTanhGrad(x, y, v) = v·GELU'(x), tanh form, y = GELU(x).
-	opGeluTanhGrad customKind = iota + 1
-	// opLayerNormGrad(x, [gamma,] dy) = the input gradient over the last axis.
-	opLayerNormGrad
-	// opLayerNormParamGrad(x, dy) = [2, d]: the gain's gradient, then the bias's.
-	opLayerNormParamGrad
-	// opCrossEntropy(logits, targets) = −log softmax(logits)[target] per
-	// row; differentiable (opCrossEntropyGrad).
-	opCrossEntropy
-	// opCrossEntropyGrad(logits, targets, dLoss) = dLoss·(softmax − onehot),
-	// then zeros for the targets (a VJP node: three outputs).
-	opCrossEntropyGrad
-)
-
-type customOp struct {
-	kind     customKind
-	eps      float64
-	hasGamma bool
-}
-
-// GeluTanhGrad is v·GELU'(x) for GELU's tanh form, given y = GELU(x)
-// (vecmath.GeluTanhGrad), as one op. It panics with
-// compute.ErrNotImplemented where x's graph does not run glia's kernels.
-func GeluTanhGrad(x, y, v *graph.Node) *graph.Node {
-	return custom(customOp{kind: opGeluTanhGrad}, x, y, v)
-}
-
-// LayerNormGrad is the gradient with respect to x of a layer norm over
-// x's last axis with gain gamma (nil: none) and epsilon eps, given dy, the
-// gradient with respect to its output (vecmath.LayerNormGradRow).
-func LayerNormGrad(x, gamma, dy *graph.Node, eps float64) *graph.Node {
-	if gamma == nil {
-		return custom(customOp{kind: opLayerNormGrad, eps: eps}, x, dy)
-	}
-	return custom(customOp{kind: opLayerNormGrad, eps: eps, hasGamma: true}, x, gamma, dy)
-}
-
-// LayerNormParamGrad is [2, d]: the gradients of that layer norm's gain
-// and bias, summed over every row of x (vecmath.LayerNormParamGradRow).
-func LayerNormParamGrad(x, dy *graph.Node, eps float64) *graph.Node {
-	return custom(customOp{kind: opLayerNormParamGrad, eps: eps}, x, dy)
-}
-
-// CrossEntropy is −log softmax(logits)[target] over the last axis, per
-// row: logits [..., V], targets [...] (float32 class indices), the result
-// shaped as targets. One pass (vecmath.CrossEntropyRow), with a gradient
-// for logits in one more (vecmath.CrossEntropyGradRow).
-func CrossEntropy(logits, targets *graph.Node) *graph.Node {
-	return custom(customOp{kind: opCrossEntropy}, logits, targets)
-}
-
-// Available reports whether g's graphs run glia's custom ops: the Go
-// backend with glia's kernels, and GoMLX's fused ops not switched off
-// ($GOMLX_FUSION=false, which tests use to build the graph-op forms).
-func Available(g *graph.Graph) bool {
-	if v, err := strconv.ParseBool(os.Getenv(graph.FusionEnv)); err == nil && !v {
-		return false
-	}
-	return installed.Attention && IsGoBackend(g.Backend())
-}
-
-func custom(op customOp, inputs ...*graph.Node) *graph.Node {
-	if !Available(inputs[0].Graph()) {
-		panic(notImplemented("custom ops need the Go backend with glia's kernels"))
-	}
-	cfg := &compute.ScaledDotProductAttentionConfig{Mask: &op}
-	for len(inputs) < 3 {
-		inputs = append(inputs, inputs[len(inputs)-1])
-	}
-	out, _ := graph.BackendFusedScaledDotProductAttention(inputs[0], inputs[1], inputs[2], compute.AttentionAxesLayoutBSHD, cfg)
-	return out
-}
 
 // buildCustom checks the inputs of a custom op and adds its node.
 func buildCustom(f unsafe.Pointer, op customOp, like compute.Value, values ...compute.Value) (compute.Value, error) {
@@ -155,18 +62,15 @@ func buildCustom(f unsafe.Pointer, op customOp, like compute.Value, values ...co
 }
 
 func execCustom(backend unsafe.Pointer, n *node, op *customOp, inputs []*buffer) (*buffer, error) {
-	xs := make([][]float32, len(inputs))
-	for i, b := range inputs {
-		var ok bool
-		if xs[i], ok = float32s(b); !ok {
-			return nil, fmt.Errorf("glia custom op %d: input %d is %s", op.kind, i, b.RawShape)
-		}
-	}
-	out, err := getBuffer(backend, n.Shape)
+	xs, err := flatInputs(fmt.Sprintf("glia custom op %d", op.kind), inputs)
 	if err != nil {
 		return nil, err
 	}
-	y, _ := float32s(out)
+	outs, ys, err := newOutputs(backend, n.Shape)
+	if err != nil {
+		return nil, err
+	}
+	out, y := outs[0], ys[0]
 	switch op.kind {
 	case opGeluTanhGrad:
 		x, g, v := xs[0], xs[1], xs[2]
@@ -247,32 +151,21 @@ func buildCustomVJP(f unsafe.Pointer, op customOp, q, k, v, out, dOut compute.Va
 	if !in[2].Shape.Equal(in[1].Shape) {
 		return nil, nil, nil, fmt.Errorf("glia cross-entropy gradient: %s for a loss of %s", in[2].Shape, in[1].Shape)
 	}
-	n := newMultiOutputsNode(f, compute.OpTypeFusedScaledDotProductAttentionVJP,
-		[]shapes.Shape{in[0].Shape.Clone(), in[1].Shape.Clone(), in[1].Shape.Clone()}, in...)
-	n.Data = &customOp{kind: opCrossEntropyGrad}
-	o := n.MultiOutputsNodes
-	return asValue(q, (*node)(o[0])), asValue(q, (*node)(o[1])), asValue(q, (*node)(o[2])), nil
+	a, b, c := vjpNode(f, q, &customOp{kind: opCrossEntropyGrad}, in, in[0].Shape, in[1].Shape, in[1].Shape)
+	return a, b, c, nil
 }
 
 func execCustomVJP(backend unsafe.Pointer, n *node, op *customOp, inputs []*buffer) ([]*buffer, error) {
 	if op.kind != opCrossEntropyGrad || len(inputs) != 3 {
 		return nil, fmt.Errorf("glia custom gradient %d with %d inputs", op.kind, len(inputs))
 	}
-	xs := make([][]float32, 3)
-	for i, b := range inputs {
-		var ok bool
-		if xs[i], ok = float32s(b); !ok {
-			return nil, fmt.Errorf("glia cross-entropy gradient: input %d is %s", i, b.RawShape)
-		}
+	xs, err := flatInputs("glia cross-entropy gradient", inputs)
+	if err != nil {
+		return nil, err
 	}
-	outs := make([]*buffer, 3)
-	flat := make([][]float32, 3)
-	for i, s := range n.MultiOutputsShapes {
-		var err error
-		if outs[i], err = getBuffer(backend, s); err != nil {
-			return nil, err
-		}
-		flat[i], _ = float32s(outs[i])
+	outs, flat, err := newOutputs(backend, n.MultiOutputsShapes...)
+	if err != nil {
+		return nil, err
 	}
 	clear(flat[1])
 	clear(flat[2])

@@ -24,13 +24,14 @@ package kernels
 
 import (
 	"fmt"
-	"github.com/gomlx/compute"
 	"os"
 	"reflect"
 	"runtime/debug"
 	"strings"
 	"sync"
 	"sync/atomic"
+
+	"github.com/gomlx/compute"
 )
 
 // ComputeVersion is the github.com/gomlx/compute release whose internals

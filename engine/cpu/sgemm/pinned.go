@@ -125,7 +125,7 @@ func pinnedPanels(b []float32, n, k int, transB bool, nc, panel int) []float32 {
 		return nil
 	}
 	pk := make([]float32, size)
-	ldb := layout{n: n, k: k, transB: transB}.dense().ldb
+	ldb := Strided{N: n, K: k, TransB: transB}.dense().Ldb
 	for jc := 0; jc < n; jc += nc {
 		packPanel(pk[jc/nc*panel:], b, ldb, k, transB, jc, min(nc, n-jc), nc, runtime.GOMAXPROCS(0))
 	}

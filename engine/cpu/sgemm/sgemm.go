@@ -53,7 +53,7 @@ func MatMul(lhs, rhs, out []float32, batch, m, n, k int, transB bool) {
 		}
 		return
 	}
-	matmulBatch(lhs, rhs, out, batch, layout{m: m, n: n, k: k, transB: transB}.dense())
+	matmulBatch(lhs, rhs, out, batch, Strided{M: m, N: n, K: k, TransB: transB}.dense())
 }
 
 // MatMulTransA is MatMul with each left operand stored transposed: out[i]
@@ -63,7 +63,7 @@ func MatMul(lhs, rhs, out []float32, batch, m, n, k int, transB bool) {
 // where every product packs it anyway.
 func MatMulTransA(lhs, rhs, out []float32, batch, m, n, k int, transB bool) {
 	if nonEmpty(lhs, rhs, out, batch, m, n, k) {
-		matmulBatch(lhs, rhs, out, batch, layout{m: m, n: n, k: k, transA: true, transB: transB}.dense())
+		matmulBatch(lhs, rhs, out, batch, Strided{M: m, N: n, K: k, TransA: true, TransB: transB}.dense())
 	}
 }
 
@@ -84,8 +84,8 @@ func nonEmpty(lhs, rhs, out []float32, batch, m, n, k int) bool {
 // matmulBatch runs batch dense products of layout l on up to GOMAXPROCS
 // goroutines: whole matrices per goroutine when there are enough of them
 // (nothing shared, nothing to wait for), else each on all of them.
-func matmulBatch(lhs, rhs, out []float32, batch int, l layout) {
-	m, n, k := l.m, l.n, l.k
+func matmulBatch(lhs, rhs, out []float32, batch int, l Strided) {
+	m, n, k := l.M, l.N, l.K
 	workers := runtime.GOMAXPROCS(0)
 	if batch*m*n*k < minParallel {
 		workers = 1
@@ -118,53 +118,46 @@ type Strided struct {
 	TransA, TransB, Acc    bool
 }
 
-// layout is Strided's unexported twin for matmul1.
-type layout struct {
-	m, n, k, lda, ldb, ldc int
-	transA, transB, acc    bool
-}
-
 // dense fills in the strides of contiguous operands.
-func (l layout) dense() layout {
-	l.lda, l.ldb, l.ldc = l.k, l.n, l.n
-	if l.transA {
-		l.lda = l.m
+func (l Strided) dense() Strided {
+	l.Lda, l.Ldb, l.Ldc = l.K, l.N, l.N
+	if l.TransA {
+		l.Lda = l.M
 	}
-	if l.transB {
-		l.ldb = l.k
+	if l.TransB {
+		l.Ldb = l.K
 	}
 	return l
 }
 
 // MatMulStrided is one product on the calling goroutine, for callers that
 // already run a task per core (attention's heads); see Strided.
-func MatMulStrided(lhs, rhs, out []float32, p Strided) {
-	l := layout{p.M, p.N, p.K, p.Lda, p.Ldb, p.Ldc, p.TransA, p.TransB, p.Acc}
-	rowsA, colsA := l.m, l.k
-	if l.transA {
-		rowsA, colsA = l.k, l.m
+func MatMulStrided(lhs, rhs, out []float32, l Strided) {
+	rowsA, colsA := l.M, l.K
+	if l.TransA {
+		rowsA, colsA = l.K, l.M
 	}
-	rowsB, colsB := l.k, l.n
-	if l.transB {
-		rowsB, colsB = l.n, l.k
+	rowsB, colsB := l.K, l.N
+	if l.TransB {
+		rowsB, colsB = l.N, l.K
 	}
 	need := func(rows, cols, ld int) int { return max(0, (rows-1)*ld+cols) }
-	if l.m < 0 || l.n < 0 || l.k < 0 || l.lda < colsA || l.ldb < colsB || l.ldc < l.n ||
-		len(lhs) < need(rowsA, colsA, l.lda) || len(rhs) < need(rowsB, colsB, l.ldb) || len(out) < need(l.m, l.n, l.ldc) {
-		panic(fmt.Sprintf("sgemm: product %+v does not fit lhs %d, rhs %d, out %d", p, len(lhs), len(rhs), len(out)))
+	if l.M < 0 || l.N < 0 || l.K < 0 || l.Lda < colsA || l.Ldb < colsB || l.Ldc < l.N ||
+		len(lhs) < need(rowsA, colsA, l.Lda) || len(rhs) < need(rowsB, colsB, l.Ldb) || len(out) < need(l.M, l.N, l.Ldc) {
+		panic(fmt.Sprintf("sgemm: product %+v does not fit lhs %d, rhs %d, out %d", l, len(lhs), len(rhs), len(out)))
 	}
-	if l.m*l.n == 0 {
+	if l.M*l.N == 0 {
 		return
 	}
-	if l.k == 0 {
-		if !l.acc {
-			for i := range l.m {
-				clear(out[i*l.ldc : i*l.ldc+l.n])
+	if l.K == 0 {
+		if !l.Acc {
+			for i := range l.M {
+				clear(out[i*l.Ldc : i*l.Ldc+l.N])
 			}
 		}
 		return
 	}
-	if l.m*l.n*l.k <= tinyProduct {
+	if l.M*l.N*l.K <= tinyProduct {
 		tiny(lhs, rhs, out, l)
 		return
 	}
@@ -181,34 +174,34 @@ func MatMulStrided(lhs, rhs, out []float32, p Strided) {
 var tinyProduct = 512
 
 // tiny is MatMulStrided's product as dot products, in float32.
-func tiny(a, b, c []float32, l layout) {
+func tiny(a, b, c []float32, l Strided) {
 	// Steps between consecutive k of A's row i and B's column j.
-	sa, sb := 1, l.ldb
-	if l.transA {
-		sa = l.lda
+	sa, sb := 1, l.Ldb
+	if l.TransA {
+		sa = l.Lda
 	}
-	if l.transB {
+	if l.TransB {
 		sb = 1
 	}
-	for i := range l.m {
-		for j := range l.n {
-			ia, ib := i*l.lda, j
-			if l.transA {
+	for i := range l.M {
+		for j := range l.N {
+			ia, ib := i*l.Lda, j
+			if l.TransA {
 				ia = i
 			}
-			if l.transB {
-				ib = j * l.ldb
+			if l.TransB {
+				ib = j * l.Ldb
 			}
 			var s float32
-			for range l.k {
+			for range l.K {
 				s += a[ia] * b[ib]
 				ia += sa
 				ib += sb
 			}
-			if l.acc {
-				s += c[i*l.ldc+j]
+			if l.Acc {
+				s += c[i*l.Ldc+j]
 			}
-			c[i*l.ldc+j] = s
+			c[i*l.Ldc+j] = s
 		}
 	}
 }
@@ -218,8 +211,8 @@ func tiny(a, b, c []float32, l layout) {
 // them, or taken packed from a pin (pinned.go); then each takes blocks of rows of C from a shared counter, so a
 // worker that the scheduler delays (GoMLX runs independent ops side by
 // side) holds no one up.
-func matmul1(a, b, c []float32, l layout, workers int, s *scratch) {
-	m, n, k, transB := l.m, l.n, l.k, l.transB
+func matmul1(a, b, c []float32, l Strided, workers int, s *scratch) {
+	m, n, k, transB := l.M, l.N, l.K, l.TransB
 	kBlocks := (k + kc - 1) / kc
 	nc := max(nr, min(roundUp(n, nr), packMax/(kBlocks*kc)/nr*nr))
 	rowsPerTask := min(mcMax, max(mr, roundUp((m+8*workers-1)/(8*workers), mr)))
@@ -227,7 +220,7 @@ func matmul1(a, b, c []float32, l layout, workers int, s *scratch) {
 	workers = min(workers, tasks)
 	panel := nc * kBlocks * kc
 	var pinned []float32
-	if l.ldb == l.dense().ldb {
+	if l.Ldb == l.dense().Ldb {
 		pinned = pinnedPanels(b, n, k, transB, nc, panel)
 	}
 	bp := pinned
@@ -239,7 +232,7 @@ func matmul1(a, b, c []float32, l layout, workers int, s *scratch) {
 		if pinned != nil {
 			bp = pinned[jc/nc*panel:]
 		} else {
-			packPanel(bp, b, l.ldb, k, transB, jc, ncb, nc, workers)
+			packPanel(bp, b, l.Ldb, k, transB, jc, ncb, nc, workers)
 		}
 		var next atomic.Int64
 		parallel(workers, func(w int) {
@@ -259,12 +252,12 @@ func matmul1(a, b, c []float32, l layout, workers int, s *scratch) {
 				for pb := range kBlocks {
 					pc := pb * kc
 					kcb := min(kc, k-pc)
-					if l.transA {
-						packAT(ap, a, l.lda, ic, mcb, pc, kcb)
+					if l.TransA {
+						packAT(ap, a, l.Lda, ic, mcb, pc, kcb)
 					} else {
-						packA(ap, a, l.lda, ic, mcb, pc, kcb)
+						packA(ap, a, l.Lda, ic, mcb, pc, kcb)
 					}
-					macroKernel(ap, bp[pb*kc*nc:], c, l.ldc, ic, mcb, jc, ncb, kcb, l.acc || pb > 0)
+					macroKernel(ap, bp[pb*kc*nc:], c, l.Ldc, ic, mcb, jc, ncb, kcb, l.Acc || pb > 0)
 				}
 			}
 		})

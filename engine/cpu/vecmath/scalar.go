@@ -179,18 +179,7 @@ func sigmoidScalarSlice(dst, src []float32) {
 }
 
 func layerNormScalar(y, x, gamma, beta []float32, eps float64) {
-	n := float64(len(x))
-	var sum float64
-	for _, v := range x {
-		sum += float64(v)
-	}
-	mean := sum / n
-	var ss float64
-	for _, v := range x {
-		d := float64(v) - mean
-		ss += d * d
-	}
-	inv := 1 / math.Sqrt(ss/n+eps)
+	mean, inv := lnStats(x, eps)
 	y = y[:len(x)]
 	for i, v := range x {
 		z := (float64(v) - mean) * inv

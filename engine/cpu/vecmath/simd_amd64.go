@@ -474,18 +474,17 @@ func sigmoidSIMD(dst, src []float32) {
 	archsimd.ClearAVXUpperBits()
 }
 
-// layerNormSIMD: three passes (sum, deviations, output), the first two
-// with four independent accumulators so the adds overlap; a row is small
-// enough to stay in L1 between passes. The statistics stay in vector
-// registers throughout.
-func layerNormSIMD(y, x, gamma, beta []float32, eps float32) {
+// layerNormStats is a row's mean, as m0 + corr, and 1/√(σ²+eps), each in
+// every lane: two passes (sum, deviations), each with independent
+// accumulators so the adds overlap. The layer norm and its gradients share
+// it, so they normalise with the same statistics.
+func layerNormStats(x []float32, eps float32) (m0, corr, inv vf) {
 	n := len(x)
 	// No scalar float conversions here: the compiler may sink them past
 	// the first vector loop, where a legacy-SSE CVTSQ2SS or XORPS stalls.
 	nv := archsimd.BroadcastInt32x8(int32(n)).ConvertToFloat32()
 	epsv := bcast(eps)
 	one, zero := bcast(1), vf{}
-	y = y[:n]
 	full := n &^ 7
 	tail := n - full
 	tailMask := archsimd.LoadInt32x8(&laneIndex).Less(archsimd.BroadcastInt32x8(int32(tail)))
@@ -506,7 +505,7 @@ func layerNormSIMD(y, x, gamma, beta []float32, eps float32) {
 	if tail > 0 {
 		s1 = s1.Add(archsimd.LoadFloat32x8SlicePart(x[full:]))
 	}
-	m0 := hsum(s0.Add(s1).Add(s2.Add(s3))).Div(nv)
+	m0 = hsum(s0.Add(s1).Add(s2.Add(s3))).Div(nv)
 
 	// Second pass: the squared deviations from m0, and the deviations
 	// themselves, whose mean c corrects m0's rounding (the corrected
@@ -541,11 +540,24 @@ func layerNormSIMD(y, x, gamma, beta []float32, eps float32) {
 		s1 = d.MulAdd(d, s1)
 	}
 	sd := hsum(c0.Add(c1))
-	corr := sd.Div(nv)
+	corr = sd.Div(nv)
 	ss := hsum(s0.Add(s1).Add(s2.Add(s3)))
 	ss = zero.Sub(sd).MulAdd(corr, ss).Max(zero)
-	inv := one.Div(ss.Div(nv).Add(epsv).Sqrt())
+	inv = one.Div(ss.Div(nv).Add(epsv).Sqrt())
+	return m0, corr, inv
+}
 
+// layerNormSIMD: the statistics (layerNormStats), then the output; a row
+// is small enough to stay in L1 between passes, and the statistics stay in
+// vector registers throughout.
+func layerNormSIMD(y, x, gamma, beta []float32, eps float32) {
+	n := len(x)
+	y = y[:n]
+	full := n &^ 7
+	tail := n - full
+	ld := func(s []float32, i int) vf { return archsimd.LoadFloat32x8((*[8]float32)(s[i : i+8])) }
+	m0, corr, inv := layerNormStats(x, eps)
+	var i int
 	switch {
 	case gamma != nil && beta != nil:
 		gamma, beta = gamma[:n], beta[:n]
@@ -712,57 +724,18 @@ func geluGradSIMD(dst, x, y, v []float32) {
 	archsimd.ClearAVXUpperBits()
 }
 
-// lane0Sum adds a vector's lanes.
-func laneSum(v vf) float32 {
-	var t [8]float32
-	v.Store(&t)
-	return ((t[0] + t[1]) + (t[2] + t[3])) + ((t[4] + t[5]) + (t[6] + t[7]))
-}
+// lane0 is a vector's first lane (hsum and hmax leave their result in
+// every lane).
+func lane0(v vf) float32 { return v.GetLo().GetElem(0) }
 
-// lnStatsSIMD is a row's mean and 1/√(σ²+eps): the sum, then the squared
-// deviations from the mean, each in two vector accumulators and a scalar
-// tail.
-func lnStatsSIMD(x []float32, eps float32) (mean, r float32) {
-	n := len(x)
-	full := n &^ 7
-	var s0, s1 vf
-	i := 0
-	for ; i+16 <= full; i += 16 {
-		s0 = s0.Add(archsimd.LoadFloat32x8((*[8]float32)(x[i : i+8])))
-		s1 = s1.Add(archsimd.LoadFloat32x8((*[8]float32)(x[i+8 : i+16])))
-	}
-	for ; i < full; i += 8 {
-		s0 = s0.Add(archsimd.LoadFloat32x8((*[8]float32)(x[i : i+8])))
-	}
-	sum := laneSum(s0.Add(s1))
-	for _, v := range x[full:] {
-		sum += v
-	}
-	mean = sum / float32(n)
-	mv := bcast(mean)
-	s0, s1 = vf{}, vf{}
-	for i = 0; i+16 <= full; i += 16 {
-		d0 := archsimd.LoadFloat32x8((*[8]float32)(x[i : i+8])).Sub(mv)
-		d1 := archsimd.LoadFloat32x8((*[8]float32)(x[i+8 : i+16])).Sub(mv)
-		s0, s1 = d0.MulAdd(d0, s0), d1.MulAdd(d1, s1)
-	}
-	for ; i < full; i += 8 {
-		d0 := archsimd.LoadFloat32x8((*[8]float32)(x[i : i+8])).Sub(mv)
-		s0 = d0.MulAdd(d0, s0)
-	}
-	ss := laneSum(s0.Add(s1))
-	for _, v := range x[full:] {
-		ss += (v - mean) * (v - mean)
-	}
-	return mean, float32(1 / math.Sqrt(float64(ss/float32(n)+eps)))
-}
-
+// layerNormGradSIMD normalises with the forward's statistics
+// (layerNormStats): x̂ = (x − m0 − corr)·inv.
 func layerNormGradSIMD(dx, x, gamma, dy []float32, eps float32) {
 	n := len(x)
 	full := n &^ 7
-	mean, r := lnStatsSIMD(x, eps)
-	mv, rv := bcast(mean), bcast(r)
+	m0, corr, inv := layerNormStats(x, eps)
 	ld := func(s []float32, i int) vf { return archsimd.LoadFloat32x8((*[8]float32)(s[i : i+8])) }
+	xhat := func(i int) vf { return ld(x, i).Sub(m0).Sub(corr).Mul(inv) }
 	g := func(i int) vf {
 		if gamma == nil {
 			return ld(dy, i)
@@ -775,25 +748,26 @@ func layerNormGradSIMD(dx, x, gamma, dy []float32, eps float32) {
 		}
 		return dy[i] * gamma[i]
 	}
+	mean, cr, r := lane0(m0), lane0(corr), lane0(inv)
+	xhs := func(i int) float32 { return (x[i] - mean - cr) * r }
 	var a1, a2 vf
 	for i := 0; i < full; i += 8 {
 		gi := g(i)
 		a1 = a1.Add(gi)
-		a2 = gi.MulAdd(ld(x, i).Sub(mv).Mul(rv), a2)
+		a2 = gi.MulAdd(xhat(i), a2)
 	}
-	m1, m2 := laneSum(a1), laneSum(a2)
+	m1, m2 := lane0(hsum(a1)), lane0(hsum(a2))
 	for i := full; i < n; i++ {
 		m1 += gs(i)
-		m2 += gs(i) * ((x[i] - mean) * r)
+		m2 += gs(i) * xhs(i)
 	}
 	m1, m2 = m1/float32(n), m2/float32(n)
 	m1v, m2v := bcast(m1), bcast(m2)
 	for i := 0; i < full; i += 8 {
-		xh := ld(x, i).Sub(mv).Mul(rv)
-		g(i).Sub(m1v).Sub(xh.Mul(m2v)).Mul(rv).Store((*[8]float32)(dx[i : i+8]))
+		g(i).Sub(m1v).Sub(xhat(i).Mul(m2v)).Mul(inv).Store((*[8]float32)(dx[i : i+8]))
 	}
 	for i := full; i < n; i++ {
-		dx[i] = (gs(i) - m1 - (x[i]-mean)*r*m2) * r
+		dx[i] = (gs(i) - m1 - xhs(i)*m2) * r
 	}
 	archsimd.ClearAVXUpperBits()
 }
@@ -801,16 +775,16 @@ func layerNormGradSIMD(dx, x, gamma, dy []float32, eps float32) {
 func layerNormParamGradSIMD(dgamma, dbeta, x, dy []float32, eps float32) {
 	n := len(x)
 	full := n &^ 7
-	mean, r := lnStatsSIMD(x, eps)
-	mv, rv := bcast(mean), bcast(r)
+	m0, corr, inv := layerNormStats(x, eps)
 	ld := func(s []float32, i int) vf { return archsimd.LoadFloat32x8((*[8]float32)(s[i : i+8])) }
 	for i := 0; i < full; i += 8 {
 		d := ld(dy, i)
-		d.MulAdd(ld(x, i).Sub(mv).Mul(rv), ld(dgamma, i)).Store((*[8]float32)(dgamma[i : i+8]))
+		d.MulAdd(ld(x, i).Sub(m0).Sub(corr).Mul(inv), ld(dgamma, i)).Store((*[8]float32)(dgamma[i : i+8]))
 		ld(dbeta, i).Add(d).Store((*[8]float32)(dbeta[i : i+8]))
 	}
+	mean, cr, r := lane0(m0), lane0(corr), lane0(inv)
 	for i := full; i < n; i++ {
-		dgamma[i] += dy[i] * ((x[i] - mean) * r)
+		dgamma[i] += dy[i] * ((x[i] - mean - cr) * r)
 		dbeta[i] += dy[i]
 	}
 	archsimd.ClearAVXUpperBits()
@@ -827,7 +801,7 @@ func maxSIMD(x []float32) float32 {
 		for i = 8; i+8 <= n; i += 8 {
 			acc = acc.Max(archsimd.LoadFloat32x8((*[8]float32)(x[i : i+8])))
 		}
-		m = hmax(acc).GetLo().GetElem(0)
+		m = lane0(hmax(acc))
 		archsimd.ClearAVXUpperBits()
 	}
 	for _, v := range x[i:] {
@@ -854,7 +828,7 @@ func sumSIMD(x []float32) float32 {
 		s0 = s0.Add(archsimd.LoadFloat32x8((*[8]float32)(x[i : i+8])))
 		s1 = s1.Add(archsimd.LoadFloat32x8((*[8]float32)(x[i+8 : i+16])))
 	}
-	s := laneSum(s0.Add(s1))
+	s := lane0(hsum(s0.Add(s1)))
 	for ; i < n; i++ {
 		s += x[i]
 	}
