@@ -4,12 +4,12 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"strings"
 	"testing"
 
 	"github.com/glia-dev/glia/engine"
 	"github.com/glia-dev/glia/engine/cpu/kernels"
+	"github.com/glia-dev/glia/internal/testenv"
 	"github.com/gomlx/compute"
 )
 
@@ -42,13 +42,11 @@ func TestCPUKernelsOptIn(t *testing.T) {
 		fmt.Printf("CHILD: element-wise %v, ran %d; matmul %v (%s)\n", e, ran, mm, engine.CPUKernels())
 		return
 	}
-	cmd := exec.Command(os.Args[0], "-test.run=^TestCPUKernelsOptIn$", "-test.v")
-	cmd.Env = append(os.Environ(), libraryDefaultEnv+"=1")
-	out, err := cmd.CombinedOutput()
-	if err != nil || !strings.Contains(string(out), "CHILD: element-wise false, ran 0;") {
-		t.Fatalf("library default: %v\n%s", err, out)
+	out := testenv.Child(t, "TestCPUKernelsOptIn", libraryDefaultEnv+"=1")
+	if !strings.Contains(out, "CHILD: element-wise false, ran 0;") {
+		t.Fatalf("library default:\n%s", out)
 	}
-	t.Logf("library default: %s", out[strings.Index(string(out), "CHILD:"):])
+	t.Logf("library default: %s", out[strings.Index(out, "CHILD:"):])
 	r := engine.CPUKernels()
 	if strings.HasPrefix(r.Skipped, "off:") {
 		t.Errorf("UseCPUKernels(true) before the backend: %s", r)

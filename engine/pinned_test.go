@@ -2,13 +2,13 @@ package engine_test
 
 import (
 	"os"
-	"os/exec"
 	"slices"
 	"strings"
 	"testing"
 
 	"github.com/glia-dev/glia/engine"
 	"github.com/glia-dev/glia/engine/cpu/sgemm"
+	"github.com/glia-dev/glia/internal/testenv"
 	"github.com/gomlx/compute/dtypes"
 )
 
@@ -21,14 +21,12 @@ import (
 // full-width AVX-512 does not leave compute's matmul in place of glia's.
 func TestPinnedWeights(t *testing.T) {
 	if os.Getenv("GLIA_KERNELS") != "glia" {
-		cmd := exec.Command(os.Args[0], "-test.run=^TestPinnedWeights$", "-test.v")
-		cmd.Env = append(os.Environ(), "GLIA_KERNELS=glia")
-		out, err := cmd.CombinedOutput()
-		if err == nil && strings.Contains(string(out), "--- SKIP: TestPinnedWeights") {
+		out := testenv.Child(t, "TestPinnedWeights", "GLIA_KERNELS=glia")
+		if strings.Contains(out, "--- SKIP: TestPinnedWeights") {
 			t.Skipf("child skipped:\n%s", out)
 		}
-		if err != nil || !strings.Contains(string(out), "--- PASS: TestPinnedWeights") {
-			t.Fatalf("child: %v\n%s", err, out)
+		if !strings.Contains(out, "--- PASS: TestPinnedWeights") {
+			t.Fatalf("child:\n%s", out)
 		}
 		return
 	}

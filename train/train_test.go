@@ -8,7 +8,6 @@ import (
 	"math"
 	"math/rand/v2"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -18,6 +17,7 @@ import (
 	"github.com/glia-dev/glia/corpus"
 	"github.com/glia-dev/glia/engine"
 	"github.com/glia-dev/glia/engine/cpu/kernels"
+	"github.com/glia-dev/glia/internal/testenv"
 	"github.com/gomlx/compute"
 	. "github.com/gomlx/gomlx/core/graph"
 	"github.com/gomlx/gomlx/core/tensors"
@@ -318,11 +318,7 @@ func TestParallelOps(t *testing.T) {
 	if _, err := Run(context.Background(), cfg, task, runOpts(par, 8)); err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(os.Args[0], "-test.run=^TestParallelOps$")
-	cmd.Env = append(os.Environ(), "GOMLX_BACKEND=go:ops_sequential", "GLIA_SEQUENTIAL_OUT="+seq)
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("sequential run: %v\n%s", err, out)
-	}
+	testenv.Child(t, "TestParallelOps", "GOMLX_BACKEND=go:ops_sequential", "GLIA_SEQUENTIAL_OUT="+seq)
 	for _, f := range []string{"model.safetensors", CheckpointFile} {
 		a, _ := os.ReadFile(filepath.Join(par, f))
 		b, _ := os.ReadFile(filepath.Join(seq, f))

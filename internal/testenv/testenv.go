@@ -1,10 +1,12 @@
 // Package testenv holds what tests share across packages: models loaded
-// once per test binary, and for the measurements run by hand (GLIA_LONG=1)
-// integer settings from the environment and the peak RSS.
+// once per test binary, a test re-run in a child process, and for the
+// measurements run by hand (GLIA_LONG=1) integer settings from the
+// environment and the peak RSS.
 package testenv
 
 import (
 	"os"
+	"os/exec"
 	"strconv"
 	"strings"
 	"sync"
@@ -68,4 +70,18 @@ func Prompt(m *engine.Model, n int) []int32 {
 		ids[i] = int32((i*7919 + 13) % v)
 	}
 	return ids
+}
+
+// Child runs test alone in a child process of the test binary, with env
+// added (settings a process takes once, such as which kernels to
+// install), and returns its verbose output; a child that fails fails t.
+func Child(t testing.TB, test string, env ...string) string {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^"+test+"$", "-test.v")
+	cmd.Env = append(os.Environ(), env...)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("%s in a child process (%s): %v\n%s", test, strings.Join(env, " "), err, out)
+	}
+	return string(out)
 }

@@ -63,11 +63,8 @@ func newMultiOutputsNode(f unsafe.Pointer, op compute.OpType, outputShapes []sha
 type attentionData struct{ dims attention.Dims }
 
 func installAttention() (string, error) {
-	if backendForCheck == nil {
-		return "", errorString("attention: no Go backend given")
-	}
-	if err := checkMirrors(backendForCheck); err != nil {
-		return "", errorString("attention: " + err.Error())
+	if err := mirrorsChecked("attention"); err != nil {
+		return "", err
 	}
 	regSDPA.Fn, regSDPA.Priority = buildAttention, priorityUser
 	regSDPAVJP.Fn, regSDPAVJP.Priority = buildAttentionVJP, priorityUser

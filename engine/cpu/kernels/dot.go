@@ -90,7 +90,12 @@ func installDot() (string, error) {
 	for _, reg := range regs {
 		swapImpl(reg, unsafe.Pointer(&ours))
 	}
-	installDotGeneral()
+	// The DotGeneral builder writes the backend's nodes through the mirrors.
+	if err := mirrorsChecked("DotGeneral builder"); err != nil {
+		note += " (" + err.Error() + ")"
+	} else {
+		installDotGeneral()
+	}
 	return "matmul f32: glia sgemm " + kernel + note, nil
 }
 

@@ -5,6 +5,7 @@ package kernels
 import (
 	"fmt"
 	"reflect"
+	"sync"
 	"unsafe"
 
 	"github.com/gomlx/compute"
@@ -58,6 +59,26 @@ func getBuffer(backend unsafe.Pointer, shape shapes.Shape) (*buffer, error)
 
 // priorityUser is gobackend.PriorityUser: above every built-in executor.
 const priorityUser = 100
+
+// mirrorsChecked is nil once checkMirrors has passed against the backend
+// Install was given (checked once; the installers that read or write the
+// backend's nodes and buffers through the mirrors call it first), else an
+// error naming what for.
+func mirrorsChecked(what string) error {
+	if backendForCheck == nil {
+		return errorString(what + ": no Go backend given")
+	}
+	mirrorOnce.Do(func() { mirrorErr = checkMirrors(backendForCheck) })
+	if mirrorErr != nil {
+		return errorString(what + ": " + mirrorErr.Error())
+	}
+	return nil
+}
+
+var (
+	mirrorOnce sync.Once
+	mirrorErr  error
+)
 
 // checkMirrors compares node and buffer with the backend's own types,
 // reached through values it hands out: a Buffer, and a parameter Node.

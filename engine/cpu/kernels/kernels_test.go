@@ -5,11 +5,11 @@ import (
 	"math"
 	"math/rand/v2"
 	"os"
-	"os/exec"
 	"strings"
 	"testing"
 
 	"github.com/glia-dev/glia/engine/cpu/kernels"
+	"github.com/glia-dev/glia/internal/testenv"
 	"github.com/gomlx/compute"
 	"github.com/gomlx/compute/dtypes"
 	"github.com/gomlx/compute/shapes"
@@ -141,11 +141,8 @@ func TestStockSwitch(t *testing.T) {
 // output contains want.
 func inChild(t *testing.T, test, env, want string) {
 	t.Helper()
-	cmd := exec.Command(os.Args[0], "-test.run=^"+test+"$", "-test.v")
-	cmd.Env = append(os.Environ(), env)
-	out, err := cmd.CombinedOutput()
-	if err != nil || !strings.Contains(string(out), want) {
-		t.Fatalf("child: %v\n%s\nwant %q", err, out, want)
+	if out := testenv.Child(t, test, env); !strings.Contains(out, want) {
+		t.Fatalf("child:\n%s\nwant %q", out, want)
 	}
 }
 

@@ -45,11 +45,8 @@ func stockWhere(backend unsafe.Pointer, n *node, inputs []*buffer, owned []bool)
 // installOps needs a backend to check the mirrors against; Install passes
 // it through backendForCheck.
 func installOps() (string, error) {
-	if backendForCheck == nil {
-		return "", errorString("element-wise ops: no Go backend given")
-	}
-	if err := checkMirrors(backendForCheck); err != nil {
-		return "", errorString("element-wise ops: " + err.Error())
+	if err := mirrorsChecked("element-wise ops"); err != nil {
+		return "", err
 	}
 	for op, fn := range ours {
 		setNodeExecutor(op, priorityUser, fn)
